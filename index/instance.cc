@@ -1,0 +1,739 @@
+#include "index/instance.h"
+
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "index/merge/merge.h"
+#include "index/stats.h"
+#include "index/stats_env.h"
+#include "io/index_file.h"
+
+namespace kvindex {
+namespace index_internal {
+namespace {
+
+#define KV_RETURN_IF_ERROR(expr)   \
+  do {                             \
+    absl::Status _st = (expr);     \
+    if (!_st.ok()) return _st;     \
+  } while (0)
+
+uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+absl::Status ReadOnlyError(const std::string& root, absl::string_view op) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(root, ": ", op, " is not allowed on a read-only index"));
+}
+
+}  // namespace
+
+// What a merge works on, captured under mu_ when it starts.
+struct Instance::MergeJob {
+  const Log* log = nullptr;                     // frozen during the merge
+  std::shared_ptr<const DataFile> data;         // may be null
+  int64_t generation = 0;                       // the merge's result generation
+  KeepFn keep;                                  // filter, optional
+  std::chrono::steady_clock::time_point start;
+};
+
+Instance::Instance(const std::string& root, const Schema& schema,
+                   const Options& options)
+    : root_(root),
+      schema_(schema),
+      options_(options),
+      log_size_bytes_(options.log_size * schema.entry_size()),
+      env_(NewStatsEnv(options.env != nullptr ? options.env : Env::Posix())),
+      lru_(options.lru_size) {}
+
+Instance::~Instance() {
+  // A handle-less instance may still have a merge thread finishing.
+  cancel_ = true;
+  AcquireMergeLock();
+  ReleaseMergeLock(nullptr);
+  JoinMergeThread();
+  absl::MutexLock lock(&handles_mu_);
+  if (handles_ > 0) {
+    handles_ = 0;
+    (void)Shutdown();
+  }
+}
+
+std::string Instance::Path(absl::string_view name) const {
+  return StorePath(root_, name);
+}
+
+absl::Status Instance::Hook(HookPoint point) const {
+  if (!options_.test_hook) return absl::OkStatus();
+  return options_.test_hook(point);
+}
+
+absl::Status Instance::CheckOpen() const {
+  if (closed_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(root_, ": index is closed"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Instance::CheckWritable() const {
+  KV_RETURN_IF_ERROR(CheckOpen());
+  if (!write_error_.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        root_, ": index refuses writes after an IO error (reopen it): ",
+        write_error_.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Instance::Failed(absl::Status error) {
+  if (write_error_.ok() && !error.ok()) write_error_ = error;
+  return error;
+}
+
+// ---------------------------------------------------------------- open
+
+absl::StatusOr<std::shared_ptr<Instance>> Instance::Create(
+    const std::string& root, const Schema& schema, const Options& options) {
+  KV_RETURN_IF_ERROR(schema.Validate());
+  if (options.log_size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(root, ": log_size must be positive"));
+  }
+  if (options.readonly && options.fresh) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        root, ": a read-only index cannot be opened with fresh = true"));
+  }
+  std::shared_ptr<Instance> instance(new Instance(root, schema, options));
+  if (options.readonly) {
+    KV_RETURN_IF_ERROR(instance->Sync());
+  } else {
+    KV_RETURN_IF_ERROR(instance->OpenWriter());
+  }
+  return instance;
+}
+
+absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
+    int64_t generation) {
+  auto data = DataFile::Open(env_.get(), Path("data"), schema_);
+  if (!data.ok()) return data.status();
+  if (*data != nullptr && (*data)->generation() < generation) {
+    return std::shared_ptr<const DataFile>();
+  }
+  return data;
+}
+
+absl::Status Instance::OpenWriter() {
+  KV_RETURN_IF_ERROR(env_->CreateDirs(StoreDir(root_)));
+  auto lock = env_->LockFile(Path("lock"));
+  if (!lock.ok()) return lock.status();
+  lock_ = *std::move(lock);
+
+  absl::MutexLock l(&mu_);
+  auto log = Log::OpenReadWrite(env_.get(), Path("log"), schema_,
+                                /*fresh=*/false, /*generation=*/0,
+                                options_.flush_callback);
+  if (!log.ok()) return log.status();
+  log_ = *std::move(log);
+  generation_ = log_->generation();
+  if (options_.fresh) return ClearLocked();
+
+  // A data file older than the log belongs to a clear that a crash interrupted
+  // after its commit point (the log reset): it is deleted.
+  auto data = DataFile::Open(env_.get(), Path("data"), schema_);
+  if (!data.ok()) return data.status();
+  if (*data != nullptr && (*data)->generation() < generation_) {
+    KV_RETURN_IF_ERROR(env_->RemoveFile(Path("data")));
+    KV_RETURN_IF_ERROR(env_->SyncDir(StoreDir(root_)));
+  } else {
+    data_ = *std::move(data);
+  }
+  KV_RETURN_IF_ERROR(RecoverLogAsync());
+  // A merge output left by a crash is never used; the next merge rewrites it anyway.
+  auto merge_exists = env_->FileExists(Path("merge"));
+  if (merge_exists.ok() && *merge_exists) (void)env_->RemoveFile(Path("merge"));
+  return absl::OkStatus();
+}
+
+// A log_async left by a merge that did not finish (crash, error, abort) holds
+// writes that reached no other file: copy them into the log, fsync, then delete it.
+// Its generation tells whether it is still wanted: the merge that created it with
+// generation G+1 either never committed (log still at G) or committed (data and log
+// at G+1, the copy maybe not done). Anything else is left over from a clear.
+absl::Status Instance::RecoverLogAsync() {
+  std::unique_ptr<Log> stale = std::move(log_async_);
+  if (stale == nullptr) {
+    auto exists = env_->FileExists(Path("log_async"));
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return absl::OkStatus();
+    auto opened =
+        Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                           /*fresh=*/false, generation_ + 1,
+                           options_.flush_callback);
+    if (!opened.ok()) return opened.status();
+    stale = *std::move(opened);
+    const int64_t g = stale->generation();
+    const bool wanted =
+        g > generation_ || (g == generation_ && data_ != nullptr &&
+                            data_->generation() == generation_);
+    if (!wanted) stale->Clear(generation_, /*reopen=*/false).IgnoreError();
+    if (!wanted) return absl::OkStatus();
+  }
+  bool copied = false;
+  absl::Status st;
+  stale->table().ForEach([&](const char* entry) {
+    if (st.ok()) st = log_->AppendEntry(entry);
+    copied = true;
+  });
+  KV_RETURN_IF_ERROR(Failed(st));
+  if (copied) {
+    KV_RETURN_IF_ERROR(Failed(log_->file().Flush({true, true})));
+  }
+  return Failed(stale->Clear(generation_, /*reopen=*/false));
+}
+
+// Clear's commit point is the log reset (a new, empty log with a new generation,
+// fsynced): a crash after it leaves a data file older than the log, which the next
+// open deletes, and a log_async the next open ignores.
+absl::Status Instance::ClearLocked() {
+  KV_RETURN_IF_ERROR(CheckWritable());
+  ++generation_;
+  lru_.Clear();
+  KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true, [this] {
+    (void)Hook(HookPoint::kClearIo);
+  })));
+  if (log_async_ != nullptr) {
+    KV_RETURN_IF_ERROR(
+        Failed(log_async_->Clear(generation_, /*reopen=*/false)));
+    log_async_.reset();
+  } else {
+    auto exists = env_->FileExists(Path("log_async"));
+    if (exists.ok() && *exists) {
+      KV_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("log_async"))));
+    }
+  }
+  data_.reset();
+  auto exists = env_->FileExists(Path("data"));
+  if (!exists.ok()) return Failed(exists.status());
+  if (*exists) KV_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
+  return Failed(env_->SyncDir(StoreDir(root_)));
+}
+
+// ---------------------------------------------------------------- handles
+
+bool Instance::AddHandle() {
+  absl::MutexLock lock(&handles_mu_);
+  if (handles_ == 0) return false;
+  ++handles_;
+  return true;
+}
+
+absl::Status Instance::CloseHandle(bool immediately) {
+  if (immediately) {
+    cancel_ = true;
+    (void)Hook(HookPoint::kCloseAbortSignalled);
+  }
+  AcquireMergeLock();
+  cancel_ = false;
+  absl::Status st;
+  {
+    absl::MutexLock lock(&handles_mu_);
+    if (handles_ > 0 && --handles_ == 0) st = Shutdown();
+  }
+  ReleaseMergeLock(nullptr);
+  JoinMergeThread();
+  return st;
+}
+
+absl::Status Instance::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  absl::Status st;
+  if (!options_.readonly && write_error_.ok()) {
+    if (log_ != nullptr) st.Update(log_->file().Flush({true, true}));
+    if (log_async_ != nullptr) st.Update(log_async_->file().Flush({true, true}));
+  }
+  log_.reset();
+  log_async_.reset();
+  data_.reset();
+  lru_.Clear();
+  lock_.reset();
+  return st;
+}
+
+// ---------------------------------------------------------------- reads
+
+absl::StatusOr<bool> Instance::Find(absl::string_view key,
+                                    char* value_out) const {
+  if (key.size() != schema_.key_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(root_, ": key of ", key.size(), " bytes, expected ",
+                     schema_.key_size));
+  }
+  if (lru_.Find(key, value_out)) {
+    // A cached binding may belong to an instance closed meanwhile: check.
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    return true;
+  }
+  const uint64_t hash = schema_.hash(key);
+  absl::ReaderMutexLock lock(&mu_);
+  KV_RETURN_IF_ERROR(CheckOpen());
+  const char* entry = nullptr;
+  if (log_async_ != nullptr) entry = log_async_->Find(key, hash);
+  if (entry == nullptr && log_ != nullptr) entry = log_->Find(key, hash);
+  if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, hash);
+  if (entry == nullptr) return false;
+  const absl::string_view value = EntryValue(schema_, entry);
+  if (value_out != nullptr && !value.empty()) {
+    std::memcpy(value_out, value.data(), value.size());
+  }
+  // Under mu_ (shared), so that no replace of this key can slip in between.
+  lru_.Insert(key, value);
+  return true;
+}
+
+absl::Status Instance::Iter(const VisitFn& f) const {
+  absl::ReaderMutexLock lock(&mu_);
+  KV_RETURN_IF_ERROR(CheckOpen());
+  auto in_log = [&](const Log* log, const char* entry, uint64_t hash) {
+    return log != nullptr &&
+           log->Find(EntryKey(schema_, entry), hash) != nullptr;
+  };
+  auto visit = [&](const char* entry) {
+    f(EntryKey(schema_, entry), EntryValue(schema_, entry));
+  };
+  // Newest first; every key once.
+  if (log_async_ != nullptr) log_async_->table().ForEach(visit);
+  if (log_ != nullptr) {
+    log_->table().ForEach([&](const char* entry) {
+      if (log_async_ == nullptr ||
+          !in_log(log_async_.get(), entry,
+                  schema_.hash(EntryKey(schema_, entry)))) {
+        visit(entry);
+      }
+    });
+  }
+  if (data_ != nullptr) {
+    const bool logs_empty =
+        (log_ == nullptr || log_->table().cardinal() == 0) &&
+        (log_async_ == nullptr || log_async_->table().cardinal() == 0);
+    for (uint64_t i = 0; i < data_->count(); ++i) {
+      const char* entry = data_->entry(i);
+      if (!logs_empty) {
+        const uint64_t h = schema_.hash(EntryKey(schema_, entry));
+        if (in_log(log_.get(), entry, h) || in_log(log_async_.get(), entry, h)) {
+          continue;
+        }
+      }
+      visit(entry);
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Instance::LogEntries(bool async) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::string> out;
+  const Log* log = async ? log_async_.get() : log_.get();
+  if (log == nullptr) return out;
+  log->table().ForEach([&](const char* entry) {
+    out.emplace_back(entry, schema_.entry_size());
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- writes
+
+absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
+                               bool overcommit) {
+  const auto start = std::chrono::steady_clock::now();
+  bool over = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.readonly) {
+      stats_internal::AddReplace(0);
+      KV_RETURN_IF_ERROR(CheckOpen());
+      return ReadOnlyError(root_, "replace");
+    }
+    KV_RETURN_IF_ERROR(CheckWritable());
+    absl::Status st = CheckSizes(schema_, key, value);
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(root_, ": ", st.message()));
+    }
+    Log* target = log_async_ != nullptr ? log_async_.get() : log_.get();
+    KV_RETURN_IF_ERROR(Failed(target->Append(key, value)));
+    lru_.Insert(key, value);
+    over = target->file().offset() > log_size_bytes_;
+  }
+  stats_internal::AddReplace(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count());
+  if (!over || overcommit) return absl::OkStatus();
+  if (options_.throttle == Throttle::kOvercommitMemory) {
+    absl::MutexLock lock(&merge_mu_);
+    if (merging_) return absl::OkStatus();
+  }
+  return StartMerge(MergeWhen::kIfLogFull, nullptr, /*blocking=*/false);
+}
+
+absl::Status Instance::Flush(const FlushOptions& options) {
+  absl::MutexLock lock(&mu_);
+  KV_RETURN_IF_ERROR(CheckOpen());
+  if (options_.readonly) return ReadOnlyError(root_, "flush");
+  KV_RETURN_IF_ERROR(CheckWritable());
+  const IndexFile::FlushOptions o{!options.no_callback, options.with_fsync};
+  KV_RETURN_IF_ERROR(Failed(log_->file().Flush(o)));
+  if (log_async_ != nullptr) {
+    KV_RETURN_IF_ERROR(Failed(log_async_->file().Flush(o)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Instance::Clear() {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError(root_, "clear");
+  }
+  cancel_ = true;
+  (void)Hook(HookPoint::kClearAbortSignalled);
+  AcquireMergeLock();
+  cancel_ = false;
+  absl::Status st;
+  {
+    absl::MutexLock lock(&mu_);
+    st = CheckOpen();
+    if (st.ok()) st = ClearLocked();
+  }
+  ReleaseMergeLock(nullptr);
+  return st;
+}
+
+absl::Status Instance::Filter(const KeepFn& keep) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError(root_, "filter");
+  }
+  return StartMerge(MergeWhen::kAlways, keep, /*blocking=*/true);
+}
+
+absl::Status Instance::Merge(bool force) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError(root_, "merge");
+  }
+  return StartMerge(force ? MergeWhen::kAlways : MergeWhen::kIfLogFull,
+                    nullptr, /*blocking=*/false);
+}
+
+absl::StatusOr<bool> Instance::IsMerging() const {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError(root_, "is_merging");
+  }
+  absl::MutexLock lock(&merge_mu_);
+  return merging_;
+}
+
+absl::Status Instance::AwaitMerge() {
+  absl::MutexLock lock(&merge_mu_);
+  merge_mu_.Await(absl::Condition(
+      +[](bool* merging) { return !*merging; }, &merging_));
+  return merge_result_;
+}
+
+// ---------------------------------------------------------------- merge
+
+void Instance::AcquireMergeLock() {
+  std::thread previous;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    merge_mu_.Await(absl::Condition(
+        +[](bool* merging) { return !*merging; }, &merging_));
+    merging_ = true;
+    previous = std::move(merge_thread_);
+  }
+  if (previous.joinable()) previous.join();
+}
+
+void Instance::ReleaseMergeLock(const absl::Status* result) {
+  absl::MutexLock lock(&merge_mu_);
+  merging_ = false;
+  if (result != nullptr) merge_result_ = *result;
+}
+
+void Instance::JoinMergeThread() {
+  std::thread t;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    if (merging_) return;  // someone else owns it now
+    t = std::move(merge_thread_);
+  }
+  if (t.joinable()) t.join();
+}
+
+absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
+                                  bool blocking) {
+  AcquireMergeLock();
+  auto job = std::make_shared<MergeJob>();
+  job->start = std::chrono::steady_clock::now();
+  job->keep = keep;
+  absl::Status st;
+  bool nothing_to_do = false;
+  {
+    absl::MutexLock lock(&mu_);
+    st = CheckWritable();
+    // A log_async present now is left over from a failed or aborted merge: it is
+    // about to be copied into the log, so it counts towards the log's size.
+    const uint64_t pending =
+        log_ == nullptr ? 0
+                        : log_->file().offset() +
+                              (log_async_ == nullptr ? 0
+                                                     : log_async_->file().offset());
+    if (st.ok() && when == MergeWhen::kIfLogFull &&
+        pending <= log_size_bytes_) {
+      nothing_to_do = true;
+    }
+    if (st.ok() && !nothing_to_do) {
+      stats_internal::AddMerge();
+      st = RecoverLogAsync();
+    }
+    if (st.ok() && !nothing_to_do && data_ == nullptr &&
+        log_->table().cardinal() == 0) {
+      nothing_to_do = true;
+    }
+    if (st.ok() && !nothing_to_do) {
+      // From here on, replaces go to log_async; the log is frozen and must be
+      // durable before any of its bindings can reach the data file.
+      job->generation = generation_ + 1;
+      auto log_async =
+          Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                             /*fresh=*/true, job->generation,
+                             options_.flush_callback);
+      st = Failed(log_async.status());
+      if (st.ok()) {
+        log_async_ = *std::move(log_async);
+        st = Failed(log_->file().Flush({true, true}));
+      }
+      job->log = log_.get();
+      job->data = data_;
+    }
+  }
+  if (!st.ok() || nothing_to_do) {
+    ReleaseMergeLock(nullptr);
+    return st;
+  }
+  if (blocking) {
+    absl::Status result = MergeBody(*job);
+    stats_internal::AddMergeDuration(MicrosSince(job->start));
+    ReleaseMergeLock(&result);
+    return result;
+  }
+  std::thread t([this, job] { RunMerge(job); });
+  absl::MutexLock lock(&merge_mu_);
+  merge_thread_ = std::move(t);
+  return absl::OkStatus();
+}
+
+void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
+  absl::Status result = MergeBody(*job);
+  stats_internal::AddMergeDuration(MicrosSince(job->start));
+  ReleaseMergeLock(&result);
+}
+
+absl::Status Instance::MergeBody(MergeJob& job) {
+  KV_RETURN_IF_ERROR(Hook(HookPoint::kMergeBefore));
+  MergeRequest request;
+  request.env = env_.get();
+  request.path = Path("merge");
+  request.schema = schema_;
+  request.log = &job.log->table();
+  request.data = job.data.get();
+  request.generation = job.generation;
+  request.keep = job.keep;
+  request.cancel = &cancel_;
+  request.after_first_entry = [this] {
+    return Hook(HookPoint::kMergeAfterFirstEntry);
+  };
+  auto merged = WriteMerge(request);
+  if (!merged.ok()) return merged.status();
+  KV_RETURN_IF_ERROR(Commit(job, std::move(merged->file)));
+  return Hook(HookPoint::kMergeAfter);
+}
+
+// The fsync order that makes every step crash-safe: the merge output is fsynced and
+// renamed over data (durable with the directory), then the log is reset (its commit
+// point), the writes made during the merge are copied from log_async into the new log
+// and fsynced, and only then is log_async deleted.
+absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
+  if (cancel_) {
+    (void)file->Close();
+    (void)env_->RemoveFile(Path("merge"));
+    return absl::AbortedError(
+        absl::StrCat(root_, ": merge cancelled by clear or close"));
+  }
+  KV_RETURN_IF_ERROR(file->RenameTo(Path("data")));
+  auto data = DataFile::FromFile(std::move(file), schema_);
+  if (!data.ok()) return data.status();
+
+  absl::MutexLock lock(&mu_);
+  data_ = *std::move(data);
+  generation_ = job.generation;
+  if (job.keep) lru_.Clear();
+  KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
+  KV_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
+  absl::Status st;
+  bool copied = false;
+  log_async_->table().ForEach([&](const char* entry) {
+    if (st.ok()) st = log_->AppendEntry(entry);
+    copied = true;
+  });
+  KV_RETURN_IF_ERROR(Failed(st));
+  if (copied) KV_RETURN_IF_ERROR(Failed(log_->file().Flush({true, true})));
+  KV_RETURN_IF_ERROR(
+      Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
+  log_async_.reset();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- read-only sync
+
+absl::Status Instance::Sync() {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    KV_RETURN_IF_ERROR(CheckOpen());
+    if (!options_.readonly) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          root_, ": sync is only for read-only instances"));
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  absl::MutexLock sync_lock(&sync_mu_);
+  Env* env = env_.get();
+
+  // Only this function (under sync_mu_) changes the members below, so it may read
+  // them without mu_; it takes mu_ to publish changes.
+  Log* log;
+  Log* log_async;
+  int64_t generation;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    log = log_.get();
+    log_async = log_async_.get();
+    generation = generation_;
+  }
+
+  if (log == nullptr) {
+    auto opened = Log::OpenReadOnly(env, Path("log"), schema_);
+    if (!opened.ok()) return opened.status();
+    if (*opened == nullptr) return absl::OkStatus();  // no store yet
+    const int64_t g = (*opened)->generation();
+    auto data = OpenData(g);
+    if (!data.ok()) return data.status();
+    (void)Hook(HookPoint::kSyncReloadLogAsync);
+    auto async = Log::OpenReadOnly(env, Path("log_async"), schema_);
+    if (!async.ok()) return async.status();
+    absl::MutexLock lock(&mu_);
+    log_ = *std::move(opened);
+    log_async_ = *std::move(async);
+    data_ = *std::move(data);
+    generation_ = g;
+    lru_.Clear();
+    stats_internal::AddSync(MicrosSince(start));
+    return absl::OkStatus();
+  }
+
+  // log_async first, then log: at the end of a merge the writer resets the log
+  // before deleting log_async, so in this order a binding may be seen twice but
+  // never missed.
+  bool replace_async = false;
+  std::unique_ptr<Log> new_async;
+  std::string async_records;
+  if (log_async == nullptr) {
+    (void)Hook(HookPoint::kSyncReloadLogAsync);
+    auto opened = Log::OpenReadOnly(env, Path("log_async"), schema_);
+    if (!opened.ok()) return opened.status();
+    new_async = *std::move(opened);
+    replace_async = new_async != nullptr;
+  } else {
+    const uint64_t known = log_async->file().offset();
+    auto h = log_async->file().ReadHeader();
+    if (!h.ok()) return h.status();
+    const bool ended = h->generation > generation + 1 ||
+                       (h->generation == generation + 1 && h->offset == 0);
+    if (ended || log_async->file().offset() < known) {
+      (void)Hook(HookPoint::kSyncReloadLogAsync);
+      auto opened = Log::OpenReadOnly(env, Path("log_async"), schema_);
+      if (!opened.ok()) return opened.status();
+      new_async = *std::move(opened);
+      replace_async = true;
+    } else {
+      auto pending = log_async->ReadPending();
+      if (!pending.ok()) return pending.status();
+      async_records = *std::move(pending);
+    }
+  }
+
+  (void)Hook(HookPoint::kSyncBeforeOffsetRead);
+  auto h = log->file().ReadHeader();
+  if (!h.ok()) return h.status();
+  (void)Hook(HookPoint::kSyncAfterOffsetRead);
+  std::unique_ptr<Log> new_log;
+  std::shared_ptr<const DataFile> new_data;
+  std::string log_records;
+  const bool reload = h->generation != generation;
+  if (reload) {
+    auto opened = Log::OpenReadOnly(env, Path("log"), schema_);
+    if (!opened.ok()) return opened.status();
+    if (*opened == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat(Path("log"), ": log file disappeared"));
+    }
+    new_log = *std::move(opened);
+    auto data = OpenData(new_log->generation());
+    if (!data.ok()) return data.status();
+    new_data = *std::move(data);
+    (void)Hook(HookPoint::kSyncReloadLog);
+  } else {
+    auto pending = log->ReadPending();
+    if (!pending.ok()) return pending.status();
+    log_records = *std::move(pending);
+  }
+
+  {
+    absl::MutexLock lock(&mu_);
+    bool changed = replace_async || reload || !async_records.empty() ||
+                   !log_records.empty();
+    if (replace_async) {
+      log_async_ = std::move(new_async);
+    } else if (log_async_ != nullptr) {
+      log_async_->AddRecords(async_records);
+    }
+    if (reload) {
+      generation_ = new_log->generation();
+      log_ = std::move(new_log);
+      data_ = std::move(new_data);
+    } else {
+      log_->AddRecords(log_records);
+    }
+    // Any new binding may shadow a cached one.
+    if (changed) lru_.Clear();
+  }
+  stats_internal::AddSync(MicrosSince(start));
+  return absl::OkStatus();
+}
+
+}  // namespace index_internal
+}  // namespace kvindex

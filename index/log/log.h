@@ -1,0 +1,71 @@
+// Log: a write-ahead log file (`log` or `log_async`) together with its in-memory
+// table. Appends go to the file's write buffer and to the table; finds never touch the
+// disk.
+//
+// Thread safety: as LogTable: const methods concurrently, the rest exclusively.
+#ifndef KVINDEX_INDEX_LOG_LOG_H_
+#define KVINDEX_INDEX_LOG_LOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "index/data/schema.h"
+#include "index/log/log_table.h"
+#include "io/env.h"
+#include "io/index_file.h"
+
+namespace kvindex {
+
+class Log {
+ public:
+  // Opens or creates the log at `path` and loads its records.
+  static absl::StatusOr<std::unique_ptr<Log>> OpenReadWrite(
+      Env* env, const std::string& path, const Schema& schema, bool fresh,
+      int64_t generation, IndexFile::FlushCallback flush_callback);
+  // Opens an existing log read-only and loads its records; nullptr if absent.
+  static absl::StatusOr<std::unique_ptr<Log>> OpenReadOnly(
+      Env* env, const std::string& path, const Schema& schema);
+
+  // REQUIRES: sizes match the schema (checked by the caller).
+  absl::Status Append(absl::string_view key, absl::string_view value);
+  absl::Status AppendEntry(const char* entry);
+
+  // The newest entry of `key` (key then value bytes), or nullptr.
+  const char* Find(absl::string_view key, uint64_t hash) const {
+    return table_.Find(key, hash);
+  }
+
+  // Loads records [records() * entry_size, file offset) into the table.
+  absl::Status LoadNewRecords();
+  // The same in two steps, so that read-only instances read the file without holding
+  // the lock that protects the table: the bytes of the records not yet loaded, then
+  // adding them (whole records).
+  absl::StatusOr<std::string> ReadPending() const;
+  void AddRecords(absl::string_view records);
+
+  // Empties the file (see IndexFile::Clear) and the table.
+  absl::Status Clear(int64_t generation, bool reopen,
+                     const std::function<void()>& hook = nullptr);
+
+  const LogTable& table() const { return table_; }
+  IndexFile& file() { return *file_; }
+  const IndexFile& file() const { return *file_; }
+  int64_t generation() const { return file_->generation(); }
+
+ private:
+  Log(const Schema& schema, std::unique_ptr<IndexFile> file)
+      : schema_(schema), file_(std::move(file)), table_(schema) {}
+
+  Schema schema_;
+  std::unique_ptr<IndexFile> file_;
+  LogTable table_;
+};
+
+}  // namespace kvindex
+
+#endif  // KVINDEX_INDEX_LOG_LOG_H_

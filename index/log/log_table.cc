@@ -1,0 +1,90 @@
+#include "index/log/log_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kvindex {
+namespace {
+
+// Key hashes may have few significant bits (30 for OCaml stores, fewer in tests):
+// spread them over the whole word before using them as a table position.
+inline uint64_t Spread(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  size_t i = Spread(hash) & mask;
+  while (true) {
+    const uint64_t slot = slots_[i];
+    if (slot == 0) return i;
+    if (std::memcmp(Record(slot - 1), key.data(), schema_.key_size) == 0) {
+      return i;
+    }
+    i = (i + 1) & mask;
+  }
+}
+
+void LogTable::Grow() {
+  std::vector<uint64_t> old = std::move(slots_);
+  slots_.assign(old.empty() ? 16 : old.size() * 2, 0);
+  const size_t mask = slots_.size() - 1;
+  for (uint64_t slot : old) {
+    if (slot == 0) continue;
+    const char* entry = Record(slot - 1);
+    size_t i = Spread(schema_.hash(EntryKey(schema_, entry))) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
+void LogTable::Add(const char* entry) {
+  Add(entry, schema_.hash(EntryKey(schema_, entry)));
+}
+
+void LogTable::Add(const char* entry, uint64_t hash) {
+  // Keep the load factor at most 1/2 so probes stay short.
+  if ((cardinal_ + 1) * 2 > slots_.size()) Grow();
+  const uint64_t index = records();
+  records_.append(entry, schema_.entry_size());
+  const size_t i = Probe(EntryKey(schema_, entry), hash);
+  if (slots_[i] == 0) ++cardinal_;
+  slots_[i] = index + 1;
+}
+
+const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
+  if (cardinal_ == 0) return nullptr;
+  const uint64_t slot = slots_[Probe(key, hash)];
+  return slot == 0 ? nullptr : Record(slot - 1);
+}
+
+size_t LogTable::memory() const {
+  return records_.capacity() + slots_.capacity() * sizeof(uint64_t);
+}
+
+void LogTable::Clear() {
+  std::string().swap(records_);
+  std::vector<uint64_t>().swap(slots_);
+  cardinal_ = 0;
+}
+
+std::vector<LogTable::Sorted> LogTable::SortedByHash() const {
+  std::vector<Sorted> out;
+  out.reserve(cardinal_);
+  ForEach([&](const char* entry) {
+    out.push_back(Sorted{schema_.hash(EntryKey(schema_, entry)), entry});
+  });
+  std::sort(out.begin(), out.end(), [](const Sorted& a, const Sorted& b) {
+    return a.hash < b.hash;
+  });
+  return out;
+}
+
+}  // namespace kvindex

@@ -1,0 +1,71 @@
+// LogTable: the in-memory side of a log file. It keeps a copy of every record appended
+// (in file order, duplicates included) and an open-addressing hash table from key to
+// the newest record of that key. Memory is proportional to the log, never to the store.
+//
+// Thread safety: const methods may run concurrently with each other; Add and Clear
+// need exclusive access.
+#ifndef KVINDEX_INDEX_LOG_LOG_TABLE_H_
+#define KVINDEX_INDEX_LOG_LOG_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "index/data/schema.h"
+
+namespace kvindex {
+
+class LogTable {
+ public:
+  explicit LogTable(const Schema& schema) : schema_(schema) {}
+
+  // Appends one record (entry_size bytes): it becomes the key's binding.
+  void Add(const char* entry);
+  void Add(const char* entry, uint64_t hash);
+
+  // The newest record of `key`, or nullptr. Valid until the next Add or Clear.
+  const char* Find(absl::string_view key, uint64_t hash) const;
+
+  // Number of distinct keys.
+  size_t cardinal() const { return cardinal_; }
+  // Number of records added (duplicates included).
+  uint64_t records() const { return records_.size() / schema_.entry_size(); }
+  // Memory held, in bytes.
+  size_t memory() const;
+
+  void Clear();
+
+  // The newest record of every key, in unspecified order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (uint64_t slot : slots_) {
+      if (slot != 0) f(Record(slot - 1));
+    }
+  }
+
+  // The newest record of every key with its hash, sorted by hash.
+  struct Sorted {
+    uint64_t hash;
+    const char* entry;
+  };
+  std::vector<Sorted> SortedByHash() const;
+
+ private:
+  const char* Record(uint64_t i) const {
+    return records_.data() + i * schema_.entry_size();
+  }
+  size_t Probe(absl::string_view key, uint64_t hash) const;
+  void Grow();
+
+  Schema schema_;
+  std::string records_;
+  // Record index + 1 of the newest record of a key; 0 = empty. Size: power of two.
+  std::vector<uint64_t> slots_;
+  size_t cardinal_ = 0;
+};
+
+}  // namespace kvindex
+
+#endif  // KVINDEX_INDEX_LOG_LOG_TABLE_H_

@@ -1,0 +1,59 @@
+// DataFile: the immutable, hash-sorted data file of a store, memory-mapped, with its
+// fan-out table. Lookups are a fan-out bucket then an interpolation search, with no
+// system call and no allocation.
+//
+// Thread safety: immutable; share freely (std::shared_ptr keeps the mapping alive for
+// lookups still running when a merge swaps in a new data file).
+#ifndef KVINDEX_INDEX_MERGE_DATA_FILE_H_
+#define KVINDEX_INDEX_MERGE_DATA_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "fan/fan.h"
+#include "index/data/schema.h"
+#include "io/env.h"
+#include "io/index_file.h"
+
+namespace kvindex {
+
+class DataFile {
+ public:
+  // Opens `path` read-only. nullptr if it is absent, shorter than a header, or holds no
+  // records (a data file without records is treated as no data file).
+  static absl::StatusOr<std::shared_ptr<const DataFile>> Open(
+      Env* env, const std::string& path, const Schema& schema);
+  // Takes over a freshly written file (the merge output).
+  static absl::StatusOr<std::shared_ptr<const DataFile>> FromFile(
+      std::unique_ptr<IndexFile> file, const Schema& schema);
+
+  // The entry (key then value) of `key`, or nullptr.
+  const char* Find(absl::string_view key, uint64_t hash) const;
+
+  uint64_t count() const { return count_; }
+  const char* entry(uint64_t i) const {
+    return records_ + i * schema_.entry_size();
+  }
+  int64_t generation() const { return generation_; }
+  const Fanout& fanout() const { return fanout_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  DataFile(const Schema& schema, Fanout fanout)
+      : schema_(schema), fanout_(std::move(fanout)) {}
+
+  Schema schema_;
+  Fanout fanout_;
+  std::string path_;
+  int64_t generation_ = 0;
+  std::shared_ptr<const MappedRegion> region_;
+  const char* records_ = nullptr;
+  uint64_t count_ = 0;
+};
+
+}  // namespace kvindex
+
+#endif  // KVINDEX_INDEX_MERGE_DATA_FILE_H_

@@ -1,0 +1,43 @@
+// Process-wide counters of all index instances (like the OCaml library's Stats).
+// Thread-safe. Reads through memory maps (data-file lookups) are not counted as reads.
+#ifndef KVINDEX_INDEX_STATS_H_
+#define KVINDEX_INDEX_STATS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace kvindex {
+
+struct Stats {
+  uint64_t bytes_read = 0;
+  uint64_t nb_reads = 0;
+  uint64_t bytes_written = 0;
+  uint64_t nb_writes = 0;
+  uint64_t nb_merge = 0;       // merges started, aborted ones included
+  uint64_t nb_replace = 0;     // replace calls, refused ones included
+  uint64_t nb_sync = 0;
+  uint64_t time_sync_us = 0;   // duration of the latest sync
+  uint64_t lru_hits = 0;
+  uint64_t lru_misses = 0;
+  // Durations (µs) of the last 10 merges, oldest first.
+  std::vector<uint64_t> merge_durations_us;
+  // Mean replace latency (ns) since the last reset.
+  uint64_t replace_mean_ns = 0;
+};
+
+Stats GetStats();
+void ResetStats();
+
+namespace stats_internal {
+void AddRead(uint64_t bytes);
+void AddWrite(uint64_t bytes);
+void AddMerge();
+void AddMergeDuration(uint64_t us);
+void AddReplace(uint64_t ns);
+void AddSync(uint64_t us);
+void AddLru(bool hit);
+}  // namespace stats_internal
+
+}  // namespace kvindex
+
+#endif  // KVINDEX_INDEX_STATS_H_

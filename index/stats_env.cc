@@ -1,0 +1,80 @@
+#include "index/stats_env.h"
+
+#include <utility>
+
+#include "index/stats.h"
+
+namespace kvindex {
+namespace {
+
+class StatsFile : public File {
+ public:
+  explicit StatsFile(std::unique_ptr<File> base) : base_(std::move(base)) {}
+  const std::string& path() const override { return base_->path(); }
+  absl::Status PRead(uint64_t offset, size_t n, char* dst,
+                     size_t* bytes_read) const override {
+    absl::Status s = base_->PRead(offset, n, dst, bytes_read);
+    if (s.ok()) stats_internal::AddRead(*bytes_read);
+    return s;
+  }
+  absl::Status PWrite(uint64_t offset, absl::string_view data) override {
+    absl::Status s = base_->PWrite(offset, data);
+    if (s.ok()) stats_internal::AddWrite(data.size());
+    return s;
+  }
+  absl::Status Sync() override { return base_->Sync(); }
+  absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
+      uint64_t size) const override {
+    return base_->Map(size);
+  }
+
+ private:
+  std::unique_ptr<File> base_;
+};
+
+class StatsEnv : public Env {
+ public:
+  explicit StatsEnv(Env* base) : base_(base) {}
+  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                 OpenMode mode) override {
+    auto f = base_->OpenFile(path, mode);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<File>(new StatsFile(*std::move(f)));
+  }
+  absl::StatusOr<bool> FileExists(const std::string& path) override {
+    return base_->FileExists(path);
+  }
+  absl::Status RenameFile(const std::string& src,
+                          const std::string& dst) override {
+    return base_->RenameFile(src, dst);
+  }
+  absl::Status RemoveFile(const std::string& path) override {
+    return base_->RemoveFile(path);
+  }
+  absl::Status CreateDirs(const std::string& path) override {
+    return base_->CreateDirs(path);
+  }
+  absl::Status SyncDir(const std::string& path) override {
+    return base_->SyncDir(path);
+  }
+  absl::StatusOr<std::string> ReadFileToString(
+      const std::string& path) override {
+    return base_->ReadFileToString(path);
+  }
+  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
+      const std::string& path) override {
+    return base_->LockFile(path);
+  }
+
+ private:
+  Env* base_;
+};
+
+}  // namespace
+
+std::unique_ptr<Env> NewStatsEnv(Env* base) {
+  return std::make_unique<StatsEnv>(base);
+}
+
+}  // namespace kvindex

@@ -1,0 +1,512 @@
+// IndexFile: the OCaml index.unix file format (see index_file.h for the
+// grammar).
+//
+// Byte layout of the 32-byte header, all integers big-endian:
+//
+//   [0, 8)    offset      int64: record bytes after the fan-out table that are
+//   valid [8, 16)   version     "00000001" [16, 24)  generation  int64 [24, 32)
+//   fan_size    int64: byte length of the fan-out table at [32, 32+fan_size)
+//
+// The first 24 bytes are read and written as one unit ("header get/set"). The
+// offset field is the commit point: a flush writes the record bytes first and
+// the offset after them, so a crash in between leaves the old offset and some
+// garbage past it.
+
+#include "io/index_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace kvindex {
+
+namespace {
+
+#define KVINDEX_RETURN_IF_ERROR(expr) \
+  do {                                \
+    absl::Status _st = (expr);        \
+    if (!_st.ok()) return _st;        \
+  } while (0)
+
+constexpr size_t kHeaderGetSetSize = 24;
+constexpr uint64_t kMaxInt64 =
+    static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+// Keeps the code of an Env error and adds what was being done and on which file
+// (the path only if the Env did not already name it).
+absl::Status Annotate(const absl::Status& status, absl::string_view path,
+                      absl::string_view what) {
+  if (status.ok()) return status;
+  if (absl::StrContains(status.message(), path)) {
+    return absl::Status(status.code(),
+                        absl::StrCat(what, ": ", status.message()));
+  }
+  return absl::Status(status.code(),
+                      absl::StrCat(path, ": ", what, ": ", status.message()));
+}
+
+std::string Dirname(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+void EncodeHeader(char* dst, int64_t offset, int64_t generation) {
+  absl::big_endian::Store64(dst, static_cast<uint64_t>(offset));
+  std::memcpy(dst + 8, IndexFile::kVersion.data(), 8);
+  absl::big_endian::Store64(dst + 16, static_cast<uint64_t>(generation));
+}
+
+int64_t LoadInt64(const char* src) {
+  return static_cast<int64_t>(absl::big_endian::Load64(src));
+}
+
+absl::Status CheckVersion(const std::string& path, const char* header) {
+  const absl::string_view version(header + 8, 8);
+  if (version == IndexFile::kVersion) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat(path, ": unsupported version '", absl::CHexEscape(version),
+                   "' (expected ", IndexFile::kVersion, ")"));
+}
+
+// The logical offset a handle uses for a header claiming `claimed` bytes of
+// records in a file of `file_size` bytes: cut to what the file holds, then to
+// whole records.
+uint64_t UsableOffset(uint64_t claimed, uint64_t file_size,
+                      uint64_t header_size, size_t entry_size) {
+  const uint64_t held = file_size > header_size ? file_size - header_size : 0;
+  uint64_t offset = std::min(claimed, held);
+  return offset - offset % entry_size;
+}
+
+}  // namespace
+
+IndexFile::IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
+                     bool readonly)
+    : env_(env),
+      path_(std::move(path)),
+      file_(std::move(file)),
+      readonly_(readonly) {}
+
+IndexFile::~IndexFile() = default;
+
+namespace {
+
+struct ParsedHeader {
+  int64_t offset = 0;
+  int64_t generation = 0;
+  int64_t fan_size = 0;
+};
+
+// Reads and validates the 32-byte header of an existing file of `file_size` >=
+// 32 bytes.
+absl::StatusOr<ParsedHeader> LoadHeader(const File& file,
+                                        const std::string& path,
+                                        uint64_t file_size) {
+  char buf[IndexFile::kHeaderSize];
+  KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(file, 0, sizeof(buf), buf), path,
+                                   "reading the header"));
+  KVINDEX_RETURN_IF_ERROR(CheckVersion(path, buf));
+  ParsedHeader header;
+  header.offset = LoadInt64(buf);
+  header.generation = LoadInt64(buf + 16);
+  header.fan_size = LoadInt64(buf + 24);
+  if (header.fan_size < 0 || header.fan_size % 8 != 0 ||
+      static_cast<uint64_t>(header.fan_size) >
+          file_size - IndexFile::kHeaderSize) {
+    return absl::DataLossError(absl::StrCat(path, ": invalid fan-out size ",
+                                            header.fan_size, " (file size ",
+                                            file_size, ")"));
+  }
+  if (header.offset < 0) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": negative offset ", header.offset));
+  }
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
+    Env* env, const std::string& path, const ReadWriteOptions& options) {
+  if (options.entry_size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": entry size must be positive"));
+  }
+  if (options.fan_size % 8 != 0 || options.fan_size > kMaxInt64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": fan-out size ", options.fan_size,
+                     " is not a non-negative multiple of 8"));
+  }
+  absl::StatusOr<bool> exists = env->FileExists(path);
+  if (!exists.ok())
+    return Annotate(exists.status(), path, "checking existence");
+  absl::StatusOr<std::unique_ptr<File>> file =
+      env->OpenFile(path, OpenMode::kCreateReadWrite);
+  if (!file.ok()) return Annotate(file.status(), path, "opening read-write");
+
+  uint64_t file_size = 0;
+  if (*exists) {
+    absl::StatusOr<uint64_t> size = (*file)->Size();
+    if (!size.ok()) return Annotate(size.status(), path, "reading the size");
+    file_size = *size;
+  }
+
+  std::unique_ptr<IndexFile> handle(
+      new IndexFile(env, path, *std::move(file), /*readonly=*/false));
+  handle->entry_size_ = options.entry_size;
+  handle->flush_callback_ = options.flush_callback;
+
+  // A file shorter than its header is what a crash right after creation can
+  // leave (upstream did not fsync new files): it holds nothing, so start it
+  // afresh.
+  if (!*exists || options.fresh || file_size < kHeaderSize) {
+    char buf[kHeaderSize];
+    EncodeHeader(buf, 0, options.generation);
+    absl::big_endian::Store64(buf + 24, options.fan_size);
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(handle->file_->PWrite(0, absl::string_view(buf, sizeof(buf))),
+                 path, "writing the header"));
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(handle->file_->Sync(), path, "syncing the header"));
+    if (!*exists || file_size < kHeaderSize) {
+      // Make the directory entry durable too, so that a crash cannot leave the
+      // synced file unreachable (or an older, shorter one in its place).
+      KVINDEX_RETURN_IF_ERROR(
+          Annotate(env->SyncDir(Dirname(path)), path, "syncing the directory"));
+    }
+    handle->fan_size_ = options.fan_size;
+    handle->generation_ = options.generation;
+    return handle;
+  }
+
+  absl::StatusOr<ParsedHeader> header =
+      LoadHeader(*handle->file_, path, file_size);
+  if (!header.ok()) return header.status();
+  handle->fan_size_ = static_cast<uint64_t>(header->fan_size);
+  handle->generation_ = header->generation;
+  handle->offset_ =
+      UsableOffset(static_cast<uint64_t>(header->offset), file_size,
+                   handle->header_size(), handle->entry_size_);
+  handle->flushed_ = handle->offset_;
+  return handle;
+}
+
+absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
+    Env* env, const std::string& path, size_t entry_size) {
+  if (entry_size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": entry size must be positive"));
+  }
+  absl::StatusOr<std::unique_ptr<File>> file =
+      env->OpenFile(path, OpenMode::kReadOnly);
+  if (absl::IsNotFound(file.status())) return nullptr;
+  if (!file.ok()) return Annotate(file.status(), path, "opening read-only");
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return Annotate(size.status(), path, "reading the size");
+  if (*size < kHeaderSize) return nullptr;
+
+  absl::StatusOr<ParsedHeader> header = LoadHeader(**file, path, *size);
+  if (!header.ok()) return header.status();
+  std::unique_ptr<IndexFile> handle(
+      new IndexFile(env, path, *std::move(file), /*readonly=*/true));
+  handle->entry_size_ = entry_size;
+  handle->fan_size_ = static_cast<uint64_t>(header->fan_size);
+  handle->generation_ = header->generation;
+  handle->offset_ = UsableOffset(static_cast<uint64_t>(header->offset), *size,
+                                 handle->header_size(), entry_size);
+  handle->flushed_ = handle->offset_;
+  return handle;
+}
+
+absl::Status IndexFile::Append(absl::string_view bytes) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (readonly_) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
+  }
+  buffer_.append(bytes.data(), bytes.size());
+  offset_ += bytes.size();
+  // On a failed auto-flush the bytes stay buffered; the error is reported here.
+  if (buffer_.size() > kAutoFlushBytes) return Flush(FlushOptions{});
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::WriteBuffer() {
+  KVINDEX_RETURN_IF_ERROR(
+      Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
+               absl::StrCat("writing ", buffer_.size(), " bytes of records")));
+  // Only once the records are in the file may the offset make them visible.
+  char offset[8];
+  absl::big_endian::Store64(offset, offset_);
+  KVINDEX_RETURN_IF_ERROR(
+      Annotate(file_->PWrite(0, absl::string_view(offset, sizeof(offset))),
+               path_, "writing the offset"));
+  // The buffer is dropped only now: after a failure above it is still there,
+  // and a later flush writes it again at the same place.
+  buffer_.clear();
+  flushed_ = offset_;
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::Flush(const FlushOptions& options) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (readonly_) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
+  }
+  if (!buffer_.empty()) {
+    if (options.call_callback && flush_callback_) flush_callback_();
+    KVINDEX_RETURN_IF_ERROR(WriteBuffer());
+  }
+  if (options.fsync) {
+    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::Read(uint64_t offset, size_t n, char* dst,
+                             size_t* bytes_read) const {
+  *bytes_read = 0;
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (offset >= offset_) return absl::OkStatus();
+  const size_t total =
+      static_cast<size_t>(std::min<uint64_t>(n, offset_ - offset));
+  size_t done = 0;
+  if (offset < flushed_) {
+    done = static_cast<size_t>(std::min<uint64_t>(total, flushed_ - offset));
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(ReadFully(*file_, header_size() + offset, done, dst), path_,
+                 absl::StrCat("reading records at ", offset)));
+  }
+  if (done < total) {
+    // The rest lies in the write buffer, which starts at logical offset
+    // flushed_.
+    const uint64_t in_buffer = offset + done - flushed_;
+    std::memcpy(dst + done, buffer_.data() + in_buffer, total - done);
+  }
+  *bytes_read = total;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  char buf[kHeaderGetSetSize];
+  KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(*file_, 0, sizeof(buf), buf),
+                                   path_, "reading the header"));
+  KVINDEX_RETURN_IF_ERROR(CheckVersion(path_, buf));
+  Header header;
+  header.offset = LoadInt64(buf);
+  header.generation = LoadInt64(buf + 16);
+  if (header.offset < 0) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": negative offset ", header.offset));
+  }
+  generation_ = header.generation;
+  if (readonly_) {
+    // Another process is writing: take its committed offset, within what the
+    // file holds and in whole records, exactly as at open.
+    absl::StatusOr<uint64_t> size = file_->Size();
+    if (!size.ok()) return Annotate(size.status(), path_, "reading the size");
+    offset_ = UsableOffset(static_cast<uint64_t>(header.offset), *size,
+                           header_size(), entry_size_);
+    flushed_ = offset_;
+    header.offset = static_cast<int64_t>(offset_);
+  }
+  // A read-write handle is the only writer: the file holds what it wrote, and
+  // its cached offsets (which count buffered bytes) stay as they are.
+  return header;
+}
+
+absl::Status IndexFile::WriteHeader(const Header& header) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (readonly_) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
+  }
+  if (header.offset < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": negative header offset ", header.offset));
+  }
+  char buf[kHeaderGetSetSize];
+  EncodeHeader(buf, header.offset, header.generation);
+  KVINDEX_RETURN_IF_ERROR(
+      Annotate(file_->PWrite(0, absl::string_view(buf, sizeof(buf))), path_,
+               "writing the header"));
+  generation_ = header.generation;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> IndexFile::ReadFanout() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  std::string table(fan_size_, '\0');
+  if (fan_size_ > 0) {
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(ReadFully(*file_, kHeaderSize, table.size(), &table[0]), path_,
+                 "reading the fan-out table"));
+  }
+  return table;
+}
+
+absl::Status IndexFile::WriteFanout(absl::string_view table) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (readonly_) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
+  }
+  if (table.size() != fan_size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": fan-out table of ", table.size(),
+                     " bytes, expected ", fan_size_));
+  }
+  // The size field (at 24) and the table (at 32) are adjacent: one write.
+  std::string bytes(8, '\0');
+  absl::big_endian::Store64(&bytes[0], fan_size_);
+  bytes.append(table.data(), table.size());
+  return Annotate(file_->PWrite(kHeaderSize - 8, bytes), path_,
+                  "writing the fan-out table");
+}
+
+absl::StatusOr<std::shared_ptr<const MappedRegion>> IndexFile::Map() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> region =
+      file_->Map(header_size() + flushed_);
+  if (!region.ok()) return Annotate(region.status(), path_, "mapping");
+  return region;
+}
+
+absl::StatusOr<uint64_t> IndexFile::FileSize() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  absl::StatusOr<uint64_t> size = file_->Size();
+  if (!size.ok()) return Annotate(size.status(), path_, "reading the size");
+  return size;
+}
+
+absl::Status IndexFile::Clear(int64_t generation, bool reopen,
+                              const std::function<void()>& hook) {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  if (readonly_) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
+  }
+
+  // Until `path` is replaced or removed, a failure leaves the handle as it was.
+  std::unique_ptr<File> replacement;
+  if (reopen) {
+    // Build the empty file aside and swap it in atomically: a crash leaves
+    // either the old file or the new one, never a half-written log.
+    const std::string tmp = path_ + "_tmp";
+    absl::StatusOr<bool> stale = env_->FileExists(tmp);
+    if (!stale.ok()) return Annotate(stale.status(), tmp, "checking existence");
+    if (*stale) {
+      // Left by a crash; removing it keeps its old bytes out of the new file.
+      KVINDEX_RETURN_IF_ERROR(
+          Annotate(env_->RemoveFile(tmp), tmp, "removing a stale file"));
+    }
+    absl::StatusOr<std::unique_ptr<File>> file =
+        env_->OpenFile(tmp, OpenMode::kCreateReadWrite);
+    if (!file.ok()) return Annotate(file.status(), tmp, "creating");
+    char buf[kHeaderSize];
+    EncodeHeader(buf, 0, generation);
+    absl::big_endian::Store64(buf + 24, 0);
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate((*file)->PWrite(0, absl::string_view(buf, sizeof(buf))), tmp,
+                 "writing the header"));
+    KVINDEX_RETURN_IF_ERROR(Annotate((*file)->Sync(), tmp, "syncing"));
+    KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(tmp, path_), tmp,
+                                     absl::StrCat("renaming to ", path_)));
+    replacement = *std::move(file);
+  } else {
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(env_->RemoveFile(path_), path_, "removing"));
+  }
+
+  // The path now names the new file (or nothing): the handle follows it, even
+  // if making that durable fails below.
+  buffer_.clear();
+  offset_ = 0;
+  flushed_ = 0;
+  generation_ = generation;
+  std::unique_ptr<File> old = std::move(file_);
+  file_ = std::move(replacement);
+  if (reopen) fan_size_ = 0;  // the new file has no fan-out table
+
+  const absl::Status synced =
+      Annotate(env_->SyncDir(Dirname(path_)), path_, "syncing the directory");
+
+  if (hook) hook();
+
+  // Readers still holding the old file see it emptied, with the new generation,
+  // and reopen the path.
+  char stamp[kHeaderGetSetSize];
+  EncodeHeader(stamp, 0, generation);
+  const absl::Status stamped =
+      Annotate(old->PWrite(0, absl::string_view(stamp, sizeof(stamp))), path_,
+               "stamping the replaced file");
+  old.reset();
+  return synced.ok() ? stamped : synced;
+}
+
+absl::Status IndexFile::RenameTo(const std::string& new_path) {
+  FlushOptions options;
+  options.call_callback = false;
+  options.fsync = true;
+  KVINDEX_RETURN_IF_ERROR(Flush(options));
+  KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(path_, new_path), path_,
+                                   absl::StrCat("renaming to ", new_path)));
+  const std::string old_dir = Dirname(path_);
+  const std::string new_dir = Dirname(new_path);
+  path_ = new_path;
+  KVINDEX_RETURN_IF_ERROR(
+      Annotate(env_->SyncDir(new_dir), path_, "syncing the directory"));
+  if (old_dir != new_dir) {
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(env_->SyncDir(old_dir), path_, "syncing the old directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::Close() {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  offset_ = flushed_;
+  file_.reset();
+  return absl::OkStatus();
+}
+
+std::string StoreDir(const std::string& root) {
+  return absl::StrCat(root, "/index");
+}
+
+std::string StorePath(const std::string& root, absl::string_view name) {
+  return absl::StrCat(StoreDir(root), "/", name);
+}
+
+#undef KVINDEX_RETURN_IF_ERROR
+
+}  // namespace kvindex

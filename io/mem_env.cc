@@ -1,0 +1,715 @@
+// MemEnv: see mem_env.h for the crash model. Implementation notes:
+//
+// - Paths are normalised (repeated and trailing '/' and leading "./" removed)
+// and split
+//   into a directory (dirname; "." for a bare name, "/" for "/name") and a
+//   name. "/" and
+//   "." always exist; other directories exist once CreateDirs made them and are
+//   always durable (a simplification: only file entries have a durable/unsynced
+//   split).
+// - Each directory keeps its current entries, its durable entries (as of the
+// last
+//   SyncDir) and the entry operations issued since, in order. Durable entries
+//   plus all operations replayed in order give the current entries, so a
+//   replayed prefix is always a state the directory really had.
+// - Each inode keeps its current bytes, its bytes as of the last Sync, and the
+// writes
+//   issued since. A rename within one directory is one atomic operation; across
+//   two directories it is an unlink in one and a link in the other, each
+//   durable with its own directory.
+// - Files and locks remember the epoch (Restart count) they were made in; a
+// File from
+//   an older epoch is dead, a lock from an older epoch was already released.
+
+#include "io/mem_env.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace kvindex {
+
+struct MemEnv::Inode {
+  std::string data;    // current bytes
+  std::string synced;  // bytes as of the last Sync
+  // Writes issued since the last Sync, in order: (offset, bytes).
+  std::vector<std::pair<uint64_t, std::string>> unsynced;
+};
+
+struct MemEnv::State {
+  using InodePtr = std::shared_ptr<Inode>;
+
+  // One directory-entry operation: the entries it sets (inode) or removes
+  // (nullptr).
+  struct DirOp {
+    std::vector<std::pair<std::string, InodePtr>> changes;
+  };
+  struct Dir {
+    std::map<std::string, InodePtr> current;
+    std::map<std::string, InodePtr> durable;
+    std::vector<DirOp> ops;  // issued since the last SyncDir
+
+    void Apply(DirOp op) {
+      for (const auto& change : op.changes) {
+        if (change.second == nullptr) {
+          current.erase(change.first);
+        } else {
+          current[change.first] = change.second;
+        }
+      }
+      ops.push_back(std::move(op));
+    }
+  };
+  struct ErrorRule {
+    uint32_t mask;
+    uint64_t skip;
+    int64_t count;  // < 0: for ever
+    absl::Status error;
+  };
+
+  State() {
+    dirs["/"];
+    dirs["."];
+  }
+
+  mutable absl::Mutex mu;
+  std::map<std::string, Dir> dirs ABSL_GUARDED_BY(mu);
+  std::map<std::string, int> open_counts ABSL_GUARDED_BY(mu);
+  std::set<std::string> locks ABSL_GUARDED_BY(mu);
+  uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
+  uint64_t mutations ABSL_GUARDED_BY(mu) = 0;
+  bool crash_armed ABSL_GUARDED_BY(mu) = false;
+  uint64_t crash_countdown ABSL_GUARDED_BY(mu) = 0;
+  bool crashed ABSL_GUARDED_BY(mu) = false;
+  std::vector<ErrorRule> rules ABSL_GUARDED_BY(mu);
+  bool short_reads ABSL_GUARDED_BY(mu) = false;
+
+  // --- Paths ---
+
+  // Collapses repeated '/', drops a trailing '/' and leading "./".
+  static std::string Normalize(absl::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    for (char c : path) {
+      if (c == '/' && !out.empty() && out.back() == '/') continue;
+      out.push_back(c);
+    }
+    while (out.size() > 2 && out[0] == '.' && out[1] == '/') out.erase(0, 2);
+    if (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+  }
+  static std::string DirName(const std::string& p) {
+    size_t slash = p.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return p.substr(0, slash);
+  }
+  static std::string BaseName(const std::string& p) {
+    size_t slash = p.rfind('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+  }
+  static std::string Join(const std::string& dir, const std::string& name) {
+    if (dir == ".") return name;
+    if (dir == "/") return "/" + name;
+    return dir + "/" + name;
+  }
+  static bool IsRoot(const std::string& p) { return p == "/" || p == "."; }
+
+  // The directory holding `p`, or nullptr if it does not exist.
+  Dir* ParentOf(const std::string& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = dirs.find(DirName(p));
+    return it == dirs.end() ? nullptr : &it->second;
+  }
+  InodePtr FindFile(const std::string& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (IsRoot(p)) return nullptr;
+    Dir* dir = ParentOf(p);
+    if (dir == nullptr) return nullptr;
+    auto it = dir->current.find(BaseName(p));
+    return it == dir->current.end() ? nullptr : it->second;
+  }
+  bool IsDir(const std::string& p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return dirs.count(p) > 0;
+  }
+
+  // --- Crash and fault checks ---
+
+  absl::Status CheckAlive(const std::string& path) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (crashed) {
+      return absl::AbortedError(absl::StrCat(path, ": simulated crash"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Consumes the injection rules for one operation of kind `op`.
+  absl::Status Inject(uint32_t op, const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (size_t i = 0; i < rules.size(); ++i) {
+      ErrorRule& rule = rules[i];
+      if ((rule.mask & op) == 0) continue;
+      if (rule.skip > 0) {
+        --rule.skip;
+        continue;
+      }
+      if (rule.count == 0) continue;
+      absl::Status error(rule.error.code(),
+                         absl::StrCat(path, ": ", rule.error.message()));
+      if (rule.count > 0 && --rule.count == 0) {
+        rules.erase(rules.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      return error;
+    }
+    return absl::OkStatus();
+  }
+
+  // Both checks, in order: a crashed env fails before any injection is
+  // consumed.
+  absl::Status Begin(uint32_t op, const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    absl::Status s = CheckAlive(path);
+    if (!s.ok()) return s;
+    return Inject(op, path);
+  }
+
+  // Records one successful mutating operation; may reach the crash point.
+  void Mutated() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    ++mutations;
+    if (crash_armed && --crash_countdown == 0) {
+      crash_armed = false;
+      crashed = true;
+    }
+  }
+
+  // --- Crash ---
+
+  // A deterministic uniform draw in [0, n].
+  static uint64_t Draw(std::mt19937_64* rng, uint64_t n) {
+    if (n == 0) return 0;
+    if (n == UINT64_MAX) return (*rng)();
+    return (*rng)() % (n + 1);
+  }
+
+  static void ApplyWrite(std::string* bytes, uint64_t offset,
+                         absl::string_view data) {
+    if (data.empty()) return;
+    uint64_t end = offset + data.size();
+    if (bytes->size() < end) bytes->resize(static_cast<size_t>(end), '\0');
+    std::memcpy(&(*bytes)[static_cast<size_t>(offset)], data.data(),
+                data.size());
+  }
+
+  void Crash(const CrashOptions& options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::mt19937_64 rng(options.seed);
+    // Every inode a post-crash name could refer to, in a deterministic order.
+    std::vector<InodePtr> inodes;
+    std::unordered_set<const Inode*> seen;
+    auto add = [&](const InodePtr& inode) {
+      if (inode != nullptr && seen.insert(inode.get()).second) {
+        inodes.push_back(inode);
+      }
+    };
+    for (const auto& [name, dir] : dirs) {
+      (void)name;
+      for (const auto& entry : dir.durable) add(entry.second);
+      for (const auto& op : dir.ops) {
+        for (const auto& change : op.changes) add(change.second);
+      }
+      for (const auto& entry : dir.current) add(entry.second);
+    }
+
+    for (const InodePtr& inode : inodes) {
+      const size_t n = inode->unsynced.size();
+      std::string bytes = inode->synced;
+      if (options.keep_unsynced_prefix && n > 0) {
+        const size_t k = static_cast<size_t>(Draw(&rng, n));
+        for (size_t i = 0; i < k; ++i) {
+          ApplyWrite(&bytes, inode->unsynced[i].first,
+                     inode->unsynced[i].second);
+        }
+        if (k < n && options.tear_last_write) {
+          const auto& next = inode->unsynced[k];
+          const size_t torn =
+              static_cast<size_t>(Draw(&rng, next.second.size()));
+          ApplyWrite(&bytes, next.first,
+                     absl::string_view(next.second).substr(0, torn));
+        }
+      }
+      inode->data = bytes;
+      inode->synced = std::move(bytes);
+      inode->unsynced.clear();
+    }
+
+    for (auto& [name, dir] : dirs) {
+      (void)name;
+      const size_t j = options.keep_unsynced_prefix
+                           ? static_cast<size_t>(Draw(&rng, dir.ops.size()))
+                           : 0;
+      for (size_t i = 0; i < j; ++i) {
+        for (const auto& change : dir.ops[i].changes) {
+          if (change.second == nullptr) {
+            dir.durable.erase(change.first);
+          } else {
+            dir.durable[change.first] = change.second;
+          }
+        }
+      }
+      dir.ops.clear();
+      dir.current = dir.durable;
+    }
+  }
+};
+
+// --- Files, regions, locks
+// ------------------------------------------------------
+
+namespace {
+
+class SnapshotRegion final : public MappedRegion {
+ public:
+  explicit SnapshotRegion(std::string bytes) : bytes_(std::move(bytes)) {}
+  absl::string_view bytes() const override { return bytes_; }
+
+ private:
+  const std::string bytes_;
+};
+
+}  // namespace
+
+class MemEnv::MemFile final : public File {
+ public:
+  MemFile(std::shared_ptr<State> state, std::string path, std::string key,
+          std::shared_ptr<Inode> inode, bool writable, uint64_t epoch)
+      : state_(std::move(state)),
+        path_(std::move(path)),
+        key_(std::move(key)),
+        inode_(std::move(inode)),
+        writable_(writable),
+        epoch_(epoch) {}
+
+  ~MemFile() override {
+    absl::MutexLock l(&state_->mu);
+    auto it = state_->open_counts.find(key_);
+    if (it != state_->open_counts.end() && --it->second <= 0) {
+      state_->open_counts.erase(it);
+    }
+  }
+
+  const std::string& path() const override { return path_; }
+
+  absl::Status PRead(uint64_t offset, size_t n, char* dst,
+                     size_t* bytes_read) const override {
+    *bytes_read = 0;
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpRead);
+    if (!s.ok()) return s;
+    const std::string& data = inode_->data;
+    if (n == 0 || offset >= data.size()) return absl::OkStatus();
+    size_t want = n;
+    if (state_->short_reads && want > 1) want /= 2;
+    size_t got = std::min<uint64_t>(want, data.size() - offset);
+    std::memcpy(dst, data.data() + offset, got);
+    *bytes_read = got;
+    return absl::OkStatus();
+  }
+
+  absl::Status PWrite(uint64_t offset, absl::string_view data) override {
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpWrite);
+    if (!s.ok()) return s;
+    if (!writable_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path_, ": write to a file opened read-only"));
+    }
+    if (!data.empty()) {
+      State::ApplyWrite(&inode_->data, offset, data);
+      inode_->unsynced.emplace_back(offset, std::string(data));
+    }
+    state_->Mutated();
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpSync);
+    if (!s.ok()) return s;
+    inode_->synced = inode_->data;
+    inode_->unsynced.clear();
+    state_->Mutated();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> Size() const override {
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpRead);
+    if (!s.ok()) return s;
+    return static_cast<uint64_t>(inode_->data.size());
+  }
+
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
+      uint64_t size) const override {
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpRead);
+    if (!s.ok()) return s;
+    if (size > inode_->data.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": cannot map ", size,
+                       " bytes of a file of size ", inode_->data.size()));
+    }
+    return std::shared_ptr<const MappedRegion>(std::make_shared<SnapshotRegion>(
+        inode_->data.substr(0, static_cast<size_t>(size))));
+  }
+
+ private:
+  absl::Status Begin(uint32_t op) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
+    if (epoch_ != state_->epoch) {
+      return absl::AbortedError(absl::StrCat(
+          path_, ": simulated crash: file was opened before Restart"));
+    }
+    return state_->Begin(op, path_);
+  }
+
+  const std::shared_ptr<State> state_;
+  const std::string path_;  // as given to OpenFile
+  const std::string key_;   // normalised
+  const std::shared_ptr<Inode> inode_;
+  const bool writable_;
+  const uint64_t epoch_;
+};
+
+class MemEnv::MemLock final : public FileLock {
+ public:
+  MemLock(std::shared_ptr<State> state, std::string key, uint64_t epoch)
+      : state_(std::move(state)), key_(std::move(key)), epoch_(epoch) {}
+  ~MemLock() override {
+    absl::MutexLock l(&state_->mu);
+    // A Restart since then already released it (and someone may hold it now).
+    if (epoch_ == state_->epoch) state_->locks.erase(key_);
+  }
+
+ private:
+  const std::shared_ptr<State> state_;
+  const std::string key_;
+  const uint64_t epoch_;
+};
+
+// --- MemEnv
+// ----------------------------------------------------------------------
+
+MemEnv::MemEnv() : state_(std::make_shared<State>()) {}
+MemEnv::~MemEnv() = default;
+
+absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
+                                                       OpenMode mode) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpOpen, path);
+  if (!s.ok()) return s;
+  if (key.empty()) return absl::InvalidArgumentError("open: empty path");
+  if (state_->IsDir(key)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": open: is a directory"));
+  }
+  std::shared_ptr<Inode> inode = state_->FindFile(key);
+  if (inode == nullptr) {
+    if (mode != OpenMode::kCreateReadWrite) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": open: no such file or directory"));
+    }
+    State::Dir* dir = state_->ParentOf(key);
+    if (dir == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          path, ": open: directory ", State::DirName(key), " does not exist"));
+    }
+    inode = std::make_shared<Inode>();
+    State::DirOp op;
+    op.changes.emplace_back(State::BaseName(key), inode);
+    dir->Apply(std::move(op));
+  }
+  ++state_->open_counts[key];
+  return std::unique_ptr<File>(new MemFile(state_, path, key, std::move(inode),
+                                           mode != OpenMode::kReadOnly,
+                                           state_->epoch));
+}
+
+absl::StatusOr<bool> MemEnv::FileExists(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->CheckAlive(path);
+  if (!s.ok()) return s;
+  return state_->IsDir(key) || state_->FindFile(key) != nullptr;
+}
+
+absl::Status MemEnv::RenameFile(const std::string& src,
+                                const std::string& dst) {
+  const std::string from = State::Normalize(src);
+  const std::string to = State::Normalize(dst);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpRename, src);
+  if (!s.ok()) return s;
+  std::shared_ptr<Inode> inode = state_->FindFile(from);
+  if (inode == nullptr) {
+    if (state_->IsDir(from)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          src, ": rename to ", dst, ": renaming directories is not supported"));
+    }
+    return absl::NotFoundError(
+        absl::StrCat(src, ": rename to ", dst, ": no such file or directory"));
+  }
+  if (state_->IsDir(to)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(src, ": rename to ", dst, ": destination is a directory"));
+  }
+  State::Dir* to_dir = state_->ParentOf(to);
+  if (to_dir == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(src, ": rename to ", dst, ": destination directory ",
+                     State::DirName(to), " does not exist"));
+  }
+  if (from != to) {
+    State::Dir* from_dir = state_->ParentOf(from);
+    if (from_dir == to_dir) {
+      State::DirOp op;
+      op.changes.emplace_back(State::BaseName(from), nullptr);
+      op.changes.emplace_back(State::BaseName(to), inode);
+      to_dir->Apply(std::move(op));
+    } else {
+      State::DirOp unlink, link;
+      unlink.changes.emplace_back(State::BaseName(from), nullptr);
+      link.changes.emplace_back(State::BaseName(to), inode);
+      from_dir->Apply(std::move(unlink));
+      to_dir->Apply(std::move(link));
+    }
+  }
+  state_->Mutated();
+  return absl::OkStatus();
+}
+
+absl::Status MemEnv::RemoveFile(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpRemove, path);
+  if (!s.ok()) return s;
+  if (state_->IsDir(key)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": remove: is a directory"));
+  }
+  if (state_->FindFile(key) == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": remove: no such file or directory"));
+  }
+  State::DirOp op;
+  op.changes.emplace_back(State::BaseName(key), nullptr);
+  state_->ParentOf(key)->Apply(std::move(op));
+  state_->Mutated();
+  return absl::OkStatus();
+}
+
+absl::Status MemEnv::CreateDirs(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->CheckAlive(path);
+  if (!s.ok()) return s;
+  if (key.empty()) return absl::InvalidArgumentError("CreateDirs: empty path");
+  // Every prefix that ends before a '/', then the whole path.
+  for (size_t pos = 1; pos <= key.size(); ++pos) {
+    if (pos < key.size() && key[pos] != '/') continue;
+    const std::string prefix = key.substr(0, pos);
+    if (state_->IsDir(prefix)) continue;
+    if (state_->FindFile(prefix) != nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(prefix, ": mkdir: exists and is not a directory"));
+    }
+    state_->dirs[prefix];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MemEnv::SyncDir(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpSyncDir, path);
+  if (!s.ok()) return s;
+  auto it = state_->dirs.find(key);
+  if (it == state_->dirs.end()) {
+    if (state_->FindFile(key) != nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": sync directory: not a directory"));
+    }
+    return absl::NotFoundError(
+        absl::StrCat(path, ": sync directory: no such directory"));
+  }
+  it->second.durable = it->second.current;
+  it->second.ops.clear();
+  state_->Mutated();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> MemEnv::ReadFileToString(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpRead, path);
+  if (!s.ok()) return s;
+  std::shared_ptr<Inode> inode = state_->FindFile(key);
+  if (inode == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": read: no such file or directory"));
+  }
+  return inode->data;
+}
+
+absl::StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(
+    const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->Begin(kOpLock, path);
+  if (!s.ok()) return s;
+  if (state_->IsDir(key)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": lock: is a directory"));
+  }
+  std::shared_ptr<Inode> inode = state_->FindFile(key);
+  if (state_->locks.count(key) > 0) {
+    std::string holder;
+    if (inode != nullptr) {
+      for (char c : inode->data) {
+        if (c < '0' || c > '9') break;
+        holder.push_back(c);
+      }
+    }
+    if (holder.empty()) holder = "<unknown>";
+    return absl::UnavailableError(absl::StrCat(
+        "Cannot lock ", path, ": index is already opened in write mode by PID ",
+        holder, ". Current PID is ", ::getpid(), "."));
+  }
+  if (inode == nullptr) {
+    State::Dir* dir = state_->ParentOf(key);
+    if (dir == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          path, ": lock: directory ", State::DirName(key), " does not exist"));
+    }
+    inode = std::make_shared<Inode>();
+    State::DirOp op;
+    op.changes.emplace_back(State::BaseName(key), inode);
+    dir->Apply(std::move(op));
+  }
+  // The PID record is informational: it is kept out of the crash model (its
+  // bytes are durable at once), only the lock file's directory entry is not.
+  inode->data = absl::StrCat(::getpid());
+  inode->synced = inode->data;
+  inode->unsynced.clear();
+  state_->locks.insert(key);
+  return std::unique_ptr<FileLock>(new MemLock(state_, key, state_->epoch));
+}
+
+uint64_t MemEnv::mutation_count() const {
+  absl::MutexLock l(&state_->mu);
+  return state_->mutations;
+}
+
+void MemEnv::CrashAfter(uint64_t n) {
+  absl::MutexLock l(&state_->mu);
+  if (n == 0) {
+    state_->crash_armed = false;
+    state_->crashed = true;
+  } else {
+    state_->crash_armed = true;
+    state_->crash_countdown = n;
+  }
+}
+
+bool MemEnv::crashed() const {
+  absl::MutexLock l(&state_->mu);
+  return state_->crashed;
+}
+
+void MemEnv::Restart(const CrashOptions& options) {
+  absl::MutexLock l(&state_->mu);
+  state_->Crash(options);
+  state_->crashed = false;
+  state_->crash_armed = false;
+  state_->locks.clear();
+  ++state_->epoch;  // every File and lock from before is dead
+}
+
+void MemEnv::InjectError(uint32_t op_mask, uint64_t skip, int64_t count,
+                         absl::Status error) {
+  absl::MutexLock l(&state_->mu);
+  if (count == 0 || error.ok()) return;
+  state_->rules.push_back({op_mask, skip, count, std::move(error)});
+}
+
+void MemEnv::ClearInjectedErrors() {
+  absl::MutexLock l(&state_->mu);
+  state_->rules.clear();
+}
+
+void MemEnv::SetShortReads(bool on) {
+  absl::MutexLock l(&state_->mu);
+  state_->short_reads = on;
+}
+
+absl::StatusOr<std::string> MemEnv::Contents(const std::string& path) const {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  std::shared_ptr<Inode> inode = state_->FindFile(key);
+  if (inode == nullptr) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  }
+  return inode->data;
+}
+
+void MemEnv::SetContents(const std::string& path, std::string bytes) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  // The file's directories are created (always durable) as needed.
+  for (size_t pos = 1; pos < key.size(); ++pos) {
+    if (key[pos] == '/') state_->dirs[key.substr(0, pos)];
+  }
+  State::Dir& dir = state_->dirs[State::DirName(key)];
+  const std::string name = State::BaseName(key);
+  std::shared_ptr<Inode>& inode = dir.current[name];
+  if (inode == nullptr) inode = std::make_shared<Inode>();
+  // In place, so that open Files see the new bytes, as with a disk edited under
+  // them.
+  inode->data = std::move(bytes);
+  inode->synced = inode->data;
+  inode->unsynced.clear();
+  dir.durable[name] = inode;
+}
+
+std::vector<std::string> MemEnv::ListFiles() const {
+  absl::MutexLock l(&state_->mu);
+  std::vector<std::string> out;
+  for (const auto& [dir_path, dir] : state_->dirs) {
+    for (const auto& entry : dir.current) {
+      out.push_back(State::Join(dir_path, entry.first));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int MemEnv::OpenCount(const std::string& path) const {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  auto it = state_->open_counts.find(key);
+  return it == state_->open_counts.end() ? 0 : it->second;
+}
+
+}  // namespace kvindex

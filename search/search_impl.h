@@ -1,0 +1,139 @@
+// Implementation of InterpolationSearch (search/search.h). Included by search.h
+// only.
+#ifndef KVINDEX_SEARCH_SEARCH_IMPL_H_
+#define KVINDEX_SEARCH_SEARCH_IMPL_H_
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/string_view.h"
+#include "index/data/schema.h"
+
+namespace kvindex {
+namespace search_internal {
+
+// What one read of a record tells the search.
+struct Probe {
+  uint64_t hash;
+  bool match;  // the record's key is the searched key
+};
+
+template <typename Array>
+Probe ProbeAt(Array& array, const Schema& schema, absl::string_view key,
+              uint64_t i) {
+  // The pointer is only valid until the next Get/Prefetch: use it right away.
+  const char* record = array.Get(i);
+  Probe p;
+  p.hash = schema.hash(EntryKey(schema, record));
+  p.match = std::memcmp(record, key.data(), schema.key_size) == 0;
+  return p;
+}
+
+// Record i has the key's hash but not the key. Records with equal hashes are
+// adjacent in no particular order, and the run may cross the search bounds, so
+// walk both ways while the hash stays equal, limited only by the array.
+template <typename Array>
+std::optional<uint64_t> LookAround(Array& array, const Schema& schema,
+                                   absl::string_view key, uint64_t key_hash,
+                                   uint64_t i) {
+  for (uint64_t j = i; j > 0;) {
+    --j;
+    const Probe p = ProbeAt(array, schema, key, j);
+    if (p.hash != key_hash) break;
+    if (p.match) return j;
+  }
+  const uint64_t size = array.size();
+  for (uint64_t j = i + 1; j < size; ++j) {
+    const Probe p = ProbeAt(array, schema, key, j);
+    if (p.hash != key_hash) break;
+    if (p.match) return j;
+  }
+  return std::nullopt;
+}
+
+template <typename Array>
+std::optional<uint64_t> Found(Array& array, const Schema& schema,
+                              absl::string_view key, uint64_t key_hash,
+                              uint64_t i, const Probe& p) {
+  if (p.match) return i;
+  return LookAround(array, schema, key, key_hash, i);
+}
+
+// Where hash `h` should sit strictly between records lo and hi, whose hashes
+// are h_lo < h < h_hi (so hi - lo >= 2): linear interpolation, rounded to the
+// nearest index (halves down, like the OCaml library), clamped into (lo, hi).
+// Differences of hashes are taken in uint64_t (no overflow since h_lo < h <
+// h_hi) and only then converted, so 64-bit hashes are fine.
+inline uint64_t Interpolate(uint64_t lo, uint64_t h_lo, uint64_t hi,
+                            uint64_t h_hi, uint64_t h) {
+  const long double fraction = static_cast<long double>(h - h_lo) /
+                               static_cast<long double>(h_hi - h_lo);
+  const long double span = static_cast<long double>(hi - lo);
+  const long double step = std::ceil(fraction * span - 0.5L);
+  uint64_t offset;
+  if (!(step >= 1.0L)) {  // also catches NaN
+    offset = 1;
+  } else if (step >= span - 1.0L) {
+    offset = hi - lo - 1;
+  } else {
+    offset = static_cast<uint64_t>(step);
+  }
+  if (offset < 1) offset = 1;
+  if (offset > hi - lo - 1) offset = hi - lo - 1;
+  return lo + offset;
+}
+
+}  // namespace search_internal
+
+template <typename Array>
+std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
+                                            absl::string_view key,
+                                            uint64_t key_hash, uint64_t low,
+                                            uint64_t high) {
+  using search_internal::Found;
+  using search_internal::Probe;
+  using search_internal::ProbeAt;
+  const uint64_t size = array.size();
+  if (size == 0 || key.size() != schema.key_size) return std::nullopt;
+  if (high >= size) high = size - 1;
+  if (low > high) return std::nullopt;
+  array.Prefetch(low, high);
+
+  // Invariant: lo <= hi, and the hashes of records lo and hi are known. Unlike
+  // the OCaml version, the narrowed bounds are the probed records themselves
+  // (whose hashes are known), so no record is read twice and the ends never
+  // have equal hashes once both differ from key_hash (no 0/0).
+  uint64_t lo = low;
+  uint64_t hi = high;
+  Probe p_lo = ProbeAt(array, schema, key, lo);
+  if (p_lo.hash == key_hash) {
+    return Found(array, schema, key, key_hash, lo, p_lo);
+  }
+  if (p_lo.hash > key_hash || lo == hi) return std::nullopt;
+  Probe p_hi = ProbeAt(array, schema, key, hi);
+  if (p_hi.hash == key_hash) {
+    return Found(array, schema, key, key_hash, hi, p_hi);
+  }
+  if (p_hi.hash < key_hash) return std::nullopt;
+  // Now hash(lo) < key_hash < hash(hi).
+  while (hi - lo >= 2) {
+    const uint64_t i =
+        search_internal::Interpolate(lo, p_lo.hash, hi, p_hi.hash, key_hash);
+    const Probe p = ProbeAt(array, schema, key, i);
+    if (p.hash == key_hash) return Found(array, schema, key, key_hash, i, p);
+    if (p.hash < key_hash) {
+      lo = i;
+      p_lo = p;
+    } else {
+      hi = i;
+      p_hi = p;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace kvindex
+
+#endif  // KVINDEX_SEARCH_SEARCH_IMPL_H_
