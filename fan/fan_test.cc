@@ -43,8 +43,7 @@ Fanout Build(int hash_bits, size_t entry_size, uint64_t expected,
   return std::move(b).Finish();
 }
 
-// ---- Sizing
-// -------------------------------------------------------------------
+// ---- Sizing ----
 
 TEST(FanoutBitsFor, WorkedExampleFromTheCliStore) {
   // 909 records of 40 bytes: 36 360 bytes, 9 pages -> 16 fans, a 128-byte
@@ -105,8 +104,7 @@ RC_GTEST_PROP(Fanout, RecordsPerFanFitInAPageAnyEntrySize, ()) {
   RC_ASSERT((n / nb_fans) * entry <= 4096);
 }
 
-// ---- Builder, Search and Bucket
-// -------------------------------------------------
+// ---- Builder, Search and Bucket ----
 
 // hash_bits 4, 4 buckets of 4 hashes each; records of 1024 bytes.
 TEST(Fanout, SearchBoundsForEveryBucketAndHash) {
@@ -299,8 +297,7 @@ TEST(Fanout, ExportIsBigEndianInt64) {
   EXPECT_EQ(bytes.substr(32, 8), std::string("\0\0\0\0\0\0\x01\x02", 8));
 }
 
-// ---- Import validation
-// ------------------------------------------------------------
+// ---- Import validation ----
 
 void ExpectDataLoss(const absl::StatusOr<Fanout>& r, absl::string_view part) {
   ASSERT_FALSE(r.ok());

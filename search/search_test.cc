@@ -94,8 +94,7 @@ class CountingArray {
   uint64_t prefetches_ = 0;
 };
 
-// ---- Generated data files
-// ----------------------------------------------------------
+// ---- Generated data files ----
 
 // Hashes from one of several distributions (adversarial ones included), sorted,
 // with unique ids shuffled within each run of equal hashes. Call inside a
@@ -103,7 +102,7 @@ class CountingArray {
 std::vector<Record> GenRecords() {
   const int kind = *rc::gen::inRange(0, 6);
   const size_t n = *rc::gen::inRange<size_t>(0, 600);
-  const uint64_t max = ~uint64_t{0};
+  constexpr uint64_t max = ~uint64_t{0};
   std::vector<uint64_t> hashes;
   switch (kind) {
     case 0:  // uniform over 64 bits
@@ -125,7 +124,7 @@ std::vector<Record> GenRecords() {
       hashes = *rc::gen::container<std::vector<uint64_t>>(
           n, rc::gen::map(rc::gen::pair(rc::gen::inRange<size_t>(0, 3),
                                         rc::gen::inRange<uint64_t>(0, 4)),
-                          [centres, max](std::pair<size_t, uint64_t> p) {
+                          [centres](std::pair<size_t, uint64_t> p) {
                             const uint64_t c = centres[p.first];
                             return p.second > max - c ? max : c + p.second;
                           }));
@@ -269,8 +268,7 @@ RC_GTEST_PROP(InterpolationSearch, BoundsNotContainingTheKey, ()) {
   }
 }
 
-// ---- Fixed cases
-// -------------------------------------------------------------------
+// ---- Fixed cases ----
 
 TEST(InterpolationSearch, EmptyArray) {
   MappedArray array(nullptr, 0, kEntry);
@@ -389,8 +387,7 @@ TEST(InterpolationSearch, UniformHashesNeedFewProbes) {
   EXPECT_LT(bucket_avg, 5.5);
 }
 
-// ---- PreadArray
-// --------------------------------------------------------------------
+// ---- PreadArray ----
 
 constexpr char kPath[] = "/store/index/data";
 
