@@ -1,15 +1,16 @@
-// Index<KeyCodec, ValueCodec>: the typed front of the index. Keys and values are any
-// fixed-size types with a codec (index/data/codec.h); FixedString<N> and
-// OcamlFixedString<N> are ready-made.
+// Index<KeyCodec, ValueCodec>: the typed front of the index. Keys and values
+// are any fixed-size types with a codec (index/data/codec.h); FixedString<N>
+// and OcamlFixedString<N> are ready-made.
 //
-//   using Idx = kvindex::Index<kvindex::FixedString<32>, kvindex::FixedString<13>>;
-//   kvindex::Options options;
-//   options.log_size = 500000;
-//   auto index = Idx::Open("/var/lib/myapp/store", options);  // StatusOr
+//   using Idx = kvindex::Index<kvindex::FixedString<32>,
+//   kvindex::FixedString<13>>; kvindex::Options options; options.log_size =
+//   500000; auto index = Idx::Open("/var/lib/myapp/store", options);  //
+//   StatusOr
 //   (*index)->Replace(key, value);
 //   auto found = (*index)->Find(key);  // StatusOr<std::optional<std::string>>
 //
-// Semantics, errors and thread safety are those of RawIndex (index/raw_index.h).
+// Semantics, errors and thread safety are those of RawIndex
+// (index/raw_index.h).
 #ifndef KVINDEX_INDEX_INDEX_H_
 #define KVINDEX_INDEX_INDEX_H_
 
@@ -70,7 +71,8 @@ class Index {
     return raw_->Replace(View(k), View(v), overcommit);
   }
 
-  absl::Status Filter(const std::function<bool(const Key&, const Value&)>& keep) {
+  absl::Status Filter(
+      const std::function<bool(const Key&, const Value&)>& keep) {
     return raw_->Filter([&](absl::string_view k, absl::string_view v) {
       return keep(KeyCodec::Decode(k), ValueCodec::Decode(v));
     });

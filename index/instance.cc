@@ -14,10 +14,10 @@ namespace kvindex {
 namespace index_internal {
 namespace {
 
-#define KV_RETURN_IF_ERROR(expr)   \
-  do {                             \
-    absl::Status _st = (expr);     \
-    if (!_st.ok()) return _st;     \
+#define KV_RETURN_IF_ERROR(expr) \
+  do {                           \
+    absl::Status _st = (expr);   \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
@@ -35,10 +35,10 @@ absl::Status ReadOnlyError(const std::string& root, absl::string_view op) {
 
 // What a merge works on, captured under mu_ when it starts.
 struct Instance::MergeJob {
-  const Log* log = nullptr;                     // frozen during the merge
-  std::shared_ptr<const DataFile> data;         // may be null
-  int64_t generation = 0;                       // the merge's result generation
-  KeepFn keep;                                  // filter, optional
+  const Log* log = nullptr;              // frozen during the merge
+  std::shared_ptr<const DataFile> data;  // may be null
+  int64_t generation = 0;                // the merge's result generation
+  KeepFn keep;                           // filter, optional
   std::chrono::steady_clock::time_point start;
 };
 
@@ -49,7 +49,7 @@ Instance::Instance(const std::string& root, const Schema& schema,
       options_(options),
       log_size_bytes_(options.log_size * schema.entry_size()),
       env_(NewStatsEnv(options.env != nullptr ? options.env : Env::Posix())),
-      lru_(options.lru_size) {}
+      lru_(options.lru_size, schema.key_size, schema.value_size) {}
 
 Instance::~Instance() {
   // A handle-less instance may still have a merge thread finishing.
@@ -154,27 +154,28 @@ absl::Status Instance::OpenWriter() {
     data_ = *std::move(data);
   }
   KV_RETURN_IF_ERROR(RecoverLogAsync());
-  // A merge output left by a crash is never used; the next merge rewrites it anyway.
+  // A merge output left by a crash is never used; the next merge rewrites it
+  // anyway.
   auto merge_exists = env_->FileExists(Path("merge"));
   if (merge_exists.ok() && *merge_exists) (void)env_->RemoveFile(Path("merge"));
   return absl::OkStatus();
 }
 
 // A log_async left by a merge that did not finish (crash, error, abort) holds
-// writes that reached no other file: copy them into the log, fsync, then delete it.
-// Its generation tells whether it is still wanted: the merge that created it with
-// generation G+1 either never committed (log still at G) or committed (data and log
-// at G+1, the copy maybe not done). Anything else is left over from a clear.
+// writes that reached no other file: copy them into the log, fsync, then delete
+// it. Its generation tells whether it is still wanted: the merge that created
+// it with generation G+1 either never committed (log still at G) or committed
+// (data and log at G+1, the copy maybe not done). Anything else is left over
+// from a clear.
 absl::Status Instance::RecoverLogAsync() {
   std::unique_ptr<Log> stale = std::move(log_async_);
   if (stale == nullptr) {
     auto exists = env_->FileExists(Path("log_async"));
     if (!exists.ok()) return exists.status();
     if (!*exists) return absl::OkStatus();
-    auto opened =
-        Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
-                           /*fresh=*/false, generation_ + 1,
-                           options_.flush_callback);
+    auto opened = Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                                     /*fresh=*/false, generation_ + 1,
+                                     options_.flush_callback);
     if (!opened.ok()) return opened.status();
     stale = *std::move(opened);
     const int64_t g = stale->generation();
@@ -197,9 +198,9 @@ absl::Status Instance::RecoverLogAsync() {
   return Failed(stale->Clear(generation_, /*reopen=*/false));
 }
 
-// Clear's commit point is the log reset (a new, empty log with a new generation,
-// fsynced): a crash after it leaves a data file older than the log, which the next
-// open deletes, and a log_async the next open ignores.
+// Clear's commit point is the log reset (a new, empty log with a new
+// generation, fsynced): a crash after it leaves a data file older than the log,
+// which the next open deletes, and a log_async the next open ignores.
 absl::Status Instance::ClearLocked() {
   KV_RETURN_IF_ERROR(CheckWritable());
   ++generation_;
@@ -257,7 +258,8 @@ absl::Status Instance::Shutdown() {
   absl::Status st;
   if (!options_.readonly && write_error_.ok()) {
     if (log_ != nullptr) st.Update(log_->file().Flush({true, true}));
-    if (log_async_ != nullptr) st.Update(log_async_->file().Flush({true, true}));
+    if (log_async_ != nullptr)
+      st.Update(log_async_->file().Flush({true, true}));
   }
   log_.reset();
   log_async_.reset();
@@ -272,9 +274,8 @@ absl::Status Instance::Shutdown() {
 absl::StatusOr<bool> Instance::Find(absl::string_view key,
                                     char* value_out) const {
   if (key.size() != schema_.key_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(root_, ": key of ", key.size(), " bytes, expected ",
-                     schema_.key_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        root_, ": key of ", key.size(), " bytes, expected ", schema_.key_size));
   }
   if (lru_.Find(key, value_out)) {
     // A cached binding may belong to an instance closed meanwhile: check.
@@ -328,7 +329,8 @@ absl::Status Instance::Iter(const VisitFn& f) const {
       const char* entry = data_->entry(i);
       if (!logs_empty) {
         const uint64_t h = schema_.hash(EntryKey(schema_, entry));
-        if (in_log(log_.get(), entry, h) || in_log(log_async_.get(), entry, h)) {
+        if (in_log(log_.get(), entry, h) ||
+            in_log(log_async_.get(), entry, h)) {
           continue;
         }
       }
@@ -433,8 +435,8 @@ absl::Status Instance::Merge(bool force) {
     KV_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError(root_, "merge");
   }
-  return StartMerge(force ? MergeWhen::kAlways : MergeWhen::kIfLogFull,
-                    nullptr, /*blocking=*/false);
+  return StartMerge(force ? MergeWhen::kAlways : MergeWhen::kIfLogFull, nullptr,
+                    /*blocking=*/false);
 }
 
 absl::StatusOr<bool> Instance::IsMerging() const {
@@ -495,13 +497,13 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
   {
     absl::MutexLock lock(&mu_);
     st = CheckWritable();
-    // A log_async present now is left over from a failed or aborted merge: it is
-    // about to be copied into the log, so it counts towards the log's size.
+    // A log_async present now is left over from a failed or aborted merge: it
+    // is about to be copied into the log, so it counts towards the log's size.
     const uint64_t pending =
-        log_ == nullptr ? 0
-                        : log_->file().offset() +
-                              (log_async_ == nullptr ? 0
-                                                     : log_async_->file().offset());
+        log_ == nullptr
+            ? 0
+            : log_->file().offset() +
+                  (log_async_ == nullptr ? 0 : log_async_->file().offset());
     if (st.ok() && when == MergeWhen::kIfLogFull &&
         pending <= log_size_bytes_) {
       nothing_to_do = true;
@@ -518,10 +520,9 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       // From here on, replaces go to log_async; the log is frozen and must be
       // durable before any of its bindings can reach the data file.
       job->generation = generation_ + 1;
-      auto log_async =
-          Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
-                             /*fresh=*/true, job->generation,
-                             options_.flush_callback);
+      auto log_async = Log::OpenReadWrite(
+          env_.get(), Path("log_async"), schema_,
+          /*fresh=*/true, job->generation, options_.flush_callback);
       st = Failed(log_async.status());
       if (st.ok()) {
         log_async_ = *std::move(log_async);
@@ -573,10 +574,10 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   return Hook(HookPoint::kMergeAfter);
 }
 
-// The fsync order that makes every step crash-safe: the merge output is fsynced and
-// renamed over data (durable with the directory), then the log is reset (its commit
-// point), the writes made during the merge are copied from log_async into the new log
-// and fsynced, and only then is log_async deleted.
+// The fsync order that makes every step crash-safe: the merge output is fsynced
+// and renamed over data (durable with the directory), then the log is reset
+// (its commit point), the writes made during the merge are copied from
+// log_async into the new log and fsynced, and only then is log_async deleted.
 absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
   if (cancel_) {
     (void)file->Close();
@@ -608,23 +609,24 @@ absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------- read-only sync
+// ---------------------------------------------------------------- read-only
+// sync
 
 absl::Status Instance::Sync() {
   {
     absl::ReaderMutexLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (!options_.readonly) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          root_, ": sync is only for read-only instances"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(root_, ": sync is only for read-only instances"));
     }
   }
   const auto start = std::chrono::steady_clock::now();
   absl::MutexLock sync_lock(&sync_mu_);
   Env* env = env_.get();
 
-  // Only this function (under sync_mu_) changes the members below, so it may read
-  // them without mu_; it takes mu_ to publish changes.
+  // Only this function (under sync_mu_) changes the members below, so it may
+  // read them without mu_; it takes mu_ to publish changes.
   Log* log;
   Log* log_async;
   int64_t generation;

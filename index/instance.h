@@ -1,15 +1,18 @@
-// Instance: the state shared by every handle (RawIndex) opened on one store with the
-// same InstanceCache, and the algorithms of the index: find, replace, merges, clear,
-// recovery at open, and read-only sync.
+// Instance: the state shared by every handle (RawIndex) opened on one store
+// with the same InstanceCache, and the algorithms of the index: find, replace,
+// merges, clear, recovery at open, and read-only sync.
 //
 // Locks, in acquisition order:
-//   merge lock (merging_, a binary semaphore on merge_mu_): held from the start of a
-//     merge in the caller's thread until the merge thread ends; also taken by clear
-//     and close, which first set cancel_ so that a running merge stops early.
+//   merge lock (merging_, a binary semaphore on merge_mu_): held from the start
+//   of a
+//     merge in the caller's thread until the merge thread ends; also taken by
+//     clear and close, which first set cancel_ so that a running merge stops
+//     early.
 //   sync_mu_: serialises read-only syncs.
-//   mu_: guards the logs, the data file and the generation. Finds share it; replaces,
-//     flushes, the merge start and the merge commit hold it exclusively. The merge
-//     thread reads the frozen log and the old data file without it.
+//   mu_: guards the logs, the data file and the generation. Finds share it;
+//   replaces,
+//     flushes, the merge start and the merge commit hold it exclusively. The
+//     merge thread reads the frozen log and the old data file without it.
 //   Lru shard locks: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
@@ -84,8 +87,8 @@ class Instance {
   absl::Status OpenWriter();
   absl::Status RecoverLogAsync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The data file at its path, or nullptr if absent, empty, or older than the log
-  // (a clear that a crash interrupted after its commit point).
+  // The data file at its path, or nullptr if absent, empty, or older than the
+  // log (a clear that a crash interrupted after its commit point).
   absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
 
   // Merge lock.
@@ -93,8 +96,8 @@ class Instance {
   void ReleaseMergeLock(const absl::Status* result);
   void JoinMergeThread();
 
-  // Merges: StartMerge takes the merge lock and prepares (log_async, log fsync);
-  // RunMerge does the work and releases the merge lock.
+  // Merges: StartMerge takes the merge lock and prepares (log_async, log
+  // fsync); RunMerge does the work and releases the merge lock.
   absl::Status StartMerge(MergeWhen when, const KeepFn& keep, bool blocking);
   struct MergeJob;
   void RunMerge(std::shared_ptr<MergeJob> job);

@@ -1,15 +1,17 @@
-// Lru: the cache of recent find and replace results (key -> value bytes), sharded so
-// that parallel finds rarely meet on a lock. Capacity 0 disables it.
+// Lru: the cache of recent find and replace results (key -> value bytes),
+// sharded so that parallel finds rarely meet on a lock. Capacity 0 disables it.
+//
+// Entries live in slabs allocated once per shard, so a warm cache inserts and
+// evicts without allocating.
 //
 // Thread safety: all methods are thread-safe.
 #ifndef KVINDEX_INDEX_LRU_H_
 #define KVINDEX_INDEX_LRU_H_
 
 #include <cstddef>
-#include <list>
+#include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -21,29 +23,41 @@ namespace kvindex {
 
 class Lru {
  public:
-  explicit Lru(size_t capacity);
+  Lru(size_t capacity, size_t key_size, size_t value_size);
 
   size_t capacity() const { return capacity_; }
-  // Copies the cached value of `key` to value_out and makes it the most recent.
-  // Counts a hit or a miss in Stats (unless the capacity is 0).
+  // Copies the cached value of `key` to value_out (unless null) and makes it
+  // the most recent. Counts a hit or a miss in Stats (unless the capacity is
+  // 0).
   bool Find(absl::string_view key, char* value_out) const;
-  // Inserts or updates; evicts the least recent entries beyond the capacity.
+  // Inserts or updates; evicts the least recent entry beyond the capacity.
   void Insert(absl::string_view key, absl::string_view value);
   void Clear();
   size_t size() const;
 
  private:
+  static constexpr uint32_t kNone = ~uint32_t{0};
   struct Shard {
     mutable absl::Mutex mu;
-    // Most recent first.
-    std::list<std::pair<std::string, std::string>> order ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<absl::string_view,
-                        std::list<std::pair<std::string, std::string>>::iterator>
-        map ABSL_GUARDED_BY(mu);
+    std::string slab ABSL_GUARDED_BY(mu);  // capacity entries: key then value
+    std::vector<uint32_t> prev ABSL_GUARDED_BY(mu), next ABSL_GUARDED_BY(mu);
+    uint32_t head ABSL_GUARDED_BY(mu) = kNone;  // most recent
+    uint32_t tail ABSL_GUARDED_BY(mu) = kNone;  // least recent
+    uint32_t used ABSL_GUARDED_BY(mu) = 0;      // slots handed out so far
+    // Keys point into the slab.
+    absl::flat_hash_map<absl::string_view, uint32_t> map ABSL_GUARDED_BY(mu);
   };
   Shard& ShardOf(absl::string_view key) const;
+  char* Slot(Shard& s, uint32_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    return s.slab.data() + static_cast<size_t>(i) * (key_size_ + value_size_);
+  }
+  void Unlink(Shard& s, uint32_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  void PushFront(Shard& s, uint32_t i) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
 
   size_t capacity_;
+  size_t key_size_;
+  size_t value_size_;
   size_t shard_capacity_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };

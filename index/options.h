@@ -13,50 +13,56 @@ namespace kvindex {
 
 class InstanceCache;
 
-// What a write does when the log is over its limit while a merge is still running.
+// What a write does when the log is over its limit while a merge is still
+// running.
 enum class Throttle {
-  // The write that overflows waits for the running merge, then starts the next one.
+  // The write that overflows waits for the running merge, then starts the next
+  // one.
   kBlockWrites,
   // Writes never wait: the log grows past log_size until the merge ends.
   kOvercommitMemory,
 };
 
-// Points where tests can pause or fail an index operation (OCaml index's hooks).
+// Points where tests can pause or fail an index operation (OCaml index's
+// hooks).
 enum class HookPoint {
-  kMergeBefore,            // merge thread started: merge lock held, log flushed
-  kMergeAfterFirstEntry,   // first data record handled (only when data exists)
-  kMergeAfterClear,        // commit: log reset, log_async not yet copied back
-  kMergeAfter,             // commit done, merge lock still held
-  kClearAbortSignalled,    // clear: cancel flag set, merge lock not yet taken
-  kClearIo,                // clear: new log renamed in, old file not yet stamped
-  kCloseAbortSignalled,    // close(immediately): cancel flag set
-  kSyncBeforeOffsetRead,   // sync: before reading the log header
-  kSyncAfterOffsetRead,    // sync: after reading the log header
-  kSyncReloadLog,          // sync: generation changed, log and data reopened
-  kSyncReloadLogAsync,     // sync: log_async (re)opened from its path
+  kMergeBefore,           // merge thread started: merge lock held, log flushed
+  kMergeAfterFirstEntry,  // first data record handled (only when data exists)
+  kMergeAfterClear,       // commit: log reset, log_async not yet copied back
+  kMergeAfter,            // commit done, merge lock still held
+  kClearAbortSignalled,   // clear: cancel flag set, merge lock not yet taken
+  kClearIo,               // clear: new log renamed in, old file not yet stamped
+  kCloseAbortSignalled,   // close(immediately): cancel flag set
+  kSyncBeforeOffsetRead,  // sync: before reading the log header
+  kSyncAfterOffsetRead,   // sync: after reading the log header
+  kSyncReloadLog,         // sync: generation changed, log and data reopened
+  kSyncReloadLogAsync,    // sync: log_async (re)opened from its path
 };
 
-// Called at each HookPoint. A non-OK status makes the merge fail there as if an IO
-// error had happened (merge points only; ignored elsewhere).
+// Called at each HookPoint. A non-OK status makes the merge fail there as if an
+// IO error had happened (merge points only; ignored elsewhere).
 using TestHook = std::function<absl::Status(HookPoint)>;
 
 struct Options {
   // File system; nullptr means Env::Posix(). Not owned; must outlive the index.
   Env* env = nullptr;
-  // Read-write: start empty (the previous contents are cleared). Not allowed read-only.
+  // Read-write: start empty (the previous contents are cleared). Not allowed
+  // read-only.
   bool fresh = false;
-  // Read-only instance: finds only, sees the writer's flushed data as of its last sync().
+  // Read-only instance: finds only, sees the writer's flushed data as of its
+  // last sync().
   bool readonly = false;
   // Number of entries the log holds before a merge starts (500 000 upstream).
   uint64_t log_size = 500000;
   Throttle throttle = Throttle::kBlockWrites;
-  // Called before any binding is written to a file (flushes and merges), from the
-  // thread doing the write, with internal locks held: it must not call into the index.
+  // Called before any binding is written to a file (flushes and merges), from
+  // the thread doing the write, with internal locks held: it must not call into
+  // the index.
   std::function<void()> flush_callback;
   // Entries in the cache of recent find/replace results; 0 disables it.
   size_t lru_size = 30000;
-  // Share one instance per (root, readonly) among opens that pass the same cache.
-  // Not owned; must outlive the indexes opened with it.
+  // Share one instance per (root, readonly) among opens that pass the same
+  // cache. Not owned; must outlive the indexes opened with it.
   InstanceCache* cache = nullptr;
   // Testing only.
   TestHook test_hook;

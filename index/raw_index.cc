@@ -40,10 +40,10 @@ absl::StatusOr<std::unique_ptr<RawIndex>> RawIndex::Open(
         shared->AddHandle()) {
       if (shared->schema().entry_size() != schema.entry_size()) {
         (void)shared->CloseHandle(false);
-        return absl::InvalidArgumentError(absl::StrCat(
-            root, ": already open with entries of ",
-            shared->schema().entry_size(), " bytes, not ",
-            schema.entry_size()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(root, ": already open with entries of ",
+                         shared->schema().entry_size(), " bytes, not ",
+                         schema.entry_size()));
       }
       std::unique_ptr<RawIndex> handle(new RawIndex(shared));
       absl::Status st;
@@ -78,8 +78,8 @@ absl::StatusOr<Instance*> RawIndex::Live() const {
   return instance_.get();
 }
 
-#define KV_LIVE_OR_RETURN(var)              \
-  auto var##_or = Live();                   \
+#define KV_LIVE_OR_RETURN(var)                  \
+  auto var##_or = Live();                       \
   if (!var##_or.ok()) return var##_or.status(); \
   Instance* var = *var##_or
 

@@ -1,21 +1,23 @@
-// RawIndex: the index over encoded keys and values (byte strings of the schema's fixed
-// sizes). index/index.h puts typed keys and values on top of it.
+// RawIndex: the index over encoded keys and values (byte strings of the
+// schema's fixed sizes). index/index.h puts typed keys and values on top of it.
 //
-// A store is a directory: all files live in `<root>/index/` (see io/index_file.h for the
-// format, shared with the OCaml `index` library). One read-write instance per store (a
-// lock file enforces it across processes and within one); any number of read-only
-// instances, in this or other processes, that see what the writer flushed as of their
-// last sync().
+// A store is a directory: all files live in `<root>/index/` (see
+// io/index_file.h for the format, shared with the OCaml `index` library). One
+// read-write instance per store (a lock file enforces it across processes and
+// within one); any number of read-only instances, in this or other processes,
+// that see what the writer flushed as of their last sync().
 //
-// Thread safety: every method may be called from any thread. Finds run in parallel with
-// each other, with replaces and with a background merge.
+// Thread safety: every method may be called from any thread. Finds run in
+// parallel with each other, with replaces and with a background merge.
 //
-// Errors: a closed handle, a write on a read-only instance, sync() on a read-write one
-// -> kFailedPrecondition; wrong key or value size -> kInvalidArgument; store locked by
-// another writer -> kUnavailable; corrupt or foreign files -> kDataLoss naming the file.
-// After an IO error on a write path the instance refuses further writes
-// (kFailedPrecondition carrying the original error); reads keep working, and reopening
-// recovers everything that was flushed with fsync.
+// Errors: a closed handle, a write on a read-only instance, sync() on a
+// read-write one
+// -> kFailedPrecondition; wrong key or value size -> kInvalidArgument; store
+// locked by another writer -> kUnavailable; corrupt or foreign files ->
+// kDataLoss naming the file. After an IO error on a write path the instance
+// refuses further writes (kFailedPrecondition carrying the original error);
+// reads keep working, and reopening recovers everything that was flushed with
+// fsync.
 #ifndef KVINDEX_INDEX_RAW_INDEX_H_
 #define KVINDEX_INDEX_RAW_INDEX_H_
 
@@ -60,25 +62,26 @@ class RawIndex {
   const std::string& root() const;
   bool readonly() const;
 
-  // Copies the value bound to `key` into value_out[0, value_size) and returns true, or
-  // returns false (no allocation on a miss).
+  // Copies the value bound to `key` into value_out[0, value_size) and returns
+  // true, or returns false (no allocation on a miss).
   absl::StatusOr<bool> Find(absl::string_view key, char* value_out) const;
   absl::StatusOr<bool> Mem(absl::string_view key) const;
 
-  // Binds key to value (in the log; durable after flush with fsync). May start a merge
-  // when the log is full, and with Throttle::kBlockWrites may wait for a running one;
-  // `overcommit` never starts or waits for a merge.
+  // Binds key to value (in the log; durable after flush with fsync). May start
+  // a merge when the log is full, and with Throttle::kBlockWrites may wait for
+  // a running one; `overcommit` never starts or waits for a merge.
   absl::Status Replace(absl::string_view key, absl::string_view value,
                        bool overcommit = false);
 
-  // Removes every binding for which keep(key, value) is false. Blocking: runs a merge
-  // in the calling thread. Only the newest binding of each key is considered.
+  // Removes every binding for which keep(key, value) is false. Blocking: runs a
+  // merge in the calling thread. Only the newest binding of each key is
+  // considered.
   absl::Status Filter(
       const std::function<bool(absl::string_view, absl::string_view)>& keep);
 
-  // Calls f on every binding. Limits: order unspecified; a key replaced since the last
-  // merge may be visited twice (newest value first); changes made during the call may
-  // or may not be seen. f must not call into this index.
+  // Calls f on every binding. Limits: order unspecified; a key replaced since
+  // the last merge may be visited twice (newest value first); changes made
+  // during the call may or may not be seen. f must not call into this index.
   absl::Status Iter(
       const std::function<void(absl::string_view, absl::string_view)>& f) const;
 
@@ -86,8 +89,8 @@ class RawIndex {
   absl::Status Clear();
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
-  // Starts a merge of the log into the data file (waiting for a running one first) and
-  // returns once it runs in the background.
+  // Starts a merge of the log into the data file (waiting for a running one
+  // first) and returns once it runs in the background.
   absl::Status Merge();
   // Merge() if the log holds more than log_size entries, else nothing.
   absl::Status TryMerge();
@@ -99,12 +102,14 @@ class RawIndex {
   // Read-only instances: catch up with what the writer flushed.
   absl::Status Sync();
 
-  // Closes this handle. Idempotent. The instance closes with its last handle: the log
-  // is flushed with fsync and the lock released. immediately: abort a running merge
-  // instead of waiting for it (its work is redone by the next merge or open).
+  // Closes this handle. Idempotent. The instance closes with its last handle:
+  // the log is flushed with fsync and the lock released. immediately: abort a
+  // running merge instead of waiting for it (its work is redone by the next
+  // merge or open).
   absl::Status Close(bool immediately = false);
 
-  // Testing: the log's (and log_async's) distinct bindings as key+value entries.
+  // Testing: the log's (and log_async's) distinct bindings as key+value
+  // entries.
   std::vector<std::string> TEST_LogEntries() const;
   std::vector<std::string> TEST_LogAsyncEntries() const;
 
@@ -118,8 +123,9 @@ class RawIndex {
   bool closed_ = false;
 };
 
-// Shares one instance per (root, readonly) among the indexes opened with it (OCaml
-// index's `cache`). Thread-safe. Must outlive the indexes opened through it.
+// Shares one instance per (root, readonly) among the indexes opened with it
+// (OCaml index's `cache`). Thread-safe. Must outlive the indexes opened through
+// it.
 class InstanceCache {
  public:
   InstanceCache();

@@ -22,8 +22,8 @@ using ::testing::HasSubstr;
 
 constexpr char kRoot[] = "/store";
 
-// 8-byte keys, 4-byte values; the hash is the key's first byte, so that many keys
-// share a hash (the interesting case for merges and searches).
+// 8-byte keys, 4-byte values; the hash is the key's first byte, so that many
+// keys share a hash (the interesting case for merges and searches).
 uint64_t FirstByteHash(absl::string_view key) {
   return static_cast<unsigned char>(key[0]);
 }
@@ -117,15 +117,21 @@ TEST_F(RawIndexTest, DuplicatesInLogSurviveReopenAsOneBinding) {
     ASSERT_TRUE(index->Close().ok());
   }
   auto index = Open(Opts(100));
-  EXPECT_EQ(All(*index), (std::map<std::string, std::string>{
-                             {Key(1), Value(2)}}));
+  EXPECT_EQ(All(*index),
+            (std::map<std::string, std::string>{{Key(1), Value(2)}}));
 }
 
 TEST_F(RawIndexTest, FreshOpenClearsAndDoubleRestartStaysEmpty) {
-  { auto index = Open(Opts()); ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok()); }
+  {
+    auto index = Open(Opts());
+    ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
+  }
   Options o = Opts();
   o.fresh = true;
-  { auto index = Open(o); EXPECT_EQ(Get(*index, Key(1)), std::nullopt); }
+  {
+    auto index = Open(o);
+    EXPECT_EQ(Get(*index, Key(1)), std::nullopt);
+  }
   auto index = Open(Opts());
   EXPECT_EQ(Get(*index, Key(1)), std::nullopt);
 }
@@ -226,7 +232,8 @@ TEST_F(RawIndexTest, FilterDoesNotResurrectOlderValues) {
 
 TEST_F(RawIndexTest, FilterAllThenFindAndReopen) {
   auto index = Open(Opts(2));
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
   ASSERT_TRUE(index->Filter([](auto, auto) { return false; }).ok());
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get(*index, Key(i)), std::nullopt);
   ASSERT_TRUE(index->Close().ok());
@@ -235,8 +242,8 @@ TEST_F(RawIndexTest, FilterAllThenFindAndReopen) {
 }
 
 TEST_F(RawIndexTest, EqualHashOverrideInMerge) {
-  // All keys share hash 'a' (Key(i) for i % 7 == 0): every merge must replace the
-  // old data record of each key, whatever the order of equal hashes.
+  // All keys share hash 'a' (Key(i) for i % 7 == 0): every merge must replace
+  // the old data record of each key, whatever the order of equal hashes.
   auto index = Open(Opts(2));
   std::map<std::string, std::string> model;
   for (int round = 0; round < 10; ++round) {
@@ -264,7 +271,8 @@ TEST_F(RawIndexTest, ClearAbortsARunningMergeAndTheNextOneCompletes) {
     return absl::OkStatus();
   };
   auto index = Open(o);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
   ASSERT_TRUE(index->Merge().ok());
   ASSERT_TRUE(index->AwaitMerge().ok());
   ASSERT_TRUE(index->Replace(Key(50), Value(50)).ok());
@@ -320,7 +328,8 @@ TEST_F(RawIndexTest, MergeFailureKeepsIndexUsableAndNothingIsLost) {
 
 TEST_F(RawIndexTest, FilesOnDiskAfterClear) {
   auto index = Open(Opts(2));
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
   ASSERT_TRUE(index->AwaitMerge().ok());
   ASSERT_TRUE(index->Clear().ok());
   EXPECT_EQ(env_.Contents("/store/index/log")->size(), IndexFile::kHeaderSize);
@@ -408,9 +417,9 @@ TEST_F(RawIndexTest, IoErrorRefusesWritesAndReopenRecoversDurableData) {
   EXPECT_EQ(Get(*index, Key(10)), std::nullopt);
 }
 
-// Crash at every mutating operation of a workload with merges, flushes and a clear:
-// the reopened store holds every binding made durable before the crash, and nothing
-// that was never written.
+// Crash at every mutating operation of a workload with merges, flushes and a
+// clear: the reopened store holds every binding made durable before the crash,
+// and nothing that was never written.
 TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
   struct Step {
     int kind;  // 0 replace, 1 flush+fsync, 2 merge, 3 clear
@@ -429,7 +438,7 @@ TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
     o.env = &env;
     o.log_size = 3;
     o.lru_size = 0;
-    std::map<std::string, std::string> durable;   // as of the last fsync point
+    std::map<std::string, std::string> durable;  // as of the last fsync point
     std::map<std::string, std::vector<std::string>> written;
     std::map<std::string, std::string> current;
     bool clear_in_doubt = false;
@@ -483,7 +492,8 @@ TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
     const bool crashed = env.crashed();
     env.Restart(CrashOptions{crash_at * 7919 + 1, true, true});
     auto index = RawIndex::Open(kRoot, TestSchema(), o);
-    ASSERT_TRUE(index.ok()) << "crash at " << crash_at << ": " << index.status();
+    ASSERT_TRUE(index.ok())
+        << "crash at " << crash_at << ": " << index.status();
     std::map<std::string, std::string> seen = All(**index);
     if (clear_in_doubt && seen.empty()) durable.clear();
     for (const auto& [k, v] : durable) {
@@ -506,7 +516,8 @@ TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
 
 TEST_F(RawIndexTest, ParallelFindsDuringReplacesAndMerges) {
   auto index = Open(Opts(16));
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(index->Replace(Key(i), "init").ok());
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(index->Replace(Key(i), "init").ok());
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
   std::vector<std::thread> readers;

@@ -1,5 +1,6 @@
-// Process-wide counters of all index instances (like the OCaml library's Stats).
-// Thread-safe. Reads through memory maps (data-file lookups) are not counted as reads.
+// Process-wide counters of all index instances (like the OCaml library's
+// Stats). Thread-safe. Reads through memory maps (data-file lookups) are not
+// counted as reads.
 #ifndef KVINDEX_INDEX_STATS_H_
 #define KVINDEX_INDEX_STATS_H_
 
@@ -13,10 +14,10 @@ struct Stats {
   uint64_t nb_reads = 0;
   uint64_t bytes_written = 0;
   uint64_t nb_writes = 0;
-  uint64_t nb_merge = 0;       // merges started, aborted ones included
-  uint64_t nb_replace = 0;     // replace calls, refused ones included
+  uint64_t nb_merge = 0;    // merges started, aborted ones included
+  uint64_t nb_replace = 0;  // replace calls, refused ones included
   uint64_t nb_sync = 0;
-  uint64_t time_sync_us = 0;   // duration of the latest sync
+  uint64_t time_sync_us = 0;  // duration of the latest sync
   uint64_t lru_hits = 0;
   uint64_t lru_misses = 0;
   // Durations (µs) of the last 10 merges, oldest first.

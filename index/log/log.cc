@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadOnly(Env* env,
 }
 
 absl::Status Log::Append(absl::string_view key, absl::string_view value) {
-  // One buffer per thread: appends are serialised by the caller anyway, and this
-  // keeps the write path free of allocations.
+  // One buffer per thread: appends are serialised by the caller anyway, and
+  // this keeps the write path free of allocations.
   thread_local std::string entry;
   entry.resize(schema_.entry_size());
   EncodeEntry(schema_, key, value, entry.data());
@@ -47,9 +47,11 @@ absl::Status Log::Append(absl::string_view key, absl::string_view value) {
 }
 
 absl::Status Log::AppendEntry(const char* entry) {
-  // File first: if the append fails (auto-flush IO error) the table must not show a
-  // binding the file does not hold. The buffer keeps the record either way.
-  absl::Status s = file_->Append(absl::string_view(entry, schema_.entry_size()));
+  // File first: if the append fails (auto-flush IO error) the table must not
+  // show a binding the file does not hold. The buffer keeps the record either
+  // way.
+  absl::Status s =
+      file_->Append(absl::string_view(entry, schema_.entry_size()));
   if (!s.ok()) return s;
   table_.Add(entry);
   return absl::OkStatus();

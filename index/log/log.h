@@ -1,6 +1,6 @@
-// Log: a write-ahead log file (`log` or `log_async`) together with its in-memory
-// table. Appends go to the file's write buffer and to the table; finds never touch the
-// disk.
+// Log: a write-ahead log file (`log` or `log_async`) together with its
+// in-memory table. Appends go to the file's write buffer and to the table;
+// finds never touch the disk.
 //
 // Thread safety: as LogTable: const methods concurrently, the rest exclusively.
 #ifndef KVINDEX_INDEX_LOG_LOG_H_
@@ -42,9 +42,9 @@ class Log {
 
   // Loads records [records() * entry_size, file offset) into the table.
   absl::Status LoadNewRecords();
-  // The same in two steps, so that read-only instances read the file without holding
-  // the lock that protects the table: the bytes of the records not yet loaded, then
-  // adding them (whole records).
+  // The same in two steps, so that read-only instances read the file without
+  // holding the lock that protects the table: the bytes of the records not yet
+  // loaded, then adding them (whole records).
   absl::StatusOr<std::string> ReadPending() const;
   void AddRecords(absl::string_view records);
 

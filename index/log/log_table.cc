@@ -6,8 +6,9 @@
 namespace kvindex {
 namespace {
 
-// Key hashes may have few significant bits (30 for OCaml stores, fewer in tests):
-// spread them over the whole word before using them as a table position.
+// Key hashes may have few significant bits (30 for OCaml stores, fewer in
+// tests): spread them over the whole word before using them as a table
+// position.
 inline uint64_t Spread(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -81,9 +82,8 @@ std::vector<LogTable::Sorted> LogTable::SortedByHash() const {
   ForEach([&](const char* entry) {
     out.push_back(Sorted{schema_.hash(EntryKey(schema_, entry)), entry});
   });
-  std::sort(out.begin(), out.end(), [](const Sorted& a, const Sorted& b) {
-    return a.hash < b.hash;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const Sorted& a, const Sorted& b) { return a.hash < b.hash; });
   return out;
 }
 

@@ -1,9 +1,10 @@
-// LogTable: the in-memory side of a log file. It keeps a copy of every record appended
-// (in file order, duplicates included) and an open-addressing hash table from key to
-// the newest record of that key. Memory is proportional to the log, never to the store.
+// LogTable: the in-memory side of a log file. It keeps a copy of every record
+// appended (in file order, duplicates included) and an open-addressing hash
+// table from key to the newest record of that key. Memory is proportional to
+// the log, never to the store.
 //
-// Thread safety: const methods may run concurrently with each other; Add and Clear
-// need exclusive access.
+// Thread safety: const methods may run concurrently with each other; Add and
+// Clear need exclusive access.
 #ifndef KVINDEX_INDEX_LOG_LOG_TABLE_H_
 #define KVINDEX_INDEX_LOG_LOG_TABLE_H_
 
@@ -61,7 +62,8 @@ class LogTable {
 
   Schema schema_;
   std::string records_;
-  // Record index + 1 of the newest record of a key; 0 = empty. Size: power of two.
+  // Record index + 1 of the newest record of a key; 0 = empty. Size: power of
+  // two.
   std::vector<uint64_t> slots_;
   size_t cardinal_ = 0;
 };

@@ -38,7 +38,8 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   data->records_ = (*region)->bytes().data() + file->header_size();
   data->count_ = bytes / e;
   data->region_ = *std::move(region);
-  // The mapping outlives the file handle; the descriptor is not needed any more.
+  // The mapping outlives the file handle; the descriptor is not needed any
+  // more.
   (void)file->Close();
   return std::shared_ptr<const DataFile>(std::move(data));
 }

@@ -1,9 +1,9 @@
-// DataFile: the immutable, hash-sorted data file of a store, memory-mapped, with its
-// fan-out table. Lookups are a fan-out bucket then an interpolation search, with no
-// system call and no allocation.
+// DataFile: the immutable, hash-sorted data file of a store, memory-mapped,
+// with its fan-out table. Lookups are a fan-out bucket then an interpolation
+// search, with no system call and no allocation.
 //
-// Thread safety: immutable; share freely (std::shared_ptr keeps the mapping alive for
-// lookups still running when a merge swaps in a new data file).
+// Thread safety: immutable; share freely (std::shared_ptr keeps the mapping
+// alive for lookups still running when a merge swaps in a new data file).
 #ifndef KVINDEX_INDEX_MERGE_DATA_FILE_H_
 #define KVINDEX_INDEX_MERGE_DATA_FILE_H_
 
@@ -22,8 +22,8 @@ namespace kvindex {
 
 class DataFile {
  public:
-  // Opens `path` read-only. nullptr if it is absent, shorter than a header, or holds no
-  // records (a data file without records is treated as no data file).
+  // Opens `path` read-only. nullptr if it is absent, shorter than a header, or
+  // holds no records (a data file without records is treated as no data file).
   static absl::StatusOr<std::shared_ptr<const DataFile>> Open(
       Env* env, const std::string& path, const Schema& schema);
   // Takes over a freshly written file (the merge output).

@@ -17,8 +17,8 @@ class MergeWriter {
       : r_(request), file_(std::move(file)), fan_(std::move(fan)) {}
 
   bool Keep(const char* entry) const {
-    return !r_.keep || r_.keep(EntryKey(r_.schema, entry),
-                               EntryValue(r_.schema, entry));
+    return !r_.keep ||
+           r_.keep(EntryKey(r_.schema, entry), EntryValue(r_.schema, entry));
   }
 
   absl::Status Emit(uint64_t hash, const char* entry) {
@@ -114,8 +114,9 @@ class MergeWriter {
 
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   const Schema& s = request.schema;
-  const uint64_t expected = request.log->cardinal() +
-                            (request.data == nullptr ? 0 : request.data->count());
+  const uint64_t expected =
+      request.log->cardinal() +
+      (request.data == nullptr ? 0 : request.data->count());
   FanoutBuilder fan(s.hash_bits, s.entry_size(), expected);
   IndexFile::ReadWriteOptions options;
   options.fresh = true;
@@ -129,8 +130,8 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   absl::Status st = writer.Run();
   std::unique_ptr<IndexFile> out = writer.TakeFile();
   if (!st.ok()) {
-    // Leave nothing behind: the next merge starts from scratch (and a crash here
-    // leaves a stale file that the next merge overwrites).
+    // Leave nothing behind: the next merge starts from scratch (and a crash
+    // here leaves a stale file that the next merge overwrites).
     (void)out->Close();
     (void)request.env->RemoveFile(request.path);
     return st;

@@ -1,13 +1,15 @@
-// The streaming merge: the hash-sorted newest bindings of the log and the records of the
-// old data file, merged in hash order into a new `merge` file with its fan-out table.
+// The streaming merge: the hash-sorted newest bindings of the log and the
+// records of the old data file, merged in hash order into a new `merge` file
+// with its fan-out table.
 //
-// A log binding overrides every data record of the same key (all data records with the
-// same hash are checked against all log bindings with that hash). A filter applies to
-// the surviving (newest) binding of each key only, so a filtered-out log binding never
-// lets an older data value come back.
+// A log binding overrides every data record of the same key (all data records
+// with the same hash are checked against all log bindings with that hash). A
+// filter applies to the surviving (newest) binding of each key only, so a
+// filtered-out log binding never lets an older data value come back.
 //
-// The output is built under its own name and only renamed over `data` by the caller;
-// on cancel or error the partial file is removed and nothing else changes.
+// The output is built under its own name and only renamed over `data` by the
+// caller; on cancel or error the partial file is removed and nothing else
+// changes.
 #ifndef KVINDEX_INDEX_MERGE_MERGE_H_
 #define KVINDEX_INDEX_MERGE_MERGE_H_
 
