@@ -278,8 +278,8 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
         root_, ": key of ", key.size(), " bytes, expected ", schema_.key_size));
   }
   if (lru_.Find(key, value_out)) {
-    // A cached binding may belong to an instance closed meanwhile: check.
-    absl::ReaderMutexLock lock(&mu_);
+    // Shutdown empties the cache after setting closed_: a hit seen before that is
+    // a hit on an open instance.
     KV_RETURN_IF_ERROR(CheckOpen());
     return true;
   }

@@ -79,7 +79,7 @@ class Instance {
            const Options& options);
   std::string Path(absl::string_view name) const;
   absl::Status Hook(HookPoint point) const;
-  absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status CheckOpen() const;
   absl::Status CheckWritable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status Failed(absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -118,7 +118,8 @@ class Instance {
   std::unique_ptr<Log> log_async_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const DataFile> data_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // Set under mu_ (exclusive); read without it on the LRU fast path.
+  std::atomic<bool> closed_{false};
   // First IO error of a write path; the instance refuses writes once set.
   absl::Status write_error_ ABSL_GUARDED_BY(mu_);
   mutable Lru lru_;

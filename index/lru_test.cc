@@ -1,0 +1,296 @@
+#include "index/lru.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "gtest/gtest.h"
+#include "index/stats.h"
+
+namespace kvindex {
+namespace {
+
+constexpr size_t kValueSize = 8;
+
+std::string Key(uint32_t i) { return absl::StrCat("key", i); }
+std::string Value(uint32_t v) {
+  std::string out(kValueSize, '\0');
+  std::memcpy(&out[0], &v, sizeof(v));
+  out[4] = 'v';
+  return out;
+}
+
+// The cached value of `key`, or "" on a miss.
+std::string Get(const Lru& lru, absl::string_view key) {
+  std::string out(kValueSize, '\0');
+  return lru.Find(key, &out[0]) ? out : std::string();
+}
+
+TEST(Lru, CapacityZeroNeverHitsAndCountsNothing) {
+  Lru lru(0);
+  EXPECT_EQ(lru.capacity(), 0u);
+  ResetStats();
+  lru.Insert(Key(1), Value(1));
+  EXPECT_EQ(lru.size(), 0u);
+  EXPECT_EQ(Get(lru, Key(1)), "");
+  EXPECT_FALSE(lru.Find(Key(1), nullptr));
+  const Stats stats = GetStats();
+  EXPECT_EQ(stats.lru_hits, 0u);
+  EXPECT_EQ(stats.lru_misses, 0u);
+}
+
+TEST(Lru, CapacityOneEvictsOnSecondInsert) {
+  Lru lru(1);
+  lru.Insert(Key(1), Value(1));
+  EXPECT_EQ(Get(lru, Key(1)), Value(1));
+  lru.Insert(Key(2), Value(2));
+  EXPECT_EQ(lru.size(), 1u);
+  EXPECT_EQ(Get(lru, Key(1)), "");
+  EXPECT_EQ(Get(lru, Key(2)), Value(2));
+}
+
+TEST(Lru, LeastRecentlyInsertedIsEvictedFirst) {
+  Lru lru(2);
+  lru.Insert(Key(1), Value(1));
+  lru.Insert(Key(2), Value(2));
+  lru.Insert(Key(3), Value(3));
+  EXPECT_EQ(lru.size(), 2u);
+  EXPECT_EQ(Get(lru, Key(1)), "");
+  EXPECT_EQ(Get(lru, Key(2)), Value(2));
+  EXPECT_EQ(Get(lru, Key(3)), Value(3));
+}
+
+TEST(Lru, HitPromotesTheEntry) {
+  Lru lru(2);
+  lru.Insert(Key(1), Value(1));
+  lru.Insert(Key(2), Value(2));
+  EXPECT_EQ(Get(lru, Key(1)), Value(1));  // 1 becomes the most recent
+  lru.Insert(Key(3), Value(3));           // so 2 goes
+  EXPECT_EQ(Get(lru, Key(2)), "");
+  EXPECT_EQ(Get(lru, Key(1)), Value(1));
+  EXPECT_EQ(Get(lru, Key(3)), Value(3));
+}
+
+TEST(Lru, FindWithoutOutputStillPromotes) {
+  Lru lru(2);
+  lru.Insert(Key(1), Value(1));
+  lru.Insert(Key(2), Value(2));
+  EXPECT_TRUE(lru.Find(Key(1), nullptr));
+  lru.Insert(Key(3), Value(3));
+  EXPECT_FALSE(lru.Find(Key(2), nullptr));
+  EXPECT_TRUE(lru.Find(Key(1), nullptr));
+}
+
+TEST(Lru, UpdateInPlaceReplacesTheValueAndPromotes) {
+  Lru lru(2);
+  lru.Insert(Key(1), Value(1));
+  lru.Insert(Key(2), Value(2));
+  lru.Insert(Key(1), Value(11));
+  EXPECT_EQ(lru.size(), 2u);
+  lru.Insert(Key(3), Value(3));  // 2 is now the least recent
+  EXPECT_EQ(Get(lru, Key(2)), "");
+  EXPECT_EQ(Get(lru, Key(1)), Value(11));
+  EXPECT_EQ(Get(lru, Key(3)), Value(3));
+}
+
+TEST(Lru, FindCopiesExactlyTheValueBytes) {
+  Lru lru(4);
+  lru.Insert(Key(1), Value(0x01020304));
+  std::string out(kValueSize + 4, '#');
+  ASSERT_TRUE(lru.Find(Key(1), &out[0]));
+  EXPECT_EQ(out.substr(0, kValueSize), Value(0x01020304));
+  EXPECT_EQ(out.substr(kValueSize), "####");
+  // A miss writes nothing.
+  std::string untouched(kValueSize, '#');
+  EXPECT_FALSE(lru.Find(Key(2), &untouched[0]));
+  EXPECT_EQ(untouched, std::string(kValueSize, '#'));
+}
+
+TEST(Lru, EmptyValues) {
+  Lru lru(2);
+  lru.Insert(Key(1), "");
+  char sentinel = 'x';
+  EXPECT_TRUE(lru.Find(Key(1), &sentinel));
+  EXPECT_EQ(sentinel, 'x');
+  EXPECT_FALSE(lru.Find(Key(2), &sentinel));
+}
+
+TEST(Lru, KeysAreComparedByAllTheirBytes) {
+  Lru lru(4);
+  const std::string a("k\0a", 3);
+  const std::string b("k\0b", 3);
+  lru.Insert(a, Value(1));
+  lru.Insert(b, Value(2));
+  EXPECT_EQ(Get(lru, a), Value(1));
+  EXPECT_EQ(Get(lru, b), Value(2));
+  EXPECT_EQ(Get(lru, "k"), "");
+}
+
+TEST(Lru, ClearEmptiesAndStaysUsable) {
+  Lru lru(8);
+  for (uint32_t i = 0; i < 8; ++i) lru.Insert(Key(i), Value(i));
+  EXPECT_EQ(lru.size(), 8u);
+  lru.Clear();
+  EXPECT_EQ(lru.size(), 0u);
+  for (uint32_t i = 0; i < 8; ++i) EXPECT_EQ(Get(lru, Key(i)), "") << i;
+  lru.Insert(Key(3), Value(33));
+  EXPECT_EQ(lru.size(), 1u);
+  EXPECT_EQ(Get(lru, Key(3)), Value(33));
+}
+
+TEST(Lru, UnshardedCacheIsExactLru) {
+  // Below the sharding threshold the order is exact: the last `capacity` keys
+  // stay.
+  const size_t capacity = 1000;
+  Lru lru(capacity);
+  for (uint32_t i = 0; i < 5000; ++i) {
+    lru.Insert(Key(i), Value(i));
+    ASSERT_LE(lru.size(), capacity);
+  }
+  EXPECT_EQ(lru.size(), capacity);
+  EXPECT_EQ(Get(lru, Key(3999)), "");
+  for (uint32_t i = 4000; i < 5000; ++i) {
+    EXPECT_EQ(Get(lru, Key(i)), Value(i)) << i;
+  }
+}
+
+TEST(Lru, ShardedCacheStaysNearItsCapacityAndKeepsRecentKeys) {
+  for (size_t capacity : {size_t{1024}, size_t{1030}, size_t{5000}}) {
+    SCOPED_TRACE(capacity);
+    Lru lru(capacity);
+    const uint32_t n = static_cast<uint32_t>(capacity * 10);
+    for (uint32_t i = 0; i < n; ++i) lru.Insert(Key(i), Value(i));
+    // Each of the shards rounds its share up: at most one extra entry per
+    // shard.
+    EXPECT_LE(lru.size(), capacity + 16);
+    EXPECT_GE(lru.size(), capacity * 3 / 4);
+    // The most recent keys are spread over the shards, far below each one's
+    // share.
+    for (uint32_t i = n - 64; i < n; ++i) {
+      EXPECT_EQ(Get(lru, Key(i)), Value(i)) << i;
+    }
+    // The oldest ones were evicted long ago.
+    size_t old_hits = 0;
+    for (uint32_t i = 0; i < 1000; ++i)
+      old_hits += Get(lru, Key(i)).empty() ? 0 : 1;
+    EXPECT_EQ(old_hits, 0u);
+  }
+}
+
+TEST(Lru, StatsCountHitsAndMisses) {
+  Lru lru(4);
+  ResetStats();
+  EXPECT_FALSE(lru.Find(Key(1), nullptr));
+  lru.Insert(Key(1), Value(1));
+  EXPECT_TRUE(lru.Find(Key(1), nullptr));
+  EXPECT_EQ(Get(lru, Key(1)), Value(1));
+  EXPECT_EQ(Get(lru, Key(2)), "");
+  Stats stats = GetStats();
+  EXPECT_EQ(stats.lru_hits, 2u);
+  EXPECT_EQ(stats.lru_misses, 2u);
+  // Inserts and Clear are not lookups.
+  lru.Insert(Key(3), Value(3));
+  lru.Clear();
+  stats = GetStats();
+  EXPECT_EQ(stats.lru_hits, 2u);
+  EXPECT_EQ(stats.lru_misses, 2u);
+  ResetStats();
+  stats = GetStats();
+  EXPECT_EQ(stats.lru_hits, 0u);
+  EXPECT_EQ(stats.lru_misses, 0u);
+}
+
+// Values written by the concurrent test: key id, writer id, writer's sequence
+// number.
+struct Written {
+  uint32_t key;
+  uint32_t writer;
+  uint32_t seq;
+};
+std::string Encode(const Written& w) {
+  std::string out(12, '\0');
+  std::memcpy(&out[0], &w.key, 4);
+  std::memcpy(&out[4], &w.writer, 4);
+  std::memcpy(&out[8], &w.seq, 4);
+  return out;
+}
+Written Decode(const char* bytes) {
+  Written w;
+  std::memcpy(&w.key, bytes, 4);
+  std::memcpy(&w.writer, bytes + 4, 4);
+  std::memcpy(&w.seq, bytes + 8, 4);
+  return w;
+}
+
+void RunConcurrently(size_t capacity) {
+  SCOPED_TRACE(capacity);
+  constexpr uint32_t kThreads = 4;
+  constexpr uint32_t kKeys = 300;
+  constexpr uint32_t kIterations = 20000;
+  Lru lru(capacity);
+  ResetStats();
+  std::atomic<uint64_t> finds{0};
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> errors{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      uint32_t state = 7919 * (t + 1);
+      // Newest sequence number seen from each (key, writer): values of one
+      // writer for one key are written in increasing order under the shard
+      // lock, so a reader can never see them go back.
+      std::vector<uint32_t> newest(kKeys * kThreads, 0);
+      uint64_t my_finds = 0;
+      uint64_t my_hits = 0;
+      for (uint32_t i = 1; i <= kIterations; ++i) {
+        state = state * 1103515245u + 12345u;
+        const uint32_t k = (state >> 8) % kKeys;
+        const std::string key = Key(k);
+        if ((state >> 4) % 3 == 0) {
+          lru.Insert(key, Encode({k, t, i}));
+          continue;
+        }
+        char out[12];
+        ++my_finds;
+        if (!lru.Find(key, out)) continue;
+        ++my_hits;
+        const Written w = Decode(out);
+        if (w.key != k || w.writer >= kThreads || w.seq == 0 ||
+            w.seq > kIterations) {
+          errors.fetch_add(1);
+          continue;
+        }
+        uint32_t& seen = newest[k * kThreads + w.writer];
+        if (w.seq < seen) errors.fetch_add(1);
+        seen = w.seq;
+        if (w.writer == t && w.seq > i) errors.fetch_add(1);  // from the future
+      }
+      finds.fetch_add(my_finds);
+      hits.fetch_add(my_hits);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0u);
+  EXPECT_GT(hits.load(), 0u);
+  EXPECT_LE(lru.size(), capacity + 16);
+  const Stats stats = GetStats();
+  EXPECT_EQ(stats.lru_hits, hits.load());
+  EXPECT_EQ(stats.lru_hits + stats.lru_misses, finds.load());
+}
+
+TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesSmallCache) {
+  RunConcurrently(64);
+}
+
+TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesShardedCache) {
+  RunConcurrently(2048);
+}
+
+}  // namespace
+}  // namespace kvindex

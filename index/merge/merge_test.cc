@@ -1,0 +1,720 @@
+#include "index/merge/merge.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "fan/fan.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "index/data/schema.h"
+#include "index/log/log_table.h"
+#include "index/merge/data_file.h"
+#include "io/index_file.h"
+#include "io/mem_env.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+
+namespace kvindex {
+namespace {
+
+using ::testing::HasSubstr;
+
+#define ASSERT_OK(expr)              \
+  do {                               \
+    const absl::Status _st = (expr); \
+    ASSERT_TRUE(_st.ok()) << _st;    \
+  } while (0)
+
+constexpr char kDir[] = "/s/index";
+constexpr char kDataPath[] = "/s/index/data";
+constexpr char kMergePath[] = "/s/index/merge";
+
+// ---------------------------------------------------------------------------------
+// Schemas and keys.
+
+constexpr size_t kKeySize = 4;
+constexpr size_t kValueSize = 4;
+
+// Two significant bits: runs of equal hashes everywhere.
+uint64_t TinyHash(absl::string_view key) {
+  return static_cast<unsigned char>(key[0]) & 3;
+}
+// Twelve bits: enough for a fan-out table with several buckets.
+uint64_t MidHash(absl::string_view key) {
+  return (static_cast<unsigned char>(key[0]) |
+          (static_cast<uint64_t>(static_cast<unsigned char>(key[2])) << 8)) &
+         0xfff;
+}
+
+Schema MakeSchema(int hash_bits, KeyHashFn hash) {
+  Schema s;
+  s.key_size = kKeySize;
+  s.value_size = kValueSize;
+  s.hash_bits = hash_bits;
+  s.hash = hash;
+  return s;
+}
+Schema TinySchema() { return MakeSchema(2, &TinyHash); }
+Schema MidSchema() { return MakeSchema(12, &MidHash); }
+
+// Key i: TinyHash = i & 3, MidHash = i & 0xfff.
+std::string Key(uint32_t i) {
+  std::string k(kKeySize, '\0');
+  k[0] = static_cast<char>(i & 0xff);
+  k[1] = 'k';
+  k[2] = static_cast<char>((i >> 8) & 0xff);
+  k[3] = static_cast<char>((i >> 16) & 0xff);
+  return k;
+}
+std::string Value(uint32_t v) {
+  std::string out(kValueSize, '\0');
+  for (size_t j = 0; j < kValueSize; ++j) {
+    out[j] = static_cast<char>((v >> (8 * j)) & 0xff);
+  }
+  return out;
+}
+uint32_t ValueNumber(absl::string_view value) {
+  uint32_t v = 0;
+  for (size_t j = 0; j < kValueSize; ++j) {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(value[j])) << (8 * j);
+  }
+  return v;
+}
+std::string Entry(const std::string& key, const std::string& value) {
+  return key + value;
+}
+
+std::string Be64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+uint64_t LoadBe64(absl::string_view b) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(b[i]);
+  return v;
+}
+
+using Model = std::map<std::string, std::string>;
+using Keep = std::function<bool(absl::string_view, absl::string_view)>;
+
+std::vector<std::string> Pool(uint32_t n) {
+  std::vector<std::string> keys;
+  for (uint32_t i = 0; i < n; ++i) keys.push_back(Key(i));
+  return keys;
+}
+
+// Compares the data file (and its bytes on disk at kDataPath) with `model`.
+// Returns "" or the first difference.
+std::string Diff(MemEnv* env, const std::shared_ptr<const DataFile>& data,
+                 const Schema& s, const Model& model, int64_t generation,
+                 const std::vector<std::string>& absent = {}) {
+  if (model.empty()) {
+    return data == nullptr ? "" : "a data file for an empty model";
+  }
+  if (data == nullptr) return "no data file";
+  if (data->count() != model.size()) {
+    return absl::StrCat("data has ", data->count(), " records, model ",
+                        model.size());
+  }
+  if (data->generation() != generation) {
+    return absl::StrCat("generation ", data->generation(), ", expected ",
+                        generation);
+  }
+  for (const auto& [k, v] : model) {
+    const char* e = data->Find(k, s.hash(k));
+    if (e == nullptr)
+      return absl::StrCat("key #", ValueNumber(k), " not found");
+    if (EntryKey(s, e) != k) return "Find returned another key";
+    if (EntryValue(s, e) != v) {
+      return absl::StrCat("key #", ValueNumber(k), ": value ",
+                          ValueNumber(EntryValue(s, e)), ", expected ",
+                          ValueNumber(v));
+    }
+  }
+  for (const std::string& k : absent) {
+    if (model.count(k) == 0 && data->Find(k, s.hash(k)) != nullptr) {
+      return absl::StrCat("key #", ValueNumber(k), " found but not in model");
+    }
+  }
+  std::set<std::string> seen;
+  for (uint64_t i = 0; i < data->count(); ++i) {
+    const char* e = data->entry(i);
+    const std::string k(EntryKey(s, e));
+    if (!seen.insert(k).second) {
+      return absl::StrCat("key #", ValueNumber(k), " appears twice");
+    }
+    if (i > 0 && s.hash(EntryKey(s, data->entry(i - 1))) > s.hash(k)) {
+      return absl::StrCat("records not sorted by hash at ", i);
+    }
+    auto it = model.find(k);
+    if (it == model.end()) return "record not in the model";
+    if (EntryValue(s, e) != it->second) return "record with a stale value";
+  }
+
+  // The file itself: header and exported fan-out table.
+  absl::StatusOr<std::string> bytes = env->Contents(kDataPath);
+  if (!bytes.ok()) return bytes.status().ToString();
+  if (bytes->size() < IndexFile::kHeaderSize) return "file too short";
+  const uint64_t offset = LoadBe64(bytes->substr(0, 8));
+  const int64_t file_generation =
+      static_cast<int64_t>(LoadBe64(bytes->substr(16, 8)));
+  const uint64_t fan_size = LoadBe64(bytes->substr(24, 8));
+  if (offset != model.size() * s.entry_size()) {
+    return absl::StrCat("header offset ", offset);
+  }
+  if (file_generation != generation) return "header generation differs";
+  if (bytes->size() < IndexFile::kHeaderSize + fan_size + offset) {
+    return "file shorter than its header says";
+  }
+  absl::StatusOr<Fanout> fanout =
+      Fanout::Import(bytes->substr(IndexFile::kHeaderSize, fan_size),
+                     s.hash_bits, s.entry_size(), offset, kDataPath);
+  if (!fanout.ok()) return fanout.status().ToString();
+  if (!(*fanout == data->fanout())) return "fan-out differs from DataFile's";
+  for (uint64_t i = 0; i < data->count(); ++i) {
+    const uint64_t h = s.hash(EntryKey(s, data->entry(i)));
+    const Fanout::Range r = fanout->Search(h);
+    if (i * s.entry_size() < r.low || i * s.entry_size() > r.high) {
+      return absl::StrCat("record ", i, " outside Search(", h, ") = [", r.low,
+                          ", ", r.high, "]");
+    }
+  }
+  if (bytes->substr(IndexFile::kHeaderSize + fan_size, offset) !=
+      std::string(data->entry(0), offset)) {
+    return "mapped records differ from the file";
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------------
+// Fixture.
+
+class MergeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_OK(env_.CreateDirs(kDir)); }
+
+  MergeRequest Request(const LogTable& log, int64_t generation,
+                       const DataFile* data) {
+    MergeRequest r;
+    r.env = &env_;
+    r.path = kMergePath;
+    r.schema = schema_;
+    r.log = &log;
+    r.data = data;
+    r.generation = generation;
+    return r;
+  }
+
+  // Renames the output over `data` and maps it.
+  std::shared_ptr<const DataFile> Commit(MergeResult result) {
+    EXPECT_NE(result.file, nullptr);
+    if (result.file == nullptr) return nullptr;
+    const absl::Status s = result.file->RenameTo(kDataPath);
+    EXPECT_TRUE(s.ok()) << s;
+    auto data = DataFile::FromFile(std::move(result.file), schema_);
+    EXPECT_TRUE(data.ok()) << data.status();
+    return data.ok() ? *data : nullptr;
+  }
+
+  // One merge of `log` into `data_`, committed.
+  void MergeAndCommit(const LogTable& log, int64_t generation,
+                      const Keep& keep = nullptr) {
+    MergeRequest r = Request(log, generation, data_.get());
+    r.keep = keep;
+    absl::StatusOr<MergeResult> result = WriteMerge(r);
+    ASSERT_TRUE(result.ok()) << result.status();
+    const uint64_t entries = result->entries;
+    data_ = Commit(*std::move(result));
+    EXPECT_EQ(entries, data_ == nullptr ? 0 : data_->count());
+  }
+
+  bool Exists(const std::string& path) {
+    absl::StatusOr<bool> e = env_.FileExists(path);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() && *e;
+  }
+
+  MemEnv env_;
+  Schema schema_ = TinySchema();
+  std::shared_ptr<const DataFile> data_;
+};
+
+LogTable TableOf(const Schema& s,
+                 const std::vector<std::pair<uint32_t, uint32_t>>& adds) {
+  LogTable t(s);
+  for (const auto& [k, v] : adds) t.Add(Entry(Key(k), Value(v)).data());
+  return t;
+}
+
+// ---------------------------------------------------------------------------------
+// Basic merges.
+
+TEST_F(MergeTest, FirstMergeCreatesTheDataFile) {
+  const LogTable log = TableOf(schema_, {{1, 10}, {2, 20}, {5, 50}, {1, 11}});
+  MergeAndCommit(log, 1);
+  EXPECT_EQ(
+      Diff(&env_, data_, schema_,
+           {{Key(1), Value(11)}, {Key(2), Value(20)}, {Key(5), Value(50)}}, 1,
+           Pool(12)),
+      "");
+  EXPECT_FALSE(Exists(kMergePath));
+  EXPECT_EQ(data_->path(), kDataPath);
+
+  // Open() reads the same file back.
+  auto reopened = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_NE(*reopened, nullptr);
+  EXPECT_EQ((*reopened)->count(), 3u);
+  EXPECT_EQ((*reopened)->generation(), 1);
+  EXPECT_TRUE((*reopened)->fanout() == data_->fanout());
+  const char* e = (*reopened)->Find(Key(5), TinyHash(Key(5)));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(EntryValue(schema_, e), Value(50));
+}
+
+TEST_F(MergeTest, SecondMergeCombinesLogAndData) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}, {2, 1}, {3, 1}}), 1);
+  MergeAndCommit(TableOf(schema_, {{1, 2}, {4, 2}, {7, 2}}), 2);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(0), Value(1)},
+                  {Key(1), Value(2)},
+                  {Key(2), Value(1)},
+                  {Key(3), Value(1)},
+                  {Key(4), Value(2)},
+                  {Key(7), Value(2)}},
+                 2, Pool(16)),
+            "");
+}
+
+TEST_F(MergeTest, EmptyLogKeepsTheData) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {9, 2}}), 1);
+  MergeAndCommit(LogTable(schema_), 2);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(0), Value(1)}, {Key(9), Value(2)}}, 2, Pool(16)),
+            "");
+}
+
+TEST_F(MergeTest, NothingToMergeGivesNoDataFile) {
+  const LogTable empty(schema_);
+  absl::StatusOr<MergeResult> result = WriteMerge(Request(empty, 1, nullptr));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->entries, 0u);
+  ASSERT_NE(result->file, nullptr);
+  EXPECT_EQ(result->file->generation(), 1);
+  ASSERT_OK(result->file->RenameTo(kDataPath));
+  auto data = DataFile::FromFile(std::move(result->file), schema_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(*data, nullptr);
+  auto opened = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, nullptr);
+}
+
+TEST_F(MergeTest, DataFileOpenOfMissingOrShortFileIsNull) {
+  auto missing = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(*missing, nullptr);
+  env_.SetContents(kDataPath, std::string(10, '\0'));
+  auto short_file = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_TRUE(short_file.ok()) << short_file.status();
+  EXPECT_EQ(*short_file, nullptr);
+}
+
+TEST_F(MergeTest, DataFileOpenOfAForeignFileIsDataLoss) {
+  env_.SetContents(kDataPath, std::string(100, 'z'));
+  auto data = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(data.status().message(), HasSubstr(kDataPath));
+}
+
+TEST_F(MergeTest, GenerationIsStampedInTheHeader) {
+  MergeAndCommit(TableOf(schema_, {{1, 1}}), 41);
+  EXPECT_EQ(data_->generation(), 41);
+  auto file = IndexFile::OpenReadOnly(&env_, kDataPath, schema_.entry_size());
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_NE(*file, nullptr);
+  EXPECT_EQ((*file)->generation(), 41);
+  MergeAndCommit(TableOf(schema_, {{2, 2}}), 42);
+  EXPECT_EQ(
+      Diff(&env_, data_, schema_, {{Key(1), Value(1)}, {Key(2), Value(2)}}, 42),
+      "");
+}
+
+TEST_F(MergeTest, StaleMergeFileIsOverwritten) {
+  // A previous merge crashed, leaving a longer file with other records.
+  env_.SetContents(kMergePath, std::string(500, 'z'));
+  MergeAndCommit(TableOf(schema_, {{3, 3}, {8, 8}}), 1);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(3), Value(3)}, {Key(8), Value(8)}}, 1, Pool(12)),
+            "");
+}
+
+// ---------------------------------------------------------------------------------
+// Overrides with equal hashes (SPEC §16.2).
+
+TEST_F(MergeTest, LogOverridesEveryRecordOfAnEqualHashRun) {
+  // Keys 0, 4, 8, 12, 16 all hash to 0; the data run is in that order.
+  MergeAndCommit(
+      TableOf(schema_, {{0, 1}, {4, 1}, {8, 1}, {12, 1}, {16, 1}, {1, 1}}), 1);
+  ASSERT_NE(data_, nullptr);
+  // The log overrides run members that are not first, plus a new key of the
+  // same hash sorted among them.
+  MergeAndCommit(TableOf(schema_, {{12, 2}, {8, 2}, {20, 2}, {16, 2}}), 2);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(0), Value(1)},
+                  {Key(1), Value(1)},
+                  {Key(4), Value(1)},
+                  {Key(8), Value(2)},
+                  {Key(12), Value(2)},
+                  {Key(16), Value(2)},
+                  {Key(20), Value(2)}},
+                 2, Pool(32)),
+            "");
+}
+
+TEST_F(MergeTest, RegressionOldRecordSurvivesNextToOverride) {
+  // Every key shares hash 0: each data record must be checked against every log
+  // binding, not just the first pending one.
+  std::vector<std::pair<uint32_t, uint32_t>> first;
+  for (uint32_t i = 0; i < 40; ++i) first.push_back({4 * i, 100 + i});
+  MergeAndCommit(TableOf(schema_, first), 1);
+  Model model;
+  for (uint32_t i = 0; i < 40; ++i) model[Key(4 * i)] = Value(100 + i);
+  std::vector<std::pair<uint32_t, uint32_t>> second;
+  for (uint32_t i = 39; i > 0; i -= 3) {
+    second.push_back({4 * i, 500 + i});
+    model[Key(4 * i)] = Value(500 + i);
+  }
+  MergeAndCommit(TableOf(schema_, second), 2);
+  EXPECT_EQ(Diff(&env_, data_, schema_, model, 2, Pool(200)), "");
+}
+
+// ---------------------------------------------------------------------------------
+// Filters (SPEC §16.1).
+
+bool KeepOddValues(absl::string_view, absl::string_view value) {
+  return ValueNumber(value) % 2 == 1;
+}
+
+TEST_F(MergeTest, FilterNeverResurrectsAnOlderDataValue) {
+  MergeAndCommit(TableOf(schema_, {{1, 1}, {5, 3}, {2, 5}}), 1);
+  // Key 1's newest value is even: rejected. Its old data value (odd) must not
+  // come back. Key 5 is replaced by an accepted value; key 2 is untouched.
+  MergeAndCommit(TableOf(schema_, {{1, 2}, {5, 7}}), 2, &KeepOddValues);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(2), Value(5)}, {Key(5), Value(7)}}, 2, Pool(12)),
+            "");
+}
+
+TEST_F(MergeTest, FilterAppliesToDataRecordsAndLogRecords) {
+  MergeAndCommit(TableOf(schema_, {{0, 2}, {1, 3}, {2, 4}}), 1);
+  MergeAndCommit(TableOf(schema_, {{3, 6}, {7, 9}, {11, 8}}), 2,
+                 &KeepOddValues);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(1), Value(3)}, {Key(7), Value(9)}}, 2, Pool(16)),
+            "");
+}
+
+TEST_F(MergeTest, FilterOnTheFirstMerge) {
+  MergeAndCommit(TableOf(schema_, {{0, 2}, {1, 3}, {2, 4}, {1, 8}, {2, 5}}), 1,
+                 &KeepOddValues);
+  EXPECT_EQ(Diff(&env_, data_, schema_, {{Key(2), Value(5)}}, 1, Pool(8)), "");
+}
+
+TEST_F(MergeTest, FilterRemovingEverythingGivesNoDataFile) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 3}}), 1);
+  ASSERT_NE(data_, nullptr);
+  MergeAndCommit(TableOf(schema_, {{2, 5}}), 2,
+                 [](absl::string_view, absl::string_view) { return false; });
+  EXPECT_EQ(data_, nullptr);
+}
+
+TEST_F(MergeTest, FilterSeesKeyAndValue) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}, {2, 1}}), 1);
+  std::set<std::pair<std::string, std::string>> seen;
+  MergeAndCommit(TableOf(schema_, {{1, 2}}), 2,
+                 [&](absl::string_view k, absl::string_view v) {
+                   seen.insert({std::string(k), std::string(v)});
+                   return k != Key(0);
+                 });
+  const std::set<std::pair<std::string, std::string>> expected = {
+      {Key(0), Value(1)}, {Key(1), Value(2)}, {Key(2), Value(1)}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(1), Value(2)}, {Key(2), Value(1)}}, 2, Pool(8)),
+            "");
+}
+
+// ---------------------------------------------------------------------------------
+// Cancel and errors.
+
+TEST_F(MergeTest, CancelFromAfterFirstEntryAbortsAndRemovesTheOutput) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}, {2, 1}, {3, 1}}), 1);
+  ASSERT_NE(data_, nullptr);
+  const LogTable log = TableOf(schema_, {{1, 2}, {9, 2}});
+  std::atomic<bool> cancel{false};
+  int calls = 0;
+  MergeRequest r = Request(log, 2, data_.get());
+  r.cancel = &cancel;
+  r.after_first_entry = [&] {
+    ++calls;
+    EXPECT_TRUE(Exists(kMergePath));
+    cancel.store(true);
+    return absl::OkStatus();
+  };
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(result.status().message(), HasSubstr(kMergePath));
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(Exists(kMergePath));
+  // The old data file is untouched.
+  EXPECT_EQ(Diff(&env_, data_, schema_,
+                 {{Key(0), Value(1)},
+                  {Key(1), Value(1)},
+                  {Key(2), Value(1)},
+                  {Key(3), Value(1)}},
+                 1, Pool(12)),
+            "");
+}
+
+TEST_F(MergeTest, CancelledBeforeStartWithoutData) {
+  const LogTable log = TableOf(schema_, {{1, 2}});
+  std::atomic<bool> cancel{true};
+  MergeRequest r = Request(log, 1, nullptr);
+  r.cancel = &cancel;
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(result.status().message(), HasSubstr(kMergePath));
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+TEST_F(MergeTest, CancelFlagLeftFalseDoesNothing) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}}), 1);
+  const LogTable log = TableOf(schema_, {{1, 2}});
+  std::atomic<bool> cancel{false};
+  MergeRequest r = Request(log, 2, data_.get());
+  r.cancel = &cancel;
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  data_ = Commit(*std::move(result));
+  EXPECT_EQ(
+      Diff(&env_, data_, schema_, {{Key(0), Value(1)}, {Key(1), Value(2)}}, 2),
+      "");
+}
+
+TEST_F(MergeTest, AfterFirstEntryErrorIsReturnedAndRemovesTheOutput) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}, {2, 1}}), 1);
+  const LogTable log = TableOf(schema_, {{5, 2}});
+  int calls = 0;
+  MergeRequest r = Request(log, 2, data_.get());
+  r.after_first_entry = [&] {
+    ++calls;
+    return absl::InternalError("injected by the test");
+  };
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(result.status().message(), HasSubstr("injected by the test"));
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+TEST_F(MergeTest, AfterFirstEntryRunsOnceAndOnlyWithData) {
+  int calls = 0;
+  const LogTable log = TableOf(schema_, {{0, 1}, {1, 1}, {2, 1}, {3, 1}});
+  MergeRequest r = Request(log, 1, nullptr);
+  r.after_first_entry = [&] {
+    ++calls;
+    return absl::OkStatus();
+  };
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(calls, 0);
+  data_ = Commit(*std::move(result));
+  ASSERT_NE(data_, nullptr);
+
+  const LogTable log2 = TableOf(schema_, {{7, 1}});
+  MergeRequest r2 = Request(log2, 2, data_.get());
+  r2.after_first_entry = r.after_first_entry;
+  result = WriteMerge(r2);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result->entries, 5u);
+}
+
+TEST_F(MergeTest, WriteErrorIsReturnedAndRemovesTheOutput) {
+  MergeAndCommit(TableOf(schema_, {{0, 1}, {1, 1}}), 1);
+  const LogTable log = TableOf(schema_, {{5, 2}});
+  // The header write at open succeeds, the records or fan-out writes fail.
+  env_.InjectError(kOpWrite, 1, -1, absl::ResourceExhaustedError("ENOSPC"));
+  absl::StatusOr<MergeResult> result = WriteMerge(Request(log, 2, data_.get()));
+  env_.ClearInjectedErrors();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(result.status().message(), HasSubstr(kMergePath));
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+// ---------------------------------------------------------------------------------
+// A corrupt data file.
+
+TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
+  IndexFile::ReadWriteOptions options;
+  options.fresh = true;
+  options.generation = 1;
+  options.fan_size = 8;
+  options.entry_size = schema_.entry_size();
+  auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
+  ASSERT_TRUE(file.ok()) << file.status();
+  // Hashes 3, 1, 2: out of order at the second record.
+  ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
+  ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
+  ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
+  ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
+  ASSERT_OK((*file)->Flush());
+  auto data = DataFile::FromFile(*std::move(file), schema_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_NE(*data, nullptr);
+  ASSERT_EQ((*data)->count(), 3u);
+
+  const LogTable log = TableOf(schema_, {{0, 9}});
+  absl::StatusOr<MergeResult> result = WriteMerge(Request(log, 2, data->get()));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(result.status().message(), HasSubstr(kDataPath));
+  EXPECT_THAT(result.status().message(), HasSubstr("sorted"));
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+// ---------------------------------------------------------------------------------
+// Fan-out with many buckets.
+
+TEST_F(MergeTest, LargeMergesHaveAConsistentFanout) {
+  schema_ = MidSchema();
+  Model model;
+  uint32_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 1103515245u + 12345u;
+    return seed >> 8;
+  };
+  for (int64_t round = 1; round <= 3; ++round) {
+    LogTable log(schema_);
+    for (int i = 0; i < 3000; ++i) {
+      const uint32_t k =
+          next() % 9000;  // 9000 > 4096: equal MidHash values too
+      const uint32_t v = next();
+      log.Add(Entry(Key(k), Value(v)).data());
+      model[Key(k)] = Value(v);
+    }
+    const uint64_t expected =
+        log.cardinal() + (data_ == nullptr ? 0 : data_->count());
+    MergeAndCommit(log, round);
+    ASSERT_NE(data_, nullptr);
+    EXPECT_EQ(
+        data_->fanout().bits(),
+        Fanout::BitsFor(schema_.hash_bits, schema_.entry_size(), expected));
+    EXPECT_GT(data_->fanout().nb_fans(), 1u);
+    EXPECT_EQ(Diff(&env_, data_, schema_, model, round,
+                   {Key(9000), Key(9001), Key(20000)}),
+              "");
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Merges against a model.
+
+// keep() variants chosen by the property.
+Keep MakeKeep(int kind) {
+  switch (kind) {
+    case 1:
+      return &KeepOddValues;
+    case 2:
+      return [](absl::string_view k, absl::string_view) {
+        return static_cast<unsigned char>(k[0]) % 3 != 0;
+      };
+    case 3:
+      return [](absl::string_view, absl::string_view) { return false; };
+    default:
+      return nullptr;
+  }
+}
+
+RC_GTEST_PROP(MergeModel, RepeatedMergesAgreeWithTheModel, ()) {
+  const bool mid = *rc::gen::arbitrary<bool>();
+  const Schema s = mid ? MidSchema() : TinySchema();
+  // Tiny: few keys, all colliding. Mid: MidHash collides for k and k + 4096.
+  const uint32_t pool = mid ? *rc::gen::inRange<uint32_t>(1, 10000)
+                            : *rc::gen::inRange<uint32_t>(1, 40);
+  using Batch = std::vector<std::pair<uint32_t, uint32_t>>;
+  const auto rounds = *rc::gen::container<std::vector<std::pair<Batch, int>>>(
+      rc::gen::pair(rc::gen::container<Batch>(
+                        rc::gen::pair(rc::gen::inRange<uint32_t>(0, pool),
+                                      rc::gen::inRange<uint32_t>(0, 10))),
+                    // Filters are rarer than plain merges.
+                    rc::gen::weightedOneOf<int>({{6, rc::gen::just(0)},
+                                                 {1, rc::gen::just(1)},
+                                                 {1, rc::gen::just(2)},
+                                                 {1, rc::gen::just(3)}})));
+  const std::vector<std::string> absent = {Key(pool), Key(pool + 1),
+                                           Key(pool + 4096)};
+
+  MemEnv env;
+  RC_ASSERT(env.CreateDirs(kDir).ok());
+  std::shared_ptr<const DataFile> data;
+  Model model;
+  int64_t generation = 0;
+  for (const auto& [batch, keep_kind] : rounds) {
+    LogTable log(s);
+    for (const auto& [k, v] : batch) {
+      log.Add(Entry(Key(k), Value(v)).data());
+      model[Key(k)] = Value(v);
+    }
+    const Keep keep = MakeKeep(keep_kind);
+    if (keep) {
+      for (auto it = model.begin(); it != model.end();) {
+        it = keep(it->first, it->second) ? std::next(it) : model.erase(it);
+      }
+    }
+    ++generation;
+    MergeRequest r;
+    r.env = &env;
+    r.path = kMergePath;
+    r.schema = s;
+    r.log = &log;
+    r.data = data.get();
+    r.generation = generation;
+    r.keep = keep;
+    absl::StatusOr<MergeResult> result = WriteMerge(r);
+    RC_ASSERT(result.ok());
+    RC_ASSERT(result->entries == model.size());
+    RC_ASSERT(result->file->RenameTo(kDataPath).ok());
+    auto next = DataFile::FromFile(std::move(result->file), s);
+    RC_ASSERT(next.ok());
+    data = *next;
+    const std::string diff = Diff(&env, data, s, model, generation, absent);
+    RC_ASSERT(diff == "");
+  }
+}
+
+}  // namespace
+}  // namespace kvindex
