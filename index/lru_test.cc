@@ -3,9 +3,11 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <list>
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,9 +18,14 @@
 namespace kvindex {
 namespace {
 
+constexpr size_t kKeySize = 8;
 constexpr size_t kValueSize = 8;
 
-std::string Key(uint32_t i) { return absl::StrCat("key", i); }
+// Keys and values have the fixed sizes the cache is built for.
+std::string Key(uint32_t i) {
+  const std::string digits = absl::StrCat(i);
+  return std::string(kKeySize - digits.size(), 'k') + digits;
+}
 std::string Value(uint32_t v) {
   std::string out(kValueSize, '\0');
   std::memcpy(&out[0], &v, sizeof(v));
@@ -33,7 +40,7 @@ std::string Get(const Lru& lru, absl::string_view key) {
 }
 
 TEST(Lru, CapacityZeroNeverHitsAndCountsNothing) {
-  Lru lru(0);
+  Lru lru(0, kKeySize, kValueSize);
   EXPECT_EQ(lru.capacity(), 0u);
   ResetStats();
   lru.Insert(Key(1), Value(1));
@@ -46,7 +53,7 @@ TEST(Lru, CapacityZeroNeverHitsAndCountsNothing) {
 }
 
 TEST(Lru, CapacityOneEvictsOnSecondInsert) {
-  Lru lru(1);
+  Lru lru(1, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(1));
   EXPECT_EQ(Get(lru, Key(1)), Value(1));
   lru.Insert(Key(2), Value(2));
@@ -56,7 +63,7 @@ TEST(Lru, CapacityOneEvictsOnSecondInsert) {
 }
 
 TEST(Lru, LeastRecentlyInsertedIsEvictedFirst) {
-  Lru lru(2);
+  Lru lru(2, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(1));
   lru.Insert(Key(2), Value(2));
   lru.Insert(Key(3), Value(3));
@@ -67,7 +74,7 @@ TEST(Lru, LeastRecentlyInsertedIsEvictedFirst) {
 }
 
 TEST(Lru, HitPromotesTheEntry) {
-  Lru lru(2);
+  Lru lru(2, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(1));
   lru.Insert(Key(2), Value(2));
   EXPECT_EQ(Get(lru, Key(1)), Value(1));  // 1 becomes the most recent
@@ -78,7 +85,7 @@ TEST(Lru, HitPromotesTheEntry) {
 }
 
 TEST(Lru, FindWithoutOutputStillPromotes) {
-  Lru lru(2);
+  Lru lru(2, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(1));
   lru.Insert(Key(2), Value(2));
   EXPECT_TRUE(lru.Find(Key(1), nullptr));
@@ -88,7 +95,7 @@ TEST(Lru, FindWithoutOutputStillPromotes) {
 }
 
 TEST(Lru, UpdateInPlaceReplacesTheValueAndPromotes) {
-  Lru lru(2);
+  Lru lru(2, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(1));
   lru.Insert(Key(2), Value(2));
   lru.Insert(Key(1), Value(11));
@@ -100,7 +107,7 @@ TEST(Lru, UpdateInPlaceReplacesTheValueAndPromotes) {
 }
 
 TEST(Lru, FindCopiesExactlyTheValueBytes) {
-  Lru lru(4);
+  Lru lru(4, kKeySize, kValueSize);
   lru.Insert(Key(1), Value(0x01020304));
   std::string out(kValueSize + 4, '#');
   ASSERT_TRUE(lru.Find(Key(1), &out[0]));
@@ -113,7 +120,7 @@ TEST(Lru, FindCopiesExactlyTheValueBytes) {
 }
 
 TEST(Lru, EmptyValues) {
-  Lru lru(2);
+  Lru lru(2, kKeySize, 0);
   lru.Insert(Key(1), "");
   char sentinel = 'x';
   EXPECT_TRUE(lru.Find(Key(1), &sentinel));
@@ -122,18 +129,18 @@ TEST(Lru, EmptyValues) {
 }
 
 TEST(Lru, KeysAreComparedByAllTheirBytes) {
-  Lru lru(4);
+  Lru lru(4, 3, kValueSize);
   const std::string a("k\0a", 3);
   const std::string b("k\0b", 3);
   lru.Insert(a, Value(1));
   lru.Insert(b, Value(2));
   EXPECT_EQ(Get(lru, a), Value(1));
   EXPECT_EQ(Get(lru, b), Value(2));
-  EXPECT_EQ(Get(lru, "k"), "");
+  EXPECT_EQ(Get(lru, std::string("k\0c", 3)), "");
 }
 
 TEST(Lru, ClearEmptiesAndStaysUsable) {
-  Lru lru(8);
+  Lru lru(8, kKeySize, kValueSize);
   for (uint32_t i = 0; i < 8; ++i) lru.Insert(Key(i), Value(i));
   EXPECT_EQ(lru.size(), 8u);
   lru.Clear();
@@ -144,11 +151,88 @@ TEST(Lru, ClearEmptiesAndStaysUsable) {
   EXPECT_EQ(Get(lru, Key(3)), Value(33));
 }
 
+TEST(Lru, ClearThenRefillEvictsInOrder) {
+  Lru lru(3, kKeySize, kValueSize);
+  for (uint32_t i = 1; i <= 3; ++i) lru.Insert(Key(i), Value(i));
+  lru.Clear();
+  for (uint32_t i = 4; i <= 7; ++i) lru.Insert(Key(i), Value(i));
+  EXPECT_EQ(lru.size(), 3u);
+  EXPECT_EQ(Get(lru, Key(4)), "");
+  for (uint32_t i = 1; i <= 3; ++i) EXPECT_EQ(Get(lru, Key(i)), "") << i;
+  EXPECT_EQ(Get(lru, Key(5)), Value(5));  // 6 is now the least recent
+  lru.Insert(Key(8), Value(8));
+  EXPECT_EQ(Get(lru, Key(6)), "");
+  EXPECT_EQ(Get(lru, Key(5)), Value(5));
+  EXPECT_EQ(Get(lru, Key(7)), Value(7));
+  EXPECT_EQ(Get(lru, Key(8)), Value(8));
+}
+
+// A reference LRU: most recent first.
+class ModelLru {
+ public:
+  explicit ModelLru(size_t capacity) : capacity_(capacity) {}
+  std::string Find(const std::string& key) {
+    for (auto it = order_.begin(); it != order_.end(); ++it) {
+      if (it->first == key) {
+        order_.splice(order_.begin(), order_, it);
+        return order_.front().second;
+      }
+    }
+    return "";
+  }
+  void Insert(const std::string& key, const std::string& value) {
+    for (auto it = order_.begin(); it != order_.end(); ++it) {
+      if (it->first == key) {
+        order_.erase(it);
+        break;
+      }
+    }
+    if (capacity_ == 0) return;
+    order_.emplace_front(key, value);
+    if (order_.size() > capacity_) order_.pop_back();
+  }
+  void Clear() { order_.clear(); }
+  size_t size() const { return order_.size(); }
+
+ private:
+  size_t capacity_;
+  std::list<std::pair<std::string, std::string>> order_;
+};
+
+TEST(Lru, RandomOperationsMatchAnExactLruModel) {
+  for (size_t capacity :
+       {size_t{0}, size_t{1}, size_t{2}, size_t{5}, size_t{17}, size_t{100}}) {
+    for (uint32_t seed = 1; seed <= 20; ++seed) {
+      SCOPED_TRACE(absl::StrCat("capacity ", capacity, " seed ", seed));
+      Lru lru(capacity, kKeySize, kValueSize);
+      ModelLru model(capacity);
+      uint32_t state = seed * 2654435761u;
+      const uint32_t keys = static_cast<uint32_t>(capacity * 2 + 3);
+      for (int step = 0; step < 2000; ++step) {
+        state = state * 1103515245u + 12345u;
+        const uint32_t op = (state >> 24) % 100;
+        const std::string key = Key((state >> 8) % keys);
+        if (op < 45) {
+          const std::string value = Value(state);
+          lru.Insert(key, value);
+          model.Insert(key, value);
+        } else if (op < 99) {
+          ASSERT_EQ(Get(lru, key), model.Find(key)) << "step " << step;
+        } else {
+          lru.Clear();
+          model.Clear();
+        }
+        ASSERT_EQ(lru.size(), model.size()) << "step " << step;
+      }
+    }
+  }
+}
+
 TEST(Lru, UnshardedCacheIsExactLru) {
   // Below the sharding threshold the order is exact: the last `capacity` keys
   // stay.
   const size_t capacity = 1000;
-  Lru lru(capacity);
+  Lru lru(capacity, kKeySize, kValueSize);
   for (uint32_t i = 0; i < 5000; ++i) {
     lru.Insert(Key(i), Value(i));
     ASSERT_LE(lru.size(), capacity);
@@ -163,7 +247,7 @@ TEST(Lru, UnshardedCacheIsExactLru) {
 TEST(Lru, ShardedCacheStaysNearItsCapacityAndKeepsRecentKeys) {
   for (size_t capacity : {size_t{1024}, size_t{1030}, size_t{5000}}) {
     SCOPED_TRACE(capacity);
-    Lru lru(capacity);
+    Lru lru(capacity, kKeySize, kValueSize);
     const uint32_t n = static_cast<uint32_t>(capacity * 10);
     for (uint32_t i = 0; i < n; ++i) lru.Insert(Key(i), Value(i));
     // Each of the shards rounds its share up: at most one extra entry per
@@ -184,7 +268,7 @@ TEST(Lru, ShardedCacheStaysNearItsCapacityAndKeepsRecentKeys) {
 }
 
 TEST(Lru, StatsCountHitsAndMisses) {
-  Lru lru(4);
+  Lru lru(4, kKeySize, kValueSize);
   ResetStats();
   EXPECT_FALSE(lru.Find(Key(1), nullptr));
   lru.Insert(Key(1), Value(1));
@@ -233,7 +317,7 @@ void RunConcurrently(size_t capacity) {
   constexpr uint32_t kThreads = 4;
   constexpr uint32_t kKeys = 300;
   constexpr uint32_t kIterations = 20000;
-  Lru lru(capacity);
+  Lru lru(capacity, kKeySize, 12);
   ResetStats();
   std::atomic<uint64_t> finds{0};
   std::atomic<uint64_t> hits{0};

@@ -47,14 +47,13 @@ absl::Status Log::Append(absl::string_view key, absl::string_view value) {
 }
 
 absl::Status Log::AppendEntry(const char* entry) {
-  // File first: if the append fails (auto-flush IO error) the table must not
-  // show a binding the file does not hold. The buffer keeps the record either
-  // way.
-  absl::Status s =
-      file_->Append(absl::string_view(entry, schema_.entry_size()));
-  if (!s.ok()) return s;
-  table_.Add(entry);
-  return absl::OkStatus();
+  // IndexFile::Append keeps the record in its write buffer even when the automatic
+  // flush it may trigger fails, so the table must show it either way: the file and
+  // the table never disagree on what the log holds.
+  const uint64_t before = file_->offset();
+  absl::Status s = file_->Append(absl::string_view(entry, schema_.entry_size()));
+  if (file_->offset() > before) table_.Add(entry);
+  return s;
 }
 
 absl::Status Log::LoadNewRecords() {
