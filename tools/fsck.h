@@ -1,25 +1,31 @@
-// The logic of `index-fsck` (tools/index_fsck.cc), a read-only checker for stores of
-// this library and of the OCaml `index` library (SPEC.md §13): `Stat` reads the header
-// of every file in `<root>/index/`, `IntegrityCheck` looks for damage.
+// The logic of `index-fsck` (tools/index_fsck.cc), a read-only checker for
+// stores of this library and of the OCaml `index` library (SPEC.md §13): `Stat`
+// reads the header of every file in `<root>/index/`, `IntegrityCheck` looks for
+// damage.
 //
-// The store format does not record the key and value sizes nor the key hash, so the
-// caller supplies them (Options). Nothing here writes, creates or locks anything.
+// The store format does not record the key and value sizes nor the key hash, so
+// the caller supplies them (Options). Nothing here writes, creates or locks
+// anything.
 //
-// Files are read through the Env as raw bytes, not through IndexFile: IndexFile applies
-// the open-time recovery rules (an offset past the end of the file is cut, a partial
-// trailing record is dropped), which would hide exactly what a checker must report.
+// Files are read through the Env as raw bytes, not through IndexFile: IndexFile
+// applies the open-time recovery rules (an offset past the end of the file is
+// cut, a partial trailing record is dropped), which would hide exactly what a
+// checker must report.
 //
-// What IntegrityCheck verifies (beyond the OCaml tool, which only checks the order):
+// What IntegrityCheck verifies (beyond the OCaml tool, which only checks the
+// order):
 //  - every file (data, log, log_async, merge): a whole 32-byte header, version
-//    "00000001", offset >= 0 and a multiple of the entry size, header + fan-out +
-//    offset within the file (bytes past it are trailing garbage: a warning), fan-out
-//    size a multiple of 8 (and 0 in logs);
-//  - data: records sorted by key hash, no key stored twice, a fan-out table that
-//    imports (Fanout::Import) and leads every record's lookup to it (each record lies in
-//    Search(hash) of its bucket), each slot equal to the table rebuilt from the records;
-//  - lock: holds a decimal PID; generations of data/log_async plausible next to log's.
-// Duplicate keys are found among records with equal hashes, i.e. everywhere in a sorted
-// file; in an unsorted file only adjacent runs are compared.
+//    "00000001", offset >= 0 and a multiple of the entry size, header + fan-out
+//    + offset within the file (bytes past it are trailing garbage: a warning),
+//    fan-out size a multiple of 8 (and 0 in logs);
+//  - data: records sorted by key hash, no key stored twice, a fan-out table
+//    that imports (Fanout::Import) and leads every record's lookup to it (each
+//    record lies in Search(hash) of its bucket), each slot equal to the table
+//    rebuilt from the records;
+//  - lock: holds a decimal PID; generations of data and log_async plausible
+//    next to the log's (warnings).
+// Duplicate keys are found among records with equal hashes, i.e. everywhere in
+// a sorted file; in an unsorted file only adjacent runs are compared.
 //
 // Thread safety: the functions are reentrant; they share no state.
 #ifndef KVINDEX_TOOLS_FSCK_H_
@@ -42,7 +48,8 @@ namespace fsck {
 
 enum class HashKind {
   kXxh3,   // XXH3-64, low hash_bits bits: kvindex's FixedString (64 bits)
-  kOcaml,  // OCaml Hashtbl.hash (30 bits): OCaml's String_fixed, OcamlFixedString
+  kOcaml,  // OCaml Hashtbl.hash (30 bits): OCaml's String_fixed,
+           // OcamlFixedString
 };
 
 // Defaults: 32-byte keys and 13-byte values (the OCaml library's benchmarks and
@@ -51,15 +58,16 @@ struct Options {
   size_t key_size = 32;
   size_t value_size = 13;
   HashKind hash = HashKind::kXxh3;
-  // 0: the hash's own width (64 for XXH3, 30 for OCaml). Must match the writer's
-  // hash size, because the fan-out table buckets hashes by their top bits.
+  // 0: the hash's own width (64 for XXH3, 30 for OCaml). Must match the
+  // writer's hash size, because the fan-out table buckets hashes by their top
+  // bits.
   int hash_bits = 0;
   // Problems of one kind reported per file before the rest are only counted.
   size_t max_reports = 10;
 };
 
-// The schema the options describe: kInvalidArgument for a zero key size, sizes above
-// 1 MiB, or hash bits outside [1, 64] (XXH3) / [30, 64] (OCaml).
+// The schema the options describe: kInvalidArgument for a zero key size, sizes
+// above 1 MiB, or hash bits outside [1, 64] (XXH3) / [30, 64] (OCaml).
 absl::StatusOr<Schema> SchemaFor(const Options& options);
 // "xxh3-64", "ocaml-30", ...
 std::string HashName(const Options& options);
@@ -76,12 +84,13 @@ enum class Category {
 struct Problem {
   Severity severity = Severity::kError;
   Category category = Category::kDamage;
-  std::string path;                // file or directory concerned
+  std::string path;                 // file or directory concerned
   absl::optional<uint64_t> offset;  // byte offset in the file, when one applies
   std::string message;
 };
 
-// "error: PATH: byte N: MESSAGE" (or "warning: ...", without "byte N" when no offset).
+// "error: PATH: byte N: MESSAGE" (or "warning: ...", without "byte N" when no
+// offset).
 std::string FormatProblem(const Problem& p);
 
 // One file's header as found on disk (values are the raw header fields).
@@ -89,8 +98,8 @@ struct FileStat {
   std::string name;  // "data", "log", "log_async" or "merge"
   std::string path;
   uint64_t file_size = 0;
-  // False when the header could not be read or is foreign: `error` says why and the
-  // fields below are unset.
+  // False when the header could not be read or is foreign: `error` says why and
+  // the fields below are unset.
   bool header_ok = false;
   std::string error;
   int64_t offset = 0;
@@ -102,28 +111,33 @@ struct StoreStat {
   std::string root;
   size_t key_size = 0;
   size_t value_size = 0;
-  std::vector<FileStat> files;  // the present ones, in the order data, log, log_async, merge
+  std::vector<FileStat>
+      files;  // the present ones, in the order data, log, log_async, merge
   bool has_lock = false;
   std::string lock;  // raw contents of the lock file
-  // No store, unreadable or foreign files (the header values are not validated).
+  // No store, unreadable or foreign files (the header values are not
+  // validated).
   std::vector<Problem> problems;
 };
 
-StoreStat Stat(Env* env, const std::string& root, const Options& options);
+// kInvalidArgument for invalid options (see SchemaFor); everything found on
+// disk, including a missing store, is in the result.
+absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
+                               const Options& options);
 
-// The OCaml index-fsck `stat` JSON: {"entry_size": S, "files": {"data": {"size": S,
-// "offset": N, "generation": N, "fanout_size": S}, ..., "lock": "<contents>"}} with S
-// a HumanSize string, plus the numeric fields "entry_bytes" (top level) and "entries",
-// "bytes", "fanout_bytes" (per file). A file whose header is unusable has only
-// "size", "bytes" and "error". Two-space indentation, keys in that order, newline at
-// the end.
+// The OCaml index-fsck `stat` JSON: {"entry_size": S, "files": {"data":
+// {"size": S, "offset": N, "generation": N, "fanout_size": S}, ..., "lock":
+// "<contents>"}} with S a HumanSize string, plus the numeric fields
+// "entry_bytes" (top level) and "entries", "bytes", "fanout_bytes" (per file).
+// A file whose header is unusable has only "size", "bytes" and "error".
+// Two-space indentation, keys in that order, newline at the end.
 std::string StatJson(const StoreStat& stat);
 // A human-readable rendering of the same information.
 std::string StatText(const StoreStat& stat);
 
-// A byte count as the OCaml tool prints it: base 1024 units B, KiB, MiB, GiB, TiB, PiB,
-// EiB, the mantissa truncated (not rounded) to one decimal: "%.1f <unit>".
-// HumanSize(36520) == "35.6 KiB".
+// A byte count as the OCaml tool prints it: base 1024 units B, KiB, MiB, GiB,
+// TiB, PiB, EiB, the mantissa truncated (not rounded) to one decimal: "%.1f
+// <unit>". HumanSize(36520) == "35.6 KiB".
 std::string HumanSize(int64_t bytes);
 
 // Called during long scans: `done` of `total` bytes of file `label` examined.
@@ -132,14 +146,18 @@ using ProgressFn =
 
 struct Report {
   std::vector<Problem> problems;
-  // One line per file checked, e.g. "data: 909 records, sorted by xxh3-64, ...".
+  // One line per file checked, e.g. "data: 909 records, sorted by xxh3-64,
+  // ...", and hints ("hint: ...").
   std::vector<std::string> notes;
   size_t errors() const;
   size_t warnings() const;
 };
 
-Report IntegrityCheck(Env* env, const std::string& root, const Options& options,
-                      const ProgressFn& progress = nullptr);
+// kInvalidArgument for invalid options (see SchemaFor); everything found on
+// disk, including a missing store, is in the report.
+absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
+                                      const Options& options,
+                                      const ProgressFn& progress = nullptr);
 
 // Exit status of the CLI; documented in its --help.
 enum ExitCode : int {
@@ -151,8 +169,9 @@ enum ExitCode : int {
   kExitIo = 5,
 };
 
-// The status for a list of problems: the first of kExitNoStore, kExitIo, kExitForeign,
-// kExitDamaged that some error calls for; with `strict`, warnings count as damage.
+// The status for a list of problems: the first of kExitNoStore, kExitIo,
+// kExitForeign, kExitDamaged that some error calls for; with `strict`, warnings
+// count as damage.
 int ExitCodeFor(const std::vector<Problem>& problems, bool strict);
 
 }  // namespace fsck

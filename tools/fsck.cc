@@ -1,0 +1,966 @@
+#include "tools/fsck.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/internal/endian.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "fan/fan.h"
+#include "io/index_file.h"
+
+// Layout checked here (io/index_file.h has the grammar), integers big-endian:
+//   bytes 0-7    offset: committed record bytes after the fan-out table
+//   bytes 8-15   version "00000001"
+//   bytes 16-23  generation
+//   bytes 24-31  fan_size: byte length of the fan-out table
+//   then the fan-out slots (int64, data and merge), then records of
+//   key_size + value_size bytes; bytes past `offset` are garbage.
+
+namespace kvindex {
+namespace fsck {
+
+namespace {
+
+constexpr size_t kMaxFieldSize = size_t{1} << 20;
+constexpr uint64_t kHeaderSize = IndexFile::kHeaderSize;
+// Byte positions of the header fields.
+constexpr uint64_t kOffsetField = 0;
+constexpr uint64_t kVersionField = 8;
+constexpr uint64_t kGenerationField = 16;
+constexpr uint64_t kFanSizeField = 24;
+// Records read per IO while scanning: about 1 MiB.
+constexpr uint64_t kScanBytes = uint64_t{1} << 20;
+
+const char* const kRecordFiles[] = {"data", "log", "log_async", "merge"};
+
+uint64_t OcamlHash(absl::string_view key) { return OcamlStringHash(key); }
+
+// Schema::hash is a plain function pointer: one XXH3 function per width.
+template <int kBits>
+uint64_t Xxh3Bits(absl::string_view key) {
+  return Xxh3Hash(key, kBits);
+}
+template <size_t... I>
+constexpr std::array<KeyHashFn, sizeof...(I)> MakeXxh3Table(
+    std::index_sequence<I...>) {
+  return {{&Xxh3Bits<static_cast<int>(I)>...}};
+}
+constexpr std::array<KeyHashFn, 65> kXxh3ByBits =
+    MakeXxh3Table(std::make_index_sequence<65>());
+
+int64_t LoadInt64(const char* p) {
+  return static_cast<int64_t>(absl::big_endian::Load64(p));
+}
+
+std::string Hex(uint64_t h) { return absl::StrFormat("0x%x", h); }
+
+// Collects problems for one file, counting those of each kind past the limit.
+class Reporter {
+ public:
+  Reporter(std::vector<Problem>* out, std::string path, size_t limit)
+      : out_(out), path_(std::move(path)), limit_(limit) {}
+
+  void Add(Severity severity, Category category,
+           absl::optional<uint64_t> offset, std::string message) {
+    Problem p;
+    p.severity = severity;
+    p.category = category;
+    p.path = path_;
+    p.offset = offset;
+    p.message = std::move(message);
+    out_->push_back(std::move(p));
+  }
+  void Error(absl::optional<uint64_t> offset, std::string message) {
+    Add(Severity::kError, Category::kDamage, offset, std::move(message));
+  }
+  void Warning(absl::optional<uint64_t> offset, std::string message) {
+    Add(Severity::kWarning, Category::kDamage, offset, std::move(message));
+  }
+  // A repeated kind of problem: reports the first `limit` of kind `kind`.
+  void Limited(absl::string_view kind, Severity severity, uint64_t offset,
+               std::string message) {
+    size_t& n = counts_[kind];
+    ++n;
+    if (n <= limit_)
+      Add(severity, Category::kDamage, offset, std::move(message));
+  }
+  // Adds "... and N more <what>" for every kind that went past the limit.
+  void Summarize(absl::string_view kind, Severity severity,
+                 absl::string_view what) {
+    auto it = counts_.find(kind);
+    if (it == counts_.end() || it->second <= limit_) return;
+    Add(severity, Category::kDamage, absl::nullopt,
+        absl::StrCat("... and ", it->second - limit_, " more ", what, " (",
+                     it->second, " in all)"));
+  }
+  size_t Count(absl::string_view kind) const {
+    auto it = counts_.find(kind);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+ private:
+  std::vector<Problem>* out_;
+  std::string path_;
+  size_t limit_;
+  absl::flat_hash_map<std::string, size_t> counts_;
+};
+
+Category CategoryOf(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kDataLoss ? Category::kDamage
+                                                 : Category::kIo;
+}
+
+// What can be learned of one store file from its size and its first 32 bytes.
+struct Header {
+  std::string name;
+  std::string path;
+  std::unique_ptr<File> file;
+  uint64_t file_size = 0;
+  // The first 32 bytes were read and carry the supported version.
+  bool ok = false;
+  int64_t offset = 0;
+  int64_t generation = 0;
+  int64_t fan_size = 0;
+};
+
+// Opens `name` in the store directory. Returns false when the file does not
+// exist. Problems that make the header unusable (IO errors, a short file, a
+// foreign version) go to `reporter`; the header is then returned with ok ==
+// false.
+bool LoadHeader(Env* env, const std::string& root, const std::string& name,
+                Reporter* reporter, Header* h) {
+  h->name = name;
+  h->path = StorePath(root, name);
+  absl::StatusOr<std::unique_ptr<File>> file =
+      env->OpenFile(h->path, OpenMode::kReadOnly);
+  if (absl::IsNotFound(file.status())) return false;
+  if (!file.ok()) {
+    reporter->Add(Severity::kError, Category::kIo, absl::nullopt,
+                  absl::StrCat("cannot open: ", file.status().message()));
+    return true;
+  }
+  h->file = *std::move(file);
+  absl::StatusOr<uint64_t> size = h->file->Size();
+  if (!size.ok()) {
+    reporter->Add(
+        Severity::kError, Category::kIo, absl::nullopt,
+        absl::StrCat("cannot read the size: ", size.status().message()));
+    return true;
+  }
+  h->file_size = *size;
+  if (h->file_size < kHeaderSize) {
+    reporter->Error(
+        h->file_size,
+        absl::StrCat("truncated header: the file has ", h->file_size,
+                     " bytes, a header needs ", kHeaderSize));
+    return true;
+  }
+  char buf[kHeaderSize];
+  absl::Status s = ReadFully(*h->file, 0, sizeof(buf), buf);
+  if (!s.ok()) {
+    reporter->Add(Severity::kError, CategoryOf(s), 0,
+                  absl::StrCat("cannot read the header: ", s.message()));
+    return true;
+  }
+  const absl::string_view version(buf + kVersionField, 8);
+  if (version != IndexFile::kVersion) {
+    reporter->Add(
+        Severity::kError, Category::kForeign, kVersionField,
+        absl::StrCat("unsupported version '", absl::CHexEscape(version),
+                     "' (current version is ", IndexFile::kVersion,
+                     "): not a store file, or a newer format"));
+    return true;
+  }
+  h->offset = LoadInt64(buf + kOffsetField);
+  h->generation = LoadInt64(buf + kGenerationField);
+  h->fan_size = LoadInt64(buf + kFanSizeField);
+  h->ok = true;
+  return true;
+}
+
+// The part of a file that can be scanned, once the header was checked.
+struct Extent {
+  bool usable = false;
+  uint64_t header_size = 0;  // 32 + fan-out size
+  uint64_t records = 0;      // whole records present below the offset
+  uint64_t claimed = 0;      // records the offset claims (rounded down)
+};
+
+// Checks the header fields against each other and the file size.
+Extent CheckHeader(const Header& h, const Schema& schema, bool is_log,
+                   Reporter* r) {
+  Extent e;
+  const uint64_t entry = schema.entry_size();
+  if (h.fan_size < 0 || h.fan_size % 8 != 0) {
+    r->Error(kFanSizeField, absl::StrCat("invalid fan-out size ", h.fan_size,
+                                         " (must be a multiple of 8, >= 0)"));
+    return e;
+  }
+  const uint64_t fan = static_cast<uint64_t>(h.fan_size);
+  if (fan > h.file_size - kHeaderSize) {
+    r->Error(kFanSizeField,
+             absl::StrCat("the fan-out table of ", fan,
+                          " bytes runs past the end of the file (", h.file_size,
+                          " bytes)"));
+    return e;
+  }
+  if (is_log && fan != 0) {
+    r->Error(kFanSizeField,
+             absl::StrCat(
+                 "a log has no fan-out table, but the fan-out size is ", fan));
+  }
+  if (h.offset < 0) {
+    r->Error(kOffsetField, absl::StrCat("negative offset ", h.offset));
+    return e;
+  }
+  e.usable = true;
+  e.header_size = kHeaderSize + fan;
+  const uint64_t offset = static_cast<uint64_t>(h.offset);
+  if (offset % entry != 0) {
+    r->Error(kOffsetField,
+             absl::StrCat("offset ", offset,
+                          " is not a multiple of the entry size ", entry, " (",
+                          offset / entry, " records and ", offset % entry,
+                          " bytes); are --key-size/--value-size right?"));
+  }
+  e.claimed = offset / entry;
+  const uint64_t held = h.file_size - e.header_size;
+  if (offset > held) {
+    r->Error(kOffsetField,
+             absl::StrCat("offset ", offset, " claims records up to byte ",
+                          e.header_size + offset, " but the file ends at byte ",
+                          h.file_size, " (", offset - held, " bytes missing)"));
+    e.records = held / entry;
+    if (held % entry != 0 && e.records < e.claimed) {
+      const uint64_t at = e.header_size + e.records * entry;
+      r->Error(at, absl::StrCat("truncated record ", e.records, ": only ",
+                                held % entry, " of its ", entry,
+                                " bytes are in the file"));
+    }
+  } else {
+    e.records = e.claimed;
+    if (held > offset) {
+      r->Warning(e.header_size + offset,
+                 absl::StrCat(held - offset,
+                              " bytes of trailing garbage past the committed "
+                              "records (an unflushed or torn write; the index "
+                              "ignores them)"));
+    }
+  }
+  return e;
+}
+
+// Reads records [0, n) of a file in large blocks and calls f(index, record).
+// Stops at the first false from f.
+template <typename F>
+absl::Status ForEachRecord(const File& file, uint64_t header_size, uint64_t n,
+                           size_t entry, const ProgressFn& progress,
+                           absl::string_view label, F f) {
+  const uint64_t per_block = std::max<uint64_t>(1, kScanBytes / entry);
+  std::string buf(static_cast<size_t>(std::min(per_block, n) * entry), '\0');
+  for (uint64_t first = 0; first < n;) {
+    const uint64_t count = std::min(per_block, n - first);
+    absl::Status s = ReadFully(file, header_size + first * entry,
+                               static_cast<size_t>(count * entry), &buf[0]);
+    if (!s.ok()) return s;
+    for (uint64_t j = 0; j < count; ++j) {
+      if (!f(first + j, buf.data() + j * entry)) return absl::OkStatus();
+    }
+    first += count;
+    if (progress) progress(label, first * entry, n * entry);
+  }
+  return absl::OkStatus();
+}
+
+// The fan-out table of a data file, validated slot by slot.
+struct FanCheck {
+  bool present = false;
+  std::vector<uint64_t> slots;
+  // Set when Fanout::Import accepts the table.
+  absl::optional<Fanout> fanout;
+};
+
+FanCheck CheckFanout(const Header& h, const Extent& e, const Schema& schema,
+                     Reporter* r) {
+  FanCheck fc;
+  const uint64_t fan = e.header_size - kHeaderSize;
+  const uint64_t entry = schema.entry_size();
+  if (fan == 0) {
+    if (e.claimed > 0) {
+      r->Error(kFanSizeField,
+               absl::StrCat("the data file has ", e.claimed,
+                            " records but no fan-out table (fan-out size 0)"));
+    }
+    return fc;
+  }
+  std::string bytes(static_cast<size_t>(fan), '\0');
+  absl::Status s = ReadFully(*h.file, kHeaderSize, bytes.size(), &bytes[0]);
+  if (!s.ok()) {
+    r->Add(Severity::kError, CategoryOf(s), kHeaderSize,
+           absl::StrCat("cannot read the fan-out table: ", s.message()));
+    return fc;
+  }
+  fc.present = true;
+  const uint64_t count = fan / 8;
+  bool bad = false;
+  if ((count & (count - 1)) != 0) {
+    r->Error(kFanSizeField,
+             absl::StrCat("the fan-out table has ", count,
+                          " slots, which is not a power of two"));
+    bad = true;
+  } else if (schema.hash_bits < 64 &&
+             count > (uint64_t{1} << schema.hash_bits)) {
+    r->Error(kFanSizeField,
+             absl::StrCat("the fan-out table has ", count,
+                          " slots, more than 2^hash_bits (hash bits ",
+                          schema.hash_bits, "); is --hash-bits right?"));
+    bad = true;
+  }
+  // Data bytes as the header claims them: slots refer to those.
+  const uint64_t data_bytes = e.claimed * entry;
+  fc.slots.resize(static_cast<size_t>(count));
+  uint64_t prev = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t at = kHeaderSize + 8 * i;
+    const uint64_t slot = absl::big_endian::Load64(bytes.data() + 8 * i);
+    fc.slots[static_cast<size_t>(i)] = slot;
+    if (slot < prev) {
+      r->Limited(
+          "slot", Severity::kError, at,
+          absl::StrCat("fan-out slot ", i, " (", slot,
+                       ") is smaller than the previous slot (", prev, ")"));
+      bad = true;
+    }
+    if (slot % entry != 0) {
+      r->Limited("slot", Severity::kError, at,
+                 absl::StrCat("fan-out slot ", i, " (", slot,
+                              ") is not a multiple of the entry size ", entry));
+      bad = true;
+    }
+    if (data_bytes == 0 ? slot != 0 : slot >= data_bytes) {
+      r->Limited(
+          "slot", Severity::kError, at,
+          absl::StrCat("fan-out slot ", i, " (", slot,
+                       ") points past the last record (the records hold ",
+                       data_bytes, " bytes)"));
+      bad = true;
+    }
+    prev = std::max(prev, slot);
+  }
+  r->Summarize("slot", Severity::kError, "invalid fan-out slots");
+  absl::StatusOr<Fanout> imported =
+      Fanout::Import(bytes, schema.hash_bits, entry, data_bytes, h.path);
+  if (imported.ok()) {
+    fc.fanout = *std::move(imported);
+  } else if (!bad) {
+    r->Error(kHeaderSize, std::string(imported.status().message()));
+  }
+  return fc;
+}
+
+uint64_t HashOf(const Schema& schema, const char* record) {
+  return schema.hash(EntryKey(schema, record));
+}
+
+// Whether the data is sorted by `schema`'s hash (used for hints only).
+bool IsSorted(const Header& h, const Extent& e, const Schema& schema) {
+  bool sorted = true;
+  bool first = true;
+  uint64_t prev = 0;
+  absl::Status s =
+      ForEachRecord(*h.file, e.header_size, e.records, schema.entry_size(),
+                    nullptr, "", [&](uint64_t, const char* rec) {
+                      const uint64_t hash = HashOf(schema, rec);
+                      if (!first && hash < prev) sorted = false;
+                      first = false;
+                      prev = hash;
+                      return sorted;
+                    });
+  return s.ok() && sorted;
+}
+
+void CheckData(const Header& h, const Extent& e, const Schema& schema,
+               const Options& options, const ProgressFn& progress, Reporter* r,
+               std::vector<std::string>* notes) {
+  const uint64_t entry = schema.entry_size();
+  FanCheck fc = CheckFanout(h, e, schema, r);
+  const Fanout* fan = fc.fanout ? &*fc.fanout : nullptr;
+  const size_t nb_fans = fan != nullptr ? fan->nb_fans() : 0;
+
+  // Per bucket: whether it holds a record, the offset of its last record, and
+  // how many records a wrong slot hides from lookups.
+  std::vector<bool> seen(nb_fans, false);
+  std::vector<uint64_t> last(nb_fans, 0);
+  std::vector<uint64_t> hidden(nb_fans, 0);
+  struct Unreachable {
+    uint64_t index, hash, low, high;
+    size_t bucket, blamed;
+  };
+  std::vector<Unreachable> unreachable;
+
+  // Keys of the current run of equal hashes -> their record index.
+  absl::flat_hash_map<std::string, uint64_t> run;
+  std::string prev_key;
+  uint64_t prev_hash = 0;
+  const std::string hash_name = HashName(options);
+
+  absl::Status s = ForEachRecord(
+      *h.file, e.header_size, e.records, entry, progress, h.name,
+      [&](uint64_t i, const char* rec) {
+        const absl::string_view key = EntryKey(schema, rec);
+        const uint64_t hash = schema.hash(key);
+        const uint64_t off = i * entry;
+        const uint64_t at = e.header_size + off;
+        if (i > 0 && hash < prev_hash) {
+          r->Limited("order", Severity::kError, at,
+                     absl::StrCat("record ", i, " is out of order: its ",
+                                  hash_name, " hash ", Hex(hash),
+                                  " is smaller than the previous record's ",
+                                  Hex(prev_hash)));
+        }
+        if (i > 0 && hash == prev_hash) {
+          // A run of equal hashes: remember its keys (most runs have one
+          // record, so the map is only filled from the second record on).
+          if (run.empty()) run.emplace(prev_key, i - 1);
+          auto inserted = run.emplace(std::string(key), i);
+          if (!inserted.second) {
+            const uint64_t j = inserted.first->second;
+            r->Limited("duplicate", Severity::kError, at,
+                       absl::StrCat("record ", i, " repeats the key of record ",
+                                    j, " (byte ", e.header_size + j * entry,
+                                    "): key \"", absl::CHexEscape(key), "\""));
+          }
+        } else if (!run.empty()) {
+          run.clear();
+        }
+        prev_key.assign(key.data(), key.size());
+        prev_hash = hash;
+        if (fan != nullptr) {
+          const size_t b = fan->Bucket(hash);
+          seen[b] = true;
+          last[b] = off;
+          const Fanout::Range range = fan->Search(hash);
+          if (off < range.low || off > range.high) {
+            // Too far right: this bucket's slot is too small; too far left: the
+            // previous bucket's slot (the range's low end) is too large.
+            const size_t blamed = off > range.high ? b : b - 1;
+            ++hidden[blamed];
+            if (unreachable.size() < options.max_reports) {
+              unreachable.push_back(
+                  {i, hash, range.low, range.high, b, blamed});
+            }
+          }
+        }
+        return true;
+      });
+  if (!s.ok()) {
+    r->Add(Severity::kError, CategoryOf(s), absl::nullopt,
+           absl::StrCat("cannot read the records: ", s.message()));
+    return;
+  }
+  r->Summarize("order", Severity::kError, "records out of order");
+  r->Summarize("duplicate", Severity::kError, "repeated keys");
+
+  size_t wrong_slots = 0;
+  size_t hidden_total = 0;
+  if (fan != nullptr) {
+    // The table a writer builds from these records (SPEC §7: each slot holds
+    // the start of its bucket's last record; empty buckets repeat the previous
+    // slot).
+    std::vector<uint64_t> expected(nb_fans, 0);
+    uint64_t prev = 0;
+    for (size_t b = 0; b < nb_fans; ++b) {
+      expected[b] = seen[b] && last[b] != 0 ? last[b] : prev;
+      prev = expected[b];
+    }
+    for (size_t b = 0; b < nb_fans; ++b) {
+      hidden_total += hidden[b];
+      if (fc.slots[b] == expected[b]) continue;
+      ++wrong_slots;
+      const uint64_t at = kHeaderSize + 8 * b;
+      if (hidden[b] > 0) {
+        r->Limited("fan", Severity::kError, at,
+                   absl::StrCat("fan-out slot ", b, " holds ", fc.slots[b],
+                                ", expected ", expected[b], ": ", hidden[b],
+                                " record(s) cannot be found by lookups"));
+      } else {
+        r->Limited("fan", Severity::kWarning, at,
+                   absl::StrCat("fan-out slot ", b, " holds ", fc.slots[b],
+                                ", expected ", expected[b],
+                                " (lookups still find every record)"));
+      }
+    }
+    r->Summarize("fan", Severity::kError, "wrong fan-out slots");
+    // Records outside their range although the slots are the expected ones:
+    // only possible when the data is out of order.
+    for (const Unreachable& u : unreachable) {
+      if (fc.slots[u.blamed] != expected[u.blamed]) continue;
+      r->Error(e.header_size + u.index * entry,
+               absl::StrCat("record ", u.index, " (hash ", Hex(u.hash),
+                            ", fan-out bucket ", u.bucket,
+                            ") lies outside its fan-out range [", u.low, ", ",
+                            u.high, "]: lookups cannot find it"));
+    }
+  }
+
+  const size_t out_of_order = r->Count("order");
+  if (out_of_order > 0) {
+    // A common mistake is the wrong --hash: say so when the other hash fits.
+    Schema other = schema;
+    const bool was_ocaml = options.hash == HashKind::kOcaml;
+    other.hash = was_ocaml ? kXxh3ByBits[64] : &OcamlHash;
+    other.hash_bits = was_ocaml ? 64 : kOcamlHashBits;
+    if (IsSorted(h, e, other)) {
+      notes->push_back(absl::StrCat(
+          "hint: the records of ", h.name, " are sorted by the ",
+          was_ocaml ? "xxh3" : "ocaml", " hash: run again with --hash ",
+          was_ocaml ? "xxh3" : "ocaml"));
+    }
+  }
+
+  std::string note = absl::StrCat(h.name, ": ", e.records, " records");
+  if (out_of_order == 0) {
+    absl::StrAppend(&note, ", sorted by ", hash_name);
+  } else {
+    absl::StrAppend(&note, ", ", out_of_order, " out of order for ", hash_name);
+  }
+  const size_t dups = r->Count("duplicate");
+  absl::StrAppend(&note, dups == 0
+                             ? ", no repeated key"
+                             : absl::StrCat(", ", dups, " repeated keys"));
+  if (fan != nullptr) {
+    absl::StrAppend(&note, ", fan-out ", nb_fans,
+                    nb_fans == 1 ? " slot" : " slots");
+    if (wrong_slots > 0) absl::StrAppend(&note, " (", wrong_slots, " wrong)");
+    if (hidden_total > 0) {
+      absl::StrAppend(&note, ", ", hidden_total, " records unreachable");
+    }
+  } else if (fc.present) {
+    absl::StrAppend(&note, ", fan-out table invalid");
+  }
+  notes->push_back(std::move(note));
+}
+
+// Store and index directory exist; otherwise a kNoStore problem.
+bool CheckStoreDir(Env* env, const std::string& root,
+                   std::vector<Problem>* problems) {
+  auto add = [&](const std::string& path, Category c, std::string message) {
+    Problem p;
+    p.category = c;
+    p.path = path;
+    p.message = std::move(message);
+    problems->push_back(std::move(p));
+  };
+  absl::StatusOr<bool> root_exists = env->FileExists(root);
+  if (!root_exists.ok()) {
+    add(root, Category::kIo, std::string(root_exists.status().message()));
+    return false;
+  }
+  if (!*root_exists) {
+    add(root, Category::kNoStore, "no such directory");
+    return false;
+  }
+  const std::string dir = StoreDir(root);
+  absl::StatusOr<bool> dir_exists = env->FileExists(dir);
+  if (!dir_exists.ok()) {
+    add(dir, Category::kIo, std::string(dir_exists.status().message()));
+    return false;
+  }
+  if (!*dir_exists) {
+    add(dir, Category::kNoStore, "no such store");
+    return false;
+  }
+  return true;
+}
+
+void AddNoFiles(const std::string& root, std::vector<Problem>* problems) {
+  Problem p;
+  p.category = Category::kNoStore;
+  p.path = StoreDir(root);
+  p.message =
+      "no such store (none of data, log, log_async, merge, lock exists)";
+  problems->push_back(std::move(p));
+}
+
+// The lock file's contents, or nullopt when it does not exist.
+absl::optional<std::string> ReadLock(Env* env, const std::string& root,
+                                     std::vector<Problem>* problems) {
+  const std::string path = StorePath(root, "lock");
+  absl::StatusOr<std::string> contents = env->ReadFileToString(path);
+  if (absl::IsNotFound(contents.status())) return absl::nullopt;
+  if (!contents.ok()) {
+    Problem p;
+    p.category = Category::kIo;
+    p.path = path;
+    p.message = absl::StrCat("cannot read: ", contents.status().message());
+    problems->push_back(std::move(p));
+    return std::string();
+  }
+  return *std::move(contents);
+}
+
+void AppendJsonString(std::string* out, absl::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          // Bytes that are not printable ASCII: \u00XX, one per byte.
+          absl::StrAppendFormat(out, "\\u%04x", c);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+absl::StatusOr<Schema> SchemaFor(const Options& options) {
+  if (options.key_size == 0 || options.key_size > kMaxFieldSize) {
+    return absl::InvalidArgumentError(absl::StrCat("key size must be in [1, ",
+                                                   kMaxFieldSize, "], got ",
+                                                   options.key_size));
+  }
+  if (options.value_size > kMaxFieldSize) {
+    return absl::InvalidArgumentError(absl::StrCat("value size must be in [0, ",
+                                                   kMaxFieldSize, "], got ",
+                                                   options.value_size));
+  }
+  Schema s;
+  s.key_size = options.key_size;
+  s.value_size = options.value_size;
+  const bool ocaml = options.hash == HashKind::kOcaml;
+  const int min_bits = ocaml ? kOcamlHashBits : 1;
+  s.hash_bits = options.hash_bits == 0 ? (ocaml ? kOcamlHashBits : 64)
+                                       : options.hash_bits;
+  if (s.hash_bits < min_bits || s.hash_bits > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hash bits must be in [", min_bits, ", 64] for the ",
+                     ocaml ? "ocaml" : "xxh3", " hash, got ", s.hash_bits));
+  }
+  s.hash = ocaml ? &OcamlHash : kXxh3ByBits[static_cast<size_t>(s.hash_bits)];
+  absl::Status valid = s.Validate();
+  if (!valid.ok()) return valid;
+  return s;
+}
+
+std::string HashName(const Options& options) {
+  const bool ocaml = options.hash == HashKind::kOcaml;
+  const int bits = options.hash_bits == 0 ? (ocaml ? kOcamlHashBits : 64)
+                                          : options.hash_bits;
+  return absl::StrCat(ocaml ? "ocaml" : "xxh3", "-", bits);
+}
+
+std::string FormatProblem(const Problem& p) {
+  std::string out = absl::StrCat(
+      p.severity == Severity::kError ? "error: " : "warning: ", p.path, ": ");
+  if (p.offset) absl::StrAppend(&out, "byte ", *p.offset, ": ");
+  absl::StrAppend(&out, p.message);
+  return out;
+}
+
+std::string HumanSize(int64_t bytes) {
+  static const char* const kUnits[] = {"B",   "KiB", "MiB", "GiB",
+                                       "TiB", "PiB", "EiB"};
+  const double n = static_cast<double>(bytes);
+  int unit = 0;
+  while (unit < 6 && !(n < std::pow(1024.0, unit + 1))) ++unit;
+  double mantissa = unit == 0 ? n : n / std::pow(1024.0, unit);
+  mantissa = std::trunc(mantissa * 10.0) / 10.0;
+  return absl::StrFormat("%.1f %s", mantissa, kUnits[unit]);
+}
+
+absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
+                               const Options& options) {
+  absl::StatusOr<Schema> schema = SchemaFor(options);
+  if (!schema.ok()) return schema.status();
+  StoreStat st;
+  st.root = root;
+  st.key_size = options.key_size;
+  st.value_size = options.value_size;
+  if (!CheckStoreDir(env, root, &st.problems)) return st;
+  for (const char* name : kRecordFiles) {
+    Header h;
+    Reporter reporter(&st.problems, StorePath(root, name), options.max_reports);
+    const size_t before = st.problems.size();
+    if (!LoadHeader(env, root, name, &reporter, &h)) continue;
+    FileStat f;
+    f.name = name;
+    f.path = h.path;
+    f.file_size = h.file_size;
+    f.header_ok = h.ok;
+    if (h.ok) {
+      f.offset = h.offset;
+      f.generation = h.generation;
+      f.fan_size = h.fan_size;
+    } else if (st.problems.size() > before) {
+      f.error = st.problems.back().message;
+    }
+    st.files.push_back(std::move(f));
+  }
+  absl::optional<std::string> lock = ReadLock(env, root, &st.problems);
+  st.has_lock = lock.has_value();
+  if (lock) st.lock = *std::move(lock);
+  if (st.files.empty() && !st.has_lock && st.problems.empty()) {
+    AddNoFiles(root, &st.problems);
+  }
+  return st;
+}
+
+std::string StatJson(const StoreStat& st) {
+  const int64_t entry = static_cast<int64_t>(st.key_size + st.value_size);
+  std::string out = "{\n  \"entry_size\": ";
+  AppendJsonString(&out, HumanSize(entry));
+  absl::StrAppend(&out, ",\n  \"entry_bytes\": ", entry, ",\n  \"files\": {");
+  bool first = true;
+  auto field = [&](absl::string_view name) {
+    absl::StrAppend(&out, first ? "\n" : ",\n", "    \"", name, "\": ");
+    first = false;
+  };
+  for (const FileStat& f : st.files) {
+    field(f.name);
+    out.append("{\n      \"size\": ");
+    AppendJsonString(&out, HumanSize(static_cast<int64_t>(f.file_size)));
+    if (f.header_ok) {
+      absl::StrAppend(&out, ",\n      \"offset\": ", f.offset,
+                      ",\n      \"generation\": ", f.generation,
+                      ",\n      \"fanout_size\": ");
+      AppendJsonString(&out, HumanSize(f.fan_size));
+      absl::StrAppend(&out, ",\n      \"entries\": ",
+                      f.offset > 0 && entry > 0 ? f.offset / entry : 0,
+                      ",\n      \"bytes\": ", f.file_size,
+                      ",\n      \"fanout_bytes\": ", f.fan_size);
+    } else {
+      absl::StrAppend(&out, ",\n      \"bytes\": ", f.file_size,
+                      ",\n      \"error\": ");
+      AppendJsonString(&out, f.error);
+    }
+    out.append("\n    }");
+  }
+  if (st.has_lock) {
+    field("lock");
+    AppendJsonString(&out, st.lock);
+  }
+  out.append(first ? "}\n}\n" : "\n  }\n}\n");
+  return out;
+}
+
+std::string StatText(const StoreStat& st) {
+  const uint64_t entry = st.key_size + st.value_size;
+  std::string out = absl::StrCat(
+      "store ", st.root, " (", StoreDir(st.root), "): entry size ", entry,
+      " B (key ", st.key_size, " + value ", st.value_size, ")\n");
+  for (const char* name : kRecordFiles) {
+    absl::StrAppendFormat(&out, "%-10s ", name);
+    auto it = std::find_if(st.files.begin(), st.files.end(),
+                           [&](const FileStat& f) { return f.name == name; });
+    if (it == st.files.end()) {
+      out.append("absent\n");
+      continue;
+    }
+    const FileStat& f = *it;
+    if (!f.header_ok) {
+      absl::StrAppend(&out, "unreadable: ", f.error, "; ", f.file_size,
+                      " B on disk\n");
+      continue;
+    }
+    absl::StrAppend(&out, "version ", IndexFile::kVersion, ", generation ",
+                    f.generation, ", offset ", f.offset, " (");
+    if (f.offset >= 0 && entry > 0) {
+      const uint64_t off = static_cast<uint64_t>(f.offset);
+      absl::StrAppend(&out, off / entry, " entries");
+      if (off % entry != 0) absl::StrAppend(&out, " + ", off % entry, " bytes");
+    } else {
+      out.append("invalid");
+    }
+    absl::StrAppend(&out, "), fan-out ", f.fan_size, " B");
+    if (f.fan_size > 0 && f.fan_size % 8 == 0) {
+      absl::StrAppend(&out, " (", f.fan_size / 8,
+                      f.fan_size == 8 ? " slot)" : " slots)");
+    }
+    absl::StrAppend(&out, ", ", f.file_size, " B on disk (",
+                    HumanSize(static_cast<int64_t>(f.file_size)), ")\n");
+  }
+  absl::StrAppendFormat(&out, "%-10s ", "lock");
+  if (st.has_lock) {
+    absl::StrAppend(&out, "\"", absl::CHexEscape(st.lock), "\"\n");
+  } else {
+    out.append("absent\n");
+  }
+  return out;
+}
+
+size_t Report::errors() const {
+  return std::count_if(problems.begin(), problems.end(), [](const Problem& p) {
+    return p.severity == Severity::kError;
+  });
+}
+
+size_t Report::warnings() const { return problems.size() - errors(); }
+
+absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
+                                      const Options& options,
+                                      const ProgressFn& progress) {
+  absl::StatusOr<Schema> schema = SchemaFor(options);
+  if (!schema.ok()) return schema.status();
+  Report report;
+  if (!CheckStoreDir(env, root, &report.problems)) return report;
+
+  bool any = false;
+  Header log_header;
+  bool log_ok = false;
+  Header data_header;
+  bool data_ok = false;
+  Header async_header;
+  bool async_ok = false;
+  for (const char* name : kRecordFiles) {
+    const std::string n = name;
+    Reporter r(&report.problems, StorePath(root, name), options.max_reports);
+    Header h;
+    if (!LoadHeader(env, root, name, &r, &h)) {
+      if (n == "data") {
+        report.notes.push_back("data: absent (nothing merged yet)");
+      } else if (n == "log") {
+        report.notes.push_back("log: absent");
+      }
+      continue;
+    }
+    any = true;
+    if (!h.ok) {
+      report.notes.push_back(absl::StrCat(n, ": unreadable header"));
+      continue;
+    }
+    const bool is_log = n == "log" || n == "log_async";
+    Extent e = CheckHeader(h, *schema, is_log, &r);
+    if (!e.usable) {
+      report.notes.push_back(absl::StrCat(n, ": invalid header"));
+      continue;
+    }
+    if (n == "data") {
+      CheckData(h, e, *schema, options, progress, &r, &report.notes);
+      data_ok = true;
+      data_header = std::move(h);
+    } else if (n == "merge") {
+      report.notes.push_back(absl::StrCat(
+          "merge: ", e.records,
+          " records; a leftover of an interrupted merge (the index ignores and "
+          "later overwrites it)"));
+    } else {
+      report.notes.push_back(absl::StrCat(n, ": ", e.records, " records"));
+      if (n == "log") {
+        log_ok = true;
+        log_header = std::move(h);
+      } else {
+        async_ok = true;
+        async_header = std::move(h);
+      }
+    }
+  }
+
+  // Generations (SPEC §3.3): data was produced by the merge that set log's
+  // generation, or by one whose log reset was cut short (one more); log_async
+  // belongs to the running or interrupted merge (log's generation + 1, or equal
+  // once the merge reset the log).
+  if (log_ok) {
+    auto check_gen = [&](const Header& h) {
+      const int64_t g = h.generation;
+      const int64_t lg = log_header.generation;
+      if (g == lg || (lg < INT64_MAX && g == lg + 1)) return;
+      Reporter r(&report.problems, h.path, options.max_reports);
+      std::string why;
+      if (h.name == "data" && g < lg) {
+        why =
+            "; an older data file is what an interrupted clear leaves (kvindex "
+            "removes it at the next open)";
+      }
+      r.Warning(kGenerationField,
+                absl::StrCat("generation ", g, " does not follow the log's (",
+                             lg, "): expected ", lg, " or ", lg, " + 1", why));
+    };
+    if (data_ok) check_gen(data_header);
+    if (async_ok) check_gen(async_header);
+  }
+
+  absl::optional<std::string> lock = ReadLock(env, root, &report.problems);
+  if (lock) {
+    any = true;
+    const absl::string_view pid = absl::StripAsciiWhitespace(*lock);
+    const bool digits =
+        !pid.empty() && std::all_of(pid.begin(), pid.end(), [](char c) {
+          return absl::ascii_isdigit(static_cast<unsigned char>(c));
+        });
+    if (!digits) {
+      Reporter r(&report.problems, StorePath(root, "lock"),
+                 options.max_reports);
+      r.Warning(0, absl::StrCat("the lock file does not hold a PID: \"",
+                                absl::CHexEscape(*lock), "\""));
+    } else {
+      report.notes.push_back(absl::StrCat("lock: PID ", pid));
+    }
+  }
+  absl::StatusOr<bool> tmp = env->FileExists(StorePath(root, "log_tmp"));
+  if (tmp.ok() && *tmp) {
+    report.notes.push_back(
+        "log_tmp: leftover of an interrupted log reset (the index ignores it)");
+  }
+  if (!any) AddNoFiles(root, &report.problems);
+  return report;
+}
+
+int ExitCodeFor(const std::vector<Problem>& problems, bool strict) {
+  bool no_store = false, io = false, foreign = false, damage = false;
+  for (const Problem& p : problems) {
+    if (p.severity == Severity::kWarning) {
+      damage |= strict;
+      continue;
+    }
+    switch (p.category) {
+      case Category::kNoStore:
+        no_store = true;
+        break;
+      case Category::kIo:
+        io = true;
+        break;
+      case Category::kForeign:
+        foreign = true;
+        break;
+      case Category::kDamage:
+        damage = true;
+        break;
+    }
+  }
+  if (no_store) return kExitNoStore;
+  if (io) return kExitIo;
+  if (foreign) return kExitForeign;
+  if (damage) return kExitDamaged;
+  return kExitOk;
+}
+
+}  // namespace fsck
+}  // namespace kvindex

@@ -1,0 +1,696 @@
+#include "tools/fsck.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "index/data/schema.h"
+#include "io/env.h"
+#include "tools/fsck_testutil.h"
+
+namespace kvindex {
+namespace fsck {
+namespace {
+
+using fsck_testing::DataFile;
+using fsck_testing::DataRecordPos;
+using fsck_testing::FanSlots;
+using fsck_testing::Header;
+using fsck_testing::LogFile;
+using fsck_testing::MakeRecords;
+using fsck_testing::NewRoot;
+using fsck_testing::PutBigEndian64;
+using fsck_testing::ReadStoreFile;
+using fsck_testing::Record;
+using fsck_testing::SortByHash;
+using fsck_testing::WriteStoreFile;
+
+// The CLI test store of the OCaml library (SPEC §13): 20-byte keys and values.
+Options Opts20() {
+  Options o;
+  o.key_size = 20;
+  o.value_size = 20;
+  return o;
+}
+
+Schema SchemaOf(const Options& o) {
+  absl::StatusOr<Schema> s = SchemaFor(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+constexpr int kDataRecords = 909;
+constexpr int kLogRecords = 92;
+
+// data: 909 records (36 360 bytes, 16 fan-out slots), log: 92 records, both
+// generation 9, and a lock holding a PID: the shape of SPEC §13's example.
+std::string CleanStore(absl::string_view name, const Options& o = Opts20()) {
+  const Schema s = SchemaOf(o);
+  const std::string root = NewRoot(name);
+  std::vector<Record> all = MakeRecords(s, kDataRecords + kLogRecords, 7);
+  std::vector<Record> data(all.begin(), all.begin() + kDataRecords);
+  std::vector<Record> log(all.begin() + kDataRecords, all.end());
+  WriteStoreFile(root, "data", DataFile(s, SortByHash(s, data), 9));
+  WriteStoreFile(root, "log", LogFile(s, log, 9));
+  WriteStoreFile(root, "lock", "12345");
+  return root;
+}
+
+Report Check(const std::string& root, const Options& o = Opts20()) {
+  absl::StatusOr<Report> r = IntegrityCheck(Env::Posix(), root, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : Report();
+}
+
+std::string Dump(const Report& r) {
+  std::vector<std::string> lines;
+  for (const Problem& p : r.problems) lines.push_back(FormatProblem(p));
+  for (const std::string& n : r.notes) lines.push_back("note: " + n);
+  return absl::StrJoin(lines, "\n");
+}
+
+// The problems about file `name` at byte `offset` whose message contains
+// `text`.
+int CountAt(const Report& r, const std::string& root, absl::string_view name,
+            absl::optional<uint64_t> offset, absl::string_view text,
+            Severity severity = Severity::kError) {
+  int n = 0;
+  for (const Problem& p : r.problems) {
+    if (p.path == absl::StrCat(root, "/index/", name) && p.offset == offset &&
+        p.severity == severity && absl::StrContains(p.message, text)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+TEST(HumanSize, TruncatesToOneDecimalInBinaryUnits) {
+  EXPECT_EQ(HumanSize(0), "0.0 B");
+  EXPECT_EQ(HumanSize(40), "40.0 B");
+  EXPECT_EQ(HumanSize(1023), "1023.0 B");
+  EXPECT_EQ(HumanSize(1024), "1.0 KiB");
+  EXPECT_EQ(HumanSize(3712), "3.6 KiB");    // 3.625: truncated, not rounded
+  EXPECT_EQ(HumanSize(36520), "35.6 KiB");  // 35.66
+  EXPECT_EQ(HumanSize(1048575), "1023.9 KiB");
+  EXPECT_EQ(HumanSize(int64_t{1} << 20), "1.0 MiB");
+  EXPECT_EQ(HumanSize(int64_t{3} << 30), "3.0 GiB");
+  EXPECT_EQ(HumanSize(int64_t{1} << 40), "1.0 TiB");
+  EXPECT_EQ(HumanSize(int64_t{1} << 50), "1.0 PiB");
+  EXPECT_EQ(HumanSize(int64_t{1} << 60), "1.0 EiB");
+}
+
+// The helper lays out headers exactly as SPEC §3.2's worked example of an OCaml
+// store: the log of the CLI test store.
+TEST(TestUtil, HeaderMatchesTheSpecExample) {
+  const std::string expected(
+      "\x00\x00\x00\x00\x00\x00\x0e\x60"
+      "00000001"
+      "\x00\x00\x00\x00\x00\x00\x00\x09"
+      "\x00\x00\x00\x00\x00\x00\x00\x00",
+      32);
+  EXPECT_EQ(Header(3680, 9, 0), expected);
+  const Schema s = SchemaOf(Opts20());
+  EXPECT_EQ(FanSlots(s, 909), 16u);  // SPEC §7: 909 records x 40 B -> 16 fans
+  EXPECT_EQ(DataRecordPos(s, 909, 0), 160u);
+}
+
+TEST(SchemaFor, ValidatesOptions) {
+  Options o;
+  absl::StatusOr<Schema> s = SchemaFor(o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->key_size, 32u);
+  EXPECT_EQ(s->value_size, 13u);
+  EXPECT_EQ(s->hash_bits, 64);
+  EXPECT_EQ(s->hash("abc"), Xxh3Hash("abc", 64));
+  EXPECT_EQ(HashName(o), "xxh3-64");
+
+  o.hash_bits = 20;
+  s = SchemaFor(o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->hash("abc"), Xxh3Hash("abc", 20));
+
+  o.hash = HashKind::kOcaml;
+  o.hash_bits = 0;
+  s = SchemaFor(o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->hash_bits, 30);
+  EXPECT_EQ(s->hash("abc"), 767105082u);
+  EXPECT_EQ(HashName(o), "ocaml-30");
+
+  o.hash_bits = 29;  // OCaml hashes have 30 bits
+  EXPECT_EQ(SchemaFor(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.hash_bits = 65;
+  EXPECT_EQ(SchemaFor(o).status().code(), absl::StatusCode::kInvalidArgument);
+  Options zero;
+  zero.key_size = 0;
+  EXPECT_EQ(SchemaFor(zero).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(IntegrityCheck(Env::Posix(), "/nonexistent", zero).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Stat(Env::Posix(), "/nonexistent", zero).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FormatProblem, NamesFileAndOffset) {
+  Problem p;
+  p.path = "/s/index/data";
+  p.offset = 160;
+  p.message = "bad";
+  EXPECT_EQ(FormatProblem(p), "error: /s/index/data: byte 160: bad");
+  p.severity = Severity::kWarning;
+  p.offset = absl::nullopt;
+  EXPECT_EQ(FormatProblem(p), "warning: /s/index/data: bad");
+}
+
+TEST(Stat, JsonHasTheOcamlShape) {
+  const std::string root = CleanStore("stat_json");
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), root, Opts20());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->problems.empty());
+  EXPECT_EQ(StatJson(*st),
+            R"({
+  "entry_size": "40.0 B",
+  "entry_bytes": 40,
+  "files": {
+    "data": {
+      "size": "35.6 KiB",
+      "offset": 36360,
+      "generation": 9,
+      "fanout_size": "128.0 B",
+      "entries": 909,
+      "bytes": 36520,
+      "fanout_bytes": 128
+    },
+    "log": {
+      "size": "3.6 KiB",
+      "offset": 3680,
+      "generation": 9,
+      "fanout_size": "0.0 B",
+      "entries": 92,
+      "bytes": 3712,
+      "fanout_bytes": 0
+    },
+    "lock": "12345"
+  }
+}
+)");
+  EXPECT_EQ(ExitCodeFor(st->problems, false), kExitOk);
+}
+
+TEST(Stat, TextListsEveryFile) {
+  const std::string root = CleanStore("stat_text");
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), root, Opts20());
+  ASSERT_TRUE(st.ok());
+  const std::string text = StatText(*st);
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "data       version 00000001, generation 9, offset 36360 (909 entries), "
+      "fan-out 128 B (16 slots), 36520 B on disk (35.6 KiB)\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "log_async  absent\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "lock       \"12345\"\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "entry size 40 B (key 20 + value 20)"))
+      << text;
+}
+
+TEST(Stat, MissingStorePrintsNoFiles) {
+  const std::string root = NewRoot("stat_missing", /*with_index=*/false);
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), root, Opts20());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(StatJson(*st), R"({
+  "entry_size": "40.0 B",
+  "entry_bytes": 40,
+  "files": {}
+}
+)");
+  ASSERT_EQ(st->problems.size(), 1u);
+  EXPECT_EQ(st->problems[0].category, Category::kNoStore);
+  EXPECT_EQ(st->problems[0].path, root + "/index");
+  EXPECT_EQ(st->problems[0].message, "no such store");
+  EXPECT_EQ(ExitCodeFor(st->problems, false), kExitNoStore);
+}
+
+TEST(Stat, UnreadableHeadersAreReportedInTheJson) {
+  const std::string root = NewRoot("stat_bad");
+  WriteStoreFile(root, "log", std::string(20, 'x'));
+  WriteStoreFile(root, "data", Header(0, 1, 0, "00000002"));
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), root, Opts20());
+  ASSERT_TRUE(st.ok());
+  const std::string json = StatJson(*st);
+  EXPECT_TRUE(absl::StrContains(
+      json,
+      "\"log\": {\n      \"size\": \"20.0 B\",\n      \"bytes\": 20,\n"
+      "      \"error\": \"truncated header"))
+      << json;
+  EXPECT_TRUE(absl::StrContains(json, "unsupported version '00000002'"))
+      << json;
+  EXPECT_EQ(ExitCodeFor(st->problems, false), kExitForeign);
+}
+
+TEST(IntegrityCheck, CleanStorePasses) {
+  const std::string root = CleanStore("clean");
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, true), kExitOk);
+  const std::string dump = Dump(r);
+  EXPECT_TRUE(absl::StrContains(dump,
+                                "data: 909 records, sorted by xxh3-64, no "
+                                "repeated key, fan-out 16 slots"))
+      << dump;
+  EXPECT_TRUE(absl::StrContains(dump, "log: 92 records")) << dump;
+  EXPECT_TRUE(absl::StrContains(dump, "lock: PID 12345")) << dump;
+}
+
+TEST(IntegrityCheck, OcamlStoreNeedsTheOcamlHash) {
+  Options o = Opts20();
+  o.hash = HashKind::kOcaml;
+  const std::string root = CleanStore("ocaml", o);
+  Report r = Check(root, o);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "sorted by ocaml-30")) << Dump(r);
+
+  // Checked with the default hash, the order is wrong; the report says which
+  // hash fits.
+  Report wrong = Check(root);
+  EXPECT_EQ(ExitCodeFor(wrong.problems, false), kExitDamaged);
+  EXPECT_TRUE(absl::StrContains(
+      Dump(wrong),
+      "hint: the records of data are sorted by the ocaml hash: "
+      "run again with --hash ocaml"))
+      << Dump(wrong);
+}
+
+TEST(IntegrityCheck, EmptyDataAndLogPass) {
+  const Schema s = SchemaOf(Opts20());
+  const std::string root = NewRoot("empty");
+  WriteStoreFile(root, "data", DataFile(s, {}, 3));  // 1 slot, no records
+  WriteStoreFile(root, "log", LogFile(s, {}, 3));
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  // A header-only data file without a fan-out table (what a first merge
+  // creates).
+  WriteStoreFile(root, "data", Header(0, 3, 0));
+  r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  // No data file at all: a store that has not merged yet.
+  ASSERT_EQ(std::remove((root + "/index/data").c_str()), 0);
+  r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "data: absent")) << Dump(r);
+}
+
+TEST(IntegrityCheck, UnsortedRecords) {
+  const std::string root = CleanStore("unsorted");
+  const Schema s = SchemaOf(Opts20());
+  std::string data = ReadStoreFile(root, "data");
+  // Swap records 100 and 101: record 101 then holds the smaller hash.
+  const size_t a = DataRecordPos(s, kDataRecords, 100);
+  const size_t e = s.entry_size();
+  std::string r100 = data.substr(a, e);
+  data.replace(a, e, data.substr(a + e, e));
+  data.replace(a + e, e, r100);
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", a + e, "record 101 is out of order"), 1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "1 out of order for xxh3-64"))
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, ReportsAreCappedPerKind) {
+  const Schema s = SchemaOf(Opts20());
+  const std::string root = NewRoot("capped");
+  std::vector<Record> recs = SortByHash(s, MakeRecords(s, 200, 3));
+  std::reverse(recs.begin(), recs.end());  // 199 records out of order
+  std::string data = LogFile(s, recs, 1);  // records only; add a 1-slot table
+  std::string table(8, '\0');
+  data = Header(200 * 40, 1, 8) + table + data.substr(32);
+  WriteStoreFile(root, "data", data);
+  Options o = Opts20();
+  o.max_reports = 3;
+  Report r = Check(root, o);
+  int order = 0;
+  for (const Problem& p : r.problems) {
+    if (absl::StrContains(p.message, "is out of order")) ++order;
+  }
+  EXPECT_EQ(order, 3) << Dump(r);
+  EXPECT_EQ(CountAt(r, root, "data", absl::nullopt,
+                    "... and 196 more records out of order (199 in all)"),
+            1)
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, FanoutSlotTooSmallHidesRecords) {
+  const std::string root = CleanStore("fan_small");
+  const Schema s = SchemaOf(Opts20());
+  std::string data = ReadStoreFile(root, "data");
+  const uint64_t slot3 = absl::big_endian::Load64(&data[32 + 3 * 8]);
+  const uint64_t slot2 = absl::big_endian::Load64(&data[32 + 2 * 8]);
+  ASSERT_GE(slot3 - s.entry_size(), slot2);  // bucket 3 holds >= 2 records
+  PutBigEndian64(&data, 32 + 3 * 8, slot3 - s.entry_size());
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "data", 32 + 3 * 8,
+              absl::StrCat("fan-out slot 3 holds ", slot3 - 40, ", expected ",
+                           slot3, ": 1 record(s) cannot be found by lookups")),
+      1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, FanoutSlotTooLargeHidesTheNextBucket) {
+  const std::string root = CleanStore("fan_large");
+  std::string data = ReadStoreFile(root, "data");
+  const uint64_t slot5 = absl::big_endian::Load64(&data[32 + 5 * 8]);
+  const uint64_t slot6 = absl::big_endian::Load64(&data[32 + 6 * 8]);
+  // Slot 5 pointing at bucket 6's last record: bucket 6's other records fall
+  // below its range.
+  PutBigEndian64(&data, 32 + 5 * 8, slot6);
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 32 + 5 * 8,
+                    absl::StrCat("fan-out slot 5 holds ", slot6, ", expected ",
+                                 slot5)),
+            1)
+      << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "cannot be found by lookups"));
+}
+
+TEST(IntegrityCheck, FanoutSlotsThatBreakTheTableRules) {
+  const std::string root = CleanStore("fan_rules");
+  std::string data = ReadStoreFile(root, "data");
+  const std::string clean = data;
+  // Not a multiple of the entry size.
+  PutBigEndian64(&data, 32 + 4 * 8,
+                 absl::big_endian::Load64(&data[32 + 4 * 8]) + 1);
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 32 + 4 * 8,
+                    "is not a multiple of the entry size 40"),
+            1)
+      << Dump(r);
+  // Decreasing.
+  data = clean;
+  PutBigEndian64(&data, 32 + 7 * 8, 0);
+  WriteStoreFile(root, "data", data);
+  r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 32 + 7 * 8, "fan-out slot 7 (0)"), 1)
+      << Dump(r);
+  EXPECT_EQ(
+      CountAt(r, root, "data", 32 + 8 * 8, "is smaller than the previous slot"),
+      0)
+      << Dump(r);  // slot 8 follows slot 6, not the damaged 7
+  // Past the records.
+  data = clean;
+  PutBigEndian64(&data, 32 + 15 * 8, 36360);
+  WriteStoreFile(root, "data", data);
+  r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "data", 32 + 15 * 8, "points past the last record"), 1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, FanoutSizeProblems) {
+  const std::string root = CleanStore("fan_size");
+  std::string data = ReadStoreFile(root, "data");
+  // 3 slots: not a power of two.
+  std::string three = data;
+  PutBigEndian64(&three, 24, 24);
+  WriteStoreFile(root, "data", three);
+  Report r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "data", 24, "3 slots, which is not a power of two"), 1)
+      << Dump(r);
+  // Not a multiple of 8.
+  std::string odd = data;
+  PutBigEndian64(&odd, 24, 12);
+  WriteStoreFile(root, "data", odd);
+  r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 24, "invalid fan-out size 12"), 1)
+      << Dump(r);
+  // Records but no table.
+  const Schema s = SchemaOf(Opts20());
+  std::vector<Record> recs = SortByHash(s, MakeRecords(s, 5, 1));
+  WriteStoreFile(root, "data",
+                 Header(200, 1, 0) + LogFile(s, recs, 1).substr(32));
+  r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 24, "5 records but no fan-out table"), 1)
+      << Dump(r);
+  // Too many slots for the hash width.
+  Options narrow = Opts20();
+  narrow.hash_bits = 2;
+  const Schema sn = SchemaOf(narrow);
+  std::string big = Header(200, 1, 64) + std::string(64, '\0') +
+                    LogFile(s, SortByHash(sn, recs), 1).substr(32);
+  WriteStoreFile(root, "data", big);
+  r = Check(root, narrow);
+  EXPECT_EQ(CountAt(r, root, "data", 24, "more than 2^hash_bits"), 1)
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, OffsetBeyondTheFile) {
+  const std::string root = CleanStore("offset_beyond");
+  std::string data = ReadStoreFile(root, "data");
+  PutBigEndian64(&data, 0, 36360 + 5 * 40);
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "data", 0,
+                    "offset 36560 claims records up to byte 36720 but the file "
+                    "ends at byte 36520 (200 bytes missing)"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, OffsetNotAMultipleOfTheEntrySize) {
+  const std::string root = CleanStore("offset_misaligned");
+  std::string log = ReadStoreFile(root, "log");
+  PutBigEndian64(&log, 0, 3680 - 3);
+  WriteStoreFile(root, "log", log);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", 0,
+                    "offset 3677 is not a multiple of the entry size 40 (91 "
+                    "records and 37 bytes)"),
+            1)
+      << Dump(r);
+  // The 3 bytes past the offset are trailing garbage.
+  EXPECT_EQ(CountAt(r, root, "log", 32 + 3677, "3 bytes of trailing garbage",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, TruncatedTrailingRecordIsAnError) {
+  const std::string root = CleanStore("torn_record");
+  std::string data = ReadStoreFile(root, "data");
+  data.resize(data.size() - 7);  // the last record loses 7 bytes
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  const Schema s = SchemaOf(Opts20());
+  EXPECT_EQ(CountAt(r, root, "data", 0, "(7 bytes missing)"), 1) << Dump(r);
+  EXPECT_EQ(CountAt(r, root, "data", DataRecordPos(s, kDataRecords, 908),
+                    "truncated record 908: only 33 of its 40 bytes"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, GarbagePastTheOffsetIsAWarning) {
+  const std::string root = CleanStore("garbage");
+  std::string log = ReadStoreFile(root, "log");
+  log += std::string(17, 'g');  // a torn, uncommitted append
+  WriteStoreFile(root, "log", log);
+  Report r = Check(root);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_EQ(CountAt(r, root, "log", 3712, "17 bytes of trailing garbage",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitOk);
+  EXPECT_EQ(ExitCodeFor(r.problems, true), kExitDamaged);
+}
+
+TEST(IntegrityCheck, DuplicateKey) {
+  const Schema s = SchemaOf(Opts20());
+  const std::string root = NewRoot("duplicate");
+  std::vector<Record> recs = SortByHash(s, MakeRecords(s, 50, 9));
+  Record again = recs[20];
+  again.value = std::string(20, 'v');
+  recs.insert(recs.begin() + 21, again);  // records 20 and 21 share a key
+  WriteStoreFile(root, "data", DataFile(s, recs, 1));
+  Report r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "data", DataRecordPos(s, 51, 21),
+              absl::StrCat("record 21 repeats the key of record 20 (byte ",
+                           DataRecordPos(s, 51, 20), ")")),
+      1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, EqualHashesWithDifferentKeysAreFine) {
+  // With 2 hash bits, most records share a hash with their neighbours.
+  Options narrow = Opts20();
+  narrow.hash_bits = 2;
+  const Schema s = SchemaOf(narrow);
+  const std::string root = NewRoot("collisions");
+  WriteStoreFile(root, "data",
+                 DataFile(s, SortByHash(s, MakeRecords(s, 300, 4)), 1));
+  Report r = Check(root, narrow);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+}
+
+TEST(IntegrityCheck, WrongVersionIsForeign) {
+  const std::string root = CleanStore("version");
+  std::string data = ReadStoreFile(root, "data");
+  data.replace(8, 8, "00000002");
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  ASSERT_EQ(CountAt(r, root, "data", 8, "unsupported version '00000002'"), 1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitForeign);
+}
+
+TEST(IntegrityCheck, TruncatedHeader) {
+  const std::string root = CleanStore("short_header");
+  WriteStoreFile(root, "log", ReadStoreFile(root, "log").substr(0, 20));
+  Report r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "log", 20,
+              "truncated header: the file has 20 bytes, a header needs 32"),
+      1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(IntegrityCheck, NegativeOffset) {
+  const std::string root = CleanStore("negative");
+  std::string log = ReadStoreFile(root, "log");
+  PutBigEndian64(&log, 0, static_cast<uint64_t>(int64_t{-40}));
+  WriteStoreFile(root, "log", log);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", 0, "negative offset -40"), 1) << Dump(r);
+}
+
+TEST(IntegrityCheck, LogWithAFanoutSize) {
+  const std::string root = CleanStore("log_fan");
+  std::string log = ReadStoreFile(root, "log");
+  PutBigEndian64(&log, 24, 40);
+  PutBigEndian64(&log, 0, 3680 - 40);
+  WriteStoreFile(root, "log", log);
+  Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", 24, "a log has no fan-out table"), 1)
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, GenerationsAndLock) {
+  const std::string root = CleanStore("generations");
+  std::string data = ReadStoreFile(root, "data");
+  PutBigEndian64(&data, 16, 4);
+  WriteStoreFile(root, "data", data);
+  const Schema s = SchemaOf(Opts20());
+  WriteStoreFile(root, "log_async", LogFile(s, {}, 10));  // log's + 1: fine
+  WriteStoreFile(root, "lock", "not a pid");
+  Report r = Check(root);
+  EXPECT_EQ(
+      CountAt(r, root, "data", 16, "generation 4 does not follow the log's (9)",
+              Severity::kWarning),
+      1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, root, "log_async", 16, "generation", Severity::kWarning),
+            0)
+      << Dump(r);
+  EXPECT_EQ(
+      CountAt(r, root, "lock", 0, "does not hold a PID", Severity::kWarning), 1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+}
+
+TEST(IntegrityCheck, LeftoverMergeIsOnlyHeaderChecked) {
+  const std::string root = CleanStore("merge");
+  const Schema s = SchemaOf(Opts20());
+  // A crashed merge: records appended, fan-out table not written yet (zeros).
+  std::vector<Record> recs = SortByHash(s, MakeRecords(s, 300, 5));
+  std::string merge = DataFile(s, recs, 10);
+  for (size_t i = 32; i < 32 + 8 * FanSlots(s, 300); ++i) merge[i] = '\0';
+  WriteStoreFile(root, "merge", merge);
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "merge: 300 records; a leftover"))
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, MissingStore) {
+  const std::string root = NewRoot("missing", /*with_index=*/false);
+  Report r = Check(root + "/nope");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].path, root + "/nope");
+  EXPECT_EQ(r.problems[0].message, "no such directory");
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitNoStore);
+
+  r = Check(root);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(FormatProblem(r.problems[0]),
+            absl::StrCat("error: ", root, "/index: no such store"));
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitNoStore);
+
+  const std::string empty = NewRoot("empty_index");
+  r = Check(empty);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(r.problems[0].message, "none of data, log"));
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitNoStore);
+}
+
+TEST(IntegrityCheck, ProgressReachesTheEnd) {
+  const std::string root = CleanStore("progress");
+  uint64_t last_done = 0, last_total = 0;
+  int calls = 0;
+  absl::StatusOr<Report> r = IntegrityCheck(
+      Env::Posix(), root, Opts20(),
+      [&](absl::string_view label, uint64_t done, uint64_t total) {
+        EXPECT_EQ(label, "data");
+        EXPECT_GE(done, last_done);
+        last_done = done;
+        last_total = total;
+        ++calls;
+      });
+  ASSERT_TRUE(r.ok());
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(last_done, 36360u);
+  EXPECT_EQ(last_total, 36360u);
+}
+
+TEST(ExitCodeFor, PrefersNoStoreThenIoThenForeignThenDamage) {
+  auto problem = [](Category c) {
+    Problem p;
+    p.category = c;
+    return p;
+  };
+  EXPECT_EQ(ExitCodeFor({}, true), kExitOk);
+  EXPECT_EQ(
+      ExitCodeFor({problem(Category::kDamage), problem(Category::kForeign)},
+                  false),
+      kExitForeign);
+  EXPECT_EQ(
+      ExitCodeFor({problem(Category::kForeign), problem(Category::kIo)}, false),
+      kExitIo);
+  EXPECT_EQ(
+      ExitCodeFor({problem(Category::kIo), problem(Category::kNoStore)}, false),
+      kExitNoStore);
+}
+
+}  // namespace
+}  // namespace fsck
+}  // namespace kvindex
