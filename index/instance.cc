@@ -278,17 +278,18 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
         root_, ": key of ", key.size(), " bytes, expected ", schema_.key_size));
   }
   if (lru_.Find(key, value_out)) {
-    // Shutdown empties the cache after setting closed_: a hit seen before that is
-    // a hit on an open instance.
+    // Shutdown empties the cache after setting closed_: a hit seen before that
+    // is a hit on an open instance.
     KV_RETURN_IF_ERROR(CheckOpen());
     return true;
   }
   const uint64_t hash = schema_.hash(key);
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
+  const auto [first, second] = LogsInOrder();
   const char* entry = nullptr;
-  if (log_async_ != nullptr) entry = log_async_->Find(key, hash);
-  if (entry == nullptr && log_ != nullptr) entry = log_->Find(key, hash);
+  if (first != nullptr) entry = first->Find(key, hash);
+  if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
   if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, hash);
   if (entry == nullptr) return false;
   const absl::string_view value = EntryValue(schema_, entry);
@@ -300,39 +301,40 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   return true;
 }
 
+std::pair<const Log*, const Log*> Instance::LogsInOrder() const {
+  if (async_first_) return {log_async_.get(), log_.get()};
+  return {log_.get(), log_async_.get()};
+}
+
 absl::Status Instance::Iter(const VisitFn& f) const {
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
-  auto in_log = [&](const Log* log, const char* entry, uint64_t hash) {
-    return log != nullptr &&
+  const auto [first, second] = LogsInOrder();
+  auto in = [&](const Log* log, const char* entry, uint64_t hash) {
+    return log != nullptr && log->table().cardinal() > 0 &&
            log->Find(EntryKey(schema_, entry), hash) != nullptr;
   };
   auto visit = [&](const char* entry) {
     f(EntryKey(schema_, entry), EntryValue(schema_, entry));
   };
-  // Newest first; every key once.
-  if (log_async_ != nullptr) log_async_->table().ForEach(visit);
-  if (log_ != nullptr) {
-    log_->table().ForEach([&](const char* entry) {
-      if (log_async_ == nullptr ||
-          !in_log(log_async_.get(), entry,
-                  schema_.hash(EntryKey(schema_, entry)))) {
+  // Every key once, with its newest value.
+  if (first != nullptr) first->table().ForEach(visit);
+  if (second != nullptr) {
+    second->table().ForEach([&](const char* entry) {
+      if (!in(first, entry, schema_.hash(EntryKey(schema_, entry)))) {
         visit(entry);
       }
     });
   }
   if (data_ != nullptr) {
     const bool logs_empty =
-        (log_ == nullptr || log_->table().cardinal() == 0) &&
-        (log_async_ == nullptr || log_async_->table().cardinal() == 0);
+        (first == nullptr || first->table().cardinal() == 0) &&
+        (second == nullptr || second->table().cardinal() == 0);
     for (uint64_t i = 0; i < data_->count(); ++i) {
       const char* entry = data_->entry(i);
       if (!logs_empty) {
         const uint64_t h = schema_.hash(EntryKey(schema_, entry));
-        if (in_log(log_.get(), entry, h) ||
-            in_log(log_async_.get(), entry, h)) {
-          continue;
-        }
+        if (in(first, entry, h) || in(second, entry, h)) continue;
       }
       visit(entry);
     }
@@ -533,7 +535,9 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
     }
   }
   if (!st.ok() || nothing_to_do) {
-    ReleaseMergeLock(nullptr);
+    // AwaitMerge reports on the latest Merge call, even one with nothing to do.
+    const absl::Status outcome = nothing_to_do ? absl::OkStatus() : st;
+    ReleaseMergeLock(&outcome);
     return st;
   }
   if (blocking) {
@@ -609,9 +613,38 @@ absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------- read-only
-// sync
+// ---- read-only sync
 
+absl::StatusOr<std::unique_ptr<Log>> Instance::OpenLive(
+    absl::string_view name) {
+  const std::string path = Path(name);
+  // Each retry means the writer replaced the file between our open and our
+  // check: a handful is already unlikely.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto log = Log::OpenReadOnly(env_.get(), path, schema_);
+    if (!log.ok() || *log == nullptr) return log;
+    auto live = IsLive(**log, name);
+    if (!live.ok()) return live.status();
+    if (*live) return log;
+  }
+  return absl::UnavailableError(
+      absl::StrCat(path, ": replaced continuously while opening it"));
+}
+
+absl::StatusOr<bool> Instance::IsLive(const Log& log, absl::string_view name) {
+  auto at_path = env_->PathId(Path(name));
+  if (absl::IsNotFound(at_path.status())) return false;
+  if (!at_path.ok()) return at_path.status();
+  auto opened = log.file().Id();
+  if (!opened.ok()) return opened.status();
+  return *at_path == *opened;
+}
+
+// A reader follows the writer's files by identity (a file renamed over or
+// deleted is reopened from its path) and by generation. log_async is looked at
+// before log: at the end of a merge the writer resets the log before deleting
+// log_async, so in this order a binding may be seen twice but never missed; the
+// lookup order (LogsInOrder) then prefers whichever log is newer.
 absl::Status Instance::Sync() {
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -623,7 +656,6 @@ absl::Status Instance::Sync() {
   }
   const auto start = std::chrono::steady_clock::now();
   absl::MutexLock sync_lock(&sync_mu_);
-  Env* env = env_.get();
 
   // Only this function (under sync_mu_) changes the members below, so it may
   // read them without mu_; it takes mu_ to publish changes.
@@ -637,77 +669,63 @@ absl::Status Instance::Sync() {
     generation = generation_;
   }
 
-  if (log == nullptr) {
-    auto opened = Log::OpenReadOnly(env, Path("log"), schema_);
-    if (!opened.ok()) return opened.status();
-    if (*opened == nullptr) return absl::OkStatus();  // no store yet
-    const int64_t g = (*opened)->generation();
-    auto data = OpenData(g);
-    if (!data.ok()) return data.status();
-    (void)Hook(HookPoint::kSyncReloadLogAsync);
-    auto async = Log::OpenReadOnly(env, Path("log_async"), schema_);
-    if (!async.ok()) return async.status();
-    absl::MutexLock lock(&mu_);
-    log_ = *std::move(opened);
-    log_async_ = *std::move(async);
-    data_ = *std::move(data);
-    generation_ = g;
-    lru_.Clear();
-    stats_internal::AddSync(MicrosSince(start));
-    return absl::OkStatus();
+  // log_async: follow the file its path names; read what was appended to it.
+  bool async_live = false;
+  if (log_async != nullptr) {
+    auto live = IsLive(*log_async, "log_async");
+    if (!live.ok()) return live.status();
+    async_live = *live;
   }
-
-  // log_async first, then log: at the end of a merge the writer resets the log
-  // before deleting log_async, so in this order a binding may be seen twice but
-  // never missed.
-  bool replace_async = false;
-  std::unique_ptr<Log> new_async;
-  std::string async_records;
-  if (log_async == nullptr) {
-    (void)Hook(HookPoint::kSyncReloadLogAsync);
-    auto opened = Log::OpenReadOnly(env, Path("log_async"), schema_);
-    if (!opened.ok()) return opened.status();
-    new_async = *std::move(opened);
-    replace_async = new_async != nullptr;
-  } else {
+  if (async_live) {
     const uint64_t known = log_async->file().offset();
     auto h = log_async->file().ReadHeader();
     if (!h.ok()) return h.status();
-    const bool ended = h->generation > generation + 1 ||
-                       (h->generation == generation + 1 && h->offset == 0);
-    if (ended || log_async->file().offset() < known) {
-      (void)Hook(HookPoint::kSyncReloadLogAsync);
-      auto opened = Log::OpenReadOnly(env, Path("log_async"), schema_);
-      if (!opened.ok()) return opened.status();
-      new_async = *std::move(opened);
-      replace_async = true;
-    } else {
-      auto pending = log_async->ReadPending();
-      if (!pending.ok()) return pending.status();
-      async_records = *std::move(pending);
-    }
+    async_live = log_async->file().offset() >= known;
+  }
+  bool replace_async = false;
+  std::unique_ptr<Log> new_async;
+  std::string async_records;
+  if (!async_live) {
+    (void)Hook(HookPoint::kSyncReloadLogAsync);
+    auto opened = OpenLive("log_async");
+    if (!opened.ok()) return opened.status();
+    new_async = *std::move(opened);
+    replace_async = log_async != nullptr || new_async != nullptr;
+  } else {
+    auto pending = log_async->ReadPending();
+    if (!pending.ok()) return pending.status();
+    async_records = *std::move(pending);
   }
 
+  // log: a new file (reset by a merge or a clear) or a new generation means a
+  // new data file too.
   (void)Hook(HookPoint::kSyncBeforeOffsetRead);
-  auto h = log->file().ReadHeader();
-  if (!h.ok()) return h.status();
+  bool reload = log == nullptr;
+  if (!reload) {
+    auto live = IsLive(*log, "log");
+    if (!live.ok()) return live.status();
+    auto h = log->file().ReadHeader();
+    if (!h.ok()) return h.status();
+    reload = !*live || h->generation != generation;
+  }
   (void)Hook(HookPoint::kSyncAfterOffsetRead);
   std::unique_ptr<Log> new_log;
   std::shared_ptr<const DataFile> new_data;
   std::string log_records;
-  const bool reload = h->generation != generation;
   if (reload) {
-    auto opened = Log::OpenReadOnly(env, Path("log"), schema_);
+    auto opened = OpenLive("log");
     if (!opened.ok()) return opened.status();
-    if (*opened == nullptr) {
+    new_log = *std::move(opened);
+    if (new_log == nullptr && log != nullptr) {
       return absl::DataLossError(
           absl::StrCat(Path("log"), ": log file disappeared"));
     }
-    new_log = *std::move(opened);
-    auto data = OpenData(new_log->generation());
-    if (!data.ok()) return data.status();
-    new_data = *std::move(data);
-    (void)Hook(HookPoint::kSyncReloadLog);
+    if (new_log != nullptr) {
+      auto data = OpenData(new_log->generation());
+      if (!data.ok()) return data.status();
+      new_data = *std::move(data);
+    }
+    if (log != nullptr) (void)Hook(HookPoint::kSyncReloadLog);
   } else {
     auto pending = log->ReadPending();
     if (!pending.ok()) return pending.status();
@@ -716,20 +734,24 @@ absl::Status Instance::Sync() {
 
   {
     absl::MutexLock lock(&mu_);
-    bool changed = replace_async || reload || !async_records.empty() ||
-                   !log_records.empty();
+    const bool changed = replace_async || new_log != nullptr ||
+                         !async_records.empty() || !log_records.empty();
     if (replace_async) {
       log_async_ = std::move(new_async);
     } else if (log_async_ != nullptr) {
       log_async_->AddRecords(async_records);
     }
-    if (reload) {
+    if (new_log != nullptr) {
       generation_ = new_log->generation();
       log_ = std::move(new_log);
       data_ = std::move(new_data);
-    } else {
+    } else if (log_ != nullptr) {
       log_->AddRecords(log_records);
     }
+    // A merge creates log_async with the generation it will produce: until the
+    // log reaches that generation, log_async holds the newer bindings.
+    async_first_ = log_async_ != nullptr && log_ != nullptr &&
+                   log_async_->generation() > log_->generation();
     // Any new binding may shadow a cached one.
     if (changed) lru_.Clear();
   }

@@ -90,6 +90,15 @@ class Instance {
   // The data file at its path, or nullptr if absent, empty, or older than the
   // log (a clear that a crash interrupted after its commit point).
   absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
+  // Read-only: opens log or log_async by path, making sure the file opened is
+  // still the one the path names once its header was read (the writer may
+  // rename a new file over it or delete it meanwhile). nullptr if absent.
+  absl::StatusOr<std::unique_ptr<Log>> OpenLive(absl::string_view name);
+  // Read-only: whether the path still names the file `log` is open on.
+  absl::StatusOr<bool> IsLive(const Log& log, absl::string_view name);
+  // The two logs in lookup order (newest bindings first); either may be null.
+  std::pair<const Log*, const Log*> LogsInOrder() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Merge lock.
   void AcquireMergeLock();
@@ -118,6 +127,9 @@ class Instance {
   std::unique_ptr<Log> log_async_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const DataFile> data_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // Whether log_async holds newer bindings than log (always for a writer; for a
+  // reader, unless the merge that created log_async already reset the log).
+  bool async_first_ ABSL_GUARDED_BY(mu_) = true;
   // Set under mu_ (exclusive); read without it on the LRU fast path.
   std::atomic<bool> closed_{false};
   // First IO error of a write path; the instance refuses writes once set.

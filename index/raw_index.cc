@@ -22,6 +22,10 @@ InstanceCache::~InstanceCache() = default;
 
 absl::StatusOr<std::unique_ptr<RawIndex>> RawIndex::Open(
     const std::string& root, const Schema& schema, const Options& options) {
+  if (options.readonly && options.fresh) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        root, ": a read-only index cannot be opened with fresh = true"));
+  }
   if (options.cache == nullptr) {
     auto instance = Instance::Create(root, schema, options);
     if (!instance.ok()) return instance.status();

@@ -24,6 +24,7 @@ class StatsFile : public File {
   }
   absl::Status Sync() override { return base_->Sync(); }
   absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
+  absl::StatusOr<FileId> Id() const override { return base_->Id(); }
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t size) const override {
     return base_->Map(size);
@@ -44,6 +45,9 @@ class StatsEnv : public Env {
   }
   absl::StatusOr<bool> FileExists(const std::string& path) override {
     return base_->FileExists(path);
+  }
+  absl::StatusOr<FileId> PathId(const std::string& path) override {
+    return base_->PathId(path);
   }
   absl::Status RenameFile(const std::string& src,
                           const std::string& dst) override {

@@ -1,13 +1,15 @@
-// Env: every file-system operation the index performs goes through this interface, so
-// that tests, fuzzers and model checks can run the real code against an in-memory file
-// system that simulates crashes and injects IO errors (see io/mem_env.h).
+// Env: every file-system operation the index performs goes through this
+// interface, so that tests, fuzzers and model checks can run the real code
+// against an in-memory file system that simulates crashes and injects IO errors
+// (see io/mem_env.h).
 //
-// Errors: a missing file is kNotFound; a held lock is kUnavailable; every other OS error
-// is translated once (errno -> absl::StatusCode) with the path in the message.
+// Errors: a missing file is kNotFound; a held lock is kUnavailable; every other
+// OS error is translated once (errno -> absl::StatusCode) with the path in the
+// message.
 //
-// Thread safety: Env methods may be called from any thread. A File may be read (PRead,
-// Size, Map) from several threads at once; writes and Sync need external
-// synchronisation with each other.
+// Thread safety: Env methods may be called from any thread. A File may be read
+// (PRead, Size, Map) from several threads at once; writes and Sync need
+// external synchronisation with each other.
 #ifndef KVINDEX_IO_ENV_H_
 #define KVINDEX_IO_ENV_H_
 
@@ -22,12 +24,24 @@
 
 namespace kvindex {
 
-// A read-only view of a whole file's bytes, valid for as long as the region is held,
-// even after the File that produced it was closed, renamed or removed.
+// A read-only view of a whole file's bytes, valid for as long as the region is
+// held, even after the File that produced it was closed, renamed or removed.
 class MappedRegion {
  public:
   virtual ~MappedRegion() = default;
   virtual absl::string_view bytes() const = 0;
+};
+
+// Identifies a file, not a name: two handles or paths with equal FileIds are
+// the same file (for example, a path renamed over since the handle was opened
+// is not).
+struct FileId {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileId& o) const {
+    return device == o.device && inode == o.inode;
+  }
+  bool operator!=(const FileId& o) const { return !(*this == o); }
 };
 
 class File {
@@ -36,14 +50,15 @@ class File {
 
   virtual const std::string& path() const = 0;
 
-  // Reads up to `n` bytes at absolute position `offset` into `dst`, like pread(2): may
-  // return fewer bytes than asked even before the end of the file; *bytes_read == 0
-  // means end of file. Callers that need `n` bytes loop (see ReadFully).
+  // Reads up to `n` bytes at absolute position `offset` into `dst`, like
+  // pread(2): may return fewer bytes than asked even before the end of the
+  // file; *bytes_read == 0 means end of file. Callers that need `n` bytes loop
+  // (see ReadFully).
   virtual absl::Status PRead(uint64_t offset, size_t n, char* dst,
                              size_t* bytes_read) const = 0;
 
-  // Writes all of `data` at `offset`, extending the file if needed. A write that
-  // cannot make progress is an error, never a silent partial write.
+  // Writes all of `data` at `offset`, extending the file if needed. A write
+  // that cannot make progress is an error, never a silent partial write.
   virtual absl::Status PWrite(uint64_t offset, absl::string_view data) = 0;
 
   // Makes the file's contents and size durable (fdatasync).
@@ -51,14 +66,19 @@ class File {
 
   virtual absl::StatusOr<uint64_t> Size() const = 0;
 
-  // Maps the first `size` bytes read-only. Only for files that are never modified in
-  // place while mapped (the data file). `size` must not exceed Size().
+  // Which file this handle is open on.
+  virtual absl::StatusOr<FileId> Id() const = 0;
+
+  // Maps the first `size` bytes read-only. Only for files that are never
+  // modified in place while mapped (the data file). `size` must not exceed
+  // Size().
   virtual absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t size) const = 0;
 };
 
-// Reads exactly `n` bytes at `offset`, looping over short reads. Reaching the end of
-// the file first is kDataLoss naming the file, the offset and the length.
+// Reads exactly `n` bytes at `offset`, looping over short reads. Reaching the
+// end of the file first is kDataLoss naming the file, the offset and the
+// length.
 absl::Status ReadFully(const File& file, uint64_t offset, size_t n, char* dst);
 
 // Held while the process owns a lock file; destroying it releases the lock.
@@ -80,9 +100,11 @@ class Env {
   // The process-wide POSIX implementation. Never deleted.
   static Env* Posix();
 
-  virtual absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
-                                                         OpenMode mode) = 0;
+  virtual absl::StatusOr<std::unique_ptr<File>> OpenFile(
+      const std::string& path, OpenMode mode) = 0;
   virtual absl::StatusOr<bool> FileExists(const std::string& path) = 0;
+  // Which file `path` names now; kNotFound if none.
+  virtual absl::StatusOr<FileId> PathId(const std::string& path) = 0;
   // Atomically replaces `dst` with `src` (rename(2)). Durable after SyncDir.
   virtual absl::Status RenameFile(const std::string& src,
                                   const std::string& dst) = 0;
@@ -90,16 +112,19 @@ class Env {
   virtual absl::Status RemoveFile(const std::string& path) = 0;
   // mkdir -p (mode 0755); a non-directory in the way is an error.
   virtual absl::Status CreateDirs(const std::string& path) = 0;
-  // Makes creations, renames and removals of entries in directory `path` durable.
+  // Makes creations, renames and removals of entries in directory `path`
+  // durable.
   virtual absl::Status SyncDir(const std::string& path) = 0;
   // Whole contents of a (small) file.
-  virtual absl::StatusOr<std::string> ReadFileToString(const std::string& path) = 0;
+  virtual absl::StatusOr<std::string> ReadFileToString(
+      const std::string& path) = 0;
 
-  // Takes the exclusive, non-blocking writer lock on `path` (created mode 0600 if
-  // missing) and records the caller's PID in it. The lock excludes every other holder,
-  // in this process or another (open-file-description locks, which also conflict with
-  // the classic POSIX locks of the OCaml implementation). Held elsewhere: kUnavailable
-  // with the holder's PID in the message.
+  // Takes the exclusive, non-blocking writer lock on `path` (created mode 0600
+  // if missing) and records the caller's PID in it. The lock excludes every
+  // other holder, in this process or another (open-file-description locks,
+  // which also conflict with the classic POSIX locks of the OCaml
+  // implementation). Held elsewhere: kUnavailable with the holder's PID in the
+  // message.
   virtual absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
       const std::string& path) = 0;
 };

@@ -403,6 +403,15 @@ absl::StatusOr<uint64_t> IndexFile::FileSize() const {
   return size;
 }
 
+absl::StatusOr<FileId> IndexFile::Id() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  absl::StatusOr<FileId> id = file_->Id();
+  if (!id.ok()) return Annotate(id.status(), path_, "identifying the file");
+  return id;
+}
+
 absl::Status IndexFile::Clear(int64_t generation, bool reopen,
                               const std::function<void()>& hook) {
   if (file_ == nullptr) {

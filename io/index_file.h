@@ -1,25 +1,28 @@
-// IndexFile: one file of an index store (data, log, log_async, merge, log_tmp) in the
-// on-disk format of the OCaml `index` library (index.unix), version "00000001":
+// IndexFile: one file of an index store (data, log, log_async, merge, log_tmp)
+// in the on-disk format of the OCaml `index` library (index.unix), version
+// "00000001":
 //
 //   file       := header fanout records garbage
 //   header     := offset:int64be  version:"00000001"  generation:int64be
 //                 fan_size:int64be                                   (32 bytes)
-//   fanout     := fan_size bytes: fan_size/8 slots, int64be          (data/merge only)
-//   records    := `offset` bytes of entry_size-byte records (key bytes then value bytes)
-//   garbage    := anything: bytes past `offset` are not part of the file's contents
+//   fanout     := fan_size bytes: fan_size/8 slots, int64be (data/merge only)
+//   records    := `offset` bytes of entry_size-byte records (key bytes then
+//   value bytes) garbage    := anything: bytes past `offset` are not part of
+//   the file's contents
 //
-// `offset` is the commit point: it is rewritten only after the record bytes it covers.
-// All offsets in this API ("logical offsets") count from the end of the fan-out table,
-// i.e. from header_size() = 32 + fan_size.
+// `offset` is the commit point: it is rewritten only after the record bytes it
+// covers. All offsets in this API ("logical offsets") count from the end of the
+// fan-out table, i.e. from header_size() = 32 + fan_size.
 //
-// Recovery rules applied at open (a crash can leave any of these): a file shorter than
-// its 32-byte header is treated as empty (read-write: rewritten with a fresh header;
-// read-only: as absent); an `offset` past the end of the file is cut to the file size;
-// a partial trailing record is cut off. Foreign or corrupt headers (wrong version,
-// negative or misaligned fan-out size) are kDataLoss naming the file.
+// Recovery rules applied at open (a crash can leave any of these): a file
+// shorter than its 32-byte header is treated as empty (read-write: rewritten
+// with a fresh header; read-only: as absent); an `offset` past the end of the
+// file is cut to the file size; a partial trailing record is cut off. Foreign
+// or corrupt headers (wrong version, negative or misaligned fan-out size) are
+// kDataLoss naming the file.
 //
-// Thread safety: const methods may run concurrently with each other; every other call
-// needs exclusive access to the IndexFile.
+// Thread safety: const methods may run concurrently with each other; every
+// other call needs exclusive access to the IndexFile.
 #ifndef KVINDEX_IO_INDEX_FILE_H_
 #define KVINDEX_IO_INDEX_FILE_H_
 
@@ -48,27 +51,32 @@ class IndexFile {
     int64_t generation = 0;
   };
 
-  // Called before the first byte of a non-empty write buffer is written to the file.
+  // Called before the first byte of a non-empty write buffer is written to the
+  // file.
   using FlushCallback = std::function<void()>;
 
   struct ReadWriteOptions {
-    // Rewrite the header (offset 0, `generation`, `fan_size`) even if the file exists.
+    // Rewrite the header (offset 0, `generation`, `fan_size`) even if the file
+    // exists.
     bool fresh = false;
-    // Used only when the header is (re)written: new file, fresh, or shorter than 32.
+    // Used only when the header is (re)written: new file, fresh, or shorter
+    // than 32.
     int64_t generation = 0;
     uint64_t fan_size = 0;
-    // Size of one record; the offset is rounded down to a multiple of it. Must be > 0.
+    // Size of one record; the offset is rounded down to a multiple of it. Must
+    // be > 0.
     size_t entry_size = 1;
     FlushCallback flush_callback;
   };
 
-  // Opens or creates `path` for reading and appending. A created or rewritten header is
-  // fsynced, together with the directory entry, before this returns.
+  // Opens or creates `path` for reading and appending. A created or rewritten
+  // header is fsynced, together with the directory entry, before this returns.
   static absl::StatusOr<std::unique_ptr<IndexFile>> OpenReadWrite(
       Env* env, const std::string& path, const ReadWriteOptions& options);
 
-  // Opens `path` read-only. Returns nullptr (not an error) when the file does not exist
-  // or is shorter than a header. The offset is a snapshot refreshed by ReadHeader().
+  // Opens `path` read-only. Returns nullptr (not an error) when the file does
+  // not exist or is shorter than a header. The offset is a snapshot refreshed
+  // by ReadHeader().
   static absl::StatusOr<std::unique_ptr<IndexFile>> OpenReadOnly(
       Env* env, const std::string& path, size_t entry_size);
 
@@ -88,27 +96,28 @@ class IndexFile {
   // Generation as last read or written through this handle.
   int64_t generation() const { return generation_; }
 
-  // Appends record bytes to the write buffer (read-write only). Flushes, calling the
-  // callback, once more than kAutoFlushBytes are buffered. Append whole records only:
-  // a flush never splits the buffer.
+  // Appends record bytes to the write buffer (read-write only). Flushes,
+  // calling the callback, once more than kAutoFlushBytes are buffered. Append
+  // whole records only: a flush never splits the buffer.
   absl::Status Append(absl::string_view bytes);
 
   struct FlushOptions {
     bool call_callback = true;
     bool fsync = false;
   };
-  // Writes the buffer (if not empty: callback first, then the records, then the header
-  // offset), then fsyncs if asked, even when the buffer was empty.
+  // Writes the buffer (if not empty: callback first, then the records, then the
+  // header offset), then fsyncs if asked, even when the buffer was empty.
   absl::Status Flush(const FlushOptions& options);
   absl::Status Flush() { return Flush(FlushOptions{}); }
 
-  // Reads up to `n` bytes at logical offset `offset`, from the file and (read-write)
-  // from the write buffer, never past offset(). *bytes_read < n only at the end.
+  // Reads up to `n` bytes at logical offset `offset`, from the file and
+  // (read-write) from the write buffer, never past offset(). *bytes_read < n
+  // only at the end.
   absl::Status Read(uint64_t offset, size_t n, char* dst,
                     size_t* bytes_read) const;
 
-  // One 24-byte read of offset, version and generation. Refreshes the cached offset and
-  // generation (that is how read-only handles see new records).
+  // One 24-byte read of offset, version and generation. Refreshes the cached
+  // offset and generation (that is how read-only handles see new records).
   absl::StatusOr<Header> ReadHeader();
   // One 24-byte write of offset, version and generation (read-write only).
   absl::Status WriteHeader(const Header& header);
@@ -119,23 +128,30 @@ class IndexFile {
   absl::Status WriteFanout(absl::string_view table);
 
   // Maps the header and the flushed records read-only: bytes() has
-  // header_size() + flushed_offset() bytes. For files never written in place (data).
+  // header_size() + flushed_offset() bytes. For files never written in place
+  // (data).
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map() const;
 
   // Size of the file on disk.
   absl::StatusOr<uint64_t> FileSize() const;
+  // Which file this handle is open on (compare with Env::PathId to tell whether
+  // the path still names it).
+  absl::StatusOr<FileId> Id() const;
 
-  // Empties the file (read-write only), discarding the write buffer without callback.
-  // reopen: a new header-only file (generation, fan size 0) is written to `<path>_tmp`,
+  // Empties the file (read-write only), discarding the write buffer without
+  // callback. reopen: a new header-only file (generation, fan size 0) is
+  // written to `<path>_tmp`,
   //   fsynced and renamed over `path`; the handle continues on it.
   // !reopen: `path` is removed; the handle is closed afterwards.
-  // Then `hook` runs (tests), and finally {offset 0, generation} is written into the
-  // OLD file, so read-only processes still holding it notice the change.
+  // Then `hook` runs (tests), and finally {offset 0, generation} is written
+  // into the OLD file, so read-only processes still holding it notice the
+  // change.
   absl::Status Clear(int64_t generation, bool reopen,
                      const std::function<void()>& hook = nullptr);
 
-  // Flushes with fsync (no callback), renames the file to `new_path` (replacing it)
-  // and makes the rename durable. The handle keeps working under the new name.
+  // Flushes with fsync (no callback), renames the file to `new_path` (replacing
+  // it) and makes the rename durable. The handle keeps working under the new
+  // name.
   absl::Status RenameTo(const std::string& new_path);
 
   // Closes the file. Unflushed bytes are dropped: flush first.
@@ -161,7 +177,8 @@ class IndexFile {
 
 // Directory holding every file of the store rooted at `root`: `<root>/index`.
 std::string StoreDir(const std::string& root);
-// Path of file `name` ("data", "log", "log_async", "merge", "lock") of store `root`.
+// Path of file `name` ("data", "log", "log_async", "merge", "lock") of store
+// `root`.
 std::string StorePath(const std::string& root, absl::string_view name);
 
 }  // namespace kvindex

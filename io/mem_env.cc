@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -44,7 +45,15 @@
 
 namespace kvindex {
 
+namespace {
+uint64_t NextInodeNumber() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 struct MemEnv::Inode {
+  const uint64_t number = NextInodeNumber();
   std::string data;    // current bytes
   std::string synced;  // bytes as of the last Sync
   // Writes issued since the last Sync, in order: (offset, bytes).
@@ -360,6 +369,13 @@ class MemEnv::MemFile final : public File {
     return static_cast<uint64_t>(inode_->data.size());
   }
 
+  absl::StatusOr<FileId> Id() const override {
+    absl::MutexLock l(&state_->mu);
+    absl::Status s = Begin(kOpRead);
+    if (!s.ok()) return s;
+    return FileId{0, inode_->number};
+  }
+
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t size) const override {
     absl::MutexLock l(&state_->mu);
@@ -445,6 +461,19 @@ absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
   return std::unique_ptr<File>(new MemFile(state_, path, key, std::move(inode),
                                            mode != OpenMode::kReadOnly,
                                            state_->epoch));
+}
+
+absl::StatusOr<FileId> MemEnv::PathId(const std::string& path) {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  absl::Status s = state_->CheckAlive(path);
+  if (!s.ok()) return s;
+  std::shared_ptr<Inode> inode = state_->FindFile(key);
+  if (inode == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": no such file or directory"));
+  }
+  return FileId{0, inode->number};
 }
 
 absl::StatusOr<bool> MemEnv::FileExists(const std::string& path) {

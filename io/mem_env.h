@@ -1,19 +1,20 @@
-// MemEnv: an in-memory Env that simulates power loss and injects IO errors, for tests,
-// fuzzers and model checks (never the real disk there).
+// MemEnv: an in-memory Env that simulates power loss and injects IO errors, for
+// tests, fuzzers and model checks (never the real disk there).
 //
-// Crash model. For every file, MemEnv keeps the bytes as of its last File::Sync and the
-// list of writes issued since. Directory entries (create, rename, remove) likewise are
-// durable only after SyncDir of their directory. A crash keeps the synced state plus a
-// prefix of what was issued after it: per file, the first k unsynced writes in issue
-// order, the next one possibly torn (a prefix of its bytes); per directory, the first j
-// unsynced entry operations. k, j and the tear are chosen from CrashOptions::seed.
-// So a crash can lose anything not synced, but never reorders writes to one file.
+// Crash model. For every file, MemEnv keeps the bytes as of its last File::Sync
+// and the list of writes issued since. Directory entries (create, rename,
+// remove) likewise are durable only after SyncDir of their directory. A crash
+// keeps the synced state plus a prefix of what was issued after it: per file,
+// the first k unsynced writes in issue order, the next one possibly torn (a
+// prefix of its bytes); per directory, the first j unsynced entry operations.
+// k, j and the tear are chosen from CrashOptions::seed. So a crash can lose
+// anything not synced, but never reorders writes to one file.
 //
 // Typical crash test:
-//   env.CrashAfter(n);            // the n-th mutating operation from now is the last one
-//   RunWorkload(&env);            // later operations fail with kAborted
-//   env.Restart({.seed = s});     // computes the post-crash state; the env works again
-//   Reopen(&env) ... check ...
+//   env.CrashAfter(n);            // the n-th mutating operation from now is
+//   the last one RunWorkload(&env);            // later operations fail with
+//   kAborted env.Restart({.seed = s});     // computes the post-crash state;
+//   the env works again Reopen(&env) ... check ...
 //
 // Thread safety: all methods are thread-safe.
 #ifndef KVINDEX_IO_MEM_ENV_H_
@@ -35,7 +36,8 @@ namespace kvindex {
 struct CrashOptions {
   // Chooses how much of the unsynced state survives.
   uint64_t seed = 0;
-  // false: drop every unsynced write and directory operation (the harshest crash).
+  // false: drop every unsynced write and directory operation (the harshest
+  // crash).
   bool keep_unsynced_prefix = true;
   // Whether the last surviving unsynced write may be cut short.
   bool tear_last_write = true;
@@ -65,6 +67,7 @@ class MemEnv : public Env {
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override;
   absl::StatusOr<bool> FileExists(const std::string& path) override;
+  absl::StatusOr<FileId> PathId(const std::string& path) override;
   absl::Status RenameFile(const std::string& src,
                           const std::string& dst) override;
   absl::Status RemoveFile(const std::string& path) override;
@@ -79,27 +82,28 @@ class MemEnv : public Env {
 
   // Number of mutating operations (kOpMutating) performed so far.
   uint64_t mutation_count() const;
-  // After `n` more mutating operations succeed, the env "loses power": every later
-  // operation (of any kind, on any file or lock) fails with kAborted until Restart.
-  // n == 0 crashes before the next mutating operation.
+  // After `n` more mutating operations succeed, the env "loses power": every
+  // later operation (of any kind, on any file or lock) fails with kAborted
+  // until Restart. n == 0 crashes before the next mutating operation.
   void CrashAfter(uint64_t n);
   // True once the crash point was reached (and until Restart).
   bool crashed() const;
-  // Simulates the power loss now (if CrashAfter has not already) and reboots: files and
-  // directories take their post-crash contents, all locks are released, Files opened
-  // before stay dead (every operation kAborted), and the env works normally again.
+  // Simulates the power loss now (if CrashAfter has not already) and reboots:
+  // files and directories take their post-crash contents, all locks are
+  // released, Files opened before stay dead (every operation kAborted), and the
+  // env works normally again.
   void Restart(const CrashOptions& options);
 
   // --- Fault injection ---
 
-  // The next `skip` operations matching `op_mask` succeed, then the following `count`
-  // fail with `error` (e.g. absl::InternalError("EIO"),
+  // The next `skip` operations matching `op_mask` succeed, then the following
+  // `count` fail with `error` (e.g. absl::InternalError("EIO"),
   // absl::ResourceExhaustedError("ENOSPC")); count < 0 means for ever.
   void InjectError(uint32_t op_mask, uint64_t skip, int64_t count,
                    absl::Status error);
   void ClearInjectedErrors();
-  // When on, every PRead returns at most half of what was asked (at least 1 byte),
-  // like a pread(2) interrupted early.
+  // When on, every PRead returns at most half of what was asked (at least 1
+  // byte), like a pread(2) interrupted early.
   void SetShortReads(bool on);
 
   // --- Inspection and damage (tests) ---

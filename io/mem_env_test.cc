@@ -833,3 +833,23 @@ TEST(MemEnvThreadTest, ConcurrentWritersOnDifferentFiles) {
 
 }  // namespace
 }  // namespace kvindex
+
+namespace kvindex {
+namespace {
+
+TEST(MemEnvFileIdTest, NamesTheFileNotThePath) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirs("/d").ok());
+  auto fa = env.OpenFile("/d/a", OpenMode::kCreateReadWrite);
+  auto fb = env.OpenFile("/d/b", OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(fa.ok() && fb.ok());
+  ASSERT_EQ((*fa)->Id().value(), env.PathId("/d/a").value());
+  ASSERT_NE((*fa)->Id().value(), (*fb)->Id().value());
+  ASSERT_TRUE(env.RenameFile("/d/b", "/d/a").ok());
+  EXPECT_EQ(env.PathId("/d/a").value(), (*fb)->Id().value());
+  EXPECT_NE(env.PathId("/d/a").value(), (*fa)->Id().value());
+  EXPECT_EQ(env.PathId("/d/b").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace kvindex

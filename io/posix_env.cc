@@ -136,6 +136,13 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  absl::StatusOr<FileId> Id() const override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return PosixError("fstat", path_, errno);
+    return FileId{static_cast<uint64_t>(st.st_dev),
+                  static_cast<uint64_t>(st.st_ino)};
+  }
+
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t size) const override {
     absl::StatusOr<uint64_t> file_size = Size();
@@ -215,6 +222,13 @@ class PosixEnv final : public Env {
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return PosixError("open", path, errno);
     return std::unique_ptr<File>(new PosixFile(path, fd));
+  }
+
+  absl::StatusOr<FileId> PathId(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
+    return FileId{static_cast<uint64_t>(st.st_dev),
+                  static_cast<uint64_t>(st.st_ino)};
   }
 
   absl::StatusOr<bool> FileExists(const std::string& path) override {

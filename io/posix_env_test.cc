@@ -182,6 +182,7 @@ class OneByteFile : public File {
   }
   absl::Status Sync() override { return absl::OkStatus(); }
   absl::StatusOr<uint64_t> Size() const override { return data_.size(); }
+  absl::StatusOr<FileId> Id() const override { return FileId{0, 1}; }
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t) const override {
     return absl::UnimplementedError("no map");
@@ -510,6 +511,29 @@ TEST_F(PosixEnvTest, LockExcludesOtherProcesses) {
   // The child exited: the lock is free again for us.
   auto again = env_->LockFile(path);
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+}  // namespace
+}  // namespace kvindex
+
+namespace kvindex {
+namespace {
+
+TEST(PosixFileIdTest, NamesTheFileNotThePath) {
+  Env* env = Env::Posix();
+  const std::string dir = ::testing::TempDir() + "/file_id";
+  ASSERT_TRUE(env->CreateDirs(dir).ok());
+  const std::string a = dir + "/a", b = dir + "/b";
+  auto fa = env->OpenFile(a, OpenMode::kCreateReadWrite);
+  auto fb = env->OpenFile(b, OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(fa.ok() && fb.ok());
+  ASSERT_EQ((*fa)->Id().value(), env->PathId(a).value());
+  ASSERT_NE((*fa)->Id().value(), (*fb)->Id().value());
+  // b renamed over a: the path now names b's file; the handle still a's.
+  ASSERT_TRUE(env->RenameFile(b, a).ok());
+  EXPECT_EQ(env->PathId(a).value(), (*fb)->Id().value());
+  EXPECT_NE(env->PathId(a).value(), (*fa)->Id().value());
+  EXPECT_EQ(env->PathId(b).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

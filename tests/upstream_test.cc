@@ -2247,6 +2247,9 @@ class OpenHookEnv : public Env {
   absl::StatusOr<bool> FileExists(const std::string& path) override {
     return base_->FileExists(path);
   }
+  absl::StatusOr<FileId> PathId(const std::string& path) override {
+    return base_->PathId(path);
+  }
   absl::Status RenameFile(const std::string& src,
                           const std::string& dst) override {
     return base_->RenameFile(src, dst);
