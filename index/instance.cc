@@ -128,6 +128,22 @@ absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
   return data;
 }
 
+absl::StatusOr<int64_t> Instance::DataFileGeneration() {
+  auto file =
+      IndexFile::OpenReadOnly(env_.get(), Path("data"), schema_.entry_size());
+  if (!file.ok()) return file.status();
+  return *file == nullptr ? -1 : (*file)->generation();
+}
+
+absl::StatusOr<bool> Instance::LogAsyncWanted(int64_t async_generation,
+                                              int64_t log_generation) {
+  if (async_generation > log_generation) return true;
+  if (async_generation < log_generation) return false;
+  auto data_generation = DataFileGeneration();
+  if (!data_generation.ok()) return data_generation.status();
+  return *data_generation == log_generation;
+}
+
 absl::Status Instance::OpenWriter() {
   KV_RETURN_IF_ERROR(env_->CreateDirs(StoreDir(root_)));
   auto lock = env_->LockFile(Path("lock"));
@@ -178,12 +194,11 @@ absl::Status Instance::RecoverLogAsync() {
                                      options_.flush_callback);
     if (!opened.ok()) return opened.status();
     stale = *std::move(opened);
-    const int64_t g = stale->generation();
-    const bool wanted =
-        g > generation_ || (g == generation_ && data_ != nullptr &&
-                            data_->generation() == generation_);
-    if (!wanted) stale->Clear(generation_, /*reopen=*/false).IgnoreError();
-    if (!wanted) return absl::OkStatus();
+    auto wanted = LogAsyncWanted(stale->generation(), generation_);
+    if (!wanted.ok()) return wanted.status();
+    if (!*wanted) {
+      return Failed(stale->Clear(generation_, /*reopen=*/false));
+    }
   }
   bool copied = false;
   absl::Status st;
@@ -730,6 +745,23 @@ absl::Status Instance::Sync() {
     auto pending = log->ReadPending();
     if (!pending.ok()) return pending.status();
     log_records = *std::move(pending);
+  }
+
+  // A log_async as old as the log is only wanted in the middle of a merge
+  // commit (see LogAsyncWanted); after a clear it must not show.
+  {
+    Log* async_now = replace_async ? new_async.get() : log_async;
+    const Log* log_now = new_log != nullptr ? new_log.get() : log;
+    if (async_now != nullptr && log_now != nullptr &&
+        async_now->generation() <= log_now->generation()) {
+      auto wanted =
+          LogAsyncWanted(async_now->generation(), log_now->generation());
+      if (!wanted.ok()) return wanted.status();
+      if (!*wanted) {
+        new_async.reset();
+        replace_async = log_async != nullptr;
+      }
+    }
   }
 
   {

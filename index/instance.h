@@ -90,6 +90,16 @@ class Instance {
   // The data file at its path, or nullptr if absent, empty, or older than the
   // log (a clear that a crash interrupted after its commit point).
   absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
+  // Generation in the data file's header, or -1 if there is no data file (a
+  // data file without records still counts: it tells a merge commit from a
+  // clear).
+  absl::StatusOr<int64_t> DataFileGeneration();
+  // Whether a log_async of generation `async_generation` still holds bindings
+  // for a log of generation `log_generation`: yes while its merge has not reset
+  // the log, and after that only if the merge committed (the data file has the
+  // log's generation); otherwise a clear made it obsolete.
+  absl::StatusOr<bool> LogAsyncWanted(int64_t async_generation,
+                                      int64_t log_generation);
   // Read-only: opens log or log_async by path, making sure the file opened is
   // still the one the path names once its header was read (the writer may
   // rename a new file over it or delete it meanwhile). nullptr if absent.
