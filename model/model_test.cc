@@ -1,0 +1,266 @@
+#include "model/model.h"
+
+#include <optional>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kvindex {
+namespace model {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+TEST(IndexModel, ReplaceFindMemLastWriteWins) {
+  IndexModel m;
+  EXPECT_EQ(m.Find("k"), std::nullopt);
+  EXPECT_FALSE(m.Mem("k"));
+  m.Replace("k", "v1");
+  m.Replace("k", "v2");
+  m.Replace("j", "w");
+  EXPECT_EQ(m.Find("k"), "v2");
+  EXPECT_TRUE(m.Mem("j"));
+  EXPECT_EQ(m.Bindings(), (Map{{"j", "w"}, {"k", "v2"}}));
+  EXPECT_EQ(m.end(), 3u);
+  EXPECT_EQ(m.StateAt(1), (Map{{"k", "v1"}}));
+  EXPECT_EQ(m.StateAt(0), Map{});
+}
+
+TEST(IndexModel, FilterLooksAtNewestBindingOnly) {
+  IndexModel m;
+  m.Replace("a", "keep");
+  m.Replace("a", "drop");  // newest binding of a fails the predicate
+  m.Replace("b", "drop");
+  m.Replace("b", "keep");  // newest binding of b passes
+  m.Filter(
+      [](const std::string&, const std::string& v) { return v == "keep"; });
+  EXPECT_EQ(m.Bindings(), (Map{{"b", "keep"}}));
+  // Filter: durable up to its start, flushed to its end.
+  EXPECT_EQ(m.durable(), 4u);
+  EXPECT_EQ(m.flushed(), 5u);
+  EXPECT_EQ(m.maybe_flushed(), 5u);
+  EXPECT_FALSE(m.merge_may_run());
+}
+
+TEST(IndexModel, FlushAndFsyncMovePositions) {
+  IndexModel m;
+  m.Replace("a", "1", /*overcommit=*/true);
+  EXPECT_EQ(m.maybe_flushed(),
+            0u);  // overcommit, no merge: nothing may be flushed
+  m.Flush(/*fsync=*/false);
+  EXPECT_EQ(m.flushed(), 1u);
+  EXPECT_EQ(m.durable(), 0u);
+  m.Replace("b", "2", /*overcommit=*/true);
+  m.Flush(/*fsync=*/true);
+  EXPECT_EQ(m.durable(), 2u);
+  EXPECT_EQ(m.flushed(), 2u);
+}
+
+TEST(IndexModel, ReplaceThatMayMergeMayFlush) {
+  IndexModel m;
+  m.Replace("a", "1");  // may start a merge, which flushes the log
+  EXPECT_EQ(m.flushed(), 0u);
+  EXPECT_EQ(m.maybe_flushed(), 1u);
+  EXPECT_TRUE(m.merge_may_run());
+  // While a merge may run, even an overcommitted write may get flushed by its
+  // end.
+  m.Replace("b", "2", /*overcommit=*/true);
+  EXPECT_EQ(m.maybe_flushed(), 2u);
+  m.AwaitMerge();
+  m.Replace("c", "3", /*overcommit=*/true);
+  EXPECT_EQ(m.maybe_flushed(), 2u);
+}
+
+TEST(IndexModel, MergeMakesEverythingBeforeItDurable) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Merge();
+  EXPECT_EQ(m.durable(), 1u);
+  EXPECT_EQ(m.flushed(), 1u);
+  m.TryMerge();
+  EXPECT_EQ(m.durable(), 1u);
+  EXPECT_TRUE(m.merge_may_run());
+}
+
+TEST(IndexModel, ClearIsDurableAndMayAbortAMerge) {
+  IndexModel m;
+  m.Replace("a", "1");
+  EXPECT_FALSE(m.merge_may_have_aborted());
+  m.Clear();
+  EXPECT_TRUE(m.Bindings().empty());
+  EXPECT_EQ(m.durable(), 2u);
+  EXPECT_TRUE(m.merge_may_have_aborted());
+  EXPECT_FALSE(m.merge_may_run());
+  m.Merge();  // empty: starts nothing, the abort may still be reported
+  EXPECT_TRUE(m.merge_may_have_aborted());
+  m.Replace("b", "1");
+  m.Merge();
+  EXPECT_FALSE(m.merge_may_have_aborted());
+}
+
+TEST(IndexModel, CloseMakesEverythingDurable) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Close();
+  EXPECT_FALSE(m.writer_open());
+  EXPECT_EQ(m.durable(), 1u);
+  m.Reopen();
+  EXPECT_TRUE(m.writer_open());
+  EXPECT_EQ(m.Find("a"), "1");
+}
+
+TEST(IndexModel, FailedOperationPromisesNothing) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Flush(/*fsync=*/true, Outcome::kFailed);
+  EXPECT_EQ(m.durable(), 0u);
+  EXPECT_EQ(m.flushed(), 0u);
+  EXPECT_EQ(m.maybe_flushed(), 1u);
+  m.Clear(Outcome::kFailed);
+  EXPECT_EQ(m.durable(), 0u);
+  EXPECT_EQ(m.maybe_flushed(), 2u);
+  // Both "cleared" and "not cleared" are allowed after a crash.
+  EXPECT_EQ(m.CheckRecovered({}), "");
+  EXPECT_EQ(m.CheckRecovered({{"a", "1"}}), "");
+}
+
+TEST(IndexModel, ReadOnlyInstanceRecordsFlushedRange) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Flush(false);
+  m.OpenReadOnly(7);
+  m.Replace("a", "2");  // may be flushed by a merge
+  m.Sync(7);
+  EXPECT_EQ(m.ReadOnlyRange(7), std::make_pair(size_t{1}, size_t{2}));
+  EXPECT_THAT(m.ReadOnlyIds(), ElementsAre(7));
+  EXPECT_EQ(m.ExplainRange({{"a", "1"}}, 1, 2, true), "");
+  EXPECT_EQ(m.ExplainRange({{"a", "2"}}, 1, 2, true), "");
+  EXPECT_THAT(m.ExplainRange({}, 1, 2, true),
+              HasSubstr("key \"a\" shows absent"));
+  EXPECT_THAT(m.Matching({{"a", "2"}}, 0, 2), ElementsAre(2));
+  m.CloseReadOnly(7);
+  EXPECT_FALSE(m.HasReadOnly(7));
+}
+
+TEST(IndexModel, ReadOnlyViewSurvivesClearUntilSync) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Flush(false);
+  m.Sync(1);
+  m.Clear();
+  // The reader's range still designates the pre-clear state.
+  const auto [lo, hi] = m.ReadOnlyRange(1);
+  EXPECT_EQ(m.StateAt(lo), (Map{{"a", "1"}}));
+  EXPECT_EQ(hi, 1u);
+  m.Sync(1);
+  EXPECT_EQ(m.StateAt(m.ReadOnlyRange(1).first), Map{});
+}
+
+TEST(IndexModel, CrashAllowsEveryPrefixBetweenDurableAndMaybeFlushed) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Replace("b", "1", true);
+  m.Flush(/*fsync=*/true);  // D = 2
+  m.Replace("a", "2", true);
+  m.Replace("b", "2", true);
+  m.Flush(/*fsync=*/false);   // F = H = 4
+  m.Replace("a", "3", true);  // never flushed
+  EXPECT_EQ(m.CheckRecovered({{"a", "1"}, {"b", "1"}}), "");
+  EXPECT_EQ(m.CheckRecovered({{"a", "2"}, {"b", "1"}}), "");
+  EXPECT_EQ(m.CheckRecovered({{"a", "2"}, {"b", "2"}}), "");
+  // Lost durable binding.
+  EXPECT_THAT(m.CheckRecovered({{"a", "1"}}),
+              HasSubstr("key \"b\" shows absent; allowed: \"1\"@2 \"2\"@4"));
+  // A value never flushed cannot survive.
+  EXPECT_THAT(m.CheckRecovered({{"a", "3"}, {"b", "2"}}),
+              HasSubstr("key \"a\" shows \"3\""));
+  // A key never written cannot appear.
+  EXPECT_THAT(m.CheckRecovered({{"a", "1"}, {"b", "1"}, {"x", "1"}}),
+              HasSubstr("key \"x\" shows \"1\"; allowed: absent@2"));
+  // Each key is fine alone, but b=2 was written after a=2: not a prefix.
+  const std::string reordered = m.CheckRecovered({{"a", "1"}, {"b", "2"}});
+  EXPECT_THAT(reordered, HasSubstr("prefix rule violated"));
+  EXPECT_THAT(reordered, HasSubstr("step 3: replace \"a\"=\"2\""));
+  EXPECT_EQ(m.CheckRecovered({{"a", "1"}, {"b", "2"}}, /*prefix=*/false), "");
+}
+
+TEST(IndexModel, CrashAllowsAbsenceOnlyIfRemovedOrNeverDurable) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Replace("b", "1", true);
+  m.Close();  // D = 2
+  m.Reopen();
+  m.Filter([](const std::string& k, const std::string&) { return k != "a"; });
+  // The filter's removal may be lost (D is its start), or kept.
+  EXPECT_EQ(m.CheckRecovered({{"b", "1"}}), "");
+  EXPECT_EQ(m.CheckRecovered({{"a", "1"}, {"b", "1"}}), "");
+  EXPECT_THAT(m.CheckRecovered({{"a", "1"}}),
+              HasSubstr("key \"b\" shows absent"));
+}
+
+TEST(IndexModel, CrashAdoptsDurableState) {
+  IndexModel m;
+  m.Replace("a", "1", true);
+  m.Flush(true);
+  m.Replace("a", "2", true);
+  m.Replace("c", "3", true);
+  m.Sync(0);
+  m.Crash();
+  EXPECT_EQ(m.Bindings(), (Map{{"a", "1"}}));
+  EXPECT_EQ(m.end(), 0u);
+  EXPECT_EQ(m.durable(), 0u);
+  EXPECT_THAT(m.ReadOnlyIds(), IsEmpty());
+  // Values seen before the crash stay known for Iter checks.
+  EXPECT_EQ(m.ValuesEver().at("a"), (std::set<std::string>{"1", "2"}));
+  EXPECT_EQ(m.CheckRecovered({{"a", "1"}}), "");
+  EXPECT_NE(m.CheckRecovered({{"a", "2"}}), "");
+}
+
+TEST(IndexModel, ValuesSinceClearForgetClearedValues) {
+  IndexModel m;
+  m.Replace("a", "1");
+  m.Clear();
+  m.Replace("a", "2");
+  EXPECT_EQ(m.ValuesSinceClear().at("a"), (std::set<std::string>{"2"}));
+  EXPECT_EQ(m.ValuesEver().at("a"), (std::set<std::string>{"1", "2"}));
+}
+
+TEST(CheckIterVisits, AcceptsExactAndDoubleVisitWithOlderValue) {
+  const Map shown = {{"a", "2"}, {"b", "1"}};
+  const ValueSets older = {{"a", {"1", "2"}}, {"b", {"1"}}};
+  EXPECT_EQ(CheckIterVisits(shown, {{"b", "1"}, {"a", "2"}}, older), "");
+  EXPECT_EQ(CheckIterVisits(shown, {{"a", "2"}, {"b", "1"}, {"a", "1"}}, older),
+            "");
+}
+
+TEST(CheckIterVisits, RejectsMissingExtraStaleAndTripleVisits) {
+  const Map shown = {{"a", "2"}, {"b", "1"}};
+  const ValueSets older = {{"a", {"1", "2"}}, {"b", {"1"}}};
+  EXPECT_THAT(CheckIterVisits(shown, {{"a", "2"}}, older),
+              HasSubstr("binding \"b\": \"1\" not visited"));
+  EXPECT_THAT(
+      CheckIterVisits(shown, {{"a", "2"}, {"b", "1"}, {"c", "1"}}, older),
+      HasSubstr("key \"c\" visited (with \"1\") but has no binding"));
+  EXPECT_THAT(
+      CheckIterVisits(shown, {{"a", "1"}, {"a", "2"}, {"b", "1"}}, older),
+      HasSubstr("key \"a\" first visited with \"1\""));
+  EXPECT_THAT(
+      CheckIterVisits(shown, {{"a", "2"}, {"a", "9"}, {"b", "1"}}, older),
+      HasSubstr("visited again with \"9\", never one of its values"));
+  EXPECT_THAT(
+      CheckIterVisits(shown, {{"a", "2"}, {"a", "1"}, {"a", "1"}, {"b", "1"}},
+                      older),
+      HasSubstr("key \"a\" visited 3 times"));
+}
+
+TEST(Quote, EscapesUnprintableBytes) {
+  EXPECT_EQ(Quote(std::string("a\0\"\xff", 4)), "\"a\\x00\\x22\\xff\"");
+  EXPECT_EQ(ShowMap({{"k", "v"}, {"l", "w"}}), "{\"k\": \"v\", \"l\": \"w\"}");
+}
+
+}  // namespace
+}  // namespace model
+}  // namespace kvindex
