@@ -159,6 +159,17 @@ absl::Status Instance::OpenWriter() {
   generation_ = log_->generation();
   if (options_.fresh) return ClearLocked();
 
+  // A data file one generation ahead of the log: a merge renamed its output
+  // over the data file, then a crash came before it reset the log. Every
+  // binding of that log went into the data file (or was filtered out), so
+  // finish the commit.
+  auto data_generation = DataFileGeneration();
+  if (!data_generation.ok()) return data_generation.status();
+  if (*data_generation == generation_ + 1) {
+    KV_RETURN_IF_ERROR(log_->Clear(*data_generation, /*reopen=*/true));
+    generation_ = *data_generation;
+  }
+
   // A data file older than the log belongs to a clear that a crash interrupted
   // after its commit point (the log reset): it is deleted.
   auto data = DataFile::Open(env_.get(), Path("data"), schema_);
@@ -200,10 +211,19 @@ absl::Status Instance::RecoverLogAsync() {
       return Failed(stale->Clear(generation_, /*reopen=*/false));
     }
   }
+  // Once the merge reset the log (same generation), the log may already hold
+  // the copies of these bindings, and newer values than the ones log_async's
+  // file kept: only keys the log lacks still need the copy.
+  const bool log_was_reset = stale->generation() <= generation_;
   bool copied = false;
   absl::Status st;
   stale->table().ForEach([&](const char* entry) {
-    if (st.ok()) st = log_->AppendEntry(entry);
+    const absl::string_view key = EntryKey(schema_, entry);
+    if (!st.ok() ||
+        (log_was_reset && log_->Find(key, schema_.hash(key)) != nullptr)) {
+      return;
+    }
+    st = log_->AppendEntry(entry);
     copied = true;
   });
   KV_RETURN_IF_ERROR(Failed(st));
@@ -220,20 +240,22 @@ absl::Status Instance::ClearLocked() {
   KV_RETURN_IF_ERROR(CheckWritable());
   ++generation_;
   lru_.Clear();
+  // Nothing old stays visible, even if an IO error stops the clear half-way:
+  // the instance then refuses writes and shows the cleared (possibly partial)
+  // state.
+  std::unique_ptr<Log> old_async = std::move(log_async_);
+  data_.reset();
   KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true, [this] {
     (void)Hook(HookPoint::kClearIo);
   })));
-  if (log_async_ != nullptr) {
-    KV_RETURN_IF_ERROR(
-        Failed(log_async_->Clear(generation_, /*reopen=*/false)));
-    log_async_.reset();
+  if (old_async != nullptr) {
+    KV_RETURN_IF_ERROR(Failed(old_async->Clear(generation_, /*reopen=*/false)));
   } else {
     auto exists = env_->FileExists(Path("log_async"));
-    if (exists.ok() && *exists) {
+    if (!exists.ok()) return Failed(exists.status());
+    if (*exists)
       KV_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("log_async"))));
-    }
   }
-  data_.reset();
   auto exists = env_->FileExists(Path("data"));
   if (!exists.ok()) return Failed(exists.status());
   if (*exists) KV_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
@@ -271,10 +293,16 @@ absl::Status Instance::Shutdown() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
   absl::Status st;
-  if (!options_.readonly && write_error_.ok()) {
+  if (!options_.readonly && !write_error_.ok()) {
+    // Whatever the failed write left in the buffers is not durable: say so.
+    st = absl::DataLossError(absl::StrCat(
+        root_, ": closed without flushing after an earlier IO error: ",
+        write_error_.ToString()));
+  } else if (!options_.readonly) {
     if (log_ != nullptr) st.Update(log_->file().Flush({true, true}));
-    if (log_async_ != nullptr)
+    if (log_async_ != nullptr) {
       st.Update(log_async_->file().Flush({true, true}));
+    }
   }
   log_.reset();
   log_async_.reset();
