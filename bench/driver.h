@@ -1,6 +1,6 @@
-// The benchmark driver behind index_bench: flags, key pools, the workloads of the
-// OCaml index benchmark (SPEC.md §15), one forked child per (store, workload) run,
-// the comparison table and the JSON report. See bench/README.md.
+// The benchmark driver behind index_bench: flags, key pools, the workloads of
+// the OCaml index benchmark (SPEC.md §15), one forked child per (store,
+// workload) run, the comparison table and the JSON report. See bench/README.md.
 #ifndef KVINDEX_BENCH_DRIVER_H_
 #define KVINDEX_BENCH_DRIVER_H_
 
@@ -18,7 +18,8 @@ struct NamedStore {
 };
 
 // Runs the benchmark with the given stores available to --stores. Returns the
-// process exit code: 0 when every run succeeded, 1 when one failed, 2 on bad flags.
+// process exit code: 0 when every run succeeded, 1 when one failed, 2 on bad
+// flags.
 int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores);
 
 }  // namespace bench

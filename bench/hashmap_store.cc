@@ -1,12 +1,14 @@
-// The floor: an in-memory absl::flat_hash_map. Entries (key then value) live in an
-// arena of fixed-size records; the map goes from a view of the key in its record to
-// the record, so a lookup is one hash probe and a memcmp, with no allocation.
+// The floor: an in-memory absl::flat_hash_map. Entries (key then value) live in
+// an arena of fixed-size records; the map goes from a view of the key in its
+// record to the record, so a lookup is one hash probe and a memcmp, with no
+// allocation.
 //
 // It is not a store: nothing is durable (Durable() is false). So that the read
 // workloads can run in their own processes, Close() dumps the records to
 // <dir>/hashmap.dat and Open() loads them back; neither is timed by the driver.
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -30,9 +32,8 @@ class HashMapStore : public Store {
  public:
   explicit HashMapStore(const StoreConfig& config)
       : key_size_(config.key_size),
-        entry_size_(config.key_size + config.value_size) {
-    map_.reserve(config.entries);
-  }
+        entry_size_(config.key_size + config.value_size),
+        entries_(config.entries) {}
 
   std::string name() const override { return "hashmap"; }
   bool ReadOnlyIsNative() const override { return false; }
@@ -43,6 +44,7 @@ class HashMapStore : public Store {
     map_.clear();
     chunks_.clear();
     count_ = 0;
+    map_.reserve(entries_);
     if (mode == OpenMode::kFresh) return ResetDirectory(dir);
     absl::Status s = MakeDirectories(dir);
     if (!s.ok()) return s;
@@ -100,7 +102,8 @@ class HashMapStore : public Store {
 
   char* Append(absl::string_view key, absl::string_view value) {
     if (count_ % kRecordsPerChunk == 0) {
-      chunks_.push_back(std::make_unique<char[]>(kRecordsPerChunk * entry_size_));
+      chunks_.push_back(
+          std::make_unique<char[]>(kRecordsPerChunk * entry_size_));
     }
     char* record = Record(count_++);
     std::memcpy(record, key.data(), key_size_);
@@ -138,9 +141,9 @@ class HashMapStore : public Store {
     }
     std::vector<char> record(entry_size_);
     while (std::fread(record.data(), entry_size_, 1, f) == 1) {
-      absl::Status s = Replace(
-          absl::string_view(record.data(), key_size_),
-          absl::string_view(record.data() + key_size_, entry_size_ - key_size_));
+      absl::Status s = Replace(absl::string_view(record.data(), key_size_),
+                               absl::string_view(record.data() + key_size_,
+                                                 entry_size_ - key_size_));
       if (!s.ok()) break;
     }
     bool error = std::ferror(f) != 0;
@@ -151,6 +154,7 @@ class HashMapStore : public Store {
 
   const size_t key_size_;
   const size_t entry_size_;
+  const uint64_t entries_;
   std::string dir_;
   absl::flat_hash_map<absl::string_view, char*> map_;
   std::vector<std::unique_ptr<char[]>> chunks_;

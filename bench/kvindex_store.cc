@@ -1,13 +1,13 @@
-// This library, through RawIndex (index/raw_index.h): the byte-level API that the
-// typed kvindex::Index<OcamlFixedString<32>, FixedString<13>> wraps, used here so
-// that keys and values are passed as views without a std::string per call and so
-// that --key-size/--value-size can be chosen at run time.
+// This library, through RawIndex (index/raw_index.h): the byte-level API that
+// the typed kvindex::Index<OcamlFixedString<32>, FixedString<13>> wraps, used
+// here so that keys and values are passed as views without a std::string per
+// call and so that --key-size/--value-size can be chosen at run time.
 //
-// Configuration: the OCaml benchmark's (log_size from StoreConfig, default LRU of
-// 30 000 entries, Throttle::kBlockWrites, no shared instance cache). Keys are hashed
-// with OCaml's Hashtbl.hash (30 bits, the OCaml library's String_fixed; stores are
-// byte-compatible with it) or, with --key-hash=xxh3, XXH3 64-bit.
-// kReadOnly opens a read-only instance (it syncs once at open).
+// Configuration: the OCaml benchmark's (log_size from StoreConfig, default LRU
+// of 30 000 entries, Throttle::kBlockWrites, no shared instance cache). Keys
+// are hashed with OCaml's Hashtbl.hash (30 bits, the OCaml library's
+// String_fixed; stores are byte-compatible with it) or, with --key-hash=xxh3,
+// XXH3 64-bit. kReadOnly opens a read-only instance (it syncs once at open).
 //
 // Metrics: the library's process-wide Stats (kvindex::GetStats), reset when the
 // benchmark child starts.
@@ -54,8 +54,8 @@ class KvIndexStore : public Store {
   bool Durable() const override { return true; }
 
   absl::Status Open(const std::string& dir, OpenMode mode) override {
-    absl::Status s = mode == OpenMode::kFresh ? ResetDirectory(dir)
-                                              : MakeDirectories(dir);
+    absl::Status s =
+        mode == OpenMode::kFresh ? ResetDirectory(dir) : MakeDirectories(dir);
     if (!s.ok()) return s;
     Options options;
     options.fresh = mode == OpenMode::kFresh;

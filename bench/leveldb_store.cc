@@ -1,17 +1,22 @@
 // LevelDB 1.23 (Debian's libleveldb), configured for point lookups:
 //
-// - Bloom filter, 10 bits per key (about 1% false positives): an absent key costs
+// - Bloom filter, 10 bits per key (about 1% false positives): an absent key
+// costs
 //   one filter probe per table instead of a block read.
 // - 64 MiB write buffer (default 4 MiB): fewer, larger level-0 tables, less
 //   compaction during the bulk loads.
-// - Block cache of StoreConfig::cache_mb (LevelDB's default is 8 MiB), so hot blocks skip the
-//   read + checksum; max_open_files 10000 so every table stays open (a table-cache
-//   miss re-reads the table's index and filter).
-// - No compression: keys and values are random printable bytes, which snappy barely
+// - Block cache of StoreConfig::cache_mb (LevelDB's default is 8 MiB), so hot
+// blocks skip the
+//   read + checksum; max_open_files 10000 so every table stays open (a
+//   table-cache miss re-reads the table's index and filter).
+// - No compression: keys and values are random printable bytes, which snappy
+// barely
 //   shrinks; it would only cost CPU on every block.
-// - Puts go in a WriteBatch of StoreConfig::batch entries (one log append per batch);
+// - Puts go in a WriteBatch of StoreConfig::batch entries (one log append per
+// batch);
 //   sync only when Flush(true) asks, as with the other stores.
-// - LevelDB has no read-only mode: kReadOnly opens it read-write and only reads.
+// - LevelDB has no read-only mode: kReadOnly opens it read-write and only
+// reads.
 // - Settle() (untimed, after a bulk load) is a full CompactRange, so the read
 //   workloads see a settled tree instead of pending compaction work.
 #include <leveldb/cache.h>
@@ -59,8 +64,8 @@ class LevelDbStore : public Store {
 
   absl::Status Open(const std::string& dir, OpenMode mode) override {
     dir_ = dir;
-    absl::Status s = mode == OpenMode::kFresh ? ResetDirectory(dir)
-                                              : MakeDirectories(dir);
+    absl::Status s =
+        mode == OpenMode::kFresh ? ResetDirectory(dir) : MakeDirectories(dir);
     if (!s.ok()) return s;
     leveldb::Options options;
     options.create_if_missing = true;
@@ -112,7 +117,8 @@ class LevelDbStore : public Store {
 
   absl::Status Flush(bool fsync) override {
     if (pending_ == 0 && !fsync) return absl::OkStatus();
-    // An empty batch with sync=true still appends a log record and syncs the log.
+    // An empty batch with sync=true still appends a log record and syncs the
+    // log.
     return Write(fsync);
   }
 
@@ -123,6 +129,8 @@ class LevelDbStore : public Store {
     db_.reset();
     return s;
   }
+
+  bool HasSettle() const override { return true; }
 
   absl::Status Settle() override {
     absl::Status s = Flush(false);

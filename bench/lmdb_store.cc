@@ -1,17 +1,22 @@
 // LMDB 0.9 (Debian's liblmdb), configured for bulk writes and point lookups:
 //
-// - MDB_WRITEMAP | MDB_NOSYNC: writes go straight into the shared file mapping and a
-//   commit does not fsync. Committed data survives a crash of the process (it is in
-//   the page cache), not a power loss, like this library's log after flush().
-//   Flush(fsync) adds mdb_env_sync(force).
-// - A map size with room for the whole run (the file is sparse: WRITEMAP extends it
+// - MDB_WRITEMAP | MDB_NOSYNC: writes go straight into the shared file mapping
+// and a
+//   commit does not fsync. Committed data survives a crash of the process (it
+//   is in the page cache), not a power loss, like this library's log after
+//   flush(). Flush(fsync) adds mdb_env_sync(force).
+// - A map size with room for the whole run (the file is sparse: WRITEMAP
+// extends it
 //   to the map size, so the disk usage reported is st_blocks, not st_size).
-// - One write transaction per `batch` puts (StoreConfig::batch), committed early by
-//   Flush: a commit per put costs a meta-page write and page-tree copy-on-write.
+// - One write transaction per `batch` puts (StoreConfig::batch), committed
+// early by
+//   Flush: a commit per put costs a meta-page write and page-tree
+//   copy-on-write.
 // - Reads reuse one read-only transaction (mdb_txn_reset/renew) instead of a
-//   begin/abort per lookup; a find while a write transaction is open reads through
-//   it, so it sees the batch's own puts.
-// - MDB_NORDAHEAD: the lookups are random, read-ahead would only evict useful pages.
+//   begin/abort per lookup; a find while a write transaction is open reads
+//   through it, so it sees the batch's own puts.
+// - MDB_NORDAHEAD: the lookups are random, read-ahead would only evict useful
+// pages.
 #include <lmdb.h>
 
 #include <algorithm>
@@ -42,14 +47,16 @@ MDB_val ToVal(absl::string_view s) {
 class LmdbStore : public Store {
  public:
   explicit LmdbStore(const StoreConfig& config)
-      : value_size_(config.value_size), batch_(std::max<size_t>(1, config.batch)) {
-    // Leaf nodes are 8 bytes of header + key + value (+2 bytes of pointer); random
-    // inserts leave pages 50-70% full, and copy-on-write keeps freed pages around
-    // until reused: 4x the payload, and at least 256 MiB.
+      : value_size_(config.value_size),
+        batch_(std::max<size_t>(1, config.batch)) {
+    // Leaf nodes are 8 bytes of header + key + value (+2 bytes of pointer);
+    // random inserts leave pages 50-70% full, and copy-on-write keeps freed
+    // pages around until reused: 4x the payload, and at least 256 MiB.
     uint64_t per_entry = config.key_size + config.value_size + 10;
-    map_size_ = std::max<uint64_t>(uint64_t{256} << 20,
-                                   config.entries * per_entry * 4);
-    map_size_ = (map_size_ + (uint64_t{1} << 20) - 1) & ~((uint64_t{1} << 20) - 1);
+    map_size_ =
+        std::max<uint64_t>(uint64_t{256} << 20, config.entries * per_entry * 4);
+    map_size_ =
+        (map_size_ + (uint64_t{1} << 20) - 1) & ~((uint64_t{1} << 20) - 1);
   }
 
   ~LmdbStore() override { (void)Close(); }
@@ -60,16 +67,17 @@ class LmdbStore : public Store {
 
   absl::Status Open(const std::string& dir, OpenMode mode) override {
     dir_ = dir;
-    absl::Status s = mode == OpenMode::kFresh ? ResetDirectory(dir)
-                                              : MakeDirectories(dir);
+    absl::Status s =
+        mode == OpenMode::kFresh ? ResetDirectory(dir) : MakeDirectories(dir);
     if (!s.ok()) return s;
     readonly_ = mode == OpenMode::kReadOnly;
     int rc = mdb_env_create(&env_);
     if (rc != 0) return Error("mdb_env_create", rc);
     rc = mdb_env_set_mapsize(env_, map_size_);
     if (rc != 0) return Error("mdb_env_set_mapsize", rc);
-    unsigned int flags = readonly_ ? (MDB_RDONLY | MDB_NORDAHEAD)
-                                   : (MDB_WRITEMAP | MDB_NOSYNC | MDB_NORDAHEAD);
+    unsigned int flags = readonly_
+                             ? (MDB_RDONLY | MDB_NORDAHEAD)
+                             : (MDB_WRITEMAP | MDB_NOSYNC | MDB_NORDAHEAD);
     rc = mdb_env_open(env_, dir.c_str(), flags, 0644);
     if (rc != 0) {
       mdb_env_close(env_);

@@ -2,13 +2,16 @@
 //
 // - Options::OptimizeForPointLookup(cache_mb): block-based tables with a Bloom
 //   filter (10 bits per key), a hash index inside each data block
-//   (kDataBlockBinaryAndHash) and a block cache of StoreConfig::cache_mb; plus a
-//   whole-key Bloom filter on the memtable.
-// - No compression (Debian builds it with snappy as the default): random printable
+//   (kDataBlockBinaryAndHash) and a block cache of StoreConfig::cache_mb; plus
+//   a whole-key Bloom filter on the memtable.
+// - No compression (Debian builds it with snappy as the default): random
+// printable
 //   keys and values do not shrink.
-// - Defaults otherwise: 64 MiB write buffer, level compaction, two background jobs
+// - Defaults otherwise: 64 MiB write buffer, level compaction, two background
+// jobs
 //   (this machine has two cores), every table file kept open.
-// - Puts go in a WriteBatch of StoreConfig::batch entries (one WAL append per batch);
+// - Puts go in a WriteBatch of StoreConfig::batch entries (one WAL append per
+// batch);
 //   sync only when Flush(true) asks.
 // - kReadOnly uses DB::OpenForReadOnly.
 // - Settle() (untimed, after a bulk load) is a full CompactRange, so the read
@@ -56,18 +59,17 @@ class RocksDbStore : public Store {
 
   absl::Status Open(const std::string& dir, OpenMode mode) override {
     dir_ = dir;
-    absl::Status s = mode == OpenMode::kFresh ? ResetDirectory(dir)
-                                              : MakeDirectories(dir);
+    absl::Status s =
+        mode == OpenMode::kFresh ? ResetDirectory(dir) : MakeDirectories(dir);
     if (!s.ok()) return s;
     rocksdb::Options options;
     options.create_if_missing = true;
     options.OptimizeForPointLookup(cache_mb_);
     options.compression = rocksdb::kNoCompression;
     rocksdb::DB* db = nullptr;
-    rocksdb::Status rs =
-        mode == OpenMode::kReadOnly
-            ? rocksdb::DB::OpenForReadOnly(options, dir, &db)
-            : rocksdb::DB::Open(options, dir, &db);
+    rocksdb::Status rs = mode == OpenMode::kReadOnly
+                             ? rocksdb::DB::OpenForReadOnly(options, dir, &db)
+                             : rocksdb::DB::Open(options, dir, &db);
     if (!rs.ok()) return Error("open", rs);
     db_.reset(db);
     return absl::OkStatus();
@@ -129,6 +131,8 @@ class RocksDbStore : public Store {
     if (s.ok() && !rs.ok()) s = Error("close", rs);
     return s;
   }
+
+  bool HasSettle() const override { return true; }
 
   absl::Status Settle() override {
     absl::Status s = Flush(false);

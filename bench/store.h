@@ -1,12 +1,13 @@
-// Store: the small interface every benchmarked key-value store is put behind, so that
-// the driver (bench/index_bench.cc) runs the same workloads on this library and on
-// its peers. Keys and values are byte strings of the fixed sizes in StoreConfig.
+// Store: the small interface every benchmarked key-value store is put behind,
+// so that the driver (bench/index_bench.cc) runs the same workloads on this
+// library and on its peers. Keys and values are byte strings of the fixed sizes
+// in StoreConfig.
 //
-// One Store object is used by one thread, in one process: the driver forks a child
-// per (store, workload) and opens the store there.
+// One Store object is used by one thread, in one process: the driver forks a
+// child per (store, workload) and opens the store there.
 //
-// Errors are absl::Status values naming the store's directory; the driver stops the
-// run on the first one.
+// Errors are absl::Status values naming the store's directory; the driver stops
+// the run on the first one.
 #ifndef KVINDEX_BENCH_STORE_H_
 #define KVINDEX_BENCH_STORE_H_
 
@@ -31,8 +32,8 @@ struct StoreConfig {
   size_t value_size = 13;
   // Bindings the run writes (sizes LMDB's map).
   uint64_t entries = 0;
-  // kvindex: entries in the log before a merge; key hash "ocaml" (Hashtbl.hash, the
-  // OCaml library's String_fixed) or "xxh3"; LRU entries.
+  // kvindex: entries in the log before a merge; key hash "ocaml" (Hashtbl.hash,
+  // the OCaml library's String_fixed) or "xxh3"; LRU entries.
   uint64_t log_size = 500000;
   std::string key_hash = "ocaml";
   size_t lru_size = 30000;
@@ -45,7 +46,8 @@ struct StoreConfig {
 enum class OpenMode {
   kFresh,      // read-write, previous contents removed
   kReadWrite,  // read-write on what is there
-  kReadOnly,   // the store's read-only mode where it has one (see ReadOnlyIsNative)
+  kReadOnly,   // the store's read-only mode where it has one (see
+               // ReadOnlyIsNative)
 };
 
 class Store {
@@ -53,8 +55,8 @@ class Store {
   virtual ~Store() = default;
 
   virtual std::string name() const = 0;
-  // False when the store has no read-only mode and kReadOnly opens it read-write
-  // (it is then only read).
+  // False when the store has no read-only mode and kReadOnly opens it
+  // read-write (it is then only read).
   virtual bool ReadOnlyIsNative() const = 0;
   // False when Flush(true) cannot make data durable (the in-memory floor).
   virtual bool Durable() const = 0;
@@ -66,28 +68,30 @@ class Store {
   virtual absl::Status Replace(absl::string_view key,
                                absl::string_view value) = 0;
 
-  // Copies the value bound to `key` into value_out[0, value_size) and returns true,
-  // or returns false. Sees this handle's earlier replaces, flushed or not.
-  virtual absl::StatusOr<bool> Find(absl::string_view key,
-                                    char* value_out) = 0;
+  // Copies the value bound to `key` into value_out[0, value_size) and returns
+  // true, or returns false. Sees this handle's earlier replaces, flushed or
+  // not.
+  virtual absl::StatusOr<bool> Find(absl::string_view key, char* value_out) = 0;
 
   // Calls f on every binding (each key at least once).
   virtual absl::Status Iter(
       const std::function<void(absl::string_view, absl::string_view)>& f) = 0;
 
-  // Makes every replace so far visible to a store opened afterwards and safe from a
-  // crash of this process; with fsync, also from a power loss.
+  // Makes every replace so far visible to a store opened afterwards and safe
+  // from a crash of this process; with fsync, also from a power loss.
   virtual absl::Status Flush(bool fsync) = 0;
 
   // Closes the store (flushing). The object may be opened again afterwards.
   virtual absl::Status Close() = 0;
 
-  // After a bulk load, on an open store: brings it to its settled shape (LSM trees:
-  // a full compaction). Not timed.
+  // After a bulk load, on an open store: brings it to its settled shape (LSM
+  // trees: a full compaction). Not timed.
   virtual absl::Status Settle() { return absl::OkStatus(); }
+  // Whether Settle() does anything (the driver skips the reopen otherwise).
+  virtual bool HasSettle() const { return false; }
 
-  // Store-specific counters accumulated by this process since the child started,
-  // as (name, value) pairs reported next to the common metrics.
+  // Store-specific counters accumulated by this process since the child
+  // started, as (name, value) pairs reported next to the common metrics.
   virtual std::vector<std::pair<std::string, double>> Metrics() const {
     return {};
   }
@@ -103,7 +107,8 @@ std::unique_ptr<Store> NewRocksDbStore(const StoreConfig& config);
 std::unique_ptr<Store> NewKvIndexStore(const StoreConfig& config);
 
 // Helpers for the store implementations.
-// Removes `dir` and everything below it (absent is fine), then creates it empty.
+// Removes `dir` and everything below it (absent is fine), then creates it
+// empty.
 absl::Status ResetDirectory(const std::string& dir);
 // Creates `dir` and its parents if missing.
 absl::Status MakeDirectories(const std::string& dir);

@@ -1,0 +1,790 @@
+#include "bench/driver.h"
+
+#include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "bench/measure.h"
+#include "bench/report.h"
+#include "bench/store.h"
+#include "bench/workloads.h"
+#include "index/data/schema.h"
+
+namespace kvindex {
+namespace bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// A POSIX extended regular expression matched from the start of a string
+// (regex.h rather than std::regex, whose GCC 12 headers do not build
+// warning-free with sanitizers).
+class Regex {
+ public:
+  Regex() = default;
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+  ~Regex() {
+    if (compiled_) regfree(&re_);
+  }
+
+  absl::Status Compile(const std::string& pattern) {
+    std::string anchored = absl::StrCat("^(", pattern, ")");
+    int rc = regcomp(&re_, anchored.c_str(), REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+      char message[256];
+      regerror(rc, &re_, message, sizeof(message));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad regular expression '", pattern, "': ", message));
+    }
+    compiled_ = true;
+    return absl::OkStatus();
+  }
+
+  bool Matches(const std::string& s) const {
+    return compiled_ && regexec(&re_, s.c_str(), 0, nullptr, 0) == 0;
+  }
+
+ private:
+  regex_t re_;
+  bool compiled_ = false;
+};
+
+// ---------------------------------------------------------------------------------
+// Flags
+
+constexpr uint64_t kDefaultEntries = 10000000;
+constexpr uint64_t kDefaultLogSize = 500000;
+constexpr uint64_t kDefaultFsyncOps = 20000;
+// --quick: every workload on every store in about a minute on a 2-core machine.
+// The log size keeps the default run's entries/log_size ratio (20 merges).
+constexpr uint64_t kQuickEntries = 800000;
+constexpr uint64_t kQuickSyncEntries = 50000;
+constexpr uint64_t kQuickFsyncOps = 1000;
+
+struct Flags {
+  std::optional<uint64_t> entries;
+  std::optional<uint64_t> log_size;
+  std::optional<uint64_t> sync_entries;
+  std::optional<uint64_t> fsync_ops;
+  uint64_t seed = 0;
+  uint64_t key_size = 32;
+  uint64_t value_size = 13;
+  std::string filter;
+  uint64_t repeat = 1;
+  std::string json;
+  std::string data_dir;
+  std::vector<std::string> stores = {"kvindex", "lmdb", "leveldb", "rocksdb",
+                                     "hashmap"};
+  bool quick = false;
+  bool settle = true;
+  bool list = false;
+  bool help = false;
+  uint64_t batch = 10000;
+  uint64_t cache_mb = 256;
+  std::string key_hash = "ocaml";
+  uint64_t lru_size = 30000;
+};
+
+constexpr char kUsage[] =
+    R"(index_bench: this library against LMDB, LevelDB, RocksDB and a hash map,
+on the workloads of the OCaml index benchmark. See bench/README.md.
+
+  --quick               about a minute: 800k entries, log size 40k, fewer sync ops
+  --entries N           bindings per workload (default 10000000)
+  --log-size N          kvindex log entries before a merge (default 500000)
+  --seed N              key generation seed (default 0)
+  --key-size N          key bytes (default 32)
+  --value-size N        value bytes (default 13)
+  --filter REGEX        workloads whose name matches from its start (dependencies added)
+  --repeat N            runs per (store, workload); the median is reported (default 1)
+  --json FILE           also write the results as JSON
+  --data-dir DIR        where stores live (default: a fresh temporary directory,
+                        removed at the end; a given directory is kept)
+  --stores LIST         comma-separated (default kvindex,lmdb,leveldb,rocksdb,hashmap)
+  --sync-entries N      replace_random_sync operations (default: --entries)
+  --fsync-ops N         replace_random_fsync and fsync_baseline operations (default 20000)
+  --batch N             LMDB/LevelDB/RocksDB puts per transaction/WriteBatch (10000)
+  --cache-mb N          LevelDB/RocksDB block cache (default 256)
+  --key-hash ocaml|xxh3 kvindex key hash (default ocaml: the OCaml library's)
+  --lru-size N          kvindex LRU entries (default 30000)
+  --settle=false        skip the untimed full compaction of LSM stores after
+                        replace_random
+  --list                list the workloads and exit
+)";
+
+absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", arg, "'"));
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    std::replace(name.begin(), name.end(), '_', '-');
+    auto take = [&]() -> absl::StatusOr<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= argc) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value"));
+      }
+      return std::string(argv[++i]);
+    };
+    auto number = [&](uint64_t* out) -> absl::Status {
+      absl::StatusOr<std::string> v = take();
+      if (!v.ok()) return v.status();
+      if (!absl::SimpleAtoi(*v, out)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, ": not a number: '", *v, "'"));
+      }
+      return absl::OkStatus();
+    };
+    auto optional_number = [&](std::optional<uint64_t>* out) -> absl::Status {
+      uint64_t v = 0;
+      absl::Status s = number(&v);
+      if (s.ok()) *out = v;
+      return s;
+    };
+    auto text = [&](std::string* out) -> absl::Status {
+      absl::StatusOr<std::string> v = take();
+      if (!v.ok()) return v.status();
+      *out = *v;
+      return absl::OkStatus();
+    };
+    auto boolean = [&](bool* out) -> absl::Status {
+      if (!has_value || value == "true" || value == "1" || value == "yes") {
+        *out = true;
+      } else if (value == "false" || value == "0" || value == "no") {
+        *out = false;
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, ": not a boolean: '", value, "'"));
+      }
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (name == "quick") {
+      s = boolean(&flags->quick);
+    } else if (name == "settle") {
+      s = boolean(&flags->settle);
+    } else if (name == "no-settle") {
+      flags->settle = false;
+    } else if (name == "list") {
+      s = boolean(&flags->list);
+    } else if (name == "help") {
+      flags->help = true;
+    } else if (name == "entries" || name == "nb-entries") {
+      s = optional_number(&flags->entries);
+    } else if (name == "log-size") {
+      s = optional_number(&flags->log_size);
+    } else if (name == "sync-entries") {
+      s = optional_number(&flags->sync_entries);
+    } else if (name == "fsync-ops") {
+      s = optional_number(&flags->fsync_ops);
+    } else if (name == "seed") {
+      s = number(&flags->seed);
+    } else if (name == "key-size") {
+      s = number(&flags->key_size);
+    } else if (name == "value-size") {
+      s = number(&flags->value_size);
+    } else if (name == "repeat" || name == "nb-exec") {
+      s = number(&flags->repeat);
+    } else if (name == "batch") {
+      s = number(&flags->batch);
+    } else if (name == "cache-mb") {
+      s = number(&flags->cache_mb);
+    } else if (name == "lru-size") {
+      s = number(&flags->lru_size);
+    } else if (name == "filter") {
+      s = text(&flags->filter);
+    } else if (name == "json") {
+      s = text(&flags->json);
+    } else if (name == "data-dir") {
+      s = text(&flags->data_dir);
+    } else if (name == "key-hash") {
+      s = text(&flags->key_hash);
+    } else if (name == "stores") {
+      std::string list;
+      s = text(&list);
+      if (s.ok()) {
+        flags->stores = absl::StrSplit(list, ',', absl::SkipEmpty());
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!s.ok()) return s;
+  }
+  if (flags->key_size == 0) {
+    return absl::InvalidArgumentError("--key-size must be positive");
+  }
+  if (flags->repeat == 0) {
+    return absl::InvalidArgumentError("--repeat must be positive");
+  }
+  if (flags->key_hash != "ocaml" && flags->key_hash != "xxh3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--key-hash: expected ocaml or xxh3, got '", flags->key_hash, "'"));
+  }
+  return absl::OkStatus();
+}
+
+Plan MakePlan(const Flags& flags) {
+  Plan plan;
+  plan.key_size = flags.key_size;
+  plan.value_size = flags.value_size;
+  plan.entries =
+      flags.entries.value_or(flags.quick ? kQuickEntries : kDefaultEntries);
+  uint64_t default_log =
+      flags.quick ? std::max<uint64_t>(1, plan.entries / 20) : kDefaultLogSize;
+  plan.log_size = flags.log_size.value_or(default_log);
+  plan.sync_entries = std::min(
+      plan.entries, flags.sync_entries.value_or(flags.quick ? kQuickSyncEntries
+                                                            : plan.entries));
+  plan.fsync_ops =
+      flags.fsync_ops.value_or(flags.quick ? kQuickFsyncOps : kDefaultFsyncOps);
+  plan.fsync_ops = std::min(plan.fsync_ops, plan.entries);
+  return plan;
+}
+
+// ---------------------------------------------------------------------------------
+// One run, in a child process
+
+using MetricList = std::vector<std::pair<std::string, double>>;
+
+struct ChildSpec {
+  const Workload* workload = nullptr;  // null: the fsync baseline
+  const NamedStore* store = nullptr;
+  std::string dir;
+  bool settle = false;  // after the run: reopen, Settle(), close (untimed)
+};
+
+absl::StatusOr<MetricList> RunChild(const ChildSpec& spec, const Pools& pools,
+                                    const Plan& plan,
+                                    const StoreConfig& config) {
+  if (spec.workload == nullptr) {
+    absl::StatusOr<double> seconds = RunFsyncBaseline(spec.dir, pools, plan);
+    if (!seconds.ok()) return seconds.status();
+    return MetricList{{"seconds", *seconds},
+                      {"ops", static_cast<double>(plan.fsync_ops)}};
+  }
+  const Workload& w = *spec.workload;
+  bool hwm_reset = ResetPeakRss();
+  const uint64_t rss_start = ProcStatusBytes("VmRSS");
+  const uint64_t anon_start = ProcStatusBytes("RssAnon");
+  AnonRssSampler anon_sampler;
+
+  std::unique_ptr<Store> store = spec.store->factory(config);
+  Clock::time_point open_start = Clock::now();
+  absl::Status s = store->Open(spec.dir, w.mode);
+  if (!s.ok()) return s;
+  const double open_s = Seconds(Clock::now() - open_start);
+
+  const ProcIo io0 = ReadProcIo();
+  absl::StatusOr<Timed> timed = RunTimed(*store, w, pools, plan);
+  if (!timed.ok()) return timed.status();
+
+  // A non-durable store's Close only persists for the benchmark's sake (the
+  // hash map's dump): keep it out of the I/O counts.
+  ProcIo io1 = ReadProcIo();
+  Clock::time_point close_start = Clock::now();
+  s = store->Close();
+  if (!s.ok()) return s;
+  const double close_s = Seconds(Clock::now() - close_start);
+  if (store->Durable()) io1 = ReadProcIo();
+  const uint64_t hwm = ProcStatusBytes("VmHWM");
+  const uint64_t anon_peak = anon_sampler.Stop();
+  const uint64_t disk = DiskUsage(spec.dir);
+  MetricList store_metrics = store->Metrics();
+
+  double settle_s = 0;
+  const bool settle = spec.settle && store->HasSettle();
+  if (settle) {
+    Clock::time_point settle_start = Clock::now();
+    s = store->Open(spec.dir, OpenMode::kReadWrite);
+    if (s.ok()) s = store->Settle();
+    if (s.ok()) s = store->Close();
+    if (!s.ok()) return s;
+    settle_s = Seconds(Clock::now() - settle_start);
+  }
+
+  const double ops = static_cast<double>(OpsOf(w, plan));
+  const double payload = ops * static_cast<double>(plan.entry_size());
+  const double secs = std::max(timed->seconds, 1e-9);
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  MetricList m = {
+      {"seconds", timed->seconds},
+      {"ops", ops},
+      {"ops_per_s", ops / secs},
+      {"cpu_s", timed->cpu_seconds},
+      {"mb_per_s", payload / (1 << 20) / secs},
+      {"open_s", open_s},
+      {"close_s", close_s},
+      {"peak_rss_mib", d(hwm) / (1 << 20)},
+      {"rss_start_mib", d(rss_start) / (1 << 20)},
+      {"peak_rss_growth_mib",
+       hwm_reset ? (d(hwm) - d(rss_start)) / (1 << 20) : -1.0},
+      {"peak_anon_growth_mib",
+       (d(std::max(anon_peak, anon_start)) - d(anon_start)) / (1 << 20)},
+      {"disk_mib", d(disk) / (1 << 20)},
+      {"sys_read_calls", d(io1.syscr - io0.syscr)},
+      {"sys_read_bytes", d(io1.rchar - io0.rchar)},
+      {"sys_write_calls", d(io1.syscw - io0.syscw)},
+      {"sys_write_bytes", d(io1.wchar - io0.wchar)},
+      {"device_read_bytes", d(io1.read_bytes - io0.read_bytes)},
+      {"device_write_bytes",
+       d(io1.write_bytes - io0.write_bytes) -
+           d(io1.cancelled_write_bytes - io0.cancelled_write_bytes)},
+  };
+  if (w.kind == Kind::kIter) m.emplace_back("visited", d(timed->visited));
+  if (settle) m.emplace_back("settle_s", settle_s);
+  for (auto& kv : store_metrics) m.push_back(std::move(kv));
+  return m;
+}
+
+// ---------------------------------------------------------------------------------
+// Fork, collect
+
+bool WriteAll(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Runs `spec` in a forked child; the child reports its metrics through a pipe.
+RunResult Fork(const ChildSpec& spec, const Pools& pools, const Plan& plan,
+               const StoreConfig& config) {
+  RunResult result;
+  int fds[2];
+  if (pipe(fds) != 0) {
+    result.error = absl::StrCat("pipe: ", std::strerror(errno));
+    return result;
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    result.error = absl::StrCat("fork: ", std::strerror(errno));
+    close(fds[0]);
+    close(fds[1]);
+    return result;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    absl::StatusOr<MetricList> m = RunChild(spec, pools, plan, config);
+    std::string out;
+    if (m.ok()) {
+      out = "ok\n";
+      for (const auto& kv : *m) {
+        absl::StrAppend(&out, kv.first, " ",
+                        absl::StrFormat("%.17g", kv.second), "\n");
+      }
+    } else {
+      out = absl::StrCat("error ", m.status().ToString(), "\n");
+    }
+    bool written = WriteAll(fds[1], out);
+    close(fds[1]);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    _exit(m.ok() && written ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    result.error = absl::StrCat("child killed by signal ", WTERMSIG(status),
+                                " (", strsignal(WTERMSIG(status)), ")");
+    return result;
+  }
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  if (lines.empty()) {
+    result.error = absl::StrCat("child exited with status ",
+                                WEXITSTATUS(status), " and no report");
+    return result;
+  }
+  if (lines[0] != "ok") {
+    result.error = absl::string_view(lines[0]).substr(0, 6) == "error "
+                       ? lines[0].substr(6)
+                       : lines[0];
+    return result;
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> kv = absl::StrSplit(lines[i], ' ');
+    double v = 0;
+    if (kv.size() == 2 && absl::SimpleAtod(kv[1], &v)) {
+      result.metrics[kv[0]] = v;
+      result.order.push_back(kv[0]);
+    }
+  }
+  result.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!result.ok) result.error = "child failed after reporting";
+  return result;
+}
+
+// Derived metrics, computed once the child's raw counts are in.
+void AddDerived(RunResult& r, const Plan& plan) {
+  if (!r.ok) return;
+  const double ops = std::max(1.0, r.get("ops"));
+  const double payload = ops * static_cast<double>(plan.entry_size());
+  auto add = [&](const std::string& name, double v) {
+    if (r.metrics.emplace(name, v).second) r.order.push_back(name);
+  };
+  if (!r.has("ops_per_s")) {
+    const double secs = std::max(1e-9, r.get("seconds"));
+    add("ops_per_s", ops / secs);
+    add("mb_per_s", payload / (1 << 20) / secs);
+  }
+  if (r.has("cpu_s")) add("cpu_us_per_op", r.get("cpu_s") / ops * 1e6);
+  if (r.has("close_s")) {
+    // Work a store defers to close (kvindex: the merge in flight; RocksDB: the
+    // memtable flush) is not in ops_per_s; this one charges it.
+    add("ops_per_s_with_close",
+        ops / std::max(1e-9, r.get("seconds") + r.get("close_s")));
+  }
+  if (r.has("sys_read_calls")) {
+    add("sys_read_calls_per_op", r.get("sys_read_calls") / ops);
+    add("sys_read_amplification", r.get("sys_read_bytes") / payload);
+    add("sys_write_calls_per_op", r.get("sys_write_calls") / ops);
+    add("sys_write_amplification", r.get("sys_write_bytes") / payload);
+    add("device_write_amplification",
+        std::max(0.0, r.get("device_write_bytes")) / payload);
+  }
+  if (r.has("kv_nb_reads")) {
+    // The OCaml benchmark's definitions, from the library's own Stats.
+    add("read_amplification_calls", r.get("kv_nb_reads") / ops);
+    add("read_amplification_size", r.get("kv_bytes_read") / payload);
+    add("write_amplification_calls", r.get("kv_nb_writes") / ops);
+    add("write_amplification_size", r.get("kv_bytes_written") / payload);
+    // Stats keeps the last 10 merge durations only: the total over all merges
+    // is estimated from their mean.
+    const double recorded = r.get("merges_recorded");
+    add("merges_total_s_estimate",
+        recorded > 0
+            ? r.get("merges_duration_us") / recorded * r.get("nb_merges") / 1e6
+            : 0.0);
+  }
+}
+
+// The "config" object of the JSON report.
+std::string ConfigJson(const Flags& flags, const Plan& plan,
+                       const std::vector<std::string>& stores,
+                       const std::vector<std::string>& workloads,
+                       const std::string& load_start,
+                       const std::string& load_end) {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      absl::StrAppend(&out, i ? ", " : "", JsonString(v[i]));
+    }
+    return out + "]";
+  };
+  return absl::StrCat(
+      "{\"key_size\": ", plan.key_size, ", \"value_size\": ", plan.value_size,
+      ", \"nb_entries\": ", plan.entries, ", \"log_size\": ", plan.log_size,
+      ", \"seed\": ", flags.seed, ", \"repeat\": ", flags.repeat,
+      ", \"sync_entries\": ", plan.sync_entries,
+      ", \"fsync_ops\": ", plan.fsync_ops, ", \"batch\": ", flags.batch,
+      ", \"cache_mb\": ", flags.cache_mb,
+      ", \"key_hash\": ", JsonString(flags.key_hash),
+      ", \"lru_size\": ", flags.lru_size,
+      ", \"settle\": ", flags.settle ? "true" : "false",
+      ", \"quick\": ", flags.quick ? "true" : "false",
+      ", \"filter\": ", JsonString(flags.filter),
+      ", \"stores\": ", list(stores), ", \"workloads\": ", list(workloads),
+      ", \"cpus\": ", sysconf(_SC_NPROCESSORS_ONLN),
+      ", \"loadavg_start\": ", JsonString(load_start),
+      ", \"loadavg_end\": ", JsonString(load_end), "}");
+}
+
+}  // namespace
+
+int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
+  Flags flags;
+  absl::Status s = ParseFlags(argc, argv, &flags);
+  if (!s.ok()) {
+    std::fprintf(stderr, "index_bench: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (flags.list) {
+    for (const Workload& w : AllWorkloads()) {
+      std::printf("%-24s %s\n", w.name, w.description);
+    }
+    std::printf("%-24s %s\n", kFsyncBaseline,
+                "write(2) + fdatasync per entry on a plain file (with "
+                "replace_random_fsync)");
+    return 0;
+  }
+  std::vector<const NamedStore*> selected;
+  for (const std::string& name : flags.stores) {
+    auto it = std::find_if(stores.begin(), stores.end(),
+                           [&](const NamedStore& n) { return n.name == name; });
+    if (it == stores.end()) {
+      std::vector<std::string> known;
+      for (const NamedStore& n : stores) known.push_back(n.name);
+      std::fprintf(stderr, "index_bench: unknown store '%s' (known: %s)\n",
+                   name.c_str(), absl::StrJoin(known, ",").c_str());
+      return 2;
+    }
+    selected.push_back(&*it);
+  }
+  const Plan plan = MakePlan(flags);
+  if (plan.entries == 0 || plan.entries > UINT32_MAX) {
+    std::fprintf(stderr, "index_bench: --entries must be in 1..%u\n",
+                 UINT32_MAX);
+    return 2;
+  }
+
+  // Which workloads run: the filter's matches, plus replace_random when one of
+  // them needs its store.
+  // POSIX extended syntax, anchored at the start of the name (as the OCaml
+  // benchmark's filter).
+  Regex filter;
+  s = filter.Compile(flags.filter.empty() ? ".*" : flags.filter);
+  if (!s.ok()) {
+    std::fprintf(stderr, "index_bench: --filter: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
+  auto matches = [&](const std::string& name) { return filter.Matches(name); };
+  std::vector<const Workload*> chosen;
+  bool need_replace_random = false;
+  for (const Workload& w : AllWorkloads()) {
+    if (matches(w.name)) {
+      chosen.push_back(&w);
+      need_replace_random |= w.on_replace_random;
+    }
+  }
+  const bool run_baseline =
+      matches(kFsyncBaseline) || matches("replace_random_fsync");
+  bool replace_random_is_dependency = false;
+  if (need_replace_random &&
+      std::none_of(chosen.begin(), chosen.end(), [](const Workload* w) {
+        return std::string(w->name) == kReplaceRandom;
+      })) {
+    chosen.insert(chosen.begin(), &AllWorkloads()[0]);
+    replace_random_is_dependency = true;
+  }
+  if (chosen.empty() && !run_baseline) {
+    std::fprintf(stderr, "index_bench: --filter '%s' matches no workload\n",
+                 flags.filter.c_str());
+    return 2;
+  }
+
+  // The data directory.
+  bool temporary = flags.data_dir.empty();
+  std::string data_dir = flags.data_dir;
+  if (temporary) {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    if (tmp == nullptr || *tmp == '\0') tmp = std::getenv("TMPDIR");
+    if (tmp == nullptr || *tmp == '\0') tmp = "/tmp";
+    std::string pattern = absl::StrCat(tmp, "/index_bench.XXXXXX");
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr) {
+      std::fprintf(stderr, "index_bench: mkdtemp %s: %s\n", pattern.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    data_dir = buf.data();
+  } else {
+    s = MakeDirectories(data_dir);
+    if (!s.ok()) {
+      std::fprintf(stderr, "index_bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+
+  StoreConfig config;
+  config.key_size = plan.key_size;
+  config.value_size = plan.value_size;
+  config.entries = plan.entries;
+  config.log_size = plan.log_size;
+  config.key_hash = flags.key_hash;
+  config.lru_size = flags.lru_size;
+  config.batch = flags.batch;
+  config.cache_mb = flags.cache_mb;
+
+  bool need_absent = false, need_sorted = false;
+  for (const Workload* w : chosen) {
+    need_absent |= w->kind == Kind::kFindAbsent;
+    need_sorted |= w->order == Order::kByKey || w->order == Order::kByHashUp ||
+                   w->order == Order::kByHashDown;
+  }
+  const std::string load_start = LoadAverage();
+  Clock::time_point all_start = Clock::now();
+  std::fprintf(
+      stderr,
+      "index_bench: %llu entries (key %zu B, value %zu B), data in %s; "
+      "generating keys...\n",
+      static_cast<unsigned long long>(plan.entries), plan.key_size,
+      plan.value_size, data_dir.c_str());
+  const Pools pools(plan, flags.seed,
+                    flags.key_hash == "xxh3" ? &Xxh3KeyHash64 : &OcamlKeyHash,
+                    need_absent, need_sorted);
+
+  std::vector<std::string> store_names;
+  for (const NamedStore* n : selected) store_names.push_back(n->name);
+  Report report(plan, flags.seed, flags.repeat, store_names);
+  std::vector<std::string> workload_names;
+  bool all_ok = true;
+
+  for (const Workload* w : chosen) {
+    workload_names.push_back(w->name);
+    const bool is_replace_random = std::string(w->name) == kReplaceRandom;
+    for (const NamedStore* store : selected) {
+      Cell& cell = report.Add(w->name, store->name);
+      cell.dependency = is_replace_random && replace_random_is_dependency;
+      if (w->kind == Kind::kReplaceFsync &&
+          !store->factory(config)->Durable()) {
+        cell.skipped = "not durable: no fsync to measure";
+        continue;
+      }
+      std::string dir =
+          absl::StrCat(data_dir, "/", store->name, "/",
+                       w->on_replace_random ? kReplaceRandom : w->name);
+      for (uint64_t rep = 0; rep < flags.repeat; ++rep) {
+        ChildSpec spec;
+        spec.workload = w;
+        spec.store = store;
+        spec.dir = dir;
+        spec.settle = flags.settle && is_replace_random &&
+                      need_replace_random && rep + 1 == flags.repeat;
+        RunResult r = Fork(spec, pools, plan, config);
+        AddDerived(r, plan);
+        if (r.ok) {
+          std::string merges =
+              r.has("nb_merges")
+                  ? absl::StrFormat("  merges %.0f", r.get("nb_merges"))
+                  : "";
+          std::fprintf(
+              stderr,
+              "  %-24s %-10s %8.2f s (cpu %6.2f s) %10s ops/s %8.1f MB/s  mem "
+              "+%.0f MiB (anon +%.0f)%s\n",
+              w->name, store->name.c_str(), r.get("seconds"), r.get("cpu_s"),
+              HumanRate(r.get("ops_per_s")).c_str(), r.get("mb_per_s"),
+              r.get("peak_rss_growth_mib"), r.get("peak_anon_growth_mib"),
+              merges.c_str());
+        } else {
+          all_ok = false;
+          std::fprintf(stderr, "  %-24s %-10s FAILED: %s\n", w->name,
+                       store->name.c_str(), r.error.c_str());
+        }
+        cell.runs.push_back(std::move(r));
+      }
+      PickMedian(cell);
+      // Fresh stores that nothing else reads: free the space now when the
+      // directory is ours.
+      if (temporary && !w->on_replace_random && !is_replace_random) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    }
+  }
+  if (run_baseline) {
+    workload_names.push_back(kFsyncBaseline);
+    NamedStore baseline{kBaselineStore, nullptr};
+    Cell& cell = report.Add(kFsyncBaseline, kBaselineStore);
+    for (uint64_t rep = 0; rep < flags.repeat; ++rep) {
+      ChildSpec spec;
+      spec.store = &baseline;
+      spec.dir = absl::StrCat(data_dir, "/", kBaselineStore);
+      RunResult r = Fork(spec, pools, plan, config);
+      AddDerived(r, plan);
+      if (r.ok) {
+        std::fprintf(stderr, "  %-24s %-10s %8.2f s %10s ops/s\n",
+                     kFsyncBaseline, kBaselineStore, r.get("seconds"),
+                     HumanRate(r.get("ops_per_s")).c_str());
+      } else {
+        all_ok = false;
+        std::fprintf(stderr, "  %-24s FAILED: %s\n", kFsyncBaseline,
+                     r.error.c_str());
+      }
+      cell.runs.push_back(std::move(r));
+    }
+    PickMedian(cell);
+  }
+  const double total_s = Seconds(Clock::now() - all_start);
+  const std::string load_end = LoadAverage();
+
+  std::vector<std::string> table_rows;
+  for (const std::string& w : workload_names) {
+    if (w != kFsyncBaseline) table_rows.push_back(w);
+  }
+  report.PrintTables(table_rows, load_start, load_end, total_s);
+  if (!flags.json.empty()) {
+    std::ofstream out(flags.json);
+    out << report.Json(ConfigJson(flags, plan, store_names, workload_names,
+                                  load_start, load_end));
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "index_bench: cannot write %s\n",
+                   flags.json.c_str());
+      all_ok = false;
+    }
+  }
+  if (temporary) {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir, ec);
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace bench
+}  // namespace kvindex

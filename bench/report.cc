@@ -1,0 +1,281 @@
+#include "bench/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "bench/workloads.h"
+
+namespace kvindex {
+namespace bench {
+namespace {
+
+std::string CellText(const Cell* c) {
+  if (c == nullptr) return "";
+  if (!c->skipped.empty()) return "n/a";
+  if (c->median == nullptr) return "FAILED";
+  return HumanRate(c->median->get("ops_per_s"));
+}
+
+}  // namespace
+
+void PickMedian(Cell& cell) {
+  std::vector<const RunResult*> ok;
+  for (const RunResult& r : cell.runs) {
+    if (!r.ok) continue;
+    ok.push_back(&r);
+    cell.ops_per_s.push_back(r.get("ops_per_s"));  // in run order
+  }
+  if (ok.empty()) return;
+  std::sort(ok.begin(), ok.end(), [](const RunResult* a, const RunResult* b) {
+    return a->get("ops_per_s") < b->get("ops_per_s");
+  });
+  cell.median = ok[(ok.size() - 1) / 2];
+}
+
+std::string HumanRate(double v) {
+  if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
+  if (v >= 1e3) return absl::StrFormat("%.1fk", v / 1e3);
+  return absl::StrFormat("%.0f", v);
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  return absl::StrFormat("%.10g", v);
+}
+
+Cell& Report::Add(const std::string& workload, const std::string& store) {
+  cells_.push_back(std::make_unique<Cell>());
+  cells_.back()->workload = workload;
+  cells_.back()->store = store;
+  return *cells_.back();
+}
+
+const Cell* Report::Find(const std::string& workload,
+                         const std::string& store) const {
+  for (const auto& c : cells_) {
+    if (c->workload == workload && c->store == store) return c.get();
+  }
+  return nullptr;
+}
+
+void Report::PrintTables(const std::vector<std::string>& workloads,
+                         const std::string& load_start,
+                         const std::string& load_end, double total_s) const {
+  const bool have_kv =
+      std::find(stores_.begin(), stores_.end(), "kvindex") != stores_.end();
+  std::printf(
+      "\nindex_bench: %llu entries, key %zu B, value %zu B, log_size %llu, "
+      "seed %llu, median of %llu run(s); %.0f s in total; load average "
+      "%s at start, %s at end\n",
+      static_cast<unsigned long long>(plan_.entries), plan_.key_size,
+      plan_.value_size, static_cast<unsigned long long>(plan_.log_size),
+      static_cast<unsigned long long>(seed_),
+      static_cast<unsigned long long>(repeat_), total_s, load_start.c_str(),
+      load_end.c_str());
+  std::printf("\nThroughput (ops/s; higher is better)%s\n",
+              have_kv ? "; peer/kvindex = peer's ops/s divided by kvindex's "
+                        "(< 1: kvindex is faster)"
+                      : "");
+  std::string header = absl::StrFormat("%-24s", "workload");
+  for (const auto& s : stores_) absl::StrAppendFormat(&header, " %10s", s);
+  if (have_kv) {
+    header += " |";
+    for (const auto& s : stores_) {
+      if (s != "kvindex") {
+        absl::StrAppendFormat(&header, " %11s", absl::StrCat(s, "/kv"));
+      }
+    }
+  }
+  std::printf("%s\n", header.c_str());
+  for (const auto& w : workloads) {
+    std::string line = absl::StrFormat("%-24s", w);
+    const Cell* kv = Find(w, "kvindex");
+    double kv_rate =
+        kv != nullptr && kv->median ? kv->median->get("ops_per_s") : 0;
+    for (const auto& s : stores_) {
+      absl::StrAppendFormat(&line, " %10s", CellText(Find(w, s)));
+    }
+    if (have_kv) {
+      line += " |";
+      for (const auto& s : stores_) {
+        if (s == "kvindex") continue;
+        const Cell* c = Find(w, s);
+        std::string ratio = "-";
+        if (c != nullptr && c->median != nullptr && kv_rate > 0) {
+          ratio =
+              absl::StrFormat("%.2fx", c->median->get("ops_per_s") / kv_rate);
+        }
+        absl::StrAppendFormat(&line, " %11s", ratio);
+      }
+    }
+    std::printf("%s\n", line.c_str());
+  }
+
+  PrintMetricTable(workloads, "cpu_us_per_op",
+                   "CPU time per operation (us, user + system, all threads "
+                   "of the run's process; less sensitive to the machine's "
+                   "load than ops/s)",
+                   2);
+  PrintMetricTable(workloads, "peak_anon_growth_mib",
+                   "Peak memory of the store, anonymous (MiB: heap, stacks; "
+                   "RssAnon sampled every 5 ms, minus its value at start)",
+                   0);
+  PrintMetricTable(workloads, "peak_rss_growth_mib",
+                   "Peak memory of the store, resident (MiB: VmHWM minus RSS "
+                   "at start; includes file mappings such as LMDB's map)",
+                   0);
+  PrintMetricTable(workloads, "device_write_amplification",
+                   "Write amplification (bytes the process sent to storage "
+                   "/ payload bytes; open to close)",
+                   2);
+  PrintMetricTable(workloads, "sys_read_calls_per_op",
+                   "read(2)-family calls per operation (memory-mapped reads "
+                   "are not calls)",
+                   2);
+  PrintKvIndex(workloads);
+  PrintFsync();
+}
+
+std::string Report::Json(const std::string& config_json) const {
+  std::string out =
+      absl::StrCat("{\n  \"config\": ", config_json, ",\n  \"results\": [");
+  bool first = true;
+  for (const auto& c : cells_) {
+    absl::StrAppend(&out, first ? "\n" : ",\n",
+                    "    {\"name\": ", JsonString(c->workload),
+                    ", \"store\": ", JsonString(c->store),
+                    ", \"dependency\": ", c->dependency ? "true" : "false");
+    first = false;
+    if (!c->skipped.empty()) {
+      absl::StrAppend(&out, ", \"skipped\": ", JsonString(c->skipped), "}");
+      continue;
+    }
+    if (c->median == nullptr) {
+      std::string error = c->runs.empty() ? "not run" : c->runs[0].error;
+      for (const RunResult& r : c->runs) {
+        if (!r.ok) error = r.error;
+      }
+      absl::StrAppend(&out, ", \"error\": ", JsonString(error), "}");
+      continue;
+    }
+    absl::StrAppend(&out, ", \"runs_ops_per_s\": [");
+    for (size_t i = 0; i < c->ops_per_s.size(); ++i) {
+      absl::StrAppend(&out, i ? ", " : "", JsonNumber(c->ops_per_s[i]));
+    }
+    absl::StrAppend(&out, "], \"metrics\": {");
+    for (size_t i = 0; i < c->median->order.size(); ++i) {
+      const std::string& k = c->median->order[i];
+      absl::StrAppend(&out, i ? ", " : "", JsonString(k), ": ",
+                      JsonNumber(c->median->get(k)));
+    }
+    absl::StrAppend(&out, "}}");
+  }
+  absl::StrAppend(&out, "\n  ]\n}\n");
+  return out;
+}
+void Report::PrintMetricTable(const std::vector<std::string>& workloads,
+                              const std::string& metric,
+                              const std::string& title, int precision) const {
+  std::printf("\n%s\n", title.c_str());
+  std::string header = absl::StrFormat("%-24s", "workload");
+  for (const auto& s : stores_) absl::StrAppendFormat(&header, " %10s", s);
+  std::printf("%s\n", header.c_str());
+  for (const auto& w : workloads) {
+    std::string line = absl::StrFormat("%-24s", w);
+    for (const auto& s : stores_) {
+      const Cell* c = Find(w, s);
+      std::string text = c == nullptr ? "" : "-";
+      if (c != nullptr && c->median != nullptr && c->median->has(metric)) {
+        text = absl::StrFormat("%.*f", precision, c->median->get(metric));
+      }
+      absl::StrAppendFormat(&line, " %10s", text);
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+void Report::PrintKvIndex(const std::vector<std::string>& workloads) const {
+  bool any = false;
+  for (const auto& w : workloads) {
+    const Cell* c = Find(w, "kvindex");
+    if (c == nullptr || c->median == nullptr) continue;
+    const RunResult& r = *c->median;
+    if (!any) {
+      std::printf(
+          "\nkvindex (its Stats; amplification as in the OCaml benchmark: "
+          "calls per op, bytes per payload byte; merge time: the last 10 "
+          "merges, and all merges estimated from their mean)\n%-24s %7s %12s "
+          "%12s %9s %9s %9s %9s\n",
+          "workload", "merges", "last10 s", "all s (est)", "r.calls", "r.bytes",
+          "w.calls", "w.bytes");
+      any = true;
+    }
+    std::printf(
+        "%-24s %7.0f %12.2f %12.2f %9.3f %9.3f %9.3f %9.3f\n", w.c_str(),
+        r.get("nb_merges"), r.get("merges_duration_us") / 1e6,
+        r.get("merges_total_s_estimate"), r.get("read_amplification_calls"),
+        r.get("read_amplification_size"), r.get("write_amplification_calls"),
+        r.get("write_amplification_size"));
+  }
+}
+
+void Report::PrintFsync() const {
+  const Cell* base = Find(kFsyncBaseline, kBaselineStore);
+  if (base == nullptr || base->median == nullptr) return;
+  double base_rate = base->median->get("ops_per_s");
+  std::printf(
+      "\nDurable replaces (replace_random_fsync, %llu ops) against the bare "
+      "minimum, write(2) of one entry + fdatasync on a plain file: %s "
+      "ops/s\n",
+      static_cast<unsigned long long>(plan_.fsync_ops),
+      HumanRate(base_rate).c_str());
+  for (const auto& s : stores_) {
+    const Cell* c = Find("replace_random_fsync", s);
+    if (c == nullptr) continue;
+    if (!c->skipped.empty()) {
+      std::printf("  %-10s %s\n", s.c_str(), c->skipped.c_str());
+    } else if (c->median != nullptr) {
+      double rate = c->median->get("ops_per_s");
+      std::printf("  %-10s %10s ops/s = %.2fx the baseline\n", s.c_str(),
+                  HumanRate(rate).c_str(), rate / base_rate);
+    }
+  }
+}
+
+}  // namespace bench
+}  // namespace kvindex

@@ -1,0 +1,86 @@
+// Collecting the runs' results and printing them: the comparison table (rows =
+// workloads, columns = stores' ops/s, then each peer's ratio to kvindex), the
+// memory / amplification tables, and the JSON report.
+#ifndef KVINDEX_BENCH_REPORT_H_
+#define KVINDEX_BENCH_REPORT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "bench/workloads.h"
+
+namespace kvindex {
+namespace bench {
+
+// The outcome of one run (one forked child).
+struct RunResult {
+  bool ok = false;
+  std::string error;
+  std::map<std::string, double> metrics;
+  std::vector<std::string> order;  // metric names in the child's order
+  double get(const std::string& name, double otherwise = 0) const {
+    auto it = metrics.find(name);
+    return it == metrics.end() ? otherwise : it->second;
+  }
+  bool has(const std::string& name) const { return metrics.count(name) > 0; }
+};
+
+// One (workload, store) pair: its repetitions and the median one.
+struct Cell {
+  std::string workload;
+  std::string store;
+  bool dependency = false;
+  std::string skipped;          // non-empty: not run, and why
+  std::vector<RunResult> runs;  // one per repetition
+  const RunResult* median = nullptr;
+  std::vector<double> ops_per_s;  // of the successful runs
+};
+
+// Sets cell.median to the successful run with the median ops/s (the lower
+// middle one for an even count) and cell.ops_per_s to every successful run's.
+void PickMedian(Cell& cell);
+
+// 1234567 -> "1.23M", 12345 -> "12.3k".
+std::string HumanRate(double v);
+std::string JsonString(absl::string_view s);
+std::string JsonNumber(double v);
+
+class Report {
+ public:
+  Report(const Plan& plan, uint64_t seed, uint64_t repeat,
+         std::vector<std::string> stores)
+      : plan_(plan), seed_(seed), repeat_(repeat), stores_(std::move(stores)) {}
+
+  Cell& Add(const std::string& workload, const std::string& store);
+  const Cell* Find(const std::string& workload, const std::string& store) const;
+
+  // The tables, on stdout. `workloads` are the rows.
+  void PrintTables(const std::vector<std::string>& workloads,
+                   const std::string& load_start, const std::string& load_end,
+                   double total_s) const;
+
+  // {"config": config_json, "results": [...]}.
+  std::string Json(const std::string& config_json) const;
+
+ private:
+  void PrintMetricTable(const std::vector<std::string>& workloads,
+                        const std::string& metric, const std::string& title,
+                        int precision) const;
+  void PrintKvIndex(const std::vector<std::string>& workloads) const;
+  void PrintFsync() const;
+
+  const Plan plan_;
+  const uint64_t seed_;
+  const uint64_t repeat_;
+  const std::vector<std::string> stores_;
+  std::vector<std::unique_ptr<Cell>> cells_;
+};
+
+}  // namespace bench
+}  // namespace kvindex
+
+#endif  // KVINDEX_BENCH_REPORT_H_

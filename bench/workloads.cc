@@ -1,0 +1,233 @@
+#include "bench/workloads.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "bench/store.h"
+#include "index/data/schema.h"
+
+namespace kvindex {
+namespace bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// User + system CPU time of the whole process (background threads included).
+double CpuSeconds() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto s = [](const struct timeval& tv) {
+    return static_cast<double>(tv.tv_sec) +
+           static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+}  // namespace
+
+const std::vector<Workload>& AllWorkloads() {
+  static const auto* const kWorkloads = new std::vector<Workload>{
+      {kReplaceRandom, Kind::kReplace, Order::kPool, OpenMode::kFresh, false,
+       "replace every binding, in random order, fresh store"},
+      {"replace_random_sync", Kind::kReplaceFlush, Order::kPool,
+       OpenMode::kFresh, false,
+       "replace + flush (no fsync) per binding (--sync-entries)"},
+      {"replace_increasing_keys", Kind::kReplace, Order::kByKey,
+       OpenMode::kFresh, false, "replace in increasing key order"},
+      {"replace_increasing_hash", Kind::kReplace, Order::kByHashUp,
+       OpenMode::kFresh, false, "replace in increasing kvindex key-hash order"},
+      {"replace_decreasing_hash", Kind::kReplace, Order::kByHashDown,
+       OpenMode::kFresh, false, "replace in decreasing kvindex key-hash order"},
+      {"iter_rw", Kind::kIter, Order::kPool, OpenMode::kReadWrite, true,
+       "iterate over replace_random's store (read-write)"},
+      {"find_random_ro", Kind::kFind, Order::kShuffled, OpenMode::kReadOnly,
+       true, "find every binding, read-only instance"},
+      {"find_random_rw", Kind::kFind, Order::kShuffled, OpenMode::kReadWrite,
+       true, "find every binding, read-write instance"},
+      {"find_absent_ro", Kind::kFindAbsent, Order::kPool, OpenMode::kReadOnly,
+       true, "find absent keys, read-only instance"},
+      {"find_absent_rw", Kind::kFindAbsent, Order::kPool, OpenMode::kReadWrite,
+       true, "find absent keys, read-write instance"},
+      {"replace_random_fsync", Kind::kReplaceFsync, Order::kPool,
+       OpenMode::kFresh, false,
+       "replace + flush with fsync per binding (--fsync-ops)"},
+  };
+  return *kWorkloads;
+}
+
+uint64_t OpsOf(const Workload& w, const Plan& plan) {
+  switch (w.kind) {
+    case Kind::kReplaceFlush:
+      return plan.sync_entries;
+    case Kind::kReplaceFsync:
+      return plan.fsync_ops;
+    default:
+      return plan.entries;
+  }
+}
+
+Pools::Pools(const Plan& plan, uint64_t seed, KeyHashFn hash, bool need_absent,
+             bool need_sorted)
+    : key_size_(plan.key_size),
+      value_size_(plan.value_size),
+      entry_size_(plan.entry_size()),
+      n_(plan.entries) {
+  std::mt19937_64 rng(seed);
+  bindings_.resize(n_ * entry_size_);
+  FillPrintable(rng, bindings_.data(), bindings_.size());
+  if (need_absent) {
+    absent_.resize(n_ * key_size_);
+    FillPrintable(rng, absent_.data(), absent_.size());
+  }
+  shuffled_.resize(n_);
+  std::iota(shuffled_.begin(), shuffled_.end(), 0);
+  std::shuffle(shuffled_.begin(), shuffled_.end(), rng);
+  if (need_sorted) {
+    by_key_.resize(n_);
+    std::iota(by_key_.begin(), by_key_.end(), 0);
+    std::sort(by_key_.begin(), by_key_.end(), [&](uint32_t a, uint32_t b) {
+      return std::memcmp(KeyPtr(a), KeyPtr(b), key_size_) < 0;
+    });
+    std::vector<uint64_t> hashes(n_);
+    for (uint64_t i = 0; i < n_; ++i) hashes[i] = hash(Key(i));
+    by_hash_.resize(n_);
+    std::iota(by_hash_.begin(), by_hash_.end(), 0);
+    std::sort(by_hash_.begin(), by_hash_.end(), [&](uint32_t a, uint32_t b) {
+      return hashes[a] != hashes[b] ? hashes[a] < hashes[b] : a < b;
+    });
+  }
+}
+
+// Random printable ASCII ('!'..'~'), several characters per 64-bit draw.
+void Pools::FillPrintable(std::mt19937_64& rng, char* out, size_t n) {
+  constexpr int kAlphabet = 94;
+  size_t i = 0;
+  while (i < n) {
+    uint64_t v = rng();
+    for (int j = 0; j < 9 && i < n; ++j, ++i) {
+      out[i] = static_cast<char>('!' + v % kAlphabet);
+      v /= kAlphabet;
+    }
+  }
+}
+absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
+                               const Pools& pools, const Plan& plan) {
+  const uint64_t n = OpsOf(w, plan);
+  std::vector<char> value(plan.value_size + 1);
+  Timed t;
+  const double cpu_start = CpuSeconds();
+  Clock::time_point start = Clock::now();
+  switch (w.kind) {
+    case Kind::kReplace:
+    case Kind::kReplaceFlush:
+    case Kind::kReplaceFsync:
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t b = pools.At(w.order, i);
+        absl::Status s = store.Replace(pools.Key(b), pools.Value(b));
+        if (s.ok() && w.kind != Kind::kReplace) {
+          s = store.Flush(w.kind == Kind::kReplaceFsync);
+        }
+        if (!s.ok()) return s;
+      }
+      if (w.kind == Kind::kReplace) {
+        absl::Status s = store.Flush(false);
+        if (!s.ok()) return s;
+      }
+      break;
+    case Kind::kIter: {
+      absl::Status s = store.Iter(
+          [&](absl::string_view, absl::string_view) { ++t.visited; });
+      if (!s.ok()) return s;
+      if (t.visited < n) {
+        return absl::InternalError(absl::StrCat(w.name, ": iter visited ",
+                                                t.visited, " bindings of ", n));
+      }
+      break;
+    }
+    case Kind::kFind:
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t b = pools.At(w.order, i);
+        absl::StatusOr<bool> found = store.Find(pools.Key(b), value.data());
+        if (!found.ok()) return found.status();
+        if (!*found) {
+          return absl::InternalError(absl::StrCat(w.name, ": binding #", b,
+                                                  " not found (key '",
+                                                  pools.Key(b), "')"));
+        }
+        if (std::memcmp(value.data(), pools.Value(b).data(), plan.value_size) !=
+            0) {
+          return absl::InternalError(absl::StrCat(w.name, ": binding #", b,
+                                                  " has a wrong value (key '",
+                                                  pools.Key(b), "')"));
+        }
+      }
+      break;
+    case Kind::kFindAbsent:
+      for (uint64_t i = 0; i < n; ++i) {
+        absl::StatusOr<bool> found =
+            store.Find(pools.AbsentKey(i), value.data());
+        if (!found.ok()) return found.status();
+        if (*found) {
+          return absl::InternalError(absl::StrCat(w.name, ": absent key #", i,
+                                                  " found ('",
+                                                  pools.AbsentKey(i), "')"));
+        }
+      }
+      break;
+  }
+  t.seconds = Seconds(Clock::now() - start);
+  t.cpu_seconds = CpuSeconds() - cpu_start;
+  return t;
+}
+
+absl::StatusOr<double> RunFsyncBaseline(const std::string& dir,
+                                        const Pools& pools, const Plan& plan) {
+  absl::Status s = ResetDirectory(dir);
+  if (!s.ok()) return s;
+  std::string path = dir + "/append.dat";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+  }
+  std::string entry;
+  Clock::time_point start = Clock::now();
+  for (uint64_t i = 0; i < plan.fsync_ops; ++i) {
+    entry.assign(pools.Key(i).data(), plan.key_size);
+    entry.append(pools.Value(i).data(), plan.value_size);
+    if (write(fd, entry.data(), entry.size()) !=
+            static_cast<ssize_t>(entry.size()) ||
+        fdatasync(fd) != 0) {
+      std::string error = std::strerror(errno);
+      close(fd);
+      return absl::InternalError(
+          absl::StrCat(path, ": write+fdatasync failed: ", error));
+    }
+  }
+  double seconds = Seconds(Clock::now() - start);
+  close(fd);
+  return seconds;
+}
+
+}  // namespace bench
+}  // namespace kvindex

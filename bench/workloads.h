@@ -1,0 +1,139 @@
+// The workloads of the OCaml index benchmark (SPEC.md §15) and the key pools
+// they draw from, independent of how runs are isolated and reported
+// (bench/driver.cc).
+#ifndef KVINDEX_BENCH_WORKLOADS_H_
+#define KVINDEX_BENCH_WORKLOADS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bench/store.h"
+#include "index/data/schema.h"
+
+namespace kvindex {
+namespace bench {
+
+// The run's sizes, after defaults and --quick.
+struct Plan {
+  uint64_t entries = 0;       // bindings in the pool; operations per workload
+  uint64_t log_size = 0;      // kvindex
+  uint64_t sync_entries = 0;  // operations of replace_random_sync
+  uint64_t fsync_ops = 0;  // operations of replace_random_fsync, fsync_baseline
+  size_t key_size = 0;
+  size_t value_size = 0;
+  size_t entry_size() const { return key_size + value_size; }
+};
+
+enum class Kind {
+  kReplace,       // replace every binding in `order`, then flush
+  kReplaceFlush,  // replace + flush (no fsync) each, sync_entries bindings
+  kReplaceFsync,  // replace + flush with fsync each, fsync_ops bindings
+  kIter,          // iterate over the store written by replace_random
+  kFind,          // find every binding (checking the value)
+  kFindAbsent,    // find keys that are not there
+};
+
+enum class Order { kPool, kByKey, kByHashUp, kByHashDown, kShuffled };
+
+struct Workload {
+  const char* name;
+  Kind kind;
+  Order order;
+  OpenMode mode;
+  // Runs on the store replace_random wrote (which must run first).
+  bool on_replace_random;
+  const char* description;
+};
+
+constexpr char kReplaceRandom[] = "replace_random";
+
+// Every workload, in the order they run (replace_random first: the read
+// workloads need its store).
+const std::vector<Workload>& AllWorkloads();
+
+// The write(2)+fdatasync baseline for replace_random_fsync: not a store.
+constexpr char kFsyncBaseline[] = "fsync_baseline";
+constexpr char kBaselineStore[] = "posix_file";
+
+// Operations a workload performs.
+uint64_t OpsOf(const Workload& w, const Plan& plan);
+
+// Key pools: built once in the parent; the forked children share them
+// copy-on-write. Keys and values are random printable bytes ('!'..'~').
+class Pools {
+ public:
+  // Builds `plan.entries` random bindings, and the absent keys and sorted
+  // orders when asked (they cost memory and time at 10M entries).
+  Pools(const Plan& plan, uint64_t seed, KeyHashFn hash, bool need_absent,
+        bool need_sorted);
+
+  uint64_t size() const { return n_; }
+  absl::string_view Key(uint64_t i) const {
+    return absl::string_view(KeyPtr(i), key_size_);
+  }
+  absl::string_view Value(uint64_t i) const {
+    return absl::string_view(KeyPtr(i) + key_size_, value_size_);
+  }
+  absl::string_view AbsentKey(uint64_t i) const {
+    return absl::string_view(absent_.data() + i * key_size_, key_size_);
+  }
+  // The i-th binding index of `order`.
+  uint64_t At(Order order, uint64_t i) const {
+    switch (order) {
+      case Order::kPool:
+        return i;
+      case Order::kShuffled:
+        return shuffled_[i];
+      case Order::kByKey:
+        return by_key_[i];
+      case Order::kByHashUp:
+        return by_hash_[i];
+      case Order::kByHashDown:
+        return by_hash_[n_ - 1 - i];
+    }
+    return i;
+  }
+
+ private:
+  static void FillPrintable(std::mt19937_64& rng, char* out, size_t n);
+  const char* KeyPtr(uint64_t i) const {
+    return bindings_.data() + i * entry_size_;
+  }
+
+  const size_t key_size_;
+  const size_t value_size_;
+  const size_t entry_size_;
+  const uint64_t n_;
+  std::vector<char> bindings_;
+  std::vector<char> absent_;
+  std::vector<uint32_t> shuffled_;
+  std::vector<uint32_t> by_key_;
+  std::vector<uint32_t> by_hash_;
+};
+
+struct Timed {
+  double seconds = 0;      // wall clock
+  double cpu_seconds = 0;  // user + system, all threads of the process
+  uint64_t visited = 0;    // iter: bindings seen
+};
+
+// Runs the timed part of `w` on an open store: the loop (checking every found
+// value, and that absent keys are absent), plus a final Flush for the replace
+// workloads.
+absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
+                               const Pools& pools, const Plan& plan);
+
+// fsync_baseline: write(2) of one entry + fdatasync, plan.fsync_ops times, on a
+// fresh file in `dir`. Returns the seconds taken.
+absl::StatusOr<double> RunFsyncBaseline(const std::string& dir,
+                                        const Pools& pools, const Plan& plan);
+
+}  // namespace bench
+}  // namespace kvindex
+
+#endif  // KVINDEX_BENCH_WORKLOADS_H_
