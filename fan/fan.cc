@@ -59,6 +59,18 @@ size_t Fanout::Bucket(uint64_t hash) const {
   return TopBits(hash, hash_bits_, bits_);
 }
 
+Fanout::HashRange Fanout::BucketHashes(size_t b) const {
+  HashRange r;
+  if (bits_ <= 0) {
+    r.high = LowMask(hash_bits_);
+    return r;
+  }
+  const int shift = hash_bits_ - bits_;  // < 64 since bits_ >= 1
+  r.low = static_cast<uint64_t>(b) << shift;
+  r.high = r.low | LowMask(shift);
+  return r;
+}
+
 Fanout::Range Fanout::Search(uint64_t hash) const {
   const size_t b = Bucket(hash);
   Range r;

@@ -320,13 +320,13 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
     return absl::InvalidArgumentError(absl::StrCat(
         root_, ": key of ", key.size(), " bytes, expected ", schema_.key_size));
   }
-  if (lru_.Find(key, value_out)) {
+  const uint64_t hash = schema_.hash(key);
+  if (lru_.Find(key, hash, value_out)) {
     // Shutdown empties the cache after setting closed_: a hit seen before that
     // is a hit on an open instance.
     KV_RETURN_IF_ERROR(CheckOpen());
     return true;
   }
-  const uint64_t hash = schema_.hash(key);
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
   const auto [first, second] = LogsInOrder();
@@ -340,7 +340,7 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
     std::memcpy(value_out, value.data(), value.size());
   }
   // Under mu_ (shared), so that no replace of this key can slip in between.
-  lru_.Insert(key, value);
+  lru_.Insert(key, hash, value);
   return true;
 }
 
@@ -417,7 +417,7 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
     }
     Log* target = log_async_ != nullptr ? log_async_.get() : log_.get();
     KV_RETURN_IF_ERROR(Failed(target->Append(key, value)));
-    lru_.Insert(key, value);
+    lru_.Insert(key, schema_.hash(key), value);
     over = target->file().offset() > log_size_bytes_;
   }
   stats_internal::AddReplace(

@@ -19,9 +19,25 @@ Lru::Lru(size_t capacity, size_t key_size, size_t value_size)
   for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
-Lru::Shard& Lru::ShardOf(absl::string_view key) const {
+// Key hashes may have few significant bits (30 for OCaml stores): spread them.
+uint64_t Lru::Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+Lru::Shard& Lru::ShardOf(uint64_t hash) const {
   if (shards_.size() == 1) return *shards_[0];
-  return *shards_[absl::Hash<absl::string_view>()(key) % shards_.size()];
+  return *shards_[(hash >> 59) % shards_.size()];
+}
+
+bool Lru::Find(absl::string_view key, char* value_out) const {
+  return Find(key, absl::Hash<absl::string_view>()(key), value_out);
+}
+
+void Lru::Insert(absl::string_view key, absl::string_view value) {
+  Insert(key, absl::Hash<absl::string_view>()(key), value);
 }
 
 void Lru::Unlink(Shard& s, uint32_t i) const {
@@ -40,13 +56,14 @@ void Lru::PushFront(Shard& s, uint32_t i) const {
   if (s.tail == kNone) s.tail = i;
 }
 
-bool Lru::Find(absl::string_view key, char* value_out) const {
+bool Lru::Find(absl::string_view key, uint64_t hash, char* value_out) const {
   if (capacity_ == 0) return false;
-  Shard& s = ShardOf(key);
+  hash = Mix(hash);
+  Shard& s = ShardOf(hash);
   bool hit = false;
   {
     absl::MutexLock lock(&s.mu);
-    auto it = s.map.find(key);
+    auto it = s.map.find(HashedKey{key, hash});
     if (it != s.map.end()) {
       const uint32_t i = it->second;
       if (s.head != i) {
@@ -63,11 +80,13 @@ bool Lru::Find(absl::string_view key, char* value_out) const {
   return hit;
 }
 
-void Lru::Insert(absl::string_view key, absl::string_view value) {
+void Lru::Insert(absl::string_view key, uint64_t hash,
+                 absl::string_view value) {
   if (capacity_ == 0) return;
-  Shard& s = ShardOf(key);
+  hash = Mix(hash);
+  Shard& s = ShardOf(hash);
   absl::MutexLock lock(&s.mu);
-  auto it = s.map.find(key);
+  auto it = s.map.find(HashedKey{key, hash});
   uint32_t i;
   if (it != s.map.end()) {
     i = it->second;
@@ -77,6 +96,7 @@ void Lru::Insert(absl::string_view key, absl::string_view value) {
       s.slab.resize(shard_capacity_ * (key_size_ + value_size_));
       s.prev.assign(shard_capacity_, kNone);
       s.next.assign(shard_capacity_, kNone);
+      s.hashes.assign(shard_capacity_, 0);
       s.map.reserve(shard_capacity_);
     }
     if (s.used < shard_capacity_) {
@@ -84,10 +104,12 @@ void Lru::Insert(absl::string_view key, absl::string_view value) {
     } else {
       i = s.tail;  // evict the least recent
       Unlink(s, i);
-      s.map.erase(absl::string_view(Slot(s, i), key_size_));
+      s.map.erase(
+          HashedKey{absl::string_view(Slot(s, i), key_size_), s.hashes[i]});
     }
     std::memcpy(Slot(s, i), key.data(), key_size_);
-    s.map.emplace(absl::string_view(Slot(s, i), key_size_), i);
+    s.hashes[i] = hash;
+    s.map.emplace(HashedKey{absl::string_view(Slot(s, i), key_size_), hash}, i);
   }
   if (value_size_ > 0)
     std::memcpy(Slot(s, i) + key_size_, value.data(), value_size_);

@@ -1,19 +1,25 @@
-// Interpolation search over an array of records sorted by key hash (a data file).
+// Interpolation search over an array of records sorted by key hash (a data
+// file).
 //
 // The array is any type with
 //   uint64_t size() const;                       // number of records
-//   const char* Get(uint64_t i);                 // record i (key bytes first); the
-//                                                // pointer stays valid until the next
+//   const char* Get(uint64_t i);                 // record i (key bytes first);
+//   the
+//                                                // pointer stays valid until
+//                                                the next
 //                                                // Get/Prefetch call
-//   void Prefetch(uint64_t low, uint64_t high);  // hint: records [low, high] are next
-// MappedArray (a memory-mapped file) and PreadArray (reads through an IndexFile with a
-// per-lookup 32 KiB read-ahead buffer, like the OCaml library) are provided.
+//   void Prefetch(uint64_t low, uint64_t high);  // hint: records [low, high]
+//   are next
+// MappedArray (a memory-mapped file) and PreadArray (reads through an IndexFile
+// with a per-lookup 32 KiB read-ahead buffer, like the OCaml library) are
+// provided.
 //
-// Algorithm (OCaml `index`'s, minus its 0/0): between records low and high, guess the
-// position of the key's hash by linear interpolation of the hashes at the ends, compare,
-// and narrow; when the ends have equal hashes, scan; when a record with the key's hash
-// is found, look at its neighbours with the same hash (equal hashes sit next to each
-// other in no particular order, and may cross the [low, high] bounds).
+// Algorithm (OCaml `index`'s, minus its 0/0): between records low and high,
+// guess the position of the key's hash by linear interpolation of the hashes at
+// the ends, compare, and narrow; when the ends have equal hashes, scan; when a
+// record with the key's hash is found, look at its neighbours with the same
+// hash (equal hashes sit next to each other in no particular order, and may
+// cross the [low, high] bounds).
 #ifndef KVINDEX_SEARCH_SEARCH_H_
 #define KVINDEX_SEARCH_SEARCH_H_
 
@@ -45,9 +51,9 @@ class MappedArray {
   size_t entry_size_;
 };
 
-// Records of an IndexFile, read with pread. Prefetch reads a whole range of at most
-// kMaxPrefetch bytes in one call; other records are read one at a time. IO errors are
-// remembered: status() is checked after the search.
+// Records of an IndexFile, read with pread. Prefetch reads a whole range of at
+// most kMaxPrefetch bytes in one call; other records are read one at a time. IO
+// errors are remembered: status() is checked after the search.
 class PreadArray {
  public:
   static constexpr size_t kMaxPrefetch = 32 * 1024;
@@ -61,19 +67,30 @@ class PreadArray {
   const IndexFile* file_;
   size_t entry_size_;
   uint64_t count_;
-  std::string buffer_;            // prefetched records [buffer_low_, ...)
+  std::string buffer_;  // prefetched records [buffer_low_, ...)
   uint64_t buffer_low_ = 0;
-  std::string one_;               // a single record
+  std::string one_;  // a single record
   absl::Status status_;
 };
 
-// Searches records [low, high] (indices, inclusive; clamped to the array) for `key`,
-// whose hash is `key_hash`. Returns the record index, or nullopt.
+// Searches records [low, high] (indices, inclusive; clamped to the array) for
+// `key`, whose hash is `key_hash`. Returns the record index, or nullopt.
 template <typename Array>
 std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
                                             absl::string_view key,
                                             uint64_t key_hash, uint64_t low,
                                             uint64_t high);
+
+// Searches records [first, last] (clamped to the array) whose hashes are all
+// known to lie in [hash_min, hash_max], as the records of one fan-out bucket
+// are: the first guess then needs no read of the end records. Records outside
+// the range are only visited by the look-around over equal hashes. Returns the
+// record index, or nullopt.
+template <typename Array>
+std::optional<uint64_t> BoundedInterpolationSearch(
+    Array& array, const Schema& schema, absl::string_view key,
+    uint64_t key_hash, uint64_t first, uint64_t last, uint64_t hash_min,
+    uint64_t hash_max);
 
 }  // namespace kvindex
 

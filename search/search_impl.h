@@ -22,12 +22,14 @@ struct Probe {
 
 template <typename Array>
 Probe ProbeAt(Array& array, const Schema& schema, absl::string_view key,
-              uint64_t i) {
+              uint64_t key_hash, uint64_t i) {
   // The pointer is only valid until the next Get/Prefetch: use it right away.
   const char* record = array.Get(i);
   Probe p;
   p.hash = schema.hash(EntryKey(schema, record));
-  p.match = std::memcmp(record, key.data(), schema.key_size) == 0;
+  // Keys are only compared when the hashes are equal.
+  p.match = p.hash == key_hash &&
+            std::memcmp(record, key.data(), schema.key_size) == 0;
   return p;
 }
 
@@ -40,13 +42,13 @@ std::optional<uint64_t> LookAround(Array& array, const Schema& schema,
                                    uint64_t i) {
   for (uint64_t j = i; j > 0;) {
     --j;
-    const Probe p = ProbeAt(array, schema, key, j);
+    const Probe p = ProbeAt(array, schema, key, key_hash, j);
     if (p.hash != key_hash) break;
     if (p.match) return j;
   }
   const uint64_t size = array.size();
   for (uint64_t j = i + 1; j < size; ++j) {
-    const Probe p = ProbeAt(array, schema, key, j);
+    const Probe p = ProbeAt(array, schema, key, key_hash, j);
     if (p.hash != key_hash) break;
     if (p.match) return j;
   }
@@ -107,12 +109,12 @@ std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
   // have equal hashes once both differ from key_hash (no 0/0).
   uint64_t lo = low;
   uint64_t hi = high;
-  Probe p_lo = ProbeAt(array, schema, key, lo);
+  Probe p_lo = ProbeAt(array, schema, key, key_hash, lo);
   if (p_lo.hash == key_hash) {
     return Found(array, schema, key, key_hash, lo, p_lo);
   }
   if (p_lo.hash > key_hash || lo == hi) return std::nullopt;
-  Probe p_hi = ProbeAt(array, schema, key, hi);
+  Probe p_hi = ProbeAt(array, schema, key, key_hash, hi);
   if (p_hi.hash == key_hash) {
     return Found(array, schema, key, key_hash, hi, p_hi);
   }
@@ -121,7 +123,7 @@ std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
   while (hi - lo >= 2) {
     const uint64_t i =
         search_internal::Interpolate(lo, p_lo.hash, hi, p_hi.hash, key_hash);
-    const Probe p = ProbeAt(array, schema, key, i);
+    const Probe p = ProbeAt(array, schema, key, key_hash, i);
     if (p.hash == key_hash) return Found(array, schema, key, key_hash, i, p);
     if (p.hash < key_hash) {
       lo = i;
@@ -129,6 +131,48 @@ std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
     } else {
       hi = i;
       p_hi = p;
+    }
+  }
+  return std::nullopt;
+}
+
+template <typename Array>
+std::optional<uint64_t> BoundedInterpolationSearch(
+    Array& array, const Schema& schema, absl::string_view key,
+    uint64_t key_hash, uint64_t first, uint64_t last, uint64_t hash_min,
+    uint64_t hash_max) {
+  using search_internal::Found;
+  using search_internal::Probe;
+  using search_internal::ProbeAt;
+  const uint64_t size = array.size();
+  if (size == 0 || key.size() != schema.key_size) return std::nullopt;
+  if (key_hash < hash_min || key_hash > hash_max) return std::nullopt;
+  if (last >= size) last = size - 1;
+  if (first > last) return std::nullopt;
+  // The ends are virtual records just outside [first, last], with hashes just
+  // outside [hash_min, hash_max], so the first guess reads no end record.
+  // Indices are kept shifted by one, so that first - 1 cannot wrap.
+  uint64_t lo = first;     // (first - 1) + 1
+  uint64_t hi = last + 2;  // (last + 1) + 1
+  double h_lo = static_cast<double>(hash_min) - 1.0;
+  double h_hi = static_cast<double>(hash_max) + 1.0;
+  const double h = static_cast<double>(key_hash);
+  while (hi - lo >= 2) {
+    const double span = static_cast<double>(hi - lo);
+    double step = std::floor((h - h_lo) / (h_hi - h_lo) * span + 0.5);
+    if (!(step >= 1.0)) step = 1.0;  // also catches NaN
+    if (step > span - 1.0) step = span - 1.0;
+    const uint64_t i = lo + static_cast<uint64_t>(step);
+    const Probe p = ProbeAt(array, schema, key, key_hash, i - 1);
+    if (p.hash == key_hash) {
+      return Found(array, schema, key, key_hash, i - 1, p);
+    }
+    if (p.hash < key_hash) {
+      lo = i;
+      h_lo = static_cast<double>(p.hash);
+    } else {
+      hi = i;
+      h_hi = static_cast<double>(p.hash);
     }
   }
   return std::nullopt;

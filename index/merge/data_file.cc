@@ -45,11 +45,23 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
 }
 
 const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
-  const Fanout::Range range = fanout_.Search(hash);
   const size_t e = schema_.entry_size();
+  const size_t bucket = fanout_.Bucket(hash);
+  const Fanout::Range range = fanout_.Search(hash);
+  const Fanout::HashRange hashes = fanout_.BucketHashes(bucket);
+  const uint64_t low = range.low / e;
+  // The slot before the bucket holds its predecessor's last record, which is
+  // outside the bucket; except that a slot of 0 may also mean "no record
+  // before", when record 0 opens this bucket.
+  uint64_t first = low;
+  if (bucket > 0 &&
+      !(low == 0 && count_ > 0 &&
+        schema_.hash(EntryKey(schema_, records_)) >= hashes.low)) {
+    first = low + 1;
+  }
   MappedArray array(records_, count_, e);
-  auto i = InterpolationSearch(array, schema_, key, hash, range.low / e,
-                               range.high / e);
+  auto i = BoundedInterpolationSearch(array, schema_, key, hash, first,
+                                      range.high / e, hashes.low, hashes.high);
   return i.has_value() ? entry(*i) : nullptr;
 }
 
