@@ -39,8 +39,7 @@ void LogTable::Grow() {
   const size_t mask = slots_.size() - 1;
   for (uint64_t slot : old) {
     if (slot == 0) continue;
-    const char* entry = Record(slot - 1);
-    size_t i = Spread(schema_.hash(EntryKey(schema_, entry))) & mask;
+    size_t i = Spread(hashes_[slot - 1]) & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = slot;
   }
@@ -55,6 +54,7 @@ void LogTable::Add(const char* entry, uint64_t hash) {
   if ((cardinal_ + 1) * 2 > slots_.size()) Grow();
   const uint64_t index = records();
   records_.append(entry, schema_.entry_size());
+  hashes_.push_back(hash);
   const size_t i = Probe(EntryKey(schema_, entry), hash);
   if (slots_[i] == 0) ++cardinal_;
   slots_[i] = index + 1;
@@ -67,11 +67,13 @@ const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
 }
 
 size_t LogTable::memory() const {
-  return records_.capacity() + slots_.capacity() * sizeof(uint64_t);
+  return records_.capacity() +
+         (slots_.capacity() + hashes_.capacity()) * sizeof(uint64_t);
 }
 
 void LogTable::Clear() {
   std::string().swap(records_);
+  std::vector<uint64_t>().swap(hashes_);
   std::vector<uint64_t>().swap(slots_);
   cardinal_ = 0;
 }
@@ -79,9 +81,9 @@ void LogTable::Clear() {
 std::vector<LogTable::Sorted> LogTable::SortedByHash() const {
   std::vector<Sorted> out;
   out.reserve(cardinal_);
-  ForEach([&](const char* entry) {
-    out.push_back(Sorted{schema_.hash(EntryKey(schema_, entry)), entry});
-  });
+  for (uint64_t slot : slots_) {
+    if (slot != 0) out.push_back(Sorted{hashes_[slot - 1], Record(slot - 1)});
+  }
   std::sort(out.begin(), out.end(),
             [](const Sorted& a, const Sorted& b) { return a.hash < b.hash; });
   return out;

@@ -62,6 +62,8 @@ class LogTable {
 
   Schema schema_;
   std::string records_;
+  // Hash of each record's key, so that growing and sorting never hash again.
+  std::vector<uint64_t> hashes_;
   // Record index + 1 of the newest record of a key; 0 = empty. Size: power of
   // two.
   std::vector<uint64_t> slots_;
