@@ -1,5 +1,6 @@
 #include "index/instance.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <utility>
@@ -370,14 +371,33 @@ absl::Status Instance::Iter(const VisitFn& f) const {
     });
   }
   if (data_ != nullptr) {
-    const bool logs_empty =
-        (first == nullptr || first->table().cardinal() == 0) &&
-        (second == nullptr || second->table().cardinal() == 0);
+    // Data records whose key a log holds are skipped. The data file is sorted
+    // by hash, so walk the logs' keys sorted by hash alongside it (sequential
+    // memory access, unlike a table lookup per record).
+    std::vector<LogTable::Sorted> shadow;
+    for (const Log* log : {first, second}) {
+      if (log == nullptr) continue;
+      std::vector<LogTable::Sorted> sorted = log->table().SortedByHash();
+      shadow.insert(shadow.end(), sorted.begin(), sorted.end());
+    }
+    std::sort(shadow.begin(), shadow.end(),
+              [](const LogTable::Sorted& a, const LogTable::Sorted& b) {
+                return a.hash < b.hash;
+              });
+    size_t next = 0;
     for (uint64_t i = 0; i < data_->count(); ++i) {
       const char* entry = data_->entry(i);
-      if (!logs_empty) {
+      if (next < shadow.size()) {
         const uint64_t h = schema_.hash(EntryKey(schema_, entry));
-        if (in(first, entry, h) || in(second, entry, h)) continue;
+        while (next < shadow.size() && shadow[next].hash < h) ++next;
+        bool shadowed = false;
+        for (size_t k = next; k < shadow.size() && shadow[k].hash == h; ++k) {
+          if (std::memcmp(shadow[k].entry, entry, schema_.key_size) == 0) {
+            shadowed = true;
+            break;
+          }
+        }
+        if (shadowed) continue;
       }
       visit(entry);
     }

@@ -71,11 +71,14 @@ class RawIndexTest : public ::testing::Test {
   }
   static std::map<std::string, std::string> All(const RawIndex& index) {
     std::map<std::string, std::string> out;
-    EXPECT_TRUE(index
-                    .Iter([&](absl::string_view k, absl::string_view v) {
-                      out.emplace(std::string(k), std::string(v));
-                    })
-                    .ok());
+    EXPECT_TRUE(
+        index
+            .Iter([&](absl::string_view k, absl::string_view v) {
+              // Every key exactly once.
+              EXPECT_TRUE(out.emplace(std::string(k), std::string(v)).second)
+                  << "visited twice: " << k;
+            })
+            .ok());
     return out;
   }
 
