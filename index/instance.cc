@@ -216,6 +216,11 @@ absl::Status Instance::RecoverLogAsync() {
   // the copies of these bindings, and newer values than the ones log_async's
   // file kept: only keys the log lacks still need the copy.
   const bool log_was_reset = stale->generation() <= generation_;
+  if (log_was_reset) {
+    // The log's records may be in the file but not durable (its fsync may have
+    // failed): they only count as copies once fsynced.
+    KV_RETURN_IF_ERROR(Failed(log_->file().Flush({false, true})));
+  }
   bool copied = false;
   absl::Status st;
   stale->table().ForEach([&](const char* entry) {

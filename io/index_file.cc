@@ -464,6 +464,9 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
 
   const absl::Status synced =
       Annotate(env_->SyncDir(Dirname(path_)), path_, "syncing the directory");
+  // Until the directory is synced, a crash may bring the old file back under its
+  // name: then it must still hold its records, so it is not stamped.
+  if (!synced.ok()) return synced;
 
   if (hook) hook();
 
@@ -475,7 +478,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
       Annotate(old->PWrite(0, absl::string_view(stamp, sizeof(stamp))), path_,
                "stamping the replaced file");
   old.reset();
-  return synced.ok() ? stamped : synced;
+  return stamped;
 }
 
 absl::Status IndexFile::RenameTo(const std::string& new_path) {
