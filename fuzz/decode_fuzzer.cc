@@ -1,20 +1,27 @@
 // decode_fuzzer: the pure codecs of the index over arbitrary bytes.
 //
 // The first input byte picks a property (mode = byte % 5); the rest feeds it:
-//   0  entry codec: arbitrary bytes cut into entries of input-chosen key/value sizes
-//      decode and re-encode to the same bytes; CheckSizes and Schema::Validate accept
-//      exactly what their contracts say.
-//   1  FixedString<N> / OcamlFixedString<N>: Decode(Encode(s)) == s, wrong sizes are
-//      kInvalidArgument before anything is written, Hash == HashEncoded == KeyHashOf.
-//   2  key hashes: OcamlStringHash agrees with an independent byte-at-a-time version
-//      and stays below 2^30; Xxh3Hash(s, bits) < 2^bits and is the low bits of XXH3;
-//      neither depends on the address of the bytes.
-//   3  Fanout::Import of arbitrary bytes with arbitrary hash_bits / entry_size /
-//      data_bytes: accepted exactly when the documented rules hold; an accepted table
-//      exports to the same bytes, re-imports equal, and every Search range lies within
-//      the records.
-//   4  FanoutBuilder: records fed in hash order lie inside Search(their hash); the
-//      table round-trips through Export/Import; BitsFor is the documented minimum.
+//   0  entry codec: arbitrary bytes cut into entries of input-chosen key/value
+//   sizes
+//      decode and re-encode to the same bytes; CheckSizes and Schema::Validate
+//      accept exactly what their contracts say.
+//   1  FixedString<N> / OcamlFixedString<N>: Decode(Encode(s)) == s, wrong
+//   sizes are
+//      kInvalidArgument before anything is written, Hash == HashEncoded ==
+//      KeyHashOf.
+//   2  key hashes: OcamlStringHash agrees with an independent byte-at-a-time
+//   version
+//      and stays below 2^30; Xxh3Hash(s, bits) < 2^bits and is the low bits of
+//      XXH3; neither depends on the address of the bytes.
+//   3  Fanout::Import of arbitrary bytes with arbitrary hash_bits / entry_size
+//   /
+//      data_bytes: accepted exactly when the documented rules hold; an accepted
+//      table exports to the same bytes, re-imports equal, and every Search
+//      range lies within the records.
+//   4  FanoutBuilder: records fed in hash order lie inside Search(their hash);
+//   the
+//      table round-trips through Export/Import; BitsFor is the documented
+//      minimum.
 #include <xxhash.h>
 
 #include <algorithm>
@@ -40,7 +47,8 @@ namespace {
 
 uint64_t DummyHash(absl::string_view) { return 0; }
 
-// ---- 0: entry codec -------------------------------------------------------------
+// ---- 0: entry codec
+// -------------------------------------------------------------
 
 void FuzzEntryCodec(FuzzInput& in) {
   Schema s;
@@ -52,10 +60,10 @@ void FuzzEntryCodec(FuzzInput& in) {
   const bool valid = s.key_size > 0 && s.hash_bits >= 1 && s.hash_bits <= 64 &&
                      s.hash != nullptr;
   const absl::Status v = s.Validate();
-  FUZZ_CHECK(v.ok() == valid,
-             absl::StrCat("Validate() = ", Describe(v), " for key_size ",
-                          s.key_size, " value_size ", s.value_size,
-                          " hash_bits ", s.hash_bits));
+  FUZZ_CHECK(
+      v.ok() == valid,
+      absl::StrCat("Validate() = ", Describe(v), " for key_size ", s.key_size,
+                   " value_size ", s.value_size, " hash_bits ", s.hash_bits));
   if (!v.ok()) {
     FUZZ_CHECK(v.code() == absl::StatusCode::kInvalidArgument, Describe(v));
     return;
@@ -97,12 +105,14 @@ void FuzzEntryCodec(FuzzInput& in) {
   bad = CheckSizes(s, absl::string_view(big.data(), s.key_size - 1), value_ok);
   FUZZ_CHECK(bad.code() == absl::StatusCode::kInvalidArgument, Describe(bad));
   if (s.value_size > 0) {
-    bad = CheckSizes(s, key_ok, absl::string_view(big.data(), s.value_size - 1));
+    bad =
+        CheckSizes(s, key_ok, absl::string_view(big.data(), s.value_size - 1));
     FUZZ_CHECK(bad.code() == absl::StatusCode::kInvalidArgument, Describe(bad));
   }
 }
 
-// ---- 1: FixedString codecs -----------------------------------------------------
+// ---- 1: FixedString codecs
+// -----------------------------------------------------
 
 template <typename Codec>
 void CheckFixedCodec(absl::string_view input, uint64_t expected_hash,
@@ -169,7 +179,8 @@ void FuzzFixedString(FuzzInput& in) {
   CheckFixedBoth<32>(rest);
 }
 
-// ---- 2: hashes -----------------------------------------------------------------
+// ---- 2: hashes
+// -----------------------------------------------------------------
 
 // OCaml's caml_hash on a string, written independently of index/data/schema.cc:
 // bytes are folded one at a time into a 32-bit little-endian word.
@@ -227,14 +238,15 @@ void FuzzHashes(FuzzInput& in) {
   FUZZ_CHECK(Xxh3Hash(s2, 64) == full, "Xxh3Hash depends on address");
   for (int bits = 1; bits < 64; ++bits) {
     const uint64_t h = Xxh3Hash(s, bits);
-    FUZZ_CHECK(h >> bits == 0,
-               absl::StrCat("Xxh3Hash(s, ", bits, ") = ", h, " has too many bits"));
+    FUZZ_CHECK(h >> bits == 0, absl::StrCat("Xxh3Hash(s, ", bits, ") = ", h,
+                                            " has too many bits"));
     FUZZ_CHECK(h == (full & ((uint64_t{1} << bits) - 1)),
                absl::StrCat("Xxh3Hash(s, ", bits, ") is not the low bits"));
   }
 }
 
-// ---- 3: Fanout::Import on arbitrary bytes --------------------------------------
+// ---- 3: Fanout::Import on arbitrary bytes
+// --------------------------------------
 
 // The documented acceptance rule of Fanout::Import, written from fan.h.
 bool ImportShouldAccept(absl::string_view bytes, int hash_bits,
@@ -259,7 +271,8 @@ bool ImportShouldAccept(absl::string_view bytes, int hash_bits,
   return true;
 }
 
-// A hash of `hash_bits` bits whose top `k` bits are `bucket`, low bits from `noise`.
+// A hash of `hash_bits` bits whose top `k` bits are `bucket`, low bits from
+// `noise`.
 uint64_t HashInBucket(int hash_bits, int k, uint64_t bucket, uint64_t noise) {
   const int low_bits = hash_bits - k;
   const uint64_t low_mask =
@@ -280,8 +293,8 @@ void CheckFanoutQueries(const Fanout& f, int hash_bits, size_t entry_size,
       FUZZ_CHECK(f.Bucket(h) == b,
                  absl::StrCat("Bucket(", h, ") = ", f.Bucket(h), ", want ", b));
       const Fanout::Range r = f.Search(h);
-      FUZZ_CHECK(r.low <= r.high, absl::StrCat("Search(", h, ") = [", r.low,
-                                               ", ", r.high, "]"));
+      FUZZ_CHECK(r.low <= r.high,
+                 absl::StrCat("Search(", h, ") = [", r.low, ", ", r.high, "]"));
       FUZZ_CHECK(r.low % entry_size == 0 && r.high % entry_size == 0,
                  "Search range not on record boundaries");
       FUZZ_CHECK(data_bytes == 0 ? r.high == 0 : r.high < data_bytes,
@@ -297,23 +310,32 @@ void FuzzFanoutImport(FuzzInput& in) {
   const size_t entry_size = e_sel < 8 ? e_sel : 1 + in.U16() % 512;
   uint64_t data_bytes;
   switch (in.U8() % 4) {
-    case 0: data_bytes = 0; break;
-    case 1: data_bytes = in.U16(); break;
-    case 2: data_bytes = in.U32(); break;
-    default: data_bytes = in.U64(); break;
+    case 0:
+      data_bytes = 0;
+      break;
+    case 1:
+      data_bytes = in.U16();
+      break;
+    case 2:
+      data_bytes = in.U32();
+      break;
+    default:
+      data_bytes = in.U64();
+      break;
   }
   const uint64_t noise = in.U64();
   const absl::string_view table = in.Rest();
 
-  const bool expect = ImportShouldAccept(table, hash_bits, entry_size, data_bytes);
+  const bool expect =
+      ImportShouldAccept(table, hash_bits, entry_size, data_bytes);
   const absl::StatusOr<Fanout> f =
       Fanout::Import(table, hash_bits, entry_size, data_bytes, "fuzz-table");
-  FUZZ_CHECK(f.ok() == expect,
-             absl::StrCat("Import: ", Describe(f.status()), ", expected ",
-                          expect ? "success" : "an error", " (hash_bits ",
-                          hash_bits, ", entry_size ", entry_size,
-                          ", data_bytes ", data_bytes, ", ", table.size(),
-                          " bytes)"));
+  FUZZ_CHECK(
+      f.ok() == expect,
+      absl::StrCat("Import: ", Describe(f.status()), ", expected ",
+                   expect ? "success" : "an error", " (hash_bits ", hash_bits,
+                   ", entry_size ", entry_size, ", data_bytes ", data_bytes,
+                   ", ", table.size(), " bytes)"));
   if (!f.ok()) {
     const absl::StatusCode c = f.status().code();
     FUZZ_CHECK(c == absl::StatusCode::kDataLoss ||
@@ -333,7 +355,8 @@ void FuzzFanoutImport(FuzzInput& in) {
   CheckFanoutQueries(*f, hash_bits, entry_size, data_bytes, noise);
 }
 
-// ---- 4: FanoutBuilder laws -------------------------------------------------------
+// ---- 4: FanoutBuilder laws
+// -------------------------------------------------------
 
 void FuzzFanoutBuilder(FuzzInput& in) {
   const int hash_bits = 1 + in.Below(64);
@@ -406,11 +429,21 @@ void FuzzFanoutBuilder(FuzzInput& in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvindex::fuzz::FuzzInput in(data, size);
   switch (in.U8() % 5) {
-    case 0: kvindex::fuzz::FuzzEntryCodec(in); break;
-    case 1: kvindex::fuzz::FuzzFixedString(in); break;
-    case 2: kvindex::fuzz::FuzzHashes(in); break;
-    case 3: kvindex::fuzz::FuzzFanoutImport(in); break;
-    default: kvindex::fuzz::FuzzFanoutBuilder(in); break;
+    case 0:
+      kvindex::fuzz::FuzzEntryCodec(in);
+      break;
+    case 1:
+      kvindex::fuzz::FuzzFixedString(in);
+      break;
+    case 2:
+      kvindex::fuzz::FuzzHashes(in);
+      break;
+    case 3:
+      kvindex::fuzz::FuzzFanoutImport(in);
+      break;
+    default:
+      kvindex::fuzz::FuzzFanoutBuilder(in);
+      break;
   }
   return 0;
 }

@@ -1,7 +1,8 @@
-// Helpers shared by the fuzz targets in this package: a reader that turns the fuzzer's
-// input into small integers and byte strings (never failing: past the end it yields
-// zeros), and a check macro that reports a violated property and aborts, which libFuzzer
-// and the corpus regression tests both turn into a failure.
+// Helpers shared by the fuzz targets in this package: a reader that turns the
+// fuzzer's input into small integers and byte strings (never failing: past the
+// end it yields zeros), and a check macro that reports a violated property and
+// aborts, which libFuzzer and the corpus regression tests both turn into a
+// failure.
 //
 // Not thread-safe; one FuzzInput per LLVMFuzzerTestOneInput call.
 #ifndef KVINDEX_FUZZ_FUZZ_UTIL_H_
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace kvindex {
@@ -78,15 +80,45 @@ class FuzzInput {
 
 inline std::string Describe(const absl::Status& s) { return s.ToString(); }
 
+// KVINDEX_FUZZ_VERBOSE=1 makes the targets narrate what they do (debugging a
+// reproducer with the replay binary); off while fuzzing.
+inline bool Verbose() {
+  static const bool on = std::getenv("KVINDEX_FUZZ_VERBOSE") != nullptr;
+  return on;
+}
+
+// Known bugs of the code under test, by name, that a campaign may want to step
+// over to look for others: KVINDEX_FUZZ_TOLERATE=name1,name2. Unset (the
+// regression tests, CI), every violation aborts.
+inline bool Tolerated(absl::string_view bug) {
+  const char* list = std::getenv("KVINDEX_FUZZ_TOLERATE");
+  if (list == nullptr) return false;
+  absl::string_view rest(list);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == bug) return true;
+    if (comma == absl::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+#define FUZZ_LOG(...)                                                  \
+  do {                                                                 \
+    if (::kvindex::fuzz::Verbose()) {                                  \
+      std::fprintf(stderr, "%s\n", absl::StrCat(__VA_ARGS__).c_str()); \
+    }                                                                  \
+  } while (0)
+
 }  // namespace fuzz
 }  // namespace kvindex
 
-// Aborts with `cond` and a detail string (anything convertible to std::string) when
-// `cond` is false.
-#define FUZZ_CHECK(cond, detail)                                    \
-  do {                                                              \
-    if (!(cond)) ::kvindex::fuzz::Fail(__FILE__, __LINE__, #cond,   \
-                                       std::string(detail));        \
+// Aborts with `cond` and a detail string (anything convertible to std::string)
+// when `cond` is false.
+#define FUZZ_CHECK(cond, detail)                                             \
+  do {                                                                       \
+    if (!(cond))                                                             \
+      ::kvindex::fuzz::Fail(__FILE__, __LINE__, #cond, std::string(detail)); \
   } while (0)
 
 #endif  // KVINDEX_FUZZ_FUZZ_UTIL_H_

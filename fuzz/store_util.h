@@ -1,0 +1,110 @@
+// Helpers for the fuzz targets that run the whole index over a MemEnv: the
+// schemas they pick from, error-shape checks, and full observations of an
+// instance.
+#ifndef KVINDEX_FUZZ_STORE_UTIL_H_
+#define KVINDEX_FUZZ_STORE_UTIL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "fuzz/fuzz_util.h"
+#include "index/data/schema.h"
+#include "index/raw_index.h"
+
+namespace kvindex {
+namespace fuzz {
+
+// The top 16 bits of the hash are the first two key bytes: the fuzzer can build
+// hash-sorted data files and equal-hash neighbours by hand.
+inline uint64_t PrefixHash16(absl::string_view key) {
+  const auto* p = reinterpret_cast<const unsigned char*>(key.data());
+  const uint64_t hi = key.size() > 0 ? p[0] : 0;
+  const uint64_t lo = key.size() > 1 ? p[1] : 0;
+  return (hi << 8) | lo;
+}
+
+// Only 2 bits: almost every pair of keys collides (look-around, equal-hash
+// merges).
+inline uint64_t TinyHash2(absl::string_view key) {
+  return key.empty() ? 0 : static_cast<unsigned char>(key[0]) & 3u;
+}
+
+inline Schema MakeSchema(size_t key_size, size_t value_size, int hash_bits,
+                         KeyHashFn hash) {
+  Schema s;
+  s.key_size = key_size;
+  s.value_size = value_size;
+  s.hash_bits = hash_bits;
+  s.hash = hash;
+  return s;
+}
+
+// Every error an index operation returns must carry a message; errors about the
+// store's files must name them (all paths live under `root`).
+inline void CheckStoreError(const absl::Status& s, const std::string& root,
+                            const char* what) {
+  FUZZ_CHECK(!s.ok(), what);
+  FUZZ_CHECK(!s.message().empty(),
+             absl::StrCat(what, ": error without a message: ", Describe(s)));
+  if (s.code() == absl::StatusCode::kDataLoss) {
+    FUZZ_CHECK(absl::StrContains(s.message(), root),
+               absl::StrCat(
+                   what, ": kDataLoss does not name the file: ", Describe(s)));
+  }
+}
+
+using Visits = std::vector<std::pair<std::string, std::string>>;
+
+// All bindings an Iter call visits, in order.
+inline absl::StatusOr<Visits> IterAll(const RawIndex& index) {
+  Visits visits;
+  absl::Status s = index.Iter([&](absl::string_view k, absl::string_view v) {
+    visits.emplace_back(std::string(k), std::string(v));
+  });
+  if (!s.ok()) return s;
+  return visits;
+}
+
+// The bindings shown: the first visit of each key.
+inline std::map<std::string, std::string> FirstVisits(const Visits& visits) {
+  std::map<std::string, std::string> shown;
+  for (const auto& kv : visits) shown.emplace(kv.first, kv.second);
+  return shown;
+}
+
+// Find through the raw API into a string; absent -> false.
+inline absl::StatusOr<bool> FindValue(const RawIndex& index,
+                                      absl::string_view key,
+                                      std::string* value) {
+  const size_t n = index.schema().value_size;
+  std::string buf(n + 1, '\0');  // never empty: a valid pointer even for n == 0
+  absl::StatusOr<bool> found = index.Find(key, &buf[0]);
+  value->assign(buf.data(), found.ok() && *found ? n : 0);
+  return found;
+}
+
+// Compact printable form of bytes (for failure messages).
+inline std::string Hex(absl::string_view bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace fuzz
+}  // namespace kvindex
+
+#endif  // KVINDEX_FUZZ_STORE_UTIL_H_
