@@ -223,13 +223,15 @@ absl::Status Instance::RecoverLogAsync() {
   }
   bool copied = false;
   absl::Status st;
+  Log* const log =
+      log_.get();  // the lambda cannot show the analysis mu_ is held
   stale->table().ForEach([&](const char* entry) {
     const absl::string_view key = EntryKey(schema_, entry);
     if (!st.ok() ||
-        (log_was_reset && log_->Find(key, schema_.hash(key)) != nullptr)) {
+        (log_was_reset && log->Find(key, schema_.hash(key)) != nullptr)) {
       return;
     }
-    st = log_->AppendEntry(entry);
+    st = log->AppendEntry(entry);
     copied = true;
   });
   KV_RETURN_IF_ERROR(Failed(st));
@@ -335,7 +337,10 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   }
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
-  const auto [first, second] = LogsInOrder();
+  // Not a structured binding: lambdas below capture them (C++17).
+  const std::pair<const Log*, const Log*> logs = LogsInOrder();
+  const Log* const first = logs.first;
+  const Log* const second = logs.second;
   const char* entry = nullptr;
   if (first != nullptr) entry = first->Find(key, hash);
   if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
@@ -358,7 +363,10 @@ std::pair<const Log*, const Log*> Instance::LogsInOrder() const {
 absl::Status Instance::Iter(const VisitFn& f) const {
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
-  const auto [first, second] = LogsInOrder();
+  // Not a structured binding: lambdas below capture them (C++17).
+  const std::pair<const Log*, const Log*> logs = LogsInOrder();
+  const Log* const first = logs.first;
+  const Log* const second = logs.second;
   auto in = [&](const Log* log, const char* entry, uint64_t hash) {
     return log != nullptr && log->table().cardinal() > 0 &&
            log->Find(EntryKey(schema_, entry), hash) != nullptr;
@@ -669,8 +677,10 @@ absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
   KV_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
   absl::Status st;
   bool copied = false;
+  Log* const log =
+      log_.get();  // the lambda cannot show the analysis mu_ is held
   log_async_->table().ForEach([&](const char* entry) {
-    if (st.ok()) st = log_->AppendEntry(entry);
+    if (st.ok()) st = log->AppendEntry(entry);
     copied = true;
   });
   KV_RETURN_IF_ERROR(Failed(st));
