@@ -106,6 +106,9 @@ Expected ExpectedHeader(absl::string_view bytes, size_t entry_size) {
     return e;
   }
   if (offset < 0) return e;
+  // Generations are 0 .. 2^62 (io/index_file.cc); others are foreign.
+  const int64_t generation = Be64(bytes, 16);
+  if (generation < 0 || generation > (int64_t{1} << 62)) return e;
   e.valid = true;
   e.header_size = IndexFile::kHeaderSize + static_cast<uint64_t>(fan);
   const uint64_t held = bytes.size() - e.header_size;

@@ -372,8 +372,9 @@ class Driver {
     if (!env_.crashed() &&
         !Tolerated("recover-log-async-trusts-unsynced-log")) {
       // (Known bug, tolerated on request: the open-time recovery of log_async
-      // deletes it when the log already holds its bindings, without fsyncing the
-      // log, whose copies may be unsynced leftovers of a failed merge commit.)
+      // deletes it when the log already holds its bindings, without fsyncing
+      // the log, whose copies may be unsynced leftovers of a failed merge
+      // commit.)
       Open("reopen after errors", Check::kCrashRule);
       index_.reset();
     }
@@ -423,9 +424,9 @@ class Driver {
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
     if (!idx.ok() || env_.crashed()) {
-      // Faults still armed (an injected error, a pending crash point) may hit the
-      // open itself: a clear error, or an instance that then lost power. Without
-      // them, after the power loss, it must work.
+      // Faults still armed (an injected error, a pending crash point) may hit
+      // the open itself: a clear error, or an instance that then lost power.
+      // Without them, after the power loss, it must work.
       FUZZ_LOG(what, ": open under faults -> ", Describe(idx.status()),
                env_.crashed() ? " (crashed)" : "");
       FUZZ_CHECK(injected_ || env_.crashed(),
@@ -437,6 +438,14 @@ class Driver {
       if (env_.crashed()) env_.Restart(CrashOptions());
       DumpStore("after the failed open");
       idx = RawIndex::Open(kRoot, schema_, options_);
+      // A crash point still armed may also hit this open: power is lost again,
+      // and the open after that must work.
+      if (env_.crashed()) {
+        FUZZ_LOG(what, ": the retried open lost power too");
+        idx = absl::UnknownError("dropped");
+        env_.Restart(CrashOptions());
+        idx = RawIndex::Open(kRoot, schema_, options_);
+      }
     }
     FUZZ_CHECK(idx.ok(),
                absl::StrCat(what, ": open failed: ", Describe(idx.status())));
@@ -500,8 +509,8 @@ class Driver {
   model::ValueSets carried_;  // values from before the last model restart
   std::vector<std::string> keys_;
   uint64_t counter_ = 0;
-  bool failed_ = false;    // an operation failed since the last (re)open
-  bool injected_ = false;  // IO errors may still be armed in the env
+  bool failed_ = false;        // an operation failed since the last (re)open
+  bool injected_ = false;      // IO errors may still be armed in the env
   bool merge_failed_ = false;  // AwaitMerge reported an error since then
 };
 

@@ -99,6 +99,19 @@ IndexFile::~IndexFile() = default;
 
 namespace {
 
+// Generations count merges and clears from 0 (OCaml's are 63-bit ints):
+// anything negative or near the top of the range is foreign, and leaves room
+// for the +1/+2 the index computes from it.
+constexpr int64_t kMaxGeneration = int64_t{1} << 62;
+
+absl::Status CheckGeneration(const std::string& path, int64_t generation) {
+  if (generation < 0 || generation > kMaxGeneration) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": implausible generation ", generation));
+  }
+  return absl::OkStatus();
+}
+
 struct ParsedHeader {
   int64_t offset = 0;
   int64_t generation = 0;
@@ -129,6 +142,7 @@ absl::StatusOr<ParsedHeader> LoadHeader(const File& file,
     return absl::DataLossError(
         absl::StrCat(path, ": negative offset ", header.offset));
   }
+  KVINDEX_RETURN_IF_ERROR(CheckGeneration(path, header.generation));
   return header;
 }
 
@@ -315,6 +329,7 @@ absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
     return absl::DataLossError(
         absl::StrCat(path_, ": negative offset ", header.offset));
   }
+  KVINDEX_RETURN_IF_ERROR(CheckGeneration(path_, header.generation));
   generation_ = header.generation;
   if (readonly_) {
     // Another process is writing: take its committed offset, within what the
@@ -464,8 +479,8 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
 
   const absl::Status synced =
       Annotate(env_->SyncDir(Dirname(path_)), path_, "syncing the directory");
-  // Until the directory is synced, a crash may bring the old file back under its
-  // name: then it must still hold its records, so it is not stamped.
+  // Until the directory is synced, a crash may bring the old file back under
+  // its name: then it must still hold its records, so it is not stamped.
   if (!synced.ok()) return synced;
 
   if (hook) hook();

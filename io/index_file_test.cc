@@ -264,14 +264,13 @@ TEST_P(IndexFileTest, HeaderFieldsRoundTrip) {
   ASSERT_NE(log, nullptr);
   const int64_t kMax = std::numeric_limits<int64_t>::max();
   const int64_t kMin = std::numeric_limits<int64_t>::min();
+  const int64_t kMaxGeneration = int64_t{1} << 62;
   const std::vector<IndexFile::Header> headers = {
       {0, 0},
       {8, 1},
-      {4096, -1},
-      {kMax, kMax},
-      {1, kMin},
-      {int64_t{1} << 62, (int64_t{1} << 62) + 5},
-      {0x123456789abcdef0 >> 4, 0x7edcba9876543210}};
+      {kMax, 4096},
+      {int64_t{1} << 62, kMaxGeneration},
+      {0x123456789abcdef0 >> 4, 0x1edcba9876543210}};
   for (const IndexFile::Header& h : headers) {
     ASSERT_OK(log->WriteHeader(h));
     EXPECT_EQ(log->generation(), h.generation);
@@ -287,13 +286,25 @@ TEST_P(IndexFileTest, HeaderFieldsRoundTrip) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 
   // Generation read by a later open, large values included.
-  ASSERT_OK(log->WriteHeader({0, kMax - 1}));
+  ASSERT_OK(log->WriteHeader({0, kMaxGeneration - 1}));
   std::unique_ptr<IndexFile> ro = OpenRo(env_, path, 8);
   ASSERT_NE(ro, nullptr);
-  EXPECT_EQ(ro->generation(), kMax - 1);
+  EXPECT_EQ(ro->generation(), kMaxGeneration - 1);
   std::unique_ptr<IndexFile> rw2 = OpenRw(env_, path, RwOptions(8, 77));
   ASSERT_NE(rw2, nullptr);
-  EXPECT_EQ(rw2->generation(), kMax - 1);  // options ignored for existing files
+  EXPECT_EQ(rw2->generation(), kMaxGeneration - 1);  // options ignored
+
+  // Generations no writer produces (negative, or at the top of the range where
+  // the index's +1 would overflow) are foreign: kDataLoss naming the file.
+  for (const int64_t g : {int64_t{-1}, kMin, kMax, kMaxGeneration + 1}) {
+    ASSERT_OK(log->WriteHeader({0, g}));
+    const absl::Status read = log->ReadHeader().status();
+    EXPECT_EQ(read.code(), absl::StatusCode::kDataLoss) << g;
+    EXPECT_THAT(std::string(read.message()), ::testing::HasSubstr(path));
+    EXPECT_EQ(IndexFile::OpenReadOnly(env_, path, 8).status().code(),
+              absl::StatusCode::kDataLoss)
+        << g;
+  }
 }
 
 TEST_P(IndexFileTest, FanoutRoundTrip) {
