@@ -255,12 +255,13 @@ void CheckReadWriteFile(const std::string& path, absl::string_view bytes,
   FUZZ_CHECK(file.Close().ok(), "Close");
 }
 
-// The data file is well formed: records sorted by hash and the fan-out table exactly
-// the one FanoutBuilder makes for them (each slot: the last record of its bucket, an
-// empty bucket repeating the slot before). Lookups must then find every record Iter
-// shows. (Lookups rely on more than Fanout::Import checks: with a table that Import
-// accepts but whose slot before a bucket points inside that bucket, records are
-// missed. Such a table is not well formed here.)
+// The data file is well formed: records sorted by hash and the fan-out table
+// exactly the one FanoutBuilder makes for them (each slot: the last record of
+// its bucket, an empty bucket repeating the slot before). Lookups must then
+// find every record Iter shows. (Lookups rely on more than Fanout::Import
+// checks: with a table that Import accepts but whose slot before a bucket
+// points inside that bucket, records are missed. Such a table is not well
+// formed here.)
 bool WellFormedData(absl::string_view bytes, const Schema& schema) {
   const size_t es = schema.entry_size();
   const Expected e = ExpectedHeader(bytes, es);
@@ -287,7 +288,8 @@ bool WellFormedData(absl::string_view bytes, const Schema& schema) {
     last = slot;
   }
   for (size_t b = 0; b < slots.size(); ++b) {
-    if (absl::big_endian::Load64(table.data() + 8 * b) != slots[b]) return false;
+    if (absl::big_endian::Load64(table.data() + 8 * b) != slots[b])
+      return false;
   }
   return true;
 }

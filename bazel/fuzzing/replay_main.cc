@@ -1,5 +1,6 @@
-// Replays fuzzer inputs without libFuzzer: every argument is a file or a directory
-// (read recursively); each file's bytes go to LLVMFuzzerTestOneInput once.
+// Replays fuzzer inputs without libFuzzer: every argument is a file or a
+// directory (read recursively); each file's bytes go to LLVMFuzzerTestOneInput
+// once.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -10,13 +11,16 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
-extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
+extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc,
+                                                          char*** argv);
 
 namespace {
 int RunOne(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()),
+                         bytes.size());
   return 1;
 }
 }  // namespace
@@ -33,7 +37,8 @@ int main(int argc, char** argv) {
     } else if (std::filesystem::is_regular_file(p)) {
       count += RunOne(p);
     } else {
-      std::fprintf(stderr, "replay_main: no such file or directory: %s\n", argv[i]);
+      std::fprintf(stderr, "replay_main: no such file or directory: %s\n",
+                   argv[i]);
       return 2;
     }
   }

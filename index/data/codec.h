@@ -5,14 +5,17 @@
 //   static constexpr size_t kEncodedSize;        // bytes of every encoding
 //   static constexpr int kHashBits;              // keys only: 1..64
 //   static absl::Status Encode(const Type& v, char* out);
-//       // writes exactly kEncodedSize bytes; kInvalidArgument if `v` has no encoding
+//       // writes exactly kEncodedSize bytes; kInvalidArgument if `v` has no
+//       encoding
 //       // of that size (checked before anything is stored)
-//   static Type Decode(absl::string_view bytes); // bytes.size() == kEncodedSize
-//   static bool Equal(const Type& a, const Type& b);  // keys only; must agree with
+//   static Type Decode(absl::string_view bytes); // bytes.size() ==
+//   kEncodedSize static bool Equal(const Type& a, const Type& b);  // keys
+//   only; must agree with
 //       // equality of the encodings (the index compares encoded bytes)
 //   static uint64_t Hash(const Type& k);         // keys only; < 2^kHashBits
-// and optionally, for speed, `static uint64_t HashEncoded(absl::string_view bytes)`
-// returning Hash(Decode(bytes)) without decoding. KeyHashOf<Codec> picks it.
+// and optionally, for speed, `static uint64_t HashEncoded(absl::string_view
+// bytes)` returning Hash(Decode(bytes)) without decoding. KeyHashOf<Codec>
+// picks it.
 #ifndef KVINDEX_INDEX_DATA_CODEC_H_
 #define KVINDEX_INDEX_DATA_CODEC_H_
 
@@ -37,8 +40,8 @@ struct FixedString {
   static constexpr int kHashBits = 64;
   static absl::Status Encode(const Type& v, char* out) {
     if (v.size() != N) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "fixed string: expected ", N, " bytes, got ", v.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("fixed string: expected ", N, " bytes, got ", v.size()));
     }
     if (N > 0) std::memcpy(out, v.data(), N);
     return absl::OkStatus();
@@ -53,8 +56,9 @@ struct FixedString {
   }
 };
 
-// Like FixedString, hashed with OCaml's Hashtbl.hash (30 bits): the OCaml library's
-// `Index.Key.String_fixed`. Use it to open stores written by the OCaml library.
+// Like FixedString, hashed with OCaml's Hashtbl.hash (30 bits): the OCaml
+// library's `Index.Key.String_fixed`. Use it to open stores written by the
+// OCaml library.
 template <size_t N>
 struct OcamlFixedString : FixedString<N> {
   static constexpr int kHashBits = kOcamlHashBits;
@@ -68,8 +72,8 @@ namespace codec_internal {
 template <typename C, typename = void>
 struct HasHashEncoded : std::false_type {};
 template <typename C>
-struct HasHashEncoded<C, std::void_t<decltype(C::HashEncoded(
-                             std::declval<absl::string_view>()))>>
+struct HasHashEncoded<
+    C, std::void_t<decltype(C::HashEncoded(std::declval<absl::string_view>()))>>
     : std::true_type {};
 }  // namespace codec_internal
 

@@ -1,11 +1,12 @@
-// Fixed-size keys and values as bytes: the schema the byte-oriented core of the index
-// works with, the entry codec, and the key hashes.
+// Fixed-size keys and values as bytes: the schema the byte-oriented core of the
+// index works with, the entry codec, and the key hashes.
 //
-// An entry (record) is the key's encoding followed by the value's encoding, no padding:
+// An entry (record) is the key's encoding followed by the value's encoding, no
+// padding:
 //   entry := key:key_size bytes  value:value_size bytes
 //
-// Keys are compared by their encodings: two keys are equal exactly when their encoded
-// bytes are (codecs must encode canonically; see index/data/codec.h).
+// Keys are compared by their encodings: two keys are equal exactly when their
+// encoded bytes are (codecs must encode canonically; see index/data/codec.h).
 #ifndef KVINDEX_INDEX_DATA_SCHEMA_H_
 #define KVINDEX_INDEX_DATA_SCHEMA_H_
 
@@ -24,15 +25,15 @@ using KeyHashFn = uint64_t (*)(absl::string_view encoded_key);
 struct Schema {
   size_t key_size = 0;
   size_t value_size = 0;
-  // Number of significant hash bits, 1..64. Overestimating only costs performance;
-  // a hash that does not fit is rejected where it is computed.
+  // Number of significant hash bits, 1..64. Overestimating only costs
+  // performance; a hash that does not fit is rejected where it is computed.
   int hash_bits = 0;
   KeyHashFn hash = nullptr;
 
   size_t entry_size() const { return key_size + value_size; }
 
-  // kInvalidArgument unless key_size > 0, value_size >= 0, 1 <= hash_bits <= 64 and
-  // hash is set.
+  // kInvalidArgument unless key_size > 0, value_size >= 0, 1 <= hash_bits <= 64
+  // and hash is set.
   absl::Status Validate() const;
 };
 
@@ -43,19 +44,21 @@ inline absl::string_view EntryKey(const Schema& s, const char* entry) {
 inline absl::string_view EntryValue(const Schema& s, const char* entry) {
   return absl::string_view(entry + s.key_size, s.value_size);
 }
-// Writes key then value into out[0, entry_size). REQUIRES: sizes match the schema.
+// Writes key then value into out[0, entry_size). REQUIRES: sizes match the
+// schema.
 inline void EncodeEntry(const Schema& s, absl::string_view key,
                         absl::string_view value, char* out) {
   std::memcpy(out, key.data(), s.key_size);
-  if (s.value_size > 0) std::memcpy(out + s.key_size, value.data(), s.value_size);
+  if (s.value_size > 0)
+    std::memcpy(out + s.key_size, value.data(), s.value_size);
 }
 // kInvalidArgument naming the wrong size, before anything is written anywhere.
 absl::Status CheckSizes(const Schema& s, absl::string_view key,
                         absl::string_view value);
 
-// OCaml's `Hashtbl.hash` on a string (30 bits), bit-identical to OCaml 4.x/5.x: the
-// hash the OCaml `index` uses for `String_fixed` keys, hence the order of its data
-// files. Needed to read stores written by the OCaml library.
+// OCaml's `Hashtbl.hash` on a string (30 bits), bit-identical to OCaml 4.x/5.x:
+// the hash the OCaml `index` uses for `String_fixed` keys, hence the order of
+// its data files. Needed to read stores written by the OCaml library.
 uint32_t OcamlStringHash(absl::string_view s);
 inline constexpr int kOcamlHashBits = 30;
 
@@ -63,7 +66,7 @@ inline constexpr int kOcamlHashBits = 30;
 uint64_t Xxh3Hash(absl::string_view s, int bits);
 
 // Ready-made KeyHashFns.
-uint64_t OcamlKeyHash(absl::string_view key);  // OcamlStringHash, 30 bits
+uint64_t OcamlKeyHash(absl::string_view key);   // OcamlStringHash, 30 bits
 uint64_t Xxh3KeyHash64(absl::string_view key);  // Xxh3Hash(key, 64)
 
 }  // namespace kvindex

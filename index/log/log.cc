@@ -47,11 +47,12 @@ absl::Status Log::Append(absl::string_view key, absl::string_view value) {
 }
 
 absl::Status Log::AppendEntry(const char* entry) {
-  // IndexFile::Append keeps the record in its write buffer even when the automatic
-  // flush it may trigger fails, so the table must show it either way: the file and
-  // the table never disagree on what the log holds.
+  // IndexFile::Append keeps the record in its write buffer even when the
+  // automatic flush it may trigger fails, so the table must show it either way:
+  // the file and the table never disagree on what the log holds.
   const uint64_t before = file_->offset();
-  absl::Status s = file_->Append(absl::string_view(entry, schema_.entry_size()));
+  absl::Status s =
+      file_->Append(absl::string_view(entry, schema_.entry_size()));
   if (file_->offset() > before) table_.Add(entry);
   return s;
 }

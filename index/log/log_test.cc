@@ -567,7 +567,8 @@ TEST_F(LogTest, FailedAutoFlushKeepsFileAndTableInStep) {
   // The record stays in the write buffer, so the table shows it too...
   EXPECT_NE(rw->Find(Key(i), TinyHash(Key(i))), nullptr);
   EXPECT_EQ(rw->table().cardinal(), i + 1);
-  // ...and once a flush succeeds, a reopened log holds exactly the same bindings.
+  // ...and once a flush succeeds, a reopened log holds exactly the same
+  // bindings.
   ASSERT_TRUE(rw->file().Flush().ok());
   EXPECT_EQ(rw->table().records() * schema_.entry_size(), rw->file().offset());
   rw.reset();
