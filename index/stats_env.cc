@@ -34,45 +34,15 @@ class StatsFile : public File {
   std::unique_ptr<File> base_;
 };
 
-class StatsEnv : public Env {
+class StatsEnv : public EnvWrapper {
  public:
-  explicit StatsEnv(Env* base) : base_(base) {}
+  using EnvWrapper::EnvWrapper;
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override {
-    auto f = base_->OpenFile(path, mode);
+    auto f = target()->OpenFile(path, mode);
     if (!f.ok()) return f.status();
     return std::unique_ptr<File>(new StatsFile(*std::move(f)));
   }
-  absl::StatusOr<bool> FileExists(const std::string& path) override {
-    return base_->FileExists(path);
-  }
-  absl::StatusOr<FileId> PathId(const std::string& path) override {
-    return base_->PathId(path);
-  }
-  absl::Status RenameFile(const std::string& src,
-                          const std::string& dst) override {
-    return base_->RenameFile(src, dst);
-  }
-  absl::Status RemoveFile(const std::string& path) override {
-    return base_->RemoveFile(path);
-  }
-  absl::Status CreateDirs(const std::string& path) override {
-    return base_->CreateDirs(path);
-  }
-  absl::Status SyncDir(const std::string& path) override {
-    return base_->SyncDir(path);
-  }
-  absl::StatusOr<std::string> ReadFileToString(
-      const std::string& path) override {
-    return base_->ReadFileToString(path);
-  }
-  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
-      const std::string& path) override {
-    return base_->LockFile(path);
-  }
-
- private:
-  Env* base_;
 };
 
 }  // namespace

@@ -129,6 +129,50 @@ class Env {
       const std::string& path) = 0;
 };
 
+// An Env that forwards every call to another one: derive from it to change a
+// few operations (counting, fault hooks) and keep the rest.
+class EnvWrapper : public Env {
+ public:
+  // `target` is not owned and must outlive the wrapper.
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                 OpenMode mode) override {
+    return target_->OpenFile(path, mode);
+  }
+  absl::StatusOr<bool> FileExists(const std::string& path) override {
+    return target_->FileExists(path);
+  }
+  absl::StatusOr<FileId> PathId(const std::string& path) override {
+    return target_->PathId(path);
+  }
+  absl::Status RenameFile(const std::string& src,
+                          const std::string& dst) override {
+    return target_->RenameFile(src, dst);
+  }
+  absl::Status RemoveFile(const std::string& path) override {
+    return target_->RemoveFile(path);
+  }
+  absl::Status CreateDirs(const std::string& path) override {
+    return target_->CreateDirs(path);
+  }
+  absl::Status SyncDir(const std::string& path) override {
+    return target_->SyncDir(path);
+  }
+  absl::StatusOr<std::string> ReadFileToString(
+      const std::string& path) override {
+    return target_->ReadFileToString(path);
+  }
+  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
+      const std::string& path) override {
+    return target_->LockFile(path);
+  }
+
+ private:
+  Env* target_;
+};
+
 }  // namespace kvindex
 
 #endif  // KVINDEX_IO_ENV_H_

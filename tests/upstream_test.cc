@@ -2215,9 +2215,9 @@ TEST_F(UpstreamTest, MergeCloseImmediatelyAbortsMerge) {
 
 // An Env that runs a callback right after a read-only open of one path, i.e.
 // between the reader's open(2) and its first header read.
-class OpenHookEnv : public Env {
+class OpenHookEnv : public EnvWrapper {
  public:
-  explicit OpenHookEnv(Env* base) : base_(base) {}
+  explicit OpenHookEnv(Env* base) : EnvWrapper(base) {}
 
   void OnNextReadOnlyOpen(const std::string& path, std::function<void()> fn) {
     absl::MutexLock lock(&mu_);
@@ -2231,7 +2231,7 @@ class OpenHookEnv : public Env {
 
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override {
-    auto file = base_->OpenFile(path, mode);
+    auto file = target()->OpenFile(path, mode);
     std::function<void()> fn;
     {
       absl::MutexLock lock(&mu_);
@@ -2244,36 +2244,8 @@ class OpenHookEnv : public Env {
     if (fn) fn();
     return file;
   }
-  absl::StatusOr<bool> FileExists(const std::string& path) override {
-    return base_->FileExists(path);
-  }
-  absl::StatusOr<FileId> PathId(const std::string& path) override {
-    return base_->PathId(path);
-  }
-  absl::Status RenameFile(const std::string& src,
-                          const std::string& dst) override {
-    return base_->RenameFile(src, dst);
-  }
-  absl::Status RemoveFile(const std::string& path) override {
-    return base_->RemoveFile(path);
-  }
-  absl::Status CreateDirs(const std::string& path) override {
-    return base_->CreateDirs(path);
-  }
-  absl::Status SyncDir(const std::string& path) override {
-    return base_->SyncDir(path);
-  }
-  absl::StatusOr<std::string> ReadFileToString(
-      const std::string& path) override {
-    return base_->ReadFileToString(path);
-  }
-  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
-      const std::string& path) override {
-    return base_->LockFile(path);
-  }
 
  private:
-  Env* const base_;
   mutable absl::Mutex mu_;
   std::string path_ ABSL_GUARDED_BY(mu_);
   std::function<void()> fn_ ABSL_GUARDED_BY(mu_);
