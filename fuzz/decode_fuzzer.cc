@@ -287,9 +287,27 @@ void CheckFanoutQueries(const Fanout& f, int hash_bits, size_t entry_size,
   const int k = f.bits();
   FUZZ_CHECK(k >= 0 && k <= hash_bits, absl::StrCat("bits() = ", k));
   FUZZ_CHECK(f.nb_fans() == (size_t{1} << k), "nb_fans != 2^bits");
+  const uint64_t max_hash =
+      hash_bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << hash_bits) - 1;
+  uint64_t next_low = 0;
   for (uint64_t b = 0; b < f.nb_fans(); ++b) {
+    // The buckets' hash ranges tile [0, 2^hash_bits) in order.
+    const Fanout::HashRange hr = f.BucketHashes(b);
+    FUZZ_CHECK(hr.low == next_low && hr.low <= hr.high && hr.high <= max_hash,
+               absl::StrCat("BucketHashes(", b, ") = [", hr.low, ", ", hr.high,
+                            "], expected to start at ", next_low));
+    FUZZ_CHECK(f.Bucket(hr.low) == b && f.Bucket(hr.high) == b,
+               absl::StrCat("BucketHashes(", b, ") ends outside bucket ", b));
+    next_low = hr.high + 1;
+    if (b + 1 == f.nb_fans()) {
+      FUZZ_CHECK(hr.high == max_hash,
+                 "last bucket does not end at 2^hash_bits-1");
+    }
     for (uint64_t n : {uint64_t{0}, ~uint64_t{0}, noise}) {
       const uint64_t h = HashInBucket(hash_bits, k, b, n);
+      FUZZ_CHECK(
+          h >= hr.low && h <= hr.high,
+          absl::StrCat("hash ", h, " of bucket ", b, " outside BucketHashes"));
       FUZZ_CHECK(f.Bucket(h) == b,
                  absl::StrCat("Bucket(", h, ") = ", f.Bucket(h), ", want ", b));
       const Fanout::Range r = f.Search(h);

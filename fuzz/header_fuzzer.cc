@@ -108,7 +108,7 @@ Expected ExpectedHeader(absl::string_view bytes, size_t entry_size) {
   if (offset < 0) return e;
   // Generations are 0 .. 2^62 (io/index_file.cc); others are foreign.
   const int64_t generation = Be64(bytes, 16);
-  if (generation < 0 || generation > (int64_t{1} << 62)) return e;
+  if (generation < 0 || generation > IndexFile::kMaxGeneration) return e;
   e.valid = true;
   e.header_size = IndexFile::kHeaderSize + static_cast<uint64_t>(fan);
   const uint64_t held = bytes.size() - e.header_size;
@@ -411,7 +411,15 @@ void Run(FuzzInput& in) {
     AddCandidates(files[i], st.schema, &st.candidate_keys);
   }
   for (const auto& w : writes) st.candidate_keys.push_back(w.first);
-  const bool well_formed = !present[0] || WellFormedData(files[0], st.schema);
+  bool well_formed = !present[0] || WellFormedData(files[0], st.schema);
+  // A generation at the top of its range leaves a merge or clear no room (they
+  // are refused with kResourceExhausted): not a store that must keep working.
+  for (int i = 0; i < 3; ++i) {
+    if (present[i] && files[i].size() >= IndexFile::kHeaderSize &&
+        Be64(files[i], 16) > IndexFile::kMaxGeneration - 2) {
+      well_formed = false;
+    }
+  }
 
   st.options.env = &env;
   st.options.lru_size = (cfg >> 5) & 1 ? 4 : 0;

@@ -221,6 +221,8 @@ def recovery_seeds():
     write(t, "merge_hook_fail", [2 | (2 << 2)] + rep(0) + rep(1) + [MERGE] + rep(4) +
           fail_merge_at(2) + [MERGE] + rep(5) + [FSYNC] + fail_merge_at(1) + rep(6) + rep(7) +
           rep(0) + rep(1) + [REOPEN] + crash_now(3, drop_all=True))
+    write(t, "filter", [2 | (1 << 2)] + rep(0) + rep(1) + rep(2) + rep(3) + [op(5, 8 | 1)] +
+          rep(4) + [FSYNC] + crash_after(3) + [op(5, 8 | 4 | 2)] + crash_now(4))
     write(t, "many_crashes", [1 | (1 << 5)] + rep(0) + [FSYNC] + crash_after(0) + rep(1) +
           crash_now(1) + rep(2) + rep(3) + crash_after(1) + [MERGE] + crash_now(2) +
           rep(6) + [TRYMERGE] + crash_after(20) + rep(7) + rep(7) + rep(7) + rep(7))

@@ -8,7 +8,10 @@
 //         bits 2-3: log_size - 1      bit 4: LRU on      bit 5: overcommit
 //         throttle
 //   op    := o:u8 [args]      kind = o & 15, a = o >> 4
-//     0-4  replace key a%8 with a fresh value      5  same with overcommit
+//     0-4  replace key a%8 with a fresh value
+//     5    a < 8: replace key a with overcommit; a >= 8: filter, keeping (k, v)
+//     iff
+//          bit (a&3) of k[0]^v[7] is set (a&4: iff it is clear)
 //     6    flush                                   7  flush with fsync
 //     8    merge, awaited                          9  try_merge, awaited
 //     10   clear                                   11 close and reopen; after
@@ -167,7 +170,11 @@ class Driver {
         Replace(a % kKeys, false);
         break;
       case 5:
-        Replace(a % kKeys, true);
+        if (a < kKeys) {
+          Replace(a, true);
+        } else {
+          Filter(a);
+        }
         break;
       case 6:
       case 7: {
@@ -241,6 +248,21 @@ class Driver {
     model_.Replace(keys_[k], v, overcommit,
                    Outcome(index_->Replace(keys_[k], v, overcommit)));
     if (!overcommit) Await();
+  }
+
+  void Filter(int a) {
+    const int bit = a & 3;
+    const bool invert = a & 4;
+    FUZZ_LOG("filter bit ", bit, invert ? " inverted" : "");
+    auto keep = [bit, invert](absl::string_view k, absl::string_view v) {
+      const unsigned x = static_cast<unsigned char>(k[0]) ^
+                         static_cast<unsigned char>(v[kValueSize - 1]);
+      return (((x >> bit) & 1) != 0) != invert;
+    };
+    const absl::Status s = index_->Filter(keep);
+    model_.Filter([&keep](const std::string& k,
+                          const std::string& v) { return keep(k, v); },
+                  Outcome(s));
   }
 
   void Await() {

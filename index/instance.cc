@@ -244,8 +244,19 @@ absl::Status Instance::RecoverLogAsync() {
 // Clear's commit point is the log reset (a new, empty log with a new
 // generation, fsynced): a crash after it leaves a data file older than the log,
 // which the next open deletes, and a log_async the next open ignores.
+// A merge or clear needs generations up to generation_ + 2 (a merge stamps its
+// log_async with that): refuse rather than write a header no one can read.
+absl::Status Instance::CheckGenerationRoom() const {
+  if (generation_ > IndexFile::kMaxGeneration - 2) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        Path("log"), ": generation ", generation_, " is at its limit"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Instance::ClearLocked() {
   KV_RETURN_IF_ERROR(CheckWritable());
+  KV_RETURN_IF_ERROR(CheckGenerationRoom());
   ++generation_;
   lru_.Clear();
   // Nothing old stays visible, even if an IO error stops the clear half-way:
@@ -586,6 +597,7 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
         pending <= log_size_bytes_) {
       nothing_to_do = true;
     }
+    if (st.ok() && !nothing_to_do) st = CheckGenerationRoom();
     if (st.ok() && !nothing_to_do) {
       stats_internal::AddMerge();
       st = RecoverLogAsync();

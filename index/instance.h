@@ -87,6 +87,7 @@ class Instance {
   absl::Status OpenWriter();
   absl::Status RecoverLogAsync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The data file at its path, or nullptr if absent, empty, or older than the
   // log (a clear that a crash interrupted after its commit point).
   absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);

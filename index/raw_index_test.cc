@@ -600,5 +600,33 @@ TEST_F(RawIndexTest, CrashAtMergeEndNeverReplaysOlderLogAsyncValues) {
   }
 }
 
+// Generations stay readable: at the top of their range, a clear or merge is
+// refused instead of writing a header that no open would accept.
+TEST_F(RawIndexTest, GenerationAtItsLimitRefusesClearAndMerge) {
+  {
+    auto index = Open(Opts(100));
+    ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
+  }
+  {
+    IndexFile::ReadWriteOptions o;
+    o.entry_size = TestSchema().entry_size();
+    auto log = IndexFile::OpenReadWrite(&env_, "/store/index/log", o);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)
+                    ->WriteHeader({static_cast<int64_t>((*log)->offset()),
+                                   IndexFile::kMaxGeneration - 1})
+                    .ok());
+  }
+  auto index = Open(Opts(100));
+  EXPECT_EQ(Get(*index, Key(1)), Value(1));
+  const absl::Status cleared = index->Clear();
+  EXPECT_EQ(cleared.code(), absl::StatusCode::kResourceExhausted) << cleared;
+  EXPECT_THAT(cleared.message(), HasSubstr("/store/index/log"));
+  EXPECT_EQ(index->Merge().code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(index->Close().ok());
+  auto reopened = Open(Opts(100));
+  EXPECT_EQ(Get(*reopened, Key(1)), Value(1));
+}
+
 }  // namespace
 }  // namespace kvindex

@@ -102,10 +102,9 @@ namespace {
 // Generations count merges and clears from 0 (OCaml's are 63-bit ints):
 // anything negative or near the top of the range is foreign, and leaves room
 // for the +1/+2 the index computes from it.
-constexpr int64_t kMaxGeneration = int64_t{1} << 62;
 
 absl::Status CheckGeneration(const std::string& path, int64_t generation) {
-  if (generation < 0 || generation > kMaxGeneration) {
+  if (generation < 0 || generation > IndexFile::kMaxGeneration) {
     return absl::DataLossError(
         absl::StrCat(path, ": implausible generation ", generation));
   }

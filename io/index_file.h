@@ -45,6 +45,9 @@ class IndexFile {
   static constexpr absl::string_view kVersion = "00000001";
   // Buffered bytes past which Append flushes by itself (with the callback).
   static constexpr size_t kAutoFlushBytes = 1000000;
+  // Generations count merges and clears from 0; a header with a generation
+  // outside [0, kMaxGeneration] is foreign (kDataLoss).
+  static constexpr int64_t kMaxGeneration = int64_t{1} << 62;
 
   struct Header {
     int64_t offset = 0;

@@ -115,7 +115,7 @@ if [[ $coverage -eq 1 ]]; then
     done
     llvm-profdata-14 merge -sparse "$prof"/*.profraw -o "$prof/all.profdata" &&
       llvm-cov-14 report "${objects[@]:1}" -instr-profile="$prof/all.profdata" \
-        -ignore-filename-regex='(external/|fuzz/|/usr/)' | tee "$prof/report.txt"
+        -ignore-filename-regex='(external/|fuzz/|bazel/|/usr/)' | tee "$prof/report.txt"
   else
     echo "!! coverage build failed" >&2
   fi
