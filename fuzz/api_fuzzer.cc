@@ -412,15 +412,6 @@ class Driver {
     writer_ = *std::move(idx);
     model_.Reopen();
     CheckAll("after reopen");
-    if (immediately && Tolerated("ro-sync-stale-log-async")) {
-      // Known bug: a reader still holding the log_async of the aborted merge
-      // (empty, restamped with the current generation by the replay at open)
-      // never notices the next merge's log_async. Reopen the readers instead of
-      // syncing them.
-      std::vector<int> ids;
-      for (const auto& r : readers_) ids.push_back(r.first);
-      for (int id : ids) OpenReader(id);
-    }
   }
 
   // What an instance shows: first visits of Iter, cross-checked with Find.
@@ -443,23 +434,12 @@ class Driver {
   }
 
   // After an open or a sync: the reader shows state(p), F <= p <= H, p not
-  // earlier than it was before. Returns false if the reader was dropped (a
-  // tolerated known bug hit it).
-  bool CheckReaderPosition(int id, Reader& r, const char* what,
-                           bool first_sync) {
+  // earlier than it was before.
+  void CheckReaderPosition(int id, Reader& r, const char* what) {
     r.snapshot = Shown(*r.index, what);
     const std::pair<size_t, size_t> range = model_.ReadOnlyRange(id);
     const size_t lo = std::max(range.first, r.min_position);
     std::vector<size_t> at = model_.Matching(r.snapshot, lo, range.second);
-    if (at.empty() && first_sync && Tolerated("ro-open-misses-log-async")) {
-      // Known bug: a reader opened while a merge ends can miss the writes made
-      // during the merge (it reads log before log_async). Drop that reader:
-      // what it does next builds on a view it should never have had.
-      FUZZ_LOG("  tolerated: reader ", id, " opened behind; dropped");
-      readers_.erase(id);
-      model_.CloseReadOnly(id);
-      return false;
-    }
     if (at.empty()) {
       // Explain with the model's own rules over the allowed range.
       std::string why = model_.ExplainRange(r.snapshot, lo, range.second, true);
@@ -471,7 +451,6 @@ class Driver {
                               "] (was at >= ", r.min_position, "):\n", why));
     }
     r.min_position = at.front();
-    return true;
   }
 
   void OpenReader(int id) {
@@ -489,7 +468,7 @@ class Driver {
     Reader& r = readers_[id];
     r.index = *std::move(idx);
     r.min_position = 0;
-    CheckReaderPosition(id, r, "reader after open", true);
+    CheckReaderPosition(id, r, "reader after open");
   }
 
   void SyncReader(int id) {
@@ -498,7 +477,7 @@ class Driver {
     Reader& r = readers_[id];
     ExpectOk(r.index->Sync(), "Sync");
     model_.Sync(id);
-    CheckReaderPosition(id, r, "reader after sync", false);
+    CheckReaderPosition(id, r, "reader after sync");
   }
 
   void ReaderFind(int id, int k) {

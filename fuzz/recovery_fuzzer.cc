@@ -314,13 +314,6 @@ class Driver {
                                            kOpRemove | kOpSyncDir};
     uint32_t mask = kMasks[a & 3];
     const uint64_t skip = in.U8() % 8;
-    if (Tolerated("stamp-after-failed-dir-sync")) {
-      // Known bug: IndexFile::Clear stamps the replaced file even when the
-      // directory sync that makes the replacement durable failed; after a crash
-      // the old file comes back emptied. Leave directory syncs alone.
-      mask &= ~static_cast<uint32_t>(kOpSyncDir);
-      if (mask == 0) return;
-    }
     FUZZ_LOG("inject error: mask ", mask, " skip ", skip,
              (a & 4) ? " forever" : " once");
     env_.InjectError(mask, skip, (a & 4) ? -1 : 1,
@@ -378,13 +371,20 @@ class Driver {
 
   void CloseAndReopen(FuzzInput& in) {
     FUZZ_LOG("close and reopen");
-    const bool was_failed = failed_ || merge_failed_;
-    absl::Status closed = index_->Close();
-    if (was_failed && closed.ok() && Tolerated("close-ok-after-write-error")) {
-      // Known bug: Close() returns OK without flushing once the writer refused
-      // writes after an IO error. Treat it as the failure it is.
-      closed = absl::UnknownError("close after a write error (tolerated bug)");
+    // A writer that refuses writes after an IO error cannot make anything
+    // durable at close: Close must say so (raw_index.h). Probe with a flush
+    // first.
+    bool refusing = false;
+    if (failed_) {
+      const absl::Status probe = index_->Flush();
+      refusing = probe.code() == absl::StatusCode::kFailedPrecondition;
+      model_.Flush(false, Outcome(probe));
     }
+    const absl::Status closed = index_->Close();
+    FUZZ_CHECK(
+        !refusing || !closed.ok(),
+        "Close() returned OK although the writer refuses writes after an "
+        "IO error (unflushed writes are lost)");
     model_.Close(Outcome(closed));
     index_.reset();
     if (!failed_) {
@@ -399,12 +399,7 @@ class Driver {
     // from it.
     env_.ClearInjectedErrors();
     injected_ = false;
-    if (!env_.crashed() &&
-        !Tolerated("recover-log-async-trusts-unsynced-log")) {
-      // (Known bug, tolerated on request: the open-time recovery of log_async
-      // deletes it when the log already holds its bindings, without fsyncing
-      // the log, whose copies may be unsynced leftovers of a failed merge
-      // commit.)
+    if (!env_.crashed()) {
       Open("reopen after errors", Check::kCrashRule);
       index_.reset();
     }

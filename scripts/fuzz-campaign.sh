@@ -1,19 +1,22 @@
 #!/bin/bash
 # A libFuzzer campaign over the targets of //fuzz.
 #
-#   scripts/fuzz-campaign.sh [-t SECONDS] [-j JOBS] [-c] [targets...]
+#   scripts/fuzz-campaign.sh [-t SECONDS] [-j JOBS] [-c] [-m] [targets...]
 #
-#   -t SECONDS   fuzzing time per target (default 600)
+#   -t SECONDS   fuzzing time per target (default 600; 0: no fuzzing, only the merge)
 #   -j JOBS      parallel fuzzing jobs per target (-jobs/-workers; default 1)
 #   -c           also build with clang source-based coverage and print an llvm-cov
 #                report of the merged corpus (library code only)
+#   -m           re-minimise fuzz/corpus/<target>/ as a whole: keep the named inputs
+#                (seed_*, bug_*, regress_*) and the smallest set of the others that
+#                keeps every feature (instead of only adding new inputs)
 #   targets      default: every *_fuzzer in fuzz/BUILD.bazel
 #
 # For each target: builds (./bazelw build --config=fuzz //fuzz:all), fuzzes a work
 # corpus seeded from fuzz/corpus/<target>/ (with fuzz/<target>.dict and the extra flags
 # of fuzz/<target>.options when present), saves crashes under the work directory,
 # merges the new interesting inputs back into fuzz/corpus/<target>/ (-merge=1, so only
-# inputs adding coverage, each minimised by libFuzzer's merge), and prints the final
+# inputs adding coverage: -set_cover_merge=1), and prints the final
 # "cov: ft:" of the merged corpus.
 #
 # Environment:
@@ -28,12 +31,14 @@ cd "$root" || exit 2
 seconds=600
 jobs=1
 coverage=0
-while getopts "t:j:ch" opt; do
+reminimise=0
+while getopts "t:j:cmh" opt; do
   case "$opt" in
     t) seconds="$OPTARG" ;;
     j) jobs="$OPTARG" ;;
     c) coverage=1 ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    m) reminimise=1 ;;
+    *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -73,15 +78,18 @@ for t in "${targets[@]}"; do
   mkdir -p "$dir/corpus" "$dir/artifacts" "$dir/logs" "fuzz/corpus/$t"
   cp -n "fuzz/corpus/$t"/* "$dir/corpus/" 2>/dev/null
   mapfile -t flags < <(target_flags "$t")
-  echo "== $t: fuzzing ${seconds}s with $jobs job(s) (${flags[*]})" >&2
   before=$(find "$dir/artifacts" -type f | wc -l)
-  (
-    cd "$dir/logs" || exit 2
-    "$bin/$t" "${flags[@]}" -jobs="$jobs" -workers="$jobs" -max_total_time="$seconds" \
-      -timeout=30 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
-      "$dir/corpus" > "$dir/logs/main.log" 2>&1
-  )
-  rc=$?
+  rc=0
+  if [[ $seconds -gt 0 ]]; then
+    echo "== $t: fuzzing ${seconds}s with $jobs job(s) (${flags[*]})" >&2
+    (
+      cd "$dir/logs" || exit 2
+      "$bin/$t" "${flags[@]}" -jobs="$jobs" -workers="$jobs" -max_total_time="$seconds" \
+        -timeout=30 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
+        "$dir/corpus" > "$dir/logs/main.log" 2>&1
+    )
+    rc=$?
+  fi
   after=$(find "$dir/artifacts" -type f | wc -l)
   crashes=$((after - before))
   if [[ $rc -ne 0 || $crashes -gt 0 ]]; then
@@ -90,12 +98,28 @@ for t in "${targets[@]}"; do
     grep -h -A3 -E "fuzz property violated|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error" \
       "$dir/logs"/*.log 2>/dev/null | head -20 >&2
   fi
-  echo "== $t: merging new inputs into fuzz/corpus/$t" >&2
   n_before=$(find "fuzz/corpus/$t" -type f | wc -l)
-  "$bin/$t" "${flags[@]}" -merge=1 -timeout=30 "fuzz/corpus/$t" "$dir/corpus" \
-    > "$dir/logs/merge.log" 2>&1 || echo "!! $t: merge exited with an error (see $dir/logs/merge.log)" >&2
+  if [[ $reminimise -eq 1 ]]; then
+    # Named inputs first, then the fewest others that keep every feature.
+    echo "== $t: re-minimising fuzz/corpus/$t" >&2
+    fresh="$dir/minimised"
+    rm -rf "$fresh"; mkdir -p "$fresh"
+    find "fuzz/corpus/$t" -maxdepth 1 -type f \( -name 'seed_*' -o -name 'bug_*' -o -name 'regress_*' \) \
+      -exec cp {} "$fresh/" \;
+    if "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 "$fresh" "fuzz/corpus/$t" "$dir/corpus" \
+         > "$dir/logs/merge.log" 2>&1; then
+      find "fuzz/corpus/$t" -maxdepth 1 -type f -delete
+      cp "$fresh"/* "fuzz/corpus/$t/"
+    else
+      echo "!! $t: merge failed (see $dir/logs/merge.log); fuzz/corpus/$t left as it was" >&2
+    fi
+  else
+    echo "== $t: merging new inputs into fuzz/corpus/$t" >&2
+    "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 "fuzz/corpus/$t" "$dir/corpus" \
+      > "$dir/logs/merge.log" 2>&1 || echo "!! $t: merge exited with an error (see $dir/logs/merge.log)" >&2
+  fi
   n_after=$(find "fuzz/corpus/$t" -type f | wc -l)
-  summary[$t]="$(corpus_cov "$t" "fuzz/corpus/$t")  corpus: $n_after files (+$((n_after - n_before)))  crashes: $crashes"
+  summary[$t]="$(corpus_cov "$t" "fuzz/corpus/$t")  corpus: $n_after files ($(printf '%+d' $((n_after - n_before))))  crashes: $crashes"
 done
 
 if [[ $coverage -eq 1 ]]; then
