@@ -63,37 +63,12 @@ namespace {
 
 constexpr char kRoot[] = "/r";
 constexpr int kKeys = 8;
-constexpr size_t kKeySize = 8;
-constexpr size_t kValueSize = 8;
+constexpr size_t kKeySize = kOpKeySize;
+constexpr size_t kValueSize = kOpValueSize;
 
-std::string Key(int i) {
-  std::string k(kKeySize, '\0');
-  k[0] = static_cast<char>(i);  // TinyHash2 / PrefixHash16 collide on purpose
-  k[1] = 'k';
-  k[2] = static_cast<char>('0' + i);
-  return k;
-}
-
-std::string Value(uint64_t n) {
-  std::string v(kValueSize, '\0');
-  for (size_t i = 0; i < kValueSize; ++i) {
-    v[kValueSize - 1 - i] = static_cast<char>(n >> (8 * i));
-  }
-  return v;
-}
-
-Schema SchemaFor(int sel) {
-  switch (sel & 3) {
-    case 0:
-      return MakeSchema(kKeySize, kValueSize, 64, &Xxh3KeyHash64);
-    case 1:
-      return MakeSchema(kKeySize, kValueSize, kOcamlHashBits, &OcamlKeyHash);
-    case 2:
-      return MakeSchema(kKeySize, kValueSize, 2, &TinyHash2);
-    default:
-      return MakeSchema(kKeySize, kValueSize, 16, &PrefixHash16);
-  }
-}
+std::string Key(int i) { return OpKey(i); }
+std::string Value(uint64_t n) { return OpValue(n); }
+Schema SchemaFor(int sel) { return OpSchema(sel); }
 
 // Holds a merge at kMergeBefore while closed; fails the merge at an armed
 // point.

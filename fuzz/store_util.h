@@ -104,6 +104,43 @@ inline std::string Hex(absl::string_view bytes) {
   return out;
 }
 
+// Keys and values of the structured fuzzers: key i is 8 bytes starting with the
+// byte i (so TinyHash2 and PrefixHash16 collide on purpose), values are 8-byte
+// big-endian counters.
+inline constexpr size_t kOpKeySize = 8;
+inline constexpr size_t kOpValueSize = 8;
+
+inline std::string OpKey(int i) {
+  std::string k(kOpKeySize, '\0');
+  k[0] = static_cast<char>(i);
+  k[1] = 'k';
+  k[2] = static_cast<char>('0' + i);
+  return k;
+}
+
+inline std::string OpValue(uint64_t n) {
+  std::string v(kOpValueSize, '\0');
+  for (size_t i = 0; i < kOpValueSize; ++i) {
+    v[kOpValueSize - 1 - i] = static_cast<char>(n >> (8 * i));
+  }
+  return v;
+}
+
+// One of four hashes, chosen by the input: XXH3, OCaml's, and two that collide.
+inline Schema OpSchema(int sel) {
+  switch (sel & 3) {
+    case 0:
+      return MakeSchema(kOpKeySize, kOpValueSize, 64, &Xxh3KeyHash64);
+    case 1:
+      return MakeSchema(kOpKeySize, kOpValueSize, kOcamlHashBits,
+                        &OcamlKeyHash);
+    case 2:
+      return MakeSchema(kOpKeySize, kOpValueSize, 2, &TinyHash2);
+    default:
+      return MakeSchema(kOpKeySize, kOpValueSize, 16, &PrefixHash16);
+  }
+}
+
 }  // namespace fuzz
 }  // namespace kvindex
 
