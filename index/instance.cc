@@ -189,6 +189,26 @@ absl::Status Instance::OpenWriter() {
   return absl::OkStatus();
 }
 
+// Copies the bindings of `from` (a log_async) into the log, then makes them
+// durable there: only after that may `from` be deleted. only_missing: keys the
+// log already holds keep their (newer) value.
+absl::Status Instance::CopyIntoLog(const Log& from, bool only_missing) {
+  Log* const log = log_.get();  // lambdas cannot show the analysis mu_ is held
+  bool copied = false;
+  absl::Status st;
+  from.table().ForEachWithHash([&](const char* entry, uint64_t hash) {
+    if (!st.ok() || (only_missing &&
+                     log->Find(EntryKey(schema_, entry), hash) != nullptr)) {
+      return;
+    }
+    st = log->AppendEntry(entry, hash);
+    copied = true;
+  });
+  KV_RETURN_IF_ERROR(Failed(st));
+  if (!copied) return absl::OkStatus();
+  return Failed(log->file().Flush({true, true}));
+}
+
 // A log_async left by a merge that did not finish (crash, error, abort) holds
 // writes that reached no other file: copy them into the log, fsync, then delete
 // it. Its generation tells whether it is still wanted: the merge that created
@@ -221,29 +241,10 @@ absl::Status Instance::RecoverLogAsync() {
     // failed): they only count as copies once fsynced.
     KV_RETURN_IF_ERROR(Failed(log_->file().Flush({false, true})));
   }
-  bool copied = false;
-  absl::Status st;
-  Log* const log =
-      log_.get();  // the lambda cannot show the analysis mu_ is held
-  stale->table().ForEach([&](const char* entry) {
-    const absl::string_view key = EntryKey(schema_, entry);
-    if (!st.ok() ||
-        (log_was_reset && log->Find(key, schema_.hash(key)) != nullptr)) {
-      return;
-    }
-    st = log->AppendEntry(entry);
-    copied = true;
-  });
-  KV_RETURN_IF_ERROR(Failed(st));
-  if (copied) {
-    KV_RETURN_IF_ERROR(Failed(log_->file().Flush({true, true})));
-  }
+  KV_RETURN_IF_ERROR(CopyIntoLog(*stale, /*only_missing=*/log_was_reset));
   return Failed(stale->Clear(generation_, /*reopen=*/false));
 }
 
-// Clear's commit point is the log reset (a new, empty log with a new
-// generation, fsynced): a crash after it leaves a data file older than the log,
-// which the next open deletes, and a log_async the next open ignores.
 // A merge or clear needs generations up to generation_ + 2 (a merge stamps its
 // log_async with that): refuse rather than write a header no one can read.
 absl::Status Instance::CheckGenerationRoom() const {
@@ -254,6 +255,9 @@ absl::Status Instance::CheckGenerationRoom() const {
   return absl::OkStatus();
 }
 
+// Clear's commit point is the log reset (a new, empty log with a new
+// generation, fsynced): a crash after it leaves a data file older than the log,
+// which the next open deletes, and a log_async the next open ignores.
 absl::Status Instance::ClearLocked() {
   KV_RETURN_IF_ERROR(CheckWritable());
   KV_RETURN_IF_ERROR(CheckGenerationRoom());
@@ -460,8 +464,9 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
           absl::StrCat(root_, ": ", st.message()));
     }
     Log* target = log_async_ != nullptr ? log_async_.get() : log_.get();
-    KV_RETURN_IF_ERROR(Failed(target->Append(key, value)));
-    lru_.Insert(key, schema_.hash(key), value);
+    const uint64_t hash = schema_.hash(key);
+    KV_RETURN_IF_ERROR(Failed(target->Append(key, value, hash)));
+    lru_.Insert(key, hash, value);
     over = target->file().offset() > log_size_bytes_;
   }
   stats_internal::AddReplace(
@@ -687,16 +692,7 @@ absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
   if (job.keep) lru_.Clear();
   KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
   KV_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
-  absl::Status st;
-  bool copied = false;
-  Log* const log =
-      log_.get();  // the lambda cannot show the analysis mu_ is held
-  log_async_->table().ForEach([&](const char* entry) {
-    if (st.ok()) st = log->AppendEntry(entry);
-    copied = true;
-  });
-  KV_RETURN_IF_ERROR(Failed(st));
-  if (copied) KV_RETURN_IF_ERROR(Failed(log_->file().Flush({true, true})));
+  KV_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
   KV_RETURN_IF_ERROR(
       Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
   log_async_.reset();

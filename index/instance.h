@@ -86,6 +86,8 @@ class Instance {
   // Open-time work.
   absl::Status OpenWriter();
   absl::Status RecoverLogAsync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CopyIntoLog(const Log& from, bool only_missing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The data file at its path, or nullptr if absent, empty, or older than the

@@ -38,22 +38,31 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadOnly(Env* env,
 }
 
 absl::Status Log::Append(absl::string_view key, absl::string_view value) {
+  return Append(key, value, schema_.hash(key));
+}
+
+absl::Status Log::Append(absl::string_view key, absl::string_view value,
+                         uint64_t hash) {
   // One buffer per thread: appends are serialised by the caller anyway, and
   // this keeps the write path free of allocations.
   thread_local std::string entry;
   entry.resize(schema_.entry_size());
   EncodeEntry(schema_, key, value, entry.data());
-  return AppendEntry(entry.data());
+  return AppendEntry(entry.data(), hash);
 }
 
 absl::Status Log::AppendEntry(const char* entry) {
+  return AppendEntry(entry, schema_.hash(EntryKey(schema_, entry)));
+}
+
+absl::Status Log::AppendEntry(const char* entry, uint64_t hash) {
   // IndexFile::Append keeps the record in its write buffer even when the
   // automatic flush it may trigger fails, so the table must show it either way:
   // the file and the table never disagree on what the log holds.
   const uint64_t before = file_->offset();
   absl::Status s =
       file_->Append(absl::string_view(entry, schema_.entry_size()));
-  if (file_->offset() > before) table_.Add(entry);
+  if (file_->offset() > before) table_.Add(entry, hash);
   return s;
 }
 

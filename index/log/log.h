@@ -32,7 +32,11 @@ class Log {
       Env* env, const std::string& path, const Schema& schema);
 
   // REQUIRES: sizes match the schema (checked by the caller).
+  // `hash` is the key's hash (schema.hash), when the caller already has it.
+  absl::Status Append(absl::string_view key, absl::string_view value,
+                      uint64_t hash);
   absl::Status Append(absl::string_view key, absl::string_view value);
+  absl::Status AppendEntry(const char* entry, uint64_t hash);
   absl::Status AppendEntry(const char* entry);
 
   // The newest entry of `key` (key then value bytes), or nullptr.

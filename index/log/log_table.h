@@ -46,6 +46,14 @@ class LogTable {
     }
   }
 
+  // Same, with each record's key hash.
+  template <typename F>
+  void ForEachWithHash(F&& f) const {
+    for (uint64_t slot : slots_) {
+      if (slot != 0) f(Record(slot - 1), hashes_[slot - 1]);
+    }
+  }
+
   // The newest record of every key with its hash, sorted by hash.
   struct Sorted {
     uint64_t hash;
