@@ -344,18 +344,17 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
         root_, ": key of ", key.size(), " bytes, expected ", schema_.key_size));
   }
   const uint64_t hash = schema_.hash(key);
-  if (lru_.Find(key, hash, value_out)) {
-    // Shutdown empties the cache after setting closed_: a hit seen before that
-    // is a hit on an open instance.
-    KV_RETURN_IF_ERROR(CheckOpen());
-    return true;
-  }
+  // The LRU, the logs and the data file are searched in turn, but the memory
+  // each one reads first is requested from all of them at once: their cache
+  // misses overlap instead of adding up.
+  lru_.Prefetch(hash);
   absl::ReaderMutexLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
-  // Not a structured binding: lambdas below capture them (C++17).
-  const std::pair<const Log*, const Log*> logs = LogsInOrder();
-  const Log* const first = logs.first;
-  const Log* const second = logs.second;
+  const auto [first, second] = LogsInOrder();
+  if (first != nullptr) first->table().Prefetch(hash);
+  if (second != nullptr) second->table().Prefetch(hash);
+  if (data_ != nullptr) data_->Prefetch(hash);
+  if (lru_.Find(key, hash, value_out)) return true;
   const char* entry = nullptr;
   if (first != nullptr) entry = first->Find(key, hash);
   if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);

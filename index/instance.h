@@ -13,7 +13,7 @@
 //   replaces,
 //     flushes, the merge start and the merge commit hold it exclusively. The
 //     merge thread reads the frozen log and the old data file without it.
-//   Lru shard locks: innermost.
+//   Lru set locks: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
 

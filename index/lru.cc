@@ -1,77 +1,153 @@
 #include "index/lru.h"
 
 #include <cstring>
+#include <thread>
 
 #include "absl/hash/hash.h"
 #include "index/stats.h"
 
 namespace kvindex {
-namespace {
-// Small caches keep exact LRU order in one shard; big ones spread over 16.
-constexpr size_t kShardedFrom = 1024;
-constexpr size_t kShards = 16;
-}  // namespace
 
-Lru::Lru(size_t capacity, size_t key_size, size_t value_size)
-    : capacity_(capacity), key_size_(key_size), value_size_(value_size) {
-  const size_t n = capacity >= kShardedFrom ? kShards : 1;
-  shard_capacity_ = (capacity + n - 1) / n;
-  for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+// One set: its lock, its recency order and the tags of its entries, in one
+// cache line. The entries themselves are in the slab.
+struct alignas(64) Lru::Set {
+  std::atomic<bool> locked{false};
+  uint8_t ways = 0;  // capacity of this set
+  uint8_t used = 0;  // ways 0..used-1 hold entries
+  // Recency order: nibble i is the way at position i, 0 the most recent.
+  uint32_t order = 0;
+  uint64_t epoch = 0;  // the cache's epoch when the set was last valid
+  uint32_t tags[kWays] = {};
+};
+
+// Spins: a set is held for a few dozen nanoseconds. Also brings the set to
+// the cache's current epoch (read under the lock, so that a Clear that
+// happened before is never undone).
+class Lru::SetLock {
+ public:
+  SetLock(Set& s, const std::atomic<uint64_t>& epoch) : s_(s) {
+    int spins = 0;
+    while (s_.locked.exchange(true, std::memory_order_acquire)) {
+      while (s_.locked.load(std::memory_order_relaxed)) {
+        if (++spins > 64) std::this_thread::yield();
+      }
+    }
+    const uint64_t now = epoch.load(std::memory_order_acquire);
+    if (s_.epoch != now) {
+      s_.epoch = now;
+      s_.used = 0;
+      s_.order = 0;
+    }
+  }
+  ~SetLock() { s_.locked.store(false, std::memory_order_release); }
+  SetLock(const SetLock&) = delete;
+  SetLock& operator=(const SetLock&) = delete;
+
+ private:
+  Set& s_;
+};
+
+namespace {
+
+// Moves the way at position `pos` of a recency order to the front.
+uint32_t MoveToFront(uint32_t order, unsigned pos) {
+  const uint64_t o = order;
+  const uint64_t way = (o >> (4 * pos)) & 0xF;
+  const uint64_t below = o & ((uint64_t{1} << (4 * pos)) - 1);
+  const uint64_t above = o & ~((uint64_t{1} << (4 * pos + 4)) - 1);
+  return static_cast<uint32_t>(above | (below << 4) | way);
 }
 
-// Key hashes may have few significant bits (30 for OCaml stores): spread them.
-uint64_t Lru::Mix(uint64_t h) {
+unsigned PositionOf(uint32_t order, unsigned used, unsigned way) {
+  for (unsigned pos = 0; pos < used; ++pos) {
+    if (((order >> (4 * pos)) & 0xF) == way) return pos;
+  }
+  return used;  // unreachable for a way in use
+}
+
+// Key hashes may have few significant bits (30 for OCaml stores): spread
+// them over all 64 (a bijection, so distinct hashes stay distinct).
+uint64_t Mix(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
   return h;
 }
 
-Lru::Shard& Lru::ShardOf(uint64_t hash) const {
-  if (shards_.size() == 1) return *shards_[0];
-  return *shards_[(hash >> 59) % shards_.size()];
+}  // namespace
+
+Lru::Lru(size_t capacity, size_t key_size, size_t value_size)
+    : capacity_(capacity),
+      key_size_(key_size),
+      value_size_(value_size),
+      sets_((capacity + kWays - 1) / kWays) {
+  static_assert(kWays <= 8, "a recency order holds 8 ways of 4 bits");
+  static_assert(sizeof(Set) == 64, "a set is one cache line");
+  if (sets_ == 0) return;
+  set_table_.reset(new Set[sets_]);
+  for (size_t i = 0; i < sets_; ++i) {
+    set_table_[i].ways = static_cast<uint8_t>(WaysOf(i));
+  }
+  // Default-initialised: the pages of slots never written are never touched.
+  slab_.reset(new char[sets_ * kWays * (key_size_ + value_size_)]);
+}
+
+Lru::~Lru() = default;
+
+size_t Lru::WaysOf(size_t set) const {
+  return capacity_ / sets_ + (set < capacity_ % sets_ ? 1 : 0);
+}
+
+uint64_t Lru::DefaultHash(absl::string_view key) {
+  return absl::Hash<absl::string_view>()(key);
+}
+
+Lru::Probe Lru::ProbeOf(uint64_t hash) const {
+  const uint64_t m = Mix(hash);
+  // The high bits choose the set (multiply-shift, no division); the low bits
+  // are the tag.
+  const size_t set =
+      static_cast<size_t>((static_cast<unsigned __int128>(m) * sets_) >> 64);
+  return Probe{set, static_cast<uint32_t>(m)};
+}
+
+size_t Lru::SetOf(absl::string_view key) const {
+  return sets_ == 0 ? 0 : ProbeOf(DefaultHash(key)).set;
+}
+
+int Lru::FindWay(const Set& s, size_t set, absl::string_view key,
+                 uint32_t tag) const {
+  for (unsigned way = 0; way < s.used; ++way) {
+    if (s.tags[way] == tag &&
+        std::memcmp(Slot(set, way), key.data(), key_size_) == 0) {
+      return static_cast<int>(way);
+    }
+  }
+  return -1;
 }
 
 bool Lru::Find(absl::string_view key, char* value_out) const {
-  return Find(key, absl::Hash<absl::string_view>()(key), value_out);
+  return Find(key, DefaultHash(key), value_out);
 }
 
 void Lru::Insert(absl::string_view key, absl::string_view value) {
-  Insert(key, absl::Hash<absl::string_view>()(key), value);
-}
-
-void Lru::Unlink(Shard& s, uint32_t i) const {
-  if (s.prev[i] != kNone) s.next[s.prev[i]] = s.next[i];
-  if (s.next[i] != kNone) s.prev[s.next[i]] = s.prev[i];
-  if (s.head == i) s.head = s.next[i];
-  if (s.tail == i) s.tail = s.prev[i];
-  s.prev[i] = s.next[i] = kNone;
-}
-
-void Lru::PushFront(Shard& s, uint32_t i) const {
-  s.prev[i] = kNone;
-  s.next[i] = s.head;
-  if (s.head != kNone) s.prev[s.head] = i;
-  s.head = i;
-  if (s.tail == kNone) s.tail = i;
+  Insert(key, DefaultHash(key), value);
 }
 
 bool Lru::Find(absl::string_view key, uint64_t hash, char* value_out) const {
   if (capacity_ == 0) return false;
-  hash = Mix(hash);
-  Shard& s = ShardOf(hash);
+  const Probe p = ProbeOf(hash);
+  Set& s = set_table_[p.set];
   bool hit = false;
   {
-    absl::MutexLock lock(&s.mu);
-    auto it = s.map.find(HashedKey{key, hash});
-    if (it != s.map.end()) {
-      const uint32_t i = it->second;
-      if (s.head != i) {
-        Unlink(s, i);
-        PushFront(s, i);
-      }
+    SetLock lock(s, epoch_);
+    const int way = FindWay(s, p.set, key, p.tag);
+    if (way >= 0) {
+      s.order = MoveToFront(s.order, PositionOf(s.order, s.used, way));
       if (value_out != nullptr && value_size_ > 0) {
-        std::memcpy(value_out, Slot(s, i) + key_size_, value_size_);
+        std::memcpy(value_out, Slot(p.set, way) + key_size_, value_size_);
       }
       hit = true;
     }
@@ -83,54 +159,40 @@ bool Lru::Find(absl::string_view key, uint64_t hash, char* value_out) const {
 void Lru::Insert(absl::string_view key, uint64_t hash,
                  absl::string_view value) {
   if (capacity_ == 0) return;
-  hash = Mix(hash);
-  Shard& s = ShardOf(hash);
-  absl::MutexLock lock(&s.mu);
-  auto it = s.map.find(HashedKey{key, hash});
-  uint32_t i;
-  if (it != s.map.end()) {
-    i = it->second;
-    Unlink(s, i);
+  const Probe p = ProbeOf(hash);
+  Set& s = set_table_[p.set];
+  SetLock lock(s, epoch_);
+  int found = FindWay(s, p.set, key, p.tag);
+  unsigned way;
+  if (found >= 0) {
+    way = static_cast<unsigned>(found);
+    s.order = MoveToFront(s.order, PositionOf(s.order, s.used, way));
+  } else if (s.used < s.ways) {
+    way = s.used++;
+    s.order = (s.order << 4) | way;
   } else {
-    if (s.slab.empty()) {
-      s.slab.resize(shard_capacity_ * (key_size_ + value_size_));
-      s.prev.assign(shard_capacity_, kNone);
-      s.next.assign(shard_capacity_, kNone);
-      s.hashes.assign(shard_capacity_, 0);
-      s.map.reserve(shard_capacity_);
-    }
-    if (s.used < shard_capacity_) {
-      i = s.used++;
-    } else {
-      i = s.tail;  // evict the least recent
-      Unlink(s, i);
-      s.map.erase(
-          HashedKey{absl::string_view(Slot(s, i), key_size_), s.hashes[i]});
-    }
-    std::memcpy(Slot(s, i), key.data(), key_size_);
-    s.hashes[i] = hash;
-    s.map.emplace(HashedKey{absl::string_view(Slot(s, i), key_size_), hash}, i);
+    const unsigned last = s.used - 1u;  // the least recent
+    way = (s.order >> (4 * last)) & 0xF;
+    s.order = MoveToFront(s.order, last);
   }
-  if (value_size_ > 0)
-    std::memcpy(Slot(s, i) + key_size_, value.data(), value_size_);
-  PushFront(s, i);
+  s.tags[way] = p.tag;
+  char* slot = Slot(p.set, way);
+  if (found < 0) std::memcpy(slot, key.data(), key_size_);
+  if (value_size_ > 0) std::memcpy(slot + key_size_, value.data(), value_size_);
 }
 
-void Lru::Clear() {
-  for (auto& shard : shards_) {
-    Shard& s = *shard;
-    absl::MutexLock lock(&s.mu);
-    s.map.clear();
-    s.head = s.tail = kNone;
-    s.used = 0;
-  }
+void Lru::Prefetch(uint64_t hash) const {
+  if (capacity_ == 0) return;
+  __builtin_prefetch(&set_table_[ProbeOf(hash).set]);
 }
+
+void Lru::Clear() { epoch_.fetch_add(1, std::memory_order_acq_rel); }
 
 size_t Lru::size() const {
   size_t n = 0;
-  for (auto& shard : shards_) {
-    absl::MutexLock lock(&shard->mu);
-    n += shard->map.size();
+  for (size_t i = 0; i < sets_; ++i) {
+    SetLock lock(set_table_[i], epoch_);
+    n += set_table_[i].used;
   }
   return n;
 }

@@ -1,85 +1,91 @@
-// Lru: the cache of recent find and replace results (key -> value bytes),
-// sharded so that parallel finds rarely meet on a lock. Capacity 0 disables it.
+// Lru: the cache of recent find and replace results (key -> value bytes).
+// Capacity 0 disables it.
 //
-// Entries live in slabs allocated once per shard, so a warm cache inserts and
-// evicts without allocating.
+// It is set-associative, like a CPU cache: a key's hash picks one set of at
+// most kWays entries, and each set evicts its own least recently used entry.
+// A cache of at most kWays entries is one set, an exact LRU; a bigger one
+// approximates LRU closely while a lookup or an insert touches two cache
+// lines (the set's tags, then the entry) instead of the half-dozen scattered
+// ones a hash map plus a linked list costs. That matters because the index
+// consults the cache on every find and fills it on every miss.
 //
-// Thread safety: all methods are thread-safe.
+// The entries live in one slab allocated up front but left uninitialised, so
+// the pages of entries never used cost no memory; the cache never allocates
+// after construction. Clear is O(1): it bumps an epoch,
+// and a set filled under an older epoch counts as empty.
+//
+// Thread safety: all methods are thread-safe; each set has its own lock, so
+// parallel finds rarely meet.
 #ifndef KVINDEX_INDEX_LRU_H_
 #define KVINDEX_INDEX_LRU_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 
 namespace kvindex {
 
 class Lru {
  public:
+  static constexpr size_t kWays = 8;
+
+  // Holds at most `capacity` entries: ceil(capacity / kWays) sets, whose sizes
+  // differ by at most one.
   Lru(size_t capacity, size_t key_size, size_t value_size);
+  ~Lru();
+  Lru(const Lru&) = delete;
+  Lru& operator=(const Lru&) = delete;
 
   size_t capacity() const { return capacity_; }
   // Copies the cached value of `key` to value_out (unless null) and makes it
-  // the most recent. Counts a hit or a miss in Stats (unless the capacity is
-  // 0).
+  // the most recent of its set. Counts a hit or a miss in Stats (unless the
+  // capacity is 0).
   // `hash` is any hash of the key (the index passes its key hash, already
-  // computed); the overloads without it hash the key themselves.
+  // computed); the overloads without it hash the key themselves. Lookups and
+  // inserts of one key must use the same kind of hash.
   bool Find(absl::string_view key, uint64_t hash, char* value_out) const;
   bool Find(absl::string_view key, char* value_out) const;
-  // Inserts or updates; evicts the least recent entry beyond the capacity.
+  // Starts loading the set of a key with this hash into the CPU cache.
+  void Prefetch(uint64_t hash) const;
+  // Inserts or updates; evicts the least recent entry of the key's set when
+  // the set is full.
   void Insert(absl::string_view key, uint64_t hash, absl::string_view value);
   void Insert(absl::string_view key, absl::string_view value);
   void Clear();
   size_t size() const;
 
+  // The structure, for tests that model the cache as independent exact LRUs.
+  size_t sets() const { return sets_; }
+  size_t SetOf(absl::string_view key) const;  // as the overloads without hash
+  size_t WaysOf(size_t set) const;
+
  private:
-  static constexpr uint32_t kNone = ~uint32_t{0};
-  // A key with its hash, so that lookups never hash the key again.
-  struct HashedKey {
-    absl::string_view bytes;
-    uint64_t hash;
+  struct Set;
+  class SetLock;
+  struct Probe {
+    size_t set;
+    uint32_t tag;
   };
-  struct HashedKeyHash {
-    size_t operator()(const HashedKey& k) const { return k.hash; }
-  };
-  struct HashedKeyEq {
-    bool operator()(const HashedKey& a, const HashedKey& b) const {
-      return a.hash == b.hash && a.bytes == b.bytes;
-    }
-  };
-  struct Shard {
-    mutable absl::Mutex mu;
-    std::string slab ABSL_GUARDED_BY(mu);  // capacity entries: key then value
-    std::vector<uint32_t> prev ABSL_GUARDED_BY(mu), next ABSL_GUARDED_BY(mu);
-    std::vector<uint64_t> hashes ABSL_GUARDED_BY(mu);  // of each slot's key
-    uint32_t head ABSL_GUARDED_BY(mu) = kNone;         // most recent
-    uint32_t tail ABSL_GUARDED_BY(mu) = kNone;         // least recent
-    uint32_t used ABSL_GUARDED_BY(mu) = 0;  // slots handed out so far
-    // Keys point into the slab.
-    absl::flat_hash_map<HashedKey, uint32_t, HashedKeyHash, HashedKeyEq> map
-        ABSL_GUARDED_BY(mu);
-  };
-  Shard& ShardOf(uint64_t hash) const;
-  static uint64_t Mix(uint64_t hash);
-  char* Slot(Shard& s, uint32_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
-    return s.slab.data() + static_cast<size_t>(i) * (key_size_ + value_size_);
+  Probe ProbeOf(uint64_t hash) const;
+  static uint64_t DefaultHash(absl::string_view key);
+  char* Slot(size_t set, uint32_t way) const {
+    return slab_.get() + (set * kWays + way) * (key_size_ + value_size_);
   }
-  void Unlink(Shard& s, uint32_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
-  void PushFront(Shard& s, uint32_t i) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  // The way of `key` in a locked set, or -1.
+  int FindWay(const Set& s, size_t set, absl::string_view key,
+              uint32_t tag) const;
 
   size_t capacity_;
   size_t key_size_;
   size_t value_size_;
-  size_t shard_capacity_;
-  std::vector<std::unique_ptr<Shard>> shards_;
+  size_t sets_;
+  std::unique_ptr<Set[]> set_table_;
+  std::unique_ptr<char[]> slab_;  // kWays slots per set: key then value
+  std::atomic<uint64_t> epoch_{1};
 };
 
 }  // namespace kvindex

@@ -1,5 +1,6 @@
 #include "index/lru.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -199,13 +200,39 @@ class ModelLru {
   std::list<std::pair<std::string, std::string>> order_;
 };
 
-TEST(Lru, RandomOperationsMatchAnExactLruModel) {
-  for (size_t capacity :
-       {size_t{0}, size_t{1}, size_t{2}, size_t{5}, size_t{17}, size_t{100}}) {
+// The cache as the header describes it: independent exact LRUs, one per set.
+class ModelSets {
+ public:
+  explicit ModelSets(const Lru& lru) : lru_(lru) {
+    for (size_t i = 0; i < lru.sets(); ++i) sets_.emplace_back(lru.WaysOf(i));
+  }
+  std::string Find(const std::string& key) {
+    return sets_.empty() ? "" : sets_[lru_.SetOf(key)].Find(key);
+  }
+  void Insert(const std::string& key, const std::string& value) {
+    if (!sets_.empty()) sets_[lru_.SetOf(key)].Insert(key, value);
+  }
+  void Clear() {
+    for (ModelLru& s : sets_) s.Clear();
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const ModelLru& s : sets_) n += s.size();
+    return n;
+  }
+
+ private:
+  const Lru& lru_;
+  std::vector<ModelLru> sets_;
+};
+
+TEST(Lru, RandomOperationsMatchIndependentExactLruSets) {
+  for (size_t capacity : {size_t{0}, size_t{1}, size_t{2}, size_t{5}, size_t{8},
+                          size_t{9}, size_t{17}, size_t{100}}) {
     for (uint32_t seed = 1; seed <= 20; ++seed) {
       SCOPED_TRACE(absl::StrCat("capacity ", capacity, " seed ", seed));
       Lru lru(capacity, kKeySize, kValueSize);
-      ModelLru model(capacity);
+      ModelSets model(lru);
       uint32_t state = seed * 2654435761u;
       const uint32_t keys = static_cast<uint32_t>(capacity * 2 + 3);
       for (int step = 0; step < 2000; ++step) {
@@ -228,34 +255,55 @@ TEST(Lru, RandomOperationsMatchAnExactLruModel) {
   }
 }
 
-TEST(Lru, UnshardedCacheIsExactLru) {
-  // Below the sharding threshold the order is exact: the last `capacity` keys
-  // stay.
-  const size_t capacity = 1000;
-  Lru lru(capacity, kKeySize, kValueSize);
-  for (uint32_t i = 0; i < 5000; ++i) {
-    lru.Insert(Key(i), Value(i));
-    ASSERT_LE(lru.size(), capacity);
-  }
-  EXPECT_EQ(lru.size(), capacity);
-  EXPECT_EQ(Get(lru, Key(3999)), "");
-  for (uint32_t i = 4000; i < 5000; ++i) {
-    EXPECT_EQ(Get(lru, Key(i)), Value(i)) << i;
+TEST(Lru, UpToOneSetOfWaysIsOneExactLru) {
+  for (size_t capacity = 1; capacity <= Lru::kWays; ++capacity) {
+    SCOPED_TRACE(capacity);
+    Lru lru(capacity, kKeySize, kValueSize);
+    EXPECT_EQ(lru.sets(), 1u);
+    EXPECT_EQ(lru.WaysOf(0), capacity);
+    ModelLru model(capacity);
+    for (uint32_t i = 0; i < 200; ++i) {
+      const std::string key = Key((i * 7919) % (capacity + 3));
+      if (i % 3 == 0) {
+        ASSERT_EQ(Get(lru, key), model.Find(key)) << i;
+      } else {
+        lru.Insert(key, Value(i));
+        model.Insert(key, Value(i));
+      }
+    }
   }
 }
 
-TEST(Lru, ShardedCacheStaysNearItsCapacityAndKeepsRecentKeys) {
+TEST(Lru, SetsShareTheCapacityExactly) {
+  for (size_t capacity = 1; capacity <= 300; ++capacity) {
+    SCOPED_TRACE(capacity);
+    Lru lru(capacity, kKeySize, kValueSize);
+    size_t total = 0, smallest = Lru::kWays, largest = 0;
+    for (size_t i = 0; i < lru.sets(); ++i) {
+      total += lru.WaysOf(i);
+      smallest = std::min(smallest, lru.WaysOf(i));
+      largest = std::max(largest, lru.WaysOf(i));
+    }
+    EXPECT_EQ(total, capacity);
+    EXPECT_LE(largest, Lru::kWays);
+    EXPECT_LE(largest - smallest, 1u);
+  }
+}
+
+TEST(Lru, BigCacheFillsToItsCapacityAndKeepsRecentKeys) {
   for (size_t capacity : {size_t{1024}, size_t{1030}, size_t{5000}}) {
     SCOPED_TRACE(capacity);
     Lru lru(capacity, kKeySize, kValueSize);
     const uint32_t n = static_cast<uint32_t>(capacity * 10);
-    for (uint32_t i = 0; i < n; ++i) lru.Insert(Key(i), Value(i));
-    // Each of the shards rounds its share up: at most one extra entry per
-    // shard.
-    EXPECT_LE(lru.size(), capacity + 16);
-    EXPECT_GE(lru.size(), capacity * 3 / 4);
-    // The most recent keys are spread over the shards, far below each one's
-    // share.
+    for (uint32_t i = 0; i < n; ++i) {
+      lru.Insert(Key(i), Value(i));
+      if (i % 997 == 0) {
+        ASSERT_LE(lru.size(), capacity);
+      }
+    }
+    EXPECT_EQ(lru.size(), capacity);
+    // The most recent keys are spread over the sets, far below each one's
+    // number of ways.
     for (uint32_t i = n - 64; i < n; ++i) {
       EXPECT_EQ(Get(lru, Key(i)), Value(i)) << i;
     }
@@ -327,7 +375,7 @@ void RunConcurrently(size_t capacity) {
     threads.emplace_back([&, t] {
       uint32_t state = 7919 * (t + 1);
       // Newest sequence number seen from each (key, writer): values of one
-      // writer for one key are written in increasing order under the shard
+      // writer for one key are written in increasing order under the set
       // lock, so a reader can never see them go back.
       std::vector<uint32_t> newest(kKeys * kThreads, 0);
       uint64_t my_finds = 0;
@@ -362,7 +410,7 @@ void RunConcurrently(size_t capacity) {
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(errors.load(), 0u);
   EXPECT_GT(hits.load(), 0u);
-  EXPECT_LE(lru.size(), capacity + 16);
+  EXPECT_LE(lru.size(), capacity);
   const Stats stats = GetStats();
   EXPECT_EQ(stats.lru_hits, hits.load());
   EXPECT_EQ(stats.lru_hits + stats.lru_misses, finds.load());
@@ -372,7 +420,7 @@ TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesSmallCache) {
   RunConcurrently(64);
 }
 
-TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesShardedCache) {
+TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesBigCache) {
   RunConcurrently(2048);
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <deque>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -9,7 +10,10 @@
 namespace kvindex {
 namespace {
 
-struct Counters {
+// The counters are striped: each thread adds to its own stripe (threads are
+// spread round-robin), so that parallel finds and replaces do not fight over
+// one cache line; readers sum the stripes.
+struct alignas(64) Stripe {
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> nb_reads{0};
   std::atomic<uint64_t> bytes_written{0};
@@ -18,9 +22,21 @@ struct Counters {
   std::atomic<uint64_t> nb_replace{0};
   std::atomic<uint64_t> replace_ns{0};
   std::atomic<uint64_t> nb_sync{0};
-  std::atomic<uint64_t> time_sync_us{0};
   std::atomic<uint64_t> lru_hits{0};
   std::atomic<uint64_t> lru_misses{0};
+
+  std::vector<std::atomic<uint64_t>*> All() {
+    return {&bytes_read, &nb_reads,   &bytes_written, &nb_writes, &nb_merge,
+            &nb_replace, &replace_ns, &nb_sync,       &lru_hits,  &lru_misses};
+  }
+};
+
+constexpr size_t kStripes = 16;
+
+struct Counters {
+  Stripe stripes[kStripes];
+  std::atomic<size_t> next_stripe{0};
+  std::atomic<uint64_t> time_sync_us{0};  // a latest value, not a sum
   absl::Mutex mu;
   std::deque<uint64_t> merge_durations ABSL_GUARDED_BY(mu);
 };
@@ -33,23 +49,35 @@ Counters& Global() {
 constexpr size_t kMergeDurationsKept = 10;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
+Stripe& Mine() {
+  thread_local Stripe* const stripe =
+      &Global().stripes[Global().next_stripe.fetch_add(1, kRelaxed) % kStripes];
+  return *stripe;
+}
+
+uint64_t Sum(std::atomic<uint64_t> Stripe::*field) {
+  uint64_t total = 0;
+  for (Stripe& s : Global().stripes) total += (s.*field).load(kRelaxed);
+  return total;
+}
+
 }  // namespace
 
 Stats GetStats() {
   Counters& c = Global();
   Stats s;
-  s.bytes_read = c.bytes_read.load(kRelaxed);
-  s.nb_reads = c.nb_reads.load(kRelaxed);
-  s.bytes_written = c.bytes_written.load(kRelaxed);
-  s.nb_writes = c.nb_writes.load(kRelaxed);
-  s.nb_merge = c.nb_merge.load(kRelaxed);
-  s.nb_replace = c.nb_replace.load(kRelaxed);
-  s.nb_sync = c.nb_sync.load(kRelaxed);
+  s.bytes_read = Sum(&Stripe::bytes_read);
+  s.nb_reads = Sum(&Stripe::nb_reads);
+  s.bytes_written = Sum(&Stripe::bytes_written);
+  s.nb_writes = Sum(&Stripe::nb_writes);
+  s.nb_merge = Sum(&Stripe::nb_merge);
+  s.nb_replace = Sum(&Stripe::nb_replace);
+  s.nb_sync = Sum(&Stripe::nb_sync);
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
-  s.lru_hits = c.lru_hits.load(kRelaxed);
-  s.lru_misses = c.lru_misses.load(kRelaxed);
+  s.lru_hits = Sum(&Stripe::lru_hits);
+  s.lru_misses = Sum(&Stripe::lru_misses);
   s.replace_mean_ns =
-      s.nb_replace == 0 ? 0 : c.replace_ns.load(kRelaxed) / s.nb_replace;
+      s.nb_replace == 0 ? 0 : Sum(&Stripe::replace_ns) / s.nb_replace;
   absl::MutexLock lock(&c.mu);
   s.merge_durations_us.assign(c.merge_durations.begin(),
                               c.merge_durations.end());
@@ -58,25 +86,24 @@ Stats GetStats() {
 
 void ResetStats() {
   Counters& c = Global();
-  for (auto* a : {&c.bytes_read, &c.nb_reads, &c.bytes_written, &c.nb_writes,
-                  &c.nb_merge, &c.nb_replace, &c.replace_ns, &c.nb_sync,
-                  &c.time_sync_us, &c.lru_hits, &c.lru_misses}) {
-    a->store(0, kRelaxed);
+  for (Stripe& stripe : c.stripes) {
+    for (auto* a : stripe.All()) a->store(0, kRelaxed);
   }
+  c.time_sync_us.store(0, kRelaxed);
   absl::MutexLock lock(&c.mu);
   c.merge_durations.clear();
 }
 
 namespace stats_internal {
 void AddRead(uint64_t bytes) {
-  Global().bytes_read.fetch_add(bytes, kRelaxed);
-  Global().nb_reads.fetch_add(1, kRelaxed);
+  Mine().bytes_read.fetch_add(bytes, kRelaxed);
+  Mine().nb_reads.fetch_add(1, kRelaxed);
 }
 void AddWrite(uint64_t bytes) {
-  Global().bytes_written.fetch_add(bytes, kRelaxed);
-  Global().nb_writes.fetch_add(1, kRelaxed);
+  Mine().bytes_written.fetch_add(bytes, kRelaxed);
+  Mine().nb_writes.fetch_add(1, kRelaxed);
 }
-void AddMerge() { Global().nb_merge.fetch_add(1, kRelaxed); }
+void AddMerge() { Mine().nb_merge.fetch_add(1, kRelaxed); }
 void AddMergeDuration(uint64_t us) {
   Counters& c = Global();
   absl::MutexLock lock(&c.mu);
@@ -86,15 +113,15 @@ void AddMergeDuration(uint64_t us) {
   }
 }
 void AddReplace(uint64_t ns) {
-  Global().nb_replace.fetch_add(1, kRelaxed);
-  Global().replace_ns.fetch_add(ns, kRelaxed);
+  Mine().nb_replace.fetch_add(1, kRelaxed);
+  Mine().replace_ns.fetch_add(ns, kRelaxed);
 }
 void AddSync(uint64_t us) {
-  Global().nb_sync.fetch_add(1, kRelaxed);
+  Mine().nb_sync.fetch_add(1, kRelaxed);
   Global().time_sync_us.store(us, kRelaxed);
 }
 void AddLru(bool hit) {
-  (hit ? Global().lru_hits : Global().lru_misses).fetch_add(1, kRelaxed);
+  (hit ? Mine().lru_hits : Mine().lru_misses).fetch_add(1, kRelaxed);
 }
 }  // namespace stats_internal
 

@@ -92,6 +92,15 @@ std::optional<uint64_t> BoundedInterpolationSearch(
     uint64_t key_hash, uint64_t first, uint64_t last, uint64_t hash_min,
     uint64_t hash_max);
 
+// The record BoundedInterpolationSearch reads first for these arguments (in an
+// array of `size` records), or nullopt if it reads none: lets a caller
+// prefetch it while doing other work.
+inline std::optional<uint64_t> BoundedFirstProbe(uint64_t size, uint64_t first,
+                                                 uint64_t last,
+                                                 uint64_t hash_min,
+                                                 uint64_t hash_max,
+                                                 uint64_t key_hash);
+
 }  // namespace kvindex
 
 #include "search/search_impl.h"  // IWYU pragma: export

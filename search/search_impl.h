@@ -136,6 +136,39 @@ std::optional<uint64_t> InterpolationSearch(Array& array, const Schema& schema,
   return std::nullopt;
 }
 
+namespace search_internal {
+
+// One step of BoundedInterpolationSearch: the next record to read (shifted by
+// one, like lo and hi) strictly between lo and hi, whose hashes are h_lo < h <
+// h_hi (so hi - lo >= 2).
+inline uint64_t BoundedGuess(uint64_t lo, uint64_t hi, double h_lo, double h_hi,
+                             double h) {
+  const double span = static_cast<double>(hi - lo);
+  double step = std::floor((h - h_lo) / (h_hi - h_lo) * span + 0.5);
+  if (!(step >= 1.0)) step = 1.0;  // also catches NaN
+  if (step > span - 1.0) step = span - 1.0;
+  return lo + static_cast<uint64_t>(step);
+}
+
+}  // namespace search_internal
+
+inline std::optional<uint64_t> BoundedFirstProbe(uint64_t size, uint64_t first,
+                                                 uint64_t last,
+                                                 uint64_t hash_min,
+                                                 uint64_t hash_max,
+                                                 uint64_t key_hash) {
+  if (size == 0 || key_hash < hash_min || key_hash > hash_max) {
+    return std::nullopt;
+  }
+  if (last >= size) last = size - 1;
+  if (first > last) return std::nullopt;
+  return search_internal::BoundedGuess(first, last + 2,
+                                       static_cast<double>(hash_min) - 1.0,
+                                       static_cast<double>(hash_max) + 1.0,
+                                       static_cast<double>(key_hash)) -
+         1;
+}
+
 template <typename Array>
 std::optional<uint64_t> BoundedInterpolationSearch(
     Array& array, const Schema& schema, absl::string_view key,
@@ -158,11 +191,7 @@ std::optional<uint64_t> BoundedInterpolationSearch(
   double h_hi = static_cast<double>(hash_max) + 1.0;
   const double h = static_cast<double>(key_hash);
   while (hi - lo >= 2) {
-    const double span = static_cast<double>(hi - lo);
-    double step = std::floor((h - h_lo) / (h_hi - h_lo) * span + 0.5);
-    if (!(step >= 1.0)) step = 1.0;  // also catches NaN
-    if (step > span - 1.0) step = span - 1.0;
-    const uint64_t i = lo + static_cast<uint64_t>(step);
+    const uint64_t i = search_internal::BoundedGuess(lo, hi, h_lo, h_hi, h);
     const Probe p = ProbeAt(array, schema, key, key_hash, i - 1);
     if (p.hash == key_hash) {
       return Found(array, schema, key, key_hash, i - 1, p);

@@ -76,7 +76,7 @@ class CountingArray {
   explicit CountingArray(const MappedArray& a) : a_(a) {}
   uint64_t size() const { return a_.size(); }
   const char* Get(uint64_t i) {
-    ++gets_;
+    if (gets_++ == 0) first_get_ = i;
     EXPECT_LT(i, a_.size());
     return a_.Get(i);
   }
@@ -87,10 +87,15 @@ class CountingArray {
   }
   uint64_t gets() const { return gets_; }
   uint64_t prefetches() const { return prefetches_; }
+  // The record of the first Get, if any.
+  std::optional<uint64_t> first_get() const {
+    return gets_ == 0 ? std::nullopt : std::optional<uint64_t>(first_get_);
+  }
 
  private:
   MappedArray a_;
   uint64_t gets_ = 0;
+  uint64_t first_get_ = 0;
   uint64_t prefetches_ = 0;
 };
 
@@ -424,6 +429,28 @@ RC_GTEST_PROP(BoundedInterpolationSearch, AgreesWithTheModelInsideABucket, ()) {
         end == 0 ? 0 : end - 1, hash_min, hash_max);
     RC_ASSERT(!got.has_value());
   }
+}
+
+// BoundedFirstProbe names exactly the record the search reads first (or none
+// when it reads none), so that a prefetch of it is never wasted.
+RC_GTEST_PROP(BoundedInterpolationSearch, FirstProbeIsTheFirstRecordRead, ()) {
+  const std::vector<Record> records = GenRecords();
+  const std::string bytes = Encode(records);
+  const MappedArray mapped(bytes.data(), records.size(), kEntry);
+  const uint64_t n = records.size();
+  const uint64_t first = *rc::gen::inRange<uint64_t>(0, n + 2);
+  const uint64_t last = *rc::gen::inRange<uint64_t>(0, n + 2);
+  const uint64_t hash_min = *rc::gen::arbitrary<uint64_t>() >> 1;
+  const uint64_t hash_max =
+      hash_min + (*rc::gen::arbitrary<uint64_t>() >> *rc::gen::inRange(1, 64));
+  const uint64_t key_hash = *rc::gen::oneOf(
+      rc::gen::arbitrary<uint64_t>(), rc::gen::inRange(hash_min, hash_max + 1));
+  CountingArray counting(mapped);
+  (void)BoundedInterpolationSearch(counting, TestSchema(),
+                                   Key(key_hash, ~uint64_t{0}), key_hash, first,
+                                   last, hash_min, hash_max);
+  RC_ASSERT(BoundedFirstProbe(n, first, last, hash_min, hash_max, key_hash) ==
+            counting.first_get());
 }
 
 TEST(BoundedInterpolationSearch, UniformHashesNeedFewerProbes) {

@@ -20,13 +20,18 @@ inline uint64_t Spread(uint64_t h) {
 
 }  // namespace
 
+uint64_t LogTable::TagOf(uint64_t spread) { return spread & ~kIndexMask; }
+
 size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
-  size_t i = Spread(hash) & mask;
+  const uint64_t spread = Spread(hash);
+  const uint64_t tag = TagOf(spread);
+  size_t i = spread & mask;
   while (true) {
     const uint64_t slot = slots_[i];
     if (slot == 0) return i;
-    if (std::memcmp(Record(slot - 1), key.data(), schema_.key_size) == 0) {
+    if (TagOf(slot) == tag && std::memcmp(Record(SlotRecord(slot)), key.data(),
+                                          schema_.key_size) == 0) {
       return i;
     }
     i = (i + 1) & mask;
@@ -39,7 +44,7 @@ void LogTable::Grow() {
   const size_t mask = slots_.size() - 1;
   for (uint64_t slot : old) {
     if (slot == 0) continue;
-    size_t i = Spread(hashes_[slot - 1]) & mask;
+    size_t i = Spread(hashes_[SlotRecord(slot)]) & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = slot;
   }
@@ -57,13 +62,18 @@ void LogTable::Add(const char* entry, uint64_t hash) {
   hashes_.push_back(hash);
   const size_t i = Probe(EntryKey(schema_, entry), hash);
   if (slots_[i] == 0) ++cardinal_;
-  slots_[i] = index + 1;
+  slots_[i] = TagOf(Spread(hash)) | (index + 1);
 }
 
 const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
   if (cardinal_ == 0) return nullptr;
   const uint64_t slot = slots_[Probe(key, hash)];
-  return slot == 0 ? nullptr : Record(slot - 1);
+  return slot == 0 ? nullptr : Record(SlotRecord(slot));
+}
+
+void LogTable::Prefetch(uint64_t hash) const {
+  if (cardinal_ == 0) return;
+  __builtin_prefetch(&slots_[Spread(hash) & (slots_.size() - 1)]);
 }
 
 size_t LogTable::memory() const {
@@ -82,7 +92,10 @@ std::vector<LogTable::Sorted> LogTable::SortedByHash() const {
   std::vector<Sorted> out;
   out.reserve(cardinal_);
   for (uint64_t slot : slots_) {
-    if (slot != 0) out.push_back(Sorted{hashes_[slot - 1], Record(slot - 1)});
+    if (slot != 0) {
+      const uint64_t r = SlotRecord(slot);
+      out.push_back(Sorted{hashes_[r], Record(r)});
+    }
   }
   std::sort(out.begin(), out.end(),
             [](const Sorted& a, const Sorted& b) { return a.hash < b.hash; });

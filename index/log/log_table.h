@@ -29,6 +29,10 @@ class LogTable {
   // The newest record of `key`, or nullptr. Valid until the next Add or Clear.
   const char* Find(absl::string_view key, uint64_t hash) const;
 
+  // Starts loading the table slot where Find(key, hash) begins into the CPU
+  // cache.
+  void Prefetch(uint64_t hash) const;
+
   // Number of distinct keys.
   size_t cardinal() const { return cardinal_; }
   // Number of records added (duplicates included).
@@ -42,7 +46,7 @@ class LogTable {
   template <typename F>
   void ForEach(F&& f) const {
     for (uint64_t slot : slots_) {
-      if (slot != 0) f(Record(slot - 1));
+      if (slot != 0) f(Record(SlotRecord(slot)));
     }
   }
 
@@ -50,7 +54,10 @@ class LogTable {
   template <typename F>
   void ForEachWithHash(F&& f) const {
     for (uint64_t slot : slots_) {
-      if (slot != 0) f(Record(slot - 1), hashes_[slot - 1]);
+      if (slot != 0) {
+        const uint64_t r = SlotRecord(slot);
+        f(Record(r), hashes_[r]);
+      }
     }
   }
 
@@ -65,6 +72,14 @@ class LogTable {
   const char* Record(uint64_t i) const {
     return records_.data() + i * schema_.entry_size();
   }
+  // A slot packs the record index + 1 (low kIndexBits; 0 = empty) with a tag
+  // of the key's spread hash (the high bits), so that a probe compares keys
+  // only when the tags agree instead of reading a record at every occupied
+  // slot. A log holds fewer than 2^40 records (it lives in memory).
+  static constexpr int kIndexBits = 40;
+  static constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+  static uint64_t SlotRecord(uint64_t slot) { return (slot & kIndexMask) - 1; }
+  static uint64_t TagOf(uint64_t spread_hash);
   size_t Probe(absl::string_view key, uint64_t hash) const;
   void Grow();
 
@@ -72,8 +87,7 @@ class LogTable {
   std::string records_;
   // Hash of each record's key, so that growing and sorting never hash again.
   std::vector<uint64_t> hashes_;
-  // Record index + 1 of the newest record of a key; 0 = empty. Size: power of
-  // two.
+  // The newest record of each key (see SlotRecord). Size: power of two.
   std::vector<uint64_t> slots_;
   size_t cardinal_ = 0;
 };

@@ -44,7 +44,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   return std::shared_ptr<const DataFile>(std::move(data));
 }
 
-const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
+DataFile::Window DataFile::WindowOf(uint64_t hash) const {
   const size_t e = schema_.entry_size();
   const size_t bucket = fanout_.Bucket(hash);
   const Fanout::Range range = fanout_.Search(hash);
@@ -59,9 +59,25 @@ const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
         schema_.hash(EntryKey(schema_, records_)) >= hashes.low)) {
     first = low + 1;
   }
-  MappedArray array(records_, count_, e);
-  auto i = BoundedInterpolationSearch(array, schema_, key, hash, first,
-                                      range.high / e, hashes.low, hashes.high);
+  return Window{first, range.high / e, hashes.low, hashes.high};
+}
+
+void DataFile::Prefetch(uint64_t hash) const {
+  const Window w = WindowOf(hash);
+  const auto i =
+      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
+  if (!i.has_value()) return;
+  // A record may straddle two cache lines.
+  const char* record = entry(*i);
+  __builtin_prefetch(record);
+  __builtin_prefetch(record + schema_.key_size - 1);
+}
+
+const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
+  const Window w = WindowOf(hash);
+  MappedArray array(records_, count_, schema_.entry_size());
+  auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,
+                                      w.last, w.hash_min, w.hash_max);
   return i.has_value() ? entry(*i) : nullptr;
 }
 

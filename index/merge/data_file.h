@@ -32,6 +32,9 @@ class DataFile {
 
   // The entry (key then value) of `key`, or nullptr.
   const char* Find(absl::string_view key, uint64_t hash) const;
+  // Starts loading the first record that Find(key, hash) will read into the
+  // CPU cache, so that the memory access overlaps with other work.
+  void Prefetch(uint64_t hash) const;
 
   uint64_t count() const { return count_; }
   const char* entry(uint64_t i) const {
@@ -42,6 +45,13 @@ class DataFile {
   const std::string& path() const { return path_; }
 
  private:
+  // Where Find looks for a hash: records [first, last] of its fan-out
+  // bucket, whose hashes are [hash_min, hash_max].
+  struct Window {
+    uint64_t first, last, hash_min, hash_max;
+  };
+  Window WindowOf(uint64_t hash) const;
+
   DataFile(const Schema& schema, Fanout fanout)
       : schema_(schema), fanout_(std::move(fanout)) {}
 
