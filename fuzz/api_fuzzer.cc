@@ -67,7 +67,6 @@ namespace {
 
 constexpr char kRoot[] = "/a";
 constexpr int kKeys = 8;
-constexpr size_t kKeySize = kOpKeySize;
 constexpr size_t kValueSize = kOpValueSize;
 
 std::string Key(int i) { return OpKey(i); }

@@ -59,7 +59,10 @@ struct Options {
   // the thread doing the write, with internal locks held: it must not call into
   // the index.
   std::function<void()> flush_callback;
-  // Entries in the cache of recent find/replace results; 0 disables it.
+  // Entries in the cache of recent find/replace results; 0 disables it. The
+  // cache is set-associative (sets of 8 entries, each evicting its least
+  // recently used one): an exact LRU up to 8 entries, a close approximation
+  // above, at two cache lines per lookup.
   size_t lru_size = 30000;
   // Share one instance per (root, readonly) among opens that pass the same
   // cache. Not owned; must outlive the indexes opened with it.
