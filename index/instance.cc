@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/filter/key_filter.h"
 #include "index/merge/merge.h"
 #include "index/stats.h"
 #include "index/stats_env.h"
@@ -177,6 +178,7 @@ absl::Status Instance::OpenWriter() {
   if (!data.ok()) return data.status();
   if (*data != nullptr && (*data)->generation() < generation_) {
     KV_RETURN_IF_ERROR(env_->RemoveFile(Path("data")));
+    RemoveFilter();
     KV_RETURN_IF_ERROR(env_->SyncDir(StoreDir(root_)));
   } else {
     data_ = *std::move(data);
@@ -186,7 +188,17 @@ absl::Status Instance::OpenWriter() {
   // anyway.
   auto merge_exists = env_->FileExists(Path("merge"));
   if (merge_exists.ok() && *merge_exists) (void)env_->RemoveFile(Path("merge"));
+  const std::string filter_tmp = DataFile::FilterPath(Path("data")) + ".tmp";
+  auto tmp_exists = env_->FileExists(filter_tmp);
+  if (tmp_exists.ok() && *tmp_exists) (void)env_->RemoveFile(filter_tmp);
   return absl::OkStatus();
+}
+
+// Best effort: a filter left behind names a generation no data file will have.
+void Instance::RemoveFilter() {
+  const std::string path = DataFile::FilterPath(Path("data"));
+  auto exists = env_->FileExists(path);
+  if (exists.ok() && *exists) (void)env_->RemoveFile(path);
 }
 
 // Copies the bindings of `from` (a log_async) into the log, then makes them
@@ -282,6 +294,7 @@ absl::Status Instance::ClearLocked() {
   auto exists = env_->FileExists(Path("data"));
   if (!exists.ok()) return Failed(exists.status());
   if (*exists) KV_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
+  RemoveFilter();
   return Failed(env_->SyncDir(StoreDir(root_)));
 }
 
@@ -666,15 +679,17 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   };
   auto merged = WriteMerge(request);
   if (!merged.ok()) return merged.status();
-  KV_RETURN_IF_ERROR(Commit(job, std::move(merged->file)));
+  KV_RETURN_IF_ERROR(Commit(job, *std::move(merged)));
   return Hook(HookPoint::kMergeAfter);
 }
 
 // The fsync order that makes every step crash-safe: the merge output is fsynced
-// and renamed over data (durable with the directory), then the log is reset
+// and renamed over data (durable with the directory), its filter written (not
+// synced: a damaged or missing filter is not used), then the log is reset
 // (its commit point), the writes made during the merge are copied from
 // log_async into the new log and fsynced, and only then is log_async deleted.
-absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
+absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
+  std::unique_ptr<IndexFile> file = std::move(merged.file);
   if (cancel_) {
     (void)file->Close();
     (void)env_->RemoveFile(Path("merge"));
@@ -682,7 +697,14 @@ absl::Status Instance::Commit(MergeJob& job, std::unique_ptr<IndexFile> file) {
         absl::StrCat(root_, ": merge cancelled by clear or close"));
   }
   KV_RETURN_IF_ERROR(file->RenameTo(Path("data")));
-  auto data = DataFile::FromFile(std::move(file), schema_);
+  // The filter goes next to the committed data file, whose generation it
+  // names; it is an accelerator only, so a failure to write it just leaves
+  // finds without it (an older filter names another generation).
+  if (!merged.filter.empty()) {
+    (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(Path("data")),
+                           merged.filter);
+  }
+  auto data = DataFile::FromFile(std::move(file), schema_, env_.get());
   if (!data.ok()) return data.status();
 
   absl::MutexLock lock(&mu_);

@@ -34,6 +34,7 @@
 #include "index/log/log.h"
 #include "index/lru.h"
 #include "index/merge/data_file.h"
+#include "index/merge/merge.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/env.h"
@@ -124,7 +125,8 @@ class Instance {
   struct MergeJob;
   void RunMerge(std::shared_ptr<MergeJob> job);
   absl::Status MergeBody(MergeJob& job);
-  absl::Status Commit(MergeJob& job, std::unique_ptr<IndexFile> file);
+  absl::Status Commit(MergeJob& job, MergeResult merged);
+  void RemoveFilter();
 
   absl::Status Shutdown();
 

@@ -12,11 +12,11 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::Open(
   auto file = IndexFile::OpenReadOnly(env, path, schema.entry_size());
   if (!file.ok()) return file.status();
   if (*file == nullptr) return std::shared_ptr<const DataFile>();
-  return FromFile(*std::move(file), schema);
+  return FromFile(*std::move(file), schema, env);
 }
 
 absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
-    std::unique_ptr<IndexFile> file, const Schema& schema) {
+    std::unique_ptr<IndexFile> file, const Schema& schema, Env* env) {
   const size_t e = schema.entry_size();
   const uint64_t bytes = file->flushed_offset();
   if (bytes < e) return std::shared_ptr<const DataFile>();
@@ -38,6 +38,14 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   data->records_ = (*region)->bytes().data() + file->header_size();
   data->count_ = bytes / e;
   data->region_ = *std::move(region);
+  FilterTarget target;
+  target.generation = data->generation_;
+  target.records = data->count_;
+  target.data_id = DataId(absl::string_view(data->entry(0), e),
+                          absl::string_view(data->entry(data->count_ - 1), e));
+  auto filter =
+      KeyFilter::Open(env, FilterPath(data->path_), target, schema.hash_bits);
+  if (filter.ok()) data->filter_ = *std::move(filter);
   // The mapping outlives the file handle; the descriptor is not needed any
   // more.
   (void)file->Close();
@@ -63,6 +71,7 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
 }
 
 void DataFile::Prefetch(uint64_t hash) const {
+  if (filter_ != nullptr) filter_->Prefetch(hash);
   const Window w = WindowOf(hash);
   const auto i =
       BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
@@ -74,6 +83,9 @@ void DataFile::Prefetch(uint64_t hash) const {
 }
 
 const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
+  if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
+    return nullptr;
+  }
   const Window w = WindowOf(hash);
   MappedArray array(records_, count_, schema_.entry_size());
   auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,

@@ -1,6 +1,8 @@
 // DataFile: the immutable, hash-sorted data file of a store, memory-mapped,
-// with its fan-out table. Lookups are a fan-out bucket then an interpolation
-// search, with no system call and no allocation.
+// with its fan-out table and, when a valid one lies next to it
+// (`<path>.filter`, see KeyFilter), its key filter. Lookups are a filter check,
+// a fan-out bucket then an interpolation search, with no system call and no
+// allocation.
 //
 // Thread safety: immutable; share freely (std::shared_ptr keeps the mapping
 // alive for lookups still running when a merge swaps in a new data file).
@@ -15,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "fan/fan.h"
 #include "index/data/schema.h"
+#include "index/filter/key_filter.h"
 #include "io/env.h"
 #include "io/index_file.h"
 
@@ -24,16 +27,19 @@ class DataFile {
  public:
   // Opens `path` read-only. nullptr if it is absent, shorter than a header, or
   // holds no records (a data file without records is treated as no data file).
+  // A filter that cannot be used (absent, damaged, stale, unreadable) is not:
+  // it only makes finds of absent keys faster.
   static absl::StatusOr<std::shared_ptr<const DataFile>> Open(
       Env* env, const std::string& path, const Schema& schema);
   // Takes over a freshly written file (the merge output).
   static absl::StatusOr<std::shared_ptr<const DataFile>> FromFile(
-      std::unique_ptr<IndexFile> file, const Schema& schema);
+      std::unique_ptr<IndexFile> file, const Schema& schema, Env* env);
 
   // The entry (key then value) of `key`, or nullptr.
   const char* Find(absl::string_view key, uint64_t hash) const;
-  // Starts loading the first record that Find(key, hash) will read into the
-  // CPU cache, so that the memory access overlaps with other work.
+  // Starts loading the filter block and the first record that
+  // Find(key, hash) will read into the CPU cache, so that the memory accesses
+  // overlap with other work.
   void Prefetch(uint64_t hash) const;
 
   uint64_t count() const { return count_; }
@@ -43,6 +49,12 @@ class DataFile {
   int64_t generation() const { return generation_; }
   const Fanout& fanout() const { return fanout_; }
   const std::string& path() const { return path_; }
+  // The key filter in use, or nullptr.
+  const KeyFilter* filter() const { return filter_.get(); }
+  // Where the filter of the data file at `data_path` lives.
+  static std::string FilterPath(const std::string& data_path) {
+    return data_path + ".filter";
+  }
 
  private:
   // Where Find looks for a hash: records [first, last] of its fan-out
@@ -60,6 +72,7 @@ class DataFile {
   std::string path_;
   int64_t generation_ = 0;
   std::shared_ptr<const MappedRegion> region_;
+  std::shared_ptr<const KeyFilter> filter_;
   const char* records_ = nullptr;
   uint64_t count_ = 0;
 };

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fan/fan.h"
+#include "index/filter/key_filter.h"
 
 namespace kvindex {
 namespace {
@@ -13,8 +14,11 @@ namespace {
 class MergeWriter {
  public:
   MergeWriter(const MergeRequest& request, std::unique_ptr<IndexFile> file,
-              FanoutBuilder fan)
-      : r_(request), file_(std::move(file)), fan_(std::move(fan)) {}
+              FanoutBuilder fan, uint64_t expected)
+      : r_(request),
+        file_(std::move(file)),
+        fan_(std::move(fan)),
+        filter_(expected, request.schema.hash_bits) {}
 
   bool Keep(const char* entry) const {
     return !r_.keep ||
@@ -22,9 +26,13 @@ class MergeWriter {
   }
 
   absl::Status Emit(uint64_t hash, const char* entry) {
+    const absl::string_view record(entry, r_.schema.entry_size());
     fan_.Update(hash, file_->offset());
+    filter_.Add(EntryKey(r_.schema, entry), hash);
+    if (entries_ == 0) first_record_ = std::string(record);
+    last_entry_ = entry;
     ++entries_;
-    return file_->Append(absl::string_view(entry, r_.schema.entry_size()));
+    return file_->Append(record);
   }
 
   bool Cancelled() const {
@@ -103,11 +111,26 @@ class MergeWriter {
   std::unique_ptr<IndexFile> TakeFile() { return std::move(file_); }
   uint64_t entries() const { return entries_; }
 
+  // The output's key filter; call after a successful Run.
+  std::string Filter() const {
+    if (entries_ == 0) return "";
+    FilterTarget target;
+    target.generation = r_.generation;
+    target.records = entries_;
+    target.data_id = DataId(
+        first_record_, absl::string_view(last_entry_, r_.schema.entry_size()));
+    return filter_.Finish(target);
+  }
+
  private:
   const MergeRequest& r_;
   std::unique_ptr<IndexFile> file_;
   FanoutBuilder fan_;
+  KeyFilterBuilder filter_;
   uint64_t entries_ = 0;
+  std::string first_record_;
+  // Points into the log or the old data file, both alive during the merge.
+  const char* last_entry_ = nullptr;
 };
 
 }  // namespace
@@ -126,7 +149,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   auto file = IndexFile::OpenReadWrite(request.env, request.path, options);
   if (!file.ok()) return file.status();
 
-  MergeWriter writer(request, *std::move(file), std::move(fan));
+  MergeWriter writer(request, *std::move(file), std::move(fan), expected);
   absl::Status st = writer.Run();
   std::unique_ptr<IndexFile> out = writer.TakeFile();
   if (!st.ok()) {
@@ -139,6 +162,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   MergeResult result;
   result.file = std::move(out);
   result.entries = writer.entries();
+  result.filter = writer.Filter();
   return result;
 }
 

@@ -52,6 +52,9 @@ struct MergeResult {
   // The output, flushed (not yet fsynced) with its fan-out table written.
   std::unique_ptr<IndexFile> file;
   uint64_t entries = 0;
+  // The bytes of the output's key filter (see KeyFilter), once the output is
+  // committed as `data` with the request's generation. Empty without entries.
+  std::string filter;
 };
 
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request);

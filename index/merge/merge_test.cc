@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index/data/schema.h"
+#include "index/filter/key_filter.h"
 #include "index/log/log_table.h"
 #include "index/merge/data_file.h"
 #include "io/index_file.h"
@@ -222,15 +223,27 @@ class MergeTest : public ::testing::Test {
     return r;
   }
 
-  // Renames the output over `data` and maps it.
+  // Renames the output over `data`, writes its filter and maps both.
   std::shared_ptr<const DataFile> Commit(MergeResult result) {
     EXPECT_NE(result.file, nullptr);
     if (result.file == nullptr) return nullptr;
     const absl::Status s = result.file->RenameTo(kDataPath);
     EXPECT_TRUE(s.ok()) << s;
-    auto data = DataFile::FromFile(std::move(result.file), schema_);
+    const bool with_filter = !result.filter.empty();
+    if (with_filter) {
+      const absl::Status w = KeyFilter::Write(
+          &env_, DataFile::FilterPath(kDataPath), result.filter);
+      EXPECT_TRUE(w.ok()) << w;
+    }
+    auto data = DataFile::FromFile(std::move(result.file), schema_, &env_);
     EXPECT_TRUE(data.ok()) << data.status();
-    return data.ok() ? *data : nullptr;
+    if (!data.ok()) return nullptr;
+    // Every lookup of Diff then goes through the filter.
+    if (*data != nullptr) {
+      EXPECT_NE((*data)->filter(), nullptr);
+    }
+    EXPECT_EQ(with_filter, *data != nullptr);
+    return *data;
   }
 
   // One merge of `log` into `data_`, committed.
@@ -319,7 +332,8 @@ TEST_F(MergeTest, NothingToMergeGivesNoDataFile) {
   ASSERT_NE(result->file, nullptr);
   EXPECT_EQ(result->file->generation(), 1);
   ASSERT_OK(result->file->RenameTo(kDataPath));
-  auto data = DataFile::FromFile(std::move(result->file), schema_);
+  EXPECT_EQ(result->filter, "");
+  auto data = DataFile::FromFile(std::move(result->file), schema_, &env_);
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(*data, nullptr);
   auto opened = DataFile::Open(&env_, kDataPath, schema_);
@@ -592,7 +606,7 @@ TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
   ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
   ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
   ASSERT_OK((*file)->Flush());
-  auto data = DataFile::FromFile(*std::move(file), schema_);
+  auto data = DataFile::FromFile(*std::move(file), schema_, &env_);
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_NE(*data, nullptr);
   ASSERT_EQ((*data)->count(), 3u);
@@ -708,9 +722,21 @@ RC_GTEST_PROP(MergeModel, RepeatedMergesAgreeWithTheModel, ()) {
     RC_ASSERT(result.ok());
     RC_ASSERT(result->entries == model.size());
     RC_ASSERT(result->file->RenameTo(kDataPath).ok());
-    auto next = DataFile::FromFile(std::move(result->file), s);
+    // The filter of every other merge is left out, so that lookups both with
+    // and without one are checked, and a stale filter is never used.
+    const bool with_filter = generation % 2 == 1 && !result->filter.empty();
+    if (with_filter) {
+      RC_ASSERT(KeyFilter::Write(&env, DataFile::FilterPath(kDataPath),
+                                 result->filter)
+                    .ok());
+    }
+    auto next = DataFile::FromFile(std::move(result->file), s, &env);
     RC_ASSERT(next.ok());
     data = *next;
+    if (data != nullptr) {
+      const bool has_filter = data->filter() != nullptr;
+      RC_ASSERT(has_filter == with_filter);
+    }
     const std::string diff = Diff(&env, data, s, model, generation, absent);
     RC_ASSERT(diff == "");
   }

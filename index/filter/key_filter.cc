@@ -1,0 +1,207 @@
+#include "index/filter/key_filter.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/str_cat.h"
+
+namespace kvindex {
+namespace {
+
+constexpr char kMagic[8] = {'K', 'V', 'F', 'I', 'L', 'T', 'R', '1'};
+constexpr size_t kBlockBytes = 64;
+constexpr size_t kBlockBits = kBlockBytes * 8;
+
+// Header field offsets.
+constexpr size_t kProbesAt = 8;
+constexpr size_t kHashBitsAt = 12;
+constexpr size_t kGenerationAt = 16;
+constexpr size_t kRecordsAt = 24;
+constexpr size_t kDataIdAt = 32;
+constexpr size_t kBlocksAt = 40;
+constexpr size_t kChecksumAt = 48;
+constexpr size_t kHeaderChecksumAt = 56;
+
+uint64_t Xxh3(absl::string_view bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+// The block of a key hash of `hash_bits` bits: the hash scaled to
+// [0, blocks), so that blocks follow hash order.
+uint64_t BlockOf(uint64_t key_hash, int hash_bits, uint64_t blocks) {
+  if (hash_bits <= 0) return 0;
+  const uint64_t top =
+      hash_bits >= 64 ? key_hash : key_hash << (64 - hash_bits);
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(top) * blocks) >>
+                               64);
+}
+
+// Calls f(bit) for the `probes` bits of a fingerprint within its block
+// (double hashing on 32-bit halves; the top 9 bits of each sum are the bit).
+template <typename F>
+void ForEachBit(uint64_t fingerprint, uint32_t probes, F&& f) {
+  uint32_t h = static_cast<uint32_t>(fingerprint);
+  const uint32_t delta =
+      static_cast<uint32_t>((fingerprint * 0x9E3779B97F4A7C15ULL) >> 32) | 1u;
+  for (uint32_t i = 0; i < probes; ++i) {
+    f(h >> 23);
+    h += delta;
+  }
+}
+
+}  // namespace
+
+uint64_t DataId(absl::string_view first_record, absl::string_view last_record) {
+  // The first record's hash seeds the second's: the boundary between the two
+  // matters.
+  return XXH3_64bits_withSeed(last_record.data(), last_record.size(),
+                              Xxh3(first_record));
+}
+
+uint64_t KeyFingerprint(absl::string_view key) { return Xxh3(key); }
+
+KeyFilterBuilder::KeyFilterBuilder(uint64_t expected_keys, int hash_bits)
+    : hash_bits_(hash_bits),
+      blocks_((expected_keys * kBitsPerKey + kBlockBits - 1) / kBlockBits),
+      bits_() {
+  if (blocks_ == 0) blocks_ = 1;
+  bits_.assign(blocks_ * kBlockBytes, '\0');
+}
+
+void KeyFilterBuilder::Add(absl::string_view key, uint64_t key_hash) {
+  char* block = &bits_[BlockOf(key_hash, hash_bits_, blocks_) * kBlockBytes];
+  ForEachBit(KeyFingerprint(key), kProbes, [&](uint32_t bit) {
+    block[bit >> 3] = static_cast<char>(block[bit >> 3] | (1 << (bit & 7)));
+  });
+}
+
+std::string KeyFilterBuilder::Finish(const FilterTarget& target) const {
+  std::string out(KeyFilter::kHeaderSize, '\0');
+  std::memcpy(&out[0], kMagic, sizeof(kMagic));
+  absl::big_endian::Store32(&out[kProbesAt], kProbes);
+  absl::big_endian::Store32(&out[kHashBitsAt],
+                            static_cast<uint32_t>(hash_bits_));
+  absl::big_endian::Store64(&out[kGenerationAt],
+                            static_cast<uint64_t>(target.generation));
+  absl::big_endian::Store64(&out[kRecordsAt], target.records);
+  absl::big_endian::Store64(&out[kDataIdAt], target.data_id);
+  absl::big_endian::Store64(&out[kBlocksAt], blocks_);
+  absl::big_endian::Store64(&out[kChecksumAt], Xxh3(bits_));
+  absl::big_endian::Store64(
+      &out[kHeaderChecksumAt],
+      Xxh3(absl::string_view(out.data(), kHeaderChecksumAt)));
+  out += bits_;
+  return out;
+}
+
+bool KeyFilter::Init(absl::string_view bytes, const FilterTarget& target,
+                     int hash_bits, std::string* why) {
+  auto reject = [&](std::string reason) {
+    if (why != nullptr) *why = std::move(reason);
+    return false;
+  };
+  if (bytes.size() < kHeaderSize) return reject("shorter than its header");
+  const char* h = bytes.data();
+  if (std::memcmp(h, kMagic, sizeof(kMagic)) != 0) return reject("bad magic");
+  if (absl::big_endian::Load64(h + kHeaderChecksumAt) !=
+      Xxh3(absl::string_view(h, kHeaderChecksumAt))) {
+    return reject("header checksum mismatch");
+  }
+  const uint32_t probes = absl::big_endian::Load32(h + kProbesAt);
+  const uint64_t blocks = absl::big_endian::Load64(h + kBlocksAt);
+  FilterTarget own;
+  own.generation =
+      static_cast<int64_t>(absl::big_endian::Load64(h + kGenerationAt));
+  own.records = absl::big_endian::Load64(h + kRecordsAt);
+  own.data_id = absl::big_endian::Load64(h + kDataIdAt);
+  if (probes == 0 || probes > 32) return reject("bad probe count");
+  if (absl::big_endian::Load32(h + kHashBitsAt) !=
+      static_cast<uint32_t>(hash_bits)) {
+    return reject("built for another key hash width");
+  }
+  const uint64_t body = bytes.size() - kHeaderSize;
+  if (blocks == 0 || body % kBlockBytes != 0 || body / kBlockBytes != blocks) {
+    return reject(absl::StrCat("size ", bytes.size(), " does not hold ", blocks,
+                               " blocks"));
+  }
+  const absl::string_view bits = bytes.substr(kHeaderSize);
+  if (absl::big_endian::Load64(h + kChecksumAt) != Xxh3(bits)) {
+    return reject("checksum mismatch");
+  }
+  if (!(own == target)) return reject("built for another data file");
+  bits_ = reinterpret_cast<const unsigned char*>(bits.data());
+  blocks_ = blocks;
+  probes_ = probes;
+  hash_bits_ = hash_bits;
+  return true;
+}
+
+std::unique_ptr<const KeyFilter> KeyFilter::Parse(absl::string_view bytes,
+                                                  const FilterTarget& target,
+                                                  int hash_bits,
+                                                  std::string* why) {
+  std::unique_ptr<KeyFilter> filter(new KeyFilter());
+  if (!filter->Init(bytes, target, hash_bits, why)) return nullptr;
+  return filter;
+}
+
+absl::StatusOr<std::shared_ptr<const KeyFilter>> KeyFilter::Open(
+    Env* env, const std::string& path, const FilterTarget& target,
+    int hash_bits) {
+  auto file = env->OpenFile(path, OpenMode::kReadOnly);
+  if (absl::IsNotFound(file.status())) {
+    return std::shared_ptr<const KeyFilter>();
+  }
+  if (!file.ok()) return file.status();
+  auto size = (*file)->Size();
+  if (!size.ok()) return size.status();
+  auto region = (*file)->Map(*size);
+  if (!region.ok()) return region.status();
+  std::shared_ptr<KeyFilter> filter(new KeyFilter());
+  if (!filter->Init((*region)->bytes(), target, hash_bits, nullptr)) {
+    return std::shared_ptr<const KeyFilter>();
+  }
+  filter->region_ = *std::move(region);
+  return std::shared_ptr<const KeyFilter>(std::move(filter));
+}
+
+absl::Status KeyFilter::Write(Env* env, const std::string& path,
+                              absl::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  auto exists = env->FileExists(tmp);
+  if (!exists.ok()) return exists.status();
+  // Opening never truncates: start from a new file.
+  if (*exists) {
+    absl::Status st = env->RemoveFile(tmp);
+    if (!st.ok()) return st;
+  }
+  auto file = env->OpenFile(tmp, OpenMode::kCreateReadWrite);
+  if (!file.ok()) return file.status();
+  absl::Status st = (*file)->PWrite(0, bytes);
+  file->reset();
+  if (st.ok()) st = env->RenameFile(tmp, path);
+  if (!st.ok()) (void)env->RemoveFile(tmp);
+  return st;
+}
+
+const unsigned char* KeyFilter::Block(uint64_t key_hash) const {
+  return bits_ + BlockOf(key_hash, hash_bits_, blocks_) * kBlockBytes;
+}
+
+bool KeyFilter::MayContain(uint64_t key_hash, uint64_t fingerprint) const {
+  const unsigned char* block = Block(key_hash);
+  bool all = true;
+  ForEachBit(fingerprint, probes_, [&](uint32_t bit) {
+    all = all && (block[bit >> 3] & (1u << (bit & 7))) != 0;
+  });
+  return all;
+}
+
+void KeyFilter::Prefetch(uint64_t key_hash) const {
+  __builtin_prefetch(Block(key_hash));
+}
+
+}  // namespace kvindex
