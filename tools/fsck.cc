@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fan/fan.h"
+#include "index/filter/key_filter.h"
 #include "io/index_file.h"
 
 // Layout checked here (io/index_file.h has the grammar), integers big-endian:
@@ -86,8 +87,8 @@ class Reporter {
     Add(Severity::kWarning, Category::kDamage, offset, std::move(message));
   }
   // A repeated kind of problem: reports the first `limit` of kind `kind`.
-  void Limited(absl::string_view kind, Severity severity, uint64_t offset,
-               std::string message) {
+  void Limited(absl::string_view kind, Severity severity,
+               absl::optional<uint64_t> offset, std::string message) {
     size_t& n = counts_[kind];
     ++n;
     if (n <= limit_)
@@ -279,6 +280,83 @@ absl::Status ForEachRecord(const File& file, uint64_t header_size, uint64_t n,
     if (progress) progress(label, first * entry, n * entry);
   }
   return absl::OkStatus();
+}
+
+// The key filter next to the data file (index/filter/key_filter.h): one that
+// the index would not use (absent, damaged, stale) is only a note or a
+// warning, but one it would use must hold every key of the data file, or
+// finds would miss bindings.
+void CheckFilter(Env* env, const std::string& root, const Header& h,
+                 const Extent& e, const Schema& schema,
+                 const ProgressFn& progress, std::vector<Problem>* problems,
+                 size_t max_reports, std::vector<std::string>* notes) {
+  const std::string path = StorePath(root, "data.filter");
+  Reporter r(problems, path, max_reports);
+  absl::StatusOr<bool> exists = env->FileExists(path);
+  if (!exists.ok()) {
+    r.Add(Severity::kError, Category::kIo, absl::nullopt,
+          std::string(exists.status().message()));
+    return;
+  }
+  if (!*exists) {
+    notes->push_back(
+        "data.filter: absent (finds of absent keys search the data file; the "
+        "next merge writes one)");
+    return;
+  }
+  if (e.records == 0) return;
+  const size_t entry = schema.entry_size();
+  std::string first(entry, '\0'), last(entry, '\0');
+  absl::Status s = ReadFully(*h.file, e.header_size, entry, &first[0]);
+  if (s.ok()) {
+    s = ReadFully(*h.file, e.header_size + (e.records - 1) * entry, entry,
+                  &last[0]);
+  }
+  absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
+  if (!s.ok() || !bytes.ok()) {
+    const absl::Status& bad = s.ok() ? bytes.status() : s;
+    r.Add(Severity::kError, CategoryOf(bad), absl::nullopt,
+          std::string(bad.message()));
+    return;
+  }
+  FilterTarget target;
+  target.generation = h.generation;
+  target.records = e.records;
+  target.data_id = DataId(first, last);
+  std::string why;
+  std::unique_ptr<const KeyFilter> filter =
+      KeyFilter::Parse(*bytes, target, schema.hash_bits, &why);
+  if (filter == nullptr) {
+    r.Warning(absl::nullopt, absl::StrCat("not used by finds (", why,
+                                          "); the next merge replaces it"));
+    notes->push_back(absl::StrCat("data.filter: not used (", why, ")"));
+    return;
+  }
+  uint64_t missing = 0;
+  s = ForEachRecord(
+      *h.file, e.header_size, e.records, entry, progress, "data.filter",
+      [&](uint64_t i, const char* rec) {
+        const absl::string_view key = EntryKey(schema, rec);
+        if (!filter->MayContain(schema.hash(key), KeyFingerprint(key))) {
+          ++missing;
+          r.Limited("filter", Severity::kError, absl::nullopt,
+                    absl::StrCat("lacks the key of data record ", i,
+                                 " (data byte ", e.header_size + i * entry,
+                                 "): finds would miss it"));
+        }
+        return true;
+      });
+  if (!s.ok()) {
+    r.Add(Severity::kError, CategoryOf(s), absl::nullopt,
+          std::string(s.message()));
+    return;
+  }
+  r.Summarize("filter", Severity::kError, "keys missing from the filter");
+  notes->push_back(
+      absl::StrCat("data.filter: ", filter->blocks(), " blocks of 64 bytes, ",
+                   filter->probes(), " bits per key, for this data file; ",
+                   missing == 0 ? "holds every key"
+                                : absl::StrCat(missing, " keys missing")));
 }
 
 // The fan-out table of a data file, validated slot by slot.
@@ -864,6 +942,8 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     }
     if (n == "data") {
       CheckData(h, e, *schema, options, progress, &r, &report.notes);
+      CheckFilter(env, root, h, e, *schema, progress, &report.problems,
+                  options.max_reports, &report.notes);
       data_ok = true;
       data_header = std::move(h);
     } else if (n == "merge") {

@@ -22,6 +22,9 @@
 //    that imports (Fanout::Import) and leads every record's lookup to it (each
 //    record lies in Search(hash) of its bucket), each slot equal to the table
 //    rebuilt from the records;
+//  - data.filter (kvindex's key filter, see index/filter/key_filter.h): one
+//    that finds would use must hold every key of the data file (an error
+//    otherwise); one they would not use (damaged, stale) is a warning;
 //  - lock: holds a decimal PID; generations of data and log_async plausible
 //    next to the log's (warnings).
 // Duplicate keys are found among records with equal hashes, i.e. everywhere in

@@ -96,6 +96,9 @@ Searches DIR/index for damage. Each problem is printed on one line as
                records with equal hashes); the fan-out table valid and
                consistent with the records: every record reachable through
                its bucket, each slot equal to the table rebuilt from the data
+  data.filter  kvindex's key filter: one that finds would use holds every key
+               of the data file (an error otherwise); one they would not use
+               (damaged, built for another data file) is a warning
   merge        only the header (a leftover of an interrupted merge)
   lock         holds a decimal PID (a warning otherwise)
   generations  data and log_async at the log's generation or one more (a

@@ -6,13 +6,16 @@
 #include <random>
 #include <string>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "index/filter/key_filter.h"
 #include "index/index.h"
 #include "io/env.h"
+#include "io/index_file.h"
 #include "tools/fsck.h"
 #include "tools/fsck_testutil.h"
 
@@ -95,6 +98,66 @@ TEST(FsckOnRealIndex, FixedStringStoreIsClean) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fsck::ExitCodeFor(r->problems, false), fsck::kExitDamaged)
       << Dump(*r);
+}
+
+// The key filter that the index writes next to its data file is checked
+// against every key: damage that finds would ignore is a warning, a filter that
+// finds would trust but that lacks keys is an error.
+TEST(FsckOnRealIndex, KeyFilterIsChecked) {
+  const std::string root = fsck_testing::NewRoot("real_filter", false);
+  WriteStore<Index<FixedString<20>, FixedString<20>>>(root);
+  const fsck::Options opts = Opts(fsck::HashKind::kXxh3);
+  absl::StatusOr<fsck::Report> r =
+      fsck::IntegrityCheck(Env::Posix(), root, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->problems.size(), 0u) << Dump(*r);
+  EXPECT_TRUE(absl::StrContains(Dump(*r), "holds every key")) << Dump(*r);
+
+  const std::string path = StorePath(root, "data.filter");
+  absl::StatusOr<std::string> good = Env::Posix()->ReadFileToString(path);
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_GT(good->size(), KeyFilter::kHeaderSize);
+  auto rewrite = [&](const std::string& bytes) {
+    ASSERT_TRUE(Env::Posix()->RemoveFile(path).ok());
+    ASSERT_TRUE(KeyFilter::Write(Env::Posix(), path, bytes).ok());
+  };
+
+  // A flipped bit: the checksum no longer matches, finds would not use it.
+  std::string damaged = *good;
+  damaged[KeyFilter::kHeaderSize + 5] ^= 0x10;
+  rewrite(damaged);
+  r = fsck::IntegrityCheck(Env::Posix(), root, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->errors(), 0u) << Dump(*r);
+  EXPECT_TRUE(absl::StrContains(Dump(*r), "not used by finds (checksum"))
+      << Dump(*r);
+  EXPECT_EQ(fsck::ExitCodeFor(r->problems, /*strict=*/true),
+            fsck::kExitDamaged);
+
+  // An intact filter for this very data file, but without any key: finds
+  // would trust it and miss every binding.
+  FilterTarget target;
+  target.generation =
+      static_cast<int64_t>(absl::big_endian::Load64(good->data() + 16));
+  target.records = absl::big_endian::Load64(good->data() + 24);
+  target.data_id = absl::big_endian::Load64(good->data() + 32);
+  ASSERT_EQ(target.records, 1001u);
+  rewrite(KeyFilterBuilder(1001, 64).Finish(target));
+  r = fsck::IntegrityCheck(Env::Posix(), root, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(r->errors(), 1u) << Dump(*r);
+  EXPECT_TRUE(absl::StrContains(Dump(*r), "lacks the key of data record 0"))
+      << Dump(*r);
+  EXPECT_TRUE(absl::StrContains(Dump(*r), "1001 keys missing")) << Dump(*r);
+  EXPECT_EQ(fsck::ExitCodeFor(r->problems, /*strict=*/false),
+            fsck::kExitDamaged);
+
+  // No filter at all is fine.
+  ASSERT_TRUE(Env::Posix()->RemoveFile(path).ok());
+  r = fsck::IntegrityCheck(Env::Posix(), root, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->problems.size(), 0u) << Dump(*r);
+  EXPECT_TRUE(absl::StrContains(Dump(*r), "data.filter: absent")) << Dump(*r);
 }
 
 TEST(FsckOnRealIndex, OcamlFixedStringStoreIsClean) {
