@@ -152,7 +152,7 @@ absl::Status Instance::OpenWriter() {
   if (!lock.ok()) return lock.status();
   lock_ = *std::move(lock);
 
-  absl::MutexLock l(&mu_);
+  WriterLock l(&mu_);
   auto log = Log::OpenReadWrite(env_.get(), Path("log"), schema_,
                                 /*fresh=*/false, /*generation=*/0,
                                 options_.flush_callback);
@@ -325,7 +325,7 @@ absl::Status Instance::CloseHandle(bool immediately) {
 }
 
 absl::Status Instance::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   if (closed_) return absl::OkStatus();
   closed_ = true;
   absl::Status st;
@@ -361,7 +361,7 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   // each one reads first is requested from all of them at once: their cache
   // misses overlap instead of adding up.
   lru_.Prefetch(hash);
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
   const auto [first, second] = LogsInOrder();
   if (first != nullptr) first->table().Prefetch(hash);
@@ -388,7 +388,7 @@ std::pair<const Log*, const Log*> Instance::LogsInOrder() const {
 }
 
 absl::Status Instance::Iter(const VisitFn& f) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
   // Not a structured binding: lambdas below capture them (C++17).
   const std::pair<const Log*, const Log*> logs = LogsInOrder();
@@ -446,7 +446,7 @@ absl::Status Instance::Iter(const VisitFn& f) const {
 }
 
 std::vector<std::string> Instance::LogEntries(bool async) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   std::vector<std::string> out;
   const Log* log = async ? log_async_.get() : log_.get();
   if (log == nullptr) return out;
@@ -463,7 +463,7 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
   const auto start = std::chrono::steady_clock::now();
   bool over = false;
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     if (options_.readonly) {
       stats_internal::AddReplace(0);
       KV_RETURN_IF_ERROR(CheckOpen());
@@ -494,7 +494,7 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
 }
 
 absl::Status Instance::Flush(const FlushOptions& options) {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
   if (options_.readonly) return ReadOnlyError(root_, "flush");
   KV_RETURN_IF_ERROR(CheckWritable());
@@ -508,7 +508,7 @@ absl::Status Instance::Flush(const FlushOptions& options) {
 
 absl::Status Instance::Clear() {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError(root_, "clear");
   }
@@ -518,7 +518,7 @@ absl::Status Instance::Clear() {
   cancel_ = false;
   absl::Status st;
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     st = CheckOpen();
     if (st.ok()) st = ClearLocked();
   }
@@ -528,7 +528,7 @@ absl::Status Instance::Clear() {
 
 absl::Status Instance::Filter(const KeepFn& keep) {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError(root_, "filter");
   }
@@ -537,7 +537,7 @@ absl::Status Instance::Filter(const KeepFn& keep) {
 
 absl::Status Instance::Merge(bool force) {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError(root_, "merge");
   }
@@ -547,7 +547,7 @@ absl::Status Instance::Merge(bool force) {
 
 absl::StatusOr<bool> Instance::IsMerging() const {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError(root_, "is_merging");
   }
@@ -601,7 +601,7 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
   absl::Status st;
   bool nothing_to_do = false;
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     st = CheckWritable();
     // A log_async present now is left over from a failed or aborted merge: it
     // is about to be copied into the log, so it counts towards the log's size.
@@ -707,7 +707,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   auto data = DataFile::FromFile(std::move(file), schema_, env_.get());
   if (!data.ok()) return data.status();
 
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   data_ = *std::move(data);
   generation_ = job.generation;
   if (job.keep) lru_.Clear();
@@ -754,7 +754,7 @@ absl::StatusOr<bool> Instance::IsLive(const Log& log, absl::string_view name) {
 // lookup order (LogsInOrder) then prefers whichever log is newer.
 absl::Status Instance::Sync() {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     KV_RETURN_IF_ERROR(CheckOpen());
     if (!options_.readonly) {
       return absl::FailedPreconditionError(
@@ -770,7 +770,7 @@ absl::Status Instance::Sync() {
   Log* log_async;
   int64_t generation;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     log = log_.get();
     log_async = log_async_.get();
     generation = generation_;
@@ -857,7 +857,7 @@ absl::Status Instance::Sync() {
   }
 
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     const bool changed = replace_async || new_log != nullptr ||
                          !async_records.empty() || !log_records.empty();
     if (replace_async) {

@@ -37,6 +37,7 @@
 #include "index/merge/merge.h"
 #include "index/options.h"
 #include "index/raw_index.h"
+#include "index/rw_lock.h"
 #include "io/env.h"
 
 namespace kvindex {
@@ -137,7 +138,7 @@ class Instance {
   std::unique_ptr<Env> env_;  // counts IO in Stats
   std::unique_ptr<FileLock> lock_;
 
-  mutable absl::Mutex mu_;
+  mutable RwLock mu_;
   std::unique_ptr<Log> log_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Log> log_async_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const DataFile> data_ ABSL_GUARDED_BY(mu_);
