@@ -74,8 +74,8 @@ const std::string& RawIndex::root() const { return instance_->root(); }
 bool RawIndex::readonly() const { return instance_->readonly(); }
 
 absl::StatusOr<Instance*> RawIndex::Live() const {
-  absl::MutexLock lock(&close_mu_);
-  if (closed_) {
+  // A call racing with Close may still go through: it counts as made before.
+  if (closed_.load(std::memory_order_acquire)) {
     return absl::FailedPreconditionError(
         absl::StrCat(instance_->root(), ": index is closed"));
   }
@@ -152,10 +152,9 @@ absl::Status RawIndex::Sync() {
 }
 
 absl::Status RawIndex::Close(bool immediately) {
-  {
-    absl::MutexLock lock(&close_mu_);
-    if (closed_) return absl::OkStatus();
-    closed_ = true;
+  // Only the first Close releases the handle.
+  if (closed_.exchange(true, std::memory_order_acq_rel)) {
+    return absl::OkStatus();
   }
   return instance_->CloseHandle(immediately);
 }

@@ -21,6 +21,7 @@
 #ifndef KVINDEX_INDEX_RAW_INDEX_H_
 #define KVINDEX_INDEX_RAW_INDEX_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,7 +31,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "index/data/schema.h"
 #include "index/options.h"
 
@@ -119,8 +119,8 @@ class RawIndex {
   absl::StatusOr<index_internal::Instance*> Live() const;
 
   std::shared_ptr<index_internal::Instance> instance_;
-  mutable absl::Mutex close_mu_;
-  bool closed_ = false;
+  // Checked by every call without a lock: finds on one handle run in parallel.
+  std::atomic<bool> closed_{false};
 };
 
 // Shares one instance per (root, readonly) among the indexes opened with it
