@@ -307,10 +307,14 @@ void CheckFilter(Env* env, const std::string& root, const Header& h,
   if (e.records == 0) return;
   const size_t entry = schema.entry_size();
   std::string first(entry, '\0'), last(entry, '\0');
+  std::string fanout(e.header_size - kHeaderSize, '\0');
   absl::Status s = ReadFully(*h.file, e.header_size, entry, &first[0]);
   if (s.ok()) {
     s = ReadFully(*h.file, e.header_size + (e.records - 1) * entry, entry,
                   &last[0]);
+  }
+  if (s.ok() && !fanout.empty()) {
+    s = ReadFully(*h.file, kHeaderSize, fanout.size(), &fanout[0]);
   }
   absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
   if (!s.ok() || !bytes.ok()) {
@@ -322,7 +326,7 @@ void CheckFilter(Env* env, const std::string& root, const Header& h,
   FilterTarget target;
   target.generation = h.generation;
   target.records = e.records;
-  target.data_id = DataId(first, last);
+  target.data_id = DataId(first, last, fanout);
   std::string why;
   std::unique_ptr<const KeyFilter> filter =
       KeyFilter::Parse(*bytes, target, schema.hash_bits, &why);

@@ -54,11 +54,12 @@ void ForEachBit(uint64_t fingerprint, uint32_t probes, F&& f) {
 
 }  // namespace
 
-uint64_t DataId(absl::string_view first_record, absl::string_view last_record) {
-  // The first record's hash seeds the second's: the boundary between the two
-  // matters.
-  return XXH3_64bits_withSeed(last_record.data(), last_record.size(),
-                              Xxh3(first_record));
+uint64_t DataId(absl::string_view first_record, absl::string_view last_record,
+                absl::string_view fanout_table) {
+  // Each part's hash seeds the next: the boundaries between them matter.
+  uint64_t id = Xxh3(first_record);
+  id = XXH3_64bits_withSeed(last_record.data(), last_record.size(), id);
+  return XXH3_64bits_withSeed(fanout_table.data(), fanout_table.size(), id);
 }
 
 uint64_t KeyFingerprint(absl::string_view key) { return Xxh3(key); }

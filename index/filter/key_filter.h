@@ -5,8 +5,9 @@
 // The filter is an accelerator, not part of the store: the OCaml library
 // neither writes nor reads it, and a filter that is missing, damaged (its
 // checksum) or built for another data file (its generation, record count and
-// the checksum of the data file's first and last records, all in its header)
-// is simply not used. It never reports a key of its data file as absent.
+// a checksum of the data file's first and last records and fan-out table, all
+// in its header) is simply not used. It never reports a key of its data file as
+// absent.
 //
 // File format (integers big-endian, like the rest of the store):
 //   magic    "KVFILTR1"                 8 bytes
@@ -14,7 +15,8 @@
 //   hash_bits uint32 significant bits of the store's key hash
 //   generation int64 of the data file
 //   records  uint64  of the data file
-//   data_id  uint64  XXH3-64 of the data file's first and last records
+//   data_id  uint64  see DataId: the data file's first and last records and
+//                    its fan-out table
 //   blocks   uint64  number of 64-byte blocks that follow
 //   checksum uint64  XXH3-64 of the blocks
 //   header_checksum uint64  XXH3-64 of the 56 bytes above
@@ -50,9 +52,11 @@ struct FilterTarget {
   }
 };
 
-// XXH3-64 of the first and last records of a data file (entry_size bytes
-// each).
-uint64_t DataId(absl::string_view first_record, absl::string_view last_record);
+// A checksum of what identifies a data file's contents cheaply: its first and
+// last records (entry_size bytes each) and its fan-out table as stored (whose
+// slots follow the hashes of all its keys).
+uint64_t DataId(absl::string_view first_record, absl::string_view last_record,
+                absl::string_view fanout_table);
 
 uint64_t KeyFingerprint(absl::string_view key);
 

@@ -126,10 +126,12 @@ TEST(KeyFilter, DamageAnywhereIsDetected) {
       nullptr);
 }
 
-TEST(KeyFilter, DataIdDependsOnBothRecords) {
-  EXPECT_NE(DataId("a", "b"), DataId("b", "a"));
-  EXPECT_NE(DataId("ab", "c"), DataId("a", "bc"));
-  EXPECT_EQ(DataId("a", "b"), DataId("a", "b"));
+TEST(KeyFilter, DataIdDependsOnEveryPart) {
+  EXPECT_EQ(DataId("a", "b", "f"), DataId("a", "b", "f"));
+  EXPECT_NE(DataId("a", "b", "f"), DataId("b", "a", "f"));
+  EXPECT_NE(DataId("ab", "c", "f"), DataId("a", "bc", "f"));
+  EXPECT_NE(DataId("a", "b", "f"), DataId("a", "b", "g"));
+  EXPECT_NE(DataId("a", "bf", ""), DataId("a", "b", "f"));
 }
 
 TEST(KeyFilter, WriteThenOpen) {

@@ -41,8 +41,9 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   FilterTarget target;
   target.generation = data->generation_;
   target.records = data->count_;
-  target.data_id = DataId(absl::string_view(data->entry(0), e),
-                          absl::string_view(data->entry(data->count_ - 1), e));
+  target.data_id =
+      DataId(absl::string_view(data->entry(0), e),
+             absl::string_view(data->entry(data->count_ - 1), e), *table);
   auto filter =
       KeyFilter::Open(env, FilterPath(data->path_), target, schema.hash_bits);
   if (filter.ok()) data->filter_ = *std::move(filter);

@@ -97,7 +97,8 @@ class MergeWriter {
     if (Cancelled()) return Aborted();
 
     const Fanout fanout = std::move(fan_).Finish();
-    st = file_->WriteFanout(fanout.Export());
+    fanout_bytes_ = fanout.Export();
+    st = file_->WriteFanout(fanout_bytes_);
     if (!st.ok()) return st;
     return file_->Flush(IndexFile::FlushOptions{/*call_callback=*/false,
                                                 /*fsync=*/false});
@@ -118,7 +119,8 @@ class MergeWriter {
     target.generation = r_.generation;
     target.records = entries_;
     target.data_id = DataId(
-        first_record_, absl::string_view(last_entry_, r_.schema.entry_size()));
+        first_record_, absl::string_view(last_entry_, r_.schema.entry_size()),
+        fanout_bytes_);
     return filter_.Finish(target);
   }
 
@@ -127,6 +129,7 @@ class MergeWriter {
   std::unique_ptr<IndexFile> file_;
   FanoutBuilder fan_;
   KeyFilterBuilder filter_;
+  std::string fanout_bytes_;  // as written to the output
   uint64_t entries_ = 0;
   std::string first_record_;
   // Points into the log or the old data file, both alive during the merge.
