@@ -7,7 +7,9 @@
 // checksum) or built for another data file (its generation, record count and
 // a checksum of the data file's first and last records and fan-out table, all
 // in its header) is simply not used. It never reports a key of its data file as
-// absent.
+// absent. What makes the binding safe is that a writer never gives two
+// different data files the same generation; the checksum guards against files
+// brought in from elsewhere (a restored backup, another writer).
 //
 // File format (integers big-endian, like the rest of the store):
 //   magic    "KVFILTR1"                 8 bytes
