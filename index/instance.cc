@@ -28,6 +28,8 @@ uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+constexpr uint64_t kMaxLruBytes = uint64_t{1} << 40;
+
 absl::Status ReadOnlyError(const std::string& root, absl::string_view op) {
   return absl::FailedPreconditionError(
       absl::StrCat(root, ": ", op, " is not allowed on a read-only index"));
@@ -106,6 +108,13 @@ absl::StatusOr<std::shared_ptr<Instance>> Instance::Create(
   if (options.log_size == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(root, ": log_size must be positive"));
+  }
+  // The LRU's slab is allocated at open: refuse sizes no machine could hold
+  // rather than fail the allocation.
+  if (options.lru_size > kMaxLruBytes / schema.entry_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        root, ": lru_size ", options.lru_size, " entries of ",
+        schema.entry_size(), " bytes exceeds ", kMaxLruBytes, " bytes"));
   }
   if (options.readonly && options.fresh) {
     return absl::InvalidArgumentError(absl::StrCat(

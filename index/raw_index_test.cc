@@ -100,6 +100,17 @@ TEST_F(RawIndexTest, ReplaceFindAcrossManyMerges) {
   EXPECT_GT(GetStats().nb_merge, 0u);
 }
 
+TEST_F(RawIndexTest, AbsurdLruSizeIsInvalidArgument) {
+  Options o = Opts();
+  o.lru_size = ~size_t{0} / 2;
+  auto index = RawIndex::Open(kRoot, TestSchema(), o);
+  ASSERT_FALSE(index.ok());
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(index.status().message()), HasSubstr("lru_size"));
+  o.lru_size = 1000;  // a sane size opens
+  EXPECT_TRUE(RawIndex::Open(kRoot, TestSchema(), o).ok());
+}
+
 TEST_F(RawIndexTest, WrongSizesAreInvalidArgument) {
   auto index = Open(Opts());
   EXPECT_EQ(index->Replace("ab", Value(1)).code(),
