@@ -83,6 +83,15 @@ void DataFile::Prefetch(uint64_t hash) const {
   __builtin_prefetch(record + schema_.key_size - 1);
 }
 
+bool DataFile::Encloses(const Window& w) const {
+  auto hash_at = [&](uint64_t i) {
+    return schema_.hash(EntryKey(schema_, entry(i)));
+  };
+  return (w.first == 0 || w.first > count_ ||
+          hash_at(w.first - 1) < w.hash_min) &&
+         (w.last + 1 >= count_ || hash_at(w.last + 1) > w.hash_max);
+}
+
 const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
   if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
     return nullptr;
@@ -91,6 +100,13 @@ const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
   MappedArray array(records_, count_, schema_.entry_size());
   auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,
                                       w.last, w.hash_min, w.hash_max);
+  if (i.has_value()) return entry(*i);
+  // A miss is only trusted if the records around the window lie outside the
+  // bucket. Otherwise the fan-out table does not match the records (damage
+  // that Fanout::Import cannot see): search the whole file rather than miss a
+  // binding. With a filter this path is rare (its false positives).
+  if (Encloses(w)) return nullptr;
+  i = InterpolationSearch(array, schema_, key, hash, 0, count_ - 1);
   return i.has_value() ? entry(*i) : nullptr;
 }
 

@@ -63,6 +63,9 @@ class DataFile {
     uint64_t first, last, hash_min, hash_max;
   };
   Window WindowOf(uint64_t hash) const;
+  // Whether the records just outside the window hash outside its bucket, as
+  // they do when the fan-out table matches the records.
+  bool Encloses(const Window& w) const;
 
   DataFile(const Schema& schema, Fanout fanout)
       : schema_(schema), fanout_(std::move(fanout)) {}
