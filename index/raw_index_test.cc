@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index/data/schema.h"
+#include "index/filter/key_filter.h"
 #include "index/stats.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
@@ -98,6 +99,38 @@ TEST_F(RawIndexTest, ReplaceFindAcrossManyMerges) {
   EXPECT_EQ(Get(*index, Key(1000)), std::nullopt);
   EXPECT_EQ(All(*index), model);
   EXPECT_GT(GetStats().nb_merge, 0u);
+}
+
+// Each merge leaves a key filter for its data file, which readers and the
+// writer then trust; a clear removes it with the data file.
+TEST_F(RawIndexTest, MergesWriteTheKeyFilterAndClearRemovesIt) {
+  const std::string filter_path = "/store/index/data.filter";
+  auto index = Open(Opts());
+  EXPECT_FALSE(env_.Contents(filter_path).ok());
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    model[Key(i)] = Value(i);
+  }
+  ASSERT_TRUE(index->Merge().ok());
+  ASSERT_TRUE(index->AwaitMerge().ok());
+  absl::StatusOr<std::string> bytes = env_.Contents(filter_path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_GT(bytes->size(), KeyFilter::kHeaderSize);
+  EXPECT_FALSE(env_.Contents(filter_path + ".tmp").ok());
+
+  Options ro = Opts();
+  ro.readonly = true;
+  auto reader = Open(ro);
+  for (const auto& [k, v] : model) {
+    EXPECT_EQ(Get(*index, k), v) << k;
+    EXPECT_EQ(Get(*reader, k), v) << k;
+  }
+  EXPECT_EQ(Get(*reader, Key(1000)), std::nullopt);
+
+  ASSERT_TRUE(index->Clear().ok());
+  EXPECT_FALSE(env_.Contents(filter_path).ok());
+  EXPECT_FALSE(env_.Contents("/store/index/data").ok());
 }
 
 TEST_F(RawIndexTest, AbsurdLruSizeIsInvalidArgument) {
