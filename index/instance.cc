@@ -375,12 +375,13 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   const auto [first, second] = LogsInOrder();
   if (first != nullptr) first->table().Prefetch(hash);
   if (second != nullptr) second->table().Prefetch(hash);
-  if (data_ != nullptr) data_->Prefetch(hash);
+  DataFile::Window window{};
+  if (data_ != nullptr) window = data_->Prefetch(hash);
   if (lru_.Find(key, hash, value_out)) return true;
   const char* entry = nullptr;
   if (first != nullptr) entry = first->Find(key, hash);
   if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
-  if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, hash);
+  if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, window);
   if (entry == nullptr) return false;
   const absl::string_view value = EntryValue(schema_, entry);
   if (value_out != nullptr && !value.empty()) {

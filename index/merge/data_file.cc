@@ -68,19 +68,21 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
         schema_.hash(EntryKey(schema_, records_)) >= hashes.low)) {
     first = low + 1;
   }
-  return Window{first, range.high / e, hashes.low, hashes.high};
+  return Window{hash, first, range.high / e, hashes.low, hashes.high};
 }
 
-void DataFile::Prefetch(uint64_t hash) const {
+DataFile::Window DataFile::Prefetch(uint64_t hash) const {
   if (filter_ != nullptr) filter_->Prefetch(hash);
   const Window w = WindowOf(hash);
   const auto i =
       BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
-  if (!i.has_value()) return;
-  // A record may straddle two cache lines.
-  const char* record = entry(*i);
-  __builtin_prefetch(record);
-  __builtin_prefetch(record + schema_.key_size - 1);
+  if (i.has_value()) {
+    // A record may straddle two cache lines.
+    const char* record = entry(*i);
+    __builtin_prefetch(record);
+    __builtin_prefetch(record + schema_.key_size - 1);
+  }
+  return w;
 }
 
 bool DataFile::Encloses(const Window& w) const {
@@ -92,11 +94,11 @@ bool DataFile::Encloses(const Window& w) const {
          (w.last + 1 >= count_ || hash_at(w.last + 1) > w.hash_max);
 }
 
-const char* DataFile::Find(absl::string_view key, uint64_t hash) const {
+const char* DataFile::Find(absl::string_view key, const Window& w) const {
+  const uint64_t hash = w.hash;
   if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
     return nullptr;
   }
-  const Window w = WindowOf(hash);
   MappedArray array(records_, count_, schema_.entry_size());
   auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,
                                       w.last, w.hash_min, w.hash_max);

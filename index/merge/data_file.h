@@ -35,12 +35,23 @@ class DataFile {
   static absl::StatusOr<std::shared_ptr<const DataFile>> FromFile(
       std::unique_ptr<IndexFile> file, const Schema& schema, Env* env);
 
+  // Where a lookup of one hash reads, worked out once: the records
+  // [first, last] of its fan-out bucket, whose hashes are [hash_min,
+  // hash_max].
+  struct Window {
+    uint64_t hash;
+    uint64_t first, last, hash_min, hash_max;
+  };
+
   // The entry (key then value) of `key`, or nullptr.
-  const char* Find(absl::string_view key, uint64_t hash) const;
-  // Starts loading the filter block and the first record that
-  // Find(key, hash) will read into the CPU cache, so that the memory accesses
-  // overlap with other work.
-  void Prefetch(uint64_t hash) const;
+  const char* Find(absl::string_view key, uint64_t hash) const {
+    return Find(key, WindowOf(hash));
+  }
+  // A lookup in two steps, so that its memory accesses overlap with other
+  // work: Prefetch starts loading the filter block and the first record the
+  // search will read into the CPU cache, Find (with the same window) searches.
+  Window Prefetch(uint64_t hash) const;
+  const char* Find(absl::string_view key, const Window& w) const;
 
   uint64_t count() const { return count_; }
   const char* entry(uint64_t i) const {
@@ -57,11 +68,6 @@ class DataFile {
   }
 
  private:
-  // Where Find looks for a hash: records [first, last] of its fan-out
-  // bucket, whose hashes are [hash_min, hash_max].
-  struct Window {
-    uint64_t first, last, hash_min, hash_max;
-  };
   Window WindowOf(uint64_t hash) const;
   // Whether the records just outside the window hash outside its bucket, as
   // they do when the fan-out table matches the records.
