@@ -323,10 +323,8 @@ void CheckFilter(Env* env, const std::string& root, const Header& h,
           std::string(bad.message()));
     return;
   }
-  FilterTarget target;
-  target.generation = h.generation;
-  target.records = e.records;
-  target.data_id = DataId(first, last, fanout);
+  const FilterTarget target =
+      FilterTargetOf(h.generation, e.records, first, last, fanout);
   std::string why;
   std::unique_ptr<const KeyFilter> filter =
       KeyFilter::Parse(*bytes, target, schema.hash_bits, &why);

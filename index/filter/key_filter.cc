@@ -62,6 +62,17 @@ uint64_t DataId(absl::string_view first_record, absl::string_view last_record,
   return XXH3_64bits_withSeed(fanout_table.data(), fanout_table.size(), id);
 }
 
+FilterTarget FilterTargetOf(int64_t generation, uint64_t records,
+                            absl::string_view first_record,
+                            absl::string_view last_record,
+                            absl::string_view fanout_table) {
+  FilterTarget target;
+  target.generation = generation;
+  target.records = records;
+  target.data_id = DataId(first_record, last_record, fanout_table);
+  return target;
+}
+
 uint64_t KeyFingerprint(absl::string_view key) { return Xxh3(key); }
 
 KeyFilterBuilder::KeyFilterBuilder(uint64_t expected_keys, int hash_bits)

@@ -60,6 +60,13 @@ struct FilterTarget {
 uint64_t DataId(absl::string_view first_record, absl::string_view last_record,
                 absl::string_view fanout_table);
 
+// The target of the data file with these generation, records (at least one)
+// and fan-out table bytes.
+FilterTarget FilterTargetOf(int64_t generation, uint64_t records,
+                            absl::string_view first_record,
+                            absl::string_view last_record,
+                            absl::string_view fanout_table);
+
 uint64_t KeyFingerprint(absl::string_view key);
 
 class KeyFilterBuilder {

@@ -38,12 +38,9 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   data->records_ = (*region)->bytes().data() + file->header_size();
   data->count_ = bytes / e;
   data->region_ = *std::move(region);
-  FilterTarget target;
-  target.generation = data->generation_;
-  target.records = data->count_;
-  target.data_id =
-      DataId(absl::string_view(data->entry(0), e),
-             absl::string_view(data->entry(data->count_ - 1), e), *table);
+  const FilterTarget target = FilterTargetOf(
+      data->generation_, data->count_, absl::string_view(data->entry(0), e),
+      absl::string_view(data->entry(data->count_ - 1), e), *table);
   auto filter =
       KeyFilter::Open(env, FilterPath(data->path_), target, schema.hash_bits);
   if (filter.ok()) data->filter_ = *std::move(filter);

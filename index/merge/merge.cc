@@ -115,13 +115,9 @@ class MergeWriter {
   // The output's key filter; call after a successful Run.
   std::string Filter() const {
     if (entries_ == 0) return "";
-    FilterTarget target;
-    target.generation = r_.generation;
-    target.records = entries_;
-    target.data_id = DataId(
-        first_record_, absl::string_view(last_entry_, r_.schema.entry_size()),
-        fanout_bytes_);
-    return filter_.Finish(target);
+    return filter_.Finish(FilterTargetOf(
+        r_.generation, entries_, first_record_,
+        absl::string_view(last_entry_, r_.schema.entry_size()), fanout_bytes_));
   }
 
  private:
