@@ -285,81 +285,96 @@ absl::Status ForEachRecord(const File& file, uint64_t header_size, uint64_t n,
 // The key filter next to the data file (index/filter/key_filter.h): one that
 // the index would not use (absent, damaged, stale) is only a note or a
 // warning, but one it would use must hold every key of the data file, or
-// finds would miss bindings.
-void CheckFilter(Env* env, const std::string& root, const Header& h,
-                 const Extent& e, const Schema& schema,
-                 const ProgressFn& progress, std::vector<Problem>* problems,
-                 size_t max_reports, std::vector<std::string>* notes) {
-  const std::string path = StorePath(root, "data.filter");
-  Reporter r(problems, path, max_reports);
-  absl::StatusOr<bool> exists = env->FileExists(path);
-  if (!exists.ok()) {
-    r.Add(Severity::kError, Category::kIo, absl::nullopt,
-          std::string(exists.status().message()));
-    return;
+// finds would miss bindings. Its keys are checked during CheckData's scan of
+// the records, so that the data file is read once.
+class FilterCheck {
+ public:
+  FilterCheck(std::vector<Problem>* problems, const std::string& root,
+              size_t max_reports)
+      : path_(StorePath(root, "data.filter")),
+        r_(problems, path_, max_reports) {}
+
+  // Reads the filter and decides whether finds would use it.
+  void Load(Env* env, const Header& h, const Extent& e, const Schema& schema,
+            std::vector<std::string>* notes) {
+    absl::StatusOr<bool> exists = env->FileExists(path_);
+    if (!exists.ok()) {
+      Fail(exists.status());
+      return;
+    }
+    if (!*exists) {
+      notes->push_back(
+          "data.filter: absent (finds of absent keys search the data file; "
+          "the next merge writes one)");
+      return;
+    }
+    if (e.records == 0) return;
+    const size_t entry = schema.entry_size();
+    std::string first(entry, '\0'), last(entry, '\0');
+    std::string fanout(e.header_size - kHeaderSize, '\0');
+    absl::Status s = ReadFully(*h.file, e.header_size, entry, &first[0]);
+    if (s.ok()) {
+      s = ReadFully(*h.file, e.header_size + (e.records - 1) * entry, entry,
+                    &last[0]);
+    }
+    if (s.ok() && !fanout.empty()) {
+      s = ReadFully(*h.file, kHeaderSize, fanout.size(), &fanout[0]);
+    }
+    if (!s.ok()) {
+      Fail(s);
+      return;
+    }
+    absl::StatusOr<std::string> bytes = env->ReadFileToString(path_);
+    if (!bytes.ok()) {
+      Fail(bytes.status());
+      return;
+    }
+    bytes_ = *std::move(bytes);
+    std::string why;
+    filter_ = KeyFilter::Parse(
+        bytes_, FilterTargetOf(h.generation, e.records, first, last, fanout),
+        schema.hash_bits, &why);
+    if (filter_ == nullptr) {
+      r_.Warning(absl::nullopt, absl::StrCat("not used by finds (", why,
+                                             "); the next merge replaces it"));
+      notes->push_back(absl::StrCat("data.filter: not used (", why, ")"));
+    }
   }
-  if (!*exists) {
-    notes->push_back(
-        "data.filter: absent (finds of absent keys search the data file; the "
-        "next merge writes one)");
-    return;
+
+  // One data record, at byte `at` of the data file.
+  void Visit(uint64_t i, uint64_t at, absl::string_view key, uint64_t hash) {
+    if (filter_ == nullptr || filter_->MayContain(hash, KeyFingerprint(key))) {
+      return;
+    }
+    ++missing_;
+    r_.Limited("filter", Severity::kError, absl::nullopt,
+               absl::StrCat("lacks the key of data record ", i, " (data byte ",
+                            at, "): finds would miss it"));
   }
-  if (e.records == 0) return;
-  const size_t entry = schema.entry_size();
-  std::string first(entry, '\0'), last(entry, '\0');
-  std::string fanout(e.header_size - kHeaderSize, '\0');
-  absl::Status s = ReadFully(*h.file, e.header_size, entry, &first[0]);
-  if (s.ok()) {
-    s = ReadFully(*h.file, e.header_size + (e.records - 1) * entry, entry,
-                  &last[0]);
+
+  // After the scan; `complete`: every record was visited.
+  void Finish(bool complete, std::vector<std::string>* notes) {
+    if (filter_ == nullptr || !complete) return;
+    r_.Summarize("filter", Severity::kError, "keys missing from the filter");
+    notes->push_back(absl::StrCat(
+        "data.filter: ", filter_->blocks(), " blocks of 64 bytes, ",
+        filter_->probes(), " bits per key, for this data file; ",
+        missing_ == 0 ? "holds every key"
+                      : absl::StrCat(missing_, " keys missing")));
   }
-  if (s.ok() && !fanout.empty()) {
-    s = ReadFully(*h.file, kHeaderSize, fanout.size(), &fanout[0]);
+
+ private:
+  void Fail(const absl::Status& s) {
+    r_.Add(Severity::kError, CategoryOf(s), absl::nullopt,
+           std::string(s.message()));
   }
-  absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
-  if (!s.ok() || !bytes.ok()) {
-    const absl::Status& bad = s.ok() ? bytes.status() : s;
-    r.Add(Severity::kError, CategoryOf(bad), absl::nullopt,
-          std::string(bad.message()));
-    return;
-  }
-  const FilterTarget target =
-      FilterTargetOf(h.generation, e.records, first, last, fanout);
-  std::string why;
-  std::unique_ptr<const KeyFilter> filter =
-      KeyFilter::Parse(*bytes, target, schema.hash_bits, &why);
-  if (filter == nullptr) {
-    r.Warning(absl::nullopt, absl::StrCat("not used by finds (", why,
-                                          "); the next merge replaces it"));
-    notes->push_back(absl::StrCat("data.filter: not used (", why, ")"));
-    return;
-  }
-  uint64_t missing = 0;
-  s = ForEachRecord(
-      *h.file, e.header_size, e.records, entry, progress, "data.filter",
-      [&](uint64_t i, const char* rec) {
-        const absl::string_view key = EntryKey(schema, rec);
-        if (!filter->MayContain(schema.hash(key), KeyFingerprint(key))) {
-          ++missing;
-          r.Limited("filter", Severity::kError, absl::nullopt,
-                    absl::StrCat("lacks the key of data record ", i,
-                                 " (data byte ", e.header_size + i * entry,
-                                 "): finds would miss it"));
-        }
-        return true;
-      });
-  if (!s.ok()) {
-    r.Add(Severity::kError, CategoryOf(s), absl::nullopt,
-          std::string(s.message()));
-    return;
-  }
-  r.Summarize("filter", Severity::kError, "keys missing from the filter");
-  notes->push_back(
-      absl::StrCat("data.filter: ", filter->blocks(), " blocks of 64 bytes, ",
-                   filter->probes(), " bits per key, for this data file; ",
-                   missing == 0 ? "holds every key"
-                                : absl::StrCat(missing, " keys missing")));
-}
+
+  const std::string path_;
+  Reporter r_;
+  std::string bytes_;  // what filter_ points into
+  std::unique_ptr<const KeyFilter> filter_;
+  uint64_t missing_ = 0;
+};
 
 // The fan-out table of a data file, validated slot by slot.
 struct FanCheck {
@@ -470,7 +485,7 @@ bool IsSorted(const Header& h, const Extent& e, const Schema& schema) {
 
 void CheckData(const Header& h, const Extent& e, const Schema& schema,
                const Options& options, const ProgressFn& progress, Reporter* r,
-               std::vector<std::string>* notes) {
+               FilterCheck* filter, std::vector<std::string>* notes) {
   const uint64_t entry = schema.entry_size();
   FanCheck fc = CheckFanout(h, e, schema, r);
   const Fanout* fan = fc.fanout ? &*fc.fanout : nullptr;
@@ -500,6 +515,7 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
         const uint64_t hash = schema.hash(key);
         const uint64_t off = i * entry;
         const uint64_t at = e.header_size + off;
+        filter->Visit(i, at, key, hash);
         if (i > 0 && hash < prev_hash) {
           r->Limited("order", Severity::kError, at,
                      absl::StrCat("record ", i, " is out of order: its ",
@@ -542,6 +558,7 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
         }
         return true;
       });
+  filter->Finish(s.ok(), notes);
   if (!s.ok()) {
     r->Add(Severity::kError, CategoryOf(s), absl::nullopt,
            absl::StrCat("cannot read the records: ", s.message()));
@@ -571,7 +588,10 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
         r->Limited("fan", Severity::kError, at,
                    absl::StrCat("fan-out slot ", b, " holds ", fc.slots[b],
                                 ", expected ", expected[b], ": ", hidden[b],
-                                " record(s) cannot be found by lookups"));
+                                " record(s) cannot be found by lookups that "
+                                "trust the table (the "
+                                "OCaml library's; kvindex then searches the "
+                                "whole file)"));
       } else {
         r->Limited("fan", Severity::kWarning, at,
                    absl::StrCat("fan-out slot ", b, " holds ", fc.slots[b],
@@ -588,7 +608,8 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
                absl::StrCat("record ", u.index, " (hash ", Hex(u.hash),
                             ", fan-out bucket ", u.bucket,
                             ") lies outside its fan-out range [", u.low, ", ",
-                            u.high, "]: lookups cannot find it"));
+                            u.high,
+                            "]: lookups that trust the table cannot find it"));
     }
   }
 
@@ -943,9 +964,9 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
       continue;
     }
     if (n == "data") {
-      CheckData(h, e, *schema, options, progress, &r, &report.notes);
-      CheckFilter(env, root, h, e, *schema, progress, &report.problems,
-                  options.max_reports, &report.notes);
+      FilterCheck filter(&report.problems, root, options.max_reports);
+      filter.Load(env, h, e, *schema, &report.notes);
+      CheckData(h, e, *schema, options, progress, &r, &filter, &report.notes);
       data_ok = true;
       data_header = std::move(h);
     } else if (n == "merge") {
