@@ -193,21 +193,22 @@ absl::Status Instance::OpenWriter() {
     data_ = *std::move(data);
   }
   KV_RETURN_IF_ERROR(RecoverLogAsync());
-  // A merge output left by a crash is never used; the next merge rewrites it
-  // anyway.
-  auto merge_exists = env_->FileExists(Path("merge"));
-  if (merge_exists.ok() && *merge_exists) (void)env_->RemoveFile(Path("merge"));
-  const std::string filter_tmp = DataFile::FilterPath(Path("data")) + ".tmp";
-  auto tmp_exists = env_->FileExists(filter_tmp);
-  if (tmp_exists.ok() && *tmp_exists) (void)env_->RemoveFile(filter_tmp);
+  // A merge output or a filter being written when a crash came is never used;
+  // the next merge rewrites them anyway.
+  RemoveIfPresent(Path("merge"));
+  RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
   return absl::OkStatus();
 }
 
-// Best effort: a filter left behind names a generation no data file will have.
-void Instance::RemoveFilter() {
-  const std::string path = DataFile::FilterPath(Path("data"));
+// Best effort: what it removes is never read again (a filter left behind names
+// a generation no data file will have).
+void Instance::RemoveIfPresent(const std::string& path) {
   auto exists = env_->FileExists(path);
   if (exists.ok() && *exists) (void)env_->RemoveFile(path);
+}
+
+void Instance::RemoveFilter() {
+  RemoveIfPresent(DataFile::FilterPath(Path("data")));
 }
 
 // Copies the bindings of `from` (a log_async) into the log, then makes them

@@ -127,6 +127,7 @@ class Instance {
   void RunMerge(std::shared_ptr<MergeJob> job);
   absl::Status MergeBody(MergeJob& job);
   absl::Status Commit(MergeJob& job, MergeResult merged);
+  void RemoveIfPresent(const std::string& path);
   void RemoveFilter();
 
   absl::Status Shutdown();

@@ -29,7 +29,7 @@ class MergeWriter {
     const absl::string_view record(entry, r_.schema.entry_size());
     fan_.Update(hash, file_->offset());
     filter_.Add(EntryKey(r_.schema, entry), hash);
-    if (entries_ == 0) first_record_ = std::string(record);
+    if (entries_ == 0) first_entry_ = entry;
     last_entry_ = entry;
     ++entries_;
     return file_->Append(record);
@@ -116,7 +116,8 @@ class MergeWriter {
   std::string Filter() const {
     if (entries_ == 0) return "";
     return filter_.Finish(FilterTargetOf(
-        r_.generation, entries_, first_record_,
+        r_.generation, entries_,
+        absl::string_view(first_entry_, r_.schema.entry_size()),
         absl::string_view(last_entry_, r_.schema.entry_size()), fanout_bytes_));
   }
 
@@ -127,8 +128,9 @@ class MergeWriter {
   KeyFilterBuilder filter_;
   std::string fanout_bytes_;  // as written to the output
   uint64_t entries_ = 0;
-  std::string first_record_;
-  // Points into the log or the old data file, both alive during the merge.
+  // The first and last records written; they point into the log or the old
+  // data file, both alive during the merge.
+  const char* first_entry_ = nullptr;
   const char* last_entry_ = nullptr;
 };
 
