@@ -130,6 +130,10 @@ void Pools::FillPrintable(std::mt19937_64& rng, char* out, size_t n) {
     }
   }
 }
+// How many operations ahead the timed loops prefetch their binding: enough
+// for the fetch to complete during the operations in between.
+constexpr uint64_t kFetchAhead = 4;
+
 absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
                                const Pools& pools, const Plan& plan) {
   const uint64_t n = OpsOf(w, plan);
@@ -142,6 +146,8 @@ absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
     case Kind::kReplaceFlush:
     case Kind::kReplaceFsync:
       for (uint64_t i = 0; i < n; ++i) {
+        if (i + kFetchAhead < n)
+          pools.Prefetch(pools.At(w.order, i + kFetchAhead));
         uint64_t b = pools.At(w.order, i);
         absl::Status s = store.Replace(pools.Key(b), pools.Value(b));
         if (s.ok() && w.kind != Kind::kReplace) {
@@ -166,6 +172,8 @@ absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
     }
     case Kind::kFind:
       for (uint64_t i = 0; i < n; ++i) {
+        if (i + kFetchAhead < n)
+          pools.Prefetch(pools.At(w.order, i + kFetchAhead));
         uint64_t b = pools.At(w.order, i);
         absl::StatusOr<bool> found = store.Find(pools.Key(b), value.data());
         if (!found.ok()) return found.status();

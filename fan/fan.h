@@ -48,6 +48,9 @@ class Fanout {
   size_t nb_fans() const { return slots_.size(); }
   int bits() const { return bits_; }
 
+  // Slot b: the byte offset of bucket b's last record (of an earlier
+  // bucket's when b is empty). b < nb_fans().
+  uint64_t slot(size_t b) const { return slots_[b]; }
   // The records (by byte offset) that can hold `hash`.
   Range Search(uint64_t hash) const;
   // Bucket of a hash (its top `bits()` bits).

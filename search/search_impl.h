@@ -3,6 +3,7 @@
 #ifndef KVINDEX_SEARCH_SEARCH_IMPL_H_
 #define KVINDEX_SEARCH_SEARCH_IMPL_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -167,6 +168,30 @@ inline std::optional<uint64_t> BoundedFirstProbe(uint64_t size, uint64_t first,
                                        static_cast<double>(hash_max) + 1.0,
                                        static_cast<double>(key_hash)) -
          1;
+}
+
+inline std::optional<ProbeRange> BoundedLikelyProbes(
+    uint64_t size, uint64_t first, uint64_t last, uint64_t hash_min,
+    uint64_t hash_max, uint64_t key_hash) {
+  const std::optional<uint64_t> probe =
+      BoundedFirstProbe(size, first, last, hash_min, hash_max, key_hash);
+  if (!probe.has_value()) return std::nullopt;
+  if (last >= size) last = size - 1;
+  // The rank of a hash at fraction p of the range, among m uniform hashes, is
+  // binomial: its standard deviation is sqrt(m p (1 - p)).
+  const double m = static_cast<double>(last - first + 1);
+  const double p =
+      (static_cast<double>(key_hash) - static_cast<double>(hash_min) + 1.0) /
+      (static_cast<double>(hash_max) - static_cast<double>(hash_min) + 2.0);
+  const double spread = 2.0 * std::sqrt(m * p * (1.0 - p));
+  // Bounded by m, so the cast cannot overflow; NaN (not expected) gives 0.
+  const uint64_t r =
+      spread >= 1.0 ? static_cast<uint64_t>(std::ceil(std::min(spread, m))) : 1;
+  ProbeRange range;
+  range.first_probe = *probe;
+  range.low = *probe - first >= r ? *probe - r : first;
+  range.high = last - *probe >= r ? *probe + r : last;
+  return range;
 }
 
 template <typename Array>

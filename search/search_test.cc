@@ -453,6 +453,98 @@ RC_GTEST_PROP(BoundedInterpolationSearch, FirstProbeIsTheFirstRecordRead, ()) {
             counting.first_get());
 }
 
+// BoundedLikelyProbes: a range inside the searched records that holds the
+// first probe, for any data.
+RC_GTEST_PROP(BoundedInterpolationSearch, LikelyProbesHoldTheFirstProbe, ()) {
+  const uint64_t n = *rc::gen::inRange<uint64_t>(0, 100000);
+  const uint64_t first = *rc::gen::inRange<uint64_t>(0, n + 2);
+  const uint64_t last = *rc::gen::inRange<uint64_t>(0, n + 2);
+  const uint64_t hash_min = *rc::gen::arbitrary<uint64_t>() >> 1;
+  const uint64_t hash_max =
+      hash_min + (*rc::gen::arbitrary<uint64_t>() >> *rc::gen::inRange(1, 64));
+  const uint64_t key_hash = *rc::gen::oneOf(
+      rc::gen::arbitrary<uint64_t>(), rc::gen::inRange(hash_min, hash_max + 1));
+  const std::optional<uint64_t> probe =
+      BoundedFirstProbe(n, first, last, hash_min, hash_max, key_hash);
+  const std::optional<ProbeRange> range =
+      BoundedLikelyProbes(n, first, last, hash_min, hash_max, key_hash);
+  RC_ASSERT(range.has_value() == probe.has_value());
+  if (!range.has_value()) return;
+  RC_ASSERT(range->first_probe == *probe);
+  RC_ASSERT(first <= range->low);
+  RC_ASSERT(range->low <= *probe);
+  RC_ASSERT(*probe <= range->high);
+  RC_ASSERT(range->high <= std::min(last, n - 1));
+}
+
+// Records the indices a search reads.
+class RecordingArray {
+ public:
+  explicit RecordingArray(const MappedArray& a) : a_(a) {}
+  uint64_t size() const { return a_.size(); }
+  const char* Get(uint64_t i) {
+    read_.push_back(i);
+    return a_.Get(i);
+  }
+  void Prefetch(uint64_t, uint64_t) {}
+  std::vector<uint64_t>& read() { return read_; }
+
+ private:
+  MappedArray a_;
+  std::vector<uint64_t> read_;
+};
+
+// What the range is for: on uniform hashes in buckets of the size a fan-out
+// table makes (~90 records), nearly every search reads only records of the
+// range, which is only a few cache lines wide.
+TEST(BoundedInterpolationSearch, LikelyProbesCoverUniformSearches) {
+  constexpr size_t kN = 200000;
+  constexpr int kBucketBits = 11;  // 2048 buckets of ~98 records
+  constexpr int kShift = 64 - kBucketBits;
+  std::mt19937_64 rng(20261126);
+  std::vector<uint64_t> hashes(kN);
+  for (uint64_t& h : hashes) h = rng();
+  std::sort(hashes.begin(), hashes.end());
+  std::vector<Record> records;
+  for (size_t i = 0; i < kN; ++i) records.push_back({hashes[i], i});
+  const std::string bytes = Encode(records);
+  RecordingArray array(MappedArray(bytes.data(), kN, kEntry));
+  constexpr int kLookups = 20000;
+  int covered = 0;
+  uint64_t widths = 0;
+  for (int t = 0; t < kLookups; ++t) {
+    const size_t i = rng() % kN;
+    const uint64_t top = records[i].hash >> kShift;
+    const uint64_t hash_min = top << kShift;
+    const uint64_t hash_max = hash_min | ((uint64_t{1} << kShift) - 1);
+    const uint64_t first =
+        std::lower_bound(hashes.begin(), hashes.end(), hash_min) -
+        hashes.begin();
+    const uint64_t last =
+        std::upper_bound(hashes.begin(), hashes.end(), hash_max) -
+        hashes.begin() - 1;
+    const std::optional<ProbeRange> range = BoundedLikelyProbes(
+        kN, first, last, hash_min, hash_max, records[i].hash);
+    ASSERT_TRUE(range.has_value());
+    widths += range->high - range->low + 1;
+    array.read().clear();
+    ASSERT_EQ(BoundedInterpolationSearch(
+                  array, TestSchema(), Key(records[i].hash, records[i].id),
+                  records[i].hash, first, last, hash_min, hash_max),
+              i);
+    covered += std::all_of(
+        array.read().begin(), array.read().end(),
+        [&](uint64_t r) { return range->low <= r && r <= range->high; });
+  }
+  const double coverage = static_cast<double>(covered) / kLookups;
+  const double width = static_cast<double>(widths) / kLookups;
+  std::cout << "searches within the likely range: " << coverage
+            << ", average width " << width << " records\n";
+  EXPECT_GT(coverage, 0.9);
+  // Narrow enough to be worth prefetching whole: well under the bucket.
+  EXPECT_LT(width, 30.0);
+}
+
 TEST(BoundedInterpolationSearch, UniformHashesNeedFewerProbes) {
   constexpr size_t kN = 100000;
   std::mt19937_64 rng(20240601);

@@ -39,8 +39,8 @@ size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
 }
 
 void LogTable::Grow() {
-  std::vector<uint64_t> old = std::move(slots_);
-  slots_.assign(old.empty() ? 16 : old.size() * 2, 0);
+  LargeArray<uint64_t> old = std::move(slots_);
+  slots_ = LargeArray<uint64_t>(old.empty() ? 16 : old.size() * 2);
   const size_t mask = slots_.size() - 1;
   for (uint64_t slot : old) {
     if (slot == 0) continue;
@@ -77,14 +77,14 @@ void LogTable::Prefetch(uint64_t hash) const {
 }
 
 size_t LogTable::memory() const {
-  return records_.capacity() +
-         (slots_.capacity() + hashes_.capacity()) * sizeof(uint64_t);
+  return records_.capacity() + hashes_.capacity() * sizeof(uint64_t) +
+         slots_.bytes();
 }
 
 void LogTable::Clear() {
   std::string().swap(records_);
   std::vector<uint64_t>().swap(hashes_);
-  std::vector<uint64_t>().swap(slots_);
+  slots_ = LargeArray<uint64_t>();
   cardinal_ = 0;
 }
 

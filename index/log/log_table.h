@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "index/data/schema.h"
+#include "io/large_array.h"
 
 namespace kvindex {
 
@@ -87,8 +88,10 @@ class LogTable {
   std::string records_;
   // Hash of each record's key, so that growing and sorting never hash again.
   std::vector<uint64_t> hashes_;
-  // The newest record of each key (see SlotRecord). Size: power of two.
-  std::vector<uint64_t> slots_;
+  // The newest record of each key (see SlotRecord). Size: power of two (or
+  // 0). A LargeArray: finds read one random slot each, and with huge pages
+  // that read rarely misses the TLB.
+  LargeArray<uint64_t> slots_;
   size_t cardinal_ = 0;
 };
 

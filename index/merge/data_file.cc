@@ -1,5 +1,8 @@
 #include "index/merge/data_file.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +41,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   data->records_ = (*region)->bytes().data() + file->header_size();
   data->count_ = bytes / e;
   data->region_ = *std::move(region);
+  data->compact_ = CompactFanout::Of(data->fanout_, data->count_, e);
   const FilterTarget target = FilterTargetOf(
       data->generation_, data->count_, absl::string_view(data->entry(0), e),
       absl::string_view(data->entry(data->count_ - 1), e), *table);
@@ -53,9 +57,17 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
 DataFile::Window DataFile::WindowOf(uint64_t hash) const {
   const size_t e = schema_.entry_size();
   const size_t bucket = fanout_.Bucket(hash);
-  const Fanout::Range range = fanout_.Search(hash);
   const Fanout::HashRange hashes = fanout_.BucketHashes(bucket);
-  const uint64_t low = range.low / e;
+  // The records of the slots before and of the bucket.
+  uint64_t low, high;
+  if (!compact_.empty()) {
+    low = bucket == 0 ? 0 : compact_.SlotRecord(bucket - 1);
+    high = compact_.SlotRecord(bucket);
+  } else {
+    const Fanout::Range range = fanout_.Search(hash);
+    low = range.low / e;
+    high = range.high / e;
+  }
   // The slot before the bucket holds its predecessor's last record, which is
   // outside the bucket; except that a slot of 0 may also mean "no record
   // before", when record 0 opens this bucket.
@@ -65,20 +77,59 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
         schema_.hash(EntryKey(schema_, records_)) >= hashes.low)) {
     first = low + 1;
   }
-  return Window{hash, first, range.high / e, hashes.low, hashes.high};
+  Window w;
+  w.hash = hash;
+  w.first = first;
+  w.last = high;
+  w.hash_min = hashes.low;
+  w.hash_max = hashes.high;
+  return w;
+}
+
+void DataFile::PrefetchRecords(uint64_t low, uint64_t high,
+                               uint64_t centre) const {
+  constexpr uintptr_t kLine = 64;
+  // A bucket of skewed hashes can be far wider than the ~1 KiB of a uniform
+  // one: at most kMaxLines, around `centre`.
+  constexpr uintptr_t kMaxLines = 24;
+  auto address = [&](uint64_t i) {
+    return reinterpret_cast<uintptr_t>(entry(i));
+  };
+  uintptr_t begin = address(low) & ~(kLine - 1);
+  uintptr_t end = address(high) + schema_.key_size;
+  if (end - begin > kMaxLines * kLine) {
+    const uintptr_t half = kMaxLines / 2 * kLine;
+    const uintptr_t at = address(centre) & ~(kLine - 1);
+    if (at - begin > half) begin = at - half;
+    end = std::min(end, begin + kMaxLines * kLine);
+  }
+  for (uintptr_t line = begin; line < end; line += kLine) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
+  }
+}
+
+void DataFile::PrefetchLikelyProbes(const Window& w) const {
+  const std::optional<ProbeRange> likely = BoundedLikelyProbes(
+      count_, w.first, w.last, w.hash_min, w.hash_max, w.hash);
+  if (likely.has_value()) {
+    PrefetchRecords(likely->low, likely->high, likely->first_probe);
+  }
 }
 
 DataFile::Window DataFile::Prefetch(uint64_t hash) const {
-  if (filter_ != nullptr) filter_->Prefetch(hash);
-  const Window w = WindowOf(hash);
-  const auto i =
-      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
-  if (i.has_value()) {
-    // A record may straddle two cache lines.
-    const char* record = entry(*i);
-    __builtin_prefetch(record);
-    __builtin_prefetch(record + schema_.key_size - 1);
+  if (filter_ == nullptr) {
+    const Window w = WindowOf(hash);
+    PrefetchLikelyProbes(w);
+    return w;
   }
+  // Most keys the filter is asked about may be absent: its block and the
+  // first probe's record now, the other records the search may read once the
+  // filter lets the key through (Find).
+  filter_->Prefetch(hash);
+  const Window w = WindowOf(hash);
+  const std::optional<uint64_t> first =
+      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
+  if (first.has_value()) PrefetchRecords(*first, *first, *first);
   return w;
 }
 
@@ -96,6 +147,9 @@ const char* DataFile::Find(absl::string_view key, const Window& w) const {
   if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
     return nullptr;
   }
+  // The records the search will probably read after its first probe (see
+  // Prefetch), requested together so that their misses overlap.
+  if (filter_ != nullptr) PrefetchLikelyProbes(w);
   MappedArray array(records_, count_, schema_.entry_size());
   auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,
                                       w.last, w.hash_min, w.hash_max);

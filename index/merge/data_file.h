@@ -18,6 +18,7 @@
 #include "fan/fan.h"
 #include "index/data/schema.h"
 #include "index/filter/key_filter.h"
+#include "index/merge/compact_fanout.h"
 #include "io/env.h"
 #include "io/index_file.h"
 
@@ -39,8 +40,8 @@ class DataFile {
   // [first, last] of its fan-out bucket, whose hashes are [hash_min,
   // hash_max].
   struct Window {
-    uint64_t hash;
-    uint64_t first, last, hash_min, hash_max;
+    uint64_t hash = 0;
+    uint64_t first = 0, last = 0, hash_min = 0, hash_max = 0;
   };
 
   // The entry (key then value) of `key`, or nullptr.
@@ -49,7 +50,9 @@ class DataFile {
   }
   // A lookup in two steps, so that its memory accesses overlap with other
   // work: Prefetch starts loading the filter block and the first record the
-  // search will read into the CPU cache, Find (with the same window) searches.
+  // search will read into the CPU cache (without a filter, every record it
+  // will probably read), Find (with the same window) checks the filter,
+  // requests the other records the search will probably read, and searches.
   Window Prefetch(uint64_t hash) const;
   const char* Find(absl::string_view key, const Window& w) const;
 
@@ -59,6 +62,8 @@ class DataFile {
   }
   int64_t generation() const { return generation_; }
   const Fanout& fanout() const { return fanout_; }
+  // The table finds read (empty when they read fanout() itself).
+  const CompactFanout& compact_fanout() const { return compact_; }
   const std::string& path() const { return path_; }
   // The key filter in use, or nullptr.
   const KeyFilter* filter() const { return filter_.get(); }
@@ -69,6 +74,12 @@ class DataFile {
 
  private:
   Window WindowOf(uint64_t hash) const;
+  // Requests the cache lines of records [low, high] (at most a fixed number of
+  // lines, around record `centre`).
+  void PrefetchRecords(uint64_t low, uint64_t high, uint64_t centre) const;
+  // Requests the records the search of `w` will probably read
+  // (BoundedLikelyProbes).
+  void PrefetchLikelyProbes(const Window& w) const;
   // Whether the records just outside the window hash outside its bucket, as
   // they do when the fan-out table matches the records.
   bool Encloses(const Window& w) const;
@@ -78,6 +89,7 @@ class DataFile {
 
   Schema schema_;
   Fanout fanout_;
+  CompactFanout compact_;  // what finds read; empty: they read fanout_
   std::string path_;
   int64_t generation_ = 0;
   std::shared_ptr<const MappedRegion> region_;

@@ -698,6 +698,48 @@ TEST_F(MergeTest, LargeMergesHaveAConsistentFanout) {
   }
 }
 
+// Finds read the compact fan-out table when the hashes are spread evenly and
+// the full one when they are too skewed for it; both find every record.
+TEST_F(MergeTest, FindsUseTheCompactFanoutOnlyWhenItFits) {
+  schema_ = MidSchema();
+  for (const bool skewed : {false, true}) {
+    SCOPED_TRACE(skewed ? "skewed" : "even");
+    Model model;
+    LogTable log(schema_);
+    // Skewed: 40000 keys whose MidHash is below 64, so that a few buckets
+    // hold every record, further from an even spread than 16 bits reach.
+    for (uint32_t j = 0; j < 40000; ++j) {
+      const uint32_t k = skewed ? (j / 64) * 4096 + j % 64 : j;
+      log.Add(Entry(Key(k), Value(j)).data());
+      model[Key(k)] = Value(j);
+    }
+    MergeRequest r = Request(log, 1, nullptr);
+    absl::StatusOr<MergeResult> result = WriteMerge(r);
+    ASSERT_TRUE(result.ok()) << result.status();
+    auto data = DataFile::FromFile(std::move(result->file), schema_, &env_);
+    ASSERT_TRUE(data.ok()) << data.status();
+    const DataFile& d = **data;
+    ASSERT_EQ(d.compact_fanout().empty(), skewed);
+    if (!skewed) {
+      ASSERT_EQ(d.compact_fanout().size(), d.fanout().nb_fans());
+      for (size_t b = 0; b < d.fanout().nb_fans(); ++b) {
+        ASSERT_EQ(d.compact_fanout().SlotRecord(b),
+                  d.fanout().slot(b) / schema_.entry_size())
+            << b;
+      }
+    }
+    int checked = 0;
+    for (auto it = model.begin(); it != model.end(); ++it) {
+      if (++checked % 37 != 0) continue;
+      const char* e = d.Find(it->first, schema_.hash(it->first));
+      ASSERT_NE(e, nullptr) << "key #" << ValueNumber(it->first);
+      EXPECT_EQ(EntryValue(schema_, e), it->second);
+    }
+    const std::string absent = Key(skewed ? 4095 : 9000000);
+    EXPECT_EQ(d.Find(absent, schema_.hash(absent)), nullptr);
+  }
+}
+
 // ---------------------------------------------------------------------------------
 // Merges against a model.
 
