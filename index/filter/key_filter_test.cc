@@ -126,6 +126,33 @@ TEST(KeyFilter, DamageAnywhereIsDetected) {
       nullptr);
 }
 
+// Filters are files: the fingerprint must not change (on any machine) unless
+// the format's magic does, or filters written before would miss keys.
+TEST(KeyFilter, FingerprintIsPinned) {
+  EXPECT_EQ(KeyFingerprint(""), 0x2d06800538d394c2ULL);
+  EXPECT_EQ(KeyFingerprint("a"), 0xe6c632b61e964e1fULL);
+  EXPECT_EQ(KeyFingerprint("0123456789abcdef0123456789ABCDEF"),
+            0x70676ce1b0178e1eULL);
+  EXPECT_EQ(KeyFingerprint("0123456789abcdef0123456789ABCDEF0123456789abc"),
+            0x4b8b48d08d983605ULL);
+}
+
+// Every byte and every length matters.
+TEST(KeyFilter, FingerprintsOfNearbyKeysDiffer) {
+  std::set<uint64_t> seen;
+  std::string key(40, 'k');
+  for (size_t n = 0; n <= key.size(); ++n) {
+    EXPECT_TRUE(seen.insert(KeyFingerprint(key.substr(0, n))).second) << n;
+  }
+  for (size_t i = 0; i < key.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string k = key;
+      k[i] = static_cast<char>(k[i] ^ (1 << bit));
+      EXPECT_TRUE(seen.insert(KeyFingerprint(k)).second) << i << " " << bit;
+    }
+  }
+}
+
 TEST(KeyFilter, DataIdDependsOnEveryPart) {
   EXPECT_EQ(DataId("a", "b", "f"), DataId("a", "b", "f"));
   EXPECT_NE(DataId("a", "b", "f"), DataId("b", "a", "f"));
