@@ -101,6 +101,25 @@ TEST_F(RawIndexTest, ReplaceFindAcrossManyMerges) {
   EXPECT_GT(GetStats().nb_merge, 0u);
 }
 
+// The merge asks for its output to be written to the device as it goes
+// (through the index's stats wrapper of the env), and only the merge does.
+TEST_F(RawIndexTest, MergesStartWritebackOfTheirOutputOnly) {
+  auto index = Open(Opts(/*log_size=*/1000));  // one merge: the explicit one
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+  }
+  ASSERT_TRUE(index->Flush().ok());
+  EXPECT_EQ(env_.WritebackHinted("/store/index/log"), 0u);
+  ASSERT_TRUE(index->Merge().ok());
+  ASSERT_TRUE(index->AwaitMerge().ok());
+  absl::StatusOr<std::string> data = env_.Contents("/store/index/data");
+  ASSERT_TRUE(data.ok()) << data.status();
+  // Every record byte of the output (written as `merge`), once.
+  EXPECT_EQ(env_.WritebackHinted("/store/index/merge"),
+            40 * (Key(0).size() + Value(0).size()));
+  EXPECT_EQ(env_.WritebackHinted("/store/index/log"), 0u);
+}
+
 // Each merge leaves a key filter for its data file, which readers and the
 // writer then trust; a clear removes it with the data file.
 TEST_F(RawIndexTest, MergesWriteTheKeyFilterAndClearRemovesIt) {

@@ -64,6 +64,16 @@ class File {
   // Makes the file's contents and size durable (fdatasync).
   virtual absl::Status Sync() = 0;
 
+  // Asks the system to start writing [offset, offset + n) to the device now,
+  // without waiting (Linux: sync_file_range(SYNC_FILE_RANGE_WRITE)). A hint
+  // for bulk writers: the device works while they produce the next bytes, and
+  // their final Sync has little left to wait for. It makes nothing durable
+  // and reports nothing; environments without such a call ignore it.
+  virtual void StartWriteback(uint64_t offset, uint64_t n) {
+    (void)offset;
+    (void)n;
+  }
+
   virtual absl::StatusOr<uint64_t> Size() const = 0;
 
   // Which file this handle is open on.

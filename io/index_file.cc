@@ -176,6 +176,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
       new IndexFile(env, path, *std::move(file), /*readonly=*/false));
   handle->entry_size_ = options.entry_size;
   handle->flush_callback_ = options.flush_callback;
+  handle->write_behind_ = options.write_behind;
 
   // A file shorter than its header is what a crash right after creation can
   // leave (upstream did not fsync new files): it holds nothing, so start it
@@ -257,6 +258,9 @@ absl::Status IndexFile::WriteBuffer() {
   KVINDEX_RETURN_IF_ERROR(
       Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
                absl::StrCat("writing ", buffer_.size(), " bytes of records")));
+  if (write_behind_) {
+    file_->StartWriteback(header_size() + flushed_, buffer_.size());
+  }
   // Only once the records are in the file may the offset make them visible.
   char offset[8];
   absl::big_endian::Store64(offset, offset_);

@@ -70,6 +70,11 @@ class IndexFile {
     // be > 0.
     size_t entry_size = 1;
     FlushCallback flush_callback;
+    // After each write of buffered records, start writing them to the device
+    // (File::StartWriteback) instead of leaving them to the kernel's
+    // writeback: for bulk writers (the merge) whose final fsync would
+    // otherwise wait for the whole file.
+    bool write_behind = false;
   };
 
   // Opens or creates `path` for reading and appending. A created or rewritten
@@ -175,6 +180,7 @@ class IndexFile {
   uint64_t flushed_ = 0;  // logical, persisted in the header
   int64_t generation_ = 0;
   std::string buffer_;
+  bool write_behind_ = false;
   FlushCallback flush_callback_;
 };
 

@@ -666,6 +666,25 @@ TEST_P(IndexFileTest, AppendFlushesPastAutoFlushBytes) {
   EXPECT_EQ(ReadAt(*ro, per_limit * kEntry, kEntry), Record(per_limit, kEntry));
 }
 
+// write_behind asks the env to start writing exactly the record bytes of each
+// buffer written, and nothing else; without it nothing is asked.
+TEST_P(IndexFileTest, WriteBehindHintsTheRecordsOfEachWrite) {
+  if (GetParam() != EnvKind::kMem) GTEST_SKIP() << "hints are seen in MemEnv";
+  const size_t kEntry = 1000;
+  for (const bool behind : {false, true}) {
+    const std::string path = Path(behind ? "merge" : "log");
+    IndexFile::ReadWriteOptions options = RwOptions(kEntry);
+    options.write_behind = behind;
+    std::unique_ptr<IndexFile> f = OpenRw(env_, path, options);
+    ASSERT_NE(f, nullptr);
+    const size_t n = IndexFile::kAutoFlushBytes / kEntry + 5;
+    for (size_t i = 0; i < n; ++i) ASSERT_OK(f->Append(Record(i, kEntry)));
+    ASSERT_OK(f->Flush({/*call_callback=*/false, /*fsync=*/true}));
+    EXPECT_EQ(mem_env_.WritebackHinted(path), behind ? n * kEntry : 0u);
+    EXPECT_EQ(f->flushed_offset(), n * kEntry);
+  }
+}
+
 TEST_P(IndexFileTest, ClearWithReopenIsSeenByReadersOfTheOldFile) {
   const std::string path = Path("log");
   int calls = 0;

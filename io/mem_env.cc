@@ -107,6 +107,8 @@ struct MemEnv::State {
   bool crashed ABSL_GUARDED_BY(mu) = false;
   std::vector<ErrorRule> rules ABSL_GUARDED_BY(mu);
   bool short_reads ABSL_GUARDED_BY(mu) = false;
+  // StartWriteback hints, in bytes, by the path the file was opened with.
+  std::map<std::string, uint64_t> writeback_hinted ABSL_GUARDED_BY(mu);
 
   // --- Paths ---
 
@@ -350,6 +352,12 @@ class MemEnv::MemFile final : public File {
     }
     state_->Mutated();
     return absl::OkStatus();
+  }
+
+  void StartWriteback(uint64_t, uint64_t n) override {
+    // Nothing to start in memory; recorded so that tests can see the hint.
+    absl::MutexLock l(&state_->mu);
+    state_->writeback_hinted[key_] += n;
   }
 
   absl::Status Sync() override {
@@ -739,6 +747,13 @@ int MemEnv::OpenCount(const std::string& path) const {
   absl::MutexLock l(&state_->mu);
   auto it = state_->open_counts.find(key);
   return it == state_->open_counts.end() ? 0 : it->second;
+}
+
+uint64_t MemEnv::WritebackHinted(const std::string& path) const {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  auto it = state_->writeback_hinted.find(key);
+  return it == state_->writeback_hinted.end() ? 0 : it->second;
 }
 
 }  // namespace kvindex

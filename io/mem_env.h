@@ -116,6 +116,9 @@ class MemEnv : public Env {
   std::vector<std::string> ListFiles() const;
   // Number of Files currently open on `path` (leak checks).
   int OpenCount(const std::string& path) const;
+  // Bytes of `path` named by StartWriteback hints so far (overlaps counted
+  // again), whatever name the file had then.
+  uint64_t WritebackHinted(const std::string& path) const;
 
  private:
   struct Inode;

@@ -82,6 +82,28 @@ TEST(MemEnvTest, CreateWriteReadBack) {
   EXPECT_FALSE(*env.FileExists("/idx/g"));
 }
 
+// StartWriteback is a hint: it changes nothing, and the env records it by
+// path so that tests can check who asks for it.
+TEST(MemEnvTest, WritebackHintsAreRecordedAndChangeNothing) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirs("/idx").ok());
+  auto f = Open(&env, "/idx/f");
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->PWrite(0, "hello").ok());
+  EXPECT_EQ(env.WritebackHinted("/idx/f"), 0u);
+  f->StartWriteback(0, 5);
+  f->StartWriteback(2, 3);
+  EXPECT_EQ(env.WritebackHinted("/idx//f"), 8u);
+  EXPECT_EQ(env.WritebackHinted("/idx/g"), 0u);
+  EXPECT_EQ(*env.Contents("/idx/f"), "hello");
+  // Not durable: a crash loses the unsynced write all the same.
+  CrashOptions harshest;
+  harshest.keep_unsynced_prefix = false;
+  env.Restart(harshest);
+  auto after = env.Contents("/idx/f");
+  EXPECT_TRUE(!after.ok() || after->empty());
+}
+
 TEST(MemEnvTest, OpenModes) {
   MemEnv env;
   for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {

@@ -130,6 +130,13 @@ class PosixFile final : public File {
     return absl::OkStatus();
   }
 
+  void StartWriteback(uint64_t offset, uint64_t n) override {
+    // A hint: an error here (an old kernel, a file system without it) changes
+    // nothing, and a real write error shows at the next Sync.
+    (void)::sync_file_range(fd_, static_cast<off64_t>(offset),
+                            static_cast<off64_t>(n), SYNC_FILE_RANGE_WRITE);
+  }
+
   absl::StatusOr<uint64_t> Size() const override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return PosixError("fstat", path_, errno);

@@ -101,6 +101,27 @@ TEST_F(PosixEnvTest, CreateWriteReadBack) {
   EXPECT_EQ(st.st_mode & 0777 & ~0022u, 0644u & ~0022u);
 }
 
+TEST_F(PosixEnvTest, StartWritebackKeepsTheContents) {
+  std::string path = Path("f");
+  auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const std::string bytes(3 << 20, 'w');
+  ASSERT_TRUE((*f)->PWrite(0, bytes).ok());
+  (*f)->StartWriteback(0, bytes.size());
+  (*f)->StartWriteback(bytes.size(), 4096);  // past the end: ignored
+  ASSERT_TRUE((*f)->Sync().ok());
+  auto text = env_->ReadFileToString(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_TRUE(*text == bytes);
+  // On a read-only handle the hint is refused by the system, silently.
+  auto ro = env_->OpenFile(path, OpenMode::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  (*ro)->StartWriteback(0, 4096);
+  auto size = (*ro)->Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, bytes.size());
+}
+
 TEST_F(PosixEnvTest, WriteBeyondEndExtendsWithZeros) {
   std::string path = Path("f");
   auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);

@@ -289,6 +289,8 @@ TEST_F(MergeTest, FirstMergeCreatesTheDataFile) {
       "");
   EXPECT_FALSE(Exists(kMergePath));
   EXPECT_EQ(data_->path(), kDataPath);
+  // The output's records were handed to the device as they were written.
+  EXPECT_EQ(env_.WritebackHinted(kMergePath), 3 * schema_.entry_size());
 
   // Open() reads the same file back.
   auto reopened = DataFile::Open(&env_, kDataPath, schema_);
