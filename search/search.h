@@ -113,6 +113,13 @@ struct ProbeRange {
 inline std::optional<ProbeRange> BoundedLikelyProbes(
     uint64_t size, uint64_t first, uint64_t last, uint64_t hash_min,
     uint64_t hash_max, uint64_t key_hash);
+// The same, for a caller that already has BoundedFirstProbe's (non-empty)
+// answer for these arguments.
+inline ProbeRange BoundedLikelyProbesAround(uint64_t first_probe, uint64_t size,
+                                            uint64_t first, uint64_t last,
+                                            uint64_t hash_min,
+                                            uint64_t hash_max,
+                                            uint64_t key_hash);
 
 }  // namespace kvindex
 

@@ -170,12 +170,11 @@ inline std::optional<uint64_t> BoundedFirstProbe(uint64_t size, uint64_t first,
          1;
 }
 
-inline std::optional<ProbeRange> BoundedLikelyProbes(
-    uint64_t size, uint64_t first, uint64_t last, uint64_t hash_min,
-    uint64_t hash_max, uint64_t key_hash) {
-  const std::optional<uint64_t> probe =
-      BoundedFirstProbe(size, first, last, hash_min, hash_max, key_hash);
-  if (!probe.has_value()) return std::nullopt;
+inline ProbeRange BoundedLikelyProbesAround(uint64_t first_probe, uint64_t size,
+                                            uint64_t first, uint64_t last,
+                                            uint64_t hash_min,
+                                            uint64_t hash_max,
+                                            uint64_t key_hash) {
   if (last >= size) last = size - 1;
   // The rank of a hash at fraction p of the range, among m uniform hashes, is
   // binomial: its standard deviation is sqrt(m p (1 - p)).
@@ -188,10 +187,20 @@ inline std::optional<ProbeRange> BoundedLikelyProbes(
   const uint64_t r =
       spread >= 1.0 ? static_cast<uint64_t>(std::ceil(std::min(spread, m))) : 1;
   ProbeRange range;
-  range.first_probe = *probe;
-  range.low = *probe - first >= r ? *probe - r : first;
-  range.high = last - *probe >= r ? *probe + r : last;
+  range.first_probe = first_probe;
+  range.low = first_probe - first >= r ? first_probe - r : first;
+  range.high = last - first_probe >= r ? first_probe + r : last;
   return range;
+}
+
+inline std::optional<ProbeRange> BoundedLikelyProbes(
+    uint64_t size, uint64_t first, uint64_t last, uint64_t hash_min,
+    uint64_t hash_max, uint64_t key_hash) {
+  const std::optional<uint64_t> probe =
+      BoundedFirstProbe(size, first, last, hash_min, hash_max, key_hash);
+  if (!probe.has_value()) return std::nullopt;
+  return BoundedLikelyProbesAround(*probe, size, first, last, hash_min,
+                                   hash_max, key_hash);
 }
 
 template <typename Array>

@@ -431,6 +431,24 @@ RC_GTEST_PROP(BoundedInterpolationSearch, AgreesWithTheModelInsideABucket, ()) {
   }
 }
 
+// Arguments of a bounded search over n records: any bounds (also past the
+// end), any hash range, a key hash inside or outside it. Call inside a
+// property.
+struct BucketArgs {
+  uint64_t first, last, hash_min, hash_max, key_hash;
+};
+BucketArgs GenBucketArgs(uint64_t n) {
+  BucketArgs a;
+  a.first = *rc::gen::inRange<uint64_t>(0, n + 2);
+  a.last = *rc::gen::inRange<uint64_t>(0, n + 2);
+  a.hash_min = *rc::gen::arbitrary<uint64_t>() >> 1;
+  a.hash_max = a.hash_min +
+               (*rc::gen::arbitrary<uint64_t>() >> *rc::gen::inRange(1, 64));
+  a.key_hash = *rc::gen::oneOf(rc::gen::arbitrary<uint64_t>(),
+                               rc::gen::inRange(a.hash_min, a.hash_max + 1));
+  return a;
+}
+
 // BoundedFirstProbe names exactly the record the search reads first (or none
 // when it reads none), so that a prefetch of it is never wasted.
 RC_GTEST_PROP(BoundedInterpolationSearch, FirstProbeIsTheFirstRecordRead, ()) {
@@ -438,13 +456,7 @@ RC_GTEST_PROP(BoundedInterpolationSearch, FirstProbeIsTheFirstRecordRead, ()) {
   const std::string bytes = Encode(records);
   const MappedArray mapped(bytes.data(), records.size(), kEntry);
   const uint64_t n = records.size();
-  const uint64_t first = *rc::gen::inRange<uint64_t>(0, n + 2);
-  const uint64_t last = *rc::gen::inRange<uint64_t>(0, n + 2);
-  const uint64_t hash_min = *rc::gen::arbitrary<uint64_t>() >> 1;
-  const uint64_t hash_max =
-      hash_min + (*rc::gen::arbitrary<uint64_t>() >> *rc::gen::inRange(1, 64));
-  const uint64_t key_hash = *rc::gen::oneOf(
-      rc::gen::arbitrary<uint64_t>(), rc::gen::inRange(hash_min, hash_max + 1));
+  const auto [first, last, hash_min, hash_max, key_hash] = GenBucketArgs(n);
   CountingArray counting(mapped);
   (void)BoundedInterpolationSearch(counting, TestSchema(),
                                    Key(key_hash, ~uint64_t{0}), key_hash, first,
@@ -457,13 +469,7 @@ RC_GTEST_PROP(BoundedInterpolationSearch, FirstProbeIsTheFirstRecordRead, ()) {
 // first probe, for any data.
 RC_GTEST_PROP(BoundedInterpolationSearch, LikelyProbesHoldTheFirstProbe, ()) {
   const uint64_t n = *rc::gen::inRange<uint64_t>(0, 100000);
-  const uint64_t first = *rc::gen::inRange<uint64_t>(0, n + 2);
-  const uint64_t last = *rc::gen::inRange<uint64_t>(0, n + 2);
-  const uint64_t hash_min = *rc::gen::arbitrary<uint64_t>() >> 1;
-  const uint64_t hash_max =
-      hash_min + (*rc::gen::arbitrary<uint64_t>() >> *rc::gen::inRange(1, 64));
-  const uint64_t key_hash = *rc::gen::oneOf(
-      rc::gen::arbitrary<uint64_t>(), rc::gen::inRange(hash_min, hash_max + 1));
+  const auto [first, last, hash_min, hash_max, key_hash] = GenBucketArgs(n);
   const std::optional<uint64_t> probe =
       BoundedFirstProbe(n, first, last, hash_min, hash_max, key_hash);
   const std::optional<ProbeRange> range =

@@ -109,27 +109,25 @@ void DataFile::PrefetchRecords(uint64_t low, uint64_t high,
 }
 
 void DataFile::PrefetchLikelyProbes(const Window& w) const {
-  const std::optional<ProbeRange> likely = BoundedLikelyProbes(
-      count_, w.first, w.last, w.hash_min, w.hash_max, w.hash);
-  if (likely.has_value()) {
-    PrefetchRecords(likely->low, likely->high, likely->first_probe);
-  }
+  if (!w.first_probe.has_value()) return;
+  const ProbeRange likely = BoundedLikelyProbesAround(
+      *w.first_probe, count_, w.first, w.last, w.hash_min, w.hash_max, w.hash);
+  PrefetchRecords(likely.low, likely.high, likely.first_probe);
 }
 
 DataFile::Window DataFile::Prefetch(uint64_t hash) const {
-  if (filter_ == nullptr) {
-    const Window w = WindowOf(hash);
-    PrefetchLikelyProbes(w);
-    return w;
-  }
   // Most keys the filter is asked about may be absent: its block and the
   // first probe's record now, the other records the search may read once the
   // filter lets the key through (Find).
-  filter_->Prefetch(hash);
-  const Window w = WindowOf(hash);
-  const std::optional<uint64_t> first =
+  if (filter_ != nullptr) filter_->Prefetch(hash);
+  Window w = WindowOf(hash);
+  w.first_probe =
       BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
-  if (first.has_value()) PrefetchRecords(*first, *first, *first);
+  if (filter_ == nullptr) {
+    PrefetchLikelyProbes(w);
+  } else if (w.first_probe.has_value()) {
+    PrefetchRecords(*w.first_probe, *w.first_probe, *w.first_probe);
+  }
   return w;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,9 @@ class DataFile {
   struct Window {
     uint64_t hash = 0;
     uint64_t first = 0, last = 0, hash_min = 0, hash_max = 0;
+    // The search's first probe (BoundedFirstProbe), once Prefetch worked it
+    // out; none when the search reads no record.
+    std::optional<uint64_t> first_probe;
   };
 
   // The entry (key then value) of `key`, or nullptr.
