@@ -70,6 +70,21 @@ std::string Encode(const std::vector<Record>& records) {
   return out;
 }
 
+// n records with uniformly random 64-bit hashes from `rng`, sorted, ids in
+// order; and their hashes alone.
+struct Uniform {
+  std::vector<uint64_t> hashes;
+  std::vector<Record> records;
+};
+Uniform UniformRecords(size_t n, std::mt19937_64& rng) {
+  Uniform u;
+  u.hashes.resize(n);
+  for (uint64_t& h : u.hashes) h = rng();
+  std::sort(u.hashes.begin(), u.hashes.end());
+  for (size_t i = 0; i < n; ++i) u.records.push_back({u.hashes[i], i});
+  return u;
+}
+
 // Counts Get calls (and checks they stay in bounds).
 class CountingArray {
  public:
@@ -77,6 +92,7 @@ class CountingArray {
   uint64_t size() const { return a_.size(); }
   const char* Get(uint64_t i) {
     if (gets_++ == 0) first_get_ = i;
+    reads_.push_back(i);
     EXPECT_LT(i, a_.size());
     return a_.Get(i);
   }
@@ -91,12 +107,16 @@ class CountingArray {
   std::optional<uint64_t> first_get() const {
     return gets_ == 0 ? std::nullopt : std::optional<uint64_t>(first_get_);
   }
+  // The records read since construction or the last ClearReads, in order.
+  const std::vector<uint64_t>& reads() const { return reads_; }
+  void ClearReads() { reads_.clear(); }
 
  private:
   MappedArray a_;
   uint64_t gets_ = 0;
   uint64_t first_get_ = 0;
   uint64_t prefetches_ = 0;
+  std::vector<uint64_t> reads_;
 };
 
 // ---- Generated data files ----
@@ -346,11 +366,7 @@ TEST(InterpolationSearch, ExtremeHashesDoNotOverflow) {
 TEST(InterpolationSearch, UniformHashesNeedFewProbes) {
   constexpr size_t kN = 100000;
   std::mt19937_64 rng(20240601);
-  std::vector<uint64_t> hashes(kN);
-  for (uint64_t& h : hashes) h = rng();
-  std::sort(hashes.begin(), hashes.end());
-  std::vector<Record> records;
-  for (size_t i = 0; i < kN; ++i) records.push_back({hashes[i], i});
+  const auto [hashes, records] = UniformRecords(kN, rng);
   const std::string bytes = Encode(records);
   const MappedArray mapped(bytes.data(), kN, kEntry);
 
@@ -483,23 +499,6 @@ RC_GTEST_PROP(BoundedInterpolationSearch, LikelyProbesHoldTheFirstProbe, ()) {
   RC_ASSERT(range->high <= std::min(last, n - 1));
 }
 
-// Records the indices a search reads.
-class RecordingArray {
- public:
-  explicit RecordingArray(const MappedArray& a) : a_(a) {}
-  uint64_t size() const { return a_.size(); }
-  const char* Get(uint64_t i) {
-    read_.push_back(i);
-    return a_.Get(i);
-  }
-  void Prefetch(uint64_t, uint64_t) {}
-  std::vector<uint64_t>& read() { return read_; }
-
- private:
-  MappedArray a_;
-  std::vector<uint64_t> read_;
-};
-
 // What the range is for: on uniform hashes in buckets of the size a fan-out
 // table makes (~90 records), nearly every search reads only records of the
 // range, which is only a few cache lines wide.
@@ -508,13 +507,9 @@ TEST(BoundedInterpolationSearch, LikelyProbesCoverUniformSearches) {
   constexpr int kBucketBits = 11;  // 2048 buckets of ~98 records
   constexpr int kShift = 64 - kBucketBits;
   std::mt19937_64 rng(20261126);
-  std::vector<uint64_t> hashes(kN);
-  for (uint64_t& h : hashes) h = rng();
-  std::sort(hashes.begin(), hashes.end());
-  std::vector<Record> records;
-  for (size_t i = 0; i < kN; ++i) records.push_back({hashes[i], i});
+  const auto [hashes, records] = UniformRecords(kN, rng);
   const std::string bytes = Encode(records);
-  RecordingArray array(MappedArray(bytes.data(), kN, kEntry));
+  CountingArray array(MappedArray(bytes.data(), kN, kEntry));
   constexpr int kLookups = 20000;
   int covered = 0;
   uint64_t widths = 0;
@@ -533,13 +528,13 @@ TEST(BoundedInterpolationSearch, LikelyProbesCoverUniformSearches) {
         kN, first, last, hash_min, hash_max, records[i].hash);
     ASSERT_TRUE(range.has_value());
     widths += range->high - range->low + 1;
-    array.read().clear();
+    array.ClearReads();
     ASSERT_EQ(BoundedInterpolationSearch(
                   array, TestSchema(), Key(records[i].hash, records[i].id),
                   records[i].hash, first, last, hash_min, hash_max),
               i);
     covered += std::all_of(
-        array.read().begin(), array.read().end(),
+        array.reads().begin(), array.reads().end(),
         [&](uint64_t r) { return range->low <= r && r <= range->high; });
   }
   const double coverage = static_cast<double>(covered) / kLookups;
@@ -554,11 +549,7 @@ TEST(BoundedInterpolationSearch, LikelyProbesCoverUniformSearches) {
 TEST(BoundedInterpolationSearch, UniformHashesNeedFewerProbes) {
   constexpr size_t kN = 100000;
   std::mt19937_64 rng(20240601);
-  std::vector<uint64_t> hashes(kN);
-  for (uint64_t& h : hashes) h = rng();
-  std::sort(hashes.begin(), hashes.end());
-  std::vector<Record> records;
-  for (size_t i = 0; i < kN; ++i) records.push_back({hashes[i], i});
+  const auto [hashes, records] = UniformRecords(kN, rng);
   const std::string bytes = Encode(records);
   const MappedArray mapped(bytes.data(), kN, kEntry);
   CountingArray counting(mapped);
