@@ -121,6 +121,19 @@ inline ProbeRange BoundedLikelyProbesAround(uint64_t first_probe, uint64_t size,
                                             uint64_t hash_max,
                                             uint64_t key_hash);
 
+// Looks for `key` among the records of `range` by comparing key bytes, from
+// its first probe outward, without hashing any record: once the range's cache
+// lines are loaded (BoundedLikelyProbes), this finds a present key in a few
+// nanoseconds where the interpolation search hashes every record it probes.
+// Returns the index of the record holding the key, or nullopt when no record
+// of the range (clamped to the array) does; the key may then still be outside
+// the range, so a caller goes on with BoundedInterpolationSearch. Records
+// hold distinct keys (a data file), so the first match is the only one.
+template <typename Array>
+std::optional<uint64_t> FindKeyInRange(Array& array, const Schema& schema,
+                                       absl::string_view key,
+                                       const ProbeRange& range);
+
 }  // namespace kvindex
 
 #include "search/search_impl.h"  // IWYU pragma: export

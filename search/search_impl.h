@@ -21,16 +21,34 @@ struct Probe {
   bool match;  // the record's key is the searched key
 };
 
+// Whether a record's key bytes equal `key` (key_size bytes each).
+inline bool KeyEquals(const char* record, const char* key, size_t key_size) {
+  if (key_size >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, record, 8);
+    std::memcpy(&b, key, 8);
+    if (a != b) return false;
+    return std::memcmp(record + 8, key + 8, key_size - 8) == 0;
+  }
+  return std::memcmp(record, key, key_size) == 0;
+}
+
 template <typename Array>
 Probe ProbeAt(Array& array, const Schema& schema, absl::string_view key,
               uint64_t key_hash, uint64_t i) {
   // The pointer is only valid until the next Get/Prefetch: use it right away.
   const char* record = array.Get(i);
   Probe p;
+  // Comparing the key first spares the hash of the record that holds it (the
+  // last probe of a successful search); the hash costs far more than a
+  // mismatch, which usually shows in the first 8 bytes.
+  if (KeyEquals(record, key.data(), schema.key_size)) {
+    p.hash = key_hash;
+    p.match = true;
+    return p;
+  }
   p.hash = schema.hash(EntryKey(schema, record));
-  // Keys are only compared when the hashes are equal.
-  p.match = p.hash == key_hash &&
-            std::memcmp(record, key.data(), schema.key_size) == 0;
+  p.match = false;
   return p;
 }
 
@@ -237,6 +255,29 @@ std::optional<uint64_t> BoundedInterpolationSearch(
       hi = i;
       h_hi = static_cast<double>(p.hash);
     }
+  }
+  return std::nullopt;
+}
+
+template <typename Array>
+std::optional<uint64_t> FindKeyInRange(Array& array, const Schema& schema,
+                                       absl::string_view key,
+                                       const ProbeRange& range) {
+  const uint64_t size = array.size();
+  if (size == 0 || key.size() != schema.key_size) return std::nullopt;
+  const uint64_t low = range.low;
+  const uint64_t high = std::min(range.high, size - 1);
+  const uint64_t centre = range.first_probe;
+  if (low > high || centre < low || centre > high) return std::nullopt;
+  auto holds_key = [&](uint64_t i) {
+    return search_internal::KeyEquals(array.Get(i), key.data(),
+                                      schema.key_size);
+  };
+  if (holds_key(centre)) return centre;
+  // The key's rank is about as likely above the guess as below it: alternate.
+  for (uint64_t d = 1; centre - low >= d || high - centre >= d; ++d) {
+    if (centre - low >= d && holds_key(centre - d)) return centre - d;
+    if (high - centre >= d && holds_key(centre + d)) return centre + d;
   }
   return std::nullopt;
 }

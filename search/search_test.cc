@@ -576,6 +576,64 @@ TEST(BoundedInterpolationSearch, UniformHashesNeedFewerProbes) {
   EXPECT_LT(avg, 3.5);
 }
 
+// ---- FindKeyInRange ----
+
+// Any range (its ends and centre in any order, also past the array): the key
+// is found exactly when its record lies in the clamped range around a centre
+// inside it, and the scan reads nothing outside that range and nothing
+// farther from the centre than the record it finds.
+RC_GTEST_PROP(FindKeyInRange, FindsExactlyTheKeysInsideTheRange, ()) {
+  const std::vector<Record> records = GenRecords();
+  const std::string bytes = Encode(records);
+  const MappedArray mapped(bytes.data(), records.size(), kEntry);
+  const uint64_t n = records.size();
+  ProbeRange range;
+  range.low = *rc::gen::inRange<uint64_t>(0, n + 3);
+  range.high = *rc::gen::inRange<uint64_t>(0, n + 3);
+  range.first_probe = *rc::gen::inRange<uint64_t>(0, n + 3);
+  const bool valid = n > 0 && range.low <= range.high &&
+                     range.low <= range.first_probe &&
+                     range.first_probe <= std::min(range.high, n - 1);
+  const uint64_t high = n == 0 ? 0 : std::min(range.high, n - 1);
+  auto distance = [&](uint64_t i) {
+    return i > range.first_probe ? i - range.first_probe
+                                 : range.first_probe - i;
+  };
+  for (uint64_t i = 0; i < n; ++i) {
+    CountingArray counting(mapped);
+    const std::optional<uint64_t> got = FindKeyInRange(
+        counting, TestSchema(), Key(records[i].hash, records[i].id), range);
+    const bool inside = valid && range.low <= i && i <= high;
+    RC_ASSERT(got == (inside ? std::optional<uint64_t>(i) : std::nullopt));
+    if (!valid) RC_ASSERT(counting.gets() == 0u);
+    for (uint64_t r : counting.reads()) {
+      RC_ASSERT(range.low <= r && r <= high);
+      if (inside) RC_ASSERT(distance(r) <= distance(i));
+    }
+  }
+  // Keys of no record are never found, whatever their hash.
+  const uint64_t h = *rc::gen::arbitrary<uint64_t>();
+  RC_ASSERT(!FindKeyInRange(mapped, TestSchema(), Key(h, ~uint64_t{0}), range)
+                 .has_value());
+}
+
+// Keys that differ only after their first 8 bytes (equal hashes here) are told
+// apart, and a wrong key size finds nothing.
+TEST(FindKeyInRange, ComparesWholeKeys) {
+  const std::vector<Record> records = {{7, 1}, {7, 2}, {7, 3}, {9, 4}};
+  const std::string bytes = Encode(records);
+  const MappedArray array(bytes.data(), records.size(), kEntry);
+  const ProbeRange all{1, 0, 3};
+  for (uint64_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(FindKeyInRange(array, TestSchema(),
+                             Key(records[i].hash, records[i].id), all),
+              std::optional<uint64_t>(i));
+  }
+  EXPECT_EQ(FindKeyInRange(array, TestSchema(), Key(7, 5), all), std::nullopt);
+  EXPECT_EQ(FindKeyInRange(array, TestSchema(), Key(7, 1).substr(1), all),
+            std::nullopt);
+}
+
 // ---- PreadArray ----
 
 constexpr char kPath[] = "/store/index/data";

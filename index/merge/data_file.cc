@@ -83,6 +83,8 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
   w.last = high;
   w.hash_min = hashes.low;
   w.hash_max = hashes.high;
+  w.first_probe =
+      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
   return w;
 }
 
@@ -108,11 +110,10 @@ void DataFile::PrefetchRecords(uint64_t low, uint64_t high,
   }
 }
 
-void DataFile::PrefetchLikelyProbes(const Window& w) const {
-  if (!w.first_probe.has_value()) return;
-  const ProbeRange likely = BoundedLikelyProbesAround(
-      *w.first_probe, count_, w.first, w.last, w.hash_min, w.hash_max, w.hash);
-  PrefetchRecords(likely.low, likely.high, likely.first_probe);
+std::optional<ProbeRange> DataFile::LikelyProbes(const Window& w) const {
+  if (!w.first_probe.has_value()) return std::nullopt;
+  return BoundedLikelyProbesAround(*w.first_probe, count_, w.first, w.last,
+                                   w.hash_min, w.hash_max, w.hash);
 }
 
 DataFile::Window DataFile::Prefetch(uint64_t hash) const {
@@ -120,11 +121,12 @@ DataFile::Window DataFile::Prefetch(uint64_t hash) const {
   // first probe's record now, the other records the search may read once the
   // filter lets the key through (Find).
   if (filter_ != nullptr) filter_->Prefetch(hash);
-  Window w = WindowOf(hash);
-  w.first_probe =
-      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
+  const Window w = WindowOf(hash);
   if (filter_ == nullptr) {
-    PrefetchLikelyProbes(w);
+    const std::optional<ProbeRange> likely = LikelyProbes(w);
+    if (likely.has_value()) {
+      PrefetchRecords(likely->low, likely->high, likely->first_probe);
+    }
   } else if (w.first_probe.has_value()) {
     PrefetchRecords(*w.first_probe, *w.first_probe, *w.first_probe);
   }
@@ -145,10 +147,19 @@ const char* DataFile::Find(absl::string_view key, const Window& w) const {
   if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
     return nullptr;
   }
-  // The records the search will probably read after its first probe (see
-  // Prefetch), requested together so that their misses overlap.
-  if (filter_ != nullptr) PrefetchLikelyProbes(w);
+  // The records around the first probe where the key most likely sits (see
+  // Prefetch), requested together so that their misses overlap, then compared
+  // by key bytes: no record is hashed unless the key lies outside them.
   MappedArray array(records_, count_, schema_.entry_size());
+  const std::optional<ProbeRange> likely = LikelyProbes(w);
+  if (likely.has_value()) {
+    if (filter_ != nullptr) {
+      PrefetchRecords(likely->low, likely->high, likely->first_probe);
+    }
+    const std::optional<uint64_t> i =
+        FindKeyInRange(array, schema_, key, *likely);
+    if (i.has_value()) return entry(*i);
+  }
   auto i = BoundedInterpolationSearch(array, schema_, key, hash, w.first,
                                       w.last, w.hash_min, w.hash_max);
   if (i.has_value()) return entry(*i);

@@ -22,6 +22,7 @@
 #include "index/merge/compact_fanout.h"
 #include "io/env.h"
 #include "io/index_file.h"
+#include "search/search.h"
 
 namespace kvindex {
 
@@ -43,8 +44,8 @@ class DataFile {
   struct Window {
     uint64_t hash = 0;
     uint64_t first = 0, last = 0, hash_min = 0, hash_max = 0;
-    // The search's first probe (BoundedFirstProbe), once Prefetch worked it
-    // out; none when the search reads no record.
+    // The search's first probe (BoundedFirstProbe); none when the search
+    // reads no record.
     std::optional<uint64_t> first_probe;
   };
 
@@ -56,7 +57,8 @@ class DataFile {
   // work: Prefetch starts loading the filter block and the first record the
   // search will read into the CPU cache (without a filter, every record it
   // will probably read), Find (with the same window) checks the filter,
-  // requests the other records the search will probably read, and searches.
+  // requests the other records the search will probably read, compares their
+  // keys and only if the key is not among them searches the bucket.
   Window Prefetch(uint64_t hash) const;
   const char* Find(absl::string_view key, const Window& w) const;
 
@@ -81,9 +83,9 @@ class DataFile {
   // Requests the cache lines of records [low, high] (at most a fixed number of
   // lines, around record `centre`).
   void PrefetchRecords(uint64_t low, uint64_t high, uint64_t centre) const;
-  // Requests the records the search of `w` will probably read
-  // (BoundedLikelyProbes).
-  void PrefetchLikelyProbes(const Window& w) const;
+  // The records the search of `w` will probably read (BoundedLikelyProbes),
+  // nullopt when it reads none.
+  std::optional<ProbeRange> LikelyProbes(const Window& w) const;
   // Whether the records just outside the window hash outside its bucket, as
   // they do when the fan-out table matches the records.
   bool Encloses(const Window& w) const;
