@@ -10,14 +10,20 @@ namespace kvindex {
 
 // One set: its lock, its recency order and the tags of its entries, in one
 // cache line. The entries themselves are in the slab.
+//
+// The lock is a sequence number, odd while held, so that a lookup that misses
+// can run without taking it (see Lru::SurelyAbsent): it reads only the atomic
+// fields and checks that the number did not move meanwhile. Writers change
+// those fields only while holding the lock, with release stores.
 struct alignas(64) Lru::Set {
-  std::atomic<bool> locked{false};
-  uint8_t ways = 0;  // capacity of this set
-  uint8_t used = 0;  // ways 0..used-1 hold entries
+  std::atomic<uint32_t> seq{0};
+  uint8_t ways = 0;              // capacity of this set, fixed at construction
+  std::atomic<uint8_t> used{0};  // ways 0..used-1 hold entries
   // Recency order: nibble i is the way at position i, 0 the most recent.
+  // Only read and written under the lock.
   uint32_t order = 0;
-  uint64_t epoch = 0;  // the cache's epoch when the set was last valid
-  uint32_t tags[kWays] = {};
+  std::atomic<uint64_t> epoch{0};  // the cache's epoch when last valid
+  std::atomic<uint32_t> tags[kWays] = {};
 };
 
 // Spins: a set is held for a few dozen nanoseconds. Also brings the set to
@@ -27,19 +33,24 @@ class Lru::SetLock {
  public:
   SetLock(Set& s, const std::atomic<uint64_t>& epoch) : s_(s) {
     int spins = 0;
-    while (s_.locked.exchange(true, std::memory_order_acquire)) {
-      while (s_.locked.load(std::memory_order_relaxed)) {
-        if (++spins > 64) std::this_thread::yield();
-      }
+    uint32_t seq = s_.seq.load(std::memory_order_relaxed);
+    while ((seq & 1) != 0 || !s_.seq.compare_exchange_weak(
+                                 seq, seq + 1, std::memory_order_acquire,
+                                 std::memory_order_relaxed)) {
+      if (++spins > 64) std::this_thread::yield();
+      seq = s_.seq.load(std::memory_order_relaxed);
     }
     const uint64_t now = epoch.load(std::memory_order_acquire);
-    if (s_.epoch != now) {
-      s_.epoch = now;
-      s_.used = 0;
+    if (s_.epoch.load(std::memory_order_relaxed) != now) {
+      s_.epoch.store(now, std::memory_order_release);
+      s_.used.store(0, std::memory_order_release);
       s_.order = 0;
     }
   }
-  ~SetLock() { s_.locked.store(false, std::memory_order_release); }
+  ~SetLock() {
+    s_.seq.store(s_.seq.load(std::memory_order_relaxed) + 1,
+                 std::memory_order_release);
+  }
   SetLock(const SetLock&) = delete;
   SetLock& operator=(const SetLock&) = delete;
 
@@ -117,10 +128,29 @@ size_t Lru::SetOf(absl::string_view key) const {
   return sets_ == 0 ? 0 : ProbeOf(DefaultHash(key)).set;
 }
 
+bool Lru::SurelyAbsent(const Set& s, uint32_t tag) const {
+  const uint32_t before = s.seq.load(std::memory_order_acquire);
+  if ((before & 1) != 0) return false;
+  // Acquire loads (plain loads on x86): the second read of the number below
+  // cannot move before them, and a value stored by a writer (a release store
+  // after it made the number odd) brings that odd number along. So if the
+  // number did not move, no writer held the lock in between.
+  constexpr auto kAcquire = std::memory_order_acquire;
+  bool absent = true;
+  if (s.epoch.load(kAcquire) == epoch_.load(std::memory_order_relaxed)) {
+    const unsigned used = s.used.load(kAcquire);
+    for (unsigned way = 0; way < used && way < kWays; ++way) {
+      if (s.tags[way].load(kAcquire) == tag) absent = false;
+    }
+  }
+  return absent && s.seq.load(std::memory_order_relaxed) == before;
+}
+
 int Lru::FindWay(const Set& s, size_t set, absl::string_view key,
                  uint32_t tag) const {
-  for (unsigned way = 0; way < s.used; ++way) {
-    if (s.tags[way] == tag &&
+  const unsigned used = s.used.load(std::memory_order_relaxed);
+  for (unsigned way = 0; way < used; ++way) {
+    if (s.tags[way].load(std::memory_order_relaxed) == tag &&
         std::memcmp(Slot(set, way), key.data(), key_size_) == 0) {
       return static_cast<int>(way);
     }
@@ -141,11 +171,20 @@ bool Lru::Find(absl::string_view key, uint64_t hash, char* value_out) const {
   const Probe p = ProbeOf(hash);
   Set& s = set_table_[p.set];
   bool hit = false;
+  // Most lookups of a big store miss: they need no lock (nor its atomic
+  // read-modify-write, which would also wait for every memory access the find
+  // has in flight).
+  if (SurelyAbsent(s, p.tag)) {
+    stats_internal::AddLru(false);
+    return false;
+  }
   {
     SetLock lock(s, epoch_);
     const int way = FindWay(s, p.set, key, p.tag);
     if (way >= 0) {
-      s.order = MoveToFront(s.order, PositionOf(s.order, s.used, way));
+      s.order = MoveToFront(
+          s.order,
+          PositionOf(s.order, s.used.load(std::memory_order_relaxed), way));
       if (value_out != nullptr && value_size_ > 0) {
         std::memcpy(value_out, Slot(p.set, way) + key_size_, value_size_);
       }
@@ -163,19 +202,21 @@ void Lru::Insert(absl::string_view key, uint64_t hash,
   Set& s = set_table_[p.set];
   SetLock lock(s, epoch_);
   int found = FindWay(s, p.set, key, p.tag);
+  const unsigned used = s.used.load(std::memory_order_relaxed);
   unsigned way;
   if (found >= 0) {
     way = static_cast<unsigned>(found);
-    s.order = MoveToFront(s.order, PositionOf(s.order, s.used, way));
-  } else if (s.used < s.ways) {
-    way = s.used++;
+    s.order = MoveToFront(s.order, PositionOf(s.order, used, way));
+  } else if (used < s.ways) {
+    way = used;
+    s.used.store(static_cast<uint8_t>(used + 1), std::memory_order_release);
     s.order = (s.order << 4) | way;
   } else {
-    const unsigned last = s.used - 1u;  // the least recent
+    const unsigned last = used - 1u;  // the least recent
     way = (s.order >> (4 * last)) & 0xF;
     s.order = MoveToFront(s.order, last);
   }
-  s.tags[way] = p.tag;
+  s.tags[way].store(p.tag, std::memory_order_release);
   char* slot = Slot(p.set, way);
   if (found < 0) std::memcpy(slot, key.data(), key_size_);
   if (value_size_ > 0) std::memcpy(slot + key_size_, value.data(), value_size_);
@@ -192,7 +233,7 @@ size_t Lru::size() const {
   size_t n = 0;
   for (size_t i = 0; i < sets_; ++i) {
     SetLock lock(set_table_[i], epoch_);
-    n += set_table_[i].used;
+    n += set_table_[i].used.load(std::memory_order_relaxed);
   }
   return n;
 }

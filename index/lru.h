@@ -15,7 +15,7 @@
 // and a set filled under an older epoch counts as empty.
 //
 // Thread safety: all methods are thread-safe; each set has its own lock, so
-// parallel finds rarely meet.
+// parallel finds rarely meet, and a lookup that misses does not take it.
 #ifndef KVINDEX_INDEX_LRU_H_
 #define KVINDEX_INDEX_LRU_H_
 
@@ -75,6 +75,10 @@ class Lru {
   char* Slot(size_t set, uint32_t way) const {
     return slab_.get() + (set * kWays + way) * (key_size_ + value_size_);
   }
+  // Whether a lookup of `tag` in set `s` surely misses: no entry of the set
+  // has the tag, read without the lock. False also when unsure (a writer
+  // holds or held the set meanwhile): the caller then looks under the lock.
+  bool SurelyAbsent(const Set& s, uint32_t tag) const;
   // The way of `key` in a locked set, or -1.
   int FindWay(const Set& s, size_t set, absl::string_view key,
               uint32_t tag) const;

@@ -424,5 +424,38 @@ TEST(Lru, ConcurrentReadersSeeOnlyWrittenValuesBigCache) {
   RunConcurrently(2048);
 }
 
+// Lookups that miss skip the set lock when no writer is in the set; one that
+// runs while a writer updates the set must still find what is there. Writers
+// here only update cached keys in place (no eviction), so every lookup of a
+// cached key hits and every lookup of a key never inserted misses.
+TEST(Lru, LookupsDuringUpdatesNeverMissACachedKey) {
+  constexpr uint32_t kKeys = 48;
+  Lru lru(64, kKeySize, kValueSize);  // 8 sets: writers and readers meet
+  for (uint32_t k = 0; k < kKeys; ++k) lru.Insert(Key(k), Value(k));
+  std::vector<uint32_t> cached;  // a set of more than 8 keys evicted some
+  for (uint32_t k = 0; k < kKeys; ++k) {
+    if (!Get(lru, Key(k)).empty()) cached.push_back(k);
+  }
+  ASSERT_GT(cached.size(), kKeys / 2);
+  std::atomic<uint64_t> errors{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const bool writer = t < 2;
+      for (uint32_t i = 0; i < 20000; ++i) {
+        const uint32_t k = cached[(i * 7 + t) % cached.size()];
+        if (writer) {
+          lru.Insert(Key(k), Value(k + i));
+        } else if (Get(lru, Key(k)).empty() ||
+                   !Get(lru, Key(kKeys + i)).empty()) {
+          errors.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0u);
+}
+
 }  // namespace
 }  // namespace kvindex
