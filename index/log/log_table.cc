@@ -22,6 +22,11 @@ inline uint64_t Spread(uint64_t h) {
 
 uint64_t LogTable::TagOf(uint64_t spread) { return spread & ~kIndexMask; }
 
+uint8_t LogTable::MarkOf(uint64_t spread) {
+  const auto mark = static_cast<uint8_t>(spread >> 32);
+  return mark == 0 ? 1 : mark;
+}
+
 size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
   const uint64_t spread = Spread(hash);
@@ -41,12 +46,15 @@ size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
 void LogTable::Grow() {
   LargeArray<uint64_t> old = std::move(slots_);
   slots_ = LargeArray<uint64_t>(old.empty() ? 16 : old.size() * 2);
+  marks_ = LargeArray<uint8_t>(slots_.size());
   const size_t mask = slots_.size() - 1;
   for (uint64_t slot : old) {
     if (slot == 0) continue;
-    size_t i = Spread(hashes_[SlotRecord(slot)]) & mask;
+    const uint64_t spread = Spread(hashes_[SlotRecord(slot)]);
+    size_t i = spread & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = slot;
+    marks_[i] = MarkOf(spread);
   }
 }
 
@@ -61,30 +69,49 @@ void LogTable::Add(const char* entry, uint64_t hash) {
   records_.append(entry, schema_.entry_size());
   hashes_.push_back(hash);
   const size_t i = Probe(EntryKey(schema_, entry), hash);
+  const uint64_t spread = Spread(hash);
   if (slots_[i] == 0) ++cardinal_;
-  slots_[i] = TagOf(Spread(hash)) | (index + 1);
+  slots_[i] = TagOf(spread) | (index + 1);
+  marks_[i] = MarkOf(spread);
 }
 
 const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
   if (cardinal_ == 0) return nullptr;
-  const uint64_t slot = slots_[Probe(key, hash)];
-  return slot == 0 ? nullptr : Record(SlotRecord(slot));
+  const size_t mask = slots_.size() - 1;
+  const uint64_t spread = Spread(hash);
+  const uint8_t mark = MarkOf(spread);
+  const uint64_t tag = TagOf(spread);
+  // The table is at most half full: the scan always meets an empty slot.
+  for (size_t i = spread & mask;; i = (i + 1) & mask) {
+    const uint8_t m = marks_[i];
+    if (m == 0) return nullptr;
+    if (m != mark) continue;
+    const uint64_t slot = slots_[i];
+    if (TagOf(slot) == tag && std::memcmp(Record(SlotRecord(slot)), key.data(),
+                                          schema_.key_size) == 0) {
+      return Record(SlotRecord(slot));
+    }
+  }
 }
 
 void LogTable::Prefetch(uint64_t hash) const {
   if (cardinal_ == 0) return;
-  __builtin_prefetch(&slots_[Spread(hash) & (slots_.size() - 1)]);
+  const size_t i = Spread(hash) & (slots_.size() - 1);
+  // Only the marks: their line usually settles the find; the slot is read
+  // (and waited for) only where a mark agrees, mostly for keys in the log.
+  __builtin_prefetch(&marks_[i]);
 }
 
 size_t LogTable::memory() const {
   return records_.capacity() + hashes_.capacity() * sizeof(uint64_t) +
-         slots_.bytes();
+         slots_.bytes() + marks_.bytes();
 }
 
 void LogTable::Clear() {
   std::string().swap(records_);
   std::vector<uint64_t>().swap(hashes_);
   slots_ = LargeArray<uint64_t>();
+  marks_ = LargeArray<uint8_t>();
   cardinal_ = 0;
 }
 

@@ -81,6 +81,9 @@ class LogTable {
   static constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
   static uint64_t SlotRecord(uint64_t slot) { return (slot & kIndexMask) - 1; }
   static uint64_t TagOf(uint64_t spread_hash);
+  // A byte of the spread hash other than the tag's and (below 2^32 slots) the
+  // position's, never 0.
+  static uint8_t MarkOf(uint64_t spread_hash);
   size_t Probe(absl::string_view key, uint64_t hash) const;
   void Grow();
 
@@ -92,6 +95,12 @@ class LogTable {
   // 0). A LargeArray: finds read one random slot each, and with huge pages
   // that read rarely misses the TLB.
   LargeArray<uint64_t> slots_;
+  // The mark (MarkOf) of each occupied slot, 0 for an empty one. Find scans
+  // these and reads a slot only where the mark agrees: an eighth of the
+  // slots' size, they stay in the CPU cache where the slots do not, so a find
+  // of a key the log does not hold (most finds of a big store) rarely waits
+  // for memory here.
+  LargeArray<uint8_t> marks_;
   size_t cardinal_ = 0;
 };
 
