@@ -30,16 +30,18 @@ uint8_t LogTable::MarkOf(uint64_t spread) {
 size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
   const uint64_t spread = Spread(hash);
+  const uint8_t mark = MarkOf(spread);
   const uint64_t tag = TagOf(spread);
-  size_t i = spread & mask;
-  while (true) {
+  // The table is at most half full: the scan always meets an empty slot.
+  for (size_t i = spread & mask;; i = (i + 1) & mask) {
+    const uint8_t m = marks_[i];
+    if (m == 0) return i;
+    if (m != mark) continue;
     const uint64_t slot = slots_[i];
-    if (slot == 0) return i;
     if (TagOf(slot) == tag && std::memcmp(Record(SlotRecord(slot)), key.data(),
                                           schema_.key_size) == 0) {
       return i;
     }
-    i = (i + 1) & mask;
   }
 }
 
@@ -70,28 +72,16 @@ void LogTable::Add(const char* entry, uint64_t hash) {
   hashes_.push_back(hash);
   const size_t i = Probe(EntryKey(schema_, entry), hash);
   const uint64_t spread = Spread(hash);
-  if (slots_[i] == 0) ++cardinal_;
+  if (marks_[i] == 0) ++cardinal_;
   slots_[i] = TagOf(spread) | (index + 1);
   marks_[i] = MarkOf(spread);
 }
 
 const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
   if (cardinal_ == 0) return nullptr;
-  const size_t mask = slots_.size() - 1;
-  const uint64_t spread = Spread(hash);
-  const uint8_t mark = MarkOf(spread);
-  const uint64_t tag = TagOf(spread);
-  // The table is at most half full: the scan always meets an empty slot.
-  for (size_t i = spread & mask;; i = (i + 1) & mask) {
-    const uint8_t m = marks_[i];
-    if (m == 0) return nullptr;
-    if (m != mark) continue;
-    const uint64_t slot = slots_[i];
-    if (TagOf(slot) == tag && std::memcmp(Record(SlotRecord(slot)), key.data(),
-                                          schema_.key_size) == 0) {
-      return Record(SlotRecord(slot));
-    }
-  }
+  const size_t i = Probe(key, hash);
+  // The mark, not the slot, says the key is absent: no slot read then.
+  return marks_[i] == 0 ? nullptr : Record(SlotRecord(slots_[i]));
 }
 
 void LogTable::Prefetch(uint64_t hash) const {

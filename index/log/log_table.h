@@ -84,6 +84,7 @@ class LogTable {
   // A byte of the spread hash other than the tag's and (below 2^32 slots) the
   // position's, never 0.
   static uint8_t MarkOf(uint64_t spread_hash);
+  // The slot holding `key`, or the empty slot where it would go (mark 0).
   size_t Probe(absl::string_view key, uint64_t hash) const;
   void Grow();
 
