@@ -1,6 +1,7 @@
 #include "bench/workloads.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -86,6 +89,36 @@ uint64_t OpsOf(const Workload& w, const Plan& plan) {
   }
 }
 
+PoolBuffer::~PoolBuffer() {
+  if (data_ != nullptr) munmap(data_, mapped_);
+}
+
+void PoolBuffer::Allocate(size_t bytes) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  if (data_ != nullptr) munmap(data_, mapped_);
+  // Whole, aligned huge pages: mapped with one page to spare, then trimmed to
+  // a 2 MiB boundary. mmap memory is untouched until the pool is written,
+  // when the kernel can still choose huge pages for it.
+  mapped_ =
+      std::max(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+  void* raw = mmap(nullptr, mapped_ + kHugePage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    std::fprintf(stderr, "index_bench: cannot map %zu bytes: %s\n", mapped_,
+                 std::strerror(errno));
+    std::abort();
+  }
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > begin) munmap(raw, aligned - begin);
+  const uintptr_t tail = begin + mapped_ + kHugePage - (aligned + mapped_);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + mapped_), tail);
+  void* p = reinterpret_cast<void*>(aligned);
+  (void)madvise(p, mapped_, MADV_HUGEPAGE);
+  data_ = static_cast<char*>(p);
+  size_ = bytes;
+}
+
 Pools::Pools(const Plan& plan, uint64_t seed, KeyHashFn hash, bool need_absent,
              bool need_sorted)
     : key_size_(plan.key_size),
@@ -93,10 +126,10 @@ Pools::Pools(const Plan& plan, uint64_t seed, KeyHashFn hash, bool need_absent,
       entry_size_(plan.entry_size()),
       n_(plan.entries) {
   std::mt19937_64 rng(seed);
-  bindings_.resize(n_ * entry_size_);
+  bindings_.Allocate(n_ * entry_size_);
   FillPrintable(rng, bindings_.data(), bindings_.size());
   if (need_absent) {
-    absent_.resize(n_ * key_size_);
+    absent_.Allocate(n_ * key_size_);
     FillPrintable(rng, absent_.data(), absent_.size());
   }
   shuffled_.resize(n_);
