@@ -139,10 +139,19 @@ std::string Diff(MemEnv* env, const std::shared_ptr<const DataFile>& data,
     return absl::StrCat("generation ", data->generation(), ", expected ",
                         generation);
   }
+  // The two-step lookup (Prefetch, then Find with its window, which with a
+  // filter holds only the hash) must agree with the one-step one.
+  auto find_in_two_steps = [&](const std::string& k) {
+    return data->Find(k, data->Prefetch(s.hash(k)));
+  };
   for (const auto& [k, v] : model) {
     const char* e = data->Find(k, s.hash(k));
     if (e == nullptr)
       return absl::StrCat("key #", ValueNumber(k), " not found");
+    if (find_in_two_steps(k) != e) {
+      return absl::StrCat("key #", ValueNumber(k),
+                          ": the two-step lookup disagrees");
+    }
     if (EntryKey(s, e) != k) return "Find returned another key";
     if (EntryValue(s, e) != v) {
       return absl::StrCat("key #", ValueNumber(k), ": value ",
@@ -151,7 +160,8 @@ std::string Diff(MemEnv* env, const std::shared_ptr<const DataFile>& data,
     }
   }
   for (const std::string& k : absent) {
-    if (model.count(k) == 0 && data->Find(k, s.hash(k)) != nullptr) {
+    if (model.count(k) == 0 && (data->Find(k, s.hash(k)) != nullptr ||
+                                find_in_two_steps(k) != nullptr)) {
       return absl::StrCat("key #", ValueNumber(k), " found but not in model");
     }
   }
