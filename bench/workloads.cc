@@ -111,7 +111,7 @@ void PoolBuffer::Allocate(size_t bytes) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (begin + kHugePage - 1) & ~(kHugePage - 1);
   if (aligned > begin) munmap(raw, aligned - begin);
-  const uintptr_t tail = begin + mapped_ + kHugePage - (aligned + mapped_);
+  const uintptr_t tail = begin + kHugePage - aligned;  // the spare page's rest
   if (tail > 0) munmap(reinterpret_cast<void*>(aligned + mapped_), tail);
   void* p = reinterpret_cast<void*>(aligned);
   (void)madvise(p, mapped_, MADV_HUGEPAGE);

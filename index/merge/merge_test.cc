@@ -139,8 +139,8 @@ std::string Diff(MemEnv* env, const std::shared_ptr<const DataFile>& data,
     return absl::StrCat("generation ", data->generation(), ", expected ",
                         generation);
   }
-  // The two-step lookup (Prefetch, then Find with its window, which with a
-  // filter holds only the hash) must agree with the one-step one.
+  // The two-step lookup of finds (Prefetch, then Find with the window it
+  // returned, which checks the filter itself) must agree with the one-step one.
   auto find_in_two_steps = [&](const std::string& k) {
     return data->Find(k, data->Prefetch(s.hash(k)));
   };
