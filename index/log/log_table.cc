@@ -54,7 +54,7 @@ void LogTable::Grow() {
     if (slot == 0) continue;
     const uint64_t spread = Spread(hashes_[SlotRecord(slot)]);
     size_t i = spread & mask;
-    while (slots_[i] != 0) i = (i + 1) & mask;
+    while (marks_[i] != 0) i = (i + 1) & mask;
     slots_[i] = slot;
     marks_[i] = MarkOf(spread);
   }

@@ -92,11 +92,13 @@ class LogTable {
   std::string records_;
   // Hash of each record's key, so that growing and sorting never hash again.
   std::vector<uint64_t> hashes_;
-  // The newest record of each key (see SlotRecord). Size: power of two (or
-  // 0). A LargeArray: finds read one random slot each, and with huge pages
-  // that read rarely misses the TLB.
+  // The newest record of each key (see SlotRecord); an empty slot is 0, but
+  // whether a slot is empty is read from its mark. Size: power of two (or 0).
+  // A LargeArray: a find that reaches a slot reads one at random, and with
+  // huge pages that read rarely misses the TLB.
   LargeArray<uint64_t> slots_;
-  // The mark (MarkOf) of each occupied slot, 0 for an empty one. Find scans
+  // The mark (MarkOf) of each occupied slot, 0 for an empty one: the one
+  // record of which slots are empty. Find scans
   // these and reads a slot only where the mark agrees: an eighth of the
   // slots' size, they stay in the CPU cache where the slots do not, so a find
   // of a key the log does not hold (most finds of a big store) rarely waits
