@@ -155,6 +155,10 @@ void FanoutBuilder::Update(uint64_t hash, uint64_t offset) {
   slots_[TopBits(hash, hash_bits_, bits_)] = offset;
 }
 
+uint64_t FanoutBuilder::LastHashOfBucket(uint64_t hash) const {
+  return (hash | LowMask(hash_bits_ - bits_)) & LowMask(hash_bits_);
+}
+
 Fanout FanoutBuilder::Finish() && {
   // Empty buckets (still 0) take the previous slot, so the table is
   // non-decreasing and an empty bucket's range is the one record before it.

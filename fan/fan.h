@@ -83,6 +83,9 @@ class FanoutBuilder {
   // Records arrive in non-decreasing hash order; `offset` is where the record
   // starts.
   void Update(uint64_t hash, uint64_t offset);
+  // The largest hash of the bucket `hash` falls in: records up to it share
+  // its slot.
+  uint64_t LastHashOfBucket(uint64_t hash) const;
   size_t nb_fans() const { return slots_.size(); }
   size_t exported_size() const { return slots_.size() * 8; }
 

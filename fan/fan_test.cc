@@ -172,6 +172,35 @@ TEST(Fanout, TopBitsWith64BitHashes) {
   EXPECT_EQ(f.Bucket(uint64_t{1} << 52), 1u);
 }
 
+// LastHashOfBucket(h) is the last hash of h's bucket: it and h share a
+// bucket, and the hash after it (if any) opens the next one.
+RC_GTEST_PROP(FanoutBuilder, LastHashOfBucketEndsTheBucket, ()) {
+  const int hash_bits = *rc::gen::inRange(1, 65);
+  const uint64_t expected = *rc::gen::inRange<uint64_t>(0, 1 << 20);
+  const size_t entry_size = *rc::gen::inRange<size_t>(1, 5000);
+  const uint64_t h = *rc::gen::arbitrary<uint64_t>() & MaxHash(hash_bits);
+  FanoutBuilder b(hash_bits, entry_size, expected);
+  const uint64_t last = b.LastHashOfBucket(h);
+  const Fanout f = std::move(b).Finish();
+  RC_ASSERT(last >= h);
+  RC_ASSERT(last <= MaxHash(hash_bits));
+  RC_ASSERT(f.Bucket(last) == f.Bucket(h));
+  RC_ASSERT(f.BucketHashes(f.Bucket(h)).high == last);
+  if (last < MaxHash(hash_bits)) {
+    RC_ASSERT(f.Bucket(last + 1) == f.Bucket(h) + 1);
+  }
+}
+
+TEST(FanoutBuilder, LastHashOfBucketExamples) {
+  FanoutBuilder eight(3, 4096, 100);  // 8 buckets of 3-bit hashes
+  EXPECT_EQ(eight.LastHashOfBucket(5), 5u);
+  FanoutBuilder one(64, 8, 10);  // a single bucket of 64-bit hashes
+  EXPECT_EQ(one.LastHashOfBucket(0), ~uint64_t{0});
+  FanoutBuilder top(64, 4096, 4096);  // 4096 buckets: top 12 of 64 bits
+  EXPECT_EQ(top.LastHashOfBucket(0), (uint64_t{1} << 52) - 1);
+  EXPECT_EQ(top.LastHashOfBucket(uint64_t{1} << 52), (uint64_t{2} << 52) - 1);
+}
+
 TEST(Fanout, NoRecords) {
   const Fanout f = Build(30, 40, 0, {});
   EXPECT_EQ(f.nb_fans(), 1u);

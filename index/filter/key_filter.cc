@@ -75,12 +75,32 @@ FilterTarget FilterTargetOf(int64_t generation, uint64_t records,
 
 uint64_t KeyFingerprint(absl::string_view key) { return Xxh3(key); }
 
+uint64_t KeyFilterBuilder::BlocksFor(uint64_t expected_keys) {
+  // More keys than fit in memory anyway: no overflow below.
+  constexpr uint64_t kMaxKeys = uint64_t{1} << 56;
+  if (expected_keys > kMaxKeys) expected_keys = kMaxKeys;
+  const uint64_t needed =
+      (expected_keys * kBitsPerKey + kBlockBits - 1) / kBlockBits;
+  uint64_t blocks = 1;
+  while (blocks < needed) blocks <<= 1;
+  return blocks;
+}
+
 KeyFilterBuilder::KeyFilterBuilder(uint64_t expected_keys, int hash_bits)
-    : hash_bits_(hash_bits),
-      blocks_((expected_keys * kBitsPerKey + kBlockBits - 1) / kBlockBits),
-      bits_() {
-  if (blocks_ == 0) blocks_ = 1;
+    : hash_bits_(hash_bits), blocks_(BlocksFor(expected_keys)), bits_() {
   bits_.assign(blocks_ * kBlockBytes, '\0');
+}
+
+bool KeyFilterBuilder::CanInclude(const KeyFilter& base) const {
+  return base.blocks() == blocks_ && base.probes() == kProbes &&
+         base.hash_bits() == hash_bits_;
+}
+
+void KeyFilterBuilder::Include(const KeyFilter& base) {
+  const absl::string_view from = base.bits();
+  for (size_t i = 0; i < bits_.size(); ++i) {
+    bits_[i] = static_cast<char>(bits_[i] | from[i]);
+  }
 }
 
 void KeyFilterBuilder::Add(absl::string_view key, uint64_t key_hash) {

@@ -26,7 +26,10 @@
 // A key's block follows from the store's key hash (scaled to [0, blocks)), so
 // that a merge, which writes keys in hash order, fills the blocks in order;
 // within the block, `probes` bits derived from the key's fingerprint (XXH3-64
-// of its bytes) are set.
+// of its bytes) are set. Writers size filters to a power of two blocks (see
+// KeyFilterBuilder::BlocksFor), so that most merges can extend the filter of
+// the data file they read instead of hashing all of its keys again; readers
+// accept any block count.
 //
 // Thread safety: a KeyFilter is immutable; the builder is not thread-safe.
 #ifndef KVINDEX_INDEX_FILTER_KEY_FILTER_H_
@@ -69,16 +72,30 @@ FilterTarget FilterTargetOf(int64_t generation, uint64_t records,
 
 uint64_t KeyFingerprint(absl::string_view key);
 
+class KeyFilter;
+
 class KeyFilterBuilder {
  public:
   static constexpr uint64_t kBitsPerKey = 10;
   static constexpr uint32_t kProbes = 6;
+
+  // The blocks of a filter for `expected_keys` keys: at least kBitsPerKey
+  // bits per key, rounded up to a power of two (so between 10 and 20 bits per
+  // key), which a store keeps while it grows by up to half.
+  static uint64_t BlocksFor(uint64_t expected_keys);
 
   // Sized for at most `expected_keys` keys whose hashes have `hash_bits`
   // significant bits.
   KeyFilterBuilder(uint64_t expected_keys, int hash_bits);
 
   void Add(absl::string_view key, uint64_t key_hash);
+
+  // Whether `base` has this builder's shape (blocks, probes, key hash width),
+  // so that Include(base) is possible.
+  bool CanInclude(const KeyFilter& base) const;
+  // Adds every key of `base` (its bits) to this builder. Requires
+  // CanInclude(base).
+  void Include(const KeyFilter& base);
 
   // The file's bytes.
   std::string Finish(const FilterTarget& target) const;
@@ -120,6 +137,12 @@ class KeyFilter {
 
   uint64_t blocks() const { return blocks_; }
   uint32_t probes() const { return probes_; }
+  int hash_bits() const { return hash_bits_; }
+  // The blocks (blocks() * 64 bytes).
+  absl::string_view bits() const {
+    return absl::string_view(reinterpret_cast<const char*>(bits_),
+                             blocks_ * 64);
+  }
 
  private:
   KeyFilter() = default;

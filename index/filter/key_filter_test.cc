@@ -64,8 +64,9 @@ TEST(KeyFilter, FalsePositivesAreRare) {
   auto filter = KeyFilter::Parse(bytes, Target(), kHashBits);
   ASSERT_NE(filter, nullptr);
   EXPECT_EQ(filter->probes(), KeyFilterBuilder::kProbes);
-  EXPECT_EQ(filter->blocks(),
-            (kKeys * KeyFilterBuilder::kBitsPerKey + 511) / 512);
+  // 100000 keys need 1954 blocks: 2048.
+  EXPECT_EQ(filter->blocks(), 2048u);
+  EXPECT_EQ(KeyFilterBuilder::BlocksFor(kKeys), 2048u);
   uint64_t positives = 0;
   for (uint64_t i = kKeys; i < 2 * kKeys; ++i) {
     positives += MayContain(*filter, Key(i)) ? 1 : 0;
@@ -73,6 +74,59 @@ TEST(KeyFilter, FalsePositivesAreRare) {
   // About 1% at 10 bits per key and 6 probes in 512-bit blocks.
   EXPECT_LT(positives, kKeys * 25 / 1000) << positives;
   EXPECT_GT(positives, 0u);
+}
+
+TEST(KeyFilter, BlocksArePowersOfTwoWithAtLeastTenBitsPerKey) {
+  EXPECT_EQ(KeyFilterBuilder::BlocksFor(0), 1u);
+  EXPECT_EQ(KeyFilterBuilder::BlocksFor(51), 1u);   // 510 bits
+  EXPECT_EQ(KeyFilterBuilder::BlocksFor(52), 2u);   // 520 bits
+  EXPECT_EQ(KeyFilterBuilder::BlocksFor(103), 4u);  // 1030 bits
+  for (uint64_t keys : {uint64_t{1000}, uint64_t{12345}, uint64_t{10000000},
+                        uint64_t{1} << 40, ~uint64_t{0}}) {
+    const uint64_t blocks = KeyFilterBuilder::BlocksFor(keys);
+    EXPECT_EQ(blocks & (blocks - 1), 0u) << keys;
+    if (keys < (uint64_t{1} << 56)) {
+      EXPECT_GE(blocks * 512, keys * KeyFilterBuilder::kBitsPerKey) << keys;
+      EXPECT_LT(blocks * 256, keys * KeyFilterBuilder::kBitsPerKey) << keys;
+    }
+  }
+}
+
+// A filter that includes another one and adds keys holds all of them, and is
+// the filter built from all of them at once, bit for bit.
+RC_GTEST_PROP(KeyFilter, IncludingAFilterEqualsBuildingFromAllKeys, ()) {
+  const int bits = *rc::gen::inRange(1, 65);
+  const auto old_keys = *rc::gen::container<std::vector<std::string>>(
+      rc::gen::container<std::string>(rc::gen::arbitrary<char>()));
+  const auto new_keys = *rc::gen::container<std::vector<std::string>>(
+      rc::gen::container<std::string>(rc::gen::arbitrary<char>()));
+  const uint64_t expected = old_keys.size() + new_keys.size();
+  KeyFilterBuilder old_builder(expected, bits);
+  for (const std::string& k : old_keys) old_builder.Add(k, HashOf(k, bits));
+  const std::string old_bytes = old_builder.Finish(Target());
+  auto base = KeyFilter::Parse(old_bytes, Target(), bits);
+  RC_ASSERT(base != nullptr);
+
+  KeyFilterBuilder extended(expected, bits);
+  RC_ASSERT(extended.CanInclude(*base));
+  extended.Include(*base);
+  for (const std::string& k : new_keys) extended.Add(k, HashOf(k, bits));
+  KeyFilterBuilder whole(expected, bits);
+  for (const std::string& k : old_keys) whole.Add(k, HashOf(k, bits));
+  for (const std::string& k : new_keys) whole.Add(k, HashOf(k, bits));
+  RC_ASSERT(extended.Finish(Target()) == whole.Finish(Target()));
+}
+
+TEST(KeyFilter, OnlyAFilterOfTheSameShapeCanBeIncluded) {
+  const std::string bytes = Build({Key(1), Key(2)}, Target());
+  auto base = KeyFilter::Parse(bytes, Target(), kHashBits);
+  ASSERT_NE(base, nullptr);
+  ASSERT_EQ(base->blocks(), 1u);
+  EXPECT_TRUE(KeyFilterBuilder(51, kHashBits).CanInclude(*base));
+  // Another block count: the keys' blocks would differ.
+  EXPECT_FALSE(KeyFilterBuilder(52, kHashBits).CanInclude(*base));
+  // Another key hash width: likewise.
+  EXPECT_FALSE(KeyFilterBuilder(51, kHashBits + 1).CanInclude(*base));
 }
 
 TEST(KeyFilter, EmptyFilterIsValidAndRejectsKeys) {

@@ -1,5 +1,6 @@
 #include "index/merge/merge.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -11,6 +12,106 @@
 namespace kvindex {
 namespace {
 
+// The records of the old data file by index, with their hashes. Hashes are
+// remembered for a few recent indexes: the searches and the runs they delimit
+// ask for the same records again.
+class OldRecords {
+ public:
+  OldRecords(const DataFile& data, const Schema& schema)
+      : data_(data), schema_(schema), entry_size_(schema.entry_size()) {}
+
+  uint64_t count() const { return data_.count(); }
+  const char* entry(uint64_t i) const { return data_.entry(i); }
+
+  // Requests the records a little ahead of record i (which the merge has
+  // reached) into the CPU cache: the searches probe them before the copy reads
+  // them in order, and a probe that waits for memory costs more than the hash.
+  void PrefetchAhead(uint64_t i) {
+    constexpr uintptr_t kLine = 64;
+    constexpr uintptr_t kAheadBytes = 8192;
+    const uintptr_t at = reinterpret_cast<uintptr_t>(entry(i)) & ~(kLine - 1);
+    const uintptr_t end =
+        std::min(at + kAheadBytes, reinterpret_cast<uintptr_t>(entry(count())));
+    if (prefetched_ < at) prefetched_ = at;
+    for (; prefetched_ < end; prefetched_ += kLine) {
+      __builtin_prefetch(reinterpret_cast<const void*>(prefetched_));
+    }
+  }
+
+  uint64_t Hash(uint64_t i) {
+    Memo& m = memo_[i % kMemo];
+    if (!m.valid || m.index != i) {
+      m.valid = true;
+      m.index = i;
+      m.hash = schema_.hash(EntryKey(schema_, data_.entry(i)));
+    }
+    return m.hash;
+  }
+
+  // The first record in [from, limit) whose hash is at least x, or limit;
+  // records before `from` must hash below x. The data file's fan-out table
+  // narrows the search to x's bucket, but only once the records at the
+  // answer's edges confirm it: a table that does not match the records costs
+  // a search of [from, limit), never a wrong answer.
+  uint64_t LowerBound(uint64_t x, uint64_t from, uint64_t limit) {
+    if (from >= limit) return limit;
+    const Fanout& fan = data_.fanout();
+    const Fanout::Range range = fan.Search(x);
+    const Fanout::HashRange hashes = fan.BucketHashes(fan.Bucket(x));
+    const uint64_t lo =
+        std::min(std::max(range.low / entry_size_, from), limit);
+    const uint64_t hi =
+        std::min(std::max(range.high / entry_size_ + 1, lo), limit);
+    const uint64_t guess = Search(x, lo, hi, hashes.low, hashes.high);
+    if (Confirms(x, guess, from, limit)) return guess;
+    return Search(x, from, limit, 0, ~uint64_t{0});
+  }
+
+ private:
+  static constexpr size_t kMemo = 8;
+  struct Memo {
+    bool valid = false;
+    uint64_t index = 0;
+    uint64_t hash = 0;
+  };
+
+  // Whether i is the first record in [from, limit) hashing to x or more.
+  bool Confirms(uint64_t x, uint64_t i, uint64_t from, uint64_t limit) {
+    return (i == from || Hash(i - 1) < x) && (i == limit || Hash(i) >= x);
+  }
+
+  // The first record in [lo, hi) with a hash of at least x, or hi, assuming
+  // the records of [lo, hi) hash within [hash_lo, hash_hi]: a few steps of
+  // interpolation (the hashes are close to uniform), then bisection.
+  uint64_t Search(uint64_t x, uint64_t lo, uint64_t hi, uint64_t hash_lo,
+                  uint64_t hash_hi) {
+    for (int step = 0; lo < hi; ++step) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      if (step < 3 && hash_hi > hash_lo && x >= hash_lo && x <= hash_hi) {
+        const unsigned __int128 span = hash_hi - hash_lo;
+        const uint64_t at = static_cast<uint64_t>(
+            static_cast<unsigned __int128>(x - hash_lo) * (hi - lo) / span);
+        mid = lo + std::min(at, hi - lo - 1);
+      }
+      const uint64_t h = Hash(mid);
+      if (h < x) {
+        lo = mid + 1;
+        hash_lo = h;
+      } else {
+        hi = mid;
+        hash_hi = h;
+      }
+    }
+    return lo;
+  }
+
+  const DataFile& data_;
+  const Schema& schema_;
+  const uint64_t entry_size_;
+  Memo memo_[kMemo];
+  uintptr_t prefetched_ = 0;  // lines below this were requested
+};
+
 class MergeWriter {
  public:
   MergeWriter(const MergeRequest& request, std::unique_ptr<IndexFile> file,
@@ -20,78 +121,21 @@ class MergeWriter {
         fan_(std::move(fan)),
         filter_(expected, request.schema.hash_bits) {}
 
-  bool Keep(const char* entry) const {
-    return !r_.keep ||
-           r_.keep(EntryKey(r_.schema, entry), EntryValue(r_.schema, entry));
+  // Whether runs can be copied (see merge.h).
+  bool CanCopyRuns() const {
+    return r_.copy_runs && !r_.keep && r_.data != nullptr &&
+           r_.data->count() > 0 && r_.data->filter() != nullptr &&
+           filter_.CanInclude(*r_.data->filter());
   }
 
-  absl::Status Emit(uint64_t hash, const char* entry) {
-    const absl::string_view record(entry, r_.schema.entry_size());
-    fan_.Update(hash, file_->offset());
-    filter_.Add(EntryKey(r_.schema, entry), hash);
-    if (entries_ == 0) first_entry_ = entry;
-    last_entry_ = entry;
-    ++entries_;
-    return file_->Append(record);
-  }
-
-  bool Cancelled() const {
-    return r_.cancel != nullptr && r_.cancel->load(std::memory_order_relaxed);
-  }
-
-  absl::Status Run() {
-    const Schema& s = r_.schema;
+  absl::Status Run(bool copy_runs) {
     const std::vector<LogTable::Sorted> log = r_.log->SortedByHash();
-    size_t next = 0;  // first log binding not yet written
-    auto emit_log_below = [&](uint64_t hash, bool inclusive) -> absl::Status {
-      while (next < log.size() &&
-             (log[next].hash < hash || (inclusive && log[next].hash == hash))) {
-        if (Keep(log[next].entry)) {
-          absl::Status st = Emit(log[next].hash, log[next].entry);
-          if (!st.ok()) return st;
-        }
-        ++next;
-      }
-      return absl::OkStatus();
-    };
-
-    const uint64_t count = r_.data == nullptr ? 0 : r_.data->count();
-    uint64_t previous = 0;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (Cancelled()) return Aborted();
-      const char* d = r_.data->entry(i);
-      const uint64_t h = s.hash(EntryKey(s, d));
-      if (h < previous) {
-        return absl::DataLossError(absl::StrCat(
-            r_.data->path(), ": records not sorted by hash at offset ",
-            i * s.entry_size()));
-      }
-      previous = h;
-      absl::Status st = emit_log_below(h, /*inclusive=*/false);
-      if (!st.ok()) return st;
-      // Any log binding with this hash may carry the same key: the log wins.
-      bool overridden = false;
-      for (size_t j = next; j < log.size() && log[j].hash == h; ++j) {
-        if (std::memcmp(log[j].entry, d, s.key_size) == 0) {
-          overridden = true;
-          break;
-        }
-      }
-      if (!overridden && Keep(d)) {
-        st = Emit(h, d);
-        if (!st.ok()) return st;
-      }
-      if (i == 0 && r_.after_first_entry) {
-        st = r_.after_first_entry();
-        if (!st.ok()) return st;
-      }
-    }
-    if (Cancelled()) return Aborted();
-    absl::Status st = emit_log_below(0, /*inclusive=*/false);
-    // Everything left in the log (emit_log_below(+inf)).
-    while (st.ok() && next < log.size()) {
-      if (Keep(log[next].entry)) st = Emit(log[next].hash, log[next].entry);
-      ++next;
+    absl::Status st;
+    if (copy_runs) {
+      filter_.Include(*r_.data->filter());
+      st = CopyRuns(log);
+    } else {
+      st = RecordByRecord(log);
     }
     if (!st.ok()) return st;
     if (Cancelled()) return Aborted();
@@ -102,11 +146,6 @@ class MergeWriter {
     if (!st.ok()) return st;
     return file_->Flush(IndexFile::FlushOptions{/*call_callback=*/false,
                                                 /*fsync=*/false});
-  }
-
-  absl::Status Aborted() const {
-    return absl::AbortedError(
-        absl::StrCat(r_.path, ": merge cancelled by clear or close"));
   }
 
   std::unique_ptr<IndexFile> TakeFile() { return std::move(file_); }
@@ -122,6 +161,190 @@ class MergeWriter {
   }
 
  private:
+  // Bytes of old records appended at once: the output's write buffer flushes
+  // past about 1 MB, and a cancel is checked between pieces.
+  static constexpr uint64_t kPieceBytes = 1 << 20;
+
+  bool Keep(const char* entry) const {
+    return !r_.keep ||
+           r_.keep(EntryKey(r_.schema, entry), EntryValue(r_.schema, entry));
+  }
+
+  bool Cancelled() const {
+    return r_.cancel != nullptr && r_.cancel->load(std::memory_order_relaxed);
+  }
+
+  absl::Status Aborted() const {
+    return absl::AbortedError(
+        absl::StrCat(r_.path, ": merge cancelled by clear or close"));
+  }
+
+  absl::Status Unsorted(uint64_t index) const {
+    return absl::DataLossError(
+        absl::StrCat(r_.data->path(), ": records not sorted by hash at offset ",
+                     index * r_.schema.entry_size()));
+  }
+
+  // Runs the test hook once, as soon as `handled` data records were handled.
+  absl::Status AfterDataRecords(uint64_t handled) {
+    if (handled == 0 || hook_called_ || !r_.after_first_entry) {
+      return absl::OkStatus();
+    }
+    hook_called_ = true;
+    return r_.after_first_entry();
+  }
+
+  // Writes one record; `to_filter`: its key is not in the filter yet.
+  absl::Status Emit(uint64_t hash, const char* entry, bool to_filter) {
+    const absl::string_view record(entry, r_.schema.entry_size());
+    fan_.Update(hash, file_->offset());
+    if (to_filter) filter_.Add(EntryKey(r_.schema, entry), hash);
+    if (entries_ == 0) first_entry_ = entry;
+    last_entry_ = entry;
+    ++entries_;
+    return file_->Append(record);
+  }
+
+  absl::Status RecordByRecord(const std::vector<LogTable::Sorted>& log) {
+    const Schema& s = r_.schema;
+    size_t next = 0;  // first log binding not yet written
+    auto emit_log_below = [&](uint64_t hash) -> absl::Status {
+      while (next < log.size() && log[next].hash < hash) {
+        PrefetchLog(log, next);
+        if (Keep(log[next].entry)) {
+          absl::Status st = Emit(log[next].hash, log[next].entry, true);
+          if (!st.ok()) return st;
+        }
+        ++next;
+      }
+      return absl::OkStatus();
+    };
+
+    const uint64_t count = r_.data == nullptr ? 0 : r_.data->count();
+    uint64_t previous = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (Cancelled()) return Aborted();
+      const char* d = r_.data->entry(i);
+      const uint64_t h = s.hash(EntryKey(s, d));
+      if (h < previous) return Unsorted(i);
+      previous = h;
+      absl::Status st = emit_log_below(h);
+      if (!st.ok()) return st;
+      // Any log binding with this hash may carry the same key: the log wins.
+      if (!Overridden(log, next, d, h) && Keep(d)) {
+        st = Emit(h, d, true);
+        if (!st.ok()) return st;
+      }
+      st = AfterDataRecords(i + 1);
+      if (!st.ok()) return st;
+    }
+    if (Cancelled()) return Aborted();
+    // Everything left in the log.
+    for (; next < log.size(); ++next) {
+      if (Keep(log[next].entry)) {
+        absl::Status st = Emit(log[next].hash, log[next].entry, true);
+        if (!st.ok()) return st;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Log bindings lie in the log's memory in the order they were written, not
+  // in hash order: each would be a cache miss. Requests the one a few places
+  // after `next`.
+  void PrefetchLog(const std::vector<LogTable::Sorted>& log,
+                   size_t next) const {
+    constexpr size_t kAhead = 16;
+    if (next + kAhead >= log.size()) return;
+    const char* entry = log[next + kAhead].entry;
+    __builtin_prefetch(entry);
+    __builtin_prefetch(entry + r_.schema.entry_size() - 1);
+  }
+
+  // Whether a log binding from `next` on, with hash h, has the key of `d`.
+  bool Overridden(const std::vector<LogTable::Sorted>& log, size_t next,
+                  const char* d, uint64_t h) const {
+    for (size_t j = next; j < log.size() && log[j].hash == h; ++j) {
+      if (std::memcmp(log[j].entry, d, r_.schema.key_size) == 0) return true;
+    }
+    return false;
+  }
+
+  // The same output as RecordByRecord (without keep), by runs: the old
+  // records below each log binding's hash are copied at once, the few with
+  // its very hash are checked against the log one by one.
+  absl::Status CopyRuns(const std::vector<LogTable::Sorted>& log) {
+    OldRecords old(*r_.data, r_.schema);
+    const uint64_t n = old.count();
+    uint64_t i = 0;  // first old record not yet handled
+    size_t next = 0;
+    while (next < log.size()) {
+      if (Cancelled()) return Aborted();
+      PrefetchLog(log, next);
+      old.PrefetchAhead(i);
+      const uint64_t h = log[next].hash;
+      const uint64_t j = old.LowerBound(h, i, n);
+      absl::Status st = CopyRun(old, i, j);
+      if (!st.ok()) return st;
+      i = j;
+      for (; i < n && old.Hash(i) == h; ++i) {
+        const char* d = old.entry(i);
+        if (h < previous_old_) return Unsorted(i);
+        previous_old_ = h;
+        if (!Overridden(log, next, d, h)) {
+          st = Emit(h, d, /*to_filter=*/false);
+          if (!st.ok()) return st;
+        }
+        st = AfterDataRecords(i + 1);
+        if (!st.ok()) return st;
+      }
+      for (; next < log.size() && log[next].hash == h; ++next) {
+        st = Emit(h, log[next].entry, /*to_filter=*/true);
+        if (!st.ok()) return st;
+      }
+    }
+    return CopyRun(old, i, n);
+  }
+
+  // Copies old records [a, b) to the output, as they are.
+  absl::Status CopyRun(OldRecords& old, uint64_t a, uint64_t b) {
+    if (a >= b) return absl::OkStatus();
+    const size_t e = r_.schema.entry_size();
+    const uint64_t first_hash = old.Hash(a);
+    const uint64_t last_hash = old.Hash(b - 1);
+    if (first_hash < previous_old_) return Unsorted(a);
+    if (last_hash < first_hash) return Unsorted(b - 1);
+    previous_old_ = last_hash;
+    // The fan-out table wants the last record of each bucket the run reaches.
+    const uint64_t out = file_->offset();  // where record a goes
+    uint64_t q = a;
+    uint64_t hq = first_hash;
+    for (;;) {
+      const uint64_t bucket_last = fan_.LastHashOfBucket(hq);
+      uint64_t end = b;  // one past the bucket's last record in the run
+      if (last_hash > bucket_last) {
+        end = old.LowerBound(bucket_last + 1, q + 1, b);
+      }
+      fan_.Update(hq, out + (end - 1 - a) * e);
+      if (end >= b) break;
+      q = end;
+      hq = old.Hash(q);
+      if (hq <= bucket_last) return Unsorted(q);
+    }
+    if (entries_ == 0) first_entry_ = old.entry(a);
+    last_entry_ = old.entry(b - 1);
+    entries_ += b - a;
+    const uint64_t per_piece = std::max<uint64_t>(1, kPieceBytes / e);
+    for (uint64_t p = a; p < b; p += per_piece) {
+      if (Cancelled()) return Aborted();
+      const uint64_t p_end = std::min(b, p + per_piece);
+      absl::Status st =
+          file_->Append(absl::string_view(old.entry(p), (p_end - p) * e));
+      if (!st.ok()) return st;
+    }
+    return AfterDataRecords(b);
+  }
+
   const MergeRequest& r_;
   std::unique_ptr<IndexFile> file_;
   FanoutBuilder fan_;
@@ -132,6 +355,9 @@ class MergeWriter {
   // data file, both alive during the merge.
   const char* first_entry_ = nullptr;
   const char* last_entry_ = nullptr;
+  // Hash of the last old record handled by CopyRuns (for its order check).
+  uint64_t previous_old_ = 0;
+  bool hook_called_ = false;
 };
 
 }  // namespace
@@ -154,7 +380,8 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   if (!file.ok()) return file.status();
 
   MergeWriter writer(request, *std::move(file), std::move(fan), expected);
-  absl::Status st = writer.Run();
+  const bool copy_runs = writer.CanCopyRuns();
+  absl::Status st = writer.Run(copy_runs);
   std::unique_ptr<IndexFile> out = writer.TakeFile();
   if (!st.ok()) {
     // Leave nothing behind: the next merge starts from scratch (and a crash
@@ -167,6 +394,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   result.file = std::move(out);
   result.entries = writer.entries();
   result.filter = writer.Filter();
+  result.copied_runs = copy_runs;
   return result;
 }
 

@@ -7,6 +7,18 @@
 // filter applies to the surviving (newest) binding of each key only, so a
 // filtered-out log binding never lets an older data value come back.
 //
+// Two ways, with the same output byte for byte:
+// - record by record: every data record is hashed, placed and added to a new
+//   key filter;
+// - copying runs, when the data file has a key filter the output's can extend
+//   (same shape; no keep filter): the data records between two log bindings
+//   are copied as they are, found by a search guided by the data file's
+//   fan-out table; a record is hashed only at a run's ends, in these searches
+//   and at the output's bucket boundaries, and the output's filter is the data
+//   file's plus the log's keys. Most merges take this way: its cost follows
+//   the log and the number of fan-out buckets, not the records. Unsorted data
+//   records are then noticed only where a run starts or ends.
+//
 // The output is built under its own name and only renamed over `data` by the
 // caller; on cancel or error the partial file is removed and nothing else
 // changes.
@@ -46,6 +58,9 @@ struct MergeRequest {
   const std::atomic<bool>* cancel = nullptr;
   // Called once after the first data record was handled (test hook).
   std::function<absl::Status()> after_first_entry;
+  // Whether runs of data records may be copied as they are (see above); false
+  // handles every record one by one.
+  bool copy_runs = true;
 };
 
 struct MergeResult {
@@ -55,6 +70,8 @@ struct MergeResult {
   // The bytes of the output's key filter (see KeyFilter), once the output is
   // committed as `data` with the request's generation. Empty without entries.
   std::string filter;
+  // Whether runs of data records were copied as they are.
+  bool copied_runs = false;
 };
 
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request);

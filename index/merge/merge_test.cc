@@ -215,6 +215,39 @@ std::string Diff(MemEnv* env, const std::shared_ptr<const DataFile>& data,
   return "";
 }
 
+// Writes a filter for the data file at kDataPath sized for `expected` keys
+// (whatever its fan-out table says, damaged or not) and reopens the file.
+std::shared_ptr<const DataFile> ReopenWithFilterSizedFor(MemEnv* env,
+                                                         const Schema& s,
+                                                         uint64_t expected) {
+  auto file = IndexFile::OpenReadOnly(env, kDataPath, s.entry_size());
+  if (!file.ok() || *file == nullptr) return nullptr;
+  auto table = (*file)->ReadFanout();
+  if (!table.ok()) return nullptr;
+  (void)(*file)->Close();
+  (void)env->RemoveFile(DataFile::FilterPath(kDataPath));
+  auto bare = DataFile::Open(env, kDataPath, s);
+  if (!bare.ok() || *bare == nullptr) return nullptr;
+  const DataFile& d = **bare;
+  KeyFilterBuilder builder(expected, s.hash_bits);
+  for (uint64_t i = 0; i < d.count(); ++i) {
+    const absl::string_view key = EntryKey(s, d.entry(i));
+    builder.Add(key, s.hash(key));
+  }
+  const size_t e = s.entry_size();
+  const std::string bytes = builder.Finish(FilterTargetOf(
+      d.generation(), d.count(), absl::string_view(d.entry(0), e),
+      absl::string_view(d.entry(d.count() - 1), e), *table));
+  if (!KeyFilter::Write(env, DataFile::FilterPath(kDataPath), bytes).ok()) {
+    return nullptr;
+  }
+  auto data = DataFile::Open(env, kDataPath, s);
+  if (!data.ok() || *data == nullptr || (*data)->filter() == nullptr) {
+    return nullptr;
+  }
+  return *data;
+}
+
 // ---------------------------------------------------------------------------------
 // Fixture.
 
@@ -267,6 +300,13 @@ class MergeTest : public ::testing::Test {
     const uint64_t entries = result->entries;
     data_ = Commit(*std::move(result));
     EXPECT_EQ(entries, data_ == nullptr ? 0 : data_->count());
+  }
+
+  // Replaces the filter of the data file at kDataPath by one sized for
+  // `expected` keys (so that a merge of that size can extend it) and reopens
+  // the data file with it.
+  std::shared_ptr<const DataFile> WithFilterSizedFor(uint64_t expected) {
+    return ReopenWithFilterSizedFor(&env_, schema_, expected);
   }
 
   bool Exists(const std::string& path) {
@@ -585,6 +625,16 @@ TEST_F(MergeTest, AfterFirstEntryRunsOnceAndOnlyWithData) {
   r2.after_first_entry = r.after_first_entry;
   result = WriteMerge(r2);
   ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->copied_runs);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result->entries, 5u);
+
+  // Record by record, likewise once.
+  calls = 0;
+  r2.copy_runs = false;
+  result = WriteMerge(r2);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->copied_runs);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(result->entries, 5u);
 }
@@ -633,6 +683,38 @@ TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
   EXPECT_FALSE(Exists(kMergePath));
 }
 
+// The same file with a filter made for it: the merge copies runs, and notices
+// the disorder at a run's ends.
+TEST_F(MergeTest, UnsortedDataFileIsDataLossWhenCopyingRuns) {
+  IndexFile::ReadWriteOptions options;
+  options.fresh = true;
+  options.generation = 1;
+  options.fan_size = 8;
+  options.entry_size = schema_.entry_size();
+  auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
+  ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
+  ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
+  ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
+  ASSERT_OK((*file)->Flush());
+  ASSERT_OK((*file)->Close());
+  const std::shared_ptr<const DataFile> data = WithFilterSizedFor(4);
+  ASSERT_NE(data, nullptr);
+
+  for (uint32_t key : {0u, 2u, 3u}) {
+    SCOPED_TRACE(key);
+    const LogTable log = TableOf(schema_, {{key, 9}});
+    absl::StatusOr<MergeResult> result =
+        WriteMerge(Request(log, 2, data.get()));
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(result.status().message(), HasSubstr(kDataPath));
+    EXPECT_THAT(result.status().message(), HasSubstr("sorted"));
+    EXPECT_FALSE(Exists(kMergePath));
+  }
+}
+
 // A fan-out table that Fanout::Import accepts but that does not match the
 // records (here: every slot 0 but the last, so each bucket's window is the
 // first record or two) must not make lookups miss: Find checks the records
@@ -675,6 +757,51 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   for (uint32_t k = 1; k < 9000; k += 500) {
     EXPECT_EQ((*damaged)->Find(Key(k), schema_.hash(Key(k))), nullptr) << k;
   }
+}
+
+// A merge that copies runs uses the data file's fan-out table only as a hint:
+// with a table that does not match the records (and a filter made for that
+// table, so that runs are copied) its output is still right.
+TEST_F(MergeTest, CopyingRunsSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
+  schema_ = MidSchema();
+  Model model;
+  LogTable first(schema_);
+  for (uint32_t k = 0; k < 9000; k += 2) {
+    first.Add(Entry(Key(k), Value(k)).data());
+    model[Key(k)] = Value(k);
+  }
+  MergeAndCommit(first, 1);
+  ASSERT_NE(data_, nullptr);
+  const uint64_t count = data_->count();
+  const size_t fans = data_->fanout().nb_fans();
+  ASSERT_GT(fans, 4u);
+  data_.reset();
+  // Every slot 0 but the last: each bucket's window is the first record or
+  // two.
+  std::string table(fans * 8, '\0');
+  table.replace(table.size() - 8, 8, Be64((count - 1) * schema_.entry_size()));
+  {
+    auto file = env_.OpenFile(kDataPath, OpenMode::kReadWrite);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_OK((*file)->PWrite(IndexFile::kHeaderSize, table));
+  }
+  LogTable second(schema_);
+  for (uint32_t k = 1; k < 9000; k += 6) {
+    second.Add(Entry(Key(k), Value(k + 1)).data());
+    model[Key(k)] = Value(k + 1);
+  }
+  for (uint32_t k = 0; k < 9000; k += 10) {
+    second.Add(Entry(Key(k), Value(k + 2)).data());
+    model[Key(k)] = Value(k + 2);
+  }
+  data_ = WithFilterSizedFor(count + second.cardinal());
+  ASSERT_NE(data_, nullptr);
+  MergeRequest r = Request(second, 2, data_.get());
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->copied_runs);
+  data_ = Commit(*std::move(result));
+  EXPECT_EQ(Diff(&env_, data_, schema_, model, 2, {Key(9001), Key(20001)}), "");
 }
 
 // ---------------------------------------------------------------------------------
@@ -874,6 +1001,71 @@ RC_GTEST_PROP(MergeModel, RepeatedMergesAgreeWithTheModel, ()) {
     const std::string diff = Diff(&env, data, s, model, generation, absent);
     RC_ASSERT(diff == "");
   }
+}
+
+// Copying runs is only a faster way to the same output: for any data file
+// (with a filter it can extend) and log, the output file and its filter are
+// those of the record-by-record merge, byte for byte.
+RC_GTEST_PROP(MergeModel, CopyingRunsGivesTheRecordByRecordOutput, ()) {
+  const bool mid = *rc::gen::arbitrary<bool>();
+  const Schema s = mid ? MidSchema() : TinySchema();
+  const uint32_t pool = mid ? *rc::gen::inRange<uint32_t>(1, 20000)
+                            : *rc::gen::inRange<uint32_t>(1, 40);
+  using Batch = std::vector<std::pair<uint32_t, uint32_t>>;
+  const auto gen_batch = rc::gen::container<Batch>(rc::gen::pair(
+      rc::gen::inRange<uint32_t>(0, pool), rc::gen::inRange<uint32_t>(0, 10)));
+  const Batch base = *rc::gen::nonEmpty(gen_batch);
+  const Batch update = *gen_batch;
+
+  MemEnv env;
+  RC_ASSERT(env.CreateDirs(kDir).ok());
+  Model model;
+  LogTable first(s);
+  for (const auto& [k, v] : base) {
+    first.Add(Entry(Key(k), Value(v)).data());
+    model[Key(k)] = Value(v);
+  }
+  MergeRequest r;
+  r.env = &env;
+  r.path = kMergePath;
+  r.schema = s;
+  r.log = &first;
+  r.generation = 1;
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  RC_ASSERT(result.ok());
+  RC_ASSERT(result->file->RenameTo(kDataPath).ok());
+  RC_ASSERT(result->file->Close().ok());
+
+  LogTable second(s);
+  for (const auto& [k, v] : update) {
+    second.Add(Entry(Key(k), Value(v)).data());
+    model[Key(k)] = Value(v);
+  }
+  const std::shared_ptr<const DataFile> data =
+      ReopenWithFilterSizedFor(&env, s, first.cardinal() + second.cardinal());
+  RC_ASSERT(data != nullptr);
+
+  constexpr char kOtherPath[] = "/s/index/merge_by_record";
+  r.log = &second;
+  r.data = data.get();
+  r.generation = 2;
+  absl::StatusOr<MergeResult> by_runs = WriteMerge(r);
+  RC_ASSERT(by_runs.ok());
+  RC_ASSERT(by_runs->copied_runs);
+  r.path = kOtherPath;
+  r.copy_runs = false;
+  absl::StatusOr<MergeResult> by_record = WriteMerge(r);
+  RC_ASSERT(by_record.ok());
+  RC_ASSERT(!by_record->copied_runs);
+
+  RC_ASSERT(by_runs->entries == model.size());
+  RC_ASSERT(by_record->entries == model.size());
+  RC_ASSERT(by_runs->filter == by_record->filter);
+  absl::StatusOr<std::string> runs_bytes = env.Contents(kMergePath);
+  absl::StatusOr<std::string> record_bytes = env.Contents(kOtherPath);
+  RC_ASSERT(runs_bytes.ok());
+  RC_ASSERT(record_bytes.ok());
+  RC_ASSERT(*runs_bytes == *record_bytes);
 }
 
 }  // namespace
