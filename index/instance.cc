@@ -471,12 +471,14 @@ std::vector<std::string> Instance::LogEntries(bool async) const {
 
 absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
                                bool overcommit) {
-  const auto start = std::chrono::steady_clock::now();
+  const bool timed = stats_internal::TimeThisReplace();
+  const auto start = timed ? std::chrono::steady_clock::now()
+                           : std::chrono::steady_clock::time_point();
   bool over = false;
   {
     WriterLock lock(&mu_);
     if (options_.readonly) {
-      stats_internal::AddReplace(0);
+      stats_internal::AddReplace(false, 0);
       KV_RETURN_IF_ERROR(CheckOpen());
       return ReadOnlyError(root_, "replace");
     }
@@ -493,9 +495,10 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
     over = target->file().offset() > log_size_bytes_;
   }
   stats_internal::AddReplace(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now() - start)
-          .count());
+      timed, timed ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count()
+                   : 0);
   if (!over || overcommit) return absl::OkStatus();
   if (options_.throttle == Throttle::kOvercommitMemory) {
     absl::MutexLock lock(&merge_mu_);

@@ -443,6 +443,27 @@ TEST_F(RawIndexTest, LruSizeOneHitsAndEvicts) {
   EXPECT_EQ(GetStats().lru_hits, 0u);
 }
 
+// Every replace is counted; the latency is measured on one in
+// kReplaceSampling of them (the first one of a thread included).
+TEST_F(RawIndexTest, ReplaceLatencyIsMeasuredOnASample) {
+  auto index = Open(Opts(100000));
+  std::thread writer([&] {
+    ResetStats();
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    }
+    const Stats st = GetStats();
+    EXPECT_EQ(st.nb_replace, 100u);
+    EXPECT_EQ(st.nb_replace_timed,
+              (100 + kReplaceSampling - 1) / kReplaceSampling);
+    EXPECT_GT(st.replace_mean_ns, 0u);
+  });
+  writer.join();
+  ResetStats();
+  EXPECT_EQ(GetStats().nb_replace_timed, 0u);
+  EXPECT_EQ(GetStats().replace_mean_ns, 0u);
+}
+
 TEST_F(RawIndexTest, SharedInstanceThroughCache) {
   InstanceCache cache;
   Options o = Opts(1000);

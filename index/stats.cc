@@ -21,13 +21,15 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_merge{0};
   std::atomic<uint64_t> nb_replace{0};
   std::atomic<uint64_t> replace_ns{0};
+  std::atomic<uint64_t> nb_replace_timed{0};
   std::atomic<uint64_t> nb_sync{0};
   std::atomic<uint64_t> lru_hits{0};
   std::atomic<uint64_t> lru_misses{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
-    return {&bytes_read, &nb_reads,   &bytes_written, &nb_writes, &nb_merge,
-            &nb_replace, &replace_ns, &nb_sync,       &lru_hits,  &lru_misses};
+    return {&bytes_read, &nb_reads,   &bytes_written, &nb_writes,
+            &nb_merge,   &nb_replace, &replace_ns,    &nb_replace_timed,
+            &nb_sync,    &lru_hits,   &lru_misses};
   }
 };
 
@@ -76,8 +78,10 @@ Stats GetStats() {
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
   s.lru_hits = Sum(&Stripe::lru_hits);
   s.lru_misses = Sum(&Stripe::lru_misses);
-  s.replace_mean_ns =
-      s.nb_replace == 0 ? 0 : Sum(&Stripe::replace_ns) / s.nb_replace;
+  s.nb_replace_timed = Sum(&Stripe::nb_replace_timed);
+  s.replace_mean_ns = s.nb_replace_timed == 0
+                          ? 0
+                          : Sum(&Stripe::replace_ns) / s.nb_replace_timed;
   absl::MutexLock lock(&c.mu);
   s.merge_durations_us.assign(c.merge_durations.begin(),
                               c.merge_durations.end());
@@ -112,9 +116,17 @@ void AddMergeDuration(uint64_t us) {
     c.merge_durations.pop_front();
   }
 }
-void AddReplace(uint64_t ns) {
-  Mine().nb_replace.fetch_add(1, kRelaxed);
-  Mine().replace_ns.fetch_add(ns, kRelaxed);
+bool TimeThisReplace() {
+  thread_local uint64_t replaces = 0;
+  return replaces++ % kReplaceSampling == 0;
+}
+void AddReplace(bool timed, uint64_t ns) {
+  Stripe& mine = Mine();
+  mine.nb_replace.fetch_add(1, kRelaxed);
+  if (timed) {
+    mine.nb_replace_timed.fetch_add(1, kRelaxed);
+    mine.replace_ns.fetch_add(ns, kRelaxed);
+  }
 }
 void AddSync(uint64_t us) {
   Mine().nb_sync.fetch_add(1, kRelaxed);

@@ -22,19 +22,28 @@ struct Stats {
   uint64_t lru_misses = 0;
   // Durations (µs) of the last 10 merges, oldest first.
   std::vector<uint64_t> merge_durations_us;
-  // Mean replace latency (ns) since the last reset.
+  // Mean replace latency (ns) since the last reset, measured on one replace
+  // in kReplaceSampling of each thread (its first one included): reading the
+  // clock twice would cost a sizeable part of a replace.
   uint64_t replace_mean_ns = 0;
+  // How many replaces replace_mean_ns was measured on.
+  uint64_t nb_replace_timed = 0;
 };
 
 Stats GetStats();
 void ResetStats();
+
+inline constexpr uint64_t kReplaceSampling = 16;
 
 namespace stats_internal {
 void AddRead(uint64_t bytes);
 void AddWrite(uint64_t bytes);
 void AddMerge();
 void AddMergeDuration(uint64_t us);
-void AddReplace(uint64_t ns);
+// Whether the calling thread's next replace is one to time.
+bool TimeThisReplace();
+// A replace; `timed`: it was timed and took `ns`.
+void AddReplace(bool timed, uint64_t ns);
 void AddSync(uint64_t us);
 void AddLru(bool hit);
 }  // namespace stats_internal

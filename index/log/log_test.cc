@@ -315,6 +315,40 @@ RC_GTEST_PROP(LogTableModel, NewestValuePerKey, ()) {
   }
 }
 
+// SortedByHash with hashes of every width, including one that lies about its
+// width (a hash function returning more bits than the schema declares).
+uint64_t Hash20(absl::string_view key) { return Xxh3KeyHash64(key) >> 44; }
+uint64_t Hash30(absl::string_view key) { return Xxh3KeyHash64(key) >> 34; }
+uint64_t Hash16(absl::string_view key) { return Xxh3KeyHash64(key) >> 48; }
+
+RC_GTEST_PROP(LogTableModel, SortedByHashForEveryHashWidth, ()) {
+  struct Width {
+    int bits;
+    KeyHashFn hash;
+  };
+  const Width widths[] = {{2, &TinyHash},       {16, &Hash16},
+                          {20, &Hash20},        {30, &Hash30},
+                          {64, &Xxh3KeyHash64}, {12, &Hash20}};  // last: lies
+  const Width w = *rc::gen::elementOf(
+      std::vector<Width>(std::begin(widths), std::end(widths)));
+  Schema s = TinySchema();
+  s.hash_bits = w.bits;
+  s.hash = w.hash;
+  // Logs of thousands of keys, so that the sort's buckets hold several.
+  const uint32_t pool = *rc::gen::inRange<uint32_t>(1, 1 << 20);
+  const uint32_t adds = *rc::gen::inRange<uint32_t>(0, 4000);
+  uint32_t seed = *rc::gen::arbitrary<uint32_t>();
+  LogTable table(s);
+  Model model;
+  for (uint32_t i = 0; i < adds; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    const uint32_t k = (seed >> 4) % pool;
+    table.Add(Entry(Key(k), Value(i)).data());
+    model[Key(k)] = Value(i);
+  }
+  RC_ASSERT(Diff(table, s, model) == "");
+}
+
 // ---------------------------------------------------------------------------------
 // Log.
 
