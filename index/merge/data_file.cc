@@ -9,6 +9,26 @@
 #include "search/search.h"
 
 namespace kvindex {
+namespace {
+
+// Which way the filter's verdicts on this thread went lately: present keys
+// push the count up, absent ones down, within +-kTrendLimit. Workloads tend to
+// be mostly one or the other, so this predicts the next verdict well enough
+// to decide whether to start loading a record before it.
+thread_local int filter_trend = 0;
+constexpr int kTrendLimit = 8;
+
+bool ExpectMayContain() { return filter_trend > 0; }
+
+void RecordVerdict(bool may_contain) {
+  if (may_contain) {
+    if (filter_trend < kTrendLimit) ++filter_trend;
+  } else if (filter_trend > -kTrendLimit) {
+    --filter_trend;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::Open(
     Env* env, const std::string& path, const Schema& schema) {
@@ -79,6 +99,7 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
   }
   Window w;
   w.hash = hash;
+  w.located = true;
   w.first = first;
   w.last = high;
   w.hash_min = hashes.low;
@@ -117,14 +138,22 @@ std::optional<ProbeRange> DataFile::LikelyProbes(const Window& w) const {
 }
 
 DataFile::Window DataFile::Prefetch(uint64_t hash) const {
-  // With a filter, only its block now: the records the search may read are
-  // requested once the filter lets the key through (Find). Requesting even
-  // the first probe's record before the verdict made finds of absent keys a
-  // fifth slower (a wasted page walk and memory read each) for a few percent
-  // on present ones.
+  // With a filter, its block now and the other records the search may read
+  // once it lets the key through (Find). The first probe's record before the
+  // verdict made finds of present keys 6-10% faster, of absent ones 10-15%
+  // slower: it is requested only when the verdict will likely be "maybe".
   if (filter_ != nullptr) {
     filter_->Prefetch(hash);
-    return WindowOf(hash);
+    if (!ExpectMayContain()) {
+      Window w;
+      w.hash = hash;
+      return w;
+    }
+    const Window w = WindowOf(hash);
+    if (w.first_probe.has_value()) {
+      PrefetchRecords(*w.first_probe, *w.first_probe, *w.first_probe);
+    }
+    return w;
   }
   const Window w = WindowOf(hash);
   const std::optional<ProbeRange> likely = LikelyProbes(w);
@@ -143,11 +172,14 @@ bool DataFile::Encloses(const Window& w) const {
          (w.last + 1 >= count_ || hash_at(w.last + 1) > w.hash_max);
 }
 
-const char* DataFile::Find(absl::string_view key, const Window& w) const {
-  const uint64_t hash = w.hash;
-  if (filter_ != nullptr && !filter_->MayContain(hash, KeyFingerprint(key))) {
-    return nullptr;
+const char* DataFile::Find(absl::string_view key, const Window& given) const {
+  const uint64_t hash = given.hash;
+  if (filter_ != nullptr) {
+    const bool may_contain = filter_->MayContain(hash, KeyFingerprint(key));
+    RecordVerdict(may_contain);
+    if (!may_contain) return nullptr;
   }
+  const Window w = given.located ? given : WindowOf(hash);
   // The records around the first probe where the key most likely sits (see
   // Prefetch), requested together so that their misses overlap, then compared
   // by key bytes: no record is hashed unless the key lies outside them.

@@ -44,6 +44,9 @@ class DataFile {
   // hash_max].
   struct Window {
     uint64_t hash = 0;
+    // Whether the fields below are worked out; when not (Prefetch may leave
+    // it to Find), Find works them out from `hash`.
+    bool located = false;
     uint64_t first = 0, last = 0, hash_min = 0, hash_max = 0;
     // The search's first probe (BoundedFirstProbe); none when the search
     // reads no record.
@@ -55,11 +58,14 @@ class DataFile {
     return Find(key, WindowOf(hash));
   }
   // A lookup in two steps, so that its memory accesses overlap with other
-  // work: Prefetch starts loading the filter block and the first record the
-  // search will read into the CPU cache (without a filter, every record it
-  // will probably read), Find (with the same window) checks the filter,
-  // requests the other records the search will probably read, compares their
-  // keys and only if the key is not among them searches the bucket.
+  // work: Prefetch starts loading into the CPU cache, without a filter, every
+  // record the search will probably read; with one, its block, and the first
+  // record the search will read only while the filter's verdicts on this
+  // thread have mostly been "maybe present" (for an absent key that record is
+  // a wasted memory read and page walk; for a present one, a head start).
+  // Find (with the same window) checks the filter, requests the other records
+  // the search will probably read, compares their keys and only if the key is
+  // not among them searches the bucket.
   Window Prefetch(uint64_t hash) const;
   const char* Find(absl::string_view key, const Window& w) const;
 

@@ -915,6 +915,58 @@ TEST_F(MergeTest, PresentKeysAreFoundWithoutHashingRecords) {
   EXPECT_LT(per_find, 0.3);
 }
 
+// With a filter, Prefetch works out the window (and starts loading the first
+// record) only while the filter's recent verdicts on this thread were mostly
+// "maybe"; otherwise Find works it out after the verdict. Both ways find
+// every key and no absent one.
+TEST_F(MergeTest, PrefetchLocatesRecordsOnlyWhileKeysTendToBePresent) {
+  schema_ = MidSchema();
+  LogTable log(schema_);
+  for (uint32_t k = 0; k < 4000; k += 2) {
+    log.Add(Entry(Key(k), Value(k)).data());
+  }
+  MergeAndCommit(log, 1);
+  ASSERT_NE(data_, nullptr);
+  ASSERT_NE(data_->filter(), nullptr);
+  auto two_steps = [&](uint32_t k) {
+    const std::string key = Key(k);
+    return data_->Find(key, data_->Prefetch(schema_.hash(key)));
+  };
+  // Absent keys the filter rules out (odd keys it lets through are skipped).
+  auto absent_verdicts = [&](int n) {
+    for (uint32_t k = 100001; n > 0; k += 2) {
+      const std::string key = Key(k);
+      if (data_->filter()->MayContain(schema_.hash(key), KeyFingerprint(key))) {
+        continue;
+      }
+      EXPECT_EQ(two_steps(k), nullptr) << k;
+      --n;
+    }
+  };
+  absent_verdicts(20);
+  EXPECT_FALSE(data_->Prefetch(schema_.hash(Key(2))).located);
+  for (uint32_t k = 0; k < 40; k += 2) {
+    const char* e = two_steps(k);
+    ASSERT_NE(e, nullptr) << k;
+    EXPECT_EQ(ValueNumber(EntryValue(schema_, e)), k);
+  }
+  EXPECT_TRUE(data_->Prefetch(schema_.hash(Key(2))).located);
+  for (uint32_t k = 1; k < 4000; k += 2) {
+    ASSERT_EQ(two_steps(k), nullptr) << k;
+  }
+  absent_verdicts(20);
+  EXPECT_FALSE(data_->Prefetch(schema_.hash(Key(2))).located);
+  // An unlocated window finds present keys, and an explicit one agrees.
+  for (uint32_t k = 0; k < 4000; k += 2) {
+    const std::string key = Key(k);
+    DataFile::Window w;
+    w.hash = schema_.hash(key);
+    const char* e = data_->Find(key, w);
+    ASSERT_NE(e, nullptr) << k;
+    EXPECT_EQ(e, data_->Find(key, schema_.hash(key)));
+  }
+}
+
 // ---------------------------------------------------------------------------------
 // Merges against a model.
 
