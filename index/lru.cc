@@ -1,7 +1,9 @@
 #include "index/lru.h"
 
 #include <cstring>
+#include <new>
 #include <thread>
+#include <type_traits>
 
 #include "absl/hash/hash.h"
 #include "index/stats.h"
@@ -96,13 +98,23 @@ Lru::Lru(size_t capacity, size_t key_size, size_t value_size)
       sets_((capacity + kWays - 1) / kWays) {
   static_assert(kWays <= 8, "a recency order holds 8 ways of 4 bits");
   static_assert(sizeof(Set) == 64, "a set is one cache line");
+  // The sets are built in storage_ and never destroyed.
+  static_assert(std::is_trivially_destructible<Set>::value,
+                "a set needs no destructor");
   if (sets_ == 0) return;
-  set_table_.reset(new Set[sets_]);
+  // Room to align the sets to a cache line (calloc'd storage is not).
+  const size_t sets_bytes = sets_ * sizeof(Set) + alignof(Set);
+  storage_ = LargeArray<unsigned char>(
+      sets_bytes + sets_ * kWays * (key_size_ + value_size_));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(storage_.data());
+  const uintptr_t aligned =
+      (base + alignof(Set) - 1) / alignof(Set) * alignof(Set);
+  set_table_ = reinterpret_cast<Set*>(aligned);
   for (size_t i = 0; i < sets_; ++i) {
-    set_table_[i].ways = static_cast<uint8_t>(WaysOf(i));
+    Set* s = new (&set_table_[i]) Set();
+    s->ways = static_cast<uint8_t>(WaysOf(i));
   }
-  // Default-initialised: the pages of slots never written are never touched.
-  slab_.reset(new char[sets_ * kWays * (key_size_ + value_size_)]);
+  slab_ = reinterpret_cast<char*>(storage_.data() + sets_bytes);
 }
 
 Lru::~Lru() = default;

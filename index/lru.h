@@ -9,10 +9,11 @@
 // ones a hash map plus a linked list costs. That matters because the index
 // consults the cache on every find and fills it on every miss.
 //
-// The entries live in one slab allocated up front but left uninitialised, so
-// the pages of entries never used cost no memory; the cache never allocates
-// after construction. Clear is O(1): it bumps an epoch,
-// and a set filled under an older epoch counts as empty.
+// The sets and the entries live in one block allocated up front (a
+// LargeArray, so that a big cache sits in huge pages: every find reads a
+// random set, and every find that reaches the data file writes a random
+// entry); the cache never allocates after construction. Clear is O(1): it bumps
+// an epoch, and a set filled under an older epoch counts as empty.
 //
 // Thread safety: all methods are thread-safe; each set has its own lock, so
 // parallel finds rarely meet, and a lookup that misses does not take it.
@@ -26,6 +27,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "io/large_array.h"
 
 namespace kvindex {
 
@@ -73,7 +75,7 @@ class Lru {
   Probe ProbeOf(uint64_t hash) const;
   static uint64_t DefaultHash(absl::string_view key);
   char* Slot(size_t set, uint32_t way) const {
-    return slab_.get() + (set * kWays + way) * (key_size_ + value_size_);
+    return slab_ + (set * kWays + way) * (key_size_ + value_size_);
   }
   // Whether a lookup of `tag` in set `s` surely misses: no entry of the set
   // has the tag, read without the lock. False also when unsure (a writer
@@ -87,8 +89,9 @@ class Lru {
   size_t key_size_;
   size_t value_size_;
   size_t sets_;
-  std::unique_ptr<Set[]> set_table_;
-  std::unique_ptr<char[]> slab_;  // kWays slots per set: key then value
+  LargeArray<unsigned char> storage_;  // the sets, then the slab
+  Set* set_table_ = nullptr;           // sets_ of them, in storage_
+  char* slab_ = nullptr;  // in storage_: kWays slots per set, key then value
   std::atomic<uint64_t> epoch_{1};
 };
 

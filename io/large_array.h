@@ -1,6 +1,6 @@
 // LargeArray<T>: a fixed-size array of trivially copyable T in anonymous
-// memory, zero-initialised, for the index's big random-access tables (log hash
-// slots, LRU, key filter).
+// memory, zero-initialised, for the index's big random-access tables (the log
+// table's slots and marks, the LRU).
 //
 // Why not std::vector: a find touches one random cache line in each of these
 // tables, and with 4 KiB pages each such access usually also misses the TLB;

@@ -59,10 +59,10 @@ class DataFile {
   }
   // A lookup in two steps, so that its memory accesses overlap with other
   // work: Prefetch starts loading into the CPU cache, without a filter, every
-  // record the search will probably read; with one, its block, and the first
-  // record the search will read only while the filter's verdicts on this
-  // thread have mostly been "maybe present" (for an absent key that record is
-  // a wasted memory read and page walk; for a present one, a head start).
+  // record the search will probably read; with one, its block, and those
+  // records only while the filter's verdicts on this thread have mostly been
+  // "maybe present" (for an absent key they are a wasted memory read and page
+  // walk; for a present one, a head start).
   // Find (with the same window) checks the filter, requests the other records
   // the search will probably read, compares their keys and only if the key is
   // not among them searches the bucket.
