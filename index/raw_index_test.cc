@@ -464,6 +464,34 @@ TEST_F(RawIndexTest, ReplaceLatencyIsMeasuredOnASample) {
   EXPECT_EQ(GetStats().replace_mean_ns, 0u);
 }
 
+// Opening a store asks for its data file and filter to be read into the
+// cache (they may have been evicted since they were written); a merge's own
+// output, just written, is not read again.
+TEST_F(RawIndexTest, OpeningAStoreReadsItsDataFileAhead) {
+  {
+    auto index = Open(Opts(1000));
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    }
+    ASSERT_TRUE(index->Merge().ok());
+    ASSERT_TRUE(index->AwaitMerge().ok());
+    EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), 0u);
+    EXPECT_EQ(env_.ReadaheadHinted("/store/index/merge"), 0u);
+    ASSERT_TRUE(index->Close().ok());
+  }
+  absl::StatusOr<std::string> data = env_.Contents("/store/index/data");
+  absl::StatusOr<std::string> filter =
+      env_.Contents("/store/index/data.filter");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  auto reopened = Open(Opts(1000));
+  EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), data->size());
+  // The filter was hinted once when the merge committed it, once now.
+  EXPECT_EQ(env_.ReadaheadHinted("/store/index/data.filter"),
+            2 * filter->size());
+  EXPECT_EQ(Get(*reopened, Key(7)), Value(7));
+}
+
 TEST_F(RawIndexTest, SharedInstanceThroughCache) {
   InstanceCache cache;
   Options o = Opts(1000);

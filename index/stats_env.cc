@@ -26,6 +26,9 @@ class StatsFile : public File {
   void StartWriteback(uint64_t offset, uint64_t n) override {
     base_->StartWriteback(offset, n);
   }
+  void StartReadahead(uint64_t offset, uint64_t n) const override {
+    base_->StartReadahead(offset, n);
+  }
   absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
   absl::StatusOr<FileId> Id() const override { return base_->Id(); }
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(

@@ -74,6 +74,17 @@ class File {
     (void)n;
   }
 
+  // Asks the system to start reading [offset, offset + n) into its cache now,
+  // without waiting (Linux: POSIX_FADV_WILLNEED). A hint for a file about to be
+  // read at random that should be in memory, but some of which may have been
+  // evicted since it was written: one sequential read brings it back instead
+  // of a random read per page touched. Environments without such a call, and
+  // files too big to stay in memory, ignore it.
+  virtual void StartReadahead(uint64_t offset, uint64_t n) const {
+    (void)offset;
+    (void)n;
+  }
+
   virtual absl::StatusOr<uint64_t> Size() const = 0;
 
   // Which file this handle is open on.

@@ -412,6 +412,10 @@ absl::StatusOr<std::shared_ptr<const MappedRegion>> IndexFile::Map() const {
   return region;
 }
 
+void IndexFile::StartReadahead() const {
+  if (file_ != nullptr) file_->StartReadahead(0, header_size() + flushed_);
+}
+
 absl::StatusOr<uint64_t> IndexFile::FileSize() const {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));

@@ -140,6 +140,11 @@ class IndexFile {
   // (data).
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map() const;
 
+  // Asks the system to read the header and the flushed records into its
+  // cache (File::StartReadahead): for a file about to be mapped and read at
+  // random.
+  void StartReadahead() const;
+
   // Size of the file on disk.
   absl::StatusOr<uint64_t> FileSize() const;
   // Which file this handle is open on (compare with Env::PathId to tell whether

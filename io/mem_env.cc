@@ -109,6 +109,8 @@ struct MemEnv::State {
   bool short_reads ABSL_GUARDED_BY(mu) = false;
   // StartWriteback hints, in bytes, by the path the file was opened with.
   std::map<std::string, uint64_t> writeback_hinted ABSL_GUARDED_BY(mu);
+  // StartReadahead hints, likewise.
+  std::map<std::string, uint64_t> readahead_hinted ABSL_GUARDED_BY(mu);
 
   // --- Paths ---
 
@@ -358,6 +360,11 @@ class MemEnv::MemFile final : public File {
     // Nothing to start in memory; recorded so that tests can see the hint.
     absl::MutexLock l(&state_->mu);
     state_->writeback_hinted[key_] += n;
+  }
+
+  void StartReadahead(uint64_t, uint64_t n) const override {
+    absl::MutexLock l(&state_->mu);
+    state_->readahead_hinted[key_] += n;
   }
 
   absl::Status Sync() override {
@@ -754,6 +761,13 @@ uint64_t MemEnv::WritebackHinted(const std::string& path) const {
   absl::MutexLock l(&state_->mu);
   auto it = state_->writeback_hinted.find(key);
   return it == state_->writeback_hinted.end() ? 0 : it->second;
+}
+
+uint64_t MemEnv::ReadaheadHinted(const std::string& path) const {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  auto it = state_->readahead_hinted.find(key);
+  return it == state_->readahead_hinted.end() ? 0 : it->second;
 }
 
 }  // namespace kvindex

@@ -119,6 +119,8 @@ class MemEnv : public Env {
   // Bytes of `path` named by StartWriteback hints so far (overlaps counted
   // again), whatever name the file had then.
   uint64_t WritebackHinted(const std::string& path) const;
+  // Likewise for StartReadahead hints.
+  uint64_t ReadaheadHinted(const std::string& path) const;
 
  private:
   struct Inode;

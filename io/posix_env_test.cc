@@ -122,6 +122,26 @@ TEST_F(PosixEnvTest, StartWritebackKeepsTheContents) {
   EXPECT_EQ(*size, bytes.size());
 }
 
+// The read-ahead hint, over more than one of its pieces, past the end and on
+// an absurd range, changes nothing and the file reads the same.
+TEST_F(PosixEnvTest, StartReadaheadKeepsTheContents) {
+  std::string path = Path("f");
+  auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::string bytes(9 << 20, 'r');
+  bytes[5 << 20] = 'x';
+  ASSERT_TRUE((*f)->PWrite(0, bytes).ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  auto ro = env_->OpenFile(path, OpenMode::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  (*ro)->StartReadahead(0, bytes.size());
+  (*ro)->StartReadahead(bytes.size(), 4096);
+  (*ro)->StartReadahead(0, ~uint64_t{0});
+  auto region = (*ro)->Map(bytes.size());
+  ASSERT_TRUE(region.ok()) << region.status();
+  EXPECT_TRUE((*region)->bytes() == bytes);
+}
+
 TEST_F(PosixEnvTest, WriteBeyondEndExtendsWithZeros) {
   std::string path = Path("f");
   auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);

@@ -35,6 +35,10 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::Open(
   auto file = IndexFile::OpenReadOnly(env, path, schema.entry_size());
   if (!file.ok()) return file.status();
   if (*file == nullptr) return std::shared_ptr<const DataFile>();
+  // Written a while ago, the file may have been partly evicted from the page
+  // cache: one sequential read now rather than a random one per page that
+  // finds touch (a merge's own output, just written, needs none).
+  (*file)->StartReadahead();
   return FromFile(*std::move(file), schema, env);
 }
 
