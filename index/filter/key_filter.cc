@@ -190,7 +190,8 @@ absl::StatusOr<std::shared_ptr<const KeyFilter>> KeyFilter::Open(
   if (!file.ok()) return file.status();
   auto size = (*file)->Size();
   if (!size.ok()) return size.status();
-  // Every find of an absent key reads a random block: see DataFile::Open.
+  // Every find of an absent key reads a random block: see DataFile::Open
+  // (here also for a filter just written: it is small).
   (*file)->StartReadahead(0, *size);
   auto region = (*file)->Map(*size);
   if (!region.ok()) return region.status();

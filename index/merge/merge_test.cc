@@ -309,6 +309,37 @@ class MergeTest : public ::testing::Test {
     return ReopenWithFilterSizedFor(&env_, schema_, expected);
   }
 
+  // Writes a data file at kDataPath whose records (keys 3, 1, 2 under
+  // TinyHash) are out of hash order at the second one.
+  void WriteUnsortedDataFile() {
+    IndexFile::ReadWriteOptions options;
+    options.fresh = true;
+    options.generation = 1;
+    options.fan_size = 8;
+    options.entry_size = schema_.entry_size();
+    auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
+    ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
+    ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
+    ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
+    ASSERT_OK((*file)->Flush());
+    ASSERT_OK((*file)->Close());
+  }
+
+  // Overwrites the fan-out table of the data file at kDataPath (`count`
+  // records, `fans` slots) with one that Fanout::Import accepts but that does
+  // not match the records: every slot 0 but the last, so each bucket's window
+  // is the first record or two.
+  void DamageFanout(uint64_t count, size_t fans) {
+    std::string table(fans * 8, '\0');
+    table.replace(table.size() - 8, 8,
+                  Be64((count - 1) * schema_.entry_size()));
+    auto file = env_.OpenFile(kDataPath, OpenMode::kReadWrite);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_OK((*file)->PWrite(IndexFile::kHeaderSize, table));
+  }
+
   bool Exists(const std::string& path) {
     absl::StatusOr<bool> e = env_.FileExists(path);
     EXPECT_TRUE(e.ok()) << e.status();
@@ -656,23 +687,12 @@ TEST_F(MergeTest, WriteErrorIsReturnedAndRemovesTheOutput) {
 // A corrupt data file.
 
 TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
-  IndexFile::ReadWriteOptions options;
-  options.fresh = true;
-  options.generation = 1;
-  options.fan_size = 8;
-  options.entry_size = schema_.entry_size();
-  auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
-  ASSERT_TRUE(file.ok()) << file.status();
-  // Hashes 3, 1, 2: out of order at the second record.
-  ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
-  ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
-  ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
-  ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
-  ASSERT_OK((*file)->Flush());
-  auto data = DataFile::FromFile(*std::move(file), schema_, &env_);
+  WriteUnsortedDataFile();
+  auto data = DataFile::Open(&env_, kDataPath, schema_);
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_NE(*data, nullptr);
   ASSERT_EQ((*data)->count(), 3u);
+  ASSERT_EQ((*data)->filter(), nullptr);
 
   const LogTable log = TableOf(schema_, {{0, 9}});
   absl::StatusOr<MergeResult> result = WriteMerge(Request(log, 2, data->get()));
@@ -686,19 +706,7 @@ TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
 // The same file with a filter made for it: the merge copies runs, and notices
 // the disorder at a run's ends.
 TEST_F(MergeTest, UnsortedDataFileIsDataLossWhenCopyingRuns) {
-  IndexFile::ReadWriteOptions options;
-  options.fresh = true;
-  options.generation = 1;
-  options.fan_size = 8;
-  options.entry_size = schema_.entry_size();
-  auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
-  ASSERT_TRUE(file.ok()) << file.status();
-  ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
-  ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
-  ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
-  ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
-  ASSERT_OK((*file)->Flush());
-  ASSERT_OK((*file)->Close());
+  WriteUnsortedDataFile();
   const std::shared_ptr<const DataFile> data = WithFilterSizedFor(4);
   ASSERT_NE(data, nullptr);
 
@@ -737,14 +745,7 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   const size_t fans = (*data)->fanout().nb_fans();
   ASSERT_GT(fans, 4u);
   data->reset();
-
-  std::string table(fans * 8, '\0');
-  table.replace(table.size() - 8, 8, Be64((count - 1) * schema_.entry_size()));
-  {
-    auto file = env_.OpenFile(kDataPath, OpenMode::kReadWrite);
-    ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_OK((*file)->PWrite(IndexFile::kHeaderSize, table));
-  }
+  DamageFanout(count, fans);
   auto damaged = DataFile::Open(&env_, kDataPath, schema_);
   ASSERT_TRUE(damaged.ok()) << damaged.status();
   ASSERT_NE(*damaged, nullptr);
@@ -776,15 +777,7 @@ TEST_F(MergeTest, CopyingRunsSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   const size_t fans = data_->fanout().nb_fans();
   ASSERT_GT(fans, 4u);
   data_.reset();
-  // Every slot 0 but the last: each bucket's window is the first record or
-  // two.
-  std::string table(fans * 8, '\0');
-  table.replace(table.size() - 8, 8, Be64((count - 1) * schema_.entry_size()));
-  {
-    auto file = env_.OpenFile(kDataPath, OpenMode::kReadWrite);
-    ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_OK((*file)->PWrite(IndexFile::kHeaderSize, table));
-  }
+  DamageFanout(count, fans);
   LogTable second(schema_);
   for (uint32_t k = 1; k < 9000; k += 6) {
     second.Add(Entry(Key(k), Value(k + 1)).data());
