@@ -125,7 +125,7 @@ class MergeWriter {
   // Whether runs can be copied (see merge.h).
   bool CanCopyRuns() const {
     return r_.copy_runs && !r_.keep && r_.data != nullptr &&
-           r_.data->count() > 0 && r_.data->filter() != nullptr &&
+           r_.data->filter() != nullptr &&
            filter_.CanInclude(*r_.data->filter());
   }
 

@@ -358,6 +358,16 @@ LogTable TableOf(const Schema& s,
   return t;
 }
 
+// Binds keys from, from + step, ... below `to` to value key + plus, in `log`
+// and in `model`.
+void AddEvery(LogTable* log, Model* model, uint32_t from, uint32_t to,
+              uint32_t step, uint32_t plus) {
+  for (uint32_t k = from; k < to; k += step) {
+    log->Add(Entry(Key(k), Value(k + plus)).data());
+    (*model)[Key(k)] = Value(k + plus);
+  }
+}
+
 // ---------------------------------------------------------------------------------
 // Basic merges.
 
@@ -731,10 +741,7 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   schema_ = MidSchema();
   Model model;
   LogTable log(schema_);
-  for (uint32_t k = 0; k < 9000; k += 2) {
-    log.Add(Entry(Key(k), Value(k)).data());
-    model[Key(k)] = Value(k);
-  }
+  AddEvery(&log, &model, 0, 9000, 2, 0);
   MergeRequest r = Request(log, 1, nullptr);
   absl::StatusOr<MergeResult> result = WriteMerge(r);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -767,10 +774,7 @@ TEST_F(MergeTest, CopyingRunsSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   schema_ = MidSchema();
   Model model;
   LogTable first(schema_);
-  for (uint32_t k = 0; k < 9000; k += 2) {
-    first.Add(Entry(Key(k), Value(k)).data());
-    model[Key(k)] = Value(k);
-  }
+  AddEvery(&first, &model, 0, 9000, 2, 0);
   MergeAndCommit(first, 1);
   ASSERT_NE(data_, nullptr);
   const uint64_t count = data_->count();
@@ -779,14 +783,8 @@ TEST_F(MergeTest, CopyingRunsSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   data_.reset();
   DamageFanout(count, fans);
   LogTable second(schema_);
-  for (uint32_t k = 1; k < 9000; k += 6) {
-    second.Add(Entry(Key(k), Value(k + 1)).data());
-    model[Key(k)] = Value(k + 1);
-  }
-  for (uint32_t k = 0; k < 9000; k += 10) {
-    second.Add(Entry(Key(k), Value(k + 2)).data());
-    model[Key(k)] = Value(k + 2);
-  }
+  AddEvery(&second, &model, 1, 9000, 6, 1);
+  AddEvery(&second, &model, 0, 9000, 10, 2);
   data_ = WithFilterSizedFor(count + second.cardinal());
   ASSERT_NE(data_, nullptr);
   MergeRequest r = Request(second, 2, data_.get());
