@@ -464,9 +464,9 @@ TEST_F(RawIndexTest, ReplaceLatencyIsMeasuredOnASample) {
   EXPECT_EQ(GetStats().replace_mean_ns, 0u);
 }
 
-// Opening a store asks for its data file and filter to be read into the
-// cache (they may have been evicted since they were written); a merge's own
-// output, just written, is not read again.
+// Opening a store asks for its data file to be read into the cache (it may
+// have been evicted since it was written) and maps its filter to stay
+// resident; a merge's own output, just written, is not read again.
 TEST_F(RawIndexTest, OpeningAStoreReadsItsDataFileAhead) {
   {
     auto index = Open(Opts(1000));
@@ -486,9 +486,10 @@ TEST_F(RawIndexTest, OpeningAStoreReadsItsDataFileAhead) {
   ASSERT_TRUE(filter.ok()) << filter.status();
   auto reopened = Open(Opts(1000));
   EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), data->size());
-  // The filter was hinted once when the merge committed it, once now.
-  EXPECT_EQ(env_.ReadaheadHinted("/store/index/data.filter"),
+  // The filter was mapped so once when the merge committed it, once now.
+  EXPECT_EQ(env_.ResidentMapped("/store/index/data.filter"),
             2 * filter->size());
+  EXPECT_EQ(env_.ReadaheadHinted("/store/index/data.filter"), 0u);
   EXPECT_EQ(Get(*reopened, Key(7)), Value(7));
 }
 

@@ -35,6 +35,10 @@ class StatsFile : public File {
       uint64_t size) const override {
     return base_->Map(size);
   }
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> MapResident(
+      uint64_t size) const override {
+    return base_->MapResident(size);
+  }
 
  private:
   std::unique_ptr<File> base_;

@@ -111,6 +111,8 @@ struct MemEnv::State {
   std::map<std::string, uint64_t> writeback_hinted ABSL_GUARDED_BY(mu);
   // StartReadahead hints, likewise.
   std::map<std::string, uint64_t> readahead_hinted ABSL_GUARDED_BY(mu);
+  // Bytes mapped by MapResident, likewise.
+  std::map<std::string, uint64_t> resident_mapped ABSL_GUARDED_BY(mu);
 
   // --- Paths ---
 
@@ -389,6 +391,16 @@ class MemEnv::MemFile final : public File {
     absl::Status s = Begin(kOpRead);
     if (!s.ok()) return s;
     return FileId{0, inode_->number};
+  }
+
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> MapResident(
+      uint64_t size) const override {
+    auto region = Map(size);
+    if (region.ok()) {
+      absl::MutexLock l(&state_->mu);
+      state_->resident_mapped[key_] += size;
+    }
+    return region;
   }
 
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
@@ -761,6 +773,13 @@ uint64_t MemEnv::WritebackHinted(const std::string& path) const {
   absl::MutexLock l(&state_->mu);
   auto it = state_->writeback_hinted.find(key);
   return it == state_->writeback_hinted.end() ? 0 : it->second;
+}
+
+uint64_t MemEnv::ResidentMapped(const std::string& path) const {
+  const std::string key = State::Normalize(path);
+  absl::MutexLock l(&state_->mu);
+  auto it = state_->resident_mapped.find(key);
+  return it == state_->resident_mapped.end() ? 0 : it->second;
 }
 
 uint64_t MemEnv::ReadaheadHinted(const std::string& path) const {

@@ -121,6 +121,8 @@ class MemEnv : public Env {
   uint64_t WritebackHinted(const std::string& path) const;
   // Likewise for StartReadahead hints.
   uint64_t ReadaheadHinted(const std::string& path) const;
+  // Likewise for the bytes mapped by MapResident.
+  uint64_t ResidentMapped(const std::string& path) const;
 
  private:
   struct Inode;

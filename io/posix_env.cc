@@ -20,6 +20,11 @@
 #include "absl/strings/string_view.h"
 #include "io/env.h"
 
+// Linux 5.14; older headers lack it, older kernels refuse it (EINVAL).
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 namespace kvindex {
 namespace {
 
@@ -139,16 +144,9 @@ class PosixFile final : public File {
 
   void StartReadahead(uint64_t offset, uint64_t n) const override {
     // Linux reads at most the device's read-ahead size per call: ask in
-    // pieces. A range over a quarter of the machine's memory would only
-    // evict other data (or itself) before it is used: left alone.
+    // pieces.
     constexpr uint64_t kPiece = uint64_t{4} << 20;
-    const long pages = ::sysconf(_SC_PHYS_PAGES);
-    const long page_size = ::sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page_size <= 0 ||
-        n > static_cast<uint64_t>(pages) / 4 *
-                static_cast<uint64_t>(page_size)) {
-      return;
-    }
+    if (!FitsInMemory(n)) return;
     for (uint64_t done = 0; done < n; done += kPiece) {
       const uint64_t len = std::min(kPiece, n - done);
       // A hint: errors change nothing.
@@ -172,6 +170,28 @@ class PosixFile final : public File {
 
   absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
       uint64_t size) const override {
+    return MapAs(size, /*resident=*/false);
+  }
+
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> MapResident(
+      uint64_t size) const override {
+    return MapAs(size, /*resident=*/true);
+  }
+
+ private:
+  // Whether `n` bytes may be loaded ahead of use: a range over a quarter of
+  // the machine's memory would only evict other data (or itself) before it is
+  // used.
+  static bool FitsInMemory(uint64_t n) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page_size = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page_size > 0 &&
+           n <= static_cast<uint64_t>(pages) / 4 *
+                    static_cast<uint64_t>(page_size);
+  }
+
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> MapAs(
+      uint64_t size, bool resident) const {
     absl::StatusOr<uint64_t> file_size = Size();
     if (!file_size.ok()) return file_size.status();
     if (size > *file_size) {
@@ -188,14 +208,22 @@ class PosixFile final : public File {
     if (base == MAP_FAILED) {
       return PosixError(absl::StrCat("mmap ", size, " bytes"), path_, errno);
     }
-    // Lookups probe a few scattered pages: read-ahead would only waste IO.
-    // Advice is best effort.
-    (void)::madvise(base, static_cast<size_t>(size), MADV_RANDOM);
+    // Advice is best effort: errors (old kernels, no transparent huge pages)
+    // leave a mapping that works the same, only slower.
+    const size_t length = static_cast<size_t>(size);
+    if (resident && FitsInMemory(size)) {
+      (void)::madvise(base, length, MADV_HUGEPAGE);
+      if (::madvise(base, length, MADV_POPULATE_READ) != 0) {
+        (void)::madvise(base, length, MADV_WILLNEED);
+      }
+    } else {
+      // Lookups probe a few scattered pages: read-ahead would only waste IO.
+      (void)::madvise(base, length, MADV_RANDOM);
+    }
     return std::shared_ptr<const MappedRegion>(
-        std::make_shared<PosixMappedRegion>(base, static_cast<size_t>(size)));
+        std::make_shared<PosixMappedRegion>(base, length));
   }
 
- private:
   const std::string path_;
   const int fd_;
 };

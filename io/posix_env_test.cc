@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -8,9 +9,11 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
 
@@ -140,6 +143,61 @@ TEST_F(PosixEnvTest, StartReadaheadKeepsTheContents) {
   auto region = (*ro)->Map(bytes.size());
   ASSERT_TRUE(region.ok()) << region.status();
   EXPECT_TRUE((*region)->bytes() == bytes);
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+// Whether this kernel has MADV_POPULATE_READ (Linux 5.14).
+bool KernelPopulatesMappings() {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  void* p =
+      ::mmap(nullptr, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  const bool ok = ::madvise(p, page, MADV_POPULATE_READ) == 0;
+  ::munmap(p, page);
+  return ok;
+}
+
+TEST_F(PosixEnvTest, MapResidentMapsTheContentsAndLoadsThemAll) {
+  std::string path = Path("f");
+  auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::string bytes((5 << 20) + 123, 'r');
+  bytes[3 << 20] = 'x';
+  ASSERT_TRUE((*f)->PWrite(0, bytes).ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  {
+    // Out of the page cache (where the file system allows), as if evicted
+    // since it was written.
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+  auto ro = env_->OpenFile(path, OpenMode::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  auto region = (*ro)->MapResident(bytes.size());
+  ASSERT_TRUE(region.ok()) << region.status();
+  const absl::string_view mapped = (*region)->bytes();
+  if (KernelPopulatesMappings()) {
+    // Every page is in memory before anything read it.
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> in_core((mapped.size() + page - 1) / page);
+    ASSERT_EQ(::mincore(const_cast<char*>(mapped.data()), mapped.size(),
+                        in_core.data()),
+              0);
+    size_t resident = 0;
+    for (unsigned char c : in_core) resident += c & 1;
+    EXPECT_EQ(resident, in_core.size());
+  }
+  EXPECT_TRUE(mapped == bytes);
+  auto empty = (*ro)->MapResident(0);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE((*empty)->bytes().empty());
+  EXPECT_EQ((*ro)->MapResident(bytes.size() + 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(PosixEnvTest, WriteBeyondEndExtendsWithZeros) {

@@ -29,16 +29,6 @@ uint64_t Xxh3(absl::string_view bytes) {
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
-// The block of a key hash of `hash_bits` bits: the hash scaled to
-// [0, blocks), so that blocks follow hash order.
-uint64_t BlockOf(uint64_t key_hash, int hash_bits, uint64_t blocks) {
-  if (hash_bits <= 0) return 0;
-  const uint64_t top =
-      hash_bits >= 64 ? key_hash : key_hash << (64 - hash_bits);
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(top) * blocks) >>
-                               64);
-}
-
 // Calls f(bit) for the `probes` bits of a fingerprint within its block
 // (double hashing on 32-bit halves; the top 9 bits of each sum are the bit).
 template <typename F>
@@ -104,7 +94,8 @@ void KeyFilterBuilder::Include(const KeyFilter& base) {
 }
 
 void KeyFilterBuilder::Add(absl::string_view key, uint64_t key_hash) {
-  char* block = &bits_[BlockOf(key_hash, hash_bits_, blocks_) * kBlockBytes];
+  char* block =
+      &bits_[KeyFilter::BlockOf(key_hash, hash_bits_, blocks_) * kBlockBytes];
   ForEachBit(KeyFingerprint(key), kProbes, [&](uint32_t bit) {
     block[bit >> 3] = static_cast<char>(block[bit >> 3] | (1 << (bit & 7)));
   });
@@ -190,10 +181,9 @@ absl::StatusOr<std::shared_ptr<const KeyFilter>> KeyFilter::Open(
   if (!file.ok()) return file.status();
   auto size = (*file)->Size();
   if (!size.ok()) return size.status();
-  // Every find of an absent key reads a random block: see DataFile::Open
-  // (here also for a filter just written: it is small).
-  (*file)->StartReadahead(0, *size);
-  auto region = (*file)->Map(*size);
+  // Every find of an absent key reads a random block: the filter should be
+  // in memory, in pages whose TLB entries cover it (see File::MapResident).
+  auto region = (*file)->MapResident(*size);
   if (!region.ok()) return region.status();
   std::shared_ptr<KeyFilter> filter(new KeyFilter());
   if (!filter->Init((*region)->bytes(), target, hash_bits, nullptr)) {
@@ -235,8 +225,13 @@ bool KeyFilter::MayContain(uint64_t key_hash, uint64_t fingerprint) const {
   return all;
 }
 
-void KeyFilter::Prefetch(uint64_t key_hash) const {
-  __builtin_prefetch(Block(key_hash));
+void KeyFilterHint::Set(const KeyFilter* filter) {
+  bits_.store(nullptr, std::memory_order_relaxed);
+  if (filter == nullptr) return;
+  blocks_.store(filter->blocks(), std::memory_order_relaxed);
+  hash_bits_.store(filter->hash_bits(), std::memory_order_relaxed);
+  bits_.store(reinterpret_cast<const unsigned char*>(filter->bits().data()),
+              std::memory_order_relaxed);
 }
 
 }  // namespace kvindex

@@ -35,10 +35,12 @@
 #ifndef KVINDEX_INDEX_FILTER_KEY_FILTER_H_
 #define KVINDEX_INDEX_FILTER_KEY_FILTER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "absl/base/attributes.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "io/env.h"
@@ -133,7 +135,18 @@ class KeyFilter {
   // data file.
   bool MayContain(uint64_t key_hash, uint64_t fingerprint) const;
   // Starts loading the block of a key hash into the CPU cache.
-  void Prefetch(uint64_t key_hash) const;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Prefetch(uint64_t key_hash) const {
+    __builtin_prefetch(bits_ + BlockOf(key_hash, hash_bits_, blocks_) * 64);
+  }
+  // The block of a key hash of `hash_bits` bits among `blocks`: the hash
+  // scaled to [0, blocks), so that blocks follow hash order.
+  static uint64_t BlockOf(uint64_t key_hash, int hash_bits, uint64_t blocks) {
+    if (hash_bits <= 0) return 0;
+    const uint64_t top =
+        hash_bits >= 64 ? key_hash : key_hash << (64 - hash_bits);
+    return static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(top) * blocks) >> 64);
+  }
 
   uint64_t blocks() const { return blocks_; }
   uint32_t probes() const { return probes_; }
@@ -156,6 +169,38 @@ class KeyFilter {
   uint64_t blocks_ = 0;
   uint32_t probes_ = 0;
   int hash_bits_ = 0;
+};
+
+// Where a filter's blocks are, readable without the lock that guards the
+// filter's owner, so that a find can request a key's block before taking that
+// lock (the block is what a find of an absent key waits for). A hint, not a
+// reference: the filter it was set from may be gone by the time it is read,
+// and its fields may come from two different filters; since a prefetch never
+// faults, the worst a stale hint does is load a useless cache line.
+class KeyFilterHint {
+ public:
+  // Points the hint at `filter`'s blocks (nullptr: no prefetch).
+  void Set(const KeyFilter* filter);
+  // Where the block of `key_hash` is in the filter last set (nullptr if
+  // none).
+  const unsigned char* BlockAddress(uint64_t key_hash) const {
+    const unsigned char* bits = bits_.load(std::memory_order_relaxed);
+    if (bits == nullptr) return nullptr;
+    return bits + KeyFilter::BlockOf(key_hash,
+                                     hash_bits_.load(std::memory_order_relaxed),
+                                     blocks_.load(std::memory_order_relaxed)) *
+                      64;
+  }
+  // Starts loading that block into the CPU cache.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Prefetch(uint64_t key_hash) const {
+    const unsigned char* block = BlockAddress(key_hash);
+    if (block != nullptr) __builtin_prefetch(block);
+  }
+
+ private:
+  std::atomic<const unsigned char*> bits_{nullptr};
+  std::atomic<uint64_t> blocks_{0};
+  std::atomic<int> hash_bits_{0};
 };
 
 }  // namespace kvindex

@@ -215,6 +215,37 @@ TEST(KeyFilter, DataIdDependsOnEveryPart) {
   EXPECT_NE(DataId("a", "bf", ""), DataId("a", "b", "f"));
 }
 
+TEST(KeyFilterHint, PointsAtTheBlockOfTheFilterLastSet) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back(Key(i));
+  const std::string big_bytes = Build(keys, Target());
+  const std::string small_bytes = Build({Key(1)}, Target());
+  auto big = KeyFilter::Parse(big_bytes, Target(), kHashBits);
+  auto small = KeyFilter::Parse(small_bytes, Target(), kHashBits);
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(small, nullptr);
+  ASSERT_GT(big->blocks(), 8u);
+  KeyFilterHint hint;
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(1))), nullptr);
+  hint.Prefetch(HashOf(Key(1)));  // nothing to prefetch: no effect
+  hint.Set(big.get());
+  std::set<const unsigned char*> seen;
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t h = HashOf(Key(i));
+    const auto* bits =
+        reinterpret_cast<const unsigned char*>(big->bits().data());
+    EXPECT_EQ(hint.BlockAddress(h),
+              bits + KeyFilter::BlockOf(h, kHashBits, big->blocks()) * 64);
+    seen.insert(hint.BlockAddress(h));
+  }
+  EXPECT_GT(seen.size(), 8u);  // keys spread over the blocks
+  hint.Set(small.get());
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))),
+            reinterpret_cast<const unsigned char*>(small->bits().data()));
+  hint.Set(nullptr);
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), nullptr);
+}
+
 TEST(KeyFilter, WriteThenOpen) {
   MemEnv env;
   ASSERT_TRUE(env.CreateDirs(kDir).ok());

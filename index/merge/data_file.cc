@@ -79,6 +79,14 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
 }
 
 DataFile::Window DataFile::WindowOf(uint64_t hash) const {
+  Window w;
+  w.hash = hash;
+  Locate(&w);
+  return w;
+}
+
+void DataFile::Locate(Window* w) const {
+  const uint64_t hash = w->hash;
   const size_t e = schema_.entry_size();
   const size_t bucket = fanout_.Bucket(hash);
   const Fanout::HashRange hashes = fanout_.BucketHashes(bucket);
@@ -101,16 +109,13 @@ DataFile::Window DataFile::WindowOf(uint64_t hash) const {
         schema_.hash(EntryKey(schema_, records_)) >= hashes.low)) {
     first = low + 1;
   }
-  Window w;
-  w.hash = hash;
-  w.located = true;
-  w.first = first;
-  w.last = high;
-  w.hash_min = hashes.low;
-  w.hash_max = hashes.high;
-  w.first_probe =
-      BoundedFirstProbe(count_, w.first, w.last, w.hash_min, w.hash_max, hash);
-  return w;
+  w->located = true;
+  w->first = first;
+  w->last = high;
+  w->hash_min = hashes.low;
+  w->hash_max = hashes.high;
+  w->first_probe = BoundedFirstProbe(count_, w->first, w->last, w->hash_min,
+                                     w->hash_max, hash);
 }
 
 inline void DataFile::PrefetchRecords(uint64_t low, uint64_t high,
@@ -142,6 +147,10 @@ std::optional<ProbeRange> DataFile::LikelyProbes(const Window& w) const {
 }
 
 DataFile::Window DataFile::Prefetch(uint64_t hash) const {
+  // One Window, returned from every path: a copy of it here stalled every
+  // find on loads that overlapped its stores.
+  Window w;
+  w.hash = hash;
   // With a filter, its block now, and the records the search will probably
   // read only when its verdict will likely be "maybe" (otherwise Find
   // requests them after the verdict): the first probe's record before the
@@ -149,19 +158,9 @@ DataFile::Window DataFile::Prefetch(uint64_t hash) const {
   // slower.
   if (filter_ != nullptr) {
     filter_->Prefetch(hash);
-    if (!ExpectMayContain()) {
-      Window w;
-      w.hash = hash;
-      return w;
-    }
-    const Window w = WindowOf(hash);
-    const std::optional<ProbeRange> likely = LikelyProbes(w);
-    if (likely.has_value()) {
-      PrefetchRecords(likely->low, likely->high, likely->first_probe);
-    }
-    return w;
+    if (!ExpectMayContain()) return w;
   }
-  const Window w = WindowOf(hash);
+  Locate(&w);
   const std::optional<ProbeRange> likely = LikelyProbes(w);
   if (likely.has_value()) {
     PrefetchRecords(likely->low, likely->high, likely->first_probe);

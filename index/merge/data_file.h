@@ -87,6 +87,8 @@ class DataFile {
 
  private:
   Window WindowOf(uint64_t hash) const;
+  // Fills in the fields of `w` below its hash.
+  void Locate(Window* w) const;
   // Requests the cache lines of records [low, high] (at most a fixed number of
   // lines, around record `centre`). Always inlined: GCC takes a function
   // whose only effect is prefetching for one without effects and drops the
