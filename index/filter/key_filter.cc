@@ -226,11 +226,11 @@ bool KeyFilter::MayContain(uint64_t key_hash, uint64_t fingerprint) const {
 }
 
 void KeyFilterHint::Set(const KeyFilter* filter) {
-  bits_.store(nullptr, std::memory_order_relaxed);
+  bits_.store(0, std::memory_order_relaxed);
   if (filter == nullptr) return;
   blocks_.store(filter->blocks(), std::memory_order_relaxed);
   hash_bits_.store(filter->hash_bits(), std::memory_order_relaxed);
-  bits_.store(reinterpret_cast<const unsigned char*>(filter->bits().data()),
+  bits_.store(reinterpret_cast<uintptr_t>(filter->bits().data()),
               std::memory_order_relaxed);
 }
 

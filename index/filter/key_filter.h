@@ -181,11 +181,12 @@ class KeyFilterHint {
  public:
   // Points the hint at `filter`'s blocks (nullptr: no prefetch).
   void Set(const KeyFilter* filter);
-  // Where the block of `key_hash` is in the filter last set (nullptr if
-  // none).
-  const unsigned char* BlockAddress(uint64_t key_hash) const {
-    const unsigned char* bits = bits_.load(std::memory_order_relaxed);
-    if (bits == nullptr) return nullptr;
+  // The address of the block of `key_hash` in the filter last set (0 if
+  // none). An integer: the filter may be gone, and arithmetic on a pointer
+  // to freed memory is undefined where an integer's is not.
+  uintptr_t BlockAddress(uint64_t key_hash) const {
+    const uintptr_t bits = bits_.load(std::memory_order_relaxed);
+    if (bits == 0) return 0;
     return bits + KeyFilter::BlockOf(key_hash,
                                      hash_bits_.load(std::memory_order_relaxed),
                                      blocks_.load(std::memory_order_relaxed)) *
@@ -193,12 +194,12 @@ class KeyFilterHint {
   }
   // Starts loading that block into the CPU cache.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Prefetch(uint64_t key_hash) const {
-    const unsigned char* block = BlockAddress(key_hash);
-    if (block != nullptr) __builtin_prefetch(block);
+    const uintptr_t block = BlockAddress(key_hash);
+    if (block != 0) __builtin_prefetch(reinterpret_cast<const void*>(block));
   }
 
  private:
-  std::atomic<const unsigned char*> bits_{nullptr};
+  std::atomic<uintptr_t> bits_{0};
   std::atomic<uint64_t> blocks_{0};
   std::atomic<int> hash_bits_{0};
 };

@@ -226,24 +226,24 @@ TEST(KeyFilterHint, PointsAtTheBlockOfTheFilterLastSet) {
   ASSERT_NE(small, nullptr);
   ASSERT_GT(big->blocks(), 8u);
   KeyFilterHint hint;
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(1))), nullptr);
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(1))), 0u);
   hint.Prefetch(HashOf(Key(1)));  // nothing to prefetch: no effect
   hint.Set(big.get());
-  std::set<const unsigned char*> seen;
+  std::set<uintptr_t> seen;
+  const auto address = [](const KeyFilter& f, size_t block) {
+    return reinterpret_cast<uintptr_t>(f.bits().data() + block * 64);
+  };
   for (int i = 0; i < 200; ++i) {
     const uint64_t h = HashOf(Key(i));
-    const auto* bits =
-        reinterpret_cast<const unsigned char*>(big->bits().data());
     EXPECT_EQ(hint.BlockAddress(h),
-              bits + KeyFilter::BlockOf(h, kHashBits, big->blocks()) * 64);
+              address(*big, KeyFilter::BlockOf(h, kHashBits, big->blocks())));
     seen.insert(hint.BlockAddress(h));
   }
   EXPECT_GT(seen.size(), 8u);  // keys spread over the blocks
   hint.Set(small.get());
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))),
-            reinterpret_cast<const unsigned char*>(small->bits().data()));
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), address(*small, 0));
   hint.Set(nullptr);
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), nullptr);
+  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), 0u);
 }
 
 TEST(KeyFilter, WriteThenOpen) {
