@@ -190,7 +190,7 @@ absl::Status Instance::OpenWriter() {
     RemoveFilter();
     KV_RETURN_IF_ERROR(env_->SyncDir(StoreDir(root_)));
   } else {
-    SetData(*std::move(data));
+    data_ = *std::move(data);
   }
   KV_RETURN_IF_ERROR(RecoverLogAsync());
   // A merge output or a filter being written when a crash came is never used;
@@ -289,7 +289,7 @@ absl::Status Instance::ClearLocked() {
   // the instance then refuses writes and shows the cleared (possibly partial)
   // state.
   std::unique_ptr<Log> old_async = std::move(log_async_);
-  SetData(nullptr);
+  data_.reset();
   KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true, [this] {
     (void)Hook(HookPoint::kClearIo);
   })));
@@ -352,7 +352,7 @@ absl::Status Instance::Shutdown() {
   }
   log_.reset();
   log_async_.reset();
-  SetData(nullptr);
+  data_.reset();
   lru_.Clear();
   lock_.reset();
   return st;
@@ -371,16 +371,13 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   // each one reads first is requested from all of them at once: their cache
   // misses overlap instead of adding up.
   lru_.Prefetch(hash);
-  filter_hint_.Prefetch(hash);
   ReaderLock lock(&mu_);
   KV_RETURN_IF_ERROR(CheckOpen());
-  // The data file first: with a filter, an absent key's answer waits for
-  // little else than the filter's block.
-  const DataFile::Window window =
-      data_ != nullptr ? data_->Prefetch(hash) : DataFile::Window{};
   const auto [first, second] = LogsInOrder();
   if (first != nullptr) first->table().Prefetch(hash);
   if (second != nullptr) second->table().Prefetch(hash);
+  const DataFile::Window window =
+      data_ != nullptr ? data_->Prefetch(hash) : DataFile::Window{};
   if (lru_.Find(key, hash, value_out)) return true;
   const char* entry = nullptr;
   if (first != nullptr) entry = first->Find(key, hash);
@@ -394,11 +391,6 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   // Under mu_ (shared), so that no replace of this key can slip in between.
   lru_.Insert(key, hash, value);
   return true;
-}
-
-void Instance::SetData(std::shared_ptr<const DataFile> data) {
-  filter_hint_.Set(data != nullptr ? data->filter() : nullptr);
-  data_ = std::move(data);
 }
 
 std::pair<const Log*, const Log*> Instance::LogsInOrder() const {
@@ -730,7 +722,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   if (!data.ok()) return data.status();
 
   WriterLock lock(&mu_);
-  SetData(*std::move(data));
+  data_ = *std::move(data);
   generation_ = job.generation;
   if (job.keep) lru_.Clear();
   KV_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
@@ -890,7 +882,7 @@ absl::Status Instance::Sync() {
     if (new_log != nullptr) {
       generation_ = new_log->generation();
       log_ = std::move(new_log);
-      SetData(std::move(new_data));
+      data_ = std::move(new_data);
     } else if (log_ != nullptr) {
       log_->AddRecords(log_records);
     }

@@ -114,9 +114,6 @@ class Instance {
   // The two logs in lookup order (newest bindings first); either may be null.
   std::pair<const Log*, const Log*> LogsInOrder() const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Replaces data_ (and the filter hint).
-  void SetData(std::shared_ptr<const DataFile> data)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Merge lock.
   void AcquireMergeLock();
@@ -146,8 +143,6 @@ class Instance {
   std::unique_ptr<Log> log_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Log> log_async_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const DataFile> data_ ABSL_GUARDED_BY(mu_);
-  // data_'s filter, for finds to request a key's block before taking mu_.
-  KeyFilterHint filter_hint_;
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Whether log_async holds newer bindings than log (always for a writer; for a
   // reader, unless the merge that created log_async already reset the log).

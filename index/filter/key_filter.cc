@@ -225,13 +225,4 @@ bool KeyFilter::MayContain(uint64_t key_hash, uint64_t fingerprint) const {
   return all;
 }
 
-void KeyFilterHint::Set(const KeyFilter* filter) {
-  bits_.store(0, std::memory_order_relaxed);
-  if (filter == nullptr) return;
-  blocks_.store(filter->blocks(), std::memory_order_relaxed);
-  hash_bits_.store(filter->hash_bits(), std::memory_order_relaxed);
-  bits_.store(reinterpret_cast<uintptr_t>(filter->bits().data()),
-              std::memory_order_relaxed);
-}
-
 }  // namespace kvindex

@@ -35,7 +35,6 @@
 #ifndef KVINDEX_INDEX_FILTER_KEY_FILTER_H_
 #define KVINDEX_INDEX_FILTER_KEY_FILTER_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -169,39 +168,6 @@ class KeyFilter {
   uint64_t blocks_ = 0;
   uint32_t probes_ = 0;
   int hash_bits_ = 0;
-};
-
-// Where a filter's blocks are, readable without the lock that guards the
-// filter's owner, so that a find can request a key's block before taking that
-// lock (the block is what a find of an absent key waits for). A hint, not a
-// reference: the filter it was set from may be gone by the time it is read,
-// and its fields may come from two different filters; since a prefetch never
-// faults, the worst a stale hint does is load a useless cache line.
-class KeyFilterHint {
- public:
-  // Points the hint at `filter`'s blocks (nullptr: no prefetch).
-  void Set(const KeyFilter* filter);
-  // The address of the block of `key_hash` in the filter last set (0 if
-  // none). An integer: the filter may be gone, and arithmetic on a pointer
-  // to freed memory is undefined where an integer's is not.
-  uintptr_t BlockAddress(uint64_t key_hash) const {
-    const uintptr_t bits = bits_.load(std::memory_order_relaxed);
-    if (bits == 0) return 0;
-    return bits + KeyFilter::BlockOf(key_hash,
-                                     hash_bits_.load(std::memory_order_relaxed),
-                                     blocks_.load(std::memory_order_relaxed)) *
-                      64;
-  }
-  // Starts loading that block into the CPU cache.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Prefetch(uint64_t key_hash) const {
-    const uintptr_t block = BlockAddress(key_hash);
-    if (block != 0) __builtin_prefetch(reinterpret_cast<const void*>(block));
-  }
-
- private:
-  std::atomic<uintptr_t> bits_{0};
-  std::atomic<uint64_t> blocks_{0};
-  std::atomic<int> hash_bits_{0};
 };
 
 }  // namespace kvindex

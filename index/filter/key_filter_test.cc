@@ -215,37 +215,6 @@ TEST(KeyFilter, DataIdDependsOnEveryPart) {
   EXPECT_NE(DataId("a", "bf", ""), DataId("a", "b", "f"));
 }
 
-TEST(KeyFilterHint, PointsAtTheBlockOfTheFilterLastSet) {
-  std::vector<std::string> keys;
-  for (int i = 0; i < 5000; ++i) keys.push_back(Key(i));
-  const std::string big_bytes = Build(keys, Target());
-  const std::string small_bytes = Build({Key(1)}, Target());
-  auto big = KeyFilter::Parse(big_bytes, Target(), kHashBits);
-  auto small = KeyFilter::Parse(small_bytes, Target(), kHashBits);
-  ASSERT_NE(big, nullptr);
-  ASSERT_NE(small, nullptr);
-  ASSERT_GT(big->blocks(), 8u);
-  KeyFilterHint hint;
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(1))), 0u);
-  hint.Prefetch(HashOf(Key(1)));  // nothing to prefetch: no effect
-  hint.Set(big.get());
-  std::set<uintptr_t> seen;
-  const auto address = [](const KeyFilter& f, size_t block) {
-    return reinterpret_cast<uintptr_t>(f.bits().data() + block * 64);
-  };
-  for (int i = 0; i < 200; ++i) {
-    const uint64_t h = HashOf(Key(i));
-    EXPECT_EQ(hint.BlockAddress(h),
-              address(*big, KeyFilter::BlockOf(h, kHashBits, big->blocks())));
-    seen.insert(hint.BlockAddress(h));
-  }
-  EXPECT_GT(seen.size(), 8u);  // keys spread over the blocks
-  hint.Set(small.get());
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), address(*small, 0));
-  hint.Set(nullptr);
-  EXPECT_EQ(hint.BlockAddress(HashOf(Key(3))), 0u);
-}
-
 TEST(KeyFilter, WriteThenOpen) {
   MemEnv env;
   ASSERT_TRUE(env.CreateDirs(kDir).ok());
