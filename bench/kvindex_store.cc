@@ -108,6 +108,7 @@ class KvIndexStore : public Store {
         {"kv_bytes_written", d(st.bytes_written)},
         {"kv_nb_writes", d(st.nb_writes)},
         {"nb_merges", d(st.nb_merge)},
+        {"nb_merges_copied_runs", d(st.nb_merge_copied_runs)},
         // As the OCaml benchmark: the sum of the last 10 merges' durations.
         {"merges_duration_us", d(last)},
         {"merges_recorded", d(st.merge_durations_us.size())},

@@ -693,6 +693,7 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   };
   auto merged = WriteMerge(request);
   if (!merged.ok()) return merged.status();
+  if (merged->copied_runs) stats_internal::AddMergeCopiedRuns();
   KV_RETURN_IF_ERROR(Commit(job, *std::move(merged)));
   return Hook(HookPoint::kMergeAfter);
 }

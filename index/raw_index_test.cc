@@ -120,6 +120,39 @@ TEST_F(RawIndexTest, MergesStartWritebackOfTheirOutputOnly) {
   EXPECT_EQ(env_.WritebackHinted("/store/index/log"), 0u);
 }
 
+// The stats tell merges that copied the runs of old records from those that
+// went record by record: the first merge has no data file to copy from; the
+// second has one whose filter (one block, room for 51 keys at 10 bits each)
+// the output's can extend, as it has room for the 50 records and bindings
+// of the merge; the third would need a bigger filter; Filter always goes
+// record by record.
+TEST_F(RawIndexTest, StatsCountMergesThatCopiedRuns) {
+  auto index = Open(Opts(/*log_size=*/1000));  // explicit merges only
+  ResetStats();
+  auto replace_and_merge = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    }
+    ASSERT_TRUE(index->Merge().ok());
+    ASSERT_TRUE(index->AwaitMerge().ok());
+  };
+  replace_and_merge(0, 40);
+  EXPECT_EQ(GetStats().nb_merge, 1u);
+  EXPECT_EQ(GetStats().nb_merge_copied_runs, 0u);
+  replace_and_merge(35, 45);
+  EXPECT_EQ(GetStats().nb_merge, 2u);
+  EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
+  replace_and_merge(45, 60);
+  EXPECT_EQ(GetStats().nb_merge, 3u);
+  EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
+  ASSERT_TRUE(index->Filter([](auto, auto) { return true; }).ok());
+  EXPECT_EQ(GetStats().nb_merge, 4u);
+  EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
+  ResetStats();
+  EXPECT_EQ(GetStats().nb_merge_copied_runs, 0u);
+}
+
 // Each merge leaves a key filter for its data file, which readers and the
 // writer then trust; a clear removes it with the data file.
 TEST_F(RawIndexTest, MergesWriteTheKeyFilterAndClearRemovesIt) {

@@ -19,6 +19,7 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> nb_writes{0};
   std::atomic<uint64_t> nb_merge{0};
+  std::atomic<uint64_t> nb_merge_copied_runs{0};
   std::atomic<uint64_t> nb_replace{0};
   std::atomic<uint64_t> replace_ns{0};
   std::atomic<uint64_t> nb_replace_timed{0};
@@ -27,8 +28,9 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> lru_misses{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
-    return {&bytes_read, &nb_reads,   &bytes_written, &nb_writes,
-            &nb_merge,   &nb_replace, &replace_ns,    &nb_replace_timed,
+    return {&bytes_read, &nb_reads,   &bytes_written,
+            &nb_writes,  &nb_merge,   &nb_merge_copied_runs,
+            &nb_replace, &replace_ns, &nb_replace_timed,
             &nb_sync,    &lru_hits,   &lru_misses};
   }
 };
@@ -73,6 +75,7 @@ Stats GetStats() {
   s.bytes_written = Sum(&Stripe::bytes_written);
   s.nb_writes = Sum(&Stripe::nb_writes);
   s.nb_merge = Sum(&Stripe::nb_merge);
+  s.nb_merge_copied_runs = Sum(&Stripe::nb_merge_copied_runs);
   s.nb_replace = Sum(&Stripe::nb_replace);
   s.nb_sync = Sum(&Stripe::nb_sync);
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
@@ -108,6 +111,9 @@ void AddWrite(uint64_t bytes) {
   Mine().nb_writes.fetch_add(1, kRelaxed);
 }
 void AddMerge() { Mine().nb_merge.fetch_add(1, kRelaxed); }
+void AddMergeCopiedRuns() {
+  Mine().nb_merge_copied_runs.fetch_add(1, kRelaxed);
+}
 void AddMergeDuration(uint64_t us) {
   Counters& c = Global();
   absl::MutexLock lock(&c.mu);

@@ -14,7 +14,12 @@ struct Stats {
   uint64_t nb_reads = 0;
   uint64_t bytes_written = 0;
   uint64_t nb_writes = 0;
-  uint64_t nb_merge = 0;    // merges started, aborted ones included
+  uint64_t nb_merge = 0;  // merges started, aborted ones included
+  // Merges whose output was written by copying the runs of old records
+  // between log bindings as they are, rather than record by record (which
+  // takes the first merge, a filter that must grow, a missing filter, and
+  // Filter). Counted when the output is written, before it is committed.
+  uint64_t nb_merge_copied_runs = 0;
   uint64_t nb_replace = 0;  // replace calls, refused ones included
   uint64_t nb_sync = 0;
   uint64_t time_sync_us = 0;  // duration of the latest sync
@@ -39,6 +44,7 @@ namespace stats_internal {
 void AddRead(uint64_t bytes);
 void AddWrite(uint64_t bytes);
 void AddMerge();
+void AddMergeCopiedRuns();
 void AddMergeDuration(uint64_t us);
 // Whether the calling thread's next replace is one to time.
 bool TimeThisReplace();
