@@ -519,7 +519,8 @@ TEST_F(RawIndexTest, OpeningAStoreReadsItsDataFileAhead) {
   ASSERT_TRUE(filter.ok()) << filter.status();
   auto reopened = Open(Opts(1000));
   EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), data->size());
-  // The filter was mapped so once when the merge committed it, once now.
+  // The filter was mapped resident once when the merge committed it, and once
+  // now.
   EXPECT_EQ(env_.ResidentMapped("/store/index/data.filter"),
             2 * filter->size());
   EXPECT_EQ(env_.ReadaheadHinted("/store/index/data.filter"), 0u);

@@ -102,8 +102,8 @@ class File {
   // which spares each lookup a page walk (a costly one in a virtual machine).
   // Linux: MADV_HUGEPAGE, then MADV_POPULATE_READ, which maps what is cached
   // and reads what is not in 2 MiB pieces (a file just written by one large
-  // write is usually cached so already). The default maps and hints
-  // StartReadahead.
+  // write is usually cached in such pages already). The default maps and
+  // hints StartReadahead.
   virtual absl::StatusOr<std::shared_ptr<const MappedRegion>> MapResident(
       uint64_t size) const {
     StartReadahead(0, size);
