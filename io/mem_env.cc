@@ -768,25 +768,25 @@ int MemEnv::OpenCount(const std::string& path) const {
   return it == state_->open_counts.end() ? 0 : it->second;
 }
 
-uint64_t MemEnv::WritebackHinted(const std::string& path) const {
+uint64_t MemEnv::Tally(std::map<std::string, uint64_t> State::*tally,
+                       const std::string& path) const {
   const std::string key = State::Normalize(path);
   absl::MutexLock l(&state_->mu);
-  auto it = state_->writeback_hinted.find(key);
-  return it == state_->writeback_hinted.end() ? 0 : it->second;
+  const std::map<std::string, uint64_t>& counts = (*state_).*tally;
+  auto it = counts.find(key);
+  return it == counts.end() ? 0 : it->second;
 }
 
-uint64_t MemEnv::ResidentMapped(const std::string& path) const {
-  const std::string key = State::Normalize(path);
-  absl::MutexLock l(&state_->mu);
-  auto it = state_->resident_mapped.find(key);
-  return it == state_->resident_mapped.end() ? 0 : it->second;
+uint64_t MemEnv::WritebackHinted(const std::string& path) const {
+  return Tally(&State::writeback_hinted, path);
 }
 
 uint64_t MemEnv::ReadaheadHinted(const std::string& path) const {
-  const std::string key = State::Normalize(path);
-  absl::MutexLock l(&state_->mu);
-  auto it = state_->readahead_hinted.find(key);
-  return it == state_->readahead_hinted.end() ? 0 : it->second;
+  return Tally(&State::readahead_hinted, path);
+}
+
+uint64_t MemEnv::ResidentMapped(const std::string& path) const {
+  return Tally(&State::resident_mapped, path);
 }
 
 }  // namespace kvindex

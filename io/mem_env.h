@@ -129,6 +129,9 @@ class MemEnv : public Env {
   struct State;
   class MemFile;
   class MemLock;
+  // The count of `path` in one of the state's per-path tallies.
+  uint64_t Tally(std::map<std::string, uint64_t> State::*tally,
+                 const std::string& path) const;
   std::shared_ptr<State> state_;
 };
 
