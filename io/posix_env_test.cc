@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -51,6 +52,35 @@ class PosixEnvTest : public ::testing::Test {
       EXPECT_TRUE((*f)->PWrite(0, bytes).ok());
     }
     return path;
+  }
+
+  // MakeFile, made durable, then dropped from the page cache (where the file
+  // system allows), as if evicted since it was written.
+  std::string MakeEvictedFile(const std::string& name,
+                              const std::string& bytes) {
+    std::string path = MakeFile(name, bytes);
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0) << std::strerror(errno);
+    if (fd >= 0) {
+      EXPECT_EQ(::fdatasync(fd), 0);
+      (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+      ::close(fd);
+    }
+    return path;
+  }
+
+  // How many of the pages under `mapped` are in the page cache, and how many
+  // there are.
+  static std::pair<size_t, size_t> ResidentPages(absl::string_view mapped) {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> in_core((mapped.size() + page - 1) / page);
+    EXPECT_EQ(::mincore(const_cast<char*>(mapped.data()), mapped.size(),
+                        in_core.data()),
+              0)
+        << std::strerror(errno);
+    size_t resident = 0;
+    for (unsigned char c : in_core) resident += c & 1;
+    return {resident, in_core.size()};
   }
 
   Env* env_ = Env::Posix();
@@ -125,16 +155,13 @@ TEST_F(PosixEnvTest, StartWritebackKeepsTheContents) {
   EXPECT_EQ(*size, bytes.size());
 }
 
-// The read-ahead hint, over more than one of its pieces, past the end and on
-// an absurd range, changes nothing and the file reads the same.
-TEST_F(PosixEnvTest, StartReadaheadKeepsTheContents) {
-  std::string path = Path("f");
-  auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);
-  ASSERT_TRUE(f.ok()) << f.status();
+// The read-ahead hint brings an evicted file back into the page cache, all of
+// it over more than one of its pieces, without anything reading it; past the
+// end and on an absurd range it changes nothing, and the file reads the same.
+TEST_F(PosixEnvTest, StartReadaheadLoadsTheFileAndKeepsItsContents) {
   std::string bytes(9 << 20, 'r');
   bytes[5 << 20] = 'x';
-  ASSERT_TRUE((*f)->PWrite(0, bytes).ok());
-  ASSERT_TRUE((*f)->Sync().ok());
+  const std::string path = MakeEvictedFile("f", bytes);
   auto ro = env_->OpenFile(path, OpenMode::kReadOnly);
   ASSERT_TRUE(ro.ok()) << ro.status();
   (*ro)->StartReadahead(0, bytes.size());
@@ -142,6 +169,13 @@ TEST_F(PosixEnvTest, StartReadaheadKeepsTheContents) {
   (*ro)->StartReadahead(0, ~uint64_t{0});
   auto region = (*ro)->Map(bytes.size());
   ASSERT_TRUE(region.ok()) << region.status();
+  // The reads are asynchronous: wait for them (a generous deadline).
+  std::pair<size_t, size_t> pages = ResidentPages((*region)->bytes());
+  for (int i = 0; i < 1000 && pages.first < pages.second; ++i) {
+    ::usleep(10000);
+    pages = ResidentPages((*region)->bytes());
+  }
+  EXPECT_EQ(pages.first, pages.second);
   EXPECT_TRUE((*region)->bytes() == bytes);
 }
 
@@ -161,36 +195,19 @@ bool KernelPopulatesMappings() {
 }
 
 TEST_F(PosixEnvTest, MapResidentMapsTheContentsAndLoadsThemAll) {
-  std::string path = Path("f");
-  auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);
-  ASSERT_TRUE(f.ok()) << f.status();
   std::string bytes((5 << 20) + 123, 'r');
   bytes[3 << 20] = 'x';
-  ASSERT_TRUE((*f)->PWrite(0, bytes).ok());
-  ASSERT_TRUE((*f)->Sync().ok());
-  {
-    // Out of the page cache (where the file system allows), as if evicted
-    // since it was written.
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    ASSERT_GE(fd, 0);
-    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
+  const std::string path = MakeEvictedFile("f", bytes);
   auto ro = env_->OpenFile(path, OpenMode::kReadOnly);
   ASSERT_TRUE(ro.ok()) << ro.status();
   auto region = (*ro)->MapResident(bytes.size());
   ASSERT_TRUE(region.ok()) << region.status();
   const absl::string_view mapped = (*region)->bytes();
   if (KernelPopulatesMappings()) {
-    // Every page is in memory before anything read it.
-    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-    std::vector<unsigned char> in_core((mapped.size() + page - 1) / page);
-    ASSERT_EQ(::mincore(const_cast<char*>(mapped.data()), mapped.size(),
-                        in_core.data()),
-              0);
-    size_t resident = 0;
-    for (unsigned char c : in_core) resident += c & 1;
-    EXPECT_EQ(resident, in_core.size());
+    // Every page is in memory by the time MapResident returns, before
+    // anything read it.
+    const std::pair<size_t, size_t> pages = ResidentPages(mapped);
+    EXPECT_EQ(pages.first, pages.second);
   }
   EXPECT_TRUE(mapped == bytes);
   auto empty = (*ro)->MapResident(0);
