@@ -35,7 +35,7 @@
 #include "bench/report.h"
 #include "bench/store.h"
 #include "bench/workloads.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 namespace kvindex {
 namespace bench {

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "bench/store.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "index/stats.h"

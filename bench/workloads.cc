@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "bench/store.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 namespace kvindex {
 namespace bench {

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "bench/store.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 namespace kvindex {
 namespace bench {

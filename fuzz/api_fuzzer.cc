@@ -54,7 +54,7 @@
 #include "absl/synchronization/mutex.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/index_file.h"

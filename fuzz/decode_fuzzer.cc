@@ -38,8 +38,8 @@
 #include "absl/strings/string_view.h"
 #include "fan/fan.h"
 #include "fuzz/fuzz_util.h"
-#include "index/data/codec.h"
-#include "index/data/schema.h"
+#include "data/codec.h"
+#include "data/schema.h"
 
 namespace kvindex {
 namespace fuzz {
@@ -182,7 +182,7 @@ void FuzzFixedString(FuzzInput& in) {
 // ---- 2: hashes
 // -----------------------------------------------------------------
 
-// OCaml's caml_hash on a string, written independently of index/data/schema.cc:
+// OCaml's caml_hash on a string, written independently of data/schema.cc:
 // bytes are folded one at a time into a 32-bit little-endian word.
 uint32_t ReferenceOcamlHash(absl::string_view s) {
   auto rotl = [](uint32_t x, unsigned r) { return (x << r) | (x >> (32 - r)); };

@@ -1,4 +1,4 @@
-// Key filter (index/filter/key_filter.h) from arbitrary bytes and from
+// Key filter (filter/key_filter.h) from arbitrary bytes and from
 // arbitrary key sets:
 //  - mode 0: arbitrary bytes parsed as a filter for an arbitrary data file:
 //    never a crash; a filter that parses answers queries within its blocks;
@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_util.h"
-#include "index/filter/key_filter.h"
+#include "filter/key_filter.h"
 
 namespace kvindex {
 namespace fuzz {

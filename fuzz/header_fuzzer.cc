@@ -40,7 +40,7 @@
 #include "fan/fan.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/index_file.h"

@@ -51,7 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/mem_env.h"

@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_util.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/raw_index.h"
 
 namespace kvindex {

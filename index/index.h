@@ -1,5 +1,5 @@
 // Index<KeyCodec, ValueCodec>: the typed front of the index. Keys and values
-// are any fixed-size types with a codec (index/data/codec.h); FixedString<N>
+// are any fixed-size types with a codec (data/codec.h); FixedString<N>
 // and OcamlFixedString<N> are ready-made.
 //
 //   using Idx = kvindex::Index<kvindex::FixedString<32>,
@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "index/data/codec.h"
+#include "data/codec.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "index/stats.h"

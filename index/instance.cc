@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "index/filter/key_filter.h"
-#include "index/merge/merge.h"
+#include "filter/key_filter.h"
+#include "datafile/merge.h"
 #include "index/stats.h"
 #include "index/stats_env.h"
 #include "io/index_file.h"

@@ -31,7 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/options.h"
 
 namespace kvindex {

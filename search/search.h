@@ -7,8 +7,7 @@
 //                                 // stays valid until the next Get/Prefetch
 //   void Prefetch(uint64_t low, uint64_t high);  // hint: records [low, high]
 //                                                // are read next
-// MappedArray (a memory-mapped file) and PreadArray (reads through an IndexFile
-// with a per-lookup 32 KiB read-ahead buffer, like the OCaml library) are
+// MappedArray (records laid out in memory, e.g. a memory-mapped data file) is
 // provided.
 //
 // Algorithm (OCaml `index`'s, minus its 0/0): between records low and high,
@@ -26,10 +25,8 @@
 #include <optional>
 #include <string>
 
-#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
-#include "io/index_file.h"
+#include "data/schema.h"
 
 namespace kvindex {
 
@@ -46,28 +43,6 @@ class MappedArray {
   const char* records_;
   uint64_t count_;
   size_t entry_size_;
-};
-
-// Records of an IndexFile, read with pread. Prefetch reads a whole range of at
-// most kMaxPrefetch bytes in one call; other records are read one at a time. IO
-// errors are remembered: status() is checked after the search.
-class PreadArray {
- public:
-  static constexpr size_t kMaxPrefetch = 32 * 1024;
-  PreadArray(const IndexFile* file, size_t entry_size);
-  uint64_t size() const { return count_; }
-  const char* Get(uint64_t i);
-  void Prefetch(uint64_t low, uint64_t high);
-  const absl::Status& status() const { return status_; }
-
- private:
-  const IndexFile* file_;
-  size_t entry_size_;
-  uint64_t count_;
-  std::string buffer_;  // prefetched records [buffer_low_, ...)
-  uint64_t buffer_low_ = 0;
-  std::string one_;  // a single record
-  absl::Status status_;
 };
 
 // Searches records [low, high] (indices, inclusive; clamped to the array) for

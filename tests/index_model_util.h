@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "index/raw_index.h"
 #include "model/model.h"
 #include "rapidcheck.h"

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fan/fan.h"
-#include "index/filter/key_filter.h"
+#include "filter/key_filter.h"
 #include "io/index_file.h"
 
 // Layout checked here (io/index_file.h has the grammar), integers big-endian:
@@ -282,7 +282,7 @@ absl::Status ForEachRecord(const File& file, uint64_t header_size, uint64_t n,
   return absl::OkStatus();
 }
 
-// The key filter next to the data file (index/filter/key_filter.h): one that
+// The key filter next to the data file (filter/key_filter.h): one that
 // the index would not use (absent, damaged, stale) is only a note or a
 // warning, but one it would use must hold every key of the data file, or
 // finds would miss bindings. Its keys are checked during CheckData's scan of

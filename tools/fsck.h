@@ -22,7 +22,7 @@
 //    that imports (Fanout::Import) and leads every record's lookup to it (each
 //    record lies in Search(hash) of its bucket), each slot equal to the table
 //    rebuilt from the records;
-//  - data.filter (kvindex's key filter, see index/filter/key_filter.h): one
+//  - data.filter (kvindex's key filter, see filter/key_filter.h): one
 //    that finds would use must hold every key of the data file (an error
 //    otherwise); one they would not use (damaged, stale) is a warning;
 //  - lock: holds a decimal PID; generations of data and log_async plausible
@@ -43,7 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "io/env.h"
 
 namespace kvindex {

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
-#include "index/filter/key_filter.h"
+#include "filter/key_filter.h"
 #include "index/index.h"
 #include "io/env.h"
 #include "io/index_file.h"

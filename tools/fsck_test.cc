@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "io/env.h"
 #include "tools/fsck_testutil.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 namespace kvindex {
 namespace fsck_testing {

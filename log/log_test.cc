@@ -1,4 +1,4 @@
-#include "index/log/log.h"
+#include "log/log.h"
 
 #include <cstdint>
 #include <cstring>
@@ -16,8 +16,8 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "index/data/schema.h"
-#include "index/log/log_table.h"
+#include "data/schema.h"
+#include "log/log_table.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
 #include "rapidcheck.h"

@@ -1,4 +1,4 @@
-#include "index/log/log.h"
+#include "log/log.h"
 
 #include <algorithm>
 #include <string>

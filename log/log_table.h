@@ -5,8 +5,8 @@
 //
 // Thread safety: const methods may run concurrently with each other; Add and
 // Clear need exclusive access.
-#ifndef KVINDEX_INDEX_LOG_LOG_TABLE_H_
-#define KVINDEX_INDEX_LOG_LOG_TABLE_H_
+#ifndef KVINDEX_LOG_LOG_TABLE_H_
+#define KVINDEX_LOG_LOG_TABLE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "io/large_array.h"
 
 namespace kvindex {
@@ -109,4 +109,4 @@ class LogTable {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_LOG_LOG_TABLE_H_
+#endif  // KVINDEX_LOG_LOG_TABLE_H_

@@ -32,8 +32,8 @@
 // accept any block count.
 //
 // Thread safety: a KeyFilter is immutable; the builder is not thread-safe.
-#ifndef KVINDEX_INDEX_FILTER_KEY_FILTER_H_
-#define KVINDEX_INDEX_FILTER_KEY_FILTER_H_
+#ifndef KVINDEX_FILTER_KEY_FILTER_H_
+#define KVINDEX_FILTER_KEY_FILTER_H_
 
 #include <cstdint>
 #include <memory>
@@ -172,4 +172,4 @@ class KeyFilter {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_FILTER_KEY_FILTER_H_
+#endif  // KVINDEX_FILTER_KEY_FILTER_H_

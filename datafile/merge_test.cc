@@ -1,4 +1,4 @@
-#include "index/merge/merge.h"
+#include "datafile/merge.h"
 
 #include <atomic>
 #include <cstdint>
@@ -20,10 +20,10 @@
 #include "fan/fan.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "index/data/schema.h"
-#include "index/filter/key_filter.h"
-#include "index/log/log_table.h"
-#include "index/merge/data_file.h"
+#include "data/schema.h"
+#include "filter/key_filter.h"
+#include "log/log_table.h"
+#include "datafile/data_file.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
 #include "rapidcheck.h"

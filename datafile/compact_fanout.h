@@ -10,8 +10,8 @@
 // the compact form is empty and finds read the Fanout itself.
 //
 // Thread safety: immutable once built.
-#ifndef KVINDEX_INDEX_MERGE_COMPACT_FANOUT_H_
-#define KVINDEX_INDEX_MERGE_COMPACT_FANOUT_H_
+#ifndef KVINDEX_DATAFILE_COMPACT_FANOUT_H_
+#define KVINDEX_DATAFILE_COMPACT_FANOUT_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -50,4 +50,4 @@ class CompactFanout {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_MERGE_COMPACT_FANOUT_H_
+#endif  // KVINDEX_DATAFILE_COMPACT_FANOUT_H_

@@ -1,4 +1,4 @@
-#include "index/merge/data_file.h"
+#include "datafile/data_file.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "index/merge/compact_fanout.h"
+#include "datafile/compact_fanout.h"
 
 #include <algorithm>
 #include <cstdint>

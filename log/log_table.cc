@@ -1,4 +1,4 @@
-#include "index/log/log_table.h"
+#include "log/log_table.h"
 
 #include <algorithm>
 #include <cstring>

@@ -22,8 +22,8 @@
 // The output is built under its own name and only renamed over `data` by the
 // caller; on cancel or error the partial file is removed and nothing else
 // changes.
-#ifndef KVINDEX_INDEX_MERGE_MERGE_H_
-#define KVINDEX_INDEX_MERGE_MERGE_H_
+#ifndef KVINDEX_DATAFILE_MERGE_H_
+#define KVINDEX_DATAFILE_MERGE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -33,9 +33,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
-#include "index/log/log_table.h"
-#include "index/merge/data_file.h"
+#include "data/schema.h"
+#include "log/log_table.h"
+#include "datafile/data_file.h"
 #include "io/env.h"
 #include "io/index_file.h"
 
@@ -78,4 +78,4 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request);
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_MERGE_MERGE_H_
+#endif  // KVINDEX_DATAFILE_MERGE_H_

@@ -1,4 +1,4 @@
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 #include <xxhash.h>
 

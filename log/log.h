@@ -3,8 +3,8 @@
 // finds never touch the disk.
 //
 // Thread safety: as LogTable: const methods concurrently, the rest exclusively.
-#ifndef KVINDEX_INDEX_LOG_LOG_H_
-#define KVINDEX_INDEX_LOG_LOG_H_
+#ifndef KVINDEX_LOG_LOG_H_
+#define KVINDEX_LOG_LOG_H_
 
 #include <cstdint>
 #include <functional>
@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
-#include "index/log/log_table.h"
+#include "data/schema.h"
+#include "log/log_table.h"
 #include "io/env.h"
 #include "io/index_file.h"
 
@@ -72,4 +72,4 @@ class Log {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_LOG_LOG_H_
+#endif  // KVINDEX_LOG_LOG_H_

@@ -16,8 +16,8 @@
 // and optionally, for speed, `static uint64_t HashEncoded(absl::string_view
 // bytes)` returning Hash(Decode(bytes)) without decoding. KeyHashOf<Codec>
 // picks it.
-#ifndef KVINDEX_INDEX_DATA_CODEC_H_
-#define KVINDEX_INDEX_DATA_CODEC_H_
+#ifndef KVINDEX_DATA_CODEC_H_
+#define KVINDEX_DATA_CODEC_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 
 namespace kvindex {
 
@@ -100,4 +100,4 @@ Schema SchemaOf() {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_DATA_CODEC_H_
+#endif  // KVINDEX_DATA_CODEC_H_

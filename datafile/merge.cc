@@ -1,4 +1,4 @@
-#include "index/merge/merge.h"
+#include "datafile/merge.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "fan/fan.h"
-#include "index/filter/key_filter.h"
+#include "filter/key_filter.h"
 
 namespace kvindex {
 namespace {

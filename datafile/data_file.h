@@ -6,8 +6,8 @@
 //
 // Thread safety: immutable; share freely (std::shared_ptr keeps the mapping
 // alive for lookups still running when a merge swaps in a new data file).
-#ifndef KVINDEX_INDEX_MERGE_DATA_FILE_H_
-#define KVINDEX_INDEX_MERGE_DATA_FILE_H_
+#ifndef KVINDEX_DATAFILE_DATA_FILE_H_
+#define KVINDEX_DATAFILE_DATA_FILE_H_
 
 #include <cstdint>
 #include <memory>
@@ -18,9 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "fan/fan.h"
-#include "index/data/schema.h"
-#include "index/filter/key_filter.h"
-#include "index/merge/compact_fanout.h"
+#include "data/schema.h"
+#include "filter/key_filter.h"
+#include "datafile/compact_fanout.h"
 #include "io/env.h"
 #include "io/index_file.h"
 #include "search/search.h"
@@ -118,4 +118,4 @@ class DataFile {
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_MERGE_DATA_FILE_H_
+#endif  // KVINDEX_DATAFILE_DATA_FILE_H_

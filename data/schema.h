@@ -6,9 +6,9 @@
 //   entry := key:key_size bytes  value:value_size bytes
 //
 // Keys are compared by their encodings: two keys are equal exactly when their
-// encoded bytes are (codecs must encode canonically; see index/data/codec.h).
-#ifndef KVINDEX_INDEX_DATA_SCHEMA_H_
-#define KVINDEX_INDEX_DATA_SCHEMA_H_
+// encoded bytes are (codecs must encode canonically; see data/codec.h).
+#ifndef KVINDEX_DATA_SCHEMA_H_
+#define KVINDEX_DATA_SCHEMA_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -71,4 +71,4 @@ uint64_t Xxh3KeyHash64(absl::string_view key);  // Xxh3Hash(key, 64)
 
 }  // namespace kvindex
 
-#endif  // KVINDEX_INDEX_DATA_SCHEMA_H_
+#endif  // KVINDEX_DATA_SCHEMA_H_

@@ -1,4 +1,4 @@
-#include "index/filter/key_filter.h"
+#include "filter/key_filter.h"
 
 #include <cstdint>
 #include <set>

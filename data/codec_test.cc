@@ -1,4 +1,4 @@
-#include "index/data/codec.h"
+#include "data/codec.h"
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "index/data/schema.h"
+#include "data/schema.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 
