@@ -1,6 +1,6 @@
-// The workloads of the OCaml index benchmark (SPEC.md §15) and the key pools
-// they draw from, independent of how runs are isolated and reported
-// (bench/driver.cc).
+// The workloads of the OCaml index library's benchmark (bench/README.md,
+// "Workloads") and the key pools they draw from, independent of how runs are
+// isolated and reported (bench/driver.cc).
 #ifndef KVINDEX_BENCH_WORKLOADS_H_
 #define KVINDEX_BENCH_WORKLOADS_H_
 
@@ -67,8 +67,8 @@ uint64_t OpsOf(const Workload& w, const Plan& plan);
 // (MADV_HUGEPAGE; plain pages if it declines). The timed loops read the pools
 // at random: with 4 KiB pages every binding fetched is also a TLB miss, and on
 // a virtual machine its two-dimensional page walk costs about as much as the
-// cache miss itself (~250 ns against ~160 ns with 2 MiB pages here), a cost
-// of the harness that would be added to every operation of every store.
+// cache miss itself (bench/README.md, "Method"), a cost of the harness that
+// would be added to every operation of every store.
 class PoolBuffer {
  public:
   PoolBuffer() = default;

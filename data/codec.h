@@ -2,20 +2,20 @@
 //
 // A codec for a fixed-size type is a struct with:
 //   using Type = T;
-//   static constexpr size_t kEncodedSize;        // bytes of every encoding
-//   static constexpr int kHashBits;              // keys only: 1..64
+//   static constexpr size_t kEncodedSize;  // bytes of every encoding
+//   static constexpr int kHashBits;        // keys only: 1..64
 //   static absl::Status Encode(const Type& v, char* out);
 //       // writes exactly kEncodedSize bytes; kInvalidArgument if `v` has no
-//       encoding
-//       // of that size (checked before anything is stored)
-//   static Type Decode(absl::string_view bytes); // bytes.size() ==
-//   kEncodedSize static bool Equal(const Type& a, const Type& b);  // keys
-//   only; must agree with
-//       // equality of the encodings (the index compares encoded bytes)
-//   static uint64_t Hash(const Type& k);         // keys only; < 2^kHashBits
+//       // encoding of that size (checked before anything is stored)
+//   static Type Decode(absl::string_view bytes);
+//       // bytes.size() == kEncodedSize
+//   static bool Equal(const Type& a, const Type& b);
+//       // keys only; must agree with equality of the encodings (the index
+//       // compares encoded bytes)
+//   static uint64_t Hash(const Type& k);   // keys only; < 2^kHashBits
 // and optionally, for speed, `static uint64_t HashEncoded(absl::string_view
 // bytes)` returning Hash(Decode(bytes)) without decoding. KeyHashOf<Codec>
-// picks it.
+// picks it. The hash orders the data file (docs/format.md §4.2).
 #ifndef KVINDEX_DATA_CODEC_H_
 #define KVINDEX_DATA_CODEC_H_
 

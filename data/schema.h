@@ -58,7 +58,8 @@ absl::Status CheckSizes(const Schema& s, absl::string_view key,
 
 // OCaml's `Hashtbl.hash` on a string (30 bits), bit-identical to OCaml 4.x/5.x:
 // the hash the OCaml `index` uses for `String_fixed` keys, hence the order of
-// its data files. Needed to read stores written by the OCaml library.
+// its data files. Needed to read stores written by the OCaml library
+// (docs/format.md §4.2 has the algorithm and known answers).
 uint32_t OcamlStringHash(absl::string_view s);
 inline constexpr int kOcamlHashBits = 30;
 

@@ -5,7 +5,7 @@
 //
 // Sizing (same as the OCaml library, so the bytes match): k is the smallest
 // value with 2^k >= ceil(n * entry_size / 4096), clamped to [0, hash_bits]. On
-// disk the table is 2^k slots of int64 big-endian.
+// disk the table is 2^k slots of int64 big-endian (docs/format.md §6).
 //
 // Laws: Import(Export(t)) == t; with records fed to the builder in hash order,
 // each record's offset lies in Search(its hash).

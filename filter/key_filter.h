@@ -11,7 +11,8 @@
 // different data files the same generation; the checksum guards against files
 // brought in from elsewhere (a restored backup, another writer).
 //
-// File format (integers big-endian, like the rest of the store):
+// File format (docs/format.md §9; integers big-endian, like the rest of the
+// store):
 //   magic    "KVFILTR1"                 8 bytes
 //   probes   uint32  bits set per key
 //   hash_bits uint32 significant bits of the store's key hash

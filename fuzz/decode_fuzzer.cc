@@ -1,27 +1,22 @@
 // decode_fuzzer: the pure codecs of the index over arbitrary bytes.
 //
 // The first input byte picks a property (mode = byte % 5); the rest feeds it:
-//   0  entry codec: arbitrary bytes cut into entries of input-chosen key/value
-//   sizes
-//      decode and re-encode to the same bytes; CheckSizes and Schema::Validate
-//      accept exactly what their contracts say.
+//   0  entry codec: arbitrary bytes cut into entries of input-chosen key and
+//      value sizes decode and re-encode to the same bytes; CheckSizes and
+//      Schema::Validate accept exactly what their contracts say.
 //   1  FixedString<N> / OcamlFixedString<N>: Decode(Encode(s)) == s, wrong
-//   sizes are
-//      kInvalidArgument before anything is written, Hash == HashEncoded ==
-//      KeyHashOf.
+//      sizes are kInvalidArgument before anything is written, Hash ==
+//      HashEncoded == KeyHashOf.
 //   2  key hashes: OcamlStringHash agrees with an independent byte-at-a-time
-//   version
-//      and stays below 2^30; Xxh3Hash(s, bits) < 2^bits and is the low bits of
-//      XXH3; neither depends on the address of the bytes.
-//   3  Fanout::Import of arbitrary bytes with arbitrary hash_bits / entry_size
-//   /
-//      data_bytes: accepted exactly when the documented rules hold; an accepted
-//      table exports to the same bytes, re-imports equal, and every Search
-//      range lies within the records.
+//      version and stays below 2^30; Xxh3Hash(s, bits) < 2^bits and is the
+//      low bits of XXH3; neither depends on the address of the bytes.
+//   3  Fanout::Import of arbitrary bytes with arbitrary hash_bits, entry_size
+//      and data_bytes: accepted exactly when the documented rules hold
+//      (docs/format.md §6.5); an accepted table exports to the same bytes,
+//      re-imports equal, and every Search range lies within the records.
 //   4  FanoutBuilder: records fed in hash order lie inside Search(their hash);
-//   the
-//      table round-trips through Export/Import; BitsFor is the documented
-//      minimum.
+//      the table round-trips through Export/Import; BitsFor is the documented
+//      minimum (docs/format.md §6.2).
 #include <xxhash.h>
 
 #include <algorithm>
@@ -420,7 +415,7 @@ void FuzzFanoutBuilder(FuzzInput& in) {
   const Fanout f = std::move(builder).Finish();
   FUZZ_CHECK(f.bits() == k, "Finish() bits");
   if (k < hash_bits) {
-    // At most about one page of records per fan (SPEC §7 "Fan size").
+    // At most about one page of records per fan (docs/format.md §6.2).
     FUZZ_CHECK((expected / f.nb_fans()) * entry_size <= 4096,
                absl::StrCat(expected, " records in ", f.nb_fans(), " fans"));
   }

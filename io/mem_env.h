@@ -11,10 +11,12 @@
 // anything not synced, but never reorders writes to one file.
 //
 // Typical crash test:
-//   env.CrashAfter(n);            // the n-th mutating operation from now is
-//   the last one RunWorkload(&env);            // later operations fail with
-//   kAborted env.Restart({.seed = s});     // computes the post-crash state;
-//   the env works again Reopen(&env) ... check ...
+//   env.CrashAfter(n);         // the n-th mutating operation from now is the
+//                              // last one to take effect
+//   RunWorkload(&env);         // later operations fail with kAborted
+//   env.Restart({.seed = s});  // computes the post-crash state; the env
+//                              // works again
+//   Reopen(&env);              // ... and checks what the store shows
 //
 // Thread safety: all methods are thread-safe.
 #ifndef KVINDEX_IO_MEM_ENV_H_

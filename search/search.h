@@ -10,12 +10,12 @@
 // MappedArray (records laid out in memory, e.g. a memory-mapped data file) is
 // provided.
 //
-// Algorithm (OCaml `index`'s, minus its 0/0): between records low and high,
-// guess the position of the key's hash by linear interpolation of the hashes at
-// the ends, compare, and narrow; when the ends have equal hashes, scan; when a
-// record with the key's hash is found, look at its neighbours with the same
-// hash (equal hashes sit next to each other in no particular order, and may
-// cross the [low, high] bounds).
+// Algorithm (OCaml `index`'s, minus its 0/0; docs/design.md §4.6): between
+// records low and high, guess the position of the key's hash by linear
+// interpolation of the hashes at the ends, compare, and narrow; when the ends
+// have equal hashes, scan; when a record with the key's hash is found, look at
+// its neighbours with the same hash (equal hashes sit next to each other in no
+// particular order, and may cross the [low, high] bounds).
 #ifndef KVINDEX_SEARCH_SEARCH_H_
 #define KVINDEX_SEARCH_SEARCH_H_
 
