@@ -145,8 +145,7 @@ class MergeWriter {
     fanout_bytes_ = fanout.Export();
     st = file_->WriteFanout(fanout_bytes_);
     if (!st.ok()) return st;
-    return file_->Flush(IndexFile::FlushOptions{/*call_callback=*/false,
-                                                /*fsync=*/false});
+    return file_->Flush(FlushOptions{.no_callback = true});
   }
 
   std::unique_ptr<IndexFile> TakeFile() { return std::move(file_); }

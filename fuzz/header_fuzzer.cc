@@ -237,8 +237,8 @@ void CheckReadWriteFile(const std::string& path, absl::string_view bytes,
   FUZZ_CHECK(file.Read(e.offset, entry_size, &back[0], &n).ok() &&
                  n == entry_size && back == record,
              "buffered record not readable");
-  IndexFile::FlushOptions fo;
-  fo.fsync = true;
+  FlushOptions fo;
+  fo.with_fsync = true;
   absl::Status s = file.Flush(fo);
   FUZZ_CHECK(s.ok(), Describe(s));
   absl::StatusOr<std::string> now = env.Contents(path);

@@ -2,11 +2,13 @@
 // are any fixed-size types with a codec (data/codec.h); FixedString<N>
 // and OcamlFixedString<N> are ready-made.
 //
-//   using Idx = kvindex::Index<kvindex::FixedString<32>,
-//   kvindex::FixedString<13>>; kvindex::Options options; options.log_size =
-//   500000; auto index = Idx::Open("/var/lib/myapp/store", options);  //
-//   StatusOr
-//   (*index)->Replace(key, value);
+//   using Idx =
+//       kvindex::Index<kvindex::FixedString<32>, kvindex::FixedString<13>>;
+//   kvindex::Options options;
+//   options.log_size = 500000;
+//   auto index = Idx::Open("/var/lib/myapp/store", options);  // StatusOr
+//   if (!index.ok()) return index.status();
+//   absl::Status s = (*index)->Replace(key, value);
 //   auto found = (*index)->Find(key);  // StatusOr<std::optional<std::string>>
 //
 // Semantics, errors and thread safety are those of RawIndex
@@ -27,6 +29,7 @@
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "index/stats.h"
+#include "io/flush_options.h"
 
 namespace kvindex {
 

@@ -1,28 +1,36 @@
 // Instance: the state shared by every handle (RawIndex) opened on one store
-// with the same InstanceCache, and the algorithms of the index: find, replace,
-// merges, clear, recovery at open, and read-only sync.
+// with the same InstanceCache, and the algorithms of the index. One class, its
+// methods spread over one file per concern:
+//
+//   instance.cc        construction, handles and close; find, iter, replace,
+//                      flush, clear
+//   instance_open.cc   opening a writer and crash recovery (log_async replay)
+//   instance_merge.cc  merges: the merge lock, start, run, commit
+//   instance_sync.cc   read-only instances following the writer (Sync)
 //
 // Locks, in acquisition order:
-//   merge lock (merging_, a binary semaphore on merge_mu_): held from the start
-//   of a
-//     merge in the caller's thread until the merge thread ends; also taken by
-//     clear and close, which first set cancel_ so that a running merge stops
-//     early.
-//   sync_mu_: serialises read-only syncs.
-//   mu_: guards the logs, the data file and the generation. Finds share it;
-//   replaces,
-//     flushes, the merge start and the merge commit hold it exclusively. The
-//     merge thread reads the frozen log and the old data file without it.
-//   Lru set locks: innermost.
+//   1. The merge lock (merging_, a binary semaphore on merge_mu_): held from
+//      the start of a merge in the caller's thread until the merge thread
+//      ends. Clear and close take it too, after setting cancel_ so that a
+//      running merge stops early.
+//   2. Either sync_mu_, which serialises read-only syncs, or handles_mu_,
+//      which guards the handle count (the last close shuts down under it).
+//   3. mu_: guards the logs, the data file and the generation. Finds share
+//      it; replaces, flushes, the merge start and the merge commit hold it
+//      exclusively. The merge thread reads the frozen log and the old data
+//      file without it.
+//   4. The LRU's set locks: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -31,14 +39,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "data/schema.h"
-#include "log/log.h"
-#include "index/lru.h"
 #include "datafile/data_file.h"
 #include "datafile/merge.h"
+#include "index/lru.h"
 #include "index/options.h"
-#include "index/raw_index.h"
 #include "index/rw_lock.h"
 #include "io/env.h"
+#include "io/flush_options.h"
+#include "log/log.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -48,8 +56,11 @@ using VisitFn = std::function<void(absl::string_view, absl::string_view)>;
 
 class Instance {
  public:
+  // --- instance_open.cc
   static absl::StatusOr<std::shared_ptr<Instance>> Create(
       const std::string& root, const Schema& schema, const Options& options);
+
+  // --- instance.cc
   ~Instance();
 
   const Schema& schema() const { return schema_; }
@@ -61,40 +72,53 @@ class Instance {
   absl::Status CloseHandle(bool immediately);
 
   absl::StatusOr<bool> Find(absl::string_view key, char* value_out) const;
+  absl::Status Iter(const VisitFn& f) const;
   absl::Status Replace(absl::string_view key, absl::string_view value,
                        bool overcommit);
-  absl::Status Filter(const KeepFn& keep);
-  absl::Status Iter(const VisitFn& f) const;
-  absl::Status Clear();
   absl::Status Flush(const FlushOptions& options);
-  absl::Status Merge(bool force);
-  absl::Status AwaitMerge();
-  absl::StatusOr<bool> IsMerging() const;
-  absl::Status Sync();
+  absl::Status Clear();
 
   std::vector<std::string> LogEntries(bool async) const;
 
+  // --- instance_merge.cc
+  absl::Status Filter(const KeepFn& keep);
+  absl::Status Merge(bool force);
+  absl::Status AwaitMerge();
+  absl::StatusOr<bool> IsMerging() const;
+
+  // --- instance_sync.cc
+  absl::Status Sync();
+
  private:
   enum class MergeWhen { kAlways, kIfLogFull };
+  struct MergeJob;
+  struct SyncUpdate;
 
+  // --- instance.cc
   Instance(const std::string& root, const Schema& schema,
            const Options& options);
+  static uint64_t MicrosSince(std::chrono::steady_clock::time_point start);
   std::string Path(absl::string_view name) const;
   absl::Status Hook(HookPoint point) const;
   absl::Status CheckOpen() const;
   absl::Status CheckWritable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // kFailedPrecondition: `op` is not allowed on a read-only instance.
+  absl::Status ReadOnlyError(absl::string_view op) const;
+  // Records the first error of a write path (the instance then refuses
+  // writes) and returns `error`.
   absl::Status Failed(absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The two logs in lookup order (newest bindings first); either may be null.
+  std::pair<const Log*, const Log*> LogsInOrder() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status Shutdown();
 
-  // Open-time work.
+  // --- instance_open.cc
   absl::Status OpenWriter();
   absl::Status RecoverLogAsync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CopyIntoLog(const Log& from, bool only_missing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The data file at its path, or nullptr if absent, empty, or older than the
-  // log (a clear that a crash interrupted after its commit point).
-  absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
   // Generation in the data file's header, or -1 if there is no data file (a
   // data file without records still counts: it tells a merge commit from a
   // clear).
@@ -105,32 +129,44 @@ class Instance {
   // log's generation); otherwise a clear made it obsolete.
   absl::StatusOr<bool> LogAsyncWanted(int64_t async_generation,
                                       int64_t log_generation);
-  // Read-only: opens log or log_async by path, making sure the file opened is
-  // still the one the path names once its header was read (the writer may
-  // rename a new file over it or delete it meanwhile). nullptr if absent.
-  absl::StatusOr<std::unique_ptr<Log>> OpenLive(absl::string_view name);
-  // Read-only: whether the path still names the file `log` is open on.
-  absl::StatusOr<bool> IsLive(const Log& log, absl::string_view name);
-  // The two logs in lookup order (newest bindings first); either may be null.
-  std::pair<const Log*, const Log*> LogsInOrder() const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-
-  // Merge lock.
-  void AcquireMergeLock();
-  void ReleaseMergeLock(const absl::Status* result);
-  void JoinMergeThread();
-
-  // Merges: StartMerge takes the merge lock and prepares (log_async, log
-  // fsync); RunMerge does the work and releases the merge lock.
-  absl::Status StartMerge(MergeWhen when, const KeepFn& keep, bool blocking);
-  struct MergeJob;
-  void RunMerge(std::shared_ptr<MergeJob> job);
-  absl::Status MergeBody(MergeJob& job);
-  absl::Status Commit(MergeJob& job, MergeResult merged);
   void RemoveIfPresent(const std::string& path);
   void RemoveFilter();
 
-  absl::Status Shutdown();
+  // --- instance_merge.cc
+  void AcquireMergeLock();
+  void ReleaseMergeLock(const absl::Status* result);
+  void JoinMergeThread();
+  // StartMerge takes the merge lock and prepares (log_async, log fsync);
+  // RunMerge does the work and releases the merge lock.
+  absl::Status StartMerge(MergeWhen when, const KeepFn& keep, bool blocking);
+  void RunMerge(std::shared_ptr<MergeJob> job);
+  absl::Status MergeBody(MergeJob& job);
+  absl::Status Commit(MergeJob& job, MergeResult merged);
+
+  // --- instance_sync.cc
+  // Each step reads the files of the store and records in `update` what
+  // changed; PublishSync applies it under mu_.
+  absl::Status CheckSyncAllowed() const;
+  absl::Status FollowLogAsync(Log* current, SyncUpdate& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  absl::Status FollowLog(Log* current, int64_t generation, SyncUpdate& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  absl::Status DropObsoleteLogAsync(Log* current_async, const Log* current_log,
+                                    SyncUpdate& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  void PublishSync(SyncUpdate update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  // Whether `log_async`, open since an earlier sync, is still the file its
+  // path names and was not emptied since (its offset did not go back).
+  absl::StatusOr<bool> LogAsyncStillCurrent(Log& log_async);
+  // Opens log or log_async by path, making sure the file opened is still the
+  // one the path names once its header was read (the writer may rename a new
+  // file over it or delete it meanwhile). nullptr if absent.
+  absl::StatusOr<std::unique_ptr<Log>> OpenLive(absl::string_view name);
+  // Whether the path still names the file `log` is open on.
+  absl::StatusOr<bool> IsLive(const Log& log, absl::string_view name);
+  // The data file at its path, or nullptr if absent, empty, or older than the
+  // log (a clear that a crash interrupted after its commit point).
+  absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
 
   const std::string root_;
   const Schema schema_;

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "absl/hash/hash.h"
+#include "data/mix.h"
 #include "index/stats.h"
 
 namespace kvindex {
@@ -78,17 +79,6 @@ unsigned PositionOf(uint32_t order, unsigned used, unsigned way) {
   return used;  // unreachable for a way in use
 }
 
-// Key hashes may have few significant bits (30 for OCaml stores): spread
-// them over all 64 (a bijection, so distinct hashes stay distinct).
-uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
 }  // namespace
 
 Lru::Lru(size_t capacity, size_t key_size, size_t value_size)
@@ -128,7 +118,7 @@ uint64_t Lru::DefaultHash(absl::string_view key) {
 }
 
 Lru::Probe Lru::ProbeOf(uint64_t hash) const {
-  const uint64_t m = Mix(hash);
+  const uint64_t m = Mix64(hash);
   // The high bits choose the set (multiply-shift, no division); the low bits
   // are the tag.
   const size_t set =

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/instance.h"
 #include "io/index_file.h"
+#include "io/status_macros.h"
 
 namespace kvindex {
 
@@ -82,72 +83,67 @@ absl::StatusOr<Instance*> RawIndex::Live() const {
   return instance_.get();
 }
 
-#define KV_LIVE_OR_RETURN(var)                  \
-  auto var##_or = Live();                       \
-  if (!var##_or.ok()) return var##_or.status(); \
-  Instance* var = *var##_or
-
 absl::StatusOr<bool> RawIndex::Find(absl::string_view key,
                                     char* value_out) const {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Find(key, value_out);
 }
 
 absl::StatusOr<bool> RawIndex::Mem(absl::string_view key) const {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Find(key, nullptr);
 }
 
 absl::Status RawIndex::Replace(absl::string_view key, absl::string_view value,
                                bool overcommit) {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Replace(key, value, overcommit);
 }
 
 absl::Status RawIndex::Filter(
     const std::function<bool(absl::string_view, absl::string_view)>& keep) {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Filter(keep);
 }
 
 absl::Status RawIndex::Iter(
     const std::function<void(absl::string_view, absl::string_view)>& f) const {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Iter(f);
 }
 
 absl::Status RawIndex::Clear() {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Clear();
 }
 
 absl::Status RawIndex::Flush(const FlushOptions& options) {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Flush(options);
 }
 
 absl::Status RawIndex::Merge() {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Merge(/*force=*/true);
 }
 
 absl::Status RawIndex::TryMerge() {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Merge(/*force=*/false);
 }
 
 absl::Status RawIndex::AwaitMerge() {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->AwaitMerge();
 }
 
 absl::StatusOr<bool> RawIndex::IsMerging() const {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->IsMerging();
 }
 
 absl::Status RawIndex::Sync() {
-  KV_LIVE_OR_RETURN(instance);
+  KVINDEX_ASSIGN_OR_RETURN(Instance* const instance, Live());
   return instance->Sync();
 }
 

@@ -10,14 +10,15 @@
 // Thread safety: every method may be called from any thread. Finds run in
 // parallel with each other, with replaces and with a background merge.
 //
-// Errors: a closed handle, a write on a read-only instance, sync() on a
-// read-write one
-// -> kFailedPrecondition; wrong key or value size -> kInvalidArgument; store
-// locked by another writer -> kUnavailable; corrupt or foreign files ->
-// kDataLoss naming the file. After an IO error on a write path the instance
-// refuses further writes (kFailedPrecondition carrying the original error);
-// reads keep working, and reopening recovers everything that was flushed with
-// fsync.
+// Errors:
+//   - a closed handle, a write on a read-only instance, sync() on a read-write
+//     one: kFailedPrecondition;
+//   - a wrong key or value size: kInvalidArgument;
+//   - a store locked by another writer: kUnavailable;
+//   - corrupt or foreign files: kDataLoss naming the file.
+// After an IO error on a write path the instance refuses further writes
+// (kFailedPrecondition carrying the original error); reads keep working, and
+// reopening recovers everything that was flushed with fsync.
 #ifndef KVINDEX_INDEX_RAW_INDEX_H_
 #define KVINDEX_INDEX_RAW_INDEX_H_
 
@@ -33,19 +34,13 @@
 #include "absl/strings/string_view.h"
 #include "data/schema.h"
 #include "index/options.h"
+#include "io/flush_options.h"
 
 namespace kvindex {
 
 namespace index_internal {
 class Instance;
 }  // namespace index_internal
-
-struct FlushOptions {
-  // Do not call the flush callback.
-  bool no_callback = false;
-  // fsync the log files: what was replaced before is then durable.
-  bool with_fsync = false;
-};
 
 class RawIndex {
  public:
@@ -87,6 +82,8 @@ class RawIndex {
 
   // Removes every binding; aborts a running merge.
   absl::Status Clear();
+  // Writes the replaces buffered in the log(s) to the file(s); see
+  // io/flush_options.h. With options.with_fsync they are durable.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
   // Starts a merge of the log into the data file (waiting for a running one

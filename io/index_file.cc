@@ -1,16 +1,9 @@
 // IndexFile: the OCaml index.unix file format (see index_file.h for the
-// grammar).
+// grammar, io/file_header.h for the header's bytes).
 //
-// Byte layout of the 32-byte header, all integers big-endian:
-//
-//   [0, 8)    offset      int64: record bytes after the fan-out table that are
-//   valid [8, 16)   version     "00000001" [16, 24)  generation  int64 [24, 32)
-//   fan_size    int64: byte length of the fan-out table at [32, 32+fan_size)
-//
-// The first 24 bytes are read and written as one unit ("header get/set"). The
-// offset field is the commit point: a flush writes the record bytes first and
-// the offset after them, so a crash in between leaves the old offset and some
-// garbage past it.
+// The offset field is the commit point: a flush writes the record bytes first
+// and the offset after them, so a crash in between leaves the old offset and
+// some garbage past it.
 
 #include "io/index_file.h"
 
@@ -20,21 +13,15 @@
 #include <utility>
 
 #include "absl/base/internal/endian.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "io/file_header.h"
+#include "io/status_macros.h"
 
 namespace kvindex {
 
 namespace {
 
-#define KVINDEX_RETURN_IF_ERROR(expr) \
-  do {                                \
-    absl::Status _st = (expr);        \
-    if (!_st.ok()) return _st;        \
-  } while (0)
-
-constexpr size_t kHeaderGetSetSize = 24;
 constexpr uint64_t kMaxInt64 =
     static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
@@ -58,22 +45,9 @@ std::string Dirname(const std::string& path) {
   return path.substr(0, slash);
 }
 
-void EncodeHeader(char* dst, int64_t offset, int64_t generation) {
-  absl::big_endian::Store64(dst, static_cast<uint64_t>(offset));
-  std::memcpy(dst + 8, IndexFile::kVersion.data(), 8);
-  absl::big_endian::Store64(dst + 16, static_cast<uint64_t>(generation));
-}
-
-int64_t LoadInt64(const char* src) {
-  return static_cast<int64_t>(absl::big_endian::Load64(src));
-}
-
-absl::Status CheckVersion(const std::string& path, const char* header) {
-  const absl::string_view version(header + 8, 8);
-  if (version == IndexFile::kVersion) return absl::OkStatus();
-  return absl::DataLossError(
-      absl::StrCat(path, ": unsupported version '", absl::CHexEscape(version),
-                   "' (expected ", IndexFile::kVersion, ")"));
+// The part of an encoded header a writer rewrites in place.
+absl::string_view GetSetPart(const std::string& encoded) {
+  return absl::string_view(encoded).substr(0, FileHeader::kGetSetSize);
 }
 
 // The logical offset a handle uses for a header claiming `claimed` bytes of
@@ -99,49 +73,21 @@ IndexFile::~IndexFile() = default;
 
 namespace {
 
-// Generations count merges and clears from 0 (OCaml's are 63-bit ints):
-// anything negative or near the top of the range is foreign, and leaves room
-// for the +1/+2 the index computes from it.
-
-absl::Status CheckGeneration(const std::string& path, int64_t generation) {
-  if (generation < 0 || generation > IndexFile::kMaxGeneration) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": implausible generation ", generation));
-  }
-  return absl::OkStatus();
-}
-
-struct ParsedHeader {
-  int64_t offset = 0;
-  int64_t generation = 0;
-  int64_t fan_size = 0;
-};
-
-// Reads and validates the 32-byte header of an existing file of `file_size` >=
-// 32 bytes.
-absl::StatusOr<ParsedHeader> LoadHeader(const File& file,
-                                        const std::string& path,
-                                        uint64_t file_size) {
-  char buf[IndexFile::kHeaderSize];
+// Reads and validates the header of an existing file of `file_size` >= 32
+// bytes, whose fan-out table must fit in the file.
+absl::StatusOr<FileHeader> LoadHeader(const File& file, const std::string& path,
+                                      uint64_t file_size) {
+  char buf[FileHeader::kSize];
   KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(file, 0, sizeof(buf), buf), path,
                                    "reading the header"));
-  KVINDEX_RETURN_IF_ERROR(CheckVersion(path, buf));
-  ParsedHeader header;
-  header.offset = LoadInt64(buf);
-  header.generation = LoadInt64(buf + 16);
-  header.fan_size = LoadInt64(buf + 24);
-  if (header.fan_size < 0 || header.fan_size % 8 != 0 ||
-      static_cast<uint64_t>(header.fan_size) >
-          file_size - IndexFile::kHeaderSize) {
-    return absl::DataLossError(absl::StrCat(path, ": invalid fan-out size ",
-                                            header.fan_size, " (file size ",
-                                            file_size, ")"));
-  }
-  if (header.offset < 0) {
+  KVINDEX_ASSIGN_OR_RETURN(
+      const FileHeader header,
+      FileHeader::Decode(absl::string_view(buf, sizeof(buf)), path));
+  if (static_cast<uint64_t>(header.fan_size) > file_size - FileHeader::kSize) {
     return absl::DataLossError(
-        absl::StrCat(path, ": negative offset ", header.offset));
+        absl::StrCat(path, ": header field fan_size: invalid fan-out size ",
+                     header.fan_size, " (the file has ", file_size, " bytes)"));
   }
-  KVINDEX_RETURN_IF_ERROR(CheckGeneration(path, header.generation));
   return header;
 }
 
@@ -182,12 +128,11 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   // leave (upstream did not fsync new files): it holds nothing, so start it
   // afresh.
   if (!*exists || options.fresh || file_size < kHeaderSize) {
-    char buf[kHeaderSize];
-    EncodeHeader(buf, 0, options.generation);
-    absl::big_endian::Store64(buf + 24, options.fan_size);
-    KVINDEX_RETURN_IF_ERROR(
-        Annotate(handle->file_->PWrite(0, absl::string_view(buf, sizeof(buf))),
-                 path, "writing the header"));
+    FileHeader header;
+    header.generation = options.generation;
+    header.fan_size = static_cast<int64_t>(options.fan_size);
+    KVINDEX_RETURN_IF_ERROR(Annotate(handle->file_->PWrite(0, header.Encode()),
+                                     path, "writing the header"));
     KVINDEX_RETURN_IF_ERROR(
         Annotate(handle->file_->Sync(), path, "syncing the header"));
     if (!*exists || file_size < kHeaderSize) {
@@ -201,7 +146,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
     return handle;
   }
 
-  absl::StatusOr<ParsedHeader> header =
+  absl::StatusOr<FileHeader> header =
       LoadHeader(*handle->file_, path, file_size);
   if (!header.ok()) return header.status();
   handle->fan_size_ = static_cast<uint64_t>(header->fan_size);
@@ -227,7 +172,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
   if (!size.ok()) return Annotate(size.status(), path, "reading the size");
   if (*size < kHeaderSize) return nullptr;
 
-  absl::StatusOr<ParsedHeader> header = LoadHeader(**file, path, *size);
+  absl::StatusOr<FileHeader> header = LoadHeader(**file, path, *size);
   if (!header.ok()) return header.status();
   std::unique_ptr<IndexFile> handle(
       new IndexFile(env, path, *std::move(file), /*readonly=*/true));
@@ -250,7 +195,7 @@ absl::Status IndexFile::Append(absl::string_view bytes) {
   buffer_.append(bytes.data(), bytes.size());
   offset_ += bytes.size();
   // On a failed auto-flush the bytes stay buffered; the error is reported here.
-  if (buffer_.size() > kAutoFlushBytes) return Flush(FlushOptions{});
+  if (buffer_.size() > kAutoFlushBytes) return Flush();
   return absl::OkStatus();
 }
 
@@ -265,7 +210,8 @@ absl::Status IndexFile::WriteBuffer() {
   char offset[8];
   absl::big_endian::Store64(offset, offset_);
   KVINDEX_RETURN_IF_ERROR(
-      Annotate(file_->PWrite(0, absl::string_view(offset, sizeof(offset))),
+      Annotate(file_->PWrite(FileHeader::kOffsetAt,
+                             absl::string_view(offset, sizeof(offset))),
                path_, "writing the offset"));
   // The buffer is dropped only now: after a failure above it is still there,
   // and a later flush writes it again at the same place.
@@ -282,10 +228,10 @@ absl::Status IndexFile::Flush(const FlushOptions& options) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
   }
   if (!buffer_.empty()) {
-    if (options.call_callback && flush_callback_) flush_callback_();
+    if (!options.no_callback && flush_callback_) flush_callback_();
     KVINDEX_RETURN_IF_ERROR(WriteBuffer());
   }
-  if (options.fsync) {
+  if (options.with_fsync) {
     KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
   }
   return absl::OkStatus();
@@ -321,18 +267,15 @@ absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
-  char buf[kHeaderGetSetSize];
+  char buf[FileHeader::kGetSetSize];
   KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(*file_, 0, sizeof(buf), buf),
                                    path_, "reading the header"));
-  KVINDEX_RETURN_IF_ERROR(CheckVersion(path_, buf));
+  KVINDEX_ASSIGN_OR_RETURN(
+      const FileHeader decoded,
+      FileHeader::DecodeGetSet(absl::string_view(buf, sizeof(buf)), path_));
   Header header;
-  header.offset = LoadInt64(buf);
-  header.generation = LoadInt64(buf + 16);
-  if (header.offset < 0) {
-    return absl::DataLossError(
-        absl::StrCat(path_, ": negative offset ", header.offset));
-  }
-  KVINDEX_RETURN_IF_ERROR(CheckGeneration(path_, header.generation));
+  header.offset = decoded.offset;
+  header.generation = decoded.generation;
   generation_ = header.generation;
   if (readonly_) {
     // Another process is writing: take its committed offset, within what the
@@ -360,11 +303,11 @@ absl::Status IndexFile::WriteHeader(const Header& header) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": negative header offset ", header.offset));
   }
-  char buf[kHeaderGetSetSize];
-  EncodeHeader(buf, header.offset, header.generation);
-  KVINDEX_RETURN_IF_ERROR(
-      Annotate(file_->PWrite(0, absl::string_view(buf, sizeof(buf))), path_,
-               "writing the header"));
+  FileHeader bytes;
+  bytes.offset = header.offset;
+  bytes.generation = header.generation;
+  KVINDEX_RETURN_IF_ERROR(Annotate(file_->PWrite(0, GetSetPart(bytes.Encode())),
+                                   path_, "writing the header"));
   generation_ = header.generation;
   return absl::OkStatus();
 }
@@ -394,11 +337,11 @@ absl::Status IndexFile::WriteFanout(absl::string_view table) {
         absl::StrCat(path_, ": fan-out table of ", table.size(),
                      " bytes, expected ", fan_size_));
   }
-  // The size field (at 24) and the table (at 32) are adjacent: one write.
+  // The size field and the table are adjacent: one write.
   std::string bytes(8, '\0');
   absl::big_endian::Store64(&bytes[0], fan_size_);
   bytes.append(table.data(), table.size());
-  return Annotate(file_->PWrite(kHeaderSize - 8, bytes), path_,
+  return Annotate(file_->PWrite(FileHeader::kFanSizeAt, bytes), path_,
                   "writing the fan-out table");
 }
 
@@ -459,12 +402,10 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
     absl::StatusOr<std::unique_ptr<File>> file =
         env_->OpenFile(tmp, OpenMode::kCreateReadWrite);
     if (!file.ok()) return Annotate(file.status(), tmp, "creating");
-    char buf[kHeaderSize];
-    EncodeHeader(buf, 0, generation);
-    absl::big_endian::Store64(buf + 24, 0);
-    KVINDEX_RETURN_IF_ERROR(
-        Annotate((*file)->PWrite(0, absl::string_view(buf, sizeof(buf))), tmp,
-                 "writing the header"));
+    FileHeader header;
+    header.generation = generation;
+    KVINDEX_RETURN_IF_ERROR(Annotate((*file)->PWrite(0, header.Encode()), tmp,
+                                     "writing the header"));
     KVINDEX_RETURN_IF_ERROR(Annotate((*file)->Sync(), tmp, "syncing"));
     KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(tmp, path_), tmp,
                                      absl::StrCat("renaming to ", path_)));
@@ -494,20 +435,18 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
 
   // Readers still holding the old file see it emptied, with the new generation,
   // and reopen the path.
-  char stamp[kHeaderGetSetSize];
-  EncodeHeader(stamp, 0, generation);
+  FileHeader stamp;
+  stamp.generation = generation;
   const absl::Status stamped =
-      Annotate(old->PWrite(0, absl::string_view(stamp, sizeof(stamp))), path_,
+      Annotate(old->PWrite(0, GetSetPart(stamp.Encode())), path_,
                "stamping the replaced file");
   old.reset();
   return stamped;
 }
 
 absl::Status IndexFile::RenameTo(const std::string& new_path) {
-  FlushOptions options;
-  options.call_callback = false;
-  options.fsync = true;
-  KVINDEX_RETURN_IF_ERROR(Flush(options));
+  KVINDEX_RETURN_IF_ERROR(
+      Flush(FlushOptions{.no_callback = true, .with_fsync = true}));
   KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(path_, new_path), path_,
                                    absl::StrCat("renaming to ", new_path)));
   const std::string old_dir = Dirname(path_);
@@ -540,7 +479,5 @@ std::string StoreDir(const std::string& root) {
 std::string StorePath(const std::string& root, absl::string_view name) {
   return absl::StrCat(StoreDir(root), "/", name);
 }
-
-#undef KVINDEX_RETURN_IF_ERROR
 
 }  // namespace kvindex

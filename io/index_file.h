@@ -2,13 +2,14 @@
 // in the on-disk format of the OCaml `index` library (index.unix), version
 // "00000001":
 //
-//   file       := header fanout records garbage
-//   header     := offset:int64be  version:"00000001"  generation:int64be
-//                 fan_size:int64be                                   (32 bytes)
-//   fanout     := fan_size bytes: fan_size/8 slots, int64be (data/merge only)
-//   records    := `offset` bytes of entry_size-byte records (key bytes then
-//   value bytes) garbage    := anything: bytes past `offset` are not part of
-//   the file's contents
+//   file     := header fanout records garbage
+//   header   := offset:int64be version:"00000001" generation:int64be
+//               fan_size:int64be         (32 bytes, layout in io/file_header.h)
+//   fanout   := fan_size bytes: fan_size/8 slots, int64be (data and merge only)
+//   records  := `offset` bytes of entry_size-byte records, each the key bytes
+//               then the value bytes
+//   garbage  := anything: bytes past `offset` are not part of the file's
+//               contents
 //
 // `offset` is the commit point: it is rewritten only after the record bytes it
 // covers. All offsets in this API ("logical offsets") count from the end of the
@@ -36,18 +37,20 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "io/env.h"
+#include "io/file_header.h"
+#include "io/flush_options.h"
 
 namespace kvindex {
 
 class IndexFile {
  public:
-  static constexpr uint64_t kHeaderSize = 32;
-  static constexpr absl::string_view kVersion = "00000001";
+  static constexpr uint64_t kHeaderSize = FileHeader::kSize;
+  static constexpr absl::string_view kVersion = FileHeader::kVersion;
   // Buffered bytes past which Append flushes by itself (with the callback).
   static constexpr size_t kAutoFlushBytes = 1000000;
   // Generations count merges and clears from 0; a header with a generation
   // outside [0, kMaxGeneration] is foreign (kDataLoss).
-  static constexpr int64_t kMaxGeneration = int64_t{1} << 62;
+  static constexpr int64_t kMaxGeneration = FileHeader::kMaxGeneration;
 
   struct Header {
     int64_t offset = 0;
@@ -109,14 +112,9 @@ class IndexFile {
   // whole records only: a flush never splits the buffer.
   absl::Status Append(absl::string_view bytes);
 
-  struct FlushOptions {
-    bool call_callback = true;
-    bool fsync = false;
-  };
   // Writes the buffer (if not empty: callback first, then the records, then the
   // header offset), then fsyncs if asked, even when the buffer was empty.
-  absl::Status Flush(const FlushOptions& options);
-  absl::Status Flush() { return Flush(FlushOptions{}); }
+  absl::Status Flush(const FlushOptions& options = FlushOptions());
 
   // Reads up to `n` bytes at logical offset `offset`, from the file and
   // (read-write) from the write buffer, never past offset(). *bytes_read < n
@@ -152,10 +150,11 @@ class IndexFile {
   absl::StatusOr<FileId> Id() const;
 
   // Empties the file (read-write only), discarding the write buffer without
-  // callback. reopen: a new header-only file (generation, fan size 0) is
-  // written to `<path>_tmp`,
-  //   fsynced and renamed over `path`; the handle continues on it.
-  // !reopen: `path` is removed; the handle is closed afterwards.
+  // callback:
+  //   reopen:  a new header-only file (generation, fan size 0) is written to
+  //            `<path>_tmp`, fsynced and renamed over `path`; the handle
+  //            continues on it.
+  //   !reopen: `path` is removed; the handle is closed afterwards.
   // Then `hook` runs (tests), and finally {offset 0, generation} is written
   // into the OLD file, so read-only processes still holding it notice the
   // change.

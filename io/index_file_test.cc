@@ -203,7 +203,7 @@ TEST_P(IndexFileTest, GoldenDataFile) {
   for (int slot = 0; slot < 16; ++slot) table += Be64(slot * 57 * 40);
   ASSERT_OK(data->WriteFanout(table));
   ASSERT_OK(data->Append(Records(0, 909, 40)));
-  ASSERT_OK(data->Flush({/*call_callback=*/false, /*fsync=*/true}));
+  ASSERT_OK(data->Flush({.no_callback = true, .with_fsync = true}));
 
   const std::string bytes = ReadRaw(env_, path);
   ASSERT_EQ(bytes.size(), 36520u);
@@ -623,7 +623,7 @@ TEST_P(IndexFileTest, FlushCallbackRunsBeforeBytesReachTheFile) {
   EXPECT_EQ(seen_size, 32u);
 
   ASSERT_OK(log->Flush());  // empty: no callback
-  ASSERT_OK(log->Flush({/*call_callback=*/true, /*fsync=*/true}));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
   EXPECT_EQ(calls, 1);
 
   ASSERT_OK(log->Append(Record(2, 8)));
@@ -633,7 +633,7 @@ TEST_P(IndexFileTest, FlushCallbackRunsBeforeBytesReachTheFile) {
   EXPECT_EQ(seen_size, 48u);
 
   ASSERT_OK(log->Append(Record(3, 8)));
-  ASSERT_OK(log->Flush({/*call_callback=*/false, /*fsync=*/false}));
+  ASSERT_OK(log->Flush({.no_callback = true}));
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(ReadRaw(env_, path),
             absl::StrCat(RawHeader(32, 0, 0), Records(0, 4, 8)));
@@ -679,7 +679,7 @@ TEST_P(IndexFileTest, WriteBehindHintsTheRecordsOfEachWrite) {
     ASSERT_NE(f, nullptr);
     const size_t n = IndexFile::kAutoFlushBytes / kEntry + 5;
     for (size_t i = 0; i < n; ++i) ASSERT_OK(f->Append(Record(i, kEntry)));
-    ASSERT_OK(f->Flush({/*call_callback=*/false, /*fsync=*/true}));
+    ASSERT_OK(f->Flush({.no_callback = true, .with_fsync = true}));
     EXPECT_EQ(mem_env_.WritebackHinted(path), behind ? n * kEntry : 0u);
     EXPECT_EQ(f->flushed_offset(), n * kEntry);
   }
@@ -955,9 +955,9 @@ TEST_F(IndexFileMemTest, UnsyncedFlushIsLostSyncedFlushSurvives) {
     std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
     ASSERT_NE(log, nullptr);
     ASSERT_OK(log->Append(Records(0, 3, 8)));
-    ASSERT_OK(log->Flush({true, /*fsync=*/true}));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
     ASSERT_OK(log->Append(Records(3, 2, 8)));
-    ASSERT_OK(log->Flush({true, /*fsync=*/false}));
+    ASSERT_OK(log->Flush({.with_fsync = false}));
     EXPECT_EQ(log->flushed_offset(), 40u);
   }
   env_.Restart(Harsh());
@@ -967,7 +967,7 @@ TEST_F(IndexFileMemTest, UnsyncedFlushIsLostSyncedFlushSurvives) {
   EXPECT_EQ(ReadAt(*log, 0, 100), Records(0, 3, 8));
 
   ASSERT_OK(log->Append(Records(3, 2, 8)));
-  ASSERT_OK(log->Flush({true, /*fsync=*/true}));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
   log.reset();
   env_.Restart(Harsh());
   log = OpenRw(&env_, path_, RwOptions(8));
@@ -981,7 +981,7 @@ TEST_F(IndexFileMemTest, FreshRewriteIsDurable) {
     std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
     ASSERT_NE(log, nullptr);
     ASSERT_OK(log->Append(Records(0, 3, 8)));
-    ASSERT_OK(log->Flush({true, true}));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
     IndexFile::ReadWriteOptions options = RwOptions(8, 0);
     options.fresh = true;
     log = OpenRw(&env_, path_, options);
@@ -1002,7 +1002,7 @@ TEST_F(IndexFileMemTest, ClearAndRenameAreDurable) {
     std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
     ASSERT_NE(log, nullptr);
     ASSERT_OK(log->Append(Records(0, 3, 8)));
-    ASSERT_OK(log->Flush({true, true}));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
     ASSERT_OK(log->Clear(2, /*reopen=*/true));
 
     std::unique_ptr<IndexFile> async = OpenRw(&env_, async_path, RwOptions(8));
@@ -1058,7 +1058,7 @@ void RunCrashMatrix(const std::string& path, bool stale_tail) {
       if (!(*log)->Append(Records(*appended, n, kEntry)).ok()) break;
       *appended += n;
       const bool fsync = round % 2 == 1;
-      if (!(*log)->Flush({true, fsync}).ok()) break;
+      if (!(*log)->Flush({.with_fsync = fsync}).ok()) break;
       if (fsync) durable = *appended;
     }
     return durable;
@@ -1116,7 +1116,7 @@ void RunCrashMatrix(const std::string& path, bool stale_tail) {
 
       // And the reopened file takes new records after the surviving ones.
       ASSERT_OK(log->Append(Record(1000, kEntry)));
-      ASSERT_OK(log->Flush({true, true}));
+      ASSERT_OK(log->Flush({.with_fsync = true}));
       std::unique_ptr<IndexFile> again = OpenRo(&env, path, kEntry);
       ASSERT_NE(again, nullptr);
       EXPECT_EQ(again->offset(), offset + kEntry);
@@ -1216,11 +1216,11 @@ TEST_F(IndexFileMemTest, FailedSyncIsReported) {
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->Append(Records(0, 2, 8)));
   env_.InjectError(kOpSync, 0, 1, absl::InternalError("EIO on fsync"));
-  absl::Status s = log->Flush({true, /*fsync=*/true});
+  absl::Status s = log->Flush({.with_fsync = true});
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr(path_));
   // An empty buffer still syncs, so the retry reaches the disk.
-  ASSERT_OK(log->Flush({true, /*fsync=*/true}));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
   log.reset();
   env_.Restart(Harsh());
   std::unique_ptr<IndexFile> ro = OpenRo(&env_, path_, 8);

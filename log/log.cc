@@ -99,6 +99,10 @@ void Log::AddRecords(absl::string_view records) {
   }
 }
 
+absl::Status Log::Flush(const FlushOptions& options) {
+  return file_->Flush(options);
+}
+
 absl::Status Log::Clear(int64_t generation, bool reopen,
                         const std::function<void()>& hook) {
   table_.Clear();

@@ -15,9 +15,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "data/schema.h"
-#include "log/log_table.h"
 #include "io/env.h"
+#include "io/flush_options.h"
 #include "io/index_file.h"
+#include "log/log_table.h"
 
 namespace kvindex {
 
@@ -51,6 +52,11 @@ class Log {
   // loaded, then adding them (whole records).
   absl::StatusOr<std::string> ReadPending() const;
   void AddRecords(absl::string_view records);
+
+  // Writes the appended records to the file: the flush callback (unless
+  // options.no_callback), the records, the header offset, then an fsync if
+  // options.with_fsync (even with nothing to write). See IndexFile::Flush.
+  absl::Status Flush(const FlushOptions& options = FlushOptions());
 
   // Empties the file (see IndexFile::Clear) and the table.
   absl::Status Clear(int64_t generation, bool reopen,

@@ -3,22 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "data/mix.h"
+
 namespace kvindex {
-namespace {
-
-// Key hashes may have few significant bits (30 for OCaml stores, fewer in
-// tests): spread them over the whole word before using them as a table
-// position.
-inline uint64_t Spread(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-}  // namespace
 
 uint64_t LogTable::TagOf(uint64_t spread) { return spread & ~kIndexMask; }
 
@@ -29,7 +16,7 @@ uint8_t LogTable::MarkOf(uint64_t spread) {
 
 size_t LogTable::Probe(absl::string_view key, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
-  const uint64_t spread = Spread(hash);
+  const uint64_t spread = Mix64(hash);
   const uint8_t mark = MarkOf(spread);
   const uint64_t tag = TagOf(spread);
   // The table is at most half full: the scan always meets an empty slot.
@@ -52,7 +39,7 @@ void LogTable::Grow() {
   const size_t mask = slots_.size() - 1;
   for (uint64_t slot : old) {
     if (slot == 0) continue;
-    const uint64_t spread = Spread(hashes_[SlotRecord(slot)]);
+    const uint64_t spread = Mix64(hashes_[SlotRecord(slot)]);
     size_t i = spread & mask;
     while (marks_[i] != 0) i = (i + 1) & mask;
     slots_[i] = slot;
@@ -71,7 +58,7 @@ void LogTable::Add(const char* entry, uint64_t hash) {
   records_.append(entry, schema_.entry_size());
   hashes_.push_back(hash);
   const size_t i = Probe(EntryKey(schema_, entry), hash);
-  const uint64_t spread = Spread(hash);
+  const uint64_t spread = Mix64(hash);
   if (marks_[i] == 0) ++cardinal_;
   slots_[i] = TagOf(spread) | (index + 1);
   marks_[i] = MarkOf(spread);
@@ -86,7 +73,7 @@ const char* LogTable::Find(absl::string_view key, uint64_t hash) const {
 
 void LogTable::Prefetch(uint64_t hash) const {
   if (cardinal_ == 0) return;
-  const size_t i = Spread(hash) & (slots_.size() - 1);
+  const size_t i = Mix64(hash) & (slots_.size() - 1);
   // Only the marks: their line usually settles the find; the slot is read
   // (and waited for) only where a mark agrees, mostly for keys in the log.
   __builtin_prefetch(&marks_[i]);

@@ -16,15 +16,11 @@
 #include "absl/strings/str_format.h"
 #include "fan/fan.h"
 #include "filter/key_filter.h"
+#include "io/file_header.h"
 #include "io/index_file.h"
 
-// Layout checked here (io/index_file.h has the grammar), integers big-endian:
-//   bytes 0-7    offset: committed record bytes after the fan-out table
-//   bytes 8-15   version "00000001"
-//   bytes 16-23  generation
-//   bytes 24-31  fan_size: byte length of the fan-out table
-//   then the fan-out slots (int64, data and merge), then records of
-//   key_size + value_size bytes; bytes past `offset` are garbage.
+// The layout checked here is in io/index_file.h (the file) and
+// io/file_header.h (its header).
 
 namespace kvindex {
 namespace fsck {
@@ -32,12 +28,12 @@ namespace fsck {
 namespace {
 
 constexpr size_t kMaxFieldSize = size_t{1} << 20;
-constexpr uint64_t kHeaderSize = IndexFile::kHeaderSize;
+constexpr uint64_t kHeaderSize = FileHeader::kSize;
 // Byte positions of the header fields.
-constexpr uint64_t kOffsetField = 0;
-constexpr uint64_t kVersionField = 8;
-constexpr uint64_t kGenerationField = 16;
-constexpr uint64_t kFanSizeField = 24;
+constexpr uint64_t kOffsetField = FileHeader::kOffsetAt;
+constexpr uint64_t kVersionField = FileHeader::kVersionAt;
+constexpr uint64_t kGenerationField = FileHeader::kGenerationAt;
+constexpr uint64_t kFanSizeField = FileHeader::kFanSizeAt;
 // Records read per IO while scanning: about 1 MiB.
 constexpr uint64_t kScanBytes = uint64_t{1} << 20;
 
@@ -57,10 +53,6 @@ constexpr std::array<KeyHashFn, sizeof...(I)> MakeXxh3Table(
 }
 constexpr std::array<KeyHashFn, 65> kXxh3ByBits =
     MakeXxh3Table(std::make_index_sequence<65>());
-
-int64_t LoadInt64(const char* p) {
-  return static_cast<int64_t>(absl::big_endian::Load64(p));
-}
 
 std::string Hex(uint64_t h) { return absl::StrFormat("0x%x", h); }
 
@@ -172,18 +164,23 @@ bool LoadHeader(Env* env, const std::string& root, const std::string& name,
                   absl::StrCat("cannot read the header: ", s.message()));
     return true;
   }
-  const absl::string_view version(buf + kVersionField, 8);
-  if (version != IndexFile::kVersion) {
+  // The fields as stored: CheckHeader reports the values no writer produces.
+  absl::StatusOr<FileHeader> header =
+      FileHeader::DecodeRaw(absl::string_view(buf, sizeof(buf)), h->path);
+  if (!header.ok()) {
+    // All kHeaderSize bytes are there: only the version can be refused.
+    const absl::string_view version(buf + kVersionField,
+                                    FileHeader::kVersion.size());
     reporter->Add(
         Severity::kError, Category::kForeign, kVersionField,
         absl::StrCat("unsupported version '", absl::CHexEscape(version),
-                     "' (current version is ", IndexFile::kVersion,
+                     "' (current version is ", FileHeader::kVersion,
                      "): not a store file, or a newer format"));
     return true;
   }
-  h->offset = LoadInt64(buf + kOffsetField);
-  h->generation = LoadInt64(buf + kGenerationField);
-  h->fan_size = LoadInt64(buf + kFanSizeField);
+  h->offset = header->offset;
+  h->generation = header->generation;
+  h->fan_size = header->fan_size;
   h->ok = true;
   return true;
 }
@@ -891,7 +888,7 @@ std::string StatText(const StoreStat& st) {
                       " B on disk\n");
       continue;
     }
-    absl::StrAppend(&out, "version ", IndexFile::kVersion, ", generation ",
+    absl::StrAppend(&out, "version ", FileHeader::kVersion, ", generation ",
                     f.generation, ", offset ", f.offset, " (");
     if (f.offset >= 0 && entry > 0) {
       const uint64_t off = static_cast<uint64_t>(f.offset);

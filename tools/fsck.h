@@ -7,10 +7,11 @@
 // the caller supplies them (Options). Nothing here writes, creates or locks
 // anything.
 //
-// Files are read through the Env as raw bytes, not through IndexFile: IndexFile
+// Files are read through the Env as raw bytes, their headers decoded by
+// FileHeader::DecodeRaw (io/file_header.h), not through IndexFile: IndexFile
 // applies the open-time recovery rules (an offset past the end of the file is
-// cut, a partial trailing record is dropped), which would hide exactly what a
-// checker must report.
+// cut, a partial trailing record is dropped) and refuses bad header values,
+// which would hide exactly what a checker must report.
 //
 // What IntegrityCheck verifies (beyond the OCaml tool, which only checks the
 // order):

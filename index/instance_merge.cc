@@ -1,0 +1,223 @@
+// Instance, merges: the merge lock, starting a merge (log_async takes the
+// writes, the log freezes), running it in the background, and its commit.
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "datafile/data_file.h"
+#include "datafile/merge.h"
+#include "filter/key_filter.h"
+#include "index/instance.h"
+#include "index/stats.h"
+#include "io/index_file.h"
+#include "io/status_macros.h"
+
+namespace kvindex {
+namespace index_internal {
+
+// What a merge works on, captured under mu_ when it starts.
+struct Instance::MergeJob {
+  const Log* log = nullptr;              // frozen during the merge
+  std::shared_ptr<const DataFile> data;  // may be null
+  int64_t generation = 0;                // the merge's result generation
+  KeepFn keep;                           // filter, optional
+  std::chrono::steady_clock::time_point start;
+};
+
+absl::Status Instance::Filter(const KeepFn& keep) {
+  {
+    ReaderLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError("filter");
+  }
+  return StartMerge(MergeWhen::kAlways, keep, /*blocking=*/true);
+}
+
+absl::Status Instance::Merge(bool force) {
+  {
+    ReaderLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError("merge");
+  }
+  return StartMerge(force ? MergeWhen::kAlways : MergeWhen::kIfLogFull, nullptr,
+                    /*blocking=*/false);
+}
+
+absl::StatusOr<bool> Instance::IsMerging() const {
+  {
+    ReaderLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError("is_merging");
+  }
+  absl::MutexLock lock(&merge_mu_);
+  return merging_;
+}
+
+absl::Status Instance::AwaitMerge() {
+  absl::MutexLock lock(&merge_mu_);
+  merge_mu_.Await(absl::Condition(
+      +[](bool* merging) { return !*merging; }, &merging_));
+  return merge_result_;
+}
+
+void Instance::AcquireMergeLock() {
+  std::thread previous;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    merge_mu_.Await(absl::Condition(
+        +[](bool* merging) { return !*merging; }, &merging_));
+    merging_ = true;
+    previous = std::move(merge_thread_);
+  }
+  if (previous.joinable()) previous.join();
+}
+
+void Instance::ReleaseMergeLock(const absl::Status* result) {
+  absl::MutexLock lock(&merge_mu_);
+  merging_ = false;
+  if (result != nullptr) merge_result_ = *result;
+}
+
+void Instance::JoinMergeThread() {
+  std::thread t;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    if (merging_) return;  // someone else owns it now
+    t = std::move(merge_thread_);
+  }
+  if (t.joinable()) t.join();
+}
+
+absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
+                                  bool blocking) {
+  AcquireMergeLock();
+  auto job = std::make_shared<MergeJob>();
+  job->start = std::chrono::steady_clock::now();
+  job->keep = keep;
+  absl::Status st;
+  bool nothing_to_do = false;
+  {
+    WriterLock lock(&mu_);
+    st = CheckWritable();
+    // A log_async present now is left over from a failed or aborted merge: it
+    // is about to be copied into the log, so it counts towards the log's size.
+    const uint64_t pending =
+        log_ == nullptr
+            ? 0
+            : log_->file().offset() +
+                  (log_async_ == nullptr ? 0 : log_async_->file().offset());
+    if (st.ok() && when == MergeWhen::kIfLogFull &&
+        pending <= log_size_bytes_) {
+      nothing_to_do = true;
+    }
+    if (st.ok() && !nothing_to_do) st = CheckGenerationRoom();
+    if (st.ok() && !nothing_to_do) {
+      stats_internal::AddMerge();
+      st = RecoverLogAsync();
+    }
+    if (st.ok() && !nothing_to_do && data_ == nullptr &&
+        log_->table().cardinal() == 0) {
+      nothing_to_do = true;
+    }
+    if (st.ok() && !nothing_to_do) {
+      // From here on, replaces go to log_async; the log is frozen and must be
+      // durable before any of its bindings can reach the data file.
+      job->generation = generation_ + 1;
+      auto log_async = Log::OpenReadWrite(
+          env_.get(), Path("log_async"), schema_,
+          /*fresh=*/true, job->generation, options_.flush_callback);
+      st = Failed(log_async.status());
+      if (st.ok()) {
+        log_async_ = *std::move(log_async);
+        st = Failed(log_->Flush(FlushOptions{.with_fsync = true}));
+      }
+      job->log = log_.get();
+      job->data = data_;
+    }
+  }
+  if (!st.ok() || nothing_to_do) {
+    // AwaitMerge reports on the latest Merge call, even one with nothing to do.
+    const absl::Status outcome = nothing_to_do ? absl::OkStatus() : st;
+    ReleaseMergeLock(&outcome);
+    return st;
+  }
+  if (blocking) {
+    absl::Status result = MergeBody(*job);
+    stats_internal::AddMergeDuration(MicrosSince(job->start));
+    ReleaseMergeLock(&result);
+    return result;
+  }
+  std::thread t([this, job] { RunMerge(job); });
+  absl::MutexLock lock(&merge_mu_);
+  merge_thread_ = std::move(t);
+  return absl::OkStatus();
+}
+
+void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
+  absl::Status result = MergeBody(*job);
+  stats_internal::AddMergeDuration(MicrosSince(job->start));
+  ReleaseMergeLock(&result);
+}
+
+absl::Status Instance::MergeBody(MergeJob& job) {
+  KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeBefore));
+  MergeRequest request;
+  request.env = env_.get();
+  request.path = Path("merge");
+  request.schema = schema_;
+  request.log = &job.log->table();
+  request.data = job.data.get();
+  request.generation = job.generation;
+  request.keep = job.keep;
+  request.cancel = &cancel_;
+  request.after_first_entry = [this] {
+    return Hook(HookPoint::kMergeAfterFirstEntry);
+  };
+  auto merged = WriteMerge(request);
+  if (!merged.ok()) return merged.status();
+  if (merged->copied_runs) stats_internal::AddMergeCopiedRuns();
+  KVINDEX_RETURN_IF_ERROR(Commit(job, *std::move(merged)));
+  return Hook(HookPoint::kMergeAfter);
+}
+
+// The fsync order that makes every step crash-safe: the merge output is fsynced
+// and renamed over data (durable with the directory), its filter written (not
+// synced: a damaged or missing filter is not used), then the log is reset
+// (its commit point), the writes made during the merge are copied from
+// log_async into the new log and fsynced, and only then is log_async deleted.
+absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
+  std::unique_ptr<IndexFile> file = std::move(merged.file);
+  if (cancel_) {
+    (void)file->Close();
+    (void)env_->RemoveFile(Path("merge"));
+    return absl::AbortedError(
+        absl::StrCat(root_, ": merge cancelled by clear or close"));
+  }
+  KVINDEX_RETURN_IF_ERROR(file->RenameTo(Path("data")));
+  // The filter goes next to the committed data file, whose generation it
+  // names; it is an accelerator only, so a failure to write it just leaves
+  // finds without it (an older filter names another generation).
+  if (!merged.filter.empty()) {
+    (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(Path("data")),
+                           merged.filter);
+  }
+  auto data = DataFile::FromFile(std::move(file), schema_, env_.get());
+  if (!data.ok()) return data.status();
+
+  WriterLock lock(&mu_);
+  data_ = *std::move(data);
+  generation_ = job.generation;
+  if (job.keep) lru_.Clear();
+  KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
+  KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
+  KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
+  KVINDEX_RETURN_IF_ERROR(
+      Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
+  log_async_.reset();
+  return absl::OkStatus();
+}
+
+}  // namespace index_internal
+}  // namespace kvindex

@@ -1,0 +1,172 @@
+// Instance, opening: creating an instance, and what a writer repairs at open
+// after a crash (a merge or a clear cut short, a leftover log_async, merge
+// output or filter).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "datafile/data_file.h"
+#include "index/instance.h"
+#include "io/index_file.h"
+#include "io/status_macros.h"
+
+namespace kvindex {
+namespace index_internal {
+namespace {
+
+constexpr uint64_t kMaxLruBytes = uint64_t{1} << 40;
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Instance>> Instance::Create(
+    const std::string& root, const Schema& schema, const Options& options) {
+  KVINDEX_RETURN_IF_ERROR(schema.Validate());
+  if (options.log_size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(root, ": log_size must be positive"));
+  }
+  // The LRU's slab is allocated at open: refuse sizes no machine could hold
+  // rather than fail the allocation.
+  if (options.lru_size > kMaxLruBytes / schema.entry_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        root, ": lru_size ", options.lru_size, " entries of ",
+        schema.entry_size(), " bytes exceeds ", kMaxLruBytes, " bytes"));
+  }
+  if (options.readonly && options.fresh) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        root, ": a read-only index cannot be opened with fresh = true"));
+  }
+  std::shared_ptr<Instance> instance(new Instance(root, schema, options));
+  if (options.readonly) {
+    KVINDEX_RETURN_IF_ERROR(instance->Sync());
+  } else {
+    KVINDEX_RETURN_IF_ERROR(instance->OpenWriter());
+  }
+  return instance;
+}
+
+absl::StatusOr<int64_t> Instance::DataFileGeneration() {
+  auto file =
+      IndexFile::OpenReadOnly(env_.get(), Path("data"), schema_.entry_size());
+  if (!file.ok()) return file.status();
+  return *file == nullptr ? -1 : (*file)->generation();
+}
+
+absl::StatusOr<bool> Instance::LogAsyncWanted(int64_t async_generation,
+                                              int64_t log_generation) {
+  if (async_generation > log_generation) return true;
+  if (async_generation < log_generation) return false;
+  KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation, DataFileGeneration());
+  return data_generation == log_generation;
+}
+
+absl::Status Instance::OpenWriter() {
+  KVINDEX_RETURN_IF_ERROR(env_->CreateDirs(StoreDir(root_)));
+  KVINDEX_ASSIGN_OR_RETURN(lock_, env_->LockFile(Path("lock")));
+
+  WriterLock l(&mu_);
+  KVINDEX_ASSIGN_OR_RETURN(log_,
+                           Log::OpenReadWrite(env_.get(), Path("log"), schema_,
+                                              /*fresh=*/false, /*generation=*/0,
+                                              options_.flush_callback));
+  generation_ = log_->generation();
+  if (options_.fresh) return ClearLocked();
+
+  // A data file one generation ahead of the log: a merge renamed its output
+  // over the data file, then a crash came before it reset the log. Every
+  // binding of that log went into the data file (or was filtered out), so
+  // finish the commit.
+  KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation, DataFileGeneration());
+  if (data_generation == generation_ + 1) {
+    KVINDEX_RETURN_IF_ERROR(log_->Clear(data_generation, /*reopen=*/true));
+    generation_ = data_generation;
+  }
+
+  // A data file older than the log belongs to a clear that a crash interrupted
+  // after its commit point (the log reset): it is deleted.
+  KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
+                           DataFile::Open(env_.get(), Path("data"), schema_));
+  if (data != nullptr && data->generation() < generation_) {
+    KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("data")));
+    RemoveFilter();
+    KVINDEX_RETURN_IF_ERROR(env_->SyncDir(StoreDir(root_)));
+  } else {
+    data_ = std::move(data);
+  }
+  KVINDEX_RETURN_IF_ERROR(RecoverLogAsync());
+  // A merge output or a filter being written when a crash came is never used;
+  // the next merge rewrites them anyway.
+  RemoveIfPresent(Path("merge"));
+  RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
+  return absl::OkStatus();
+}
+
+// Best effort: what it removes is never read again (a filter left behind names
+// a generation no data file will have).
+void Instance::RemoveIfPresent(const std::string& path) {
+  auto exists = env_->FileExists(path);
+  if (exists.ok() && *exists) (void)env_->RemoveFile(path);
+}
+
+void Instance::RemoveFilter() {
+  RemoveIfPresent(DataFile::FilterPath(Path("data")));
+}
+
+// Copies the bindings of `from` (a log_async) into the log, then makes them
+// durable there: only after that may `from` be deleted. only_missing: keys the
+// log already holds keep their (newer) value.
+absl::Status Instance::CopyIntoLog(const Log& from, bool only_missing) {
+  Log* const log = log_.get();  // lambdas cannot show the analysis mu_ is held
+  bool copied = false;
+  absl::Status st;
+  from.table().ForEachWithHash([&](const char* entry, uint64_t hash) {
+    if (!st.ok() || (only_missing &&
+                     log->Find(EntryKey(schema_, entry), hash) != nullptr)) {
+      return;
+    }
+    st = log->AppendEntry(entry, hash);
+    copied = true;
+  });
+  KVINDEX_RETURN_IF_ERROR(Failed(st));
+  if (!copied) return absl::OkStatus();
+  return Failed(log->Flush(FlushOptions{.with_fsync = true}));
+}
+
+// A log_async left by a merge that did not finish (crash, error, abort) holds
+// writes that reached no other file: copy them into the log, fsync, then delete
+// it. Its generation tells whether it is still wanted: the merge that created
+// it with generation G+1 either never committed (log still at G) or committed
+// (data and log at G+1, the copy maybe not done). Anything else is left over
+// from a clear.
+absl::Status Instance::RecoverLogAsync() {
+  std::unique_ptr<Log> stale = std::move(log_async_);
+  if (stale == nullptr) {
+    KVINDEX_ASSIGN_OR_RETURN(const bool exists,
+                             env_->FileExists(Path("log_async")));
+    if (!exists) return absl::OkStatus();
+    KVINDEX_ASSIGN_OR_RETURN(
+        stale, Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                                  /*fresh=*/false, generation_ + 1,
+                                  options_.flush_callback));
+    KVINDEX_ASSIGN_OR_RETURN(const bool wanted,
+                             LogAsyncWanted(stale->generation(), generation_));
+    if (!wanted) return Failed(stale->Clear(generation_, /*reopen=*/false));
+  }
+  // Once the merge reset the log (same generation), the log may already hold
+  // the copies of these bindings, and newer values than the ones log_async's
+  // file kept: only keys the log lacks still need the copy.
+  const bool log_was_reset = stale->generation() <= generation_;
+  if (log_was_reset) {
+    // The log's records may be in the file but not durable (its fsync may have
+    // failed): they only count as copies once fsynced.
+    KVINDEX_RETURN_IF_ERROR(Failed(
+        log_->Flush(FlushOptions{.no_callback = true, .with_fsync = true})));
+  }
+  KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*stale, /*only_missing=*/log_was_reset));
+  return Failed(stale->Clear(generation_, /*reopen=*/false));
+}
+
+}  // namespace index_internal
+}  // namespace kvindex

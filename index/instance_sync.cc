@@ -1,0 +1,211 @@
+// Instance, read-only side: Sync follows the files the writer flushed.
+//
+// A reader follows the writer's files by identity (a file renamed over or
+// deleted is reopened from its path) and by generation. log_async is looked at
+// before log: at the end of a merge the writer resets the log before deleting
+// log_async, so in this order a binding may be seen twice but never missed; the
+// lookup order (LogsInOrder) then prefers whichever log is newer.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "datafile/data_file.h"
+#include "index/instance.h"
+#include "index/stats.h"
+#include "io/env.h"
+#include "io/index_file.h"
+#include "io/status_macros.h"
+
+namespace kvindex {
+namespace index_internal {
+
+// What one sync found in the files, applied to the instance at its end.
+struct Instance::SyncUpdate {
+  // log_async: either replaced by `new_async` (which may be null: no
+  // log_async any more), or kept with `async_records` appended.
+  bool replace_async = false;
+  std::unique_ptr<Log> new_async;
+  std::string async_records;
+  // log: either replaced by `new_log` with its data file `new_data` (a reset
+  // by a merge or a clear), or kept with `log_records` appended.
+  std::unique_ptr<Log> new_log;
+  std::shared_ptr<const DataFile> new_data;
+  std::string log_records;
+};
+
+absl::Status Instance::Sync() {
+  KVINDEX_RETURN_IF_ERROR(CheckSyncAllowed());
+  const auto start = std::chrono::steady_clock::now();
+  absl::MutexLock sync_lock(&sync_mu_);
+
+  // Only a sync (under sync_mu_) changes the logs, the data file and the
+  // generation of a read-only instance, so the steps read them without mu_;
+  // PublishSync takes mu_ to change them.
+  Log* log;
+  Log* log_async;
+  int64_t generation;
+  {
+    ReaderLock lock(&mu_);
+    log = log_.get();
+    log_async = log_async_.get();
+    generation = generation_;
+  }
+  SyncUpdate update;
+  KVINDEX_RETURN_IF_ERROR(FollowLogAsync(log_async, update));
+  KVINDEX_RETURN_IF_ERROR(FollowLog(log, generation, update));
+  KVINDEX_RETURN_IF_ERROR(DropObsoleteLogAsync(log_async, log, update));
+  PublishSync(std::move(update));
+  stats_internal::AddSync(MicrosSince(start));
+  return absl::OkStatus();
+}
+
+absl::Status Instance::CheckSyncAllowed() const {
+  ReaderLock lock(&mu_);
+  KVINDEX_RETURN_IF_ERROR(CheckOpen());
+  if (!options_.readonly) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(root_, ": sync is only for read-only instances"));
+  }
+  return absl::OkStatus();
+}
+
+// log_async: read what was appended to the file its path names, or reopen the
+// path if that is another file now.
+absl::Status Instance::FollowLogAsync(Log* current, SyncUpdate& update) {
+  bool still_current = false;
+  if (current != nullptr) {
+    KVINDEX_ASSIGN_OR_RETURN(still_current, LogAsyncStillCurrent(*current));
+  }
+  if (still_current) {
+    KVINDEX_ASSIGN_OR_RETURN(update.async_records, current->ReadPending());
+    return absl::OkStatus();
+  }
+  (void)Hook(HookPoint::kSyncReloadLogAsync);
+  KVINDEX_ASSIGN_OR_RETURN(update.new_async, OpenLive("log_async"));
+  update.replace_async = current != nullptr || update.new_async != nullptr;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Instance::LogAsyncStillCurrent(Log& log_async) {
+  KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(log_async, "log_async"));
+  if (!live) return false;
+  const uint64_t known = log_async.file().offset();
+  KVINDEX_RETURN_IF_ERROR(log_async.file().ReadHeader().status());
+  return log_async.file().offset() >= known;
+}
+
+// log: a new file (reset by a merge or a clear) or a new generation means a
+// new data file too; otherwise read what was appended.
+absl::Status Instance::FollowLog(Log* current, int64_t generation,
+                                 SyncUpdate& update) {
+  (void)Hook(HookPoint::kSyncBeforeOffsetRead);
+  bool reload = current == nullptr;
+  if (!reload) {
+    KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(*current, "log"));
+    KVINDEX_ASSIGN_OR_RETURN(const IndexFile::Header header,
+                             current->file().ReadHeader());
+    reload = !live || header.generation != generation;
+  }
+  (void)Hook(HookPoint::kSyncAfterOffsetRead);
+  if (!reload) {
+    KVINDEX_ASSIGN_OR_RETURN(update.log_records, current->ReadPending());
+    return absl::OkStatus();
+  }
+  KVINDEX_ASSIGN_OR_RETURN(update.new_log, OpenLive("log"));
+  if (update.new_log == nullptr && current != nullptr) {
+    return absl::DataLossError(
+        absl::StrCat(Path("log"), ": log file disappeared"));
+  }
+  if (update.new_log != nullptr) {
+    KVINDEX_ASSIGN_OR_RETURN(update.new_data,
+                             OpenData(update.new_log->generation()));
+  }
+  if (current != nullptr) (void)Hook(HookPoint::kSyncReloadLog);
+  return absl::OkStatus();
+}
+
+// A log_async as old as the log is only wanted in the middle of a merge commit
+// (see LogAsyncWanted); after a clear it must not show.
+absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
+                                            const Log* current_log,
+                                            SyncUpdate& update) {
+  const Log* async_now =
+      update.replace_async ? update.new_async.get() : current_async;
+  const Log* log_now =
+      update.new_log != nullptr ? update.new_log.get() : current_log;
+  if (async_now == nullptr || log_now == nullptr ||
+      async_now->generation() > log_now->generation()) {
+    return absl::OkStatus();
+  }
+  KVINDEX_ASSIGN_OR_RETURN(
+      const bool wanted,
+      LogAsyncWanted(async_now->generation(), log_now->generation()));
+  if (!wanted) {
+    update.new_async.reset();
+    update.replace_async = current_async != nullptr;
+  }
+  return absl::OkStatus();
+}
+
+void Instance::PublishSync(SyncUpdate update) {
+  WriterLock lock(&mu_);
+  const bool changed = update.replace_async || update.new_log != nullptr ||
+                       !update.async_records.empty() ||
+                       !update.log_records.empty();
+  if (update.replace_async) {
+    log_async_ = std::move(update.new_async);
+  } else if (log_async_ != nullptr) {
+    log_async_->AddRecords(update.async_records);
+  }
+  if (update.new_log != nullptr) {
+    generation_ = update.new_log->generation();
+    log_ = std::move(update.new_log);
+    data_ = std::move(update.new_data);
+  } else if (log_ != nullptr) {
+    log_->AddRecords(update.log_records);
+  }
+  // A merge creates log_async with the generation it will produce: until the
+  // log reaches that generation, log_async holds the newer bindings.
+  async_first_ = log_async_ != nullptr && log_ != nullptr &&
+                 log_async_->generation() > log_->generation();
+  // Any new binding may shadow a cached one.
+  if (changed) lru_.Clear();
+}
+
+absl::StatusOr<std::unique_ptr<Log>> Instance::OpenLive(
+    absl::string_view name) {
+  const std::string path = Path(name);
+  // Each retry means the writer replaced the file between our open and our
+  // check: a handful is already unlikely.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto log = Log::OpenReadOnly(env_.get(), path, schema_);
+    if (!log.ok() || *log == nullptr) return log;
+    KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(**log, name));
+    if (live) return log;
+  }
+  return absl::UnavailableError(
+      absl::StrCat(path, ": replaced continuously while opening it"));
+}
+
+absl::StatusOr<bool> Instance::IsLive(const Log& log, absl::string_view name) {
+  auto at_path = env_->PathId(Path(name));
+  if (absl::IsNotFound(at_path.status())) return false;
+  if (!at_path.ok()) return at_path.status();
+  KVINDEX_ASSIGN_OR_RETURN(const FileId opened, log.file().Id());
+  return *at_path == opened;
+}
+
+absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
+    int64_t generation) {
+  KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
+                           DataFile::Open(env_.get(), Path("data"), schema_));
+  if (data != nullptr && data->generation() < generation) {
+    return std::shared_ptr<const DataFile>();
+  }
+  return data;
+}
+
+}  // namespace index_internal
+}  // namespace kvindex
