@@ -59,6 +59,13 @@ def kvindex_deps():
         required_files = ["/usr/include/xxhash.h", _LIBDIR + "/libxxhash.so"],
         apt_packages = "libxxhash-dev",
     )
+    _maybe(
+        system_repo,
+        "nlohmann_json",
+        build_file = Label("//bazel/system:nlohmann_json.BUILD"),
+        required_files = ["/usr/include/nlohmann/json.hpp"],
+        apt_packages = "nlohmann-json3-dev",
+    )
 
     # A second C++ toolchain, built with clang-14 (for --config=clang / --config=fuzz).
     _maybe(clang_configure, "local_config_clang")

@@ -6,6 +6,7 @@ source repositories can swap them in without touching BUILD files:
   @com_google_absl//absl/<pkg>:<target>                (libabsl-dev, from its .pc files)
   @rapidcheck//:rapidcheck, :rapidcheck_gtest          (librapidcheck-dev)
   @xxhash//:xxhash                                     (libxxhash-dev)
+  @nlohmann_json//:json                                (nlohmann-json3-dev, header-only)
 
 Headers are found through the compiler's default /usr/include (a built-in include
 directory of the autoconfigured toolchain, so Bazel's inclusion check accepts them);

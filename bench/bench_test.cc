@@ -6,11 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -18,153 +16,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace kvindex {
 namespace bench {
 namespace {
 
-// A small JSON reader: enough for the report (objects, arrays, strings without
-// \u escapes beyond ASCII, numbers, true/false/null).
-struct Json {
-  enum Type { kNull, kBool, kNumber, kString, kArray, kObject } type = kNull;
-  bool boolean = false;
-  double number = 0;
-  std::string string;
-  std::vector<Json> array;
-  std::map<std::string, Json> object;
-
-  bool Has(const std::string& k) const {
-    return type == kObject && object.count(k) > 0;
-  }
-  const Json& operator[](const std::string& k) const {
-    static const Json kNone;
-    auto it = object.find(k);
-    return it == object.end() ? kNone : it->second;
-  }
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(const std::string& text) : s_(text) {}
-
-  bool Parse(Json* out) {
-    if (!Value(out)) return false;
-    Space();
-    return i_ == s_.size();
-  }
-  size_t position() const { return i_; }
-
- private:
-  void Space() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) {
-      ++i_;
-    }
-  }
-  bool Literal(const char* word) {
-    std::string w = word;
-    if (s_.compare(i_, w.size(), w) != 0) return false;
-    i_ += w.size();
-    return true;
-  }
-  bool String(std::string* out) {
-    if (i_ >= s_.size() || s_[i_] != '"') return false;
-    ++i_;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (c == '\\') {
-        if (i_ >= s_.size()) return false;
-        char e = s_[i_++];
-        switch (e) {
-          case 'n':
-            *out += '\n';
-            break;
-          case 't':
-            *out += '\t';
-            break;
-          case 'u':
-            if (i_ + 4 > s_.size()) return false;
-            *out += static_cast<char>(std::stoi(s_.substr(i_, 4), nullptr, 16));
-            i_ += 4;
-            break;
-          default:
-            *out += e;
-        }
-      } else {
-        *out += c;
-      }
-    }
-    if (i_ >= s_.size()) return false;
-    ++i_;
-    return true;
-  }
-  bool Value(Json* out) {
-    Space();
-    if (i_ >= s_.size()) return false;
-    char c = s_[i_];
-    if (c == '{') {
-      ++i_;
-      out->type = Json::kObject;
-      Space();
-      if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
-      for (;;) {
-        Space();
-        std::string key;
-        if (!String(&key)) return false;
-        Space();
-        if (i_ >= s_.size() || s_[i_++] != ':') return false;
-        if (!Value(&out->object[key])) return false;
-        Space();
-        if (i_ < s_.size() && s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
-        return false;
-      }
-    }
-    if (c == '[') {
-      ++i_;
-      out->type = Json::kArray;
-      Space();
-      if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
-      for (;;) {
-        out->array.emplace_back();
-        if (!Value(&out->array.back())) return false;
-        Space();
-        if (i_ < s_.size() && s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
-        return false;
-      }
-    }
-    if (c == '"') {
-      out->type = Json::kString;
-      return String(&out->string);
-    }
-    if (Literal("true")) {
-      out->type = Json::kBool;
-      out->boolean = true;
-      return true;
-    }
-    if (Literal("false")) {
-      out->type = Json::kBool;
-      return true;
-    }
-    if (Literal("null")) return true;
-    const char* start = s_.c_str() + i_;
-    char* end = nullptr;
-    out->number = std::strtod(start, &end);
-    if (end == start) return false;
-    out->type = Json::kNumber;
-    i_ += static_cast<size_t>(end - start);
-    return true;
-  }
-
-  const std::string& s_;
-  size_t i_ = 0;
-};
+using Json = nlohmann::json;
 
 std::string BenchPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
@@ -210,12 +68,9 @@ std::string ReadFile(const std::string& path) {
 }
 
 Json LoadJson(const std::string& path) {
-  std::string text = ReadFile(path);
-  Json j;
-  JsonParser p(text);
-  EXPECT_TRUE(p.Parse(&j)) << path << ": not JSON near byte " << p.position()
-                           << ":\n"
-                           << text;
+  const std::string text = ReadFile(path);
+  Json j = Json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << path << ": not JSON:\n" << text;
   return j;
 }
 
@@ -234,29 +89,36 @@ const std::vector<std::string>& AllWorkloads() {
 std::map<std::pair<std::string, std::string>, const Json*> Index(
     const Json& report) {
   std::map<std::pair<std::string, std::string>, const Json*> out;
-  for (const Json& r : report["results"].array) {
-    out[{r["name"].string, r["store"].string}] = &r;
+  for (const Json& r : report.at("results")) {
+    out[{r.at("name").get<std::string>(), r.at("store").get<std::string>()}] =
+        &r;
   }
   return out;
+}
+
+// A number of a JSON object (a missing key throws, which fails the test).
+double Number(const Json& object, const std::string& key) {
+  return object.at(key).get<double>();
 }
 
 constexpr int kEntries = 1000;
 constexpr int kSyncEntries = 300;
 constexpr int kFsyncOps = 10;
 
+// Flags as the documentation spells them, and in the other accepted forms
+// (underscores, the OCaml name of --entries); CheckAllWorkloads checks that the
+// report's config has their values.
 std::vector<std::string> TinyArgs(const std::string& stores,
                                   const std::string& json) {
-  return {"--entries",
+  return {"--nb-entries",
           absl::StrCat(kEntries),
-          "--log-size",
-          "200",
+          "--log_size=200",
           "--sync-entries",
           absl::StrCat(kSyncEntries),
-          "--fsync-ops",
-          absl::StrCat(kFsyncOps),
+          absl::StrCat("--fsync-ops=", kFsyncOps),
           "--batch",
           "100",
-          "--cache-mb",
+          "--cache_mb",
           "8",
           absl::StrCat("--stores=", stores),
           "--json",
@@ -266,8 +128,14 @@ std::vector<std::string> TinyArgs(const std::string& stores,
 void CheckAllWorkloads(const Json& report,
                        const std::vector<std::string>& stores) {
   auto results = Index(report);
-  EXPECT_EQ(report["config"]["nb_entries"].number, kEntries);
-  EXPECT_EQ(report["config"]["log_size"].number, 200);
+  const Json& config = report.at("config");
+  EXPECT_EQ(Number(config, "nb_entries"), kEntries);
+  EXPECT_EQ(Number(config, "log_size"), 200);
+  EXPECT_EQ(Number(config, "sync_entries"), kSyncEntries);
+  EXPECT_EQ(Number(config, "fsync_ops"), kFsyncOps);
+  EXPECT_EQ(Number(config, "batch"), 100);
+  EXPECT_EQ(Number(config, "cache_mb"), 8);
+  EXPECT_EQ(config.at("stores"), Json(stores));
   for (const std::string& w : AllWorkloads()) {
     for (const std::string& s : stores) {
       SCOPED_TRACE(absl::StrCat(w, " on ", s));
@@ -275,37 +143,37 @@ void CheckAllWorkloads(const Json& report,
       ASSERT_NE(it, results.end());
       const Json& r = *it->second;
       if (w == "replace_random_fsync" && s == "hashmap") {
-        EXPECT_TRUE(r.Has("skipped"));  // not durable
+        EXPECT_TRUE(r.contains("skipped"));  // not durable
         continue;
       }
-      ASSERT_FALSE(r.Has("error")) << r["error"].string;
-      ASSERT_TRUE(r.Has("metrics"));
-      const Json& m = r["metrics"];
-      EXPECT_GT(m["ops_per_s"].number, 0);
-      EXPECT_GT(m["seconds"].number, 0);
+      ASSERT_FALSE(r.contains("error")) << r.at("error");
+      ASSERT_TRUE(r.contains("metrics"));
+      const Json& m = r.at("metrics");
+      EXPECT_GT(Number(m, "ops_per_s"), 0);
+      EXPECT_GT(Number(m, "seconds"), 0);
       double ops = w == "replace_random_sync"    ? kSyncEntries
                    : w == "replace_random_fsync" ? kFsyncOps
                                                  : kEntries;
-      EXPECT_EQ(m["ops"].number, ops);
-      EXPECT_GE(m["peak_rss_mib"].number, m["rss_start_mib"].number);
-      EXPECT_GE(m["cpu_s"].number, 0);
-      EXPECT_GE(m["peak_anon_growth_mib"].number, 0);
-      EXPECT_TRUE(m.Has("cpu_us_per_op"));
-      EXPECT_LE(m["ops_per_s_with_close"].number, m["ops_per_s"].number);
-      EXPECT_GT(m["ops_per_s_with_close"].number, 0);
+      EXPECT_EQ(Number(m, "ops"), ops);
+      EXPECT_GE(Number(m, "peak_rss_mib"), Number(m, "rss_start_mib"));
+      EXPECT_GE(Number(m, "cpu_s"), 0);
+      EXPECT_GE(Number(m, "peak_anon_growth_mib"), 0);
+      EXPECT_TRUE(m.contains("cpu_us_per_op"));
+      EXPECT_LE(Number(m, "ops_per_s_with_close"), Number(m, "ops_per_s"));
+      EXPECT_GT(Number(m, "ops_per_s_with_close"), 0);
       if (w == "iter_rw") {
-        EXPECT_GE(m["visited"].number, kEntries);
+        EXPECT_GE(Number(m, "visited"), kEntries);
       }
       if (w.rfind("replace", 0) == 0) {
-        EXPECT_GT(m["disk_mib"].number, 0);
+        EXPECT_GT(Number(m, "disk_mib"), 0);
       }
-      EXPECT_FALSE(r["dependency"].boolean);
-      EXPECT_EQ(r["runs_ops_per_s"].array.size(), 1u);
+      EXPECT_FALSE(r.at("dependency").get<bool>());
+      EXPECT_EQ(r.at("runs_ops_per_s").size(), 1u);
     }
   }
   auto base = results.find({"fsync_baseline", "posix_file"});
   ASSERT_NE(base, results.end());
-  EXPECT_GT((*base->second)["metrics"]["ops_per_s"].number, 0);
+  EXPECT_GT(Number(base->second->at("metrics"), "ops_per_s"), 0);
 }
 
 TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
@@ -315,14 +183,15 @@ TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
       << ReadFile(log);
   Json report = LoadJson(json);
   CheckAllWorkloads(report, {"hashmap", "kvindex"});
+  EXPECT_TRUE(report.at("config").at("settle").get<bool>());
   auto results = Index(report);
   // 1000 entries through a log of 200: the library merged.
-  const Json& m = (*results[{"replace_random", "kvindex"}])["metrics"];
-  EXPECT_GE(m["nb_merges"].number, 1);
+  const Json& m = results[{"replace_random", "kvindex"}]->at("metrics");
+  EXPECT_GE(Number(m, "nb_merges"), 1);
   // The first merge has nothing to copy runs from; some later one does.
-  EXPECT_GE(m["nb_merges_copied_runs"].number, 1);
-  EXPECT_LT(m["nb_merges_copied_runs"].number, m["nb_merges"].number);
-  EXPECT_GT(m["write_amplification_size"].number, 1);
+  EXPECT_GE(Number(m, "nb_merges_copied_runs"), 1);
+  EXPECT_LT(Number(m, "nb_merges_copied_runs"), Number(m, "nb_merges"));
+  EXPECT_GT(Number(m, "write_amplification_size"), 1);
   // The table names every workload and the ratio column.
   std::string table = ReadFile(log);
   for (const std::string& w : AllWorkloads()) {
@@ -343,42 +212,79 @@ TEST(IndexBench, FilterAddsReplaceRandomAsDependency) {
   std::string json = TmpDir() + "/filter.json";
   std::string log = TmpDir() + "/filter.log";
   std::vector<std::string> args = TinyArgs("kvindex,lmdb", json);
-  args.push_back("--filter=find_random_ro");
+  // POSIX extended syntax, matched from the start of the name.
+  args.push_back("--filter=find_(random|nothing)_ro");
   args.push_back("--repeat=3");
+  args.push_back("--no-settle");
   ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
   Json report = LoadJson(json);
+  EXPECT_EQ(report.at("config").at("filter"), "find_(random|nothing)_ro");
+  EXPECT_EQ(Number(report.at("config"), "repeat"), 3);
+  EXPECT_FALSE(report.at("config").at("settle").get<bool>());
   std::set<std::string> names;
-  for (const Json& r : report["results"].array) {
-    names.insert(r["name"].string);
-    if (r["name"].string == "replace_random") {
-      EXPECT_TRUE(r["dependency"].boolean);
+  for (const Json& r : report.at("results")) {
+    const std::string name = r.at("name");
+    names.insert(name);
+    if (name == "replace_random") {
+      EXPECT_TRUE(r.at("dependency").get<bool>());
     } else {
-      EXPECT_FALSE(r["dependency"].boolean);
-      EXPECT_EQ(r["runs_ops_per_s"].array.size(), 3u);
+      EXPECT_FALSE(r.at("dependency").get<bool>());
+      ASSERT_EQ(r.at("runs_ops_per_s").size(), 3u);
       // The reported run is the median of the three.
-      std::vector<double> runs;
-      for (const Json& v : r["runs_ops_per_s"].array) runs.push_back(v.number);
+      std::vector<double> runs = r.at("runs_ops_per_s");
       std::sort(runs.begin(), runs.end());
-      EXPECT_EQ(r["metrics"]["ops_per_s"].number, runs[1]);
+      EXPECT_EQ(Number(r.at("metrics"), "ops_per_s"), runs[1]);
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"replace_random", "find_random_ro"}));
 }
 
+TEST(IndexBench, HelpListsTheFlags) {
+  std::string log = TmpDir() + "/help.log";
+  ASSERT_EQ(RunBench({"--help"}, log), 0);
+  const std::string help = ReadFile(log);
+  for (const char* flag :
+       {"--quick", "--entries", "--log-size", "--seed", "--key-size",
+        "--value-size", "--filter", "--repeat", "--json", "--data-dir",
+        "--stores", "--sync-entries", "--fsync-ops", "--batch", "--cache-mb",
+        "--key-hash", "--lru-size", "--settle", "--list"}) {
+    EXPECT_NE(help.find(absl::StrCat("\n  ", flag)), std::string::npos)
+        << flag << " in\n"
+        << help;
+  }
+  EXPECT_NE(help.find("--batch (default: 10000)"), std::string::npos) << help;
+}
+
 TEST(IndexBench, RefusesBadFlags) {
   std::string log = TmpDir() + "/bad.log";
   EXPECT_EQ(RunBench({"--no-such-flag"}, log), 2);
-  EXPECT_NE(ReadFile(log).find("unknown flag --no-such-flag"),
+  EXPECT_NE(ReadFile(log).find(
+                "index_bench: unknown flag --no-such-flag (see --help)"),
+            std::string::npos)
+      << ReadFile(log);
+  EXPECT_EQ(RunBench({"--quick", "extra"}, log), 2);
+  EXPECT_NE(ReadFile(log).find("unexpected argument 'extra'"),
             std::string::npos);
   EXPECT_EQ(RunBench({"--stores=kvindex,nosuchdb"}, log), 2);
   EXPECT_NE(ReadFile(log).find("unknown store 'nosuchdb'"), std::string::npos);
   EXPECT_EQ(RunBench({"--entries", "many"}, log), 2);
-  EXPECT_NE(ReadFile(log).find("not a number"), std::string::npos);
+  EXPECT_NE(ReadFile(log).find("invalid value 'many' for --entries"),
+            std::string::npos)
+      << ReadFile(log);
+  EXPECT_EQ(RunBench({"--entries=0"}, log), 2);
+  EXPECT_NE(ReadFile(log).find("--entries must be in 1.."), std::string::npos);
   EXPECT_EQ(RunBench({"--filter", "nothing_matches"}, log), 2);
   EXPECT_NE(ReadFile(log).find("matches no workload"), std::string::npos);
   EXPECT_EQ(RunBench({"--filter", "(find"}, log), 2);
   EXPECT_NE(ReadFile(log).find("bad regular expression '(find'"),
             std::string::npos);
+}
+
+TEST(IndexBench, FilterMatchesFromTheStartOfTheName) {
+  std::string log = TmpDir() + "/start.log";
+  // Several names hold "random", none starts with it.
+  EXPECT_EQ(RunBench({"--filter", "random"}, log), 2);
+  EXPECT_NE(ReadFile(log).find("matches no workload"), std::string::npos);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "bench/driver.h"
 
 #include <fcntl.h>
-#include <regex.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -17,7 +16,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -31,11 +29,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "bench/flags.h"
 #include "bench/measure.h"
 #include "bench/report.h"
 #include "bench/store.h"
+#include "bench/workload_filter.h"
 #include "bench/workloads.h"
 #include "data/schema.h"
+#include "nlohmann/json.hpp"
 
 namespace kvindex {
 namespace bench {
@@ -47,43 +48,6 @@ double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-// A POSIX extended regular expression matched from the start of a string
-// (regex.h rather than std::regex, whose GCC 12 headers do not build
-// warning-free with sanitizers).
-class Regex {
- public:
-  Regex() = default;
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-  ~Regex() {
-    if (compiled_) regfree(&re_);
-  }
-
-  absl::Status Compile(const std::string& pattern) {
-    std::string anchored = absl::StrCat("^(", pattern, ")");
-    int rc = regcomp(&re_, anchored.c_str(), REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-      char message[256];
-      regerror(rc, &re_, message, sizeof(message));
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad regular expression '", pattern, "': ", message));
-    }
-    compiled_ = true;
-    return absl::OkStatus();
-  }
-
-  bool Matches(const std::string& s) const {
-    return compiled_ && regexec(&re_, s.c_str(), 0, nullptr, 0) == 0;
-  }
-
- private:
-  regex_t re_;
-  bool compiled_ = false;
-};
-
-// ---------------------------------------------------------------------------------
-// Flags
-
 constexpr uint64_t kDefaultEntries = 10000000;
 constexpr uint64_t kDefaultLogSize = 500000;
 constexpr uint64_t kDefaultFsyncOps = 20000;
@@ -93,181 +57,8 @@ constexpr uint64_t kQuickEntries = 800000;
 constexpr uint64_t kQuickSyncEntries = 50000;
 constexpr uint64_t kQuickFsyncOps = 1000;
 
-struct Flags {
-  std::optional<uint64_t> entries;
-  std::optional<uint64_t> log_size;
-  std::optional<uint64_t> sync_entries;
-  std::optional<uint64_t> fsync_ops;
-  uint64_t seed = 0;
-  uint64_t key_size = 32;
-  uint64_t value_size = 13;
-  std::string filter;
-  uint64_t repeat = 1;
-  std::string json;
-  std::string data_dir;
-  std::vector<std::string> stores = {"kvindex", "lmdb", "leveldb", "rocksdb",
-                                     "hashmap"};
-  bool quick = false;
-  bool settle = true;
-  bool list = false;
-  bool help = false;
-  uint64_t batch = 10000;
-  uint64_t cache_mb = 256;
-  std::string key_hash = "ocaml";
-  uint64_t lru_size = 30000;
-};
-
-constexpr char kUsage[] =
-    R"(index_bench: this library against LMDB, LevelDB, RocksDB and a hash map,
-on the workloads of the OCaml index benchmark. See bench/README.md.
-
-  --quick               about a minute: 800k entries, log size 40k, fewer sync ops
-  --entries N           bindings per workload (default 10000000)
-  --log-size N          kvindex log entries before a merge (default 500000)
-  --seed N              key generation seed (default 0)
-  --key-size N          key bytes (default 32)
-  --value-size N        value bytes (default 13)
-  --filter REGEX        workloads whose name matches from its start (dependencies added)
-  --repeat N            runs per (store, workload); the median is reported (default 1)
-  --json FILE           also write the results as JSON
-  --data-dir DIR        where stores live (default: a fresh temporary directory,
-                        removed at the end; a given directory is kept)
-  --stores LIST         comma-separated (default kvindex,lmdb,leveldb,rocksdb,hashmap)
-  --sync-entries N      replace_random_sync operations (default: --entries)
-  --fsync-ops N         replace_random_fsync and fsync_baseline operations (default 20000)
-  --batch N             LMDB/LevelDB/RocksDB puts per transaction/WriteBatch (10000)
-  --cache-mb N          LevelDB/RocksDB block cache (default 256)
-  --key-hash ocaml|xxh3 kvindex key hash (default ocaml: the OCaml library's)
-  --lru-size N          kvindex LRU entries (default 30000)
-  --settle=false        skip the untimed full compaction of LSM stores after
-                        replace_random
-  --list                list the workloads and exit
-)";
-
-absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument '", arg, "'"));
-    }
-    std::string name = arg.substr(2);
-    std::string value;
-    bool has_value = false;
-    size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    std::replace(name.begin(), name.end(), '_', '-');
-    auto take = [&]() -> absl::StatusOr<std::string> {
-      if (has_value) return value;
-      if (i + 1 >= argc) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " needs a value"));
-      }
-      return std::string(argv[++i]);
-    };
-    auto number = [&](uint64_t* out) -> absl::Status {
-      absl::StatusOr<std::string> v = take();
-      if (!v.ok()) return v.status();
-      if (!absl::SimpleAtoi(*v, out)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, ": not a number: '", *v, "'"));
-      }
-      return absl::OkStatus();
-    };
-    auto optional_number = [&](std::optional<uint64_t>* out) -> absl::Status {
-      uint64_t v = 0;
-      absl::Status s = number(&v);
-      if (s.ok()) *out = v;
-      return s;
-    };
-    auto text = [&](std::string* out) -> absl::Status {
-      absl::StatusOr<std::string> v = take();
-      if (!v.ok()) return v.status();
-      *out = *v;
-      return absl::OkStatus();
-    };
-    auto boolean = [&](bool* out) -> absl::Status {
-      if (!has_value || value == "true" || value == "1" || value == "yes") {
-        *out = true;
-      } else if (value == "false" || value == "0" || value == "no") {
-        *out = false;
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, ": not a boolean: '", value, "'"));
-      }
-      return absl::OkStatus();
-    };
-    absl::Status s;
-    if (name == "quick") {
-      s = boolean(&flags->quick);
-    } else if (name == "settle") {
-      s = boolean(&flags->settle);
-    } else if (name == "no-settle") {
-      flags->settle = false;
-    } else if (name == "list") {
-      s = boolean(&flags->list);
-    } else if (name == "help") {
-      flags->help = true;
-    } else if (name == "entries" || name == "nb-entries") {
-      s = optional_number(&flags->entries);
-    } else if (name == "log-size") {
-      s = optional_number(&flags->log_size);
-    } else if (name == "sync-entries") {
-      s = optional_number(&flags->sync_entries);
-    } else if (name == "fsync-ops") {
-      s = optional_number(&flags->fsync_ops);
-    } else if (name == "seed") {
-      s = number(&flags->seed);
-    } else if (name == "key-size") {
-      s = number(&flags->key_size);
-    } else if (name == "value-size") {
-      s = number(&flags->value_size);
-    } else if (name == "repeat" || name == "nb-exec") {
-      s = number(&flags->repeat);
-    } else if (name == "batch") {
-      s = number(&flags->batch);
-    } else if (name == "cache-mb") {
-      s = number(&flags->cache_mb);
-    } else if (name == "lru-size") {
-      s = number(&flags->lru_size);
-    } else if (name == "filter") {
-      s = text(&flags->filter);
-    } else if (name == "json") {
-      s = text(&flags->json);
-    } else if (name == "data-dir") {
-      s = text(&flags->data_dir);
-    } else if (name == "key-hash") {
-      s = text(&flags->key_hash);
-    } else if (name == "stores") {
-      std::string list;
-      s = text(&list);
-      if (s.ok()) {
-        flags->stores = absl::StrSplit(list, ',', absl::SkipEmpty());
-      }
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-    if (!s.ok()) return s;
-  }
-  if (flags->key_size == 0) {
-    return absl::InvalidArgumentError("--key-size must be positive");
-  }
-  if (flags->repeat == 0) {
-    return absl::InvalidArgumentError("--repeat must be positive");
-  }
-  if (flags->key_hash != "ocaml" && flags->key_hash != "xxh3") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--key-hash: expected ocaml or xxh3, got '", flags->key_hash, "'"));
-  }
-  return absl::OkStatus();
-}
-
-Plan MakePlan(const Flags& flags) {
+// The sizes of the run: the flags, with the defaults of a full or a --quick run.
+Plan MakePlan(const BenchFlags& flags) {
   Plan plan;
   plan.key_size = flags.key_size;
   plan.value_size = flags.value_size;
@@ -519,47 +310,64 @@ void AddDerived(RunResult& r, const Plan& plan) {
 }
 
 // The "config" object of the JSON report.
-std::string ConfigJson(const Flags& flags, const Plan& plan,
-                       const std::vector<std::string>& stores,
-                       const std::vector<std::string>& workloads,
-                       const std::string& load_start,
-                       const std::string& load_end) {
-  auto list = [](const std::vector<std::string>& v) {
-    std::string out = "[";
-    for (size_t i = 0; i < v.size(); ++i) {
-      absl::StrAppend(&out, i ? ", " : "", JsonString(v[i]));
-    }
-    return out + "]";
-  };
-  return absl::StrCat(
-      "{\"key_size\": ", plan.key_size, ", \"value_size\": ", plan.value_size,
-      ", \"nb_entries\": ", plan.entries, ", \"log_size\": ", plan.log_size,
-      ", \"seed\": ", flags.seed, ", \"repeat\": ", flags.repeat,
-      ", \"sync_entries\": ", plan.sync_entries,
-      ", \"fsync_ops\": ", plan.fsync_ops, ", \"batch\": ", flags.batch,
-      ", \"cache_mb\": ", flags.cache_mb,
-      ", \"key_hash\": ", JsonString(flags.key_hash),
-      ", \"lru_size\": ", flags.lru_size,
-      ", \"settle\": ", flags.settle ? "true" : "false",
-      ", \"quick\": ", flags.quick ? "true" : "false",
-      ", \"filter\": ", JsonString(flags.filter),
-      ", \"stores\": ", list(stores), ", \"workloads\": ", list(workloads),
-      ", \"cpus\": ", sysconf(_SC_NPROCESSORS_ONLN),
-      ", \"loadavg_start\": ", JsonString(load_start),
-      ", \"loadavg_end\": ", JsonString(load_end), "}");
+nlohmann::ordered_json ConfigJson(const BenchFlags& flags, const Plan& plan,
+                                  const std::vector<std::string>& stores,
+                                  const std::vector<std::string>& workloads,
+                                  const std::string& load_start,
+                                  const std::string& load_end) {
+  nlohmann::ordered_json config;
+  config["key_size"] = plan.key_size;
+  config["value_size"] = plan.value_size;
+  config["nb_entries"] = plan.entries;
+  config["log_size"] = plan.log_size;
+  config["seed"] = flags.seed;
+  config["repeat"] = flags.repeat;
+  config["sync_entries"] = plan.sync_entries;
+  config["fsync_ops"] = plan.fsync_ops;
+  config["batch"] = flags.batch;
+  config["cache_mb"] = flags.cache_mb;
+  config["key_hash"] = flags.key_hash;
+  config["lru_size"] = flags.lru_size;
+  config["settle"] = flags.settle;
+  config["quick"] = flags.quick;
+  config["filter"] = flags.filter;
+  config["stores"] = stores;
+  config["workloads"] = workloads;
+  config["cpus"] = sysconf(_SC_NPROCESSORS_ONLN);
+  config["loadavg_start"] = load_start;
+  config["loadavg_end"] = load_end;
+  return config;
+}
+
+// Writes {"config": ..., "results": [...]} to `path`.
+absl::Status WriteJsonReport(const std::string& path,
+                             nlohmann::ordered_json config,
+                             const Report& report) {
+  nlohmann::ordered_json json;
+  json["config"] = std::move(config);
+  json["results"] = report.ResultsJson();
+  std::ofstream out(path);
+  // Invalid UTF-8 (in a --filter, say) is replaced rather than thrown on.
+  out << json.dump(2, ' ', /*ensure_ascii=*/false,
+                   nlohmann::ordered_json::error_handler_t::replace)
+      << "\n";
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
-  Flags flags;
-  absl::Status s = ParseFlags(argc, argv, &flags);
-  if (!s.ok()) {
-    std::fprintf(stderr, "index_bench: %s\n", std::string(s.message()).c_str());
+  absl::StatusOr<BenchFlags> parsed = ParseBenchFlags(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "index_bench: %s\n",
+                 std::string(parsed.status().message()).c_str());
     return 2;
   }
+  const BenchFlags& flags = *parsed;
   if (flags.help) {
-    std::printf("%s", kUsage);
+    std::printf("%s", BenchHelp().c_str());
     return 0;
   }
   if (flags.list) {
@@ -593,16 +401,14 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
 
   // Which workloads run: the filter's matches, plus replace_random when one of
   // them needs its store.
-  // POSIX extended syntax, anchored at the start of the name (as the OCaml
-  // benchmark's filter).
-  Regex filter;
-  s = filter.Compile(flags.filter.empty() ? ".*" : flags.filter);
-  if (!s.ok()) {
+  const absl::StatusOr<WorkloadFilter> filter =
+      WorkloadFilter::Compile(flags.filter);
+  if (!filter.ok()) {
     std::fprintf(stderr, "index_bench: --filter: %s\n",
-                 std::string(s.message()).c_str());
+                 std::string(filter.status().message()).c_str());
     return 2;
   }
-  auto matches = [&](const std::string& name) { return filter.Matches(name); };
+  auto matches = [&](absl::string_view name) { return filter->Matches(name); };
   std::vector<const Workload*> chosen;
   bool need_replace_random = false;
   for (const Workload& w : AllWorkloads()) {
@@ -644,7 +450,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
     }
     data_dir = buf.data();
   } else {
-    s = MakeDirectories(data_dir);
+    const absl::Status s = MakeDirectories(data_dir);
     if (!s.ok()) {
       std::fprintf(stderr, "index_bench: %s\n", s.ToString().c_str());
       return 1;
@@ -769,13 +575,14 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   }
   report.PrintTables(table_rows, load_start, load_end, total_s);
   if (!flags.json.empty()) {
-    std::ofstream out(flags.json);
-    out << report.Json(ConfigJson(flags, plan, store_names, workload_names,
-                                  load_start, load_end));
-    out.close();
-    if (!out) {
-      std::fprintf(stderr, "index_bench: cannot write %s\n",
-                   flags.json.c_str());
+    const absl::Status written =
+        WriteJsonReport(flags.json,
+                        ConfigJson(flags, plan, store_names, workload_names,
+                                   load_start, load_end),
+                        report);
+    if (!written.ok()) {
+      std::fprintf(stderr, "index_bench: %s\n",
+                   std::string(written.message()).c_str());
       all_ok = false;
     }
   }

@@ -1,6 +1,7 @@
-// The benchmark driver behind index_bench: flags, key pools, the workloads of
-// the OCaml index benchmark (SPEC.md §15), one forked child per (store,
-// workload) run, the comparison table and the JSON report. See bench/README.md.
+// The benchmark driver behind index_bench: the workloads of the OCaml index
+// benchmark on the chosen stores (flags.h), each (store, workload) run in a
+// forked child, then the comparison table and the JSON report. See
+// bench/README.md.
 #ifndef KVINDEX_BENCH_DRIVER_H_
 #define KVINDEX_BENCH_DRIVER_H_
 

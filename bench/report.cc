@@ -1,16 +1,15 @@
 #include "bench/report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/string_view.h"
 #include "bench/workloads.h"
 
 namespace kvindex {
@@ -44,38 +43,6 @@ std::string HumanRate(double v) {
   if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
   if (v >= 1e3) return absl::StrFormat("%.1fk", v / 1e3);
   return absl::StrFormat("%.0f", v);
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.10g", v);
 }
 
 Cell& Report::Add(const std::string& workload, const std::string& store) {
@@ -171,43 +138,34 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
   PrintFsync();
 }
 
-std::string Report::Json(const std::string& config_json) const {
-  std::string out =
-      absl::StrCat("{\n  \"config\": ", config_json, ",\n  \"results\": [");
-  bool first = true;
+nlohmann::ordered_json Report::ResultsJson() const {
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& c : cells_) {
-    absl::StrAppend(&out, first ? "\n" : ",\n",
-                    "    {\"name\": ", JsonString(c->workload),
-                    ", \"store\": ", JsonString(c->store),
-                    ", \"dependency\": ", c->dependency ? "true" : "false");
-    first = false;
+    nlohmann::ordered_json cell;
+    cell["name"] = c->workload;
+    cell["store"] = c->store;
+    cell["dependency"] = c->dependency;
     if (!c->skipped.empty()) {
-      absl::StrAppend(&out, ", \"skipped\": ", JsonString(c->skipped), "}");
-      continue;
-    }
-    if (c->median == nullptr) {
+      cell["skipped"] = c->skipped;
+    } else if (c->median == nullptr) {
       std::string error = c->runs.empty() ? "not run" : c->runs[0].error;
       for (const RunResult& r : c->runs) {
         if (!r.ok) error = r.error;
       }
-      absl::StrAppend(&out, ", \"error\": ", JsonString(error), "}");
-      continue;
+      cell["error"] = error;
+    } else {
+      cell["runs_ops_per_s"] = c->ops_per_s;
+      nlohmann::ordered_json& metrics = cell["metrics"];
+      metrics = nlohmann::ordered_json::object();
+      for (const std::string& name : c->median->order) {
+        metrics[name] = c->median->get(name);
+      }
     }
-    absl::StrAppend(&out, ", \"runs_ops_per_s\": [");
-    for (size_t i = 0; i < c->ops_per_s.size(); ++i) {
-      absl::StrAppend(&out, i ? ", " : "", JsonNumber(c->ops_per_s[i]));
-    }
-    absl::StrAppend(&out, "], \"metrics\": {");
-    for (size_t i = 0; i < c->median->order.size(); ++i) {
-      const std::string& k = c->median->order[i];
-      absl::StrAppend(&out, i ? ", " : "", JsonString(k), ": ",
-                      JsonNumber(c->median->get(k)));
-    }
-    absl::StrAppend(&out, "}}");
+    results.push_back(std::move(cell));
   }
-  absl::StrAppend(&out, "\n  ]\n}\n");
-  return out;
+  return results;
 }
+
 void Report::PrintMetricTable(const std::vector<std::string>& workloads,
                               const std::string& metric,
                               const std::string& title, int precision) const {

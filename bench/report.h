@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "bench/workloads.h"
+#include "nlohmann/json.hpp"
 
 namespace kvindex {
 namespace bench {
@@ -46,8 +46,6 @@ void PickMedian(Cell& cell);
 
 // 1234567 -> "1.23M", 12345 -> "12.3k".
 std::string HumanRate(double v);
-std::string JsonString(absl::string_view s);
-std::string JsonNumber(double v);
 
 class Report {
  public:
@@ -63,8 +61,9 @@ class Report {
                    const std::string& load_start, const std::string& load_end,
                    double total_s) const;
 
-  // {"config": config_json, "results": [...]}.
-  std::string Json(const std::string& config_json) const;
+  // The "results" array of the JSON report: one object per cell, in the order
+  // they were added (bench/README.md shows its fields).
+  nlohmann::ordered_json ResultsJson() const;
 
  private:
   void PrintMetricTable(const std::vector<std::string>& workloads,

@@ -5,14 +5,57 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/types/optional.h"
+#include "absl/types/span.h"
 #include "io/index_file.h"
 #include "tools/fsck.h"
+
+// The options of the commands (FlagsOf below says which command takes which).
+// Help texts are printed as they are: a line break keeps them within 80
+// columns.
+ABSL_FLAG(uint64_t, key_size, kvindex::fsck::Options().key_size,
+          "Key size in bytes. Not stored in the files.");
+ABSL_FLAG(uint64_t, value_size, kvindex::fsck::Options().value_size,
+          "Value size in bytes. Not stored in the files. The default sizes are "
+          "the\nOCaml library's benchmark and irmin-pack's; the CLI test "
+          "store uses 20\nand 20.");
+ABSL_FLAG(std::string, hash, "xxh3",
+          "Key hash the data file is sorted by, ocaml or xxh3. xxh3: "
+          "kvindex's\nFixedString keys. ocaml: OCaml's Hashtbl.hash, as used "
+          "by the OCaml\nlibrary's String_fixed keys and kvindex's "
+          "OcamlFixedString.");
+ABSL_FLAG(absl::optional<int>, hash_bits, absl::nullopt,
+          "Significant bits of the hash (default 64 for xxh3, 30 for ocaml); "
+          "must be\nthe writer's, because the fan-out table buckets hashes by "
+          "their top bits.");
+ABSL_FLAG(bool, help, false, "Show this help (also -h).");
+ABSL_FLAG(bool, json, false,
+          "Print JSON in the shape of the OCaml index-fsck `stat`:\n"
+          "{\"entry_size\": S, \"files\": {\"data\": {\"size\": S, "
+          "\"offset\": N,\n\"generation\": N, \"fanout_size\": S}, ..., "
+          "\"lock\": \"<PID>\"}}, where S is a\nsize string like \"35.6 "
+          "KiB\" (truncated to one decimal), plus the numbers\n"
+          "\"entry_bytes\", and per file \"entries\", \"bytes\" and "
+          "\"fanout_bytes\". A\nmissing store prints \"files\": {} (and "
+          "exits with 3).");
+ABSL_FLAG(bool, strict, false, "Warnings make the exit status 1 too.");
+ABSL_FLAG(uint64_t, max_reports, kvindex::fsck::Options().max_reports,
+          "Problems of one kind reported per file before the rest are only "
+          "counted.");
+ABSL_FLAG(bool, no_progress, false,
+          "Never draw the progress bar. It is drawn on stderr only when stderr "
+          "is a\nterminal, and only for scans that take longer than half a "
+          "second.");
 
 namespace kvindex {
 namespace fsck {
@@ -47,21 +90,6 @@ Exit status:
 When several apply, the first of 3, 5, 4, 1 in this order is returned.
 )";
 
-constexpr absl::string_view kCommonOptions =
-    R"(  --key-size N       Key size in bytes (default 32). Not stored in the files.
-  --value-size N     Value size in bytes (default 13). Not stored in the files.
-                     The defaults are the OCaml library's benchmark and
-                     irmin-pack's sizes; the CLI test store uses 20 and 20.
-  --hash ocaml|xxh3  Key hash the data file is sorted by. xxh3 (default):
-                     kvindex's FixedString keys. ocaml: OCaml's Hashtbl.hash, as
-                     used by the OCaml library's String_fixed keys and kvindex's
-                     OcamlFixedString.
-  --hash-bits N      Significant bits of the hash (default 64 for xxh3, 30 for
-                     ocaml); must be the writer's, because the fan-out table
-                     buckets hashes by their top bits.
-  -h, --help         Show this help.
-)";
-
 constexpr absl::string_view kStatHelp =
     R"(Usage: index-fsck stat [OPTIONS] DIR
 
@@ -70,15 +98,6 @@ header fields (version, generation, offset, fan-out size), the number of entries
 the offset covers and the file size, then the contents of the lock file (the
 writer's PID). Header values are shown as stored, without validation: use
 integrity-check for that.
-
-Options:
-  --json             Print JSON in the shape of the OCaml index-fsck `stat`:
-                     {"entry_size": S, "files": {"data": {"size": S, "offset": N,
-                     "generation": N, "fanout_size": S}, ..., "lock": "<PID>"}},
-                     where S is a size string like "35.6 KiB" (truncated to one
-                     decimal), plus the numbers "entry_bytes", and per file
-                     "entries", "bytes" and "fanout_bytes". A missing store
-                     prints "files": {} (and exits with 3).
 )";
 
 constexpr absl::string_view kCheckHelp =
@@ -103,120 +122,165 @@ Searches DIR/index for damage. Each problem is printed on one line as
   lock         holds a decimal PID (a warning otherwise)
   generations  data and log_async at the log's generation or one more (a
                warning otherwise)
-
-Options:
-  --strict           Warnings make the exit status 1 too.
-  --max-reports N    Problems of one kind reported per file before the rest
-                     are only counted (default 10).
-  --no-progress      Never draw the progress bar. It is drawn on stderr only
-                     when stderr is a terminal, and only for scans that take
-                     longer than half a second.
 )";
 
+// The flags each command accepts, in the order of its help.
+constexpr absl::string_view kStatFlags[] = {"json", "key_size",  "value_size",
+                                            "hash", "hash_bits", "help"};
+constexpr absl::string_view kCheckFlags[] = {
+    "strict",     "max_reports", "no_progress", "key_size",
+    "value_size", "hash",        "hash_bits",   "help"};
+
+absl::Span<const absl::string_view> FlagsOf(absl::string_view command) {
+  if (command == "stat") return kStatFlags;
+  return kCheckFlags;
+}
+
+// "--key-size" -> the flag key_size, if `command` accepts it.
+absl::CommandLineFlag* FindFlag(absl::string_view command,
+                                absl::string_view option) {
+  if (!absl::ConsumePrefix(&option, "--")) return nullptr;
+  std::string name(option);
+  std::replace(name.begin(), name.end(), '-', '_');
+  const absl::Span<const absl::string_view> accepted = FlagsOf(command);
+  if (std::find(accepted.begin(), accepted.end(), name) == accepted.end()) {
+    return nullptr;
+  }
+  return absl::FindCommandLineFlag(name);
+}
+
+// Sets every flag of this file back to its default, so that each RunCli
+// starts afresh.
+void ResetFlags() {
+  for (const auto& name_and_flag : absl::GetAllFlags()) {
+    absl::CommandLineFlag* flag = name_and_flag.second;
+    std::string error;
+    if (flag->Filename() == __FILE__) {
+      flag->ParseFrom(flag->DefaultValue(), &error);
+    }
+  }
+}
+
+// Sets the flags that `args` (after the command) give: --name=VALUE,
+// --name VALUE, or a boolean's --name alone; -h is --help, and "--" ends the
+// options. Returns the other arguments.
+//
+// The flags are set one by one through their reflection handles rather than
+// with absl::ParseCommandLine, which exits with status 1 (here: "the store is
+// damaged") on a bad option and after --help, and knows no commands.
+absl::StatusOr<std::vector<std::string>> SetFlags(
+    absl::string_view command, const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      positional.insert(positional.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string option = arg == "-h" ? "--help" : arg.substr(0, eq);
+    absl::CommandLineFlag* flag = FindFlag(command, option);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown option '", option, "'"));
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("option '", option, "' needs a value"));
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid value '", value, "' for ", option));
+    }
+  }
+  return positional;
+}
+
+// The "Options:" part of a command's help, from its flags' help texts.
+std::string OptionsHelp(absl::string_view command) {
+  std::string text = "Options:\n";
+  for (absl::string_view name : FlagsOf(command)) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    std::string option(name);
+    std::replace(option.begin(), option.end(), '_', '-');
+    absl::StrAppend(&text, "  --", option);
+    const std::string default_value = flag->DefaultValue();
+    if (!default_value.empty() && default_value != "false") {
+      absl::StrAppend(&text, " (default: ", default_value, ")");
+    }
+    for (absl::string_view line : absl::StrSplit(flag->Help(), '\n')) {
+      absl::StrAppend(&text, "\n      ", line);
+    }
+    text += "\n";
+  }
+  return text;
+}
+
 struct Args {
-  std::string command;
   Options options;
+  bool help = false;
   bool json = false;
   bool strict = false;
   bool progress = true;
   std::string dir;
 };
 
-// Parses a non-negative decimal option value.
-bool ParseCount(absl::string_view text, uint64_t max, uint64_t* out) {
-  uint64_t v = 0;
-  if (text.empty() || text[0] == '+' || text[0] == '-' ||
-      !absl::SimpleAtoi(text, &v) || v > max) {
-    return false;
+// Parses the command's arguments (after the command name) into flags, then
+// into Args.
+absl::StatusOr<Args> ParseArgs(absl::string_view command,
+                               const std::vector<std::string>& args) {
+  absl::StatusOr<std::vector<std::string>> positional = SetFlags(command, args);
+  if (!positional.ok()) return positional.status();
+  Args a;
+  a.help = absl::GetFlag(FLAGS_help);
+  if (a.help) return a;
+  a.json = absl::GetFlag(FLAGS_json);
+  a.strict = absl::GetFlag(FLAGS_strict);
+  a.progress = !absl::GetFlag(FLAGS_no_progress);
+  a.options.key_size = static_cast<size_t>(absl::GetFlag(FLAGS_key_size));
+  a.options.value_size = static_cast<size_t>(absl::GetFlag(FLAGS_value_size));
+  a.options.max_reports = static_cast<size_t>(absl::GetFlag(FLAGS_max_reports));
+  const std::string hash = absl::GetFlag(FLAGS_hash);
+  if (hash == "xxh3") {
+    a.options.hash = HashKind::kXxh3;
+  } else if (hash == "ocaml") {
+    a.options.hash = HashKind::kOcaml;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--hash must be ocaml or xxh3, not '", hash, "'"));
   }
-  *out = v;
-  return true;
-}
-
-// Parses the command's arguments (after the command name). Returns an error
-// message for a bad command line; sets *help for --help.
-std::string ParseArgs(const std::vector<std::string>& args, Args* a,
-                      bool* help) {
-  bool positional_only = false;
-  std::vector<std::string> positional;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (positional_only || arg.empty() || arg[0] != '-' || arg == "-") {
-      positional.push_back(arg);
-      continue;
+  const absl::optional<int> hash_bits = absl::GetFlag(FLAGS_hash_bits);
+  if (hash_bits.has_value()) {
+    if (*hash_bits < 1) {
+      return absl::InvalidArgumentError("--hash-bits must be in [1, 64]");
     }
-    if (arg == "--") {
-      positional_only = true;
-      continue;
-    }
-    if (arg == "-h" || arg == "--help") {
-      *help = true;
-      continue;
-    }
-    std::string name = arg;
-    absl::optional<std::string> value;
-    const size_t eq = arg.find('=');
-    if (eq != std::string::npos && absl::StartsWith(arg, "--")) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
-    const bool check = a->command == "integrity-check";
-    const bool stat = a->command == "stat";
-    const bool takes_value = name == "--key-size" || name == "--value-size" ||
-                             name == "--hash" || name == "--hash-bits" ||
-                             (check && name == "--max-reports");
-    const bool is_flag =
-        (stat && name == "--json") ||
-        (check && (name == "--strict" || name == "--no-progress"));
-    if (!takes_value && !is_flag) {
-      return absl::StrCat("unknown option '", name, "'");
-    }
-    if (is_flag) {
-      if (value) return absl::StrCat("option '", name, "' takes no value");
-      if (name == "--json") a->json = true;
-      if (name == "--strict") a->strict = true;
-      if (name == "--no-progress") a->progress = false;
-      continue;
-    }
-    if (!value) {
-      if (i + 1 >= args.size()) {
-        return absl::StrCat("option '", name, "' needs a value");
-      }
-      value = args[++i];
-    }
-    uint64_t n = 0;
-    if (name == "--hash") {
-      if (*value == "xxh3") {
-        a->options.hash = HashKind::kXxh3;
-      } else if (*value == "ocaml") {
-        a->options.hash = HashKind::kOcaml;
-      } else {
-        return absl::StrCat("--hash must be ocaml or xxh3, not '", *value, "'");
-      }
-    } else if (!ParseCount(*value, name == "--hash-bits" ? 64 : (1u << 30),
-                           &n)) {
-      return absl::StrCat("invalid value '", *value, "' for ", name);
-    } else if (name == "--key-size") {
-      a->options.key_size = static_cast<size_t>(n);
-    } else if (name == "--value-size") {
-      a->options.value_size = static_cast<size_t>(n);
-    } else if (name == "--hash-bits") {
-      if (n == 0) return "--hash-bits must be in [1, 64]";
-      a->options.hash_bits = static_cast<int>(n);
-    } else if (name == "--max-reports") {
-      a->options.max_reports = static_cast<size_t>(n);
-    }
+    a.options.hash_bits = *hash_bits;
   }
-  if (*help) return "";
-  if (positional.empty()) return "missing DIR (the store's root directory)";
-  if (positional.size() > 1) {
-    return absl::StrCat("one DIR expected, got ", positional.size(), " ('",
-                        positional[0], "', '", positional[1], "', ...)");
+  if (positional->empty()) {
+    return absl::InvalidArgumentError(
+        "missing DIR (the store's root directory)");
   }
-  a->dir = positional[0];
-  absl::StatusOr<Schema> schema = SchemaFor(a->options);
-  if (!schema.ok()) return std::string(schema.status().message());
-  return "";
+  if (positional->size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("one DIR expected, got ", positional->size(), " ('",
+                     (*positional)[0], "', '", (*positional)[1], "', ...)"));
+  }
+  a.dir = (*positional)[0];
+  absl::StatusOr<Schema> schema = SchemaFor(a.options);
+  if (!schema.ok()) return schema.status();
+  return a;
 }
 
 // Prints the problems: a missing store as a one-line error on `err`, the others
@@ -281,15 +345,12 @@ int RunCheck(Env* env, const Args& a, std::ostream& out, std::ostream& err,
 }  // namespace
 
 std::string HelpText(absl::string_view command) {
-  if (command == "stat") {
-    return absl::StrCat(kStatHelp, kCommonOptions,
-                        "\nExit status: see `index-fsck --help`.\n");
+  if (command != "stat" && command != "integrity-check") {
+    return std::string(kTopHelp);
   }
-  if (command == "integrity-check") {
-    return absl::StrCat(kCheckHelp, kCommonOptions,
-                        "\nExit status: see `index-fsck --help`.\n");
-  }
-  return std::string(kTopHelp);
+  return absl::StrCat(command == "stat" ? kStatHelp : kCheckHelp, "\n",
+                      OptionsHelp(command),
+                      "\nExit status: see `index-fsck --help`.\n");
 }
 
 int RunCli(Env* env, const std::vector<std::string>& args, std::ostream& out,
@@ -317,21 +378,20 @@ int RunCli(Env* env, const std::vector<std::string>& args, std::ostream& out,
         << "\nTry 'index-fsck --help'.\n";
     return kExitUsage;
   }
-  Args a;
-  a.command = command;
-  bool help = false;
-  const std::string error = ParseArgs(args, &a, &help);
-  if (help) {
+  ResetFlags();
+  const absl::StatusOr<Args> a = ParseArgs(
+      command, std::vector<std::string>(args.begin() + 1, args.end()));
+  if (!a.ok()) {
+    err << "index-fsck " << command << ": " << a.status().message()
+        << "\nTry 'index-fsck " << command << " --help'.\n";
+    return kExitUsage;
+  }
+  if (a->help) {
     out << HelpText(command);
     return kExitOk;
   }
-  if (!error.empty()) {
-    err << "index-fsck " << command << ": " << error << "\nTry 'index-fsck "
-        << command << " --help'.\n";
-    return kExitUsage;
-  }
-  if (command == "stat") return RunStat(env, a, out, err);
-  return RunCheck(env, a, out, err, err_is_tty);
+  if (command == "stat") return RunStat(env, *a, out, err);
+  return RunCheck(env, *a, out, err, err_is_tty);
 }
 
 std::string ProgressLine(absl::string_view label, uint64_t done, uint64_t total,

@@ -5,7 +5,11 @@
 //   index-fsck stat [OPTIONS] DIR
 //   index-fsck integrity-check [OPTIONS] DIR
 //
-// Thread safety: RunCli may run concurrently with itself on different streams.
+// The options are Abseil flags (--name=VALUE, --name VALUE, or a boolean's
+// --name alone; dashes and underscores alike), each accepted by the commands
+// it applies to.
+//
+// Thread safety: RunCli sets process-wide flags; calls must not overlap.
 #ifndef KVINDEX_TOOLS_FSCK_CLI_H_
 #define KVINDEX_TOOLS_FSCK_CLI_H_
 
@@ -28,7 +32,8 @@ namespace fsck {
 int RunCli(Env* env, const std::vector<std::string>& args, std::ostream& out,
            std::ostream& err, bool err_is_tty);
 
-// The help texts (top level when `command` is empty).
+// The help texts: a command's lists its options with their defaults; any
+// other `command` (such as "") gives the top-level help.
 std::string HelpText(absl::string_view command);
 
 // One line of the progress bar, without the leading carriage return:

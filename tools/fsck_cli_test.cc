@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
+#include "nlohmann/json.hpp"
 #include "tools/fsck.h"
 #include "tools/fsck_testutil.h"
 
@@ -24,6 +25,14 @@ using fsck_testing::PutBigEndian64;
 using fsck_testing::ReadStoreFile;
 using fsck_testing::SortByHash;
 using fsck_testing::WriteStoreFile;
+
+// The JSON in `text` (a parse error fails the test and gives null).
+nlohmann::json ParseJson(const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, /*cb=*/nullptr,
+                                              /*allow_exceptions=*/false);
+  EXPECT_FALSE(json.is_discarded()) << "not JSON:\n" << text;
+  return json.is_discarded() ? nlohmann::json() : json;
+}
 
 struct Result {
   int code;
@@ -88,13 +97,32 @@ TEST(RunCli, CommandHelp) {
       EXPECT_TRUE(absl::StartsWith(
           r.out, absl::StrCat("Usage: index-fsck ", command, " [OPTIONS] DIR")))
           << r.out;
-      EXPECT_TRUE(absl::StrContains(r.out, "--key-size N")) << r.out;
-      EXPECT_TRUE(absl::StrContains(r.out, "--hash ocaml|xxh3")) << r.out;
+      // Every option with its default, then its help.
+      EXPECT_TRUE(absl::StrContains(
+          r.out, "\n  --key-size (default: 32)\n      Key size in bytes."))
+          << r.out;
+      EXPECT_TRUE(absl::StrContains(r.out, "\n  --value-size (default: 13)\n"))
+          << r.out;
+      EXPECT_TRUE(absl::StrContains(r.out, "\n  --hash (default: xxh3)\n"))
+          << r.out;
+      EXPECT_TRUE(absl::StrContains(r.out, "\n  --hash-bits\n")) << r.out;
+      EXPECT_TRUE(absl::StrContains(r.out, "\n  --help\n")) << r.out;
+      EXPECT_TRUE(
+          absl::EndsWith(r.out, "\nExit status: see `index-fsck --help`.\n"))
+          << r.out;
+      EXPECT_EQ(r.err, "");
     }
   }
-  EXPECT_TRUE(absl::StrContains(RunFsck({"stat", "--help"}).out, "--json"));
-  EXPECT_TRUE(absl::StrContains(RunFsck({"integrity-check", "--help"}).out,
-                                "--strict"));
+  // Each command lists its own options only.
+  const std::string stat = RunFsck({"stat", "--help"}).out;
+  EXPECT_TRUE(absl::StrContains(stat, "\n  --json\n")) << stat;
+  EXPECT_FALSE(absl::StrContains(stat, "--strict")) << stat;
+  const std::string check = RunFsck({"integrity-check", "--help"}).out;
+  EXPECT_TRUE(absl::StrContains(check, "\n  --strict\n")) << check;
+  EXPECT_TRUE(absl::StrContains(check, "\n  --max-reports (default: 10)\n"))
+      << check;
+  EXPECT_TRUE(absl::StrContains(check, "\n  --no-progress\n")) << check;
+  EXPECT_FALSE(absl::StrContains(check, "--json")) << check;
 }
 
 TEST(RunCli, BadCommandLines) {
@@ -106,6 +134,8 @@ TEST(RunCli, BadCommandLines) {
       {"stat", "/a", "/b"},
       {"stat", "--strict", "/a"},  // integrity-check only
       {"integrity-check", "--json", "/a"},
+      {"stat", "--no-such-option", "/a"},
+      {"stat", "-x", "/a"},
       {"stat", "--key-size", "0", "/a"},
       {"stat", "--key-size=-1", "/a"},
       {"stat", "--key-size"},
@@ -115,7 +145,7 @@ TEST(RunCli, BadCommandLines) {
       {"stat", "--hash-bits=65", "/a"},
       {"stat", "--hash=ocaml", "--hash-bits=20", "/a"},
       {"integrity-check", "--max-reports", "x", "/a"},
-      {"integrity-check", "--strict=1", "/a"},
+      {"integrity-check", "--strict=maybe", "/a"},
   };
   for (const std::vector<std::string>& args : bad) {
     Result r = RunFsck(args);
@@ -127,6 +157,32 @@ TEST(RunCli, BadCommandLines) {
   EXPECT_EQ(r.err,
             "index-fsck stat: --hash must be ocaml or xxh3, not 'md5'\n"
             "Try 'index-fsck stat --help'.\n");
+  r = RunFsck({"integrity-check", "--json", "/a"});
+  EXPECT_EQ(r.err,
+            "index-fsck integrity-check: unknown option '--json'\n"
+            "Try 'index-fsck integrity-check --help'.\n");
+  r = RunFsck({"stat", "--value-size=abc", "/a"});
+  EXPECT_EQ(r.err,
+            "index-fsck stat: invalid value 'abc' for --value-size\n"
+            "Try 'index-fsck stat --help'.\n");
+  r = RunFsck({"stat", "--key-size"});
+  EXPECT_EQ(r.err,
+            "index-fsck stat: option '--key-size' needs a value\n"
+            "Try 'index-fsck stat --help'.\n");
+}
+
+TEST(RunCli, OptionForms) {
+  const std::string root = SmallStore("cli_forms");
+  // Underscores, a boolean's explicit value, and "--" before DIR.
+  Result r = RunFsck({"integrity-check", "--key_size", "8", "--value-size=4",
+                      "--strict=false", "--max_reports=1", "--", root});
+  EXPECT_EQ(r.code, kExitOk) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "(key 8 B, value 4 B, hash xxh3-64)"))
+      << r.out;
+  // Each call starts from the defaults: the sizes above are gone.
+  r = RunFsck({"integrity-check", "--hash=ocaml", root});
+  EXPECT_TRUE(absl::StrContains(r.out, "(key 32 B, value 13 B, hash ocaml-30)"))
+      << r.out;
 }
 
 TEST(RunCli, StatJson) {
@@ -135,6 +191,19 @@ TEST(RunCli, StatJson) {
       RunFsck({"stat", "--key-size=8", "--value-size", "4", "--json", root});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.err, "");
+  const nlohmann::json json = ParseJson(r.out);
+  EXPECT_EQ(json.at("entry_size"), "12.0 B");
+  EXPECT_EQ(json.at("entry_bytes"), 12);
+  const nlohmann::json& files = json.at("files");
+  EXPECT_EQ(files.size(), 3u);  // data, log, lock
+  EXPECT_EQ(files.at("data").at("offset"), 3600);
+  EXPECT_EQ(files.at("data").at("entries"), 300);
+  EXPECT_EQ(files.at("data").at("generation"), 2);
+  EXPECT_EQ(files.at("data").at("fanout_bytes"), 8);
+  EXPECT_EQ(files.at("log").at("entries"), 10);
+  EXPECT_EQ(files.at("log").at("size"), "152.0 B");
+  EXPECT_EQ(files.at("lock"), "4242");
+  // The OCaml tool's layout, byte for byte.
   EXPECT_EQ(r.out, R"({
   "entry_size": "12.0 B",
   "entry_bytes": 12,
@@ -168,6 +237,9 @@ TEST(RunCli, StatOfAMissingStore) {
   Result r = RunFsck({"stat", "--json", root});
   EXPECT_EQ(r.code, kExitNoStore);
   EXPECT_TRUE(absl::StrContains(r.out, "\"files\": {}")) << r.out;
+  const nlohmann::json json = ParseJson(r.out);
+  EXPECT_TRUE(json.at("files").is_object());
+  EXPECT_TRUE(json.at("files").empty());
   EXPECT_EQ(r.err,
             absl::StrCat("index-fsck: ", root, "/index: no such store\n"));
 

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tools/fsck.h"
 #include "tools/fsck_testutil.h"
 
@@ -80,7 +81,7 @@ Result Exec(const std::vector<std::string>& args) {
   return r;
 }
 
-// 909 + 92 records of 20 + 20 bytes: the store of SPEC §13.
+// 909 records of 20 + 20 bytes in data and 92 in the log, generation 9.
 std::string Store(absl::string_view name) {
   fsck::Options o;
   o.key_size = 20;
@@ -108,9 +109,30 @@ TEST(IndexFsckBinary, Help) {
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(absl::StartsWith(r.out, "Usage: index-fsck")) << r.out;
   }
+  Result r = Exec({"stat", "--help"});
+  EXPECT_TRUE(absl::StrContains(r.out, "\n  --key-size (default: 32)\n"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "\n  --json\n")) << r.out;
+  r = Exec({"integrity-check", "-h"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "\n  --max-reports (default: 10)\n"))
+      << r.out;
+}
+
+TEST(IndexFsckBinary, BadCommandLines) {
   Result r = Exec({"check", "/x"});
   EXPECT_EQ(r.code, fsck::kExitUsage);
   EXPECT_TRUE(absl::StrContains(r.err, "unknown command 'check'")) << r.err;
+  r = Exec({"integrity-check", "--no-such-option", "/x"});
+  EXPECT_EQ(r.code, fsck::kExitUsage);
+  EXPECT_EQ(r.err,
+            "index-fsck integrity-check: unknown option '--no-such-option'\n"
+            "Try 'index-fsck integrity-check --help'.\n");
+  EXPECT_EQ(r.out, "");
+  r = Exec({"stat", "--key-size=big", "/x"});
+  EXPECT_EQ(r.code, fsck::kExitUsage);
+  EXPECT_TRUE(absl::StrContains(r.err, "invalid value 'big' for --key-size"))
+      << r.err;
 }
 
 TEST(IndexFsckBinary, StatJson) {
@@ -118,6 +140,15 @@ TEST(IndexFsckBinary, StatJson) {
   Result r =
       Exec({"stat", "--json", "--key-size", "20", "--value-size=20", root});
   EXPECT_EQ(r.code, 0) << r.err;
+  const nlohmann::json json =
+      nlohmann::json::parse(r.out, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(json.is_discarded()) << r.out;
+  EXPECT_EQ(json.at("entry_bytes"), 40);
+  EXPECT_EQ(json.at("files").at("data").at("size"), "35.6 KiB");
+  EXPECT_EQ(json.at("files").at("data").at("entries"), 909);
+  EXPECT_EQ(json.at("files").at("log").at("offset"), 3680);
+  EXPECT_EQ(json.at("files").at("lock"), "777");
+  // The OCaml tool's layout, byte for byte.
   EXPECT_EQ(r.out, R"({
   "entry_size": "40.0 B",
   "entry_bytes": 40,

@@ -1,0 +1,228 @@
+#include "bench/flags.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/types/optional.h"
+
+// Help texts are printed as they are, one flag per block: a line break keeps
+// them within 80 columns. The optional counts are 32-bit (the benchmark's keys
+// are numbered in 32 bits): a flag of more than 8 bytes is read under a
+// sequence lock, whose fence GCC 12 refuses to build under ThreadSanitizer.
+ABSL_FLAG(bool, quick, false,
+          "about a minute: 800k entries, log size 40k, fewer sync ops");
+ABSL_FLAG(absl::optional<uint32_t>, entries, absl::nullopt,
+          "bindings per workload (default 10000000; 800000 with --quick)");
+ABSL_FLAG(absl::optional<uint32_t>, log_size, absl::nullopt,
+          "kvindex log entries before a merge (default 500000; --entries / 20 "
+          "with\n--quick)");
+ABSL_FLAG(uint64_t, seed, 0, "key generation seed");
+ABSL_FLAG(uint64_t, key_size, 32, "key bytes");
+ABSL_FLAG(uint64_t, value_size, 13, "value bytes");
+ABSL_FLAG(std::string, filter, "",
+          "the workloads whose name matches this POSIX extended regular "
+          "expression\nfrom its start, and those whose store they read "
+          "(default: all)");
+ABSL_FLAG(uint64_t, repeat, 1,
+          "runs per (store, workload); the median is reported");
+ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file");
+ABSL_FLAG(std::string, data_dir, "",
+          "where stores live (default: a fresh temporary directory, removed "
+          "at the\nend; a given directory is kept)");
+ABSL_FLAG(std::vector<std::string>, stores,
+          std::vector<std::string>({"kvindex", "lmdb", "leveldb", "rocksdb",
+                                    "hashmap"}),
+          "the stores to run, comma-separated, in this order");
+ABSL_FLAG(absl::optional<uint32_t>, sync_entries, absl::nullopt,
+          "replace_random_sync operations (default: --entries; 50000 with "
+          "--quick)");
+ABSL_FLAG(absl::optional<uint32_t>, fsync_ops, absl::nullopt,
+          "replace_random_fsync and fsync_baseline operations (default "
+          "20000; 1000\nwith --quick)");
+ABSL_FLAG(uint64_t, batch, 10000,
+          "LMDB/LevelDB/RocksDB puts per transaction/WriteBatch");
+ABSL_FLAG(uint64_t, cache_mb, 256, "LevelDB/RocksDB block cache, in MiB");
+ABSL_FLAG(std::string, key_hash, "ocaml",
+          "kvindex key hash: ocaml (the OCaml library's) or xxh3");
+ABSL_FLAG(uint64_t, lru_size, 30000, "kvindex LRU entries");
+ABSL_FLAG(bool, settle, true,
+          "the untimed full compaction of the LSM stores after "
+          "replace_random\n(--settle=false or --no-settle skips it)");
+ABSL_FLAG(bool, list, false, "list the workloads and exit");
+ABSL_FLAG(bool, help, false, "show this help and exit");
+
+namespace kvindex {
+namespace bench {
+namespace {
+
+constexpr char kAbout[] =
+    R"(index_bench: this library against LMDB, LevelDB, RocksDB and a hash map,
+on the workloads of the OCaml index benchmark. See bench/README.md.
+
+Flags take their value as --name=VALUE or --name VALUE, booleans --name or
+--name=false; dashes and underscores are alike in names. --nb-entries and
+--nb-exec are the OCaml benchmark's names of --entries and --repeat, and
+--no-settle is --settle=false.
+
+)";
+
+// The flag of this file called `name`, or null.
+absl::CommandLineFlag* FindFlag(absl::string_view name) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && flag->Filename() == __FILE__ ? flag : nullptr;
+}
+
+// A flag as the command line gives it: the flag's name (dashes turned into
+// underscores, the OCaml names and --no-settle resolved) and the value after
+// '=', if any.
+struct Given {
+  std::string name;
+  absl::optional<std::string> value;  // after '=', if any
+};
+
+Given Spelled(absl::string_view arg) {
+  Given given;
+  const size_t eq = arg.find('=');
+  given.name = std::string(arg.substr(0, eq));
+  if (eq != absl::string_view::npos) {
+    given.value = std::string(arg.substr(eq + 1));
+  }
+  std::replace(given.name.begin(), given.name.end(), '-', '_');
+  if (given.name == "nb_entries") given.name = "entries";
+  if (given.name == "nb_exec") given.name = "repeat";
+  if (given.name == "no_settle") {
+    given.name = "settle";
+    given.value = "false";
+  }
+  return given;
+}
+
+// Sets every flag of this file back to its default.
+void ResetFlags() {
+  for (const auto& name_and_flag : absl::GetAllFlags()) {
+    absl::CommandLineFlag* flag = FindFlag(name_and_flag.first);
+    std::string error;
+    if (flag != nullptr) flag->ParseFrom(flag->DefaultValue(), &error);
+  }
+}
+
+// Sets the flags one by one through their reflection handles rather than with
+// absl::ParseCommandLine, which exits with status 1 on a bad flag and after
+// --help: index_bench exits with 2 on a bad command line, 0 after --help.
+absl::Status SetFlags(int argc, char** argv) {
+  ResetFlags();
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (!absl::ConsumePrefix(&arg, "--") || arg.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", argv[i], "'"));
+    }
+    Given given = Spelled(arg);
+    absl::CommandLineFlag* flag = FindFlag(given.name);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown flag --", arg.substr(0, arg.find('=')), " (see --help)"));
+    }
+    if (!given.value.has_value()) {
+      if (flag->IsOfType<bool>()) {
+        given.value = "true";
+      } else if (i + 1 < argc) {
+        given.value = argv[++i];
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", arg, " needs a value"));
+      }
+    }
+    std::string error;
+    if (!flag->ParseFrom(*given.value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid value '", *given.value, "' for --",
+                       arg.substr(0, arg.find('='))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
+  absl::Status s = SetFlags(argc, argv);
+  if (!s.ok()) return s;
+  BenchFlags flags;
+  flags.entries = absl::GetFlag(FLAGS_entries);
+  flags.log_size = absl::GetFlag(FLAGS_log_size);
+  flags.sync_entries = absl::GetFlag(FLAGS_sync_entries);
+  flags.fsync_ops = absl::GetFlag(FLAGS_fsync_ops);
+  flags.seed = absl::GetFlag(FLAGS_seed);
+  flags.key_size = absl::GetFlag(FLAGS_key_size);
+  flags.value_size = absl::GetFlag(FLAGS_value_size);
+  flags.filter = absl::GetFlag(FLAGS_filter);
+  flags.repeat = absl::GetFlag(FLAGS_repeat);
+  flags.json = absl::GetFlag(FLAGS_json);
+  flags.data_dir = absl::GetFlag(FLAGS_data_dir);
+  for (std::string& store : absl::GetFlag(FLAGS_stores)) {
+    if (!store.empty()) flags.stores.push_back(std::move(store));
+  }
+  flags.quick = absl::GetFlag(FLAGS_quick);
+  flags.settle = absl::GetFlag(FLAGS_settle);
+  flags.list = absl::GetFlag(FLAGS_list);
+  flags.help = absl::GetFlag(FLAGS_help);
+  flags.batch = absl::GetFlag(FLAGS_batch);
+  flags.cache_mb = absl::GetFlag(FLAGS_cache_mb);
+  flags.key_hash = absl::GetFlag(FLAGS_key_hash);
+  flags.lru_size = absl::GetFlag(FLAGS_lru_size);
+  if (flags.key_size == 0) {
+    return absl::InvalidArgumentError("--key-size must be positive");
+  }
+  if (flags.repeat == 0) {
+    return absl::InvalidArgumentError("--repeat must be positive");
+  }
+  if (flags.key_hash != "ocaml" && flags.key_hash != "xxh3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--key-hash: expected ocaml or xxh3, got '", flags.key_hash, "'"));
+  }
+  return flags;
+}
+
+std::string BenchHelp() {
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& name_and_flag : absl::GetAllFlags()) {
+    if (FindFlag(name_and_flag.first) != nullptr) {
+      flags.push_back(name_and_flag.second);
+    }
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
+              return a->Name() < b->Name();
+            });
+  std::string text = kAbout;
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::string name(flag->Name());
+    std::replace(name.begin(), name.end(), '_', '-');
+    absl::StrAppend(&text, "  --", name);
+    const std::string default_value = flag->DefaultValue();
+    if (!default_value.empty() && default_value != "false") {
+      absl::StrAppend(&text, " (default: ", default_value, ")");
+    }
+    for (absl::string_view line : absl::StrSplit(flag->Help(), '\n')) {
+      absl::StrAppend(&text, "\n      ", line);
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+}  // namespace bench
+}  // namespace kvindex

@@ -1,0 +1,184 @@
+#include "bench/flags.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace kvindex {
+namespace bench {
+namespace {
+
+// Parses `args` (without the program name).
+absl::StatusOr<BenchFlags> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "index_bench");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(&a[0]);
+  return ParseBenchFlags(static_cast<int>(argv.size()), argv.data());
+}
+
+BenchFlags ParseOk(std::vector<std::string> args) {
+  absl::StatusOr<BenchFlags> f = Parse(std::move(args));
+  EXPECT_TRUE(f.ok()) << f.status();
+  return f.ok() ? *f : BenchFlags();
+}
+
+TEST(ParseBenchFlags, Defaults) {
+  absl::StatusOr<BenchFlags> f = Parse({});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->entries.has_value());
+  EXPECT_FALSE(f->log_size.has_value());
+  EXPECT_FALSE(f->sync_entries.has_value());
+  EXPECT_FALSE(f->fsync_ops.has_value());
+  EXPECT_EQ(f->key_size, 32u);
+  EXPECT_EQ(f->value_size, 13u);
+  EXPECT_EQ(f->repeat, 1u);
+  EXPECT_EQ(f->batch, 10000u);
+  EXPECT_EQ(f->cache_mb, 256u);
+  EXPECT_EQ(f->lru_size, 30000u);
+  EXPECT_EQ(f->key_hash, "ocaml");
+  EXPECT_EQ(f->stores, (std::vector<std::string>{"kvindex", "lmdb", "leveldb",
+                                                 "rocksdb", "hashmap"}));
+  EXPECT_TRUE(f->settle);
+  EXPECT_FALSE(f->quick);
+  EXPECT_FALSE(f->list);
+  EXPECT_FALSE(f->help);
+  EXPECT_EQ(f->filter, "");
+  EXPECT_EQ(f->json, "");
+  EXPECT_EQ(f->data_dir, "");
+}
+
+TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
+  absl::StatusOr<BenchFlags> f = Parse({"--entries=5000",
+                                        "--log-size",
+                                        "700",
+                                        "--sync-entries=40",
+                                        "--fsync-ops",
+                                        "9",
+                                        "--seed=4",
+                                        "--key-size",
+                                        "8",
+                                        "--value-size=4",
+                                        "--filter",
+                                        "find",
+                                        "--repeat=3",
+                                        "--json",
+                                        "/tmp/r.json",
+                                        "--data-dir=/tmp/d",
+                                        "--stores=lmdb,,kvindex",
+                                        "--batch=50",
+                                        "--cache-mb",
+                                        "8",
+                                        "--key-hash=xxh3",
+                                        "--lru-size=0",
+                                        "--quick",
+                                        "--list"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->entries, 5000u);
+  EXPECT_EQ(f->log_size, 700u);
+  EXPECT_EQ(f->sync_entries, 40u);
+  EXPECT_EQ(f->fsync_ops, 9u);
+  EXPECT_EQ(f->seed, 4u);
+  EXPECT_EQ(f->key_size, 8u);
+  EXPECT_EQ(f->value_size, 4u);
+  EXPECT_EQ(f->filter, "find");
+  EXPECT_EQ(f->repeat, 3u);
+  EXPECT_EQ(f->json, "/tmp/r.json");
+  EXPECT_EQ(f->data_dir, "/tmp/d");
+  EXPECT_EQ(f->stores, (std::vector<std::string>{"lmdb", "kvindex"}));
+  EXPECT_EQ(f->batch, 50u);
+  EXPECT_EQ(f->cache_mb, 8u);
+  EXPECT_EQ(f->key_hash, "xxh3");
+  EXPECT_EQ(f->lru_size, 0u);
+  EXPECT_TRUE(f->quick);
+  EXPECT_TRUE(f->list);
+}
+
+TEST(ParseBenchFlags, UnderscoresAndTheOcamlNames) {
+  absl::StatusOr<BenchFlags> f =
+      Parse({"--log_size=70", "--nb-entries", "900", "--nb_exec=5"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->log_size, 70u);
+  EXPECT_EQ(f->entries, 900u);
+  EXPECT_EQ(f->repeat, 5u);
+}
+
+TEST(ParseBenchFlags, Booleans) {
+  EXPECT_FALSE(ParseOk({"--no-settle"}).settle);
+  EXPECT_FALSE(ParseOk({"--settle=false"}).settle);
+  EXPECT_FALSE(ParseOk({"--settle=no"}).settle);
+  EXPECT_TRUE(ParseOk({"--settle=false", "--settle"}).settle);
+  EXPECT_TRUE(ParseOk({"--quick=true"}).quick);
+  EXPECT_FALSE(ParseOk({"--quick=0"}).quick);
+  EXPECT_TRUE(ParseOk({"--help"}).help);
+}
+
+TEST(ParseBenchFlags, EachParseStartsFromTheDefaults) {
+  ASSERT_EQ(ParseOk({"--repeat=7"}).repeat, 7u);
+  EXPECT_EQ(ParseOk({}).repeat, 1u);
+}
+
+TEST(ParseBenchFlags, RefusesBadCommandLines) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--no-such-flag"}, "unknown flag --no-such-flag (see --help)"},
+           {{"--no_such_flag=1"}, "unknown flag --no_such_flag (see --help)"},
+           {{"entries"}, "unexpected argument 'entries'"},
+           {{"-entries=5"}, "unexpected argument '-entries=5'"},
+           {{"--entries", "many"}, "invalid value 'many' for --entries"},
+           {{"--log_size=-1"}, "invalid value '-1' for --log_size"},
+           {{"--quick=maybe"}, "invalid value 'maybe' for --quick"},
+           {{"--seed"}, "--seed needs a value"},
+           {{"--key-size=0"}, "--key-size must be positive"},
+           {{"--repeat", "0"}, "--repeat must be positive"},
+           {{"--key-hash=md5"}, "--key-hash: expected ocaml or xxh3"},
+       }) {
+    absl::StatusOr<BenchFlags> f = Parse(c.args);
+    EXPECT_TRUE(absl::IsInvalidArgument(f.status())) << c.args[0];
+    EXPECT_TRUE(absl::StrContains(f.status().message(), c.message))
+        << f.status();
+  }
+}
+
+TEST(BenchHelp, ListsEveryFlagWithItsDefault) {
+  const std::string help = BenchHelp();
+  EXPECT_TRUE(absl::StartsWith(help, "index_bench: ")) << help;
+  for (const char* flag :
+       {"--quick\n",
+        "--entries\n",
+        "--log-size\n",
+        "--seed (default: 0)\n",
+        "--key-size (default: 32)\n",
+        "--value-size (default: 13)\n",
+        "--filter\n",
+        "--repeat (default: 1)\n",
+        "--json\n",
+        "--data-dir\n",
+        "--stores (default: kvindex,lmdb,leveldb,rocksdb,hashmap)\n",
+        "--sync-entries\n",
+        "--fsync-ops\n",
+        "--batch (default: 10000)\n",
+        "--cache-mb (default: 256)\n",
+        "--key-hash (default: ocaml)\n",
+        "--lru-size (default: 30000)\n",
+        "--settle (default: true)\n",
+        "--list\n",
+        "--help\n"}) {
+    EXPECT_TRUE(absl::StrContains(help, absl::StrCat("\n  ", flag))) << flag;
+  }
+  // In alphabetical order, each followed by its help.
+  EXPECT_LT(help.find("--batch"), help.find("--cache-mb"));
+  EXPECT_TRUE(absl::StrContains(
+      help, "--batch (default: 10000)\n      LMDB/LevelDB/RocksDB puts per"));
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace kvindex
