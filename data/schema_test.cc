@@ -16,7 +16,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-// SPEC §2: Hashtbl.hash vectors checked against OCaml 4.13.1.
+// Hashtbl.hash vectors checked against OCaml 4.13.1 (docs/format.md §4.2).
 TEST(OcamlStringHash, KnownAnswers) {
   EXPECT_EQ(OcamlStringHash(""), 0u);
   EXPECT_EQ(OcamlStringHash("a"), 721651713u);

@@ -82,7 +82,8 @@ TEST(FanoutBitsFor, ClampedToHashBits) {
   EXPECT_EQ(Fanout::BitsFor(64, 1, ~uint64_t{0}), 52);
 }
 
-// SPEC §7 fuzz property "fan size", for the fuzzer's parameters.
+// The OCaml fan fuzzer's property "fan size", for its parameters (fan-out
+// sizing: docs/format.md §6.2).
 RC_GTEST_PROP(Fanout, RecordsPerFanFitInAPage, ()) {
   const uint64_t n = *rc::gen::inRange<uint64_t>(0, 100000000);
   const int k = Fanout::BitsFor(30, 56, n);
@@ -262,8 +263,8 @@ std::vector<uint64_t> SortedHashes(int bits) {
   return v;
 }
 
-// SPEC §7 fuzz property "update", for hash_bits 30 and 64 and any entry size
-// (records per fan x entry <= 4096 keeps tables small).
+// The OCaml fan fuzzer's property "update", for hash_bits 30 and 64 and any
+// entry size (records per fan x entry <= 4096 keeps tables small).
 void CheckEveryRecordInItsRange(int bits) {
   const std::vector<uint64_t> hashes = SortedHashes(bits);
   const size_t entry = *rc::gen::inRange<size_t>(1, 5000);
@@ -297,7 +298,7 @@ RC_GTEST_PROP(Fanout, EveryRecordInItsSearchRangeAnyBits, ()) {
   CheckEveryRecordInItsRange(*rc::gen::inRange(1, 65));
 }
 
-// SPEC §7 fuzz properties "export size" and "export/import".
+// The OCaml fan fuzzer's properties "export size" and "export/import".
 RC_GTEST_PROP(Fanout, ExportSizeAndImportExportIsIdentity, ()) {
   const int bits = *rc::gen::inRange(1, 65);
   const std::vector<uint64_t> hashes = SortedHashes(bits);

@@ -52,9 +52,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "data/schema.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/index_file.h"
@@ -67,11 +67,6 @@ namespace {
 
 constexpr char kRoot[] = "/a";
 constexpr int kKeys = 8;
-constexpr size_t kValueSize = kOpValueSize;
-
-std::string Key(int i) { return OpKey(i); }
-std::string Value(uint64_t n) { return OpValue(n); }
-Schema SchemaFor(int sel) { return OpSchema(sel); }
 
 // Holds the writer's merge thread at one hook point while closed.
 class Gate {
@@ -112,10 +107,6 @@ class Gate {
   bool reached_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-void ExpectOk(const absl::Status& s, const char* what) {
-  FUZZ_CHECK(s.ok(), absl::StrCat(what, ": ", Describe(s)));
-}
-
 void ExpectCode(const absl::Status& s, absl::StatusCode code,
                 const char* what) {
   FUZZ_CHECK(s.code() == code, absl::StrCat(what, ": expected code ",
@@ -137,17 +128,13 @@ struct Reader {
 class Driver {
  public:
   explicit Driver(uint8_t cfg) {
-    schema_ = SchemaFor(cfg);
-    options_.env = &env_;
-    options_.log_size = 1 + ((cfg >> 2) & 3);
-    options_.lru_size = (cfg >> 4) & 1 ? 3 : 0;
-    options_.throttle =
-        (cfg >> 5) & 1 ? Throttle::kOvercommitMemory : Throttle::kBlockWrites;
+    schema_ = OpSchema(cfg);
+    options_ = OpOptions(cfg, &env_, /*lru_size=*/3);
     background_ = (cfg >> 6) & 1;
     if ((cfg >> 7) & 1) options_.cache = &cache_;
     options_.flush_callback = [this] { callbacks_.fetch_add(1); };
     options_.test_hook = [this](HookPoint p) { return gate_.OnHook(p); };
-    for (int i = 0; i < kKeys; ++i) keys_.push_back(Key(i));
+    keys_ = OpKeys(kKeys);
   }
 
   ~Driver() {
@@ -160,7 +147,7 @@ class Driver {
   void Start() {
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
-    FUZZ_CHECK(idx.ok(), "opening a new store: " + Describe(idx.status()));
+    FUZZ_CHECK_OK(idx.status(), "opening a new store");
     writer_ = *std::move(idx);
   }
 
@@ -198,13 +185,13 @@ class Driver {
         break;
       case 11:
         FUZZ_LOG("merge");
-        ExpectOk(writer_->Merge(), "Merge");
+        FUZZ_CHECK_OK(writer_->Merge(), "Merge");
         model_.Merge();
         MaybeAwait();
         break;
       case 12:
         FUZZ_LOG("try_merge");
-        ExpectOk(writer_->TryMerge(), "TryMerge");
+        FUZZ_CHECK_OK(writer_->TryMerge(), "TryMerge");
         model_.TryMerge();
         MaybeAwait();
         break;
@@ -213,7 +200,7 @@ class Driver {
         break;
       case 14:
         FUZZ_LOG("clear");
-        ExpectOk(writer_->Clear(), "Clear");
+        FUZZ_CHECK_OK(writer_->Clear(), "Clear");
         model_.Clear();
         break;
       case 15:
@@ -237,7 +224,7 @@ class Driver {
       case 21:
         FUZZ_LOG("close reader ", a & 1);
         if (readers_.count(a & 1)) {
-          ExpectOk(readers_[a & 1].index->Close(), "reader Close");
+          FUZZ_CHECK_OK(readers_[a & 1].index->Close(), "reader Close");
           readers_.erase(a & 1);
           model_.CloseReadOnly(a & 1);
         }
@@ -275,9 +262,9 @@ class Driver {
 
  private:
   void Replace(int k, bool overcommit) {
-    const std::string v = Value(++counter_);
+    const std::string v = OpValue(++counter_);
     FUZZ_LOG("replace ", k, " = ", counter_, overcommit ? " (overcommit)" : "");
-    ExpectOk(writer_->Replace(keys_[k], v, overcommit), "Replace");
+    FUZZ_CHECK_OK(writer_->Replace(keys_[k], v, overcommit), "Replace");
     model_.Replace(keys_[k], v, overcommit);
     if (!overcommit) MaybeAwait();
   }
@@ -301,20 +288,14 @@ class Driver {
     fo.with_fsync = a & 1;
     fo.no_callback = a & 2;
     FUZZ_LOG("flush fsync=", fo.with_fsync, " no_callback=", fo.no_callback);
-    ExpectOk(writer_->Flush(fo), "Flush");
+    FUZZ_CHECK_OK(writer_->Flush(fo), "Flush");
     model_.Flush(fo.with_fsync);
   }
 
   void Filter(int a) {
-    const int bit = a & 3;
-    const bool invert = a & 4;
-    FUZZ_LOG("filter bit ", bit, invert ? " inverted" : "");
-    auto keep = [bit, invert](absl::string_view k, absl::string_view v) {
-      const unsigned x = static_cast<unsigned char>(k[0]) ^
-                         static_cast<unsigned char>(v[kValueSize - 1]);
-      return (((x >> bit) & 1) != 0) != invert;
-    };
-    ExpectOk(writer_->Filter(keep), "Filter");
+    const KeepByBit keep(a);
+    FUZZ_LOG("filter bit ", keep.bit(), keep.inverted() ? " inverted" : "");
+    FUZZ_CHECK_OK(writer_->Filter(keep), "Filter");
     model_.Filter([&keep](const std::string& k, const std::string& v) {
       return keep(k, v);
     });
@@ -339,7 +320,7 @@ class Driver {
 
   void CheckIter() {
     absl::StatusOr<Visits> visits = IterAll(*writer_);
-    FUZZ_CHECK(visits.ok(), "Iter: " + Describe(visits.status()));
+    FUZZ_CHECK_OK(visits.status(), "Iter");
     const std::string bad = model::CheckIterVisits(model_.Bindings(), *visits,
                                                    model_.ValuesSinceClear());
     FUZZ_CHECK(bad.empty(), bad);
@@ -355,14 +336,14 @@ class Driver {
   void CloseAndReopen(bool immediately) {
     FUZZ_LOG("close and reopen, immediately=", immediately);
     clone_.reset();
-    ExpectOk(writer_->Close(immediately), "Close");
+    FUZZ_CHECK_OK(writer_->Close(immediately), "Close");
     model_.Close();
     // A closed handle refuses everything and closes again quietly.
     const std::string& k = keys_[0];
-    const std::string v = Value(0);
+    const std::string v = OpValue(0);
     ExpectCode(writer_->Replace(k, v), absl::StatusCode::kFailedPrecondition,
                "Replace on a closed handle");
-    char buf[kValueSize];
+    char buf[kOpValueSize];
     ExpectCode(writer_->Find(k, buf).status(),
                absl::StatusCode::kFailedPrecondition,
                "Find on a closed handle");
@@ -377,12 +358,12 @@ class Driver {
     ExpectCode(writer_->Iter([](absl::string_view, absl::string_view) {}),
                absl::StatusCode::kFailedPrecondition,
                "Iter on a closed handle");
-    ExpectOk(writer_->Close(), "second Close");
+    FUZZ_CHECK_OK(writer_->Close(), "second Close");
     writer_.reset();
 
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
-    FUZZ_CHECK(idx.ok(), "reopen: " + Describe(idx.status()));
+    FUZZ_CHECK_OK(idx.status(), "reopen");
     writer_ = *std::move(idx);
     model_.Reopen();
     CheckAll("after reopen");
@@ -437,7 +418,7 @@ class Driver {
     ro.test_hook = [this](HookPoint p) { return ReaderHook(p); };
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, ro);
-    FUZZ_CHECK(idx.ok(), "read-only open: " + Describe(idx.status()));
+    FUZZ_CHECK_OK(idx.status(), "read-only open");
     model_.OpenReadOnly(id);
     Reader& r = readers_[id];
     r.index = *std::move(idx);
@@ -449,7 +430,7 @@ class Driver {
     if (!readers_.count(id)) return;
     FUZZ_LOG("sync reader ", id);
     Reader& r = readers_[id];
-    ExpectOk(r.index->Sync(), "Sync");
+    FUZZ_CHECK_OK(r.index->Sync(), "Sync");
     model_.Sync(id);
     CheckReaderPosition(id, r, "reader after sync");
   }
@@ -477,19 +458,19 @@ class Driver {
   void Misuse(int a) {
     FUZZ_LOG("misuse ", a);
     const std::string& k = keys_[a];
-    ExpectCode(writer_->Replace(k.substr(1), Value(1)),
+    ExpectCode(writer_->Replace(k.substr(1), OpValue(1)),
                absl::StatusCode::kInvalidArgument, "Replace with a short key");
-    ExpectCode(writer_->Replace(k, Value(1) + "x"),
+    ExpectCode(writer_->Replace(k, OpValue(1) + "x"),
                absl::StatusCode::kInvalidArgument, "Replace with a long value");
-    char buf[kValueSize + 1];
+    char buf[kOpValueSize + 1];
     ExpectCode(writer_->Find(k + "x", buf).status(),
                absl::StatusCode::kInvalidArgument, "Find with a long key");
     ExpectCode(writer_->Sync(), absl::StatusCode::kFailedPrecondition,
                "Sync on the writer");
     for (auto& entry : readers_) {
       RawIndex& r = *entry.second.index;
-      ExpectCode(r.Replace(k, Value(1)), absl::StatusCode::kFailedPrecondition,
-                 "Replace on a reader");
+      ExpectCode(r.Replace(k, OpValue(1)),
+                 absl::StatusCode::kFailedPrecondition, "Replace on a reader");
       ExpectCode(r.Flush(), absl::StatusCode::kFailedPrecondition,
                  "Flush on a reader");
       ExpectCode(r.Clear(), absl::StatusCode::kFailedPrecondition,
@@ -520,7 +501,7 @@ class Driver {
 
   void IsMerging() {
     absl::StatusOr<bool> m = writer_->IsMerging();
-    FUZZ_CHECK(m.ok(), "IsMerging: " + Describe(m.status()));
+    FUZZ_CHECK_OK(m.status(), "IsMerging");
     if (!model_.merge_may_run()) {
       FUZZ_CHECK(!*m, "IsMerging true while no merge can run");
     }
@@ -535,20 +516,21 @@ class Driver {
     // With no merge running, one replace + flush writes one batch: one callback
     // (none with no_callback).
     Await();
-    const std::string v = Value(++counter_);
-    ExpectOk(writer_->Replace(keys_[a], v, /*overcommit=*/true), "Replace");
+    const std::string v = OpValue(++counter_);
+    FUZZ_CHECK_OK(writer_->Replace(keys_[a], v, /*overcommit=*/true),
+                  "Replace");
     model_.Replace(keys_[a], v, true);
     const int before = callbacks_.load();
     FlushOptions fo;
     fo.no_callback = (counter_ & 1) != 0;
-    ExpectOk(writer_->Flush(fo), "Flush");
+    FUZZ_CHECK_OK(writer_->Flush(fo), "Flush");
     model_.Flush(false);
     const int calls = callbacks_.load() - before;
     FUZZ_CHECK(calls == (fo.no_callback ? 0 : 1),
                absl::StrCat("flush of one record called the callback ", calls,
                             " times (no_callback=", fo.no_callback, ")"));
     const int again = callbacks_.load();
-    ExpectOk(writer_->Flush(), "Flush");
+    FUZZ_CHECK_OK(writer_->Flush(), "Flush");
     FUZZ_CHECK(callbacks_.load() == again,
                "flush of an empty buffer called back");
   }
@@ -557,7 +539,7 @@ class Driver {
     if (options_.cache == nullptr) return;
     if (clone_ != nullptr) {
       FUZZ_LOG("close clone");
-      ExpectOk(clone_->Close(), "clone Close");
+      FUZZ_CHECK_OK(clone_->Close(), "clone Close");
       clone_.reset();
       CheckAll("after closing a clone");
       return;
@@ -565,7 +547,7 @@ class Driver {
     FUZZ_LOG("open clone");
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
-    FUZZ_CHECK(idx.ok(), "clone open: " + Describe(idx.status()));
+    FUZZ_CHECK_OK(idx.status(), "clone open");
     clone_ = *std::move(idx);
     for (int k = 0; k < kKeys; ++k) {
       CheckFind(*clone_, k, model_.Find(keys_[k]), "clone find");
@@ -592,7 +574,7 @@ class Driver {
     Await();
     if (clone_ != nullptr) {
       // Closing a handle waits for the merge: no clone while one is held.
-      ExpectOk(clone_->Close(), "clone Close");
+      FUZZ_CHECK_OK(clone_->Close(), "clone Close");
       clone_.reset();
     }
     FUZZ_LOG("interleave: merge held ",
@@ -600,16 +582,17 @@ class Driver {
              " released at its point ", (b >> 2) & 3);
     gate_.Hold(in_commit ? HookPoint::kMergeAfterClear
                          : HookPoint::kMergeBefore);
-    ExpectOk(writer_->Merge(), "Merge");
+    FUZZ_CHECK_OK(writer_->Merge(), "Merge");
     model_.Merge();
     if (!in_commit) {
       for (int i = 0; i < (b & 3); ++i) {
-        const std::string v = Value(++counter_);
+        const std::string v = OpValue(++counter_);
         const int k = static_cast<int>((counter_ * 5) % kKeys);
-        ExpectOk(writer_->Replace(keys_[k], v, /*overcommit=*/true), "Replace");
+        FUZZ_CHECK_OK(writer_->Replace(keys_[k], v, /*overcommit=*/true),
+                      "Replace");
         model_.Replace(keys_[k], v, true);
       }
-      ExpectOk(writer_->Flush(), "Flush");
+      FUZZ_CHECK_OK(writer_->Flush(), "Flush");
       model_.Flush(false);
     } else {
       // Merge() created log_async before starting the merge thread, unless
@@ -668,11 +651,5 @@ class Driver {
 }  // namespace kvindex
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 300) return 0;  // keep each run short
-  kvindex::fuzz::FuzzInput in(data, size);
-  kvindex::fuzz::Driver driver(in.U8());
-  driver.Start();
-  while (!in.empty()) driver.Step(in);
-  driver.Finish();
-  return 0;
+  return kvindex::fuzz::RunDriver<kvindex::fuzz::Driver>(data, size, 300);
 }

@@ -121,4 +121,16 @@ inline bool Tolerated(absl::string_view bug) {
       ::kvindex::fuzz::Fail(__FILE__, __LINE__, #cond, std::string(detail)); \
   } while (0)
 
+// Aborts unless `status` (an absl::Status) is OK, with "`what`: <status>" as
+// the detail.
+#define FUZZ_CHECK_OK(status, what)                                    \
+  do {                                                                 \
+    const ::absl::Status kvindex_fuzz_status = (status);               \
+    if (!kvindex_fuzz_status.ok()) {                                   \
+      ::kvindex::fuzz::Fail(                                           \
+          __FILE__, __LINE__, #status " is OK",                        \
+          ::absl::StrCat(what, ": ", kvindex_fuzz_status.ToString())); \
+    }                                                                  \
+  } while (0)
+
 #endif  // KVINDEX_FUZZ_FUZZ_UTIL_H_

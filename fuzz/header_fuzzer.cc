@@ -37,14 +37,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "data/schema.h"
 #include "fan/fan.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
+#include "testing/keys.h"
 
 namespace kvindex {
 namespace fuzz {
@@ -57,13 +58,13 @@ constexpr const char* kFileNames[3] = {"data", "log", "log_async"};
 Schema SchemaFor(int sel) {
   switch (sel & 3) {
     case 0:
-      return MakeSchema(4, 4, 16, &PrefixHash16);
+      return test::MakeSchema(4, 4, 16, &PrefixHash16);
     case 1:
-      return MakeSchema(8, 8, kOcamlHashBits, &OcamlKeyHash);
+      return test::MakeSchema(8, 8, kOcamlHashBits, &OcamlKeyHash);
     case 2:
-      return MakeSchema(4, 0, 16, &PrefixHash16);
+      return test::MakeSchema(4, 0, 16, &PrefixHash16);
     default:
-      return MakeSchema(20, 20, kOcamlHashBits, &OcamlKeyHash);
+      return test::MakeSchema(20, 20, kOcamlHashBits, &OcamlKeyHash);
   }
 }
 

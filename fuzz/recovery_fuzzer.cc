@@ -49,9 +49,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "data/schema.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/store_util.h"
-#include "data/schema.h"
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "io/mem_env.h"
@@ -63,12 +63,6 @@ namespace {
 
 constexpr char kRoot[] = "/r";
 constexpr int kKeys = 8;
-constexpr size_t kKeySize = kOpKeySize;
-constexpr size_t kValueSize = kOpValueSize;
-
-std::string Key(int i) { return OpKey(i); }
-std::string Value(uint64_t n) { return OpValue(n); }
-Schema SchemaFor(int sel) { return OpSchema(sel); }
 
 // Holds a merge at kMergeBefore while closed; fails the merge at an armed
 // point.
@@ -113,20 +107,16 @@ class Hooks {
 class Driver {
  public:
   explicit Driver(uint8_t cfg) {
-    schema_ = SchemaFor(cfg);
-    options_.env = &env_;
-    options_.log_size = 1 + ((cfg >> 2) & 3);
-    options_.lru_size = (cfg >> 4) & 1 ? 2 : 0;
-    options_.throttle =
-        (cfg >> 5) & 1 ? Throttle::kOvercommitMemory : Throttle::kBlockWrites;
+    schema_ = OpSchema(cfg);
+    options_ = OpOptions(cfg, &env_, /*lru_size=*/2);
     options_.test_hook = [this](HookPoint p) { return hooks_.OnHook(p); };
-    for (int i = 0; i < kKeys; ++i) keys_.push_back(Key(i));
+    keys_ = OpKeys(kKeys);
   }
 
   void Start() {
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
-    FUZZ_CHECK(idx.ok(), "opening a new store: " + Describe(idx.status()));
+    FUZZ_CHECK_OK(idx.status(), "opening a new store");
     index_ = *std::move(idx);
   }
 
@@ -226,7 +216,7 @@ class Driver {
   }
 
   void Replace(int k, bool overcommit) {
-    const std::string v = Value(++counter_);
+    const std::string v = OpValue(++counter_);
     FUZZ_LOG("replace ", k, " = ", counter_, overcommit ? " (overcommit)" : "");
     model_.Replace(keys_[k], v, overcommit,
                    Outcome(index_->Replace(keys_[k], v, overcommit)));
@@ -234,14 +224,8 @@ class Driver {
   }
 
   void Filter(int a) {
-    const int bit = a & 3;
-    const bool invert = a & 4;
-    FUZZ_LOG("filter bit ", bit, invert ? " inverted" : "");
-    auto keep = [bit, invert](absl::string_view k, absl::string_view v) {
-      const unsigned x = static_cast<unsigned char>(k[0]) ^
-                         static_cast<unsigned char>(v[kValueSize - 1]);
-      return (((x >> bit) & 1) != 0) != invert;
-    };
+    const KeepByBit keep(a);
+    FUZZ_LOG("filter bit ", keep.bit(), keep.inverted() ? " inverted" : "");
     const absl::Status s = index_->Filter(keep);
     model_.Filter([&keep](const std::string& k,
                           const std::string& v) { return keep(k, v); },
@@ -319,8 +303,9 @@ class Driver {
       FUZZ_CHECK(!mem.ok() || *mem == *found, "Mem != Find");
     }
     for (const auto& kv : shown) {
-      FUZZ_CHECK(kv.first.size() == kKeySize && kv.second.size() == kValueSize,
-                 "binding of the wrong size");
+      FUZZ_CHECK(
+          kv.first.size() == kOpKeySize && kv.second.size() == kOpValueSize,
+          "binding of the wrong size");
     }
     *visits_out = model::Visits(visits->begin(), visits->end());
     return shown;
@@ -521,11 +506,6 @@ class Driver {
 }  // namespace kvindex
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 200) return 0;  // keep each run short: at most ~200 operations
-  kvindex::fuzz::FuzzInput in(data, size);
-  kvindex::fuzz::Driver driver(in.U8());
-  driver.Start();
-  while (!in.empty()) driver.Step(in);
-  driver.Finish();
-  return 0;
+  // At most ~200 operations per run.
+  return kvindex::fuzz::RunDriver<kvindex::fuzz::Driver>(data, size, 200);
 }

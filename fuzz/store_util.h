@@ -1,6 +1,8 @@
 // Helpers for the fuzz targets that run the whole index over a MemEnv: the
-// schemas they pick from, error-shape checks, and full observations of an
-// instance.
+// schemas they pick from, error-shape checks, full observations of an
+// instance, and the setup shared by the structured fuzzers (api_fuzzer,
+// recovery_fuzzer): their keys, values, configuration byte, filter predicate
+// and main loop.
 #ifndef KVINDEX_FUZZ_STORE_UTIL_H_
 #define KVINDEX_FUZZ_STORE_UTIL_H_
 
@@ -17,9 +19,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "fuzz/fuzz_util.h"
 #include "data/schema.h"
+#include "fuzz/fuzz_util.h"
+#include "index/options.h"
 #include "index/raw_index.h"
+#include "io/env.h"
+#include "testing/keys.h"
 
 namespace kvindex {
 namespace fuzz {
@@ -31,22 +36,6 @@ inline uint64_t PrefixHash16(absl::string_view key) {
   const uint64_t hi = key.size() > 0 ? p[0] : 0;
   const uint64_t lo = key.size() > 1 ? p[1] : 0;
   return (hi << 8) | lo;
-}
-
-// Only 2 bits: almost every pair of keys collides (look-around, equal-hash
-// merges).
-inline uint64_t TinyHash2(absl::string_view key) {
-  return key.empty() ? 0 : static_cast<unsigned char>(key[0]) & 3u;
-}
-
-inline Schema MakeSchema(size_t key_size, size_t value_size, int hash_bits,
-                         KeyHashFn hash) {
-  Schema s;
-  s.key_size = key_size;
-  s.value_size = value_size;
-  s.hash_bits = hash_bits;
-  s.hash = hash;
-  return s;
 }
 
 // Every error an index operation returns must carry a message; errors about the
@@ -105,8 +94,8 @@ inline std::string Hex(absl::string_view bytes) {
 }
 
 // Keys and values of the structured fuzzers: key i is 8 bytes starting with the
-// byte i (so TinyHash2 and PrefixHash16 collide on purpose), values are 8-byte
-// big-endian counters.
+// byte i (so test::TinyHash and PrefixHash16 collide on purpose), values are
+// 8-byte big-endian counters.
 inline constexpr size_t kOpKeySize = 8;
 inline constexpr size_t kOpValueSize = 8;
 
@@ -126,19 +115,75 @@ inline std::string OpValue(uint64_t n) {
   return v;
 }
 
+// OpKey(0) .. OpKey(n - 1).
+inline std::vector<std::string> OpKeys(int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) keys.push_back(OpKey(i));
+  return keys;
+}
+
 // One of four hashes, chosen by the input: XXH3, OCaml's, and two that collide.
 inline Schema OpSchema(int sel) {
   switch (sel & 3) {
     case 0:
-      return MakeSchema(kOpKeySize, kOpValueSize, 64, &Xxh3KeyHash64);
+      return test::MakeSchema(kOpKeySize, kOpValueSize, 64, &Xxh3KeyHash64);
     case 1:
-      return MakeSchema(kOpKeySize, kOpValueSize, kOcamlHashBits,
-                        &OcamlKeyHash);
+      return test::MakeSchema(kOpKeySize, kOpValueSize, kOcamlHashBits,
+                              &OcamlKeyHash);
     case 2:
-      return MakeSchema(kOpKeySize, kOpValueSize, 2, &TinyHash2);
+      return test::MakeSchema(kOpKeySize, kOpValueSize, 2, &test::TinyHash);
     default:
-      return MakeSchema(kOpKeySize, kOpValueSize, 16, &PrefixHash16);
+      return test::MakeSchema(kOpKeySize, kOpValueSize, 16, &PrefixHash16);
   }
+}
+
+// The first input byte of a structured fuzzer, as far as both read it:
+//   bits 0-1: key hash (OpSchema)    bits 2-3: log_size - 1
+//   bit 4:    an LRU of `lru_size`   bit 5:    Throttle::kOvercommitMemory
+// Returns the options of a writer over `env`.
+inline Options OpOptions(uint8_t cfg, Env* env, size_t lru_size) {
+  Options options;
+  options.env = env;
+  options.log_size = 1 + ((cfg >> 2) & 3);
+  options.lru_size = (cfg >> 4) & 1 ? lru_size : 0;
+  options.throttle =
+      (cfg >> 5) & 1 ? Throttle::kOvercommitMemory : Throttle::kBlockWrites;
+  return options;
+}
+
+// The filter of the structured fuzzers, picked by the 3 bits of `a`: keeps the
+// bindings (k, v) for which bit (a & 3) of k[0] ^ v[last] is set (a & 4: is
+// clear).
+class KeepByBit {
+ public:
+  explicit KeepByBit(int a) : bit_(a & 3), invert_((a & 4) != 0) {}
+
+  int bit() const { return bit_; }
+  bool inverted() const { return invert_; }
+
+  bool operator()(absl::string_view key, absl::string_view value) const {
+    const unsigned x = static_cast<unsigned char>(key[0]) ^
+                       static_cast<unsigned char>(value[kOpValueSize - 1]);
+    return (((x >> bit_) & 1) != 0) != invert_;
+  }
+
+ private:
+  int bit_;
+  bool invert_;
+};
+
+// LLVMFuzzerTestOneInput of a structured fuzzer: a Driver built from the first
+// input byte starts, consumes the rest one operation per Step, and finishes.
+// Inputs over `max_size` bytes are skipped, to keep each run short.
+template <typename Driver>
+int RunDriver(const uint8_t* data, size_t size, size_t max_size) {
+  if (size > max_size) return 0;
+  FuzzInput in(data, size);
+  Driver driver(in.U8());
+  driver.Start();
+  while (!in.empty()) driver.Step(in);
+  driver.Finish();
+  return 0;
 }
 
 }  // namespace fuzz

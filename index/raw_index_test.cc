@@ -8,34 +8,27 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "data/schema.h"
 #include "filter/key_filter.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "index/stats.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
+#include "testing/keys.h"
+#include "testing/status.h"
 
 namespace kvindex {
 namespace {
 
+using test::StatusIs;
 using ::testing::HasSubstr;
 
 constexpr char kRoot[] = "/store";
 
 // 8-byte keys, 4-byte values; the hash is the key's first byte, so that many
 // keys share a hash (the interesting case for merges and searches).
-uint64_t FirstByteHash(absl::string_view key) {
-  return static_cast<unsigned char>(key[0]);
-}
-Schema TestSchema() {
-  Schema s;
-  s.key_size = 8;
-  s.value_size = 4;
-  s.hash_bits = 8;
-  s.hash = &FirstByteHash;
-  return s;
-}
+Schema TestSchema() { return test::MakeSchema(8, 4, 8, &test::FirstByteHash); }
 std::string Key(int i) {
   std::string k = absl::StrCat("k", i);
   k.resize(8, '.');
@@ -59,14 +52,14 @@ class RawIndexTest : public ::testing::Test {
   }
   std::unique_ptr<RawIndex> Open(const Options& o) {
     auto index = RawIndex::Open(kRoot, TestSchema(), o);
-    EXPECT_TRUE(index.ok()) << index.status();
+    EXPECT_OK(index);
     return index.ok() ? *std::move(index) : nullptr;
   }
   static std::optional<std::string> Get(const RawIndex& index,
                                         const std::string& key) {
     std::string value(4, '\0');
     auto found = index.Find(key, value.data());
-    EXPECT_TRUE(found.ok()) << found.status();
+    EXPECT_OK(found);
     if (!found.ok() || !*found) return std::nullopt;
     return value;
   }
@@ -91,10 +84,10 @@ TEST_F(RawIndexTest, ReplaceFindAcrossManyMerges) {
   std::map<std::string, std::string> model;
   for (int i = 0; i < 300; ++i) {
     const std::string k = Key(i % 50), v = Value(i);
-    ASSERT_TRUE(index->Replace(k, v).ok());
+    ASSERT_OK(index->Replace(k, v));
     model[k] = v;
   }
-  ASSERT_TRUE(index->AwaitMerge().ok());
+  ASSERT_OK(index->AwaitMerge());
   for (const auto& [k, v] : model) EXPECT_EQ(Get(*index, k), v) << k;
   EXPECT_EQ(Get(*index, Key(1000)), std::nullopt);
   EXPECT_EQ(All(*index), model);
@@ -106,14 +99,14 @@ TEST_F(RawIndexTest, ReplaceFindAcrossManyMerges) {
 TEST_F(RawIndexTest, MergesStartWritebackOfTheirOutputOnly) {
   auto index = Open(Opts(/*log_size=*/1000));  // one merge: the explicit one
   for (int i = 0; i < 40; ++i) {
-    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    ASSERT_OK(index->Replace(Key(i), Value(i)));
   }
-  ASSERT_TRUE(index->Flush().ok());
+  ASSERT_OK(index->Flush());
   EXPECT_EQ(env_.WritebackHinted("/store/index/log"), 0u);
-  ASSERT_TRUE(index->Merge().ok());
-  ASSERT_TRUE(index->AwaitMerge().ok());
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
   absl::StatusOr<std::string> data = env_.Contents("/store/index/data");
-  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_OK(data);
   // Every record byte of the output (written as `merge`), once.
   EXPECT_EQ(env_.WritebackHinted("/store/index/merge"),
             40 * (Key(0).size() + Value(0).size()));
@@ -131,10 +124,10 @@ TEST_F(RawIndexTest, StatsCountMergesThatCopiedRuns) {
   ResetStats();
   auto replace_and_merge = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
     }
-    ASSERT_TRUE(index->Merge().ok());
-    ASSERT_TRUE(index->AwaitMerge().ok());
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
   };
   replace_and_merge(0, 40);
   EXPECT_EQ(GetStats().nb_merge, 1u);
@@ -145,7 +138,7 @@ TEST_F(RawIndexTest, StatsCountMergesThatCopiedRuns) {
   replace_and_merge(45, 60);
   EXPECT_EQ(GetStats().nb_merge, 3u);
   EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
-  ASSERT_TRUE(index->Filter([](auto, auto) { return true; }).ok());
+  ASSERT_OK(index->Filter([](auto, auto) { return true; }));
   EXPECT_EQ(GetStats().nb_merge, 4u);
   EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
   for (int i = 0; i < 60; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
@@ -161,13 +154,13 @@ TEST_F(RawIndexTest, MergesWriteTheKeyFilterAndClearRemovesIt) {
   EXPECT_FALSE(env_.Contents(filter_path).ok());
   std::map<std::string, std::string> model;
   for (int i = 0; i < 40; ++i) {
-    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+    ASSERT_OK(index->Replace(Key(i), Value(i)));
     model[Key(i)] = Value(i);
   }
-  ASSERT_TRUE(index->Merge().ok());
-  ASSERT_TRUE(index->AwaitMerge().ok());
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
   absl::StatusOr<std::string> bytes = env_.Contents(filter_path);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_OK(bytes);
   EXPECT_GT(bytes->size(), KeyFilter::kHeaderSize);
   EXPECT_FALSE(env_.Contents(filter_path + ".tmp").ok());
 
@@ -180,7 +173,7 @@ TEST_F(RawIndexTest, MergesWriteTheKeyFilterAndClearRemovesIt) {
   }
   EXPECT_EQ(Get(*reader, Key(1000)), std::nullopt);
 
-  ASSERT_TRUE(index->Clear().ok());
+  ASSERT_OK(index->Clear());
   EXPECT_FALSE(env_.Contents(filter_path).ok());
   EXPECT_FALSE(env_.Contents("/store/index/data").ok());
 }
@@ -193,7 +186,7 @@ TEST_F(RawIndexTest, AbsurdLruSizeIsInvalidArgument) {
   EXPECT_EQ(index.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(index.status().message()), HasSubstr("lru_size"));
   o.lru_size = 1000;  // a sane size opens
-  EXPECT_TRUE(RawIndex::Open(kRoot, TestSchema(), o).ok());
+  EXPECT_OK(RawIndex::Open(kRoot, TestSchema(), o));
 }
 
 TEST_F(RawIndexTest, WrongSizesAreInvalidArgument) {
@@ -201,8 +194,8 @@ TEST_F(RawIndexTest, WrongSizesAreInvalidArgument) {
   EXPECT_EQ(index->Replace("ab", Value(1)).code(),
             absl::StatusCode::kInvalidArgument);
   absl::Status s = index->Replace(Key(1), std::string(200, 'v'));
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("value"));
+  EXPECT_THAT(s,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("value")));
   EXPECT_EQ(index->Find("ab", nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(All(*index).empty());
@@ -211,9 +204,9 @@ TEST_F(RawIndexTest, WrongSizesAreInvalidArgument) {
 TEST_F(RawIndexTest, DuplicatesInLogSurviveReopenAsOneBinding) {
   {
     auto index = Open(Opts(100));
-    ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
-    ASSERT_TRUE(index->Replace(Key(1), Value(2)).ok());
-    ASSERT_TRUE(index->Close().ok());
+    ASSERT_OK(index->Replace(Key(1), Value(1)));
+    ASSERT_OK(index->Replace(Key(1), Value(2)));
+    ASSERT_OK(index->Close());
   }
   auto index = Open(Opts(100));
   EXPECT_EQ(All(*index),
@@ -223,7 +216,7 @@ TEST_F(RawIndexTest, DuplicatesInLogSurviveReopenAsOneBinding) {
 TEST_F(RawIndexTest, FreshOpenClearsAndDoubleRestartStaysEmpty) {
   {
     auto index = Open(Opts());
-    ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
+    ASSERT_OK(index->Replace(Key(1), Value(1)));
   }
   Options o = Opts();
   o.fresh = true;
@@ -252,14 +245,14 @@ TEST_F(RawIndexTest, MisuseIsFailedPrecondition) {
   EXPECT_EQ(RawIndex::Open(kRoot, TestSchema(), ro).status().code(),
             absl::StatusCode::kInvalidArgument);
 
-  ASSERT_TRUE(rw->Close().ok());
-  EXPECT_TRUE(rw->Close().ok());  // idempotent
+  ASSERT_OK(rw->Close());
+  EXPECT_OK(rw->Close());  // idempotent
   for (absl::Status s :
        {rw->Replace(Key(1), Value(1)), rw->Clear(), rw->Flush(), rw->Merge(),
         rw->TryMerge(), rw->Find(Key(1), nullptr).status(),
         rw->Mem(Key(1)).status(), rw->Iter([](auto, auto) {})}) {
-    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_THAT(s.message(), HasSubstr("closed"));
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition,
+                            HasSubstr("closed")));
   }
 }
 
@@ -267,8 +260,8 @@ TEST_F(RawIndexTest, SecondWriterIsRefused) {
   auto first = Open(Opts());
   auto second = RawIndex::Open(kRoot, TestSchema(), Opts());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  ASSERT_TRUE(first->Close().ok());
-  EXPECT_TRUE(RawIndex::Open(kRoot, TestSchema(), Opts()).ok());
+  ASSERT_OK(first->Close());
+  EXPECT_OK(RawIndex::Open(kRoot, TestSchema(), Opts()));
 }
 
 TEST_F(RawIndexTest, ReadOnlySeesFlushedDataAfterSyncOnly) {
@@ -276,17 +269,17 @@ TEST_F(RawIndexTest, ReadOnlySeesFlushedDataAfterSyncOnly) {
   Options ro_opts = Opts();
   ro_opts.readonly = true;
   auto ro = Open(ro_opts);
-  ASSERT_TRUE(rw->Replace(Key(1), Value(1)).ok());
-  ASSERT_TRUE(ro->Sync().ok());
+  ASSERT_OK(rw->Replace(Key(1), Value(1)));
+  ASSERT_OK(ro->Sync());
   EXPECT_EQ(Get(*ro, Key(1)), std::nullopt);  // not flushed
-  ASSERT_TRUE(rw->Flush().ok());
+  ASSERT_OK(rw->Flush());
   EXPECT_EQ(Get(*ro, Key(1)), std::nullopt);  // not synced
-  ASSERT_TRUE(ro->Sync().ok());
+  ASSERT_OK(ro->Sync());
   EXPECT_EQ(Get(*ro, Key(1)), Value(1));
   // After a clear the reader keeps its view until it syncs.
-  ASSERT_TRUE(rw->Clear().ok());
+  ASSERT_OK(rw->Clear());
   EXPECT_EQ(Get(*ro, Key(1)), Value(1));
-  ASSERT_TRUE(ro->Sync().ok());
+  ASSERT_OK(ro->Sync());
   EXPECT_EQ(Get(*ro, Key(1)), std::nullopt);
 }
 
@@ -300,25 +293,25 @@ TEST_F(RawIndexTest, ReadOnlyFollowsMergesAndDoesNotServeStaleCache) {
   for (int round = 0; round < 20; ++round) {
     for (int i = 0; i < 5; ++i) {
       const std::string k = Key(i * 3 + round % 2), v = Value(round * 10 + i);
-      ASSERT_TRUE(rw->Replace(k, v).ok());
+      ASSERT_OK(rw->Replace(k, v));
       model[k] = v;
     }
-    ASSERT_TRUE(rw->Flush().ok());
+    ASSERT_OK(rw->Flush());
     if (round % 3 == 0) {
-      ASSERT_TRUE(rw->AwaitMerge().ok());
+      ASSERT_OK(rw->AwaitMerge());
     }
-    ASSERT_TRUE(ro->Sync().ok());
+    ASSERT_OK(ro->Sync());
     for (const auto& [k, v] : model) EXPECT_EQ(Get(*ro, k), v) << round;
   }
 }
 
 TEST_F(RawIndexTest, FilterDoesNotResurrectOlderValues) {
   auto index = Open(Opts(100));
-  ASSERT_TRUE(index->Replace(Key(1), "old_").ok());
-  ASSERT_TRUE(index->Replace(Key(2), "keep").ok());
-  ASSERT_TRUE(index->Merge().ok());
-  ASSERT_TRUE(index->AwaitMerge().ok());
-  ASSERT_TRUE(index->Replace(Key(1), "new_").ok());
+  ASSERT_OK(index->Replace(Key(1), "old_"));
+  ASSERT_OK(index->Replace(Key(2), "keep"));
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
+  ASSERT_OK(index->Replace(Key(1), "new_"));
   // Rejects the newest binding of Key(1), would accept its older data value.
   ASSERT_TRUE(index
                   ->Filter([](absl::string_view, absl::string_view v) {
@@ -331,11 +324,10 @@ TEST_F(RawIndexTest, FilterDoesNotResurrectOlderValues) {
 
 TEST_F(RawIndexTest, FilterAllThenFindAndReopen) {
   auto index = Open(Opts(2));
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
-  ASSERT_TRUE(index->Filter([](auto, auto) { return false; }).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_OK(index->Replace(Key(i), Value(i)));
+  ASSERT_OK(index->Filter([](auto, auto) { return false; }));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get(*index, Key(i)), std::nullopt);
-  ASSERT_TRUE(index->Close().ok());
+  ASSERT_OK(index->Close());
   auto reopened = Open(Opts(2));
   EXPECT_TRUE(All(*reopened).empty());
 }
@@ -348,11 +340,11 @@ TEST_F(RawIndexTest, EqualHashOverrideInMerge) {
   for (int round = 0; round < 10; ++round) {
     for (int i = 0; i < 6; ++i) {
       const std::string k = Key(i * 7), v = Value(round * 100 + i);
-      ASSERT_TRUE(index->Replace(k, v).ok());
+      ASSERT_OK(index->Replace(k, v));
       model[k] = v;
     }
-    ASSERT_TRUE(index->Merge().ok());
-    ASSERT_TRUE(index->AwaitMerge().ok());
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
     for (const auto& [k, v] : model) EXPECT_EQ(Get(*index, k), v);
     EXPECT_EQ(All(*index), model);
   }
@@ -367,26 +359,27 @@ TEST_F(RawIndexTest, ClearAbortsARunningMergeAndTheNextOneCompletes) {
       in_merge.Notify();
       release.WaitForNotification();
     }
+    // Let the merge go on only once the clear has asked it to stop, so that it
+    // sees the request.
+    if (p == HookPoint::kClearAbortSignalled && !release.HasBeenNotified()) {
+      release.Notify();
+    }
     return absl::OkStatus();
   };
   auto index = Open(o);
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
-  ASSERT_TRUE(index->Merge().ok());
-  ASSERT_TRUE(index->AwaitMerge().ok());
-  ASSERT_TRUE(index->Replace(Key(50), Value(50)).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_OK(index->Replace(Key(i), Value(i)));
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
+  ASSERT_OK(index->Replace(Key(50), Value(50)));
   block = true;
-  ASSERT_TRUE(index->Merge().ok());
+  ASSERT_OK(index->Merge());
   in_merge.WaitForNotification();
-  std::thread clearer([&] { EXPECT_TRUE(index->Clear().ok()); });
-  absl::SleepFor(absl::Milliseconds(20));
-  release.Notify();
-  clearer.join();
+  ASSERT_OK(index->Clear());  // waits for the merge it stopped
   EXPECT_EQ(index->AwaitMerge().code(), absl::StatusCode::kAborted);
   EXPECT_TRUE(All(*index).empty());
-  ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
-  ASSERT_TRUE(index->Merge().ok());
-  EXPECT_TRUE(index->AwaitMerge().ok());
+  ASSERT_OK(index->Replace(Key(1), Value(1)));
+  ASSERT_OK(index->Merge());
+  EXPECT_OK(index->AwaitMerge());
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   EXPECT_FALSE(env_.FileExists("/store/index/merge").value());
 }
@@ -404,22 +397,22 @@ TEST_F(RawIndexTest, MergeFailureKeepsIndexUsableAndNothingIsLost) {
   {
     auto index = Open(o);
     for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
       model[Key(i)] = Value(i);
     }
-    ASSERT_TRUE(index->Merge().ok());
+    ASSERT_OK(index->Merge());
     EXPECT_EQ(index->AwaitMerge().code(), absl::StatusCode::kInternal);
     for (int i = 5; i < 10; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
       model[Key(i)] = Value(i);
     }
     EXPECT_EQ(All(*index), model);
-    ASSERT_TRUE(index->Merge().ok());  // replays log_async first
-    ASSERT_TRUE(index->AwaitMerge().ok());
+    ASSERT_OK(index->Merge());  // replays log_async first
+    ASSERT_OK(index->AwaitMerge());
     EXPECT_EQ(All(*index), model);
-    ASSERT_TRUE(index->Replace(Key(20), Value(20)).ok());
+    ASSERT_OK(index->Replace(Key(20), Value(20)));
     model[Key(20)] = Value(20);
-    ASSERT_TRUE(index->Close(/*immediately=*/true).ok());
+    ASSERT_OK(index->Close(/*immediately=*/true));
   }
   auto index = Open(Opts(1000));
   EXPECT_EQ(All(*index), model);
@@ -427,10 +420,9 @@ TEST_F(RawIndexTest, MergeFailureKeepsIndexUsableAndNothingIsLost) {
 
 TEST_F(RawIndexTest, FilesOnDiskAfterClear) {
   auto index = Open(Opts(2));
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
-  ASSERT_TRUE(index->AwaitMerge().ok());
-  ASSERT_TRUE(index->Clear().ok());
+  for (int i = 0; i < 10; ++i) ASSERT_OK(index->Replace(Key(i), Value(i)));
+  ASSERT_OK(index->AwaitMerge());
+  ASSERT_OK(index->Clear());
   EXPECT_EQ(env_.Contents("/store/index/log")->size(), IndexFile::kHeaderSize);
   EXPECT_FALSE(env_.FileExists("/store/index/data").value());
   EXPECT_FALSE(env_.FileExists("/store/index/log_async").value());
@@ -441,17 +433,17 @@ TEST_F(RawIndexTest, FlushCallbackRunsOncePerNonEmptyFlush) {
   Options o = Opts(1000);
   o.flush_callback = [&] { ++calls; };
   auto index = Open(o);
-  ASSERT_TRUE(index->Flush().ok());
+  ASSERT_OK(index->Flush());
   EXPECT_EQ(calls, 0);
-  ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
-  ASSERT_TRUE(index->Flush().ok());
+  ASSERT_OK(index->Replace(Key(1), Value(1)));
+  ASSERT_OK(index->Flush());
   EXPECT_EQ(calls, 1);
-  ASSERT_TRUE(index->Replace(Key(2), Value(2)).ok());
+  ASSERT_OK(index->Replace(Key(2), Value(2)));
   FlushOptions no_cb;
   no_cb.no_callback = true;
-  ASSERT_TRUE(index->Flush(no_cb).ok());
+  ASSERT_OK(index->Flush(no_cb));
   EXPECT_EQ(calls, 1);
-  ASSERT_TRUE(index->Close().ok());
+  ASSERT_OK(index->Close());
   EXPECT_EQ(calls, 1);  // nothing left to flush
 }
 
@@ -459,18 +451,18 @@ TEST_F(RawIndexTest, LruSizeOneHitsAndEvicts) {
   Options o = Opts(1000);
   o.lru_size = 1;
   auto index = Open(o);
-  ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
+  ASSERT_OK(index->Replace(Key(1), Value(1)));
   ResetStats();
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   EXPECT_EQ(GetStats().lru_hits, 1u);
   EXPECT_EQ(GetStats().lru_misses, 0u);
-  ASSERT_TRUE(index->Replace(Key(2), Value(2)).ok());
+  ASSERT_OK(index->Replace(Key(2), Value(2)));
   ResetStats();
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   EXPECT_EQ(GetStats().lru_misses, 1u);
   EXPECT_EQ(GetStats().lru_hits, 1u);
-  ASSERT_TRUE(index->Clear().ok());
+  ASSERT_OK(index->Clear());
   ResetStats();
   EXPECT_EQ(Get(*index, Key(1)), std::nullopt);
   EXPECT_EQ(GetStats().lru_hits, 0u);
@@ -483,7 +475,7 @@ TEST_F(RawIndexTest, ReplaceLatencyIsMeasuredOnASample) {
   std::thread writer([&] {
     ResetStats();
     for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
     }
     const Stats st = GetStats();
     EXPECT_EQ(st.nb_replace, 100u);
@@ -504,19 +496,19 @@ TEST_F(RawIndexTest, OpeningAStoreReadsItsDataFileAhead) {
   {
     auto index = Open(Opts(1000));
     for (int i = 0; i < 40; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
     }
-    ASSERT_TRUE(index->Merge().ok());
-    ASSERT_TRUE(index->AwaitMerge().ok());
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
     EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), 0u);
     EXPECT_EQ(env_.ReadaheadHinted("/store/index/merge"), 0u);
-    ASSERT_TRUE(index->Close().ok());
+    ASSERT_OK(index->Close());
   }
   absl::StatusOr<std::string> data = env_.Contents("/store/index/data");
   absl::StatusOr<std::string> filter =
       env_.Contents("/store/index/data.filter");
-  ASSERT_TRUE(data.ok()) << data.status();
-  ASSERT_TRUE(filter.ok()) << filter.status();
+  ASSERT_OK(data);
+  ASSERT_OK(filter);
   auto reopened = Open(Opts(1000));
   EXPECT_EQ(env_.ReadaheadHinted("/store/index/data"), data->size());
   // The filter was mapped resident once when the merge committed it, and once
@@ -533,9 +525,9 @@ TEST_F(RawIndexTest, SharedInstanceThroughCache) {
   o.cache = &cache;
   auto a = Open(o);
   auto b = Open(o);  // same instance: no lock conflict
-  ASSERT_TRUE(a->Replace(Key(1), Value(1)).ok());
+  ASSERT_OK(a->Replace(Key(1), Value(1)));
   EXPECT_EQ(Get(*b, Key(1)), Value(1));
-  ASSERT_TRUE(a->Close().ok());
+  ASSERT_OK(a->Close());
   EXPECT_EQ(Get(*b, Key(1)), Value(1));  // b still open
   EXPECT_EQ(a->Find(Key(1), nullptr).status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -546,19 +538,19 @@ TEST_F(RawIndexTest, IoErrorRefusesWritesAndReopenRecoversDurableData) {
   {
     auto index = Open(Opts(1000));
     for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(i)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(i)));
       durable[Key(i)] = Value(i);
     }
     FlushOptions sync;
     sync.with_fsync = true;
-    ASSERT_TRUE(index->Flush(sync).ok());
-    ASSERT_TRUE(index->Replace(Key(9), Value(9)).ok());
+    ASSERT_OK(index->Flush(sync));
+    ASSERT_OK(index->Replace(Key(9), Value(9)));
     env_.InjectError(kOpWrite, 0, -1, absl::ResourceExhaustedError("ENOSPC"));
     absl::Status s = index->Flush(sync);
     EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
     s = index->Replace(Key(10), Value(10));
-    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-    EXPECT_THAT(s.message(), HasSubstr("ENOSPC"));
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition,
+                            HasSubstr("ENOSPC")));
     for (const auto& [k, v] : durable) EXPECT_EQ(Get(*index, k), v);
     env_.ClearInjectedErrors();
   }
@@ -666,8 +658,7 @@ TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
 
 TEST_F(RawIndexTest, ParallelFindsDuringReplacesAndMerges) {
   auto index = Open(Opts(16));
-  for (int i = 0; i < 100; ++i)
-    ASSERT_TRUE(index->Replace(Key(i), "init").ok());
+  for (int i = 0; i < 100; ++i) ASSERT_OK(index->Replace(Key(i), "init"));
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
   std::vector<std::thread> readers;
@@ -684,13 +675,13 @@ TEST_F(RawIndexTest, ParallelFindsDuringReplacesAndMerges) {
   }
   for (int round = 0; round < 30; ++round) {
     for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(index->Replace(Key(i), Value(round)).ok());
+      ASSERT_OK(index->Replace(Key(i), Value(round)));
     }
   }
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(bad.load(), 0);
-  ASSERT_TRUE(index->AwaitMerge().ok());
+  ASSERT_OK(index->AwaitMerge());
   for (int i = 0; i < 100; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(29));
 }
 
@@ -718,13 +709,13 @@ TEST_F(RawIndexTest, CrashAtMergeEndNeverReplaysOlderLogAsyncValues) {
     fsync.with_fsync = true;
     {
       auto w = *RawIndex::Open(kRoot, TestSchema(), o);
-      ASSERT_TRUE(w->Replace(a, "v000").ok());
-      ASSERT_TRUE(w->Replace(b, "v000").ok());
-      ASSERT_TRUE(w->Merge().ok());  // held in kMergeBefore
-      ASSERT_TRUE(w->Replace(b, "v001").ok());
-      ASSERT_TRUE(w->Flush(fsync).ok());        // log_async's file: b=v001
-      ASSERT_TRUE(w->Replace(b, "v002").ok());  // buffered only
-      ASSERT_TRUE(w->Replace(a, "v002").ok());
+      ASSERT_OK(w->Replace(a, "v000"));
+      ASSERT_OK(w->Replace(b, "v000"));
+      ASSERT_OK(w->Merge());  // held in kMergeBefore
+      ASSERT_OK(w->Replace(b, "v001"));
+      ASSERT_OK(w->Flush(fsync));        // log_async's file: b=v001
+      ASSERT_OK(w->Replace(b, "v002"));  // buffered only
+      ASSERT_OK(w->Replace(a, "v002"));
       env.CrashAfter(crash_at);
       release.Notify();
       (void)w->AwaitMerge();
@@ -734,7 +725,7 @@ TEST_F(RawIndexTest, CrashAtMergeEndNeverReplaysOlderLogAsyncValues) {
     env.Restart(CrashOptions{crash_at, /*keep_unsynced_prefix=*/false, true});
     o.test_hook = nullptr;
     auto r = RawIndex::Open(kRoot, TestSchema(), o);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     const auto va = Get(**r, a), vb = Get(**r, b);
     // Written in this order: b=v001 (durable), b=v002, a=v002.
     if (va == "v002") {
@@ -752,13 +743,13 @@ TEST_F(RawIndexTest, CrashAtMergeEndNeverReplaysOlderLogAsyncValues) {
 TEST_F(RawIndexTest, GenerationAtItsLimitRefusesClearAndMerge) {
   {
     auto index = Open(Opts(100));
-    ASSERT_TRUE(index->Replace(Key(1), Value(1)).ok());
+    ASSERT_OK(index->Replace(Key(1), Value(1)));
   }
   {
     IndexFile::ReadWriteOptions o;
     o.entry_size = TestSchema().entry_size();
     auto log = IndexFile::OpenReadWrite(&env_, "/store/index/log", o);
-    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_OK(log);
     ASSERT_TRUE((*log)
                     ->WriteHeader({static_cast<int64_t>((*log)->offset()),
                                    IndexFile::kMaxGeneration - 1})
@@ -767,10 +758,10 @@ TEST_F(RawIndexTest, GenerationAtItsLimitRefusesClearAndMerge) {
   auto index = Open(Opts(100));
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   const absl::Status cleared = index->Clear();
-  EXPECT_EQ(cleared.code(), absl::StatusCode::kResourceExhausted) << cleared;
-  EXPECT_THAT(cleared.message(), HasSubstr("/store/index/log"));
+  EXPECT_THAT(cleared, StatusIs(absl::StatusCode::kResourceExhausted,
+                                HasSubstr("/store/index/log")));
   EXPECT_EQ(index->Merge().code(), absl::StatusCode::kResourceExhausted);
-  ASSERT_TRUE(index->Close().ok());
+  ASSERT_OK(index->Close());
   auto reopened = Open(Opts(100));
   EXPECT_EQ(Get(*reopened, Key(1)), Value(1));
 }

@@ -17,22 +17,12 @@
 #include "gtest/gtest.h"
 #include "io/env.h"
 #include "io/mem_env.h"
+#include "testing/status.h"
 
 namespace kvindex {
 namespace {
 
 using ::testing::HasSubstr;
-
-#define ASSERT_OK(expr)              \
-  do {                               \
-    const absl::Status _st = (expr); \
-    ASSERT_TRUE(_st.ok()) << _st;    \
-  } while (0)
-#define EXPECT_OK(expr)              \
-  do {                               \
-    const absl::Status _st = (expr); \
-    EXPECT_TRUE(_st.ok()) << _st;    \
-  } while (0)
 
 // ---------------------------------------------------------------------------------
 // Byte helpers.
@@ -72,24 +62,28 @@ std::string Records(uint64_t first, uint64_t count, size_t size) {
 // Replaces `path` with exactly `bytes`, durably.
 void WriteRaw(Env* env, const std::string& path, absl::string_view bytes) {
   absl::StatusOr<bool> exists = env->FileExists(path);
-  ASSERT_TRUE(exists.ok()) << exists.status();
-  if (*exists) ASSERT_OK(env->RemoveFile(path));
+  ASSERT_OK(exists);
+  if (*exists) {
+    ASSERT_OK(env->RemoveFile(path));
+  }
   absl::StatusOr<std::unique_ptr<File>> file =
       env->OpenFile(path, OpenMode::kCreateReadWrite);
-  ASSERT_TRUE(file.ok()) << file.status();
-  if (!bytes.empty()) ASSERT_OK((*file)->PWrite(0, bytes));
+  ASSERT_OK(file);
+  if (!bytes.empty()) {
+    ASSERT_OK((*file)->PWrite(0, bytes));
+  }
   ASSERT_OK((*file)->Sync());
 }
 
 std::string ReadRaw(Env* env, const std::string& path) {
   absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_OK(bytes);
   return bytes.ok() ? *bytes : std::string();
 }
 
 bool Exists(Env* env, const std::string& path) {
   absl::StatusOr<bool> exists = env->FileExists(path);
-  EXPECT_TRUE(exists.ok()) << exists.status();
+  EXPECT_OK(exists);
   return exists.ok() && *exists;
 }
 
@@ -106,7 +100,7 @@ std::unique_ptr<IndexFile> OpenRw(Env* env, const std::string& path,
                                   const IndexFile::ReadWriteOptions& options) {
   absl::StatusOr<std::unique_ptr<IndexFile>> file =
       IndexFile::OpenReadWrite(env, path, options);
-  EXPECT_TRUE(file.ok()) << file.status();
+  EXPECT_OK(file);
   return file.ok() ? *std::move(file) : nullptr;
 }
 
@@ -114,7 +108,7 @@ std::unique_ptr<IndexFile> OpenRo(Env* env, const std::string& path,
                                   size_t entry_size) {
   absl::StatusOr<std::unique_ptr<IndexFile>> file =
       IndexFile::OpenReadOnly(env, path, entry_size);
-  EXPECT_TRUE(file.ok()) << file.status();
+  EXPECT_OK(file);
   return file.ok() ? *std::move(file) : nullptr;
 }
 
@@ -123,7 +117,7 @@ std::string ReadAt(const IndexFile& file, uint64_t offset, size_t n) {
   std::string out(n, '\0');
   size_t got = 0;
   const absl::Status s = file.Read(offset, n, &out[0], &got);
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_OK(s);
   out.resize(s.ok() ? got : 0);
   return out;
 }
@@ -164,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(Envs, IndexFileTest,
                            return info.param == EnvKind::kMem ? "Mem" : "Posix";
                          });
 
-// SPEC §3.2 worked example: the CLI test store's log.
+// The worked example of docs/format.md §3.5: the CLI test store's log.
 TEST_P(IndexFileTest, GoldenLogHeader) {
   const std::string path = Path("log");
   std::unique_ptr<IndexFile> log = OpenRw(env_, path, RwOptions(40, 9));
@@ -192,8 +186,8 @@ TEST_P(IndexFileTest, GoldenLogHeader) {
   EXPECT_EQ(ro->header_size(), 32u);
 }
 
-// SPEC §3.2 worked example: the CLI test store's data file with 16 fan-out
-// slots.
+// The worked example of docs/format.md §3.5: the CLI test store's data file
+// with 16 fan-out slots.
 TEST_P(IndexFileTest, GoldenDataFile) {
   const std::string path = Path("data");
   std::unique_ptr<IndexFile> data = OpenRw(env_, path, RwOptions(40, 9, 0x80));
@@ -220,7 +214,7 @@ TEST_P(IndexFileTest, GoldenDataFile) {
   EXPECT_EQ(ro->header_size(), 160u);
   EXPECT_EQ(ro->generation(), 9);
   absl::StatusOr<std::string> fan = ro->ReadFanout();
-  ASSERT_TRUE(fan.ok()) << fan.status();
+  ASSERT_OK(fan);
   EXPECT_EQ(*fan, table);
   EXPECT_EQ(ReadAt(*ro, 908 * 40, 40), Record(908, 40));
   EXPECT_EQ(ReadAt(*ro, 0, 40), Record(0, 40));
@@ -254,7 +248,7 @@ TEST_P(IndexFileTest, NewFileHeaderBeforeAnyFlush) {
   // The fan-out table itself is not written at creation.
   EXPECT_EQ(ReadRaw(env_, path), RawHeader(0, 3, 16));
   absl::StatusOr<uint64_t> size = log->FileSize();
-  ASSERT_TRUE(size.ok()) << size.status();
+  ASSERT_OK(size);
   EXPECT_EQ(*size, 32u);
 }
 
@@ -277,7 +271,7 @@ TEST_P(IndexFileTest, HeaderFieldsRoundTrip) {
     EXPECT_EQ(ReadRaw(env_, path).substr(0, 32),
               RawHeader(h.offset, h.generation, 0));
     absl::StatusOr<IndexFile::Header> got = log->ReadHeader();
-    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_OK(got);
     EXPECT_EQ(got->offset, h.offset);
     EXPECT_EQ(got->generation, h.generation);
   }
@@ -314,7 +308,7 @@ TEST_P(IndexFileTest, FanoutRoundTrip) {
   const std::string table = absl::StrCat(Be64(0), Be64(800), Be64(~0ull));
   ASSERT_OK(merge->WriteFanout(table));
   absl::StatusOr<std::string> fan = merge->ReadFanout();
-  ASSERT_TRUE(fan.ok()) << fan.status();
+  ASSERT_OK(fan);
   EXPECT_EQ(*fan, table);
 
   // Wrong sizes are refused and leave the file alone.
@@ -333,7 +327,7 @@ TEST_P(IndexFileTest, FanoutRoundTrip) {
   ASSERT_NE(ro, nullptr);
   EXPECT_EQ(ro->fan_size(), 24u);
   fan = ro->ReadFanout();
-  ASSERT_TRUE(fan.ok()) << fan.status();
+  ASSERT_OK(fan);
   EXPECT_EQ(*fan, table);
   EXPECT_EQ(ReadAt(*ro, 0, 8), Record(0, 8));
 
@@ -341,7 +335,7 @@ TEST_P(IndexFileTest, FanoutRoundTrip) {
   std::unique_ptr<IndexFile> log = OpenRw(env_, Path("log"), RwOptions(8));
   ASSERT_NE(log, nullptr);
   fan = log->ReadFanout();
-  ASSERT_TRUE(fan.ok()) << fan.status();
+  ASSERT_OK(fan);
   EXPECT_EQ(*fan, "");
 }
 
@@ -395,7 +389,7 @@ TEST_P(IndexFileTest, FreshRewritesHeaderWithoutTruncating) {
 TEST_P(IndexFileTest, MissingFileReadOnlyIsAbsent) {
   absl::StatusOr<std::unique_ptr<IndexFile>> ro =
       IndexFile::OpenReadOnly(env_, Path("log"), 8);
-  ASSERT_TRUE(ro.ok()) << ro.status();
+  ASSERT_OK(ro);
   EXPECT_EQ(*ro, nullptr);
   EXPECT_FALSE(Exists(env_, Path("log")));
 }
@@ -422,7 +416,7 @@ TEST_P(IndexFileTest, FilesShorterThanHeaderAreEmpty) {
     WriteRaw(env_, path, full.substr(0, len));
     absl::StatusOr<std::unique_ptr<IndexFile>> ro =
         IndexFile::OpenReadOnly(env_, path, 8);
-    ASSERT_TRUE(ro.ok()) << ro.status();
+    ASSERT_OK(ro);
     EXPECT_EQ(*ro, nullptr);
 
     std::unique_ptr<IndexFile> rw = OpenRw(env_, path, RwOptions(8, 4, 16));
@@ -465,7 +459,7 @@ TEST_P(IndexFileTest, OffsetCutToWholeRecordsHeld) {
     ASSERT_NE(ro, nullptr);
     EXPECT_EQ(ro->offset(), c.expected);
     absl::StatusOr<IndexFile::Header> h = ro->ReadHeader();
-    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_OK(h);
     EXPECT_EQ(h->offset, static_cast<int64_t>(c.expected));
     EXPECT_EQ(ro->offset(), c.expected);
     EXPECT_EQ(ReadAt(*ro, 0, 1000), c.records.substr(0, c.expected));
@@ -552,7 +546,7 @@ TEST_P(IndexFileTest, ReadHeaderChecksVersion) {
     // Another program overwrites the header in place.
     absl::StatusOr<std::unique_ptr<File>> f =
         env_->OpenFile(path, OpenMode::kReadWrite);
-    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_OK(f);
     ASSERT_OK((*f)->PWrite(8, "99999999"));
   }
   absl::StatusOr<IndexFile::Header> h = ro->ReadHeader();
@@ -590,7 +584,7 @@ TEST_P(IndexFileTest, ReadsAcrossTheFlushBoundary) {
   ASSERT_OK(log->Flush());
   EXPECT_EQ(ReadAt(*ro, 16, 16), Record(2, 8));  // snapshot until ReadHeader
   absl::StatusOr<IndexFile::Header> h = ro->ReadHeader();
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 40);
   EXPECT_EQ(ro->offset(), 40u);
   EXPECT_EQ(ro->flushed_offset(), 40u);
@@ -609,7 +603,7 @@ TEST_P(IndexFileTest, FlushCallbackRunsBeforeBytesReachTheFile) {
     ASSERT_NE(ro, nullptr);
     seen_offset = ro->offset();
     absl::StatusOr<uint64_t> size = ro->FileSize();
-    ASSERT_TRUE(size.ok()) << size.status();
+    ASSERT_OK(size);
     seen_size = *size;
   };
   std::unique_ptr<IndexFile> log = OpenRw(env_, path, options);
@@ -714,7 +708,7 @@ TEST_P(IndexFileTest, ClearWithReopenIsSeenByReadersOfTheOldFile) {
     EXPECT_EQ(fresh->generation(), 5);
     // ...but the old file is not stamped yet.
     absl::StatusOr<IndexFile::Header> h = old_reader->ReadHeader();
-    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_OK(h);
     EXPECT_EQ(h->offset, 24);
     EXPECT_EQ(h->generation, 4);
   }));
@@ -729,7 +723,7 @@ TEST_P(IndexFileTest, ClearWithReopenIsSeenByReadersOfTheOldFile) {
   EXPECT_EQ(ReadRaw(env_, path), RawHeader(0, 5, 0));
 
   absl::StatusOr<IndexFile::Header> h = old_reader->ReadHeader();
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 0);
   EXPECT_EQ(h->generation, 5);
   EXPECT_EQ(old_reader->offset(), 0u);
@@ -745,7 +739,7 @@ TEST_P(IndexFileTest, ClearWithReopenIsSeenByReadersOfTheOldFile) {
   ASSERT_NE(reader, nullptr);
   EXPECT_EQ(ReadAt(*reader, 0, 100), Record(7, 8));
   h = old_reader->ReadHeader();  // the old inode stays empty
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 0);
 }
 
@@ -783,7 +777,7 @@ TEST_P(IndexFileTest, ClearWithoutReopenRemovesThePath) {
   EXPECT_EQ(log->offset(), 0u);
 
   absl::StatusOr<IndexFile::Header> h = old_reader->ReadHeader();
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 0);
   EXPECT_EQ(h->generation, 6);
 
@@ -828,7 +822,7 @@ TEST_P(IndexFileTest, RenameToReplacesTheDestination) {
   ASSERT_OK(merge->Flush());
   EXPECT_EQ(calls, 1);
   absl::StatusOr<IndexFile::Header> h = reader->ReadHeader();
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 32);
   EXPECT_EQ(ReadAt(*reader, 0, 100), Records(0, 4, 8));
 }
@@ -843,14 +837,14 @@ TEST_P(IndexFileTest, MapShowsHeaderAndFlushedRecords) {
   ASSERT_OK(data->Flush());
   ASSERT_OK(data->Append(Record(3, 8)));  // not flushed: not mapped
   absl::StatusOr<std::shared_ptr<const MappedRegion>> region = data->Map();
-  ASSERT_TRUE(region.ok()) << region.status();
+  ASSERT_OK(region);
   EXPECT_EQ(std::string((*region)->bytes()),
             absl::StrCat(RawHeader(24, 3, 16), table, Records(0, 3, 8)));
 
   std::unique_ptr<IndexFile> ro = OpenRo(env_, path, 8);
   ASSERT_NE(ro, nullptr);
   region = ro->Map();
-  ASSERT_TRUE(region.ok()) << region.status();
+  ASSERT_OK(region);
   EXPECT_EQ((*region)->bytes().size(), 48u + 24u);
   EXPECT_EQ((*region)->bytes().substr(48), Records(0, 3, 8));
 }
@@ -943,7 +937,7 @@ TEST_F(IndexFileMemTest, NewFileSurvivesCrashRightAfterOpen) {
   }
   env_.Restart(Harsh());
   absl::StatusOr<std::string> bytes = env_.Contents(path_);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_OK(bytes);
   EXPECT_EQ(*bytes, RawHeader(0, 3, 0));
   std::unique_ptr<IndexFile> ro = OpenRo(&env_, path_, 8);
   ASSERT_NE(ro, nullptr);
@@ -1017,13 +1011,13 @@ TEST_F(IndexFileMemTest, ClearAndRenameAreDurable) {
   }
   env_.Restart(Harsh());
   absl::StatusOr<std::string> log_bytes = env_.Contents(path_);
-  ASSERT_TRUE(log_bytes.ok()) << log_bytes.status();
+  ASSERT_OK(log_bytes);
   EXPECT_EQ(*log_bytes, RawHeader(0, 2, 0));
   EXPECT_FALSE(Exists(&env_, async_path));
   EXPECT_FALSE(Exists(&env_, merge_path));
   EXPECT_FALSE(Exists(&env_, path_ + "_tmp"));
   absl::StatusOr<std::string> data_bytes = env_.Contents(data_path);
-  ASSERT_TRUE(data_bytes.ok()) << data_bytes.status();
+  ASSERT_OK(data_bytes);
   EXPECT_EQ(*data_bytes, RawHeader(16, 2, 0) + Records(0, 2, 8));
 }
 
@@ -1096,7 +1090,7 @@ void RunCrashMatrix(const std::string& path, bool stale_tail) {
 
       absl::StatusOr<std::unique_ptr<IndexFile>> ro =
           IndexFile::OpenReadOnly(&env, path, kEntry);
-      ASSERT_TRUE(ro.ok()) << ro.status();
+      ASSERT_OK(ro);
       if (stale_tail) {
         EXPECT_NE(*ro, nullptr);
       }
@@ -1146,7 +1140,7 @@ TEST_F(IndexFileMemTest, ShortReadsAreLooped) {
   ASSERT_NE(ro, nullptr);
   EXPECT_EQ(ro->offset(), 160u);
   absl::StatusOr<IndexFile::Header> h = ro->ReadHeader();
-  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_OK(h);
   EXPECT_EQ(h->offset, 160);
   EXPECT_EQ(ReadAt(*ro, 8, 1000), Records(1, 19, 8));
 }

@@ -14,79 +14,39 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "data/schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "data/schema.h"
-#include "log/log_table.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
+#include "log/log_table.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
+#include "testing/keys.h"
+#include "testing/status.h"
 
 namespace kvindex {
 namespace {
 
+using test::SmallKey;
+using test::SmallValue;
+using test::StatusIs;
+using test::TinyHash;
 using ::testing::HasSubstr;
 
-#define ASSERT_OK(expr)              \
-  do {                               \
-    const absl::Status _st = (expr); \
-    ASSERT_TRUE(_st.ok()) << _st;    \
-  } while (0)
-#define EXPECT_OK(expr)              \
-  do {                               \
-    const absl::Status _st = (expr); \
-    EXPECT_TRUE(_st.ok()) << _st;    \
-  } while (0)
-
 // ---------------------------------------------------------------------------------
-// Schemas and keys.
-
-// A hash with two significant bits: a quarter of all keys collide with each
-// other, so the table's probing and the equal-hash paths are exercised all the
-// time.
-uint64_t TinyHash(absl::string_view key) {
-  return static_cast<unsigned char>(key[0]) & 3;
-}
-
-constexpr size_t kKeySize = 4;
-constexpr size_t kValueSize = 4;
+// Schemas and keys (testing/keys.h): SmallKey(i)'s first byte decides its tiny
+// hash, so a quarter of all keys collide with each other and the table's
+// probing and the equal-hash paths are exercised all the time.
 
 Schema TinySchema() {
-  Schema s;
-  s.key_size = kKeySize;
-  s.value_size = kValueSize;
-  s.hash_bits = 2;
-  s.hash = &TinyHash;
-  return s;
+  return test::MakeSchema(test::kSmallKeySize, test::kSmallValueSize, 2,
+                          &TinyHash);
 }
 
 Schema WideSchema() {
-  Schema s;
-  s.key_size = kKeySize;
-  s.value_size = kValueSize;
-  s.hash_bits = 64;
-  s.hash = &Xxh3KeyHash64;
-  return s;
-}
-
-// Key number `i` of the pool: its first byte decides the tiny hash, the last
-// one separates keys whose first byte is equal.
-std::string Key(uint32_t i) {
-  std::string k(kKeySize, '\0');
-  k[0] = static_cast<char>(i & 0xff);
-  k[1] = 'k';
-  k[2] = static_cast<char>((i >> 8) & 0xff);
-  k[3] = static_cast<char>((i >> 16) & 0xff);
-  return k;
-}
-
-std::string Value(uint32_t v) {
-  std::string out(kValueSize, '\0');
-  for (size_t j = 0; j < kValueSize; ++j) {
-    out[j] = static_cast<char>((v >> (8 * j)) & 0xff);
-  }
-  return out;
+  return test::MakeSchema(test::kSmallKeySize, test::kSmallValueSize, 64,
+                          &Xxh3KeyHash64);
 }
 
 std::string Entry(const std::string& key, const std::string& value) {
@@ -147,7 +107,7 @@ std::string Diff(const LogTable& table, const Schema& s, const Model& model,
 
 std::vector<std::string> Pool(uint32_t n) {
   std::vector<std::string> keys;
-  for (uint32_t i = 0; i < n; ++i) keys.push_back(Key(i));
+  for (uint32_t i = 0; i < n; ++i) keys.push_back(SmallKey(i));
   return keys;
 }
 
@@ -159,7 +119,7 @@ TEST(LogTable, EmptyTableFindsNothing) {
   LogTable table(s);
   EXPECT_EQ(table.cardinal(), 0u);
   EXPECT_EQ(table.records(), 0u);
-  EXPECT_EQ(table.Find(Key(1), TinyHash(Key(1))), nullptr);
+  EXPECT_EQ(table.Find(SmallKey(1), TinyHash(SmallKey(1))), nullptr);
   EXPECT_TRUE(table.SortedByHash().empty());
   int calls = 0;
   table.ForEach([&](const char*) { ++calls; });
@@ -170,9 +130,9 @@ TEST(LogTable, EmptyTableFindsNothing) {
 TEST(LogTable, AddThenFind) {
   const Schema s = TinySchema();
   LogTable table(s);
-  const std::string e = Entry(Key(5), Value(0xdeadbeef));
+  const std::string e = Entry(SmallKey(5), SmallValue(0xdeadbeef));
   table.Add(e.data());
-  const char* found = table.Find(Key(5), TinyHash(Key(5)));
+  const char* found = table.Find(SmallKey(5), TinyHash(SmallKey(5)));
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(std::string(found, s.entry_size()), e);
   // The table keeps its own copy.
@@ -180,31 +140,34 @@ TEST(LogTable, AddThenFind) {
   EXPECT_EQ(table.cardinal(), 1u);
   EXPECT_EQ(table.records(), 1u);
   // Same hash (5 & 3 == 1 & 3), different key.
-  EXPECT_EQ(table.Find(Key(1), TinyHash(Key(1))), nullptr);
+  EXPECT_EQ(table.Find(SmallKey(1), TinyHash(SmallKey(1))), nullptr);
 }
 
 TEST(LogTable, LastWriteWinsAndDuplicatesCountOnce) {
   const Schema s = TinySchema();
   LogTable table(s);
   for (uint32_t v = 0; v < 5; ++v) {
-    table.Add(Entry(Key(2), Value(v)).data());
+    table.Add(Entry(SmallKey(2), SmallValue(v)).data());
   }
-  table.Add(Entry(Key(6), Value(100)).data());  // collides with Key(2)
-  table.Add(Entry(Key(2), Value(42)).data());
+  // SmallKey(6) collides with SmallKey(2).
+  table.Add(Entry(SmallKey(6), SmallValue(100)).data());
+  table.Add(Entry(SmallKey(2), SmallValue(42)).data());
   EXPECT_EQ(table.cardinal(), 2u);
   EXPECT_EQ(table.records(), 7u);
   EXPECT_EQ(
-      Diff(table, s, {{Key(2), Value(42)}, {Key(6), Value(100)}}, Pool(16)),
+      Diff(table, s,
+           {{SmallKey(2), SmallValue(42)}, {SmallKey(6), SmallValue(100)}},
+           Pool(16)),
       "");
 }
 
 TEST(LogTable, AddWithExplicitHash) {
   const Schema s = TinySchema();
   LogTable table(s);
-  const std::string k = Key(3);
-  table.Add(Entry(k, Value(1)).data(), TinyHash(k));
-  table.Add(Entry(k, Value(2)).data(), TinyHash(k));
-  EXPECT_EQ(Diff(table, s, {{k, Value(2)}}), "");
+  const std::string k = SmallKey(3);
+  table.Add(Entry(k, SmallValue(1)).data(), TinyHash(k));
+  table.Add(Entry(k, SmallValue(2)).data(), TinyHash(k));
+  EXPECT_EQ(Diff(table, s, {{k, SmallValue(2)}}), "");
 }
 
 TEST(LogTable, GrowsPastManyCollidingKeys) {
@@ -215,9 +178,9 @@ TEST(LogTable, GrowsPastManyCollidingKeys) {
   Model model;
   const size_t memory_before = table.memory();
   for (uint32_t i = 0; i < 3000; ++i) {
-    const std::string k = Key(i * 7919 % 100000);
-    table.Add(Entry(k, Value(i)).data());
-    model[k] = Value(i);
+    const std::string k = SmallKey(i * 7919 % 100000);
+    table.Add(Entry(k, SmallValue(i)).data());
+    model[k] = SmallValue(i);
   }
   EXPECT_GT(table.memory(), memory_before);
   EXPECT_GE(table.memory(), 3000 * s.entry_size());
@@ -225,12 +188,12 @@ TEST(LogTable, GrowsPastManyCollidingKeys) {
   uint32_t i = 0;
   for (auto& [k, v] : model) {
     if (i++ % 2 == 0) {
-      v = Value(1000000 + i);
+      v = SmallValue(1000000 + i);
       table.Add(Entry(k, v).data());
     }
   }
   EXPECT_EQ(table.records(), 3000u + 1500u);
-  EXPECT_EQ(Diff(table, s, model, {Key(100001), Key(100002)}), "");
+  EXPECT_EQ(Diff(table, s, model, {SmallKey(100001), SmallKey(100002)}), "");
 }
 
 TEST(LogTable, GrowsWithAFullWidthHash) {
@@ -238,11 +201,13 @@ TEST(LogTable, GrowsWithAFullWidthHash) {
   LogTable table(s);
   Model model;
   for (uint32_t i = 0; i < 5000; ++i) {
-    const std::string k = Key(i);
-    table.Add(Entry(k, Value(i * 3)).data());
-    model[k] = Value(i * 3);
+    const std::string k = SmallKey(i);
+    table.Add(Entry(k, SmallValue(i * 3)).data());
+    model[k] = SmallValue(i * 3);
   }
-  EXPECT_EQ(Diff(table, s, model, {Key(5000), Key(5001), Key(99999)}), "");
+  EXPECT_EQ(
+      Diff(table, s, model, {SmallKey(5000), SmallKey(5001), SmallKey(99999)}),
+      "");
 }
 
 // Finds scan one mark byte per slot before reading a slot: with 20000 keys
@@ -254,10 +219,10 @@ TEST(LogTable, MarksOnlyNarrowTheSearch) {
   Model model;
   std::vector<std::string> absent;
   for (uint32_t i = 0; i < 20000; ++i) {
-    const std::string k = Key(2 * i);
-    table.Add(Entry(k, Value(i)).data());
-    model[k] = Value(i);
-    absent.push_back(Key(2 * i + 1));
+    const std::string k = SmallKey(2 * i);
+    table.Add(Entry(k, SmallValue(i)).data());
+    model[k] = SmallValue(i);
+    absent.push_back(SmallKey(2 * i + 1));
   }
   EXPECT_EQ(Diff(table, s, model, absent), "");
 }
@@ -265,15 +230,16 @@ TEST(LogTable, MarksOnlyNarrowTheSearch) {
 TEST(LogTable, ClearEmptiesAndStaysUsable) {
   const Schema s = TinySchema();
   LogTable table(s);
-  for (uint32_t i = 0; i < 100; ++i) table.Add(Entry(Key(i), Value(i)).data());
+  for (uint32_t i = 0; i < 100; ++i)
+    table.Add(Entry(SmallKey(i), SmallValue(i)).data());
   const size_t full = table.memory();
   table.Clear();
   EXPECT_EQ(table.cardinal(), 0u);
   EXPECT_EQ(table.records(), 0u);
   EXPECT_LT(table.memory(), full);
   EXPECT_EQ(Diff(table, s, {}, Pool(100)), "");
-  table.Add(Entry(Key(7), Value(70)).data());
-  EXPECT_EQ(Diff(table, s, {{Key(7), Value(70)}}, Pool(100)), "");
+  table.Add(Entry(SmallKey(7), SmallValue(70)).data());
+  EXPECT_EQ(Diff(table, s, {{SmallKey(7), SmallValue(70)}}, Pool(100)), "");
   EXPECT_EQ(table.records(), 1u);
 }
 
@@ -281,13 +247,13 @@ TEST(LogTable, EmptyValues) {
   Schema s = TinySchema();
   s.value_size = 0;
   LogTable table(s);
-  table.Add(Key(1).data());
-  table.Add(Key(5).data());
-  table.Add(Key(1).data());
+  table.Add(SmallKey(1).data());
+  table.Add(SmallKey(5).data());
+  table.Add(SmallKey(1).data());
   EXPECT_EQ(table.cardinal(), 2u);
   EXPECT_EQ(table.records(), 3u);
-  ASSERT_NE(table.Find(Key(5), TinyHash(Key(5))), nullptr);
-  EXPECT_EQ(table.Find(Key(9), TinyHash(Key(9))), nullptr);
+  ASSERT_NE(table.Find(SmallKey(5), TinyHash(SmallKey(5))), nullptr);
+  EXPECT_EQ(table.Find(SmallKey(9), TinyHash(SmallKey(9))), nullptr);
   EXPECT_EQ(table.SortedByHash().size(), 2u);
 }
 
@@ -303,8 +269,8 @@ RC_GTEST_PROP(LogTableModel, NewestValuePerKey, ()) {
   LogTable table(s);
   Model model;
   for (const auto& [k, v] : adds) {
-    table.Add(Entry(Key(k), Value(v)).data());
-    model[Key(k)] = Value(v);
+    table.Add(Entry(SmallKey(k), SmallValue(v)).data());
+    model[SmallKey(k)] = SmallValue(v);
     RC_ASSERT(Diff(table, s, model, keys) == "");
   }
   RC_ASSERT(table.records() == adds.size());
@@ -343,8 +309,8 @@ RC_GTEST_PROP(LogTableModel, SortedByHashForEveryHashWidth, ()) {
   for (uint32_t i = 0; i < adds; ++i) {
     seed = seed * 1103515245u + 12345u;
     const uint32_t k = (seed >> 4) % pool;
-    table.Add(Entry(Key(k), Value(i)).data());
-    model[Key(k)] = Value(i);
+    table.Add(Entry(SmallKey(k), SmallValue(i)).data());
+    model[SmallKey(k)] = SmallValue(i);
   }
   RC_ASSERT(Diff(table, s, model) == "");
 }
@@ -363,12 +329,12 @@ class LogTest : public ::testing::Test {
                               IndexFile::FlushCallback cb = nullptr) {
     auto log = Log::OpenReadWrite(&env_, kLogPath, schema_, fresh, generation,
                                   std::move(cb));
-    EXPECT_TRUE(log.ok()) << log.status();
+    EXPECT_OK(log);
     return log.ok() ? *std::move(log) : nullptr;
   }
   std::unique_ptr<Log> OpenRo() {
     auto log = Log::OpenReadOnly(&env_, kLogPath, schema_);
-    EXPECT_TRUE(log.ok()) << log.status();
+    EXPECT_OK(log);
     return log.ok() ? *std::move(log) : nullptr;
   }
 
@@ -384,14 +350,14 @@ TEST_F(LogTest, OpenReadWriteCreatesAnEmptyLog) {
   EXPECT_EQ(log->file().offset(), 0u);
   EXPECT_EQ(log->file().path(), kLogPath);
   absl::StatusOr<std::string> bytes = env_.Contents(kLogPath);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_OK(bytes);
   EXPECT_EQ(bytes->size(), IndexFile::kHeaderSize);
 }
 
 TEST_F(LogTest, OpenReadOnlyOfAMissingLogIsNull) {
   absl::StatusOr<std::unique_ptr<Log>> log =
       Log::OpenReadOnly(&env_, kLogPath, schema_);
-  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_OK(log);
   EXPECT_EQ(*log, nullptr);
 }
 
@@ -400,27 +366,28 @@ TEST_F(LogTest, OpenReadOnlyOfAForeignFileIsDataLoss) {
   absl::StatusOr<std::unique_ptr<Log>> log =
       Log::OpenReadOnly(&env_, kLogPath, schema_);
   ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(log.status().message(), HasSubstr(kLogPath));
+  EXPECT_THAT(log.status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(kLogPath)));
   absl::StatusOr<std::unique_ptr<Log>> rw =
       Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr);
   ASSERT_FALSE(rw.ok());
-  EXPECT_EQ(rw.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(rw.status().message(), HasSubstr(kLogPath));
+  EXPECT_THAT(rw.status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(kLogPath)));
 }
 
 TEST_F(LogTest, AppendIsFoundBeforeAnyFlush) {
   std::unique_ptr<Log> log = OpenRw();
   ASSERT_NE(log, nullptr);
-  ASSERT_OK(log->Append(Key(1), Value(10)));
-  ASSERT_OK(log->AppendEntry(Entry(Key(5), Value(50)).data()));
-  ASSERT_OK(log->Append(Key(1), Value(11)));
+  ASSERT_OK(log->Append(SmallKey(1), SmallValue(10)));
+  ASSERT_OK(log->AppendEntry(Entry(SmallKey(5), SmallValue(50)).data()));
+  ASSERT_OK(log->Append(SmallKey(1), SmallValue(11)));
   EXPECT_EQ(Diff(log->table(), schema_,
-                 {{Key(1), Value(11)}, {Key(5), Value(50)}}, Pool(10)),
+                 {{SmallKey(1), SmallValue(11)}, {SmallKey(5), SmallValue(50)}},
+                 Pool(10)),
             "");
-  const char* e = log->Find(Key(1), TinyHash(Key(1)));
+  const char* e = log->Find(SmallKey(1), TinyHash(SmallKey(1)));
   ASSERT_NE(e, nullptr);
-  EXPECT_EQ(EntryValue(schema_, e), Value(11));
+  EXPECT_EQ(EntryValue(schema_, e), SmallValue(11));
   EXPECT_EQ(log->table().records(), 3u);
   EXPECT_EQ(log->file().offset(), 3 * schema_.entry_size());
   EXPECT_EQ(log->file().flushed_offset(), 0u);
@@ -433,19 +400,20 @@ TEST_F(LogTest, ReopenLoadsFlushedRecordsOnly) {
   {
     std::unique_ptr<Log> log = OpenRw(false, 3);
     ASSERT_NE(log, nullptr);
-    ASSERT_OK(log->Append(Key(1), Value(1)));
-    ASSERT_OK(log->Append(Key(5), Value(5)));
-    ASSERT_OK(log->Append(Key(1), Value(2)));
+    ASSERT_OK(log->Append(SmallKey(1), SmallValue(1)));
+    ASSERT_OK(log->Append(SmallKey(5), SmallValue(5)));
+    ASSERT_OK(log->Append(SmallKey(1), SmallValue(2)));
     ASSERT_OK(log->file().Flush());
-    ASSERT_OK(log->Append(Key(9), Value(9)));  // never flushed
-    ASSERT_OK(log->Append(Key(5), Value(6)));  // never flushed
+    ASSERT_OK(log->Append(SmallKey(9), SmallValue(9)));  // never flushed
+    ASSERT_OK(log->Append(SmallKey(5), SmallValue(6)));  // never flushed
   }
   std::unique_ptr<Log> log = OpenRw(false, 99);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->generation(), 3);  // the header is kept, not rewritten
   EXPECT_EQ(log->table().records(), 3u);
   EXPECT_EQ(Diff(log->table(), schema_,
-                 {{Key(1), Value(2)}, {Key(5), Value(5)}}, Pool(12)),
+                 {{SmallKey(1), SmallValue(2)}, {SmallKey(5), SmallValue(5)}},
+                 Pool(12)),
             "");
 }
 
@@ -453,7 +421,7 @@ TEST_F(LogTest, FreshReopenDiscardsRecords) {
   {
     std::unique_ptr<Log> log = OpenRw(false, 3);
     ASSERT_NE(log, nullptr);
-    ASSERT_OK(log->Append(Key(1), Value(1)));
+    ASSERT_OK(log->Append(SmallKey(1), SmallValue(1)));
     ASSERT_OK(log->file().Flush());
   }
   std::unique_ptr<Log> log = OpenRw(/*fresh=*/true, 4);
@@ -468,7 +436,7 @@ TEST_F(LogTest, FlushCallbackRunsOnlyWhenRecordsAreWritten) {
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->file().Flush());
   EXPECT_EQ(calls, 0);
-  ASSERT_OK(log->Append(Key(1), Value(1)));
+  ASSERT_OK(log->Append(SmallKey(1), SmallValue(1)));
   EXPECT_EQ(calls, 0);
   ASSERT_OK(log->file().Flush());
   EXPECT_EQ(calls, 1);
@@ -479,48 +447,52 @@ TEST_F(LogTest, FlushCallbackRunsOnlyWhenRecordsAreWritten) {
 TEST_F(LogTest, ReadOnlySeesFlushedRecordsAndCatchesUp) {
   std::unique_ptr<Log> rw = OpenRw(false, 5);
   ASSERT_NE(rw, nullptr);
-  ASSERT_OK(rw->Append(Key(1), Value(1)));
+  ASSERT_OK(rw->Append(SmallKey(1), SmallValue(1)));
   ASSERT_OK(rw->file().Flush());
-  ASSERT_OK(rw->Append(Key(2), Value(2)));  // buffered only
+  ASSERT_OK(rw->Append(SmallKey(2), SmallValue(2)));  // buffered only
 
   std::unique_ptr<Log> ro = OpenRo();
   ASSERT_NE(ro, nullptr);
   EXPECT_EQ(ro->generation(), 5);
-  EXPECT_EQ(Diff(ro->table(), schema_, {{Key(1), Value(1)}}, Pool(8)), "");
+  EXPECT_EQ(Diff(ro->table(), schema_, {{SmallKey(1), SmallValue(1)}}, Pool(8)),
+            "");
 
   // Without a header refresh there is nothing pending.
   ASSERT_OK(rw->file().Flush());
   absl::StatusOr<std::string> pending = ro->ReadPending();
-  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_OK(pending);
   EXPECT_EQ(*pending, "");
 
-  ASSERT_OK(rw->Append(Key(1), Value(3)));
-  ASSERT_OK(rw->Append(Key(6), Value(6)));
+  ASSERT_OK(rw->Append(SmallKey(1), SmallValue(3)));
+  ASSERT_OK(rw->Append(SmallKey(6), SmallValue(6)));
   ASSERT_OK(rw->file().Flush());
-  ASSERT_OK(rw->Append(Key(7), Value(7)));  // buffered only
-  ASSERT_TRUE(ro->file().ReadHeader().ok());
+  ASSERT_OK(rw->Append(SmallKey(7), SmallValue(7)));  // buffered only
+  ASSERT_OK(ro->file().ReadHeader());
   pending = ro->ReadPending();
-  ASSERT_TRUE(pending.ok()) << pending.status();
-  EXPECT_EQ(*pending, Entry(Key(2), Value(2)) + Entry(Key(1), Value(3)) +
-                          Entry(Key(6), Value(6)));
+  ASSERT_OK(pending);
+  EXPECT_EQ(*pending, Entry(SmallKey(2), SmallValue(2)) +
+                          Entry(SmallKey(1), SmallValue(3)) +
+                          Entry(SmallKey(6), SmallValue(6)));
   // Reading does not change the table; adding does.
   EXPECT_EQ(ro->table().records(), 1u);
   ro->AddRecords(*pending);
   EXPECT_EQ(ro->table().records(), 4u);
   EXPECT_EQ(Diff(ro->table(), schema_,
-                 {{Key(1), Value(3)}, {Key(2), Value(2)}, {Key(6), Value(6)}},
+                 {{SmallKey(1), SmallValue(3)},
+                  {SmallKey(2), SmallValue(2)},
+                  {SmallKey(6), SmallValue(6)}},
                  Pool(8)),
             "");
 
   // LoadNewRecords does both steps.
   ASSERT_OK(rw->file().Flush());
-  ASSERT_TRUE(ro->file().ReadHeader().ok());
+  ASSERT_OK(ro->file().ReadHeader());
   ASSERT_OK(ro->LoadNewRecords());
   EXPECT_EQ(Diff(ro->table(), schema_,
-                 {{Key(1), Value(3)},
-                  {Key(2), Value(2)},
-                  {Key(6), Value(6)},
-                  {Key(7), Value(7)}},
+                 {{SmallKey(1), SmallValue(3)},
+                  {SmallKey(2), SmallValue(2)},
+                  {SmallKey(6), SmallValue(6)},
+                  {SmallKey(7), SmallValue(7)}},
                  Pool(8)),
             "");
 }
@@ -528,18 +500,19 @@ TEST_F(LogTest, ReadOnlySeesFlushedRecordsAndCatchesUp) {
 TEST_F(LogTest, AddRecordsIgnoresAPartialTrailingRecord) {
   std::unique_ptr<Log> rw = OpenRw();
   ASSERT_NE(rw, nullptr);
-  const std::string one = Entry(Key(1), Value(1));
-  const std::string two = Entry(Key(2), Value(2));
+  const std::string one = Entry(SmallKey(1), SmallValue(1));
+  const std::string two = Entry(SmallKey(2), SmallValue(2));
   rw->AddRecords(one + two.substr(0, 3));
   EXPECT_EQ(rw->table().records(), 1u);
-  EXPECT_EQ(Diff(rw->table(), schema_, {{Key(1), Value(1)}}, Pool(4)), "");
+  EXPECT_EQ(Diff(rw->table(), schema_, {{SmallKey(1), SmallValue(1)}}, Pool(4)),
+            "");
 }
 
 TEST_F(LogTest, ReadOnlyAfterClearReportsTheOffsetGoingBack) {
   std::unique_ptr<Log> rw = OpenRw(false, 1);
   ASSERT_NE(rw, nullptr);
-  ASSERT_OK(rw->Append(Key(1), Value(1)));
-  ASSERT_OK(rw->Append(Key(2), Value(2)));
+  ASSERT_OK(rw->Append(SmallKey(1), SmallValue(1)));
+  ASSERT_OK(rw->Append(SmallKey(2), SmallValue(2)));
   ASSERT_OK(rw->file().Flush());
   std::unique_ptr<Log> ro = OpenRo();
   ASSERT_NE(ro, nullptr);
@@ -554,34 +527,35 @@ TEST_F(LogTest, ReadOnlyAfterClearReportsTheOffsetGoingBack) {
 
   // The old inode was stamped {offset 0, generation 2}: the reader notices.
   absl::StatusOr<IndexFile::Header> header = ro->file().ReadHeader();
-  ASSERT_TRUE(header.ok()) << header.status();
+  ASSERT_OK(header);
   EXPECT_EQ(header->generation, 2);
   EXPECT_EQ(header->offset, 0);
   absl::StatusOr<std::string> pending = ro->ReadPending();
   ASSERT_FALSE(pending.ok());
-  EXPECT_EQ(pending.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(pending.status().message(), HasSubstr(kLogPath));
+  EXPECT_THAT(pending.status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(kLogPath)));
 
   // The writer keeps working on the new file.
-  ASSERT_OK(rw->Append(Key(3), Value(3)));
+  ASSERT_OK(rw->Append(SmallKey(3), SmallValue(3)));
   ASSERT_OK(rw->file().Flush());
   std::unique_ptr<Log> fresh_ro = OpenRo();
   ASSERT_NE(fresh_ro, nullptr);
   EXPECT_EQ(fresh_ro->generation(), 2);
-  EXPECT_EQ(Diff(fresh_ro->table(), schema_, {{Key(3), Value(3)}}, Pool(4)),
-            "");
+  EXPECT_EQ(
+      Diff(fresh_ro->table(), schema_, {{SmallKey(3), SmallValue(3)}}, Pool(4)),
+      "");
 }
 
 TEST_F(LogTest, ClearWithoutReopenRemovesTheFile) {
   std::unique_ptr<Log> rw = OpenRw();
   ASSERT_NE(rw, nullptr);
-  ASSERT_OK(rw->Append(Key(1), Value(1)));
+  ASSERT_OK(rw->Append(SmallKey(1), SmallValue(1)));
   ASSERT_OK(rw->file().Flush());
   ASSERT_OK(rw->Clear(9, /*reopen=*/false));
   EXPECT_EQ(rw->table().cardinal(), 0u);
   EXPECT_EQ(rw->table().records(), 0u);
   absl::StatusOr<bool> exists = env_.FileExists(kLogPath);
-  ASSERT_TRUE(exists.ok()) << exists.status();
+  ASSERT_OK(exists);
   EXPECT_FALSE(*exists);
 }
 
@@ -592,11 +566,11 @@ TEST_F(LogTest, ReadOnlyRefusesToAppend) {
   }
   std::unique_ptr<Log> ro = OpenRo();
   ASSERT_NE(ro, nullptr);
-  const absl::Status s = ro->Append(Key(1), Value(1));
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(s.message(), HasSubstr(kLogPath));
+  const absl::Status s = ro->Append(SmallKey(1), SmallValue(1));
+  EXPECT_THAT(
+      s, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(kLogPath)));
   EXPECT_EQ(ro->table().cardinal(), 0u);
-  EXPECT_EQ(ro->Find(Key(1), TinyHash(Key(1))), nullptr);
+  EXPECT_EQ(ro->Find(SmallKey(1), TinyHash(SmallKey(1))), nullptr);
 }
 
 TEST_F(LogTest, FailedAutoFlushKeepsFileAndTableInStep) {
@@ -608,25 +582,25 @@ TEST_F(LogTest, FailedAutoFlushKeepsFileAndTableInStep) {
   absl::Status s;
   uint32_t i = 0;
   for (; i < 5000; ++i) {
-    s = rw->Append(Key(i), std::string(schema_.value_size, 'v'));
+    s = rw->Append(SmallKey(i), std::string(schema_.value_size, 'v'));
     if (!s.ok()) break;
   }
   env_.ClearInjectedErrors();
   ASSERT_FALSE(s.ok()) << "no auto-flush after " << i << " appends";
-  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(s.message(), HasSubstr(kLogPath));
+  EXPECT_THAT(
+      s, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr(kLogPath)));
   // The record stays in the write buffer, so the table shows it too...
-  EXPECT_NE(rw->Find(Key(i), TinyHash(Key(i))), nullptr);
+  EXPECT_NE(rw->Find(SmallKey(i), TinyHash(SmallKey(i))), nullptr);
   EXPECT_EQ(rw->table().cardinal(), i + 1);
   // ...and once a flush succeeds, a reopened log holds exactly the same
   // bindings.
-  ASSERT_TRUE(rw->file().Flush().ok());
+  ASSERT_OK(rw->file().Flush());
   EXPECT_EQ(rw->table().records() * schema_.entry_size(), rw->file().offset());
   rw.reset();
   std::unique_ptr<Log> reopened = OpenRw();
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ(reopened->table().cardinal(), i + 1);
-  EXPECT_NE(reopened->Find(Key(i), TinyHash(Key(i))), nullptr);
+  EXPECT_NE(reopened->Find(SmallKey(i), TinyHash(SmallKey(i))), nullptr);
 }
 
 // ---------------------------------------------------------------------------------
@@ -684,8 +658,8 @@ RC_GTEST_PROP(LogModel, WriterReaderAndReopenAgreeWithTheModel, ()) {
       RC_ASSERT(Diff((*fresh)->table(), s, flushed, keys) == "");
       RC_ASSERT((*fresh)->table().records() == flushed_appends);
     } else {
-      RC_ASSERT(rw->Append(Key(k), Value(v)).ok());
-      written[Key(k)] = Value(v);
+      RC_ASSERT(rw->Append(SmallKey(k), SmallValue(v)).ok());
+      written[SmallKey(k)] = SmallValue(v);
       ++appends;
     }
     RC_ASSERT(Diff(rw->table(), s, written, keys) == "");

@@ -12,9 +12,9 @@
 #include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "data/schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "data/schema.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 
@@ -322,7 +322,7 @@ TEST(InterpolationSearch, EndsLowGreaterThanHighAndClamping) {
 }
 
 TEST(InterpolationSearch, ConstantHashFindsEveryKey) {
-  // SPEC §14 "search/constant metric": 100 records with one hash.
+  // The OCaml suite's "search/constant metric": 100 records with one hash.
   std::vector<Record> records;
   for (uint64_t i = 0; i < 100; ++i) records.push_back({42, (i * 37) % 100});
   const std::string bytes = Encode(records);

@@ -258,10 +258,6 @@ class Child {
   int from_child_ = -1;
 };
 
-void AssertOk(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) Fail(what + ": " + s.ToString());
-}
-
 std::unique_ptr<RawIndex> OpenWriter(const std::string& root,
                                      const Schema& schema, uint64_t log_size,
                                      bool fresh) {

@@ -139,10 +139,6 @@ using CmdPtr = std::shared_ptr<const Cmd>;
 
 // --- Assertion helpers -------------------------------------------------------
 
-void AssertOk(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) Fail(what + ": " + s.ToString());
-}
-
 void AssertCode(const absl::Status& s, absl::StatusCode code,
                 const std::string& what) {
   if (s.code() != code) {

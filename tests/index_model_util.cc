@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/TestListener.h"
+#include "testing/keys.h"
 
 namespace rc {
 namespace detail {
@@ -27,13 +28,6 @@ namespace kvindex {
 namespace index_model_test {
 namespace {
 
-uint64_t HashTop2(absl::string_view key) {
-  return static_cast<unsigned char>(key[0]) & 3u;
-}
-uint64_t HashByte(absl::string_view key) {
-  return static_cast<unsigned char>(key[0]);
-}
-
 std::string first_failure;
 std::string last_failure;
 
@@ -43,6 +37,10 @@ void Fail(const std::string& message) {
   if (first_failure.empty()) first_failure = message;
   last_failure = message;
   RC_FAIL(message);
+}
+
+void AssertOk(const absl::Status& s, const std::string& what) {
+  if (!s.ok()) Fail(what + ": " + s.ToString());
 }
 
 std::string PoolKey(int i) {
@@ -60,12 +58,9 @@ rc::Gen<std::string> GenValue() {
 }
 
 Schema TestSchema(int hash_bits) {
-  Schema s;
-  s.key_size = kKeySize;
-  s.value_size = kValueSize;
-  s.hash_bits = hash_bits;
-  s.hash = hash_bits == 2 ? &HashTop2 : &HashByte;
-  return s;
+  return test::MakeSchema(
+      kKeySize, kValueSize, hash_bits,
+      hash_bits == 2 ? &test::TinyHash : &test::FirstByteHash);
 }
 
 absl::StatusOr<model::Map> ReadAll(const RawIndex& index) {

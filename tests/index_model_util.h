@@ -1,7 +1,8 @@
 // Shared pieces of the model-based property tests (index_model_test.cc,
-// index_model_multiprocess_test.cc): the small key and value pools, the
-// colliding key hashes, reading an index into a model::Map, and running a
-// rapidcheck property with a fixed seed and the soak setting.
+// index_model_multiprocess_test.cc): the small key and value pools, their
+// schema with colliding key hashes, reading an index into a model::Map,
+// failing a case, and running a rapidcheck property with a fixed seed and the
+// soak setting.
 #ifndef KVINDEX_TESTS_INDEX_MODEL_UTIL_H_
 #define KVINDEX_TESTS_INDEX_MODEL_UTIL_H_
 
@@ -66,6 +67,10 @@ std::ostream& operator<<(std::ostream& os, const KeepPredicate& p);
 // depends on background-merge timing may not fail again when rapidcheck re-runs
 // it to print it.
 [[noreturn]] void Fail(const std::string& message);
+
+// Fails the current rapidcheck case with `what` and the status unless `s` is
+// OK.
+void AssertOk(const absl::Status& s, const std::string& what);
 
 // Runs `property` with rapidcheck, failing the current gtest test with the
 // shrunk counterexample. Unless RC_PARAMS says otherwise ("seed=7

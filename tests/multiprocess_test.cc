@@ -50,6 +50,7 @@
 #include "index/index.h"
 #include "index/options.h"
 #include "io/index_file.h"
+#include "testing/status.h"
 
 namespace kvindex {
 namespace {
@@ -62,18 +63,6 @@ using Idx = Index<FixedString<kStringSize>, FixedString<kStringSize>>;
 using Table = std::map<std::string, std::string>;
 
 constexpr int kTimeoutMs = 30000;
-
-#define KV_ASSERT_OK(expr)                                       \
-  do {                                                           \
-    const absl::Status kv_status_ = (expr);                      \
-    ASSERT_TRUE(kv_status_.ok()) << #expr << ": " << kv_status_; \
-  } while (0)
-
-#define KV_EXPECT_OK(expr)                                       \
-  do {                                                           \
-    const absl::Status kv_status_ = (expr);                      \
-    EXPECT_TRUE(kv_status_.ok()) << #expr << ": " << kv_status_; \
-  } while (0)
 
 // ---- pipes -----------------------------------------------------------------
 
@@ -400,7 +389,7 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
   ASSERT_EQ(child.Call(ExpectCommand({}, {}, true)), "OK");
 
   auto writer = Idx::Open(root_, WriterOptions(/*log_size=*/1000));
-  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_OK(writer);
   Idx& w = **writer;
   Table flushed;  // what the reader must see after a sync
   Table pending;  // written, not flushed
@@ -411,12 +400,12 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
                                 ? old[rng_() % old.size()]
                                 : RandomString();
       const std::string v = RandomString();
-      EXPECT_TRUE(w.Replace(k, v).ok());
+      EXPECT_OK(w.Replace(k, v));
       pending[k] = v;
     }
   };
   auto flush = [&] {
-    KV_EXPECT_OK(w.Flush());
+    EXPECT_OK(w.Flush());
     for (const auto& [k, v] : pending) flushed[k] = v;
     pending.clear();
   };
@@ -439,8 +428,8 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
   expect(false, {}, "flushed, not synced");
   expect(true, flushed, "flushed and synced");
 
-  KV_ASSERT_OK(w.Merge());
-  KV_ASSERT_OK(w.AwaitMerge());
+  ASSERT_OK(w.Merge());
+  ASSERT_OK(w.AwaitMerge());
   expect(false, flushed, "merged, not synced");
   expect(true, flushed, "merged and synced");
 
@@ -450,9 +439,9 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
     expect(true, flushed, "before flush");
     flush();
     expect(true, flushed, "after flush");
-    KV_ASSERT_OK(w.Merge());
+    ASSERT_OK(w.Merge());
     expect(true, flushed, "while merging");
-    KV_ASSERT_OK(w.AwaitMerge());
+    ASSERT_OK(w.AwaitMerge());
     expect(true, flushed, "after merge");
   }
 
@@ -468,7 +457,7 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
     return absl::OkStatus();
   });
   write(5, 2);
-  KV_ASSERT_OK(w.Merge());  // flushes the log
+  ASSERT_OK(w.Merge());  // flushes the log
   for (const auto& [k, v] : pending) flushed[k] = v;
   pending.clear();
   expect(true, flushed, "merge paused in Before");
@@ -486,7 +475,7 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
             "OK")
       << "sync in the middle of the commit";
   finish.Notify();
-  KV_ASSERT_OK(w.AwaitMerge());
+  ASSERT_OK(w.AwaitMerge());
   SetHook(nullptr);
   for (const auto& [k, v] : pending) flushed[k] = v;  // copied and fsynced
   pending.clear();
@@ -494,14 +483,14 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
 
   // Clear: the reader keeps its snapshot until it syncs.
   const Table before_clear = flushed;
-  KV_ASSERT_OK(w.Clear());
+  ASSERT_OK(w.Clear());
   flushed.clear();
   expect(false, before_clear, "cleared, not synced");
   expect(true, {}, "cleared and synced");
   write(12, 0);
   flush();
-  KV_ASSERT_OK(w.Merge());
-  KV_ASSERT_OK(w.AwaitMerge());
+  ASSERT_OK(w.Merge());
+  ASSERT_OK(w.AwaitMerge());
   expect(true, flushed, "merged after clear");
 
   // Clear aborting a paused merge.
@@ -512,8 +501,8 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
     return absl::OkStatus();
   });
   write(4, 2);
-  KV_ASSERT_OK(w.Merge());
-  KV_ASSERT_OK(w.Clear());
+  ASSERT_OK(w.Merge());
+  ASSERT_OK(w.Clear());
   EXPECT_EQ(w.AwaitMerge().code(), absl::StatusCode::kAborted);
   SetHook(nullptr);
   flushed.clear();
@@ -527,7 +516,7 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
 
   // Close flushes.
   write(6, 0);
-  KV_ASSERT_OK(w.Close());
+  ASSERT_OK(w.Close());
   for (const auto& [k, v] : pending) flushed[k] = v;
   pending.clear();
   expect(true, flushed, "writer closed");
@@ -542,15 +531,15 @@ TEST_F(MultiprocessTest, SecondWriterInAnotherProcessIsUnavailable) {
   ASSERT_TRUE(
       child.Start([this](int in, int out) { ScriptedReader(root_, in, out); }));
   auto writer = Idx::Open(root_, WriterOptions(100));
-  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_OK(writer);
   const std::string reply = child.Call("WRITER\n");
   EXPECT_THAT(reply, StartsWith("UNAVAILABLE "));
   EXPECT_THAT(reply, HasSubstr(StorePath(root_, "lock")));
   EXPECT_THAT(reply, HasSubstr(absl::StrCat("PID ", ::getpid())));
   // The refused open must not have disturbed the store.
   const std::string k = RandomString(), v = RandomString();
-  KV_ASSERT_OK((*writer)->Replace(k, v));
-  KV_ASSERT_OK((*writer)->Close());
+  ASSERT_OK((*writer)->Replace(k, v));
+  ASSERT_OK((*writer)->Close());
   EXPECT_EQ(child.Call("OPEN\n"), "OK");
   EXPECT_EQ(child.Call(ExpectCommand({{k, v}}, {}, false)), "OK");
   EXPECT_EQ(child.Call("QUIT\n"), "BYE");
@@ -744,8 +733,8 @@ TEST_F(MultiprocessTest, ConcurrentReaderNeverSeesTornOrRolledBackState) {
 
   // The store exists before the reader opens it.
   auto writer = Idx::Open(root_, WriterOptions(/*log_size=*/8));
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  KV_ASSERT_OK((*writer)->Close());
+  ASSERT_OK(writer);
+  ASSERT_OK((*writer)->Close());
 
   Child child;
   ASSERT_TRUE(child.Start(
@@ -753,7 +742,7 @@ TEST_F(MultiprocessTest, ConcurrentReaderNeverSeesTornOrRolledBackState) {
   Options o = WriterOptions(/*log_size=*/8);
   o.fresh = false;
   writer = Idx::Open(root_, o);
-  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_OK(writer);
   Idx& w = **writer;
   uint64_t next = 0;
   for (Step step : script) {
@@ -762,28 +751,29 @@ TEST_F(MultiprocessTest, ConcurrentReaderNeverSeesTornOrRolledBackState) {
         const StateOp& op = ops[next];
         progress->issued.store(next + 1, std::memory_order_release);
         if (op.clear) {
-          KV_ASSERT_OK(w.Clear());
+          ASSERT_OK(w.Clear());
           progress->durable.store(next + 1, std::memory_order_release);
         } else {
-          KV_ASSERT_OK(w.Replace(op.key, op.value));
+          ASSERT_OK(w.Replace(op.key, op.value));
         }
         ++next;
         break;
       }
       case Step::kFlush:
-        KV_ASSERT_OK(w.Flush());
+        ASSERT_OK(w.Flush());
         progress->durable.store(next, std::memory_order_release);
         break;
       case Step::kMerge:
-        KV_ASSERT_OK(w.Merge());  // flushes the log when it starts
+        ASSERT_OK(w.Merge());  // flushes the log when it starts
         progress->durable.store(next, std::memory_order_release);
         break;
       case Step::kMergeAndWait: {
-        KV_ASSERT_OK(w.Merge());
+        ASSERT_OK(w.Merge());
         // kAborted: a Merge() with nothing to do (just after a clear) reports
         // the outcome of the older merge that the clear aborted; see
-        // upstream_test's RegressionAwaitAfterNoOpMergeIsNotAStaleAbort. Not
-        // what this test is about.
+        // upstream_regression_test's
+        // RegressionAwaitAfterNoOpMergeIsNotAStaleAbort. Not what this test is
+        // about.
         const absl::Status merged = w.AwaitMerge();
         ASSERT_TRUE(merged.ok() || merged.code() == absl::StatusCode::kAborted)
             << merged;
@@ -794,7 +784,7 @@ TEST_F(MultiprocessTest, ConcurrentReaderNeverSeesTornOrRolledBackState) {
   }
   FlushOptions fsync;
   fsync.with_fsync = true;
-  KV_ASSERT_OK(w.Flush(fsync));
+  ASSERT_OK(w.Flush(fsync));
   progress->durable.store(next, std::memory_order_release);
   progress->done.store(1, std::memory_order_release);
 
@@ -810,7 +800,7 @@ TEST_F(MultiprocessTest, ConcurrentReaderNeverSeesTornOrRolledBackState) {
   const absl::Status merged = w.AwaitMerge();
   EXPECT_TRUE(merged.ok() || merged.code() == absl::StatusCode::kAborted)
       << merged;
-  KV_EXPECT_OK(w.Close());
+  EXPECT_OK(w.Close());
   progress->~Progress();
   ::munmap(shared, sizeof(Progress));
 }
