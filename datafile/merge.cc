@@ -7,13 +7,14 @@
 
 #include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
+#include "datafile/newest_records.h"
 #include "fan/fan.h"
 #include "filter/key_filter.h"
 
 namespace kvindex {
 namespace {
 
-// The records of the old data file by index, with their hashes. Hashes are
+// The records of the one older run by index, with their hashes. Hashes are
 // remembered for a few recent indexes: the searches and the runs they delimit
 // ask for the same records again.
 class OldRecords {
@@ -115,25 +116,27 @@ class OldRecords {
 
 class MergeWriter {
  public:
-  MergeWriter(const MergeRequest& request, std::unique_ptr<IndexFile> file,
-              FanoutBuilder fan, uint64_t expected)
+  MergeWriter(const MergeRequest& request, std::vector<const DataFile*> runs,
+              std::unique_ptr<IndexFile> file, FanoutBuilder fan,
+              uint64_t expected)
       : r_(request),
+        runs_(std::move(runs)),
         file_(std::move(file)),
         fan_(std::move(fan)),
         filter_(expected, request.schema.hash_bits) {}
 
   // Whether runs can be copied (see merge.h).
   bool CanCopyRuns() const {
-    return r_.copy_runs && !r_.keep && r_.data != nullptr &&
-           r_.data->filter() != nullptr &&
-           filter_.CanInclude(*r_.data->filter());
+    return r_.copy_runs && !r_.keep && runs_.size() == 1 &&
+           runs_[0]->filter() != nullptr &&
+           filter_.CanInclude(*runs_[0]->filter());
   }
 
   absl::Status Run(bool copy_runs) {
     const std::vector<LogTable::Sorted> log = r_.log->SortedByHash();
     absl::Status st;
     if (copy_runs) {
-      filter_.Include(*r_.data->filter());
+      filter_.Include(*runs_[0]->filter());
       st = CopyRuns(log);
     } else {
       st = RecordByRecord(log);
@@ -179,13 +182,13 @@ class MergeWriter {
         absl::StrCat(r_.path, ": merge cancelled by clear or close"));
   }
 
-  absl::Status Unsorted(uint64_t index) const {
+  absl::Status Unsorted(const DataFile& run, uint64_t index) const {
     return absl::DataLossError(
-        absl::StrCat(r_.data->path(), ": records not sorted by hash at offset ",
+        absl::StrCat(run.path(), ": records not sorted by hash at offset ",
                      index * r_.schema.entry_size()));
   }
 
-  // Runs the test hook once, as soon as `handled` data records were handled.
+  // Runs the test hook once, as soon as `handled` run records were handled.
   absl::Status AfterDataRecords(uint64_t handled) {
     if (handled == 0 || hook_called_ || !r_.after_first_entry) {
       return absl::OkStatus();
@@ -205,8 +208,9 @@ class MergeWriter {
     return file_->Append(record);
   }
 
+  // The log and every run together: the newest record of each key across the
+  // runs (NewestRecords), unless a log binding has its key, then the log.
   absl::Status RecordByRecord(const std::vector<LogTable::Sorted>& log) {
-    const Schema& s = r_.schema;
     size_t next = 0;  // first log binding not yet written
     auto emit_log_below = [&](uint64_t hash) -> absl::Status {
       while (next < log.size() && log[next].hash < hash) {
@@ -220,24 +224,20 @@ class MergeWriter {
       return absl::OkStatus();
     };
 
-    const uint64_t count = r_.data == nullptr ? 0 : r_.data->count();
-    uint64_t previous = 0;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (Cancelled()) return Aborted();
-      const char* d = r_.data->entry(i);
-      const uint64_t h = s.hash(EntryKey(s, d));
-      if (h < previous) return Unsorted(i);
-      previous = h;
-      absl::Status st = emit_log_below(h);
+    NewestRecords runs(r_.schema, runs_);
+    NewestRecords::Record d;
+    while (!Cancelled() && runs.Next(&d)) {
+      absl::Status st = emit_log_below(d.hash);
       if (!st.ok()) return st;
       // Any log binding with this hash may carry the same key: the log wins.
-      if (!Overridden(log, next, d, h) && Keep(d)) {
-        st = Emit(h, d, true);
+      if (!Overridden(log, next, d.entry, d.hash) && Keep(d.entry)) {
+        st = Emit(d.hash, d.entry, true);
         if (!st.ok()) return st;
       }
-      st = AfterDataRecords(i + 1);
+      st = AfterDataRecords(runs.consumed());
       if (!st.ok()) return st;
     }
+    if (!runs.status().ok()) return runs.status();
     if (Cancelled()) return Aborted();
     // Everything left in the log.
     for (; next < log.size(); ++next) {
@@ -271,11 +271,11 @@ class MergeWriter {
     return false;
   }
 
-  // The same output as RecordByRecord (without keep), by runs: the old
-  // records below each log binding's hash are copied at once, the few with
-  // its very hash are checked against the log one by one.
+  // The same output as RecordByRecord (one run, without keep), by stretches:
+  // the run's records below each log binding's hash are copied at once, the
+  // few with its very hash are checked against the log one by one.
   absl::Status CopyRuns(const std::vector<LogTable::Sorted>& log) {
-    OldRecords old(*r_.data, r_.schema);
+    OldRecords old(*runs_[0], r_.schema);
     const uint64_t n = old.count();
     uint64_t i = 0;  // first old record not yet handled
     size_t next = 0;
@@ -290,7 +290,7 @@ class MergeWriter {
       i = j;
       for (; i < n && old.Hash(i) == h; ++i) {
         const char* d = old.entry(i);
-        if (h < previous_old_) return Unsorted(i);
+        if (h < previous_old_) return Unsorted(*runs_[0], i);
         previous_old_ = h;
         if (!Overridden(log, next, d, h)) {
           st = Emit(h, d, /*to_filter=*/false);
@@ -313,8 +313,8 @@ class MergeWriter {
     const size_t e = r_.schema.entry_size();
     const uint64_t first_hash = old.Hash(a);
     const uint64_t last_hash = old.Hash(b - 1);
-    if (first_hash < previous_old_) return Unsorted(a);
-    if (last_hash < first_hash) return Unsorted(b - 1);
+    if (first_hash < previous_old_) return Unsorted(*runs_[0], a);
+    if (last_hash < first_hash) return Unsorted(*runs_[0], b - 1);
     previous_old_ = last_hash;
     // The fan-out table wants the last record of each bucket the run reaches.
     const uint64_t out = file_->offset();  // where record a goes
@@ -330,7 +330,7 @@ class MergeWriter {
       if (end >= b) break;
       q = end;
       hq = old.Hash(q);
-      if (hq <= bucket_last) return Unsorted(q);
+      if (hq <= bucket_last) return Unsorted(*runs_[0], q);
     }
     if (entries_ == 0) first_entry_ = old.entry(a);
     last_entry_ = old.entry(b - 1);
@@ -347,13 +347,14 @@ class MergeWriter {
   }
 
   const MergeRequest& r_;
+  const std::vector<const DataFile*> runs_;  // newest first
   std::unique_ptr<IndexFile> file_;
   FanoutBuilder fan_;
   KeyFilterBuilder filter_;
   std::string fanout_bytes_;  // as written to the output
   uint64_t entries_ = 0;
-  // The first and last records written; they point into the log or the old
-  // data file, both alive during the merge.
+  // The first and last records written; they point into the log or a run,
+  // all alive during the merge.
   const char* first_entry_ = nullptr;
   const char* last_entry_ = nullptr;
   // Hash of the last old record handled by CopyRuns (for its order check).
@@ -361,13 +362,33 @@ class MergeWriter {
   bool hook_called_ = false;
 };
 
+// The runs a request merges, newest first.
+absl::StatusOr<std::vector<const DataFile*>> RunsOf(const MergeRequest& r) {
+  if (r.older_runs.empty()) {
+    if (r.data == nullptr) return std::vector<const DataFile*>();
+    return std::vector<const DataFile*>{r.data};
+  }
+  if (r.data != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        r.path, ": a merge request names both a data file and older runs"));
+  }
+  for (const DataFile* run : r.older_runs) {
+    if (run == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.path, ": a merge request names a null run"));
+    }
+  }
+  return r.older_runs;
+}
+
 }  // namespace
 
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   const Schema& s = request.schema;
-  const uint64_t expected =
-      request.log->cardinal() +
-      (request.data == nullptr ? 0 : request.data->count());
+  absl::StatusOr<std::vector<const DataFile*>> runs = RunsOf(request);
+  if (!runs.ok()) return runs.status();
+  uint64_t expected = request.log->cardinal();
+  for (const DataFile* run : *runs) expected += run->count();
   FanoutBuilder fan(s.hash_bits, s.entry_size(), expected);
   IndexFile::ReadWriteOptions options;
   options.fresh = true;
@@ -380,7 +401,8 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   auto file = IndexFile::OpenReadWrite(request.env, request.path, options);
   if (!file.ok()) return file.status();
 
-  MergeWriter writer(request, *std::move(file), std::move(fan), expected);
+  MergeWriter writer(request, *std::move(runs), *std::move(file),
+                     std::move(fan), expected);
   const bool copy_runs = writer.CanCopyRuns();
   absl::Status st = writer.Run(copy_runs);
   std::unique_ptr<IndexFile> out = writer.TakeFile();

@@ -1,27 +1,31 @@
 // The streaming merge: the hash-sorted newest bindings of the log and the
-// records of the old data file, merged in hash order into a new `merge` file
-// with its fan-out table.
+// records of the older runs (the one data file of the default layout, or the
+// runs of the tiered layout that the merge folds), merged in hash order into a
+// new output file with its fan-out table and key filter.
 //
-// A log binding overrides every data record of the same key (all data records
-// with the same hash are checked against all log bindings with that hash). A
-// filter applies to the surviving (newest) binding of each key only, so a
-// filtered-out log binding never lets an older data value come back.
+// Newest binding wins: a log binding overrides every run record of the same
+// key, and a run's record overrides those of the same key in older runs (all
+// records with one hash are compared by key across the log and every run:
+// equal hashes sit together in each input, in any order). A keep filter
+// applies to the surviving (newest) binding of each key only, so a
+// filtered-out newer binding never lets an older value come back.
 //
 // Two ways, with the same output byte for byte:
-// - record by record: every data record is hashed, placed and added to a new
-//   key filter;
-// - copying runs, when the data file has a key filter the output's can extend
-//   (same shape; no keep filter): the data records between two log bindings
-//   are copied as they are, found by a search guided by the data file's
-//   fan-out table; a record is hashed only at a run's ends, in these searches
-//   and at the output's bucket boundaries, and the output's filter is the data
-//   file's plus the log's keys. Most merges take this way: its cost follows
-//   the log and the number of fan-out buckets, not the records. Unsorted data
-//   records are then noticed only where a run starts or ends.
+// - record by record: every run record is hashed, placed and added to a new
+//   key filter (several runs are read together, see NewestRecords);
+// - copying runs, when there is exactly one older run and it has a key filter
+//   the output's can extend (same shape; no keep filter): the run's records
+//   between two log bindings are copied as they are, found by a search guided
+//   by its fan-out table; a record is hashed only at a run's ends, in these
+//   searches and at the output's bucket boundaries, and the output's filter
+//   is the run's plus the log's keys. Most merges of the default layout take
+//   this way: its cost follows the log and the number of fan-out buckets, not
+//   the records. Unsorted records are then noticed only where a copied stretch
+//   starts or ends.
 //
-// The output is built under its own name and only renamed over `data` by the
-// caller; on cancel or error the partial file is removed and nothing else
-// changes.
+// The output is built under its own name and only renamed (or listed in a
+// manifest) by the caller; on cancel or error the partial file is removed and
+// nothing else changes.
 #ifndef KVINDEX_DATAFILE_MERGE_H_
 #define KVINDEX_DATAFILE_MERGE_H_
 
@@ -30,14 +34,15 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "data/schema.h"
-#include "log/log_table.h"
 #include "datafile/data_file.h"
 #include "io/env.h"
 #include "io/index_file.h"
+#include "log/log_table.h"
 
 namespace kvindex {
 
@@ -48,18 +53,23 @@ struct MergeRequest {
   Schema schema;
   // Newest binding of each key of the log. Not modified during the merge.
   const LogTable* log = nullptr;
-  // The current data file, or nullptr.
+  // The current data file of the default layout, or nullptr: the one older
+  // run. Must be null when older_runs is not empty.
   const DataFile* data = nullptr;
+  // The older runs the merge folds, newest first (the tiered layout); when not
+  // empty they are the merge's runs instead of `data`. None may be null.
+  std::vector<const DataFile*> older_runs;
   // Generation stamped in the output header.
   int64_t generation = 0;
   // Bindings for which keep(key, value) is false are dropped. Optional.
   std::function<bool(absl::string_view, absl::string_view)> keep;
   // Checked between records: once true the merge stops with kAborted.
   const std::atomic<bool>* cancel = nullptr;
-  // Called once after the first data record was handled (test hook).
+  // Called once after the first record of an older run was handled (test
+  // hook).
   std::function<absl::Status()> after_first_entry;
-  // Whether runs of data records may be copied as they are (see above); false
-  // handles every record one by one.
+  // Whether stretches of the one older run may be copied as they are (see
+  // above); false handles every record one by one.
   bool copy_runs = true;
 };
 
@@ -67,13 +77,18 @@ struct MergeResult {
   // The output, flushed (not yet fsynced) with its fan-out table written.
   std::unique_ptr<IndexFile> file;
   uint64_t entries = 0;
-  // The bytes of the output's key filter (see KeyFilter), once the output is
-  // committed as `data` with the request's generation. Empty without entries.
+  // The bytes of the output's key filter (see KeyFilter), sized for the
+  // records the merge could write (the log's keys plus the runs' records) and
+  // bound to the output's generation, records and fan-out table
+  // (wherever the output is committed). Empty without entries.
   std::string filter;
-  // Whether runs of data records were copied as they are.
+  // Whether stretches of the older run were copied as they are.
   bool copied_runs = false;
 };
 
+// kInvalidArgument for a request with both `data` and `older_runs`, or a null
+// run; kDataLoss naming the run when one is not sorted by hash; kAborted on
+// cancel; IO errors as they come.
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request);
 
 }  // namespace kvindex

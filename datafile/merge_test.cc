@@ -17,15 +17,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "data/schema.h"
+#include "datafile/data_file.h"
+#include "datafile/test_run.h"
 #include "fan/fan.h"
+#include "filter/key_filter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "data/schema.h"
-#include "filter/key_filter.h"
-#include "log/log_table.h"
-#include "datafile/data_file.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
+#include "log/log_table.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 
@@ -1109,6 +1110,253 @@ RC_GTEST_PROP(MergeModel, CopyingRunsGivesTheRecordByRecordOutput, ()) {
   RC_ASSERT(runs_bytes.ok());
   RC_ASSERT(record_bytes.ok());
   RC_ASSERT(*runs_bytes == *record_bytes);
+}
+
+// ---------------------------------------------------------------------------------
+// Several older runs (the tiered layout).
+
+// A run at `path` holding `batch` (newest binding per key), with its filter.
+std::shared_ptr<const DataFile> WriteRun(
+    MemEnv* env, const Schema& s, const std::string& path,
+    const std::vector<std::pair<uint32_t, uint32_t>>& batch,
+    int64_t generation) {
+  std::vector<std::string> entries;
+  for (const auto& [k, v] : batch) entries.push_back(Entry(Key(k), Value(v)));
+  auto run = WriteTestRun(env, s, path, entries, generation);
+  return run.ok() ? *run : nullptr;
+}
+
+std::string RunPath(int i) { return absl::StrCat(kDir, "/run.", i); }
+
+// Runs 1 (newest) to 3 (oldest) of TinySchema keys; keys 0, 4, 8, ... share a
+// hash, and each run binds some of them to a value naming the run.
+class MultiRunTest : public MergeTest {
+ protected:
+  void SetUp() override {
+    MergeTest::SetUp();
+    for (int i = 3; i >= 1; --i) {
+      std::vector<std::pair<uint32_t, uint32_t>> batch;
+      for (uint32_t k = static_cast<uint32_t>(i); k < 24; k += i) {
+        batch.push_back({k, 100 * i + k});
+      }
+      runs_[i - 1] = WriteRun(&env_, schema_, RunPath(i), batch, 10 - i);
+      ASSERT_NE(runs_[i - 1], nullptr);
+      for (const auto& [k, v] : batch) model_[Key(k)] = Value(v);
+    }
+  }
+
+  // `log` must outlive the request.
+  MergeRequest RunsRequest(const LogTable& log) {
+    MergeRequest r = Request(log, 20, nullptr);
+    for (const auto& run : runs_) r.older_runs.push_back(run.get());
+    return r;
+  }
+  MergeRequest RunsRequest(LogTable&& log) = delete;
+
+  std::shared_ptr<const DataFile> runs_[3];
+  Model model_;  // the newest binding of each key in the runs
+};
+
+TEST_F(MultiRunTest, NewestRunWinsAndTheLogWinsOverAll) {
+  const LogTable log = TableOf(schema_, {{6, 999}, {25, 998}, {9, 997}});
+  for (const auto& [k, v] : std::vector<std::pair<uint32_t, uint32_t>>{
+           {6, 999}, {25, 998}, {9, 997}}) {
+    model_[Key(k)] = Value(v);
+  }
+  // Run 1 binds every key below 24; runs 2 and 3 only older values of them.
+  EXPECT_EQ(model_[Key(4)], Value(104));
+  absl::StatusOr<MergeResult> result = WriteMerge(RunsRequest(log));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->copied_runs);
+  EXPECT_EQ(result->entries, model_.size());
+  data_ = Commit(*std::move(result));
+  EXPECT_EQ(Diff(&env_, data_, schema_, model_, 20, Pool(40)), "");
+}
+
+TEST_F(MultiRunTest, AKeyOnlyInOlderRunsKeepsItsNewestOlderValue) {
+  // Without the newest run, run 2 wins over run 3 for even keys.
+  const LogTable log(schema_);
+  MergeRequest r = RunsRequest(log);
+  r.older_runs.erase(r.older_runs.begin());
+  Model model;
+  for (uint32_t k = 3; k < 24; k += 3) model[Key(k)] = Value(300 + k);
+  for (uint32_t k = 2; k < 24; k += 2) model[Key(k)] = Value(200 + k);
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  data_ = Commit(*std::move(result));
+  EXPECT_EQ(Diff(&env_, data_, schema_, model, 20, Pool(40)), "");
+}
+
+// keep() sees only the newest binding: when it drops it, the older runs' values
+// of the key do not come back.
+TEST_F(MultiRunTest, FilteredOutNewerBindingNeverResurrectsAnOlderOne) {
+  const LogTable log(schema_);
+  MergeRequest r = RunsRequest(log);
+  std::set<std::string> seen;
+  r.keep = [&](absl::string_view k, absl::string_view v) {
+    EXPECT_TRUE(seen.insert(std::string(k)).second) << "key seen twice";
+    EXPECT_EQ(v, model_[std::string(k)]) << "keep() saw an older value";
+    return ValueNumber(v) >= 300;  // only run 3's bindings
+  };
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(seen.size(), model_.size());
+  // Every key run 3 binds is also bound by run 1 (k % 3 == 0 implies k % 1
+  // == 0): nothing survives.
+  EXPECT_EQ(result->entries, 0u);
+}
+
+TEST_F(MultiRunTest, OneRunAsOlderRunsIsTheDataFileMergeByteForByte) {
+  // A filter sized for the merge, so that the merge copies stretches.
+  ASSERT_OK(env_.RenameFile(RunPath(1), kDataPath));
+  data_ = WithFilterSizedFor(runs_[0]->count() + 2);
+  ASSERT_NE(data_, nullptr);
+  const LogTable log = TableOf(schema_, {{4, 1}, {30, 2}});
+  MergeRequest by_data = Request(log, 20, data_.get());
+  MergeRequest by_runs = Request(log, 20, nullptr);
+  by_runs.older_runs = {data_.get()};
+  by_runs.path = absl::StrCat(kDir, "/merge_by_runs");
+  absl::StatusOr<MergeResult> a = WriteMerge(by_data);
+  absl::StatusOr<MergeResult> b = WriteMerge(by_runs);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(a->copied_runs);
+  EXPECT_TRUE(b->copied_runs);
+  EXPECT_EQ(a->filter, b->filter);
+  EXPECT_EQ(env_.Contents(kMergePath).value(),
+            env_.Contents(by_runs.path).value());
+}
+
+TEST_F(MultiRunTest, DataAndOlderRunsTogetherAreInvalid) {
+  const LogTable log(schema_);
+  MergeRequest r = RunsRequest(log);
+  r.data = runs_[0].get();
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr(kMergePath));
+  r.data = nullptr;
+  r.older_runs.push_back(nullptr);
+  result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+TEST_F(MultiRunTest, UnsortedOlderRunIsDataLossNamingIt) {
+  WriteUnsortedDataFile();
+  auto unsorted = DataFile::Open(&env_, kDataPath, schema_);
+  ASSERT_TRUE(unsorted.ok()) << unsorted.status();
+  const LogTable log = TableOf(schema_, {{0, 9}});
+  MergeRequest r = RunsRequest(log);
+  r.older_runs.insert(r.older_runs.begin() + 1, unsorted->get());
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(result.status().message(), HasSubstr(kDataPath));
+  EXPECT_THAT(result.status().message(), HasSubstr("sorted"));
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+TEST_F(MultiRunTest, AfterFirstEntryRunsOnceAndCancelAborts) {
+  std::atomic<bool> cancel{false};
+  int calls = 0;
+  const LogTable log = TableOf(schema_, {{1, 1}});
+  MergeRequest r = RunsRequest(log);
+  r.cancel = &cancel;
+  r.after_first_entry = [&] {
+    ++calls;
+    cancel.store(true);
+    return absl::OkStatus();
+  };
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(Exists(kMergePath));
+}
+
+// Random logs and 0..4 older runs over a small key pool (so that runs overlap),
+// with colliding hashes (TinyHash: 2 bits; MidHash: k and k + 4096), and
+// sometimes a keep filter: the output is the newest binding of each key that
+// keep() accepts, and its filter lets every one of them through.
+RC_GTEST_PROP(MergeModel, SeveralRunsMergeToTheNewestBindings, ()) {
+  const bool mid = *rc::gen::arbitrary<bool>();
+  const Schema s = mid ? MidSchema() : TinySchema();
+  const uint32_t pool = mid ? *rc::gen::inRange<uint32_t>(1, 300)
+                            : *rc::gen::inRange<uint32_t>(1, 40);
+  // Mid: keys k, k + 4096 and k + 8192 share a hash.
+  const auto gen_key =
+      mid ? rc::gen::apply(
+                [](uint32_t k, uint32_t shift) { return k + 4096 * shift; },
+                rc::gen::inRange<uint32_t>(0, pool),
+                rc::gen::inRange<uint32_t>(0, 3))
+          : rc::gen::inRange<uint32_t>(0, pool);
+  using Batch = std::vector<std::pair<uint32_t, uint32_t>>;
+  const auto gen_batch = rc::gen::container<Batch>(
+      rc::gen::pair(gen_key, rc::gen::inRange<uint32_t>(0, 10)));
+  // Oldest first.
+  const size_t run_count = *rc::gen::inRange<size_t>(0, 5);
+  const auto batches = *rc::gen::container<std::vector<Batch>>(
+      run_count, rc::gen::nonEmpty(gen_batch));
+  const Batch log_batch = *gen_batch;
+  const int keep_kind = *rc::gen::weightedOneOf<int>(
+      {{3, rc::gen::just(0)}, {1, rc::gen::just(1)}, {1, rc::gen::just(2)}});
+
+  MemEnv env;
+  RC_ASSERT(env.CreateDirs(kDir).ok());
+  Model model;
+  std::vector<std::shared_ptr<const DataFile>> runs;  // newest first
+  for (size_t i = 0; i < batches.size(); ++i) {
+    for (const auto& [k, v] : batches[i]) model[Key(k)] = Value(v);
+    auto run = WriteRun(&env, s, RunPath(static_cast<int>(i)), batches[i],
+                        static_cast<int64_t>(i + 1));
+    RC_ASSERT(run != nullptr);
+    runs.insert(runs.begin(), run);
+  }
+  LogTable log(s);
+  for (const auto& [k, v] : log_batch) {
+    log.Add(Entry(Key(k), Value(v)).data());
+    model[Key(k)] = Value(v);
+  }
+  const Keep keep = MakeKeep(keep_kind);
+  if (keep) {
+    for (auto it = model.begin(); it != model.end();) {
+      it = keep(it->first, it->second) ? std::next(it) : model.erase(it);
+    }
+  }
+
+  MergeRequest r;
+  r.env = &env;
+  r.path = kMergePath;
+  r.schema = s;
+  r.log = &log;
+  for (const auto& run : runs) r.older_runs.push_back(run.get());
+  r.generation = 10;
+  r.keep = keep;
+  absl::StatusOr<MergeResult> result = WriteMerge(r);
+  RC_ASSERT(result.ok());
+  RC_ASSERT(result->entries == model.size());
+  RC_ASSERT(result->copied_runs == false || runs.size() == 1);
+  RC_ASSERT(result->file->RenameTo(kDataPath).ok());
+  if (!result->filter.empty()) {
+    RC_ASSERT(
+        KeyFilter::Write(&env, DataFile::FilterPath(kDataPath), result->filter)
+            .ok());
+  }
+  auto data = DataFile::FromFile(std::move(result->file), s, &env);
+  RC_ASSERT(data.ok());
+  if (*data != nullptr) {
+    const KeyFilter* filter = (*data)->filter();
+    RC_ASSERT(filter != nullptr);
+    for (const auto& [k, v] : model) {
+      RC_ASSERT(filter->MayContain(s.hash(k), KeyFingerprint(k)));
+    }
+  }
+  const std::vector<std::string> absent = {Key(pool), Key(pool + 1),
+                                           Key(pool + 4096), Key(pool + 12288)};
+  const std::string diff = Diff(&env, *data, s, model, 10, absent);
+  RC_ASSERT(diff == "");
 }
 
 }  // namespace

@@ -25,12 +25,13 @@ declare -A allowed=(
   [filter]="io data"
   [log]="io data"
   [datafile]="io data fan search filter log"
-  [index]="io data filter log datafile"
+  [runset]="io data filter datafile"
+  [index]="io data filter log datafile runset"
   [testing]="io data model index"
-  [tools]="io data fan filter log datafile index"
+  [tools]="io data fan filter log datafile runset index"
   [bench]="io data index testing"
-  [fuzz]="io data fan search filter log datafile index model testing"
-  [tests]="io data fan search filter log datafile index model testing tools"
+  [fuzz]="io data fan search filter log datafile runset index model testing"
+  [tests]="io data fan search filter log datafile runset index model testing tools"
 )
 
 # Prints each forbidden edge of the graph file $1; returns 1 if there is one.
