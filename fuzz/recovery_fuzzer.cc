@@ -7,6 +7,8 @@
 //   prefix)
 //         bits 2-3: log_size - 1      bit 4: LRU on      bit 5: overcommit
 //         throttle
+//         bit 6: the tiered layout    bit 7: every reopen switches layouts
+//         (converting the store)
 //   op    := o:u8 [args]      kind = o & 15, a = o >> 4
 //     0-4  replace key a%8 with a fresh value
 //     5    a < 8: replace key a with overcommit; a >= 8: filter, keeping (k, v)
@@ -109,6 +111,8 @@ class Driver {
   explicit Driver(uint8_t cfg) {
     schema_ = OpSchema(cfg);
     options_ = OpOptions(cfg, &env_, /*lru_size=*/2);
+    options_.layout = (cfg >> 6) & 1 ? Layout::kTiered : Layout::kSingleFile;
+    switch_layouts_ = (cfg >> 7) & 1;
     options_.test_hook = [this](HookPoint p) { return hooks_.OnHook(p); };
     keys_ = OpKeys(kKeys);
   }
@@ -405,6 +409,13 @@ class Driver {
   // Opens the writer and checks what it shows against the model: exactly its
   // state, or the crash rule. Returns what it shows.
   model::Map Open(const char* what, Check check) {
+    if (switch_layouts_) {
+      options_.layout = options_.layout == Layout::kTiered ? Layout::kSingleFile
+                                                           : Layout::kTiered;
+      // Converting to one data file merges at open: no merge may be held or
+      // failed there by the hooks of the ops before.
+      hooks_.Reset();
+    }
     DumpStore("before the open");
     absl::StatusOr<std::unique_ptr<RawIndex>> idx =
         RawIndex::Open(kRoot, schema_, options_);
@@ -489,6 +500,7 @@ class Driver {
   MemEnv env_;
   Schema schema_;
   Options options_;
+  bool switch_layouts_ = false;
   Hooks hooks_;
   std::unique_ptr<RawIndex> index_;
   model::IndexModel model_;

@@ -12,6 +12,9 @@
 #include "index/stats_env.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
+#include "runset/manifest.h"
+#include "runset/policy.h"
+#include "runset/run_set.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -148,13 +151,22 @@ absl::StatusOr<bool> Instance::Find(absl::string_view key,
   const auto [first, second] = LogsInOrder();
   if (first != nullptr) first->table().Prefetch(hash);
   if (second != nullptr) second->table().Prefetch(hash);
-  const DataFile::Window window =
-      data_ != nullptr ? data_->Prefetch(hash) : DataFile::Window{};
-  if (lru_.Find(key, hash, value_out)) return true;
   const char* entry = nullptr;
-  if (first != nullptr) entry = first->Find(key, hash);
-  if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
-  if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, window);
+  if (runs_ == nullptr) {
+    const DataFile::Window window =
+        data_ != nullptr ? data_->Prefetch(hash) : DataFile::Window{};
+    if (lru_.Find(key, hash, value_out)) return true;
+    if (first != nullptr) entry = first->Find(key, hash);
+    if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
+    if (entry == nullptr && data_ != nullptr) entry = data_->Find(key, window);
+  } else {
+    RunSet::Lookup lookup;
+    runs_->Prefetch(hash, &lookup);
+    if (lru_.Find(key, hash, value_out)) return true;
+    if (first != nullptr) entry = first->Find(key, hash);
+    if (entry == nullptr && second != nullptr) entry = second->Find(key, hash);
+    if (entry == nullptr) entry = runs_->Find(key, lookup);
+  }
   if (entry == nullptr) return false;
   const absl::string_view value = EntryValue(schema_, entry);
   if (value_out != nullptr && !value.empty()) {
@@ -193,37 +205,42 @@ absl::Status Instance::Iter(const VisitFn& f) const {
       }
     });
   }
-  if (data_ != nullptr) {
-    // Data records whose key a log holds are skipped. The data file is sorted
-    // by hash, so walk the logs' keys sorted by hash alongside it (sequential
-    // memory access, unlike a table lookup per record).
-    std::vector<LogTable::Sorted> shadow;
-    for (const Log* log : {first, second}) {
-      if (log == nullptr) continue;
-      std::vector<LogTable::Sorted> sorted = log->table().SortedByHash();
-      shadow.insert(shadow.end(), sorted.begin(), sorted.end());
-    }
-    std::sort(shadow.begin(), shadow.end(),
-              [](const LogTable::Sorted& a, const LogTable::Sorted& b) {
-                return a.hash < b.hash;
-              });
-    size_t next = 0;
-    for (uint64_t i = 0; i < data_->count(); ++i) {
-      const char* entry = data_->entry(i);
-      if (next < shadow.size()) {
-        const uint64_t h = schema_.hash(EntryKey(schema_, entry));
-        while (next < shadow.size() && shadow[next].hash < h) ++next;
-        bool shadowed = false;
-        for (size_t k = next; k < shadow.size() && shadow[k].hash == h; ++k) {
-          if (std::memcmp(shadow[k].entry, entry, schema_.key_size) == 0) {
-            shadowed = true;
-            break;
-          }
-        }
-        if (shadowed) continue;
+  if (data_ == nullptr && runs_ == nullptr) return absl::OkStatus();
+  // Records whose key a log holds are skipped. The data file (or the runs'
+  // merge) goes in hash order, so walk the logs' keys sorted by hash alongside
+  // it (sequential memory access, unlike a table lookup per record).
+  std::vector<LogTable::Sorted> shadow;
+  for (const Log* log : {first, second}) {
+    if (log == nullptr) continue;
+    std::vector<LogTable::Sorted> sorted = log->table().SortedByHash();
+    shadow.insert(shadow.end(), sorted.begin(), sorted.end());
+  }
+  std::sort(shadow.begin(), shadow.end(),
+            [](const LogTable::Sorted& a, const LogTable::Sorted& b) {
+              return a.hash < b.hash;
+            });
+  size_t next = 0;
+  auto shadowed = [&](const char* entry, uint64_t h) {
+    while (next < shadow.size() && shadow[next].hash < h) ++next;
+    for (size_t k = next; k < shadow.size() && shadow[k].hash == h; ++k) {
+      if (std::memcmp(shadow[k].entry, entry, schema_.key_size) == 0) {
+        return true;
       }
-      visit(entry);
     }
+    return false;
+  };
+  if (runs_ != nullptr) {
+    return runs_->Iter([&](const char* entry, uint64_t hash) {
+      if (!shadowed(entry, hash)) visit(entry);
+    });
+  }
+  for (uint64_t i = 0; i < data_->count(); ++i) {
+    const char* entry = data_->entry(i);
+    if (next < shadow.size() &&
+        shadowed(entry, schema_.hash(EntryKey(schema_, entry)))) {
+      continue;
+    }
+    visit(entry);
   }
   return absl::OkStatus();
 }
@@ -334,6 +351,12 @@ absl::Status Instance::ClearLocked() {
   // state.
   std::unique_ptr<Log> old_async = std::move(log_async_);
   data_.reset();
+  if (runs_ != nullptr) {
+    // No run is named any more; the manifest follows the log reset.
+    KVINDEX_ASSIGN_OR_RETURN(
+        runs_, RunSet::Open(env_.get(), StoreDir(root_), schema_,
+                            ClearedManifest(runs_->manifest(), generation_)));
+  }
   KVINDEX_RETURN_IF_ERROR(
       Failed(log_->Clear(generation_, /*reopen=*/true,
                          [this] { (void)Hook(HookPoint::kClearIo); })));
@@ -347,6 +370,10 @@ absl::Status Instance::ClearLocked() {
       KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("log_async"))));
     }
   }
+  // A tiered store's clear: a manifest without runs, then their files.
+  KVINDEX_ASSIGN_OR_RETURN(const bool tiered,
+                           env_->FileExists(ManifestPath(StoreDir(root_))));
+  if (tiered) return Failed(ClearRuns());
   auto exists = env_->FileExists(Path("data"));
   if (!exists.ok()) return Failed(exists.status());
   if (*exists) KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));

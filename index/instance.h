@@ -7,6 +7,8 @@
 //   instance_open.cc   opening a writer and crash recovery (log_async replay)
 //   instance_merge.cc  merges: the merge lock, start, run, commit
 //   instance_sync.cc   read-only instances following the writer (Sync)
+//   instance_tiered.cc the tiered layout: its recovery at open, merge commit
+//                      and clear, and the conversions between layouts
 //
 // Locks, in acquisition order:
 //   1. The merge lock (merging_, a binary semaphore on merge_mu_): held from
@@ -47,6 +49,8 @@
 #include "io/env.h"
 #include "io/flush_options.h"
 #include "log/log.h"
+#include "runset/policy.h"
+#include "runset/run_set.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -90,7 +94,8 @@ class Instance {
   absl::Status Sync();
 
  private:
-  enum class MergeWhen { kAlways, kIfLogFull };
+  // kCompact: always, and a tiered merge folds every run.
+  enum class MergeWhen { kAlways, kIfLogFull, kCompact };
   struct MergeJob;
   struct SyncUpdate;
 
@@ -119,18 +124,43 @@ class Instance {
   absl::Status RecoverLogAsync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CopyIntoLog(const Log& from, bool only_missing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Generation in the data file's header, or -1 if there is no data file (a
-  // data file without records still counts: it tells a merge commit from a
-  // clear).
-  absl::StatusOr<int64_t> DataFileGeneration();
+  // The generation of the last merge commit on disk: the manifest's in the
+  // tiered layout, else the data file's header's, or -1 if there is no data
+  // file (a data file without records still counts: it tells a merge commit
+  // from a clear).
+  absl::StatusOr<int64_t> CommittedGeneration();
   // Whether a log_async of generation `async_generation` still holds bindings
   // for a log of generation `log_generation`: yes while its merge has not reset
-  // the log, and after that only if the merge committed (the data file has the
-  // log's generation); otherwise a clear made it obsolete.
+  // the log, and after that only if the merge committed (its commit carries
+  // the log's generation); otherwise a clear made it obsolete.
   absl::StatusOr<bool> LogAsyncWanted(int64_t async_generation,
                                       int64_t log_generation);
+  // The single-file layout's recovery: a merge commit or a clear cut short.
+  absl::Status RecoverSingleFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveIfPresent(const std::string& path);
   void RemoveFilter();
+
+  // --- instance_tiered.cc
+  // The tiered layout's recovery at open, from its committed `manifest`: a
+  // merge commit or a clear cut short, files left by either; opens the runs.
+  absl::Status RecoverTiered(const Manifest& manifest)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A single-file store becomes tiered: a first manifest lists its data file
+  // (if any) as the oldest run.
+  absl::Status ConvertToTiered() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A tiered store becomes single-file: everything is merged into one run,
+  // which is renamed to `data`, and the manifest goes. Takes the merge lock.
+  absl::Status ConvertToSingleFile();
+  // Commits the output of a tiered merge of `runs` under `plan` (the file at
+  // Path("merge"), of `generation`) as run `runs.manifest().next_id`: the run
+  // renamed durably, its filter, then the manifest (the commit point).
+  // *committed: the runs from then on.
+  absl::Status CommitRun(const RunSet& runs, const MergePlan& plan,
+                         int64_t generation, MergeResult merged,
+                         std::shared_ptr<const RunSet>* committed);
+  // The tiered part of a clear, after the log reset: a manifest without runs,
+  // then the runs' files removed.
+  absl::Status ClearRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- instance_merge.cc
   void AcquireMergeLock();
@@ -167,6 +197,10 @@ class Instance {
   // The data file at its path, or nullptr if absent, empty, or older than the
   // log (a clear that a crash interrupted after its commit point).
   absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
+  // The runs of a tiered store as its manifest lists them for a log of
+  // `generation`, or nullptr for a single-file store (no manifest).
+  absl::StatusOr<std::shared_ptr<const RunSet>> OpenRuns(
+      int64_t generation, const RunSet* previous);
 
   const std::string root_;
   const Schema schema_;
@@ -178,7 +212,11 @@ class Instance {
   mutable RwLock mu_;
   std::unique_ptr<Log> log_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Log> log_async_ ABSL_GUARDED_BY(mu_);
+  // The single-file layout's data file (may be null), or the tiered layout's
+  // runs (never null in that layout): exactly one of the two layouts is in
+  // use, data_ is null when runs_ is not.
   std::shared_ptr<const DataFile> data_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const RunSet> runs_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Whether log_async holds newer bindings than log (always for a writer; for a
   // reader, unless the merge that created log_async already reset the log).

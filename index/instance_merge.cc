@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
@@ -13,6 +14,9 @@
 #include "index/stats.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
+#include "runset/manifest.h"
+#include "runset/policy.h"
+#include "runset/run_set.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -20,7 +24,9 @@ namespace index_internal {
 // What a merge works on, captured under mu_ when it starts.
 struct Instance::MergeJob {
   const Log* log = nullptr;              // frozen during the merge
-  std::shared_ptr<const DataFile> data;  // may be null
+  std::shared_ptr<const DataFile> data;  // single-file layout; may be null
+  std::shared_ptr<const RunSet> runs;    // tiered layout; null otherwise
+  MergePlan plan;                        // tiered: the runs folded
   int64_t generation = 0;                // the merge's result generation
   KeepFn keep;                           // filter, optional
   std::chrono::steady_clock::time_point start;
@@ -117,7 +123,9 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       stats_internal::AddMerge();
       st = RecoverLogAsync();
     }
-    if (st.ok() && !nothing_to_do && data_ == nullptr &&
+    const bool no_records =
+        runs_ != nullptr ? runs_->empty() : data_ == nullptr;
+    if (st.ok() && !nothing_to_do && no_records &&
         log_->table().cardinal() == 0) {
       nothing_to_do = true;
     }
@@ -135,6 +143,13 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       }
       job->log = log_.get();
       job->data = data_;
+      job->runs = runs_;
+      if (runs_ != nullptr) {
+        const std::vector<RunEntry>& runs = runs_->manifest().runs;
+        job->plan = keep != nullptr || when == MergeWhen::kCompact
+                        ? PlanCompact(runs)
+                        : PlanMerge(runs);
+      }
     }
   }
   if (!st.ok() || nothing_to_do) {
@@ -168,7 +183,11 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   request.path = Path("merge");
   request.schema = schema_;
   request.log = &job.log->table();
-  request.data = job.data.get();
+  if (job.runs != nullptr) {
+    request.older_runs = job.runs->Newest(job.plan.fold);
+  } else {
+    request.data = job.data.get();
+  }
   request.generation = job.generation;
   request.keep = job.keep;
   request.cancel = &cancel_;
@@ -183,39 +202,59 @@ absl::Status Instance::MergeBody(MergeJob& job) {
 }
 
 // The fsync order that makes every step crash-safe: the merge output is fsynced
-// and renamed over data (durable with the directory), its filter written (not
-// synced: a damaged or missing filter is not used), then the log is reset
-// (its commit point), the writes made during the merge are copied from
+// and committed (single file: renamed over data, durable with the directory;
+// tiered: renamed to its run's name, then a new manifest written by rename),
+// its filter written (not synced: a damaged or missing filter is not used),
+// then the log is reset, the writes made during the merge are copied from
 // log_async into the new log and fsynced, and only then is log_async deleted.
 absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
-  std::unique_ptr<IndexFile> file = std::move(merged.file);
   if (cancel_) {
-    (void)file->Close();
+    (void)merged.file->Close();
     (void)env_->RemoveFile(Path("merge"));
     return absl::AbortedError(
         absl::StrCat(root_, ": merge cancelled by clear or close"));
   }
-  KVINDEX_RETURN_IF_ERROR(file->RenameTo(Path("data")));
-  // The filter goes next to the committed data file, whose generation it
-  // names; it is an accelerator only, so a failure to write it just leaves
-  // finds without it (an older filter names another generation).
-  if (!merged.filter.empty()) {
-    (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(Path("data")),
-                           merged.filter);
+  std::shared_ptr<const DataFile> data;
+  std::shared_ptr<const RunSet> runs;
+  if (job.runs != nullptr) {
+    KVINDEX_RETURN_IF_ERROR(CommitRun(*job.runs, job.plan, job.generation,
+                                      std::move(merged), &runs));
+  } else {
+    std::unique_ptr<IndexFile> file = std::move(merged.file);
+    KVINDEX_RETURN_IF_ERROR(file->RenameTo(Path("data")));
+    // The filter goes next to the committed data file, whose generation it
+    // names; it is an accelerator only, so a failure to write it just leaves
+    // finds without it (an older filter names another generation).
+    if (!merged.filter.empty()) {
+      (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(Path("data")),
+                             merged.filter);
+    }
+    KVINDEX_ASSIGN_OR_RETURN(
+        data, DataFile::FromFile(std::move(file), schema_, env_.get()));
   }
-  auto data = DataFile::FromFile(std::move(file), schema_, env_.get());
-  if (!data.ok()) return data.status();
 
-  WriterLock lock(&mu_);
-  data_ = *std::move(data);
-  generation_ = job.generation;
-  if (job.keep) lru_.Clear();
-  KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
-  KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
-  KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
-  KVINDEX_RETURN_IF_ERROR(
-      Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
-  log_async_.reset();
+  {
+    WriterLock lock(&mu_);
+    if (runs != nullptr) {
+      runs_ = runs;
+    } else {
+      data_ = std::move(data);
+    }
+    generation_ = job.generation;
+    if (job.keep) lru_.Clear();
+    KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
+    KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
+    KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
+    KVINDEX_RETURN_IF_ERROR(
+        Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
+    log_async_.reset();
+  }
+  // The runs the merge folded: no new reader opens them from here on (readers
+  // still holding them keep their mappings).
+  if (runs != nullptr) {
+    KVINDEX_RETURN_IF_ERROR(
+        RemoveStaleRunFiles(env_.get(), StoreDir(root_), runs->manifest()));
+  }
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 // output or filter).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "index/instance.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
+#include "runset/manifest.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -41,13 +43,19 @@ absl::StatusOr<std::shared_ptr<Instance>> Instance::Create(
   std::shared_ptr<Instance> instance(new Instance(root, schema, options));
   if (options.readonly) {
     KVINDEX_RETURN_IF_ERROR(instance->Sync());
-  } else {
-    KVINDEX_RETURN_IF_ERROR(instance->OpenWriter());
+    return instance;
+  }
+  KVINDEX_RETURN_IF_ERROR(instance->OpenWriter());
+  if (options.layout == Layout::kSingleFile) {
+    KVINDEX_RETURN_IF_ERROR(instance->ConvertToSingleFile());
   }
   return instance;
 }
 
-absl::StatusOr<int64_t> Instance::DataFileGeneration() {
+absl::StatusOr<int64_t> Instance::CommittedGeneration() {
+  KVINDEX_ASSIGN_OR_RETURN(std::optional<Manifest> manifest,
+                           ReadManifest(env_.get(), StoreDir(root_)));
+  if (manifest.has_value()) return manifest->generation;
   auto file =
       IndexFile::OpenReadOnly(env_.get(), Path("data"), schema_.entry_size());
   if (!file.ok()) return file.status();
@@ -58,8 +66,8 @@ absl::StatusOr<bool> Instance::LogAsyncWanted(int64_t async_generation,
                                               int64_t log_generation) {
   if (async_generation > log_generation) return true;
   if (async_generation < log_generation) return false;
-  KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation, DataFileGeneration());
-  return data_generation == log_generation;
+  KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
+  return committed == log_generation;
 }
 
 absl::Status Instance::OpenWriter() {
@@ -72,13 +80,38 @@ absl::Status Instance::OpenWriter() {
                                               /*fresh=*/false, /*generation=*/0,
                                               options_.flush_callback));
   generation_ = log_->generation();
-  if (options_.fresh) return ClearLocked();
+  if (options_.fresh) {
+    KVINDEX_RETURN_IF_ERROR(ClearLocked());
+  } else {
+    // The layout on disk decides the recovery; a manifest means tiered.
+    KVINDEX_ASSIGN_OR_RETURN(std::optional<Manifest> manifest,
+                             ReadManifest(env_.get(), StoreDir(root_)));
+    if (manifest.has_value()) {
+      KVINDEX_RETURN_IF_ERROR(RecoverTiered(*manifest));
+    } else {
+      KVINDEX_RETURN_IF_ERROR(RecoverSingleFile());
+    }
+    KVINDEX_RETURN_IF_ERROR(RecoverLogAsync());
+    // A merge output or a filter being written when a crash came is never
+    // used; the next merge rewrites them anyway.
+    RemoveIfPresent(Path("merge"));
+    RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
+  }
+  // Tiered to single-file needs a merge: Create does it once the instance is
+  // open.
+  if (options_.layout == Layout::kTiered && runs_ == nullptr) {
+    KVINDEX_RETURN_IF_ERROR(ConvertToTiered());
+  }
+  return absl::OkStatus();
+}
 
+absl::Status Instance::RecoverSingleFile() {
   // A data file one generation ahead of the log: a merge renamed its output
   // over the data file, then a crash came before it reset the log. Every
   // binding of that log went into the data file (or was filtered out), so
   // finish the commit.
-  KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation, DataFileGeneration());
+  KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation,
+                           CommittedGeneration());
   if (data_generation == generation_ + 1) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(data_generation, /*reopen=*/true));
     generation_ = data_generation;
@@ -95,11 +128,6 @@ absl::Status Instance::OpenWriter() {
   } else {
     data_ = std::move(data);
   }
-  KVINDEX_RETURN_IF_ERROR(RecoverLogAsync());
-  // A merge output or a filter being written when a crash came is never used;
-  // the next merge rewrites them anyway.
-  RemoveIfPresent(Path("merge"));
-  RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
   return absl::OkStatus();
 }
 

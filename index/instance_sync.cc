@@ -17,6 +17,7 @@
 #include "io/env.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
+#include "runset/run_set.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -32,7 +33,12 @@ struct Instance::SyncUpdate {
   // by a merge or a clear), or kept with `log_records` appended.
   std::unique_ptr<Log> new_log;
   std::shared_ptr<const DataFile> new_data;
+  // With `new_log`: the runs of a tiered store (then new_data is null), or
+  // null for a single-file one.
+  std::shared_ptr<const RunSet> new_runs;
   std::string log_records;
+  // The runs in use when the sync started, shared by the new set.
+  std::shared_ptr<const RunSet> previous_runs;
 };
 
 absl::Status Instance::Sync() {
@@ -53,6 +59,10 @@ absl::Status Instance::Sync() {
     generation = generation_;
   }
   SyncUpdate update;
+  {
+    ReaderLock lock(&mu_);
+    update.previous_runs = runs_;
+  }
   KVINDEX_RETURN_IF_ERROR(FollowLogAsync(log_async, update));
   KVINDEX_RETURN_IF_ERROR(FollowLog(log, generation, update));
   KVINDEX_RETURN_IF_ERROR(DropObsoleteLogAsync(log_async, log, update));
@@ -119,8 +129,16 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
         absl::StrCat(Path("log"), ": log file disappeared"));
   }
   if (update.new_log != nullptr) {
-    KVINDEX_ASSIGN_OR_RETURN(update.new_data,
-                             OpenData(update.new_log->generation()));
+    // A manifest means a tiered store, whose runs replace the data file; the
+    // manifest read is the one committed for this log or a later one, so the
+    // runs are one consistent set.
+    KVINDEX_ASSIGN_OR_RETURN(
+        update.new_runs,
+        OpenRuns(update.new_log->generation(), update.previous_runs.get()));
+    if (update.new_runs == nullptr) {
+      KVINDEX_ASSIGN_OR_RETURN(update.new_data,
+                               OpenData(update.new_log->generation()));
+    }
   }
   if (current != nullptr) (void)Hook(HookPoint::kSyncReloadLog);
   return absl::OkStatus();
@@ -163,6 +181,7 @@ void Instance::PublishSync(SyncUpdate update) {
     generation_ = update.new_log->generation();
     log_ = std::move(update.new_log);
     data_ = std::move(update.new_data);
+    runs_ = std::move(update.new_runs);
   } else if (log_ != nullptr) {
     log_->AddRecords(update.log_records);
   }
@@ -205,6 +224,12 @@ absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
     return std::shared_ptr<const DataFile>();
   }
   return data;
+}
+
+absl::StatusOr<std::shared_ptr<const RunSet>> Instance::OpenRuns(
+    int64_t generation, const RunSet* previous) {
+  return RunSet::Load(env_.get(), StoreDir(root_), schema_, generation,
+                      previous);
 }
 
 }  // namespace index_internal

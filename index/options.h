@@ -23,6 +23,20 @@ enum class Throttle {
   kOvercommitMemory,
 };
 
+// How a store keeps its bindings on disk (docs/format.md, docs/design.md).
+enum class Layout {
+  // One data file, rewritten whole by every merge: the OCaml `index.unix`
+  // format, byte for byte. Merges cost grows with the store.
+  kSingleFile,
+  // Several data files ("runs", each in the single-file format with its own
+  // key filter) listed by a manifest; a merge writes the log into the
+  // smallest free slot, folding in the runs below it, so each binding is
+  // rewritten about log2(store / log_size) times. For stores of 10^8 and more
+  // bindings. The OCaml library cannot read such a store: open it with
+  // kSingleFile first, which compacts it back into one data file.
+  kTiered,
+};
+
 // Points where tests can pause or fail an index operation (OCaml index's
 // hooks).
 enum class HookPoint {
@@ -55,6 +69,12 @@ struct Options {
   // Number of entries the log holds before a merge starts (500 000 upstream).
   uint64_t log_size = 500000;
   Throttle throttle = Throttle::kBlockWrites;
+  // Read-write only: the layout the store is kept in. Opening a store of the
+  // other layout converts it: a single-file store's data file becomes the
+  // oldest run of a tiered one; a tiered store is compacted into one data
+  // file (a full merge, at open). Read-only instances read either layout,
+  // whatever this says.
+  Layout layout = Layout::kSingleFile;
   // Called before any binding is written to a file (flushes and merges), from
   // the thread doing the write, with internal locks held: it must not call into
   // the index.

@@ -62,6 +62,10 @@ struct Config {
   uint64_t log_size = 4;
   size_t lru_size = 0;
   Throttle throttle = Throttle::kBlockWrites;
+  // The writer's layout at the start; with switch_layouts, every reopen of
+  // the writer (after a close or a crash) converts the store to the other one.
+  Layout layout = Layout::kSingleFile;
+  bool switch_layouts = false;
 };
 
 void showValue(const Config& c, std::ostream& os) {
@@ -69,22 +73,27 @@ void showValue(const Config& c, std::ostream& os) {
      << ", lru_size=" << c.lru_size << ", throttle="
      << (c.throttle == Throttle::kBlockWrites ? "block_writes"
                                               : "overcommit_memory")
-     << "}";
+     << ", layout=" << (c.layout == Layout::kTiered ? "tiered" : "single_file")
+     << ", switch_layouts=" << c.switch_layouts << "}";
 }
 
 rc::Gen<Config> GenConfig() {
   return rc::gen::apply(
-      [](int bits, int log_size, size_t lru, bool overcommit) {
+      [](int bits, int log_size, size_t lru, bool overcommit, int layout) {
         Config c;
         c.hash_bits = bits;
         c.log_size = static_cast<uint64_t>(log_size);
         c.lru_size = lru;
         c.throttle =
             overcommit ? Throttle::kOvercommitMemory : Throttle::kBlockWrites;
+        // 0: single file, 1: tiered, 2 and 3: either, switching at reopens.
+        c.layout = layout % 2 == 1 ? Layout::kTiered : Layout::kSingleFile;
+        c.switch_layouts = layout >= 2;
         return c;
       },
       rc::gen::element(2, 8), Uniform(1, 9),
-      rc::gen::element<size_t>(0, 1, 4, 1000), rc::gen::arbitrary<bool>());
+      rc::gen::element<size_t>(0, 1, 4, 1000), rc::gen::arbitrary<bool>(),
+      rc::gen::inRange(0, 4));
 }
 
 // --- The system under test ---------------------------------------------------
@@ -98,7 +107,9 @@ struct Reader {
 class Sut {
  public:
   explicit Sut(const Config& config)
-      : config_(config), schema_(TestSchema(config.hash_bits)) {
+      : config_(config),
+        schema_(TestSchema(config.hash_bits)),
+        layout_(config.layout) {
     Options options = WriterOptions();
     options.fresh = true;
     auto w = RawIndex::Open(kRoot, schema_, options);
@@ -116,7 +127,14 @@ class Sut {
     o.log_size = config_.log_size;
     o.lru_size = config_.lru_size;
     o.throttle = config_.throttle;
+    o.layout = layout_;
     return o;
+  }
+  // Called before each reopen of the writer.
+  void NextLayout() {
+    if (!config_.switch_layouts) return;
+    layout_ =
+        layout_ == Layout::kTiered ? Layout::kSingleFile : Layout::kTiered;
   }
   Options ReaderOptions() {
     Options o = WriterOptions();
@@ -132,6 +150,7 @@ class Sut {
  private:
   Config config_;
   Schema schema_;
+  Layout layout_;
 };
 
 using Cmd = rc::state::Command<IndexModel, Sut>;
@@ -163,6 +182,7 @@ void CheckAllBindings(const RawIndex& index, const model::Map& expected,
 }
 
 void ReopenWriter(Sut& sut, const std::string& what) {
+  sut.NextLayout();
   auto w = RawIndex::Open(kRoot, sut.schema(), sut.WriterOptions());
   if (!w.ok()) Fail(what + ": reopening the writer: " + w.status().ToString());
   sut.writer = *std::move(w);

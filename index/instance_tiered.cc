@@ -1,0 +1,183 @@
+// Instance, the tiered layout (Layout::kTiered): recovery at open from the
+// manifest, the merge commit that adds a run, the clear of the runs, and the
+// conversions between the two layouts. docs/design.md §15 tells the whole
+// protocol; runset/manifest.h the manifest's format and recovery rules.
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "datafile/data_file.h"
+#include "filter/key_filter.h"
+#include "index/instance.h"
+#include "io/index_file.h"
+#include "io/status_macros.h"
+#include "runset/manifest.h"
+#include "runset/policy.h"
+#include "runset/run_set.h"
+
+namespace kvindex {
+namespace index_internal {
+
+absl::Status Instance::RecoverTiered(const Manifest& manifest) {
+  const std::string dir = StoreDir(root_);
+  // The manifest commits merges and clears with the generation the log then
+  // takes: it is the log's, or one ahead when a crash came between a merge's
+  // commit and its log reset.
+  if (manifest.generation > generation_ + 1) {
+    return absl::DataLossError(absl::StrCat(
+        ManifestPath(dir), ": generation ", manifest.generation,
+        " is more than one ahead of the log's (", generation_, ")"));
+  }
+  if (manifest.generation == generation_ + 1) {
+    KVINDEX_RETURN_IF_ERROR(log_->Clear(manifest.generation, /*reopen=*/true));
+    generation_ = manifest.generation;
+  }
+  KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, manifest));
+  Manifest committed = manifest;
+  if (manifest.generation < generation_) {
+    // A clear reset the log (its commit point) and a crash came before it
+    // wrote its manifest: the listed runs are gone for good.
+    committed = ClearedManifest(manifest, generation_);
+    KVINDEX_RETURN_IF_ERROR(WriteManifest(env_.get(), dir, committed));
+    KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, committed));
+  }
+  KVINDEX_ASSIGN_OR_RETURN(runs_,
+                           RunSet::Open(env_.get(), dir, schema_, committed));
+  return absl::OkStatus();
+}
+
+absl::Status Instance::ConvertToTiered() {
+  std::optional<DataFileRun> data_run;
+  if (data_ != nullptr) {
+    KVINDEX_ASSIGN_OR_RETURN(
+        const RunEntry entry,
+        DescribeRun(env_.get(), *data_, kDataRunId, /*slot=*/0));
+    data_run = DataFileRun{entry.generation, entry.records, entry.bytes};
+  }
+  const Manifest manifest =
+      ManifestOfDefaultStore(static_cast<uint32_t>(schema_.entry_size()),
+                             generation_, data_run, options_.log_size);
+  const std::string dir = StoreDir(root_);
+  KVINDEX_RETURN_IF_ERROR(Failed(WriteManifest(env_.get(), dir, manifest)));
+  RunSet::Runs open;
+  if (data_ != nullptr) open.push_back(data_);
+  KVINDEX_ASSIGN_OR_RETURN(
+      runs_, RunSet::Open(env_.get(), dir, schema_, manifest, open));
+  data_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status Instance::ConvertToSingleFile() {
+  {
+    ReaderLock lock(&mu_);
+    if (runs_ == nullptr) return absl::OkStatus();
+  }
+  // Everything into one run whose generation is the log's, as a single-file
+  // store's data file must be.
+  KVINDEX_RETURN_IF_ERROR(
+      StartMerge(MergeWhen::kCompact, nullptr, /*blocking=*/true));
+  AcquireMergeLock();
+  absl::Status st;
+  {
+    WriterLock lock(&mu_);
+    st = CheckWritable();
+    const std::string dir = StoreDir(root_);
+    const std::string data_path = Path("data");
+    if (st.ok() && runs_->runs().size() > 1) {
+      st = absl::InternalError(
+          absl::StrCat(root_, ": converting to one data file left ",
+                       runs_->runs().size(), " runs"));
+    }
+    if (st.ok() && runs_->runs().size() == 1 &&
+        runs_->runs()[0]->path() != data_path) {
+      // The rename of the run over `data` commits the conversion; its filter
+      // goes first (a filter names the records it was built for, so one found
+      // next to another data file is ignored).
+      const std::string run_path = runs_->runs()[0]->path();
+      auto has_filter = env_->FileExists(DataFile::FilterPath(run_path));
+      st = has_filter.status();
+      if (st.ok() && *has_filter) {
+        st = env_->RenameFile(DataFile::FilterPath(run_path),
+                              DataFile::FilterPath(data_path));
+      }
+      if (st.ok()) st = env_->RenameFile(run_path, data_path);
+      if (st.ok()) st = env_->SyncDir(dir);
+    }
+    if (st.ok() && runs_->empty()) {
+      RemoveIfPresent(data_path);
+      RemoveFilter();
+    }
+    if (st.ok()) st = env_->RemoveFile(ManifestPath(dir));
+    if (st.ok()) st = env_->SyncDir(dir);
+    if (st.ok()) {
+      auto data = DataFile::Open(env_.get(), data_path, schema_);
+      st = data.status();
+      if (st.ok()) {
+        data_ = *std::move(data);
+        runs_.reset();
+      }
+    }
+    st = Failed(st);
+  }
+  ReleaseMergeLock(nullptr);
+  return st;
+}
+
+absl::Status Instance::CommitRun(const RunSet& runs, const MergePlan& plan,
+                                 int64_t generation, MergeResult merged,
+                                 std::shared_ptr<const RunSet>* committed) {
+  const std::string dir = StoreDir(root_);
+  const Manifest& current = runs.manifest();
+  std::unique_ptr<IndexFile> file = std::move(merged.file);
+  MergeOutput output;
+  output.generation = generation;
+  output.records = merged.entries;
+  RunSet::Runs open = runs.runs();
+  if (merged.entries == 0) {
+    (void)file->Close();
+    KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("merge")));
+  } else {
+    // The run is durable under its name before a manifest names it; a crash
+    // before the manifest leaves it as the output of an uncommitted merge,
+    // which the next open removes.
+    const std::string run_path = RunPath(dir, current.next_id);
+    KVINDEX_RETURN_IF_ERROR(file->RenameTo(run_path));
+    if (!merged.filter.empty()) {
+      (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
+                             merged.filter);
+    }
+    KVINDEX_ASSIGN_OR_RETURN(
+        std::shared_ptr<const DataFile> run,
+        DataFile::FromFile(std::move(file), schema_, env_.get()));
+    KVINDEX_ASSIGN_OR_RETURN(
+        const RunEntry entry,
+        DescribeRun(env_.get(), *run, current.next_id, plan.output_slot));
+    output.bytes = entry.bytes;
+    open.push_back(std::move(run));
+  }
+  const Manifest next = ManifestAfterMerge(current, plan, output);
+  // The commit point: from here on the runs the merge folded are retired.
+  KVINDEX_RETURN_IF_ERROR(WriteManifest(env_.get(), dir, next));
+  KVINDEX_ASSIGN_OR_RETURN(*committed,
+                           RunSet::Open(env_.get(), dir, schema_, next, open));
+  return absl::OkStatus();
+}
+
+absl::Status Instance::ClearRuns() {
+  const std::string dir = StoreDir(root_);
+  KVINDEX_ASSIGN_OR_RETURN(std::optional<Manifest> current,
+                           ReadManifest(env_.get(), dir));
+  if (!current.has_value()) return absl::OkStatus();
+  KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, *current));
+  const Manifest cleared = ClearedManifest(*current, generation_);
+  KVINDEX_RETURN_IF_ERROR(WriteManifest(env_.get(), dir, cleared));
+  KVINDEX_ASSIGN_OR_RETURN(runs_,
+                           RunSet::Open(env_.get(), dir, schema_, cleared));
+  return RemoveStaleRunFiles(env_.get(), dir, cleared);
+}
+
+}  // namespace index_internal
+}  // namespace kvindex

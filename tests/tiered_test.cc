@@ -1,0 +1,473 @@
+// The tiered layout (Layout::kTiered) end to end over a MemEnv: newest binding
+// wins across the log and the runs, runs follow the binary counter, readers
+// see one consistent set of runs, a crash at every write point of merges,
+// clears and conversions keeps every binding flushed with fsync and invents
+// none, and stores move between the two layouts.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "index/options.h"
+#include "index/raw_index.h"
+#include "io/index_file.h"
+#include "io/mem_env.h"
+#include "runset/manifest.h"
+#include "testing/keys.h"
+#include "testing/status.h"
+
+namespace kvindex {
+namespace {
+
+constexpr char kRoot[] = "/store";
+using Model = std::map<std::string, std::string>;
+
+// 4-byte keys whose hash is their first byte: many keys per hash, so runs
+// hold equal hashes next to each other and across fan-out buckets.
+Schema TestSchema() {
+  return test::MakeSchema(test::kSmallKeySize, test::kSmallValueSize, 8,
+                          &test::FirstByteHash);
+}
+
+Options TieredOptions(MemEnv* env, uint64_t log_size = 8) {
+  Options o;
+  o.env = env;
+  o.log_size = log_size;
+  o.lru_size = 0;
+  o.layout = Layout::kTiered;
+  return o;
+}
+
+Options SingleFileOptions(MemEnv* env, uint64_t log_size = 8) {
+  Options o = TieredOptions(env, log_size);
+  o.layout = Layout::kSingleFile;
+  return o;
+}
+
+std::unique_ptr<RawIndex> OpenOrDie(const Options& options) {
+  auto index = RawIndex::Open(kRoot, TestSchema(), options);
+  EXPECT_TRUE(index.ok()) << index.status();
+  return index.ok() ? *std::move(index) : nullptr;
+}
+
+std::optional<Manifest> ManifestOf(MemEnv* env) {
+  auto m = ReadManifest(env, StoreDir(kRoot));
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? *m : std::nullopt;
+}
+
+// The value of `key`, or nullopt; fails the test on an error.
+std::optional<std::string> FindValue(RawIndex* index, absl::string_view key) {
+  std::string value(test::kSmallValueSize, '\0');
+  auto found = index->Find(key, value.data());
+  EXPECT_TRUE(found.ok()) << found.status();
+  if (!found.ok() || !*found) return std::nullopt;
+  return value;
+}
+
+// Every key of `model` is found with its value, and iteration visits exactly
+// the model's bindings, each key once.
+void ExpectMatches(RawIndex* index, const Model& model) {
+  for (const auto& [key, value] : model) {
+    const std::optional<std::string> found = FindValue(index, key);
+    ASSERT_TRUE(found.has_value()) << "missing key " << absl::CEscape(key);
+    EXPECT_EQ(*found, value) << "key " << absl::CEscape(key);
+  }
+  Model seen;
+  int visits = 0;
+  ASSERT_OK(index->Iter([&](absl::string_view k, absl::string_view v) {
+    ++visits;
+    seen[std::string(k)] = std::string(v);
+  }));
+  EXPECT_EQ(visits, static_cast<int>(model.size())) << "a key visited twice";
+  EXPECT_EQ(seen, model);
+}
+
+// Writes `count` bindings over `keys` distinct keys (so most overwrite an
+// older binding in some run), recording them in `model`.
+void WriteSome(RawIndex* index, Model* model, uint32_t first, uint32_t count,
+               uint32_t keys) {
+  for (uint32_t i = first; i < first + count; ++i) {
+    const std::string key = test::SmallKey((i * 7919u) % keys);
+    const std::string value = test::SmallValue(i);
+    ASSERT_OK(index->Replace(key, value));
+    (*model)[key] = value;
+  }
+}
+
+TEST(TieredTest, NewestBindingWinsAcrossLogAndRuns) {
+  MemEnv env;
+  auto index = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(index, nullptr);
+  Model model;
+  for (uint32_t round = 0; round < 12; ++round) {
+    WriteSome(index.get(), &model, round * 50, 50, 300);
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
+    ExpectMatches(index.get(), model);
+  }
+  // Bindings still in the log shadow the runs' older ones too.
+  WriteSome(index.get(), &model, 5000, 5, 300);
+  ExpectMatches(index.get(), model);
+  // Several runs hold older values of the same keys.
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_GE(m->runs.size(), 2u);
+  EXPECT_FALSE(env.FileExists(StorePath(kRoot, "data")).value());
+  ASSERT_OK(index->Close());
+  // And after a reopen.
+  index = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(index, nullptr);
+  ExpectMatches(index.get(), model);
+}
+
+TEST(TieredTest, RunsFollowTheBinaryCounter) {
+  MemEnv env;
+  auto index = OpenOrDie(TieredOptions(&env, /*log_size=*/1000));
+  ASSERT_NE(index, nullptr);
+  Model model;
+  // Distinct keys, one equal-sized log per merge: after M merges the slots
+  // held are the binary digits of M.
+  for (uint32_t merge = 1; merge <= 11; ++merge) {
+    for (uint32_t i = 0; i < 40; ++i) {
+      const std::string key = test::SmallKey(merge * 100 + i);
+      ASSERT_OK(index->Replace(key, test::SmallValue(merge)));
+      model[key] = test::SmallValue(merge);
+    }
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
+    std::optional<Manifest> m = ManifestOf(&env);
+    ASSERT_TRUE(m.has_value());
+    uint32_t slots = 0;
+    for (const RunEntry& run : m->runs) slots |= 1u << run.slot;
+    EXPECT_EQ(slots, merge) << "after merge " << merge;
+    // Only the live runs' files exist: the folded ones are gone.
+    for (const std::string& path : env.ListFiles()) {
+      if (!absl::StrContains(path, "/run.") ||
+          absl::EndsWith(path, ".filter")) {
+        continue;
+      }
+      bool listed = false;
+      for (const RunEntry& run : m->runs) {
+        listed |= path == RunPath(StoreDir(kRoot), run.id);
+      }
+      EXPECT_TRUE(listed) << path << " is not a live run";
+    }
+  }
+  ExpectMatches(index.get(), model);
+}
+
+TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {
+  MemEnv env;
+  auto index = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(index, nullptr);
+  Model model;
+  for (uint32_t round = 0; round < 6; ++round) {
+    WriteSome(index.get(), &model, round * 40, 40, 100);
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
+  }
+  // Drop every binding whose newest value is odd: older even values of the
+  // same keys in older runs must not come back.
+  ASSERT_OK(index->Filter([](absl::string_view, absl::string_view value) {
+    return (static_cast<unsigned char>(value[0]) & 1) == 0;
+  }));
+  for (auto it = model.begin(); it != model.end();) {
+    if (static_cast<unsigned char>(it->second[0]) & 1) {
+      ASSERT_FALSE(FindValue(index.get(), it->first).has_value())
+          << absl::CEscape(it->first);
+      it = model.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ExpectMatches(index.get(), model);
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_LE(m->runs.size(), 1u);
+}
+
+TEST(TieredTest, ClearRemovesEveryRun) {
+  MemEnv env;
+  auto index = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(index, nullptr);
+  Model model;
+  WriteSome(index.get(), &model, 0, 100, 100);
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
+  ASSERT_OK(index->Clear());
+  ExpectMatches(index.get(), {});
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->runs.empty());
+  for (const std::string& path : env.ListFiles()) {
+    EXPECT_FALSE(absl::StrContains(path, "/run.")) << path;
+  }
+  Model after;
+  WriteSome(index.get(), &after, 200, 30, 50);
+  ASSERT_OK(index->Close());
+  index = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(index, nullptr);
+  ExpectMatches(index.get(), after);
+}
+
+TEST(TieredTest, ConvertsFromAndBackToOneDataFile) {
+  MemEnv env;
+  Model model;
+  {
+    auto single = OpenOrDie(SingleFileOptions(&env));
+    ASSERT_NE(single, nullptr);
+    WriteSome(single.get(), &model, 0, 100, 80);
+    ASSERT_OK(single->Merge());
+    ASSERT_OK(single->AwaitMerge());
+    WriteSome(single.get(), &model, 100, 3, 80);
+    ASSERT_OK(single->Close());
+  }
+  {
+    // The data file becomes the oldest run.
+    auto tiered = OpenOrDie(TieredOptions(&env));
+    ASSERT_NE(tiered, nullptr);
+    std::optional<Manifest> m = ManifestOf(&env);
+    ASSERT_TRUE(m.has_value());
+    ASSERT_EQ(m->runs.size(), 1u);
+    EXPECT_EQ(m->runs[0].id, kDataRunId);
+    ExpectMatches(tiered.get(), model);
+    for (uint32_t round = 0; round < 5; ++round) {
+      WriteSome(tiered.get(), &model, 200 + round * 30, 30, 120);
+      ASSERT_OK(tiered->Merge());
+      ASSERT_OK(tiered->AwaitMerge());
+    }
+    ExpectMatches(tiered.get(), model);
+    ASSERT_OK(tiered->Close());
+  }
+  {
+    // Back to one data file: no manifest, no run, a data file of the log's
+    // generation holding everything.
+    auto single = OpenOrDie(SingleFileOptions(&env));
+    ASSERT_NE(single, nullptr);
+    ExpectMatches(single.get(), model);
+    EXPECT_FALSE(ManifestOf(&env).has_value());
+    for (const std::string& path : env.ListFiles()) {
+      EXPECT_FALSE(absl::StrContains(path, "/run.")) << path;
+    }
+    ASSERT_OK(single->Close());
+  }
+  auto data = IndexFile::OpenReadOnly(&env, StorePath(kRoot, "data"),
+                                      TestSchema().entry_size());
+  ASSERT_OK(data);
+  ASSERT_NE(*data, nullptr);
+  auto log = IndexFile::OpenReadOnly(&env, StorePath(kRoot, "log"),
+                                     TestSchema().entry_size());
+  ASSERT_OK(log);
+  ASSERT_NE(*log, nullptr);
+  EXPECT_EQ((*data)->generation(), (*log)->generation());
+  EXPECT_EQ((*data)->offset() / TestSchema().entry_size(), model.size());
+  // A reopen in the single-file layout changes nothing.
+  auto again = OpenOrDie(SingleFileOptions(&env));
+  ASSERT_NE(again, nullptr);
+  ExpectMatches(again.get(), model);
+}
+
+TEST(TieredTest, ReadersSeeTheWritersFlushedBindingsAcrossMerges) {
+  MemEnv env;
+  auto writer = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(writer, nullptr);
+  Options ro = TieredOptions(&env);
+  ro.readonly = true;
+  auto reader = OpenOrDie(ro);
+  ASSERT_NE(reader, nullptr);
+  // A reader opened with the other layout option reads the tiered store too.
+  Options ro_single = ro;
+  ro_single.layout = Layout::kSingleFile;
+  auto other_reader = OpenOrDie(ro_single);
+  ASSERT_NE(other_reader, nullptr);
+  Model model;
+  for (uint32_t round = 0; round < 10; ++round) {
+    WriteSome(writer.get(), &model, round * 37, 37, 150);
+    if (round % 3 == 2) {
+      ASSERT_OK(writer->Merge());
+      ASSERT_OK(writer->AwaitMerge());
+    }
+    ASSERT_OK(writer->Flush());
+    ASSERT_OK(reader->Sync());
+    ExpectMatches(reader.get(), model);
+    ASSERT_OK(other_reader->Sync());
+    ExpectMatches(other_reader.get(), model);
+  }
+  ASSERT_OK(writer->Clear());
+  ASSERT_OK(reader->Sync());
+  ExpectMatches(reader.get(), {});
+}
+
+// What a store opened after a crash must show: every binding flushed with
+// fsync before the crash point, possibly newer ones written after it, and
+// nothing that was never written.
+struct History {
+  Model durable;  // as of the last fsync
+  std::map<std::string, std::vector<std::string>> written;  // every value
+  // Keys a Filter cut by the crash may have dropped (whether it committed is
+  // not known): their newest value when it started failed its predicate.
+  std::map<std::string, bool> droppable;
+};
+
+void ExpectRecovered(RawIndex* index, const History& history) {
+  Model seen;
+  ASSERT_OK(index->Iter([&](absl::string_view k, absl::string_view v) {
+    EXPECT_EQ(seen.count(std::string(k)), 0u) << "visited twice";
+    seen[std::string(k)] = std::string(v);
+  }));
+  for (const auto& [key, value] : seen) {
+    auto it = history.written.find(key);
+    ASSERT_NE(it, history.written.end())
+        << "key never written: " << absl::CEscape(key);
+    bool known = false;
+    for (const std::string& v : it->second) known |= v == value;
+    EXPECT_TRUE(known) << "value never written for " << absl::CEscape(key);
+  }
+  for (const auto& [key, value] : history.durable) {
+    auto it = seen.find(key);
+    if (it == seen.end() && history.droppable.count(key) > 0) continue;
+    ASSERT_NE(it, seen.end()) << "durable key lost: " << absl::CEscape(key);
+    // A newer value written after the fsync may have survived too; the fsynced
+    // one or a later one, never an older one.
+    const std::vector<std::string>& values = history.written.at(key);
+    size_t durable_at = 0, seen_at = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (values[i] == value) durable_at = i;
+      if (values[i] == it->second) seen_at = i;
+    }
+    EXPECT_GE(seen_at, durable_at) << "older value of " << absl::CEscape(key);
+  }
+}
+
+// The workload cut by the crash: tiered merges, a clear and a filter, with
+// fsynced flushes in between (values are unique per write, so the history
+// tells which write a value came from).
+void CrashWorkload(MemEnv* env, History* history, bool convert_back) {
+  auto index = RawIndex::Open(kRoot, TestSchema(), TieredOptions(env));
+  if (!index.ok()) return;
+  uint32_t next = 1000;
+  auto write = [&](uint32_t count, uint32_t keys) -> bool {
+    Model pending;
+    for (uint32_t i = 0; i < count; ++i, ++next) {
+      const std::string key = test::SmallKey((next * 31u) % keys);
+      const std::string value = test::SmallValue(next);
+      history->written[key].push_back(value);
+      pending[key] = value;
+      if (!(*index)->Replace(key, value).ok()) return false;
+    }
+    FlushOptions fsync;
+    fsync.with_fsync = true;
+    if (!(*index)->Flush(fsync).ok()) return false;
+    for (const auto& [key, value] : pending) history->durable[key] = value;
+    return true;
+  };
+  for (int round = 0; round < 4; ++round) {
+    if (!write(20, 60)) return;
+    if (!(*index)->Merge().ok() || !(*index)->AwaitMerge().ok()) return;
+  }
+  for (const auto& [key, values] : history->written) {
+    if (static_cast<unsigned char>(values.back()[0]) % 3 == 0) {
+      history->droppable[key] = true;
+    }
+  }
+  if (!(*index)
+           ->Filter([](absl::string_view, absl::string_view v) {
+             return (static_cast<unsigned char>(v[0]) % 3) != 0;
+           })
+           .ok()) {
+    return;
+  }
+  // Filter drops bindings: what it dropped is no longer owed.
+  for (auto it = history->durable.begin(); it != history->durable.end();) {
+    if (static_cast<unsigned char>(it->second[0]) % 3 == 0) {
+      it = history->durable.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  history->droppable.clear();
+  if (!write(15, 60)) return;
+  if (!(*index)->Merge().ok() || !(*index)->AwaitMerge().ok()) return;
+  if (!(*index)->Close().ok()) return;
+  if (convert_back) {
+    auto single = RawIndex::Open(kRoot, TestSchema(), SingleFileOptions(env));
+    if (!single.ok()) return;
+    (void)(*single)->Close();
+  }
+}
+
+void RunCrashCase(uint64_t crash_after, uint64_t seed, bool convert_back,
+                  bool* reached_end) {
+  MemEnv env;
+  History history;
+  env.CrashAfter(crash_after);
+  CrashWorkload(&env, &history, convert_back);
+  *reached_end = !env.crashed();
+  CrashOptions crash;
+  crash.seed = seed;
+  env.Restart(crash);
+  // Recovery, in either layout, then a look at what survived.
+  for (bool tiered : {true, false}) {
+    Options o = tiered ? TieredOptions(&env) : SingleFileOptions(&env);
+    auto index = RawIndex::Open(kRoot, TestSchema(), o);
+    ASSERT_TRUE(index.ok()) << "crash after " << crash_after << " seed " << seed
+                            << ": " << index.status();
+    ExpectRecovered(index->get(), history);
+    ASSERT_OK((*index)->Close());
+    if (::testing::Test::HasFailure()) {
+      ADD_FAILURE() << "crash after " << crash_after << " seed " << seed
+                    << (tiered ? " reopened tiered" : " reopened single-file");
+      return;
+    }
+  }
+}
+
+TEST(TieredTest, CrashAtEveryWritePointKeepsDurableAndInventsNothing) {
+  for (bool convert_back : {false, true}) {
+    bool reached_end = false;
+    for (uint64_t n = 0; !reached_end && n < 5000; ++n) {
+      RunCrashCase(n, /*seed=*/n * 7 + 1, convert_back, &reached_end);
+      if (::testing::Test::HasFailure()) return;
+    }
+    EXPECT_TRUE(reached_end) << "the workload never ran to its end";
+  }
+}
+
+TEST(TieredTest, DamagedManifestIsDataLossNamingIt) {
+  MemEnv env;
+  {
+    auto index = OpenOrDie(TieredOptions(&env));
+    ASSERT_NE(index, nullptr);
+    Model model;
+    WriteSome(index.get(), &model, 0, 40, 40);
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
+    ASSERT_OK(index->Close());
+  }
+  const std::string path = ManifestPath(StoreDir(kRoot));
+  auto bytes = env.Contents(path);
+  ASSERT_OK(bytes);
+  std::string damaged = *bytes;
+  damaged[damaged.size() / 2] ^= 0x10;
+  env.SetContents(path, damaged);
+  for (bool readonly : {false, true}) {
+    Options o = TieredOptions(&env);
+    o.readonly = readonly;
+    auto index = RawIndex::Open(kRoot, TestSchema(), o);
+    EXPECT_THAT(index.status(), test::StatusIs(absl::StatusCode::kDataLoss,
+                                               ::testing::HasSubstr(path)));
+  }
+}
+
+}  // namespace
+}  // namespace kvindex
