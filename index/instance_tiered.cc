@@ -39,7 +39,17 @@ absl::Status Instance::RecoverTiered(const Manifest& manifest) {
   Manifest committed = manifest;
   if (manifest.generation < generation_) {
     // A clear reset the log (its commit point) and a crash came before it
-    // wrote its manifest: the listed runs are gone for good.
+    // wrote its manifest: the listed runs are gone for good, and so is a
+    // log_async of the merge the clear cancelled. The clear removes it before
+    // its manifest, whose generation then equals the log's, as a merge
+    // commit's does: a log_async left next to it would pass for one whose
+    // merge committed (LogAsyncWanted) and bring cleared bindings back.
+    KVINDEX_ASSIGN_OR_RETURN(const bool has_log_async,
+                             env_->FileExists(Path("log_async")));
+    if (has_log_async) {
+      KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("log_async")));
+      KVINDEX_RETURN_IF_ERROR(env_->SyncDir(dir));
+    }
     committed = ClearedManifest(manifest, generation_);
     KVINDEX_RETURN_IF_ERROR(WriteManifest(env_.get(), dir, committed));
     KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, committed));

@@ -3,6 +3,7 @@
 // see one consistent set of runs, a crash at every write point of merges,
 // clears and conversions keeps every binding flushed with fsync and invents
 // none, and stores move between the two layouts.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index/options.h"
@@ -441,6 +443,48 @@ TEST(TieredTest, CrashAtEveryWritePointKeepsDurableAndInventsNothing) {
     }
     EXPECT_TRUE(reached_end) << "the workload never ran to its end";
   }
+}
+
+// A clear that cancels a merge and loses power right after its commit point
+// (the log reset) leaves the merge's log_async and the old manifest behind:
+// the reopened store is empty, and the writes that went to log_async during
+// the merge stay cleared.
+TEST(TieredTest, ClearCutAfterItsCommitPointKeepsTheMergesWritesCleared) {
+  MemEnv env;
+  absl::Notification merge_held, clear_signalled;
+  std::atomic<bool> hold_merge{false};
+  Options o = TieredOptions(&env, /*log_size=*/1000);
+  o.test_hook = [&](HookPoint point) {
+    if (point == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
+      merge_held.Notify();
+      clear_signalled.WaitForNotification();
+    }
+    if (point == HookPoint::kClearAbortSignalled) clear_signalled.Notify();
+    if (point == HookPoint::kClearIo) env.CrashAfter(0);
+    return absl::OkStatus();
+  };
+  auto index = OpenOrDie(o);
+  ASSERT_NE(index, nullptr);
+  FlushOptions fsync;
+  fsync.with_fsync = true;
+  ASSERT_OK(index->Replace(test::SmallKey(1), test::SmallValue(1)));
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
+  ASSERT_OK(index->Replace(test::SmallKey(2), test::SmallValue(2)));
+  hold_merge = true;
+  ASSERT_OK(index->Merge());
+  merge_held.WaitForNotification();
+  // The merge froze the log: this write goes to log_async.
+  ASSERT_OK(index->Replace(test::SmallKey(3), test::SmallValue(3)));
+  ASSERT_OK(index->Flush(fsync));
+  EXPECT_FALSE(index->Clear().ok());  // power lost inside the clear
+  index.reset();
+  env.Restart(CrashOptions());
+  ASSERT_TRUE(env.FileExists(StorePath(kRoot, "log_async")).value())
+      << "the case needs the cancelled merge's log_async";
+  auto reopened = OpenOrDie(TieredOptions(&env));
+  ASSERT_NE(reopened, nullptr);
+  ExpectMatches(reopened.get(), {});
 }
 
 TEST(TieredTest, DamagedManifestIsDataLossNamingIt) {
