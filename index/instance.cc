@@ -128,6 +128,7 @@ absl::Status Instance::Shutdown() {
   log_.reset();
   log_async_.reset();
   data_.reset();
+  runs_.reset();
   lru_.Clear();
   lock_.reset();
   return st;

@@ -151,6 +151,11 @@ class Instance {
   // A tiered store becomes single-file: everything is merged into one run,
   // which is renamed to `data`, and the manifest goes. Takes the merge lock.
   absl::Status ConvertToSingleFile();
+  // Whether `manifest` belongs to a conversion to the single-file layout that
+  // committed (its one run renamed to `data`) before a crash kept it from
+  // removing the manifest; if so, removes it: the store is single-file.
+  absl::StatusOr<bool> FinishConversionToSingleFile(const Manifest& manifest)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commits the output of a tiered merge of `runs` under `plan` (the file at
   // Path("merge"), of `generation`) as run `runs.manifest().next_id`: the run
   // renamed durably, its filter, then the manifest (the commit point).

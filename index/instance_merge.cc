@@ -184,6 +184,10 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   request.schema = schema_;
   request.log = &job.log->table();
   if (job.runs != nullptr) {
+    // What the last commit retired goes before this merge writes anything:
+    // the manifest it commits no longer names those files.
+    KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(
+        env_.get(), StoreDir(root_), job.runs->manifest()));
     request.older_runs = job.runs->Newest(job.plan.fold);
   } else {
     request.data = job.data.get();
@@ -217,8 +221,14 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   std::shared_ptr<const DataFile> data;
   std::shared_ptr<const RunSet> runs;
   if (job.runs != nullptr) {
-    KVINDEX_RETURN_IF_ERROR(CommitRun(*job.runs, job.plan, job.generation,
-                                      std::move(merged), &runs));
+    const absl::Status st = CommitRun(*job.runs, job.plan, job.generation,
+                                      std::move(merged), &runs);
+    if (!st.ok()) {
+      // It may have failed after its commit point (the manifest's rename):
+      // the files no longer match this instance, which stops writing.
+      WriterLock lock(&mu_);
+      return Failed(st);
+    }
   } else {
     std::unique_ptr<IndexFile> file = std::move(merged.file);
     KVINDEX_RETURN_IF_ERROR(file->RenameTo(Path("data")));
@@ -250,10 +260,10 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     log_async_.reset();
   }
   // The runs the merge folded: no new reader opens them from here on (readers
-  // still holding them keep their mappings).
+  // still holding them keep their mappings). Best effort: the next merge or
+  // open removes what is left.
   if (runs != nullptr) {
-    KVINDEX_RETURN_IF_ERROR(
-        RemoveStaleRunFiles(env_.get(), StoreDir(root_), runs->manifest()));
+    (void)RemoveStaleRunFiles(env_.get(), StoreDir(root_), runs->manifest());
   }
   return absl::OkStatus();
 }

@@ -87,6 +87,11 @@ absl::Status Instance::OpenWriter() {
     KVINDEX_ASSIGN_OR_RETURN(std::optional<Manifest> manifest,
                              ReadManifest(env_.get(), StoreDir(root_)));
     if (manifest.has_value()) {
+      KVINDEX_ASSIGN_OR_RETURN(const bool converted,
+                               FinishConversionToSingleFile(*manifest));
+      if (converted) manifest.reset();
+    }
+    if (manifest.has_value()) {
       KVINDEX_RETURN_IF_ERROR(RecoverTiered(*manifest));
     } else {
       KVINDEX_RETURN_IF_ERROR(RecoverSingleFile());

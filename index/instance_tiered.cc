@@ -59,6 +59,27 @@ absl::Status Instance::RecoverTiered(const Manifest& manifest) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Instance::FinishConversionToSingleFile(
+    const Manifest& manifest) {
+  if (manifest.runs.size() != 1 || manifest.runs[0].id == kDataRunId) {
+    return false;
+  }
+  const std::string dir = StoreDir(root_);
+  KVINDEX_ASSIGN_OR_RETURN(const bool run_exists,
+                           env_->FileExists(RunPath(dir, manifest.runs[0].id)));
+  if (run_exists) return false;
+  KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
+                           DataFile::Open(env_.get(), Path("data"), schema_));
+  // `data` must be the run: same generation and records.
+  if (data == nullptr || data->generation() != manifest.runs[0].generation ||
+      data->count() != manifest.runs[0].records) {
+    return false;
+  }
+  KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(ManifestPath(dir)));
+  KVINDEX_RETURN_IF_ERROR(env_->SyncDir(dir));
+  return true;
+}
+
 absl::Status Instance::ConvertToTiered() {
   std::optional<DataFileRun> data_run;
   if (data_ != nullptr) {

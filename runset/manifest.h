@@ -42,8 +42,10 @@
 //   - manifest generation == log generation + 1: a merge committed, the log
 //     was not reset yet; finish as the default layout does (reset the log).
 //   - manifest generation < log generation: a clear committed; every listed
-//     run is stale: write ClearedManifest (runset/policy.h), then remove
-//     the stale files.
+//     run is stale, and so is any log_async (the clear removes it before its
+//     manifest, whose generation then equals the log's as a merge commit's
+//     does): remove log_async, write ClearedManifest (runset/policy.h), then
+//     remove the stale files.
 //   - manifest generation > log generation + 1: kDataLoss.
 //   - StaleRunFiles lists what may then be deleted: the runs the manifest
 //     retires (a committed merge's inputs; ids below next_id not listed) and

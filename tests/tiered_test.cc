@@ -400,6 +400,16 @@ void CrashWorkload(MemEnv* env, History* history, bool convert_back) {
   history->droppable.clear();
   if (!write(15, 60)) return;
   if (!(*index)->Merge().ok() || !(*index)->AwaitMerge().ok()) return;
+  // A clear while a merge runs: until it returns, any key may be gone.
+  if (!write(12, 60)) return;
+  for (const auto& [key, value] : history->durable) {
+    history->droppable[key] = true;
+  }
+  if (!(*index)->Merge().ok() || !(*index)->Clear().ok()) return;
+  history->durable.clear();
+  history->droppable.clear();
+  if (!write(10, 60)) return;
+  if (!(*index)->Merge().ok() || !(*index)->AwaitMerge().ok()) return;
   if (!(*index)->Close().ok()) return;
   if (convert_back) {
     auto single = RawIndex::Open(kRoot, TestSchema(), SingleFileOptions(env));

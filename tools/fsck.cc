@@ -1,8 +1,12 @@
 #include "tools/fsck.h"
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -12,12 +16,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "datafile/data_file.h"
 #include "fan/fan.h"
 #include "filter/key_filter.h"
 #include "io/file_header.h"
 #include "io/index_file.h"
+#include "runset/manifest.h"
 
 // The layout checked here is in io/index_file.h (the file) and
 // io/file_header.h (its header).
@@ -279,16 +288,20 @@ absl::Status ForEachRecord(const File& file, uint64_t header_size, uint64_t n,
   return absl::OkStatus();
 }
 
-// The key filter next to the data file (filter/key_filter.h): one that
+// The key filter next to a data file or a run (filter/key_filter.h): one that
 // the index would not use (absent, damaged, stale) is only a note or a
 // warning, but one it would use must hold every key of the data file, or
 // finds would miss bindings. Its keys are checked during CheckData's scan of
 // the records, so that the data file is read once.
 class FilterCheck {
  public:
-  FilterCheck(std::vector<Problem>* problems, const std::string& root,
+  // `h` is the data file's header; `is_run`: a run of a tiered store, whose
+  // filter only a merge that folds the run replaces.
+  FilterCheck(std::vector<Problem>* problems, const Header& h, bool is_run,
               size_t max_reports)
-      : path_(StorePath(root, "data.filter")),
+      : name_(absl::StrCat(h.name, ".filter")),
+        path_(DataFile::FilterPath(h.path)),
+        is_run_(is_run),
         r_(problems, path_, max_reports) {}
 
   // Reads the filter and decides whether finds would use it.
@@ -300,9 +313,9 @@ class FilterCheck {
       return;
     }
     if (!*exists) {
-      notes->push_back(
-          "data.filter: absent (finds of absent keys search the data file; "
-          "the next merge writes one)");
+      notes->push_back(absl::StrCat(
+          name_, ": absent (finds of absent keys search the ",
+          is_run_ ? "run itself)" : "data file; the next merge writes one)"));
       return;
     }
     if (e.records == 0) return;
@@ -332,9 +345,12 @@ class FilterCheck {
         bytes_, FilterTargetOf(h.generation, e.records, first, last, fanout),
         schema.hash_bits, &why);
     if (filter_ == nullptr) {
-      r_.Warning(absl::nullopt, absl::StrCat("not used by finds (", why,
-                                             "); the next merge replaces it"));
-      notes->push_back(absl::StrCat("data.filter: not used (", why, ")"));
+      r_.Warning(
+          absl::nullopt,
+          absl::StrCat("not used by finds (", why, "); ",
+                       is_run_ ? "the merge that folds the run deletes it"
+                               : "the next merge replaces it"));
+      notes->push_back(absl::StrCat(name_, ": not used (", why, ")"));
     }
   }
 
@@ -353,11 +369,11 @@ class FilterCheck {
   void Finish(bool complete, std::vector<std::string>* notes) {
     if (filter_ == nullptr || !complete) return;
     r_.Summarize("filter", Severity::kError, "keys missing from the filter");
-    notes->push_back(absl::StrCat(
-        "data.filter: ", filter_->blocks(), " blocks of 64 bytes, ",
-        filter_->probes(), " bits per key, for this data file; ",
-        missing_ == 0 ? "holds every key"
-                      : absl::StrCat(missing_, " keys missing")));
+    notes->push_back(
+        absl::StrCat(name_, ": ", filter_->blocks(), " blocks of 64 bytes, ",
+                     filter_->probes(), " bits per key, for this data file; ",
+                     missing_ == 0 ? "holds every key"
+                                   : absl::StrCat(missing_, " keys missing")));
   }
 
  private:
@@ -366,7 +382,9 @@ class FilterCheck {
            std::string(s.message()));
   }
 
+  const std::string name_;
   const std::string path_;
+  const bool is_run_;
   Reporter r_;
   std::string bytes_;  // what filter_ points into
   std::unique_ptr<const KeyFilter> filter_;
@@ -567,9 +585,9 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
   size_t wrong_slots = 0;
   size_t hidden_total = 0;
   if (fan != nullptr) {
-    // The table a writer builds from these records (SPEC §7: each slot holds
-    // the start of its bucket's last record; empty buckets repeat the previous
-    // slot).
+    // The table a writer builds from these records (docs/format.md §6.3: each
+    // slot holds the start of its bucket's last record; empty buckets repeat
+    // the previous slot).
     std::vector<uint64_t> expected(nb_fans, 0);
     uint64_t prev = 0;
     for (size_t b = 0; b < nb_fans; ++b) {
@@ -648,6 +666,447 @@ void CheckData(const Header& h, const Extent& e, const Schema& schema,
   notes->push_back(std::move(note));
 }
 
+// The checks of a complete data file (`data`, or a run of a tiered store)
+// whose header is usable: its key filter, fan-out table and records.
+void CheckDataFile(Env* env, const Header& h, const Extent& e, bool is_run,
+                   const Schema& schema, const Options& options,
+                   const ProgressFn& progress, Reporter* r, Report* report) {
+  FilterCheck filter(&report->problems, h, is_run, options.max_reports);
+  filter.Load(env, h, e, schema, &report->notes);
+  CheckData(h, e, schema, options, progress, r, &filter, &report->notes);
+}
+
+// A data file's header checked on its own; the extent is unusable (and a note
+// says so) when the header is.
+Extent CheckDataHeader(const Header& h, const Schema& schema, Reporter* r,
+                       std::vector<std::string>* notes) {
+  if (!h.ok) {
+    notes->push_back(absl::StrCat(h.name, ": unreadable header"));
+    return Extent();
+  }
+  Extent e = CheckHeader(h, schema, /*is_log=*/false, r);
+  if (!e.usable) notes->push_back(absl::StrCat(h.name, ": invalid header"));
+  return e;
+}
+
+// ---- The tiered layout (runset/manifest.h) ----
+
+// Byte positions of the manifest's fields: after the 8-byte magic and the
+// 4-byte version.
+constexpr uint64_t kManifestEntrySizeField = 12;
+constexpr uint64_t kManifestGenerationField = 16;
+
+// The manifest of a store, as found on disk.
+struct ManifestLoad {
+  bool exists = false;
+  absl::optional<Manifest> manifest;  // set when it decodes
+  std::string error;                  // why not, when it exists
+};
+
+// Reads and decodes the manifest; an unreadable or undecodable one is an
+// error in `problems`.
+ManifestLoad LoadManifest(Env* env, const std::string& root, size_t max_reports,
+                          std::vector<Problem>* problems) {
+  ManifestLoad load;
+  const std::string path = ManifestPath(StoreDir(root));
+  absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
+  if (absl::IsNotFound(bytes.status())) return load;
+  load.exists = true;
+  Reporter r(problems, path, max_reports);
+  if (!bytes.ok()) {
+    load.error = absl::StrCat("cannot read: ", bytes.status().message());
+    r.Add(Severity::kError, Category::kIo, absl::nullopt, load.error);
+    return load;
+  }
+  absl::StatusOr<Manifest> m = DecodeManifest(*bytes, path);
+  if (!m.ok()) {
+    // The message names the path, which the problem carries already.
+    absl::string_view why = m.status().message();
+    absl::ConsumePrefix(&why, absl::StrCat(path, ": "));
+    load.error = std::string(why);
+    r.Error(absl::nullopt, load.error);
+    return load;
+  }
+  load.manifest = *std::move(m);
+  return load;
+}
+
+enum class RunFileKind { kRun, kFilter, kFilterTmp };
+
+struct RunFile {
+  uint64_t id = 0;
+  RunFileKind kind = RunFileKind::kRun;
+};
+
+// The run a file of the store directory belongs to, when its name is one the
+// tiered layout gives: RunFileName(id), and its filter with ".filter" and
+// ".filter.tmp" (where KeyFilter::Write writes it first).
+absl::optional<RunFile> ParseRunFile(absl::string_view name) {
+  RunFile f;
+  if (absl::ConsumeSuffix(&name, ".filter.tmp")) {
+    f.kind = RunFileKind::kFilterTmp;
+  } else if (absl::ConsumeSuffix(&name, ".filter")) {
+    f.kind = RunFileKind::kFilter;
+  }
+  if (name == RunFileName(kDataRunId)) {
+    f.id = kDataRunId;
+    return f;
+  }
+  absl::string_view digits = name;
+  // RunFileName(id) == name rejects what SimpleAtoi accepts but a writer never
+  // names a run: signs, leading zeros, "run.0".
+  if (!absl::ConsumePrefix(&digits, "run.") ||
+      !absl::SimpleAtoi(digits, &f.id) || RunFileName(f.id) != name) {
+    return absl::nullopt;
+  }
+  return f;
+}
+
+bool Lists(const Manifest& m, uint64_t id) {
+  return std::any_of(m.runs.begin(), m.runs.end(),
+                     [id](const RunEntry& run) { return run.id == id; });
+}
+
+bool Retires(const Manifest& m, uint64_t id) {
+  return std::find(m.retired.begin(), m.retired.end(), id) != m.retired.end();
+}
+
+// The names in directory `dir`, sorted. Env has no directory listing
+// (io/env.h), so this one reads the file system directly.
+absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot list the directory: ", std::strerror(errno)));
+  }
+  std::vector<std::string> names;
+  int error = 0;
+  while (true) {
+    errno = 0;
+    const dirent* entry = ::readdir(d);
+    if (entry == nullptr) {
+      error = errno;
+      break;
+    }
+    const absl::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  if (error != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot list the directory: ", std::strerror(error)));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string ManifestNote(const Manifest& m) {
+  std::vector<std::string> runs;
+  for (const RunEntry& run : m.runs) runs.push_back(RunFileName(run.id));
+  std::string note = absl::StrCat("manifest: generation ", m.generation,
+                                  ", next id ", m.next_id, ", ", m.runs.size(),
+                                  m.runs.size() == 1 ? " run" : " runs");
+  if (!runs.empty())
+    absl::StrAppend(&note, " (", absl::StrJoin(runs, ", "), ")");
+  if (!m.retired.empty()) {
+    absl::StrAppend(&note, ", retired ids ", absl::StrJoin(m.retired, ", "));
+  }
+  return note;
+}
+
+// The manifest's generation next to the log's `lg` (runset/manifest.h).
+// Returns true when a clear committed after the manifest: its runs are stale.
+bool CheckManifestGeneration(const Manifest& m, int64_t lg, Reporter* r) {
+  const int64_t g = m.generation;
+  if (g == lg) return false;
+  if (g < lg) {
+    r->Warning(kManifestGenerationField,
+               absl::StrCat("generation ", g, " is older than the log's (", lg,
+                            "): a clear committed and stopped before it wrote "
+                            "its manifest; the runs listed are stale (the next "
+                            "writer open deletes them)"));
+    return true;
+  }
+  if (g == lg + 1) {  // no overflow: lg < g <= the largest manifest generation
+    r->Warning(kManifestGenerationField,
+               absl::StrCat("generation ", g, " is the log's (", lg,
+                            ") + 1: a merge committed and stopped before it "
+                            "reset the log (the next writer open resets it)"));
+    return false;
+  }
+  r->Error(kManifestGenerationField,
+           absl::StrCat("generation ", g,
+                        " is more than one ahead of the "
+                        "log's (",
+                        lg, "): the index refuses to open the store"));
+  return false;
+}
+
+// The header fields of a run that its manifest entry repeats.
+void CompareWithEntry(const Header& h, const RunEntry& entry,
+                      const Schema& schema, Reporter* r) {
+  if (h.file == nullptr) return;  // not opened: reported already
+  if (h.file_size != entry.bytes) {
+    r->Error(absl::nullopt,
+             absl::StrCat("the file has ", h.file_size,
+                          " bytes, but the manifest lists run ", entry.id,
+                          " with ", entry.bytes, " bytes"));
+  }
+  if (!h.ok) return;
+  if (h.generation != entry.generation) {
+    r->Error(kGenerationField,
+             absl::StrCat("generation ", h.generation,
+                          ", but the manifest lists run ", entry.id,
+                          " with generation ", entry.generation));
+  }
+  if (h.offset >= 0 &&
+      static_cast<uint64_t>(h.offset) / schema.entry_size() != entry.records) {
+    r->Error(kOffsetField,
+             absl::StrCat("the offset claims ",
+                          static_cast<uint64_t>(h.offset) / schema.entry_size(),
+                          " records, but the manifest lists run ", entry.id,
+                          " with ", entry.records, " records"));
+  }
+}
+
+// A listed run found under `h`: it matches its entry and is a sound data file.
+void CheckRun(Env* env, const Header& h, const RunEntry& entry,
+              const Schema& schema, const Options& options,
+              const ProgressFn& progress, Reporter* r, Report* report) {
+  CompareWithEntry(h, entry, schema, r);
+  const Extent e = CheckDataHeader(h, schema, r, &report->notes);
+  if (e.usable) {
+    CheckDataFile(env, h, e, /*is_run=*/true, schema, options, progress, r,
+                  report);
+  }
+}
+
+// Whether `data` holds `entry`, the only run of `m`, missing under its own
+// name: the conversion back to the single-file layout renamed it, and
+// committed (runset/manifest.h). Loads data's header into `h`.
+bool DataHoldsRun(Env* env, const std::string& root, const Manifest& m,
+                  const RunEntry& entry, const Schema& schema, Header* h) {
+  if (m.runs.size() != 1 || entry.id == kDataRunId) return false;
+  std::vector<Problem> ignored;  // data is checked as the run if it holds it
+  Reporter quiet(&ignored, "", 0);
+  if (!LoadHeader(env, root, RunFileName(kDataRunId), &quiet, h) || !h->ok) {
+    return false;
+  }
+  return h->generation == entry.generation && h->file_size == entry.bytes &&
+         h->offset >= 0 &&
+         static_cast<uint64_t>(h->offset) / schema.entry_size() ==
+             entry.records;
+}
+
+// One run the manifest lists. Sets `*data_holds_run` when `data` stands for
+// it (see DataHoldsRun).
+void CheckListedRun(Env* env, const std::string& root, const Manifest& m,
+                    const RunEntry& entry, const Schema& schema,
+                    const Options& options, const ProgressFn& progress,
+                    bool* data_holds_run, Report* report) {
+  const std::string name = RunFileName(entry.id);
+  Reporter r(&report->problems, StorePath(root, name), options.max_reports);
+  Header h;
+  if (LoadHeader(env, root, name, &r, &h)) {
+    CheckRun(env, h, entry, schema, options, progress, &r, report);
+    return;
+  }
+  if (DataHoldsRun(env, root, m, entry, schema, &h)) {
+    *data_holds_run = true;
+    r.Warning(absl::nullopt,
+              absl::StrCat("missing, but data holds run ", entry.id,
+                           ": a conversion to the single-file layout "
+                           "committed (a writer opening the store in that "
+                           "layout finishes it)"));
+    Reporter data(&report->problems, h.path, options.max_reports);
+    CheckRun(env, h, entry, schema, options, progress, &data, report);
+    return;
+  }
+  r.Error(absl::nullopt,
+          absl::StrCat("missing: the manifest lists run ", entry.id,
+                       " (generation ", entry.generation, ", ", entry.records,
+                       " records); the index refuses to open the store"));
+}
+
+// Why a file of StaleRunFiles(m) is stale; `run` is its parse (none for
+// manifest.tmp).
+std::string StaleReason(const Manifest& m, const absl::optional<RunFile>& run) {
+  if (!run) return "a manifest being written when its writer stopped";
+  const char* what = run->kind == RunFileKind::kRun      ? ""
+                     : run->kind == RunFileKind::kFilter ? "the key filter of "
+                                                         : "a key filter "
+                                                           "being written for ";
+  if (run->id == m.next_id) {
+    return absl::StrCat(what, "the output of a merge that did not commit (run ",
+                        run->id, ", the manifest's next id)");
+  }
+  return absl::StrCat(what, "run ", run->id,
+                      ", which the manifest retires (a committed merge folded "
+                      "it)");
+}
+
+// The files the next writer open deletes (StaleRunFiles), when present; a
+// `data` that holds the only run is not one of them.
+void CheckStaleFiles(Env* env, const std::string& root, const Manifest& m,
+                     bool data_holds_run, const Options& options,
+                     Report* report) {
+  const std::string dir = StoreDir(root);
+  for (const std::string& path : StaleRunFiles(dir, m)) {
+    const absl::optional<RunFile> run =
+        ParseRunFile(absl::string_view(path).substr(dir.size() + 1));
+    if (data_holds_run && run && run->id == kDataRunId) continue;
+    Reporter r(&report->problems, path, options.max_reports);
+    absl::StatusOr<bool> exists = env->FileExists(path);
+    if (!exists.ok()) {
+      r.Add(Severity::kError, Category::kIo, absl::nullopt,
+            std::string(exists.status().message()));
+      continue;
+    }
+    if (!*exists) continue;
+    r.Warning(absl::nullopt,
+              absl::StrCat("leftover: ", StaleReason(m, run),
+                           "; the next writer open deletes it (the index "
+                           "never reads it)"));
+  }
+}
+
+// `data` and its filter next to a manifest that neither lists nor retires id
+// 0: the index ignores them. A data file without records is what a merge of
+// an empty log leaves, which the takeover does not list: only a note.
+void CheckUnlistedData(Env* env, const std::string& root, const Manifest& m,
+                       bool data_holds_run, const Options& options,
+                       Report* report) {
+  if (data_holds_run || Lists(m, kDataRunId) || Retires(m, kDataRunId)) return;
+  const std::string data = RunFileName(kDataRunId);
+  std::vector<Problem> ignored;  // an ignored file's damage does not matter
+  Reporter quiet(&ignored, "", 0);
+  Header h;
+  if (LoadHeader(env, root, data, &quiet, &h)) {
+    if (h.ok && h.offset == 0) {
+      report->notes.push_back(
+          "data: no records, not a run of the manifest (the index ignores it)");
+    } else {
+      Reporter r(&report->problems, h.path, options.max_reports);
+      r.Warning(absl::nullopt,
+                "leftover: the manifest neither lists nor retires it (run 0); "
+                "the index ignores it");
+    }
+  }
+  const std::string filter = DataFile::FilterPath(StorePath(root, data));
+  for (const std::string& path : {filter, filter + ".tmp"}) {
+    absl::StatusOr<bool> exists = env->FileExists(path);
+    if (!exists.ok() || !*exists) continue;
+    Reporter r(&report->problems, path, options.max_reports);
+    r.Warning(absl::nullopt,
+              "leftover: a key filter of data, which the manifest neither "
+              "lists nor retires (run 0); the index ignores it");
+  }
+}
+
+// Run files of ids the manifest does not account for: neither listed, nor
+// stale (see StaleRunFiles). `data` is checked by CheckUnlistedData.
+void CheckUnknownRunFiles(const std::string& root, const Manifest& m,
+                          const Options& options, Report* report) {
+  const std::string dir = StoreDir(root);
+  absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir);
+  if (!names.ok()) {
+    Reporter r(&report->problems, dir, options.max_reports);
+    r.Add(Severity::kError, Category::kIo, absl::nullopt,
+          std::string(names.status().message()));
+    return;
+  }
+  const std::vector<std::string> stale = StaleRunFiles(dir, m);
+  for (const std::string& name : *names) {
+    const absl::optional<RunFile> run = ParseRunFile(name);
+    if (!run || run->id == kDataRunId) continue;
+    const std::string path = StorePath(root, name);
+    if (std::find(stale.begin(), stale.end(), path) != stale.end()) continue;
+    Reporter r(&report->problems, path, options.max_reports);
+    if (!Lists(m, run->id)) {
+      r.Error(absl::nullopt,
+              absl::StrCat("unknown file: ",
+                           run->kind == RunFileKind::kRun ? "" : "a filter of ",
+                           "run ", run->id,
+                           ", which the manifest neither lists nor retires "
+                           "(next id ",
+                           m.next_id, ")"));
+    } else if (run->kind == RunFileKind::kFilterTmp) {
+      r.Warning(
+          absl::nullopt,
+          absl::StrCat("leftover: a key filter being written for run ", run->id,
+                       " when its writer stopped; never read (deleted "
+                       "once a merge folds the run)"));
+    }
+  }
+}
+
+// With a manifest that does not decode, the runs are unknown: each data file
+// of the directory (`data`, `run.<id>`) is checked on its own.
+void CheckRunFilesAlone(Env* env, const std::string& root, const Schema& schema,
+                        const Options& options, const ProgressFn& progress,
+                        Report* report) {
+  report->notes.push_back(
+      "manifest: unusable; each run file is checked on its own");
+  const std::string dir = StoreDir(root);
+  absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir);
+  if (!names.ok()) {
+    Reporter r(&report->problems, dir, options.max_reports);
+    r.Add(Severity::kError, Category::kIo, absl::nullopt,
+          std::string(names.status().message()));
+    return;
+  }
+  for (const std::string& name : *names) {
+    const absl::optional<RunFile> run = ParseRunFile(name);
+    if (!run || run->kind != RunFileKind::kRun) continue;
+    Reporter r(&report->problems, StorePath(root, name), options.max_reports);
+    Header h;
+    if (!LoadHeader(env, root, name, &r, &h)) continue;
+    const Extent e = CheckDataHeader(h, schema, &r, &report->notes);
+    if (e.usable) {
+      CheckDataFile(env, h, e, run->id != kDataRunId, schema, options, progress,
+                    &r, report);
+    }
+  }
+}
+
+// A tiered store: its manifest, its runs and the run files next to them.
+// `log` is the log's header, when usable.
+void CheckTieredStore(Env* env, const std::string& root, const Schema& schema,
+                      const Options& options, const ProgressFn& progress,
+                      const ManifestLoad& load, const Header* log,
+                      Report* report) {
+  if (!load.manifest) {
+    CheckRunFilesAlone(env, root, schema, options, progress, report);
+    return;
+  }
+  const Manifest& m = *load.manifest;
+  report->notes.push_back(ManifestNote(m));
+  Reporter r(&report->problems, ManifestPath(StoreDir(root)),
+             options.max_reports);
+  if (m.entry_size != schema.entry_size()) {
+    r.Error(kManifestEntrySizeField,
+            absl::StrCat("entry_size ", m.entry_size, ", but keys and values ",
+                         "of ", schema.entry_size(),
+                         " bytes; are --key-size/--value-size right?"));
+  }
+  const bool cleared =
+      log != nullptr && CheckManifestGeneration(m, log->generation, &r);
+  bool data_holds_run = false;
+  if (cleared) {
+    report->notes.push_back(
+        "runs: not checked (a clear made them stale; the next writer open "
+        "deletes them)");
+  } else {
+    for (const RunEntry& entry : m.runs) {
+      CheckListedRun(env, root, m, entry, schema, options, progress,
+                     &data_holds_run, report);
+    }
+  }
+  CheckStaleFiles(env, root, m, data_holds_run, options, report);
+  CheckUnlistedData(env, root, m, data_holds_run, options, report);
+  CheckUnknownRunFiles(root, m, options, report);
+}
+
 // Store and index directory exist; otherwise a kNoStore problem.
 bool CheckStoreDir(Env* env, const std::string& root,
                    std::vector<Problem>* problems) {
@@ -685,7 +1144,8 @@ void AddNoFiles(const std::string& root, std::vector<Problem>* problems) {
   p.category = Category::kNoStore;
   p.path = StoreDir(root);
   p.message =
-      "no such store (none of data, log, log_async, merge, lock exists)";
+      "no such store (none of data, log, log_async, merge, lock, manifest "
+      "exists)";
   problems->push_back(std::move(p));
 }
 
@@ -735,6 +1195,117 @@ void AppendJsonString(std::string* out, absl::string_view s) {
     }
   }
   out->push_back('"');
+}
+
+// Adds the header of file `name` to `st`, if the file exists; problems that
+// make it unusable go to st->problems, and the first of them to its error.
+void AddFileStat(Env* env, const std::string& root, const std::string& name,
+                 const Options& options, StoreStat* st) {
+  Header h;
+  Reporter reporter(&st->problems, StorePath(root, name), options.max_reports);
+  const size_t before = st->problems.size();
+  if (!LoadHeader(env, root, name, &reporter, &h)) return;
+  FileStat f;
+  f.name = name;
+  f.path = h.path;
+  f.file_size = h.file_size;
+  f.header_ok = h.ok;
+  if (h.ok) {
+    f.offset = h.offset;
+    f.generation = h.generation;
+    f.fan_size = h.fan_size;
+  } else if (st->problems.size() > before) {
+    f.error = st->problems.back().message;
+  }
+  st->files.push_back(std::move(f));
+}
+
+// The "manifest" member of StatJson, with its leading comma.
+void AppendManifestJson(const StoreStat& st, std::string* out) {
+  out->append(",\n  \"manifest\": {\n    ");
+  if (!st.manifest) {
+    out->append("\"error\": ");
+    AppendJsonString(out, st.manifest_error);
+    out->append("\n  }");
+    return;
+  }
+  const Manifest& m = *st.manifest;
+  absl::StrAppend(
+      out, "\"generation\": ", m.generation, ",\n    \"next_id\": ", m.next_id,
+      ",\n    \"entry_bytes\": ", m.entry_size, ",\n    \"runs\": [");
+  for (size_t i = 0; i < m.runs.size(); ++i) {
+    const RunEntry& run = m.runs[i];
+    absl::StrAppend(out, i == 0 ? "\n" : ",\n",
+                    "      {\n        \"id\": ", run.id,
+                    ",\n        \"file\": ");
+    AppendJsonString(out, RunFileName(run.id));
+    absl::StrAppend(out, ",\n        \"slot\": ", run.slot,
+                    ",\n        \"records\": ", run.records,
+                    ",\n        \"bytes\": ", run.bytes,
+                    ",\n        \"generation\": ", run.generation, "\n      }");
+  }
+  out->append(m.runs.empty() ? "]" : "\n    ]");
+  absl::StrAppend(out, ",\n    \"retired\": [", absl::StrJoin(m.retired, ", "),
+                  "]\n  }");
+}
+
+// StatText's line for file `name`: its header, or why it is unusable.
+void AppendFileText(const StoreStat& st, absl::string_view name,
+                    std::string* out) {
+  const uint64_t entry = st.key_size + st.value_size;
+  absl::StrAppendFormat(out, "%-10s ", name);
+  auto it = std::find_if(st.files.begin(), st.files.end(),
+                         [&](const FileStat& f) { return f.name == name; });
+  if (it == st.files.end()) {
+    out->append("absent\n");
+    return;
+  }
+  const FileStat& f = *it;
+  if (!f.header_ok) {
+    absl::StrAppend(out, "unreadable: ", f.error, "; ", f.file_size,
+                    " B on disk\n");
+    return;
+  }
+  absl::StrAppend(out, "version ", FileHeader::kVersion, ", generation ",
+                  f.generation, ", offset ", f.offset, " (");
+  if (f.offset >= 0 && entry > 0) {
+    const uint64_t off = static_cast<uint64_t>(f.offset);
+    absl::StrAppend(out, off / entry, " entries");
+    if (off % entry != 0) absl::StrAppend(out, " + ", off % entry, " bytes");
+  } else {
+    out->append("invalid");
+  }
+  absl::StrAppend(out, "), fan-out ", f.fan_size, " B");
+  if (f.fan_size > 0 && f.fan_size % 8 == 0) {
+    absl::StrAppend(out, " (", f.fan_size / 8,
+                    f.fan_size == 8 ? " slot)" : " slots)");
+  }
+  absl::StrAppend(out, ", ", f.file_size, " B on disk (",
+                  HumanSize(static_cast<int64_t>(f.file_size)), ")\n");
+}
+
+// StatText's lines for the manifest: its fields, its runs, then the header of
+// each run file (`data` has its line already).
+void AppendManifestText(const StoreStat& st, std::string* out) {
+  absl::StrAppendFormat(out, "%-10s ", "manifest");
+  if (!st.manifest) {
+    absl::StrAppend(out, "unreadable: ", st.manifest_error, "\n");
+    return;
+  }
+  const Manifest& m = *st.manifest;
+  absl::StrAppend(out, "generation ", m.generation, ", next id ", m.next_id,
+                  ", entry size ", m.entry_size, " B, ", m.runs.size(),
+                  m.runs.size() == 1 ? " run" : " runs", ", retired ids ",
+                  m.retired.empty() ? "none" : absl::StrJoin(m.retired, ", "),
+                  "\n");
+  for (const RunEntry& run : m.runs) {
+    absl::StrAppend(out, "  run ", run.id, ": ", RunFileName(run.id), ", slot ",
+                    run.slot, ", ", run.records, " records, ", run.bytes,
+                    " B, generation ", run.generation, "\n");
+  }
+  for (const RunEntry& run : m.runs) {
+    if (run.id != kDataRunId) AppendFileText(st, RunFileName(run.id), out);
+  }
 }
 
 }  // namespace
@@ -803,29 +1374,25 @@ absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
   st.key_size = options.key_size;
   st.value_size = options.value_size;
   if (!CheckStoreDir(env, root, &st.problems)) return st;
+  const ManifestLoad manifest =
+      LoadManifest(env, root, options.max_reports, &st.problems);
+  st.manifest = manifest.manifest;
+  st.manifest_error = manifest.error;
   for (const char* name : kRecordFiles) {
-    Header h;
-    Reporter reporter(&st.problems, StorePath(root, name), options.max_reports);
-    const size_t before = st.problems.size();
-    if (!LoadHeader(env, root, name, &reporter, &h)) continue;
-    FileStat f;
-    f.name = name;
-    f.path = h.path;
-    f.file_size = h.file_size;
-    f.header_ok = h.ok;
-    if (h.ok) {
-      f.offset = h.offset;
-      f.generation = h.generation;
-      f.fan_size = h.fan_size;
-    } else if (st.problems.size() > before) {
-      f.error = st.problems.back().message;
+    AddFileStat(env, root, name, options, &st);
+  }
+  if (st.manifest) {
+    for (const RunEntry& run : st.manifest->runs) {
+      if (run.id != kDataRunId) {
+        AddFileStat(env, root, RunFileName(run.id), options, &st);
+      }
     }
-    st.files.push_back(std::move(f));
   }
   absl::optional<std::string> lock = ReadLock(env, root, &st.problems);
   st.has_lock = lock.has_value();
   if (lock) st.lock = *std::move(lock);
-  if (st.files.empty() && !st.has_lock && st.problems.empty()) {
+  if (st.files.empty() && !st.has_lock && !manifest.exists &&
+      st.problems.empty()) {
     AddNoFiles(root, &st.problems);
   }
   return st;
@@ -865,7 +1432,9 @@ std::string StatJson(const StoreStat& st) {
     field("lock");
     AppendJsonString(&out, st.lock);
   }
-  out.append(first ? "}\n}\n" : "\n  }\n}\n");
+  out.append(first ? "}" : "\n  }");
+  if (st.manifest || !st.manifest_error.empty()) AppendManifestJson(st, &out);
+  out.append("\n}\n");
   return out;
 }
 
@@ -874,43 +1443,14 @@ std::string StatText(const StoreStat& st) {
   std::string out = absl::StrCat(
       "store ", st.root, " (", StoreDir(st.root), "): entry size ", entry,
       " B (key ", st.key_size, " + value ", st.value_size, ")\n");
-  for (const char* name : kRecordFiles) {
-    absl::StrAppendFormat(&out, "%-10s ", name);
-    auto it = std::find_if(st.files.begin(), st.files.end(),
-                           [&](const FileStat& f) { return f.name == name; });
-    if (it == st.files.end()) {
-      out.append("absent\n");
-      continue;
-    }
-    const FileStat& f = *it;
-    if (!f.header_ok) {
-      absl::StrAppend(&out, "unreadable: ", f.error, "; ", f.file_size,
-                      " B on disk\n");
-      continue;
-    }
-    absl::StrAppend(&out, "version ", FileHeader::kVersion, ", generation ",
-                    f.generation, ", offset ", f.offset, " (");
-    if (f.offset >= 0 && entry > 0) {
-      const uint64_t off = static_cast<uint64_t>(f.offset);
-      absl::StrAppend(&out, off / entry, " entries");
-      if (off % entry != 0) absl::StrAppend(&out, " + ", off % entry, " bytes");
-    } else {
-      out.append("invalid");
-    }
-    absl::StrAppend(&out, "), fan-out ", f.fan_size, " B");
-    if (f.fan_size > 0 && f.fan_size % 8 == 0) {
-      absl::StrAppend(&out, " (", f.fan_size / 8,
-                      f.fan_size == 8 ? " slot)" : " slots)");
-    }
-    absl::StrAppend(&out, ", ", f.file_size, " B on disk (",
-                    HumanSize(static_cast<int64_t>(f.file_size)), ")\n");
-  }
+  for (const char* name : kRecordFiles) AppendFileText(st, name, &out);
   absl::StrAppendFormat(&out, "%-10s ", "lock");
   if (st.has_lock) {
     absl::StrAppend(&out, "\"", absl::CHexEscape(st.lock), "\"\n");
   } else {
     out.append("absent\n");
   }
+  if (st.manifest || !st.manifest_error.empty()) AppendManifestText(st, &out);
   return out;
 }
 
@@ -930,7 +1470,9 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
   Report report;
   if (!CheckStoreDir(env, root, &report.problems)) return report;
 
-  bool any = false;
+  const ManifestLoad manifest =
+      LoadManifest(env, root, options.max_reports, &report.problems);
+  bool any = manifest.exists;
   Header log_header;
   bool log_ok = false;
   Header data_header;
@@ -939,6 +1481,8 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
   bool async_ok = false;
   for (const char* name : kRecordFiles) {
     const std::string n = name;
+    // Next to a manifest, data is a run or a leftover: CheckTieredStore.
+    if (n == "data" && manifest.exists) continue;
     Reporter r(&report.problems, StorePath(root, name), options.max_reports);
     Header h;
     if (!LoadHeader(env, root, name, &r, &h)) {
@@ -961,9 +1505,8 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
       continue;
     }
     if (n == "data") {
-      FilterCheck filter(&report.problems, root, options.max_reports);
-      filter.Load(env, h, e, *schema, &report.notes);
-      CheckData(h, e, *schema, options, progress, &r, &filter, &report.notes);
+      CheckDataFile(env, h, e, /*is_run=*/false, *schema, options, progress, &r,
+                    &report);
       data_ok = true;
       data_header = std::move(h);
     } else if (n == "merge") {
@@ -983,7 +1526,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     }
   }
 
-  // Generations (SPEC §3.3): data was produced by the merge that set log's
+  // Generations (docs/format.md §7): data was produced by the merge that set log's
   // generation, or by one whose log reset was cut short (one more); log_async
   // belongs to the running or interrupted merge (log's generation + 1, or equal
   // once the merge reset the log).
@@ -1005,6 +1548,10 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     };
     if (data_ok) check_gen(data_header);
     if (async_ok) check_gen(async_header);
+  }
+  if (manifest.exists) {
+    CheckTieredStore(env, root, *schema, options, progress, manifest,
+                     log_ok ? &log_header : nullptr, &report);
   }
 
   absl::optional<std::string> lock = ReadLock(env, root, &report.problems);

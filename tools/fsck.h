@@ -1,7 +1,7 @@
 // The logic of `index-fsck` (tools/index_fsck.cc), a read-only checker for
-// stores of this library and of the OCaml `index` library (SPEC.md §13): `Stat`
-// reads the header of every file in `<root>/index/`, `IntegrityCheck` looks for
-// damage.
+// stores of this library and of the OCaml `index` library (docs/format.md):
+// `Stat` reads the header of every file in `<root>/index/`, `IntegrityCheck`
+// looks for damage.
 //
 // The store format does not record the key and value sizes nor the key hash, so
 // the caller supplies them (Options). Nothing here writes, creates or locks
@@ -31,6 +31,25 @@
 // Duplicate keys are found among records with equal hashes, i.e. everywhere in
 // a sorted file; in an unsorted file only adjacent runs are compared.
 //
+// A store with a `manifest` is in the tiered layout (runset/manifest.h):
+//  - the manifest decodes (DecodeManifest: an error naming the field), its
+//    entry size is the options', and its generation is the log's, or one more
+//    (a merge committed, the log reset was cut short) or less (a clear
+//    committed, its manifest was not written yet): warnings, the next writer
+//    open finishes either; any other generation is an error;
+//  - each listed run `run.<id>` (`data` for id 0) exists, matches the
+//    manifest (generation, records, file size) and passes the data file checks
+//    above, its key filter being `<run>.filter`; when the only run is missing
+//    but `data` holds it, a conversion to the single-file layout committed (a
+//    warning) and `data` is checked as the run;
+//  - the files StaleRunFiles names (retired runs, the output of an uncommitted
+//    merge, manifest.tmp) are warnings, and so is a `data` the manifest
+//    neither lists nor retires; a run file of any other id is an error. These
+//    are found by listing the store directory, which Env cannot do: the
+//    listing reads the file system directly.
+// A manifest that does not decode leaves the runs unknown: each run file found
+// is then checked on its own as a data file.
+//
 // Thread safety: the functions are reentrant; they share no state.
 #ifndef KVINDEX_TOOLS_FSCK_H_
 #define KVINDEX_TOOLS_FSCK_H_
@@ -46,6 +65,7 @@
 #include "absl/types/optional.h"
 #include "data/schema.h"
 #include "io/env.h"
+#include "runset/manifest.h"
 
 namespace kvindex {
 namespace fsck {
@@ -99,7 +119,8 @@ std::string FormatProblem(const Problem& p);
 
 // One file's header as found on disk (values are the raw header fields).
 struct FileStat {
-  std::string name;  // "data", "log", "log_async" or "merge"
+  // "data", "log", "log_async", "merge", or a run's file name ("run.<id>").
+  std::string name;
   std::string path;
   uint64_t file_size = 0;
   // False when the header could not be read or is foreign: `error` says why and
@@ -115,10 +136,16 @@ struct StoreStat {
   std::string root;
   size_t key_size = 0;
   size_t value_size = 0;
-  std::vector<FileStat>
-      files;  // the present ones, in the order data, log, log_async, merge
+  // The present ones, in the order data, log, log_async, merge, then the
+  // manifest's runs other than `data`, newest first.
+  std::vector<FileStat> files;
   bool has_lock = false;
   std::string lock;  // raw contents of the lock file
+  // The manifest of a tiered store, when it exists and decodes.
+  absl::optional<Manifest> manifest;
+  // Why the manifest that exists is unusable (also in `problems`); empty
+  // otherwise.
+  std::string manifest_error;
   // No store, unreadable or foreign files (the header values are not
   // validated).
   std::vector<Problem> problems;
@@ -134,6 +161,11 @@ absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
 // "<contents>"}} with S a HumanSize string, plus the numeric fields
 // "entry_bytes" (top level) and "entries", "bytes", "fanout_bytes" (per file).
 // A file whose header is unusable has only "size", "bytes" and "error".
+// A tiered store's run files are in "files" under their names ("run.<id>"),
+// and its manifest follows "files": {"manifest": {"generation": N, "next_id":
+// N, "entry_bytes": N, "runs": [{"id": N, "file": "run.<id>", "slot": N,
+// "records": N, "bytes": N, "generation": N}, ...], "retired": [N, ...]}}, or
+// {"manifest": {"error": "..."}} when it does not decode.
 // Two-space indentation, keys in that order, newline at the end.
 std::string StatJson(const StoreStat& stat);
 // A human-readable rendering of the same information.

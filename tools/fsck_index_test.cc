@@ -1,21 +1,25 @@
 // index-fsck on stores written by the real index (//index).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gtest/gtest.h"
 #include "filter/key_filter.h"
+#include "gtest/gtest.h"
 #include "index/index.h"
 #include "io/env.h"
 #include "io/index_file.h"
+#include "runset/manifest.h"
 #include "tools/fsck.h"
 #include "tools/fsck_testutil.h"
 
@@ -195,6 +199,259 @@ TEST(FsckOnRealIndex, OpenWriterShowsItsPid) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->errors(), 0u) << Dump(*r);
   ASSERT_TRUE((*index)->Close().ok());
+}
+
+// ---- The tiered layout, written by the index ----
+
+using TieredIndex = Index<FixedString<20>, FixedString<20>>;
+
+// By default, merges only when asked.
+Options TieredOptions(uint64_t log_size = 1000000) {
+  Options options;
+  options.layout = Layout::kTiered;
+  options.log_size = log_size;
+  return options;
+}
+
+// Fourteen merges of 100 new bindings each (and 10 rewrites of older ones):
+// the binary counter's 14 = 0b1110 holds runs in slots 1, 2 and 3, and the
+// last merge folded the run of slot 0 (retired).
+void WriteTieredStore(const std::string& root) {
+  Options options = TieredOptions();
+  options.fresh = true;
+  auto index = TieredIndex::Open(root, options);
+  ASSERT_TRUE(index.ok()) << index.status();
+  std::mt19937_64 rng(7);
+  std::vector<std::string> keys;
+  for (int merge = 0; merge < 14; ++merge) {
+    for (int i = 0; i < 100; ++i) {
+      keys.push_back(RandomString(&rng));
+      ASSERT_TRUE((*index)->Replace(keys.back(), RandomString(&rng)).ok());
+    }
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE((*index)->Replace(keys[i * 3], RandomString(&rng)).ok());
+    }
+    ASSERT_TRUE((*index)->Merge().ok());
+    ASSERT_TRUE((*index)->AwaitMerge().ok());
+  }
+  ASSERT_TRUE((*index)->Close().ok());
+}
+
+Manifest ManifestOf(const std::string& root) {
+  absl::StatusOr<std::optional<Manifest>> m =
+      ReadManifest(Env::Posix(), StoreDir(root));
+  EXPECT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m.ok() && m->has_value());
+  return m.ok() && m->has_value() ? **m : Manifest();
+}
+
+// The problems about file `name` of the store with `severity` whose message
+// contains `text`.
+int CountProblems(const fsck::Report& r, const std::string& root,
+                  absl::string_view name, fsck::Severity severity,
+                  absl::string_view text) {
+  int n = 0;
+  for (const fsck::Problem& p : r.problems) {
+    if (p.path == StorePath(root, name) && p.severity == severity &&
+        absl::StrContains(p.message, text)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+fsck::Report CheckTiered(const std::string& root) {
+  absl::StatusOr<fsck::Report> r =
+      fsck::IntegrityCheck(Env::Posix(), root, Opts(fsck::HashKind::kXxh3));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : fsck::Report();
+}
+
+// A tiered store written by the index, with its manifest.
+struct TieredStore {
+  std::string root;
+  Manifest manifest;
+};
+
+TieredStore NewTieredStore(absl::string_view name) {
+  TieredStore t;
+  t.root = fsck_testing::NewRoot(name, false);
+  WriteTieredStore(t.root);
+  t.manifest = ManifestOf(t.root);
+  return t;
+}
+
+TEST(FsckOnRealTieredIndex, StoreWithSeveralRunsIsClean) {
+  const TieredStore t = NewTieredStore("real_tiered");
+  ASSERT_EQ(t.manifest.runs.size(), 3u);
+  EXPECT_EQ(t.manifest.runs[0].slot, 1u);
+  EXPECT_EQ(t.manifest.runs[2].slot, 3u);
+  EXPECT_EQ(t.manifest.retired.size(), 1u);
+
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_EQ(fsck::ExitCodeFor(r.problems, /*strict=*/true), fsck::kExitOk);
+  for (const RunEntry& run : t.manifest.runs) {
+    const std::string note =
+        absl::StrCat(RunFileName(run.id), ": ", run.records,
+                     " records, sorted by xxh3-64, no repeated key");
+    EXPECT_TRUE(absl::StrContains(Dump(r), note)) << note << "\n" << Dump(r);
+  }
+  // Each run has its filter, which holds its keys.
+  EXPECT_EQ(std::count_if(r.notes.begin(), r.notes.end(),
+                          [](const std::string& note) {
+                            return absl::StrContains(note, ".filter: ") &&
+                                   absl::EndsWith(note, "holds every key");
+                          }),
+            3)
+      << Dump(r);
+
+  absl::StatusOr<fsck::StoreStat> st =
+      fsck::Stat(Env::Posix(), t.root, Opts(fsck::HashKind::kXxh3));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->problems.empty());
+  ASSERT_TRUE(st->manifest.has_value());
+  EXPECT_EQ(*st->manifest, t.manifest);
+  for (const RunEntry& run : t.manifest.runs) {
+    auto it = std::find_if(
+        st->files.begin(), st->files.end(),
+        [&](const fsck::FileStat& f) { return f.name == RunFileName(run.id); });
+    ASSERT_NE(it, st->files.end()) << RunFileName(run.id);
+    EXPECT_EQ(it->generation, run.generation);
+    EXPECT_EQ(it->file_size, run.bytes);
+  }
+}
+
+TEST(FsckOnRealTieredIndex, DataFileTakenOverAsARunIsClean) {
+  const std::string root = fsck_testing::NewRoot("real_takeover", false);
+  WriteStore<TieredIndex>(root);  // single-file, then opened tiered
+  {
+    // Logs of 100 bindings: data's 1001 go to slot 3, the merge to slot 0.
+    auto index = TieredIndex::Open(root, TieredOptions(/*log_size=*/100));
+    ASSERT_TRUE(index.ok()) << index.status();
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(
+          (*index)->Replace(RandomString(&rng), RandomString(&rng)).ok());
+    }
+    ASSERT_TRUE((*index)->Merge().ok());
+    ASSERT_TRUE((*index)->AwaitMerge().ok());
+    ASSERT_TRUE((*index)->Close().ok());
+  }
+  const Manifest m = ManifestOf(root);
+  ASSERT_EQ(m.runs.size(), 2u) << m.runs.size();
+  EXPECT_EQ(m.runs[1].id, kDataRunId);
+  const fsck::Report r = CheckTiered(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "data: 1001 records, sorted"))
+      << Dump(r);
+}
+
+TEST(FsckOnRealTieredIndex, FlippedManifestByte) {
+  const TieredStore t = NewTieredStore("real_tiered_manifest");
+  std::string bytes = fsck_testing::ReadStoreFile(t.root, "manifest");
+  bytes[bytes.size() / 2] ^= 0x20;
+  fsck_testing::WriteStoreFile(t.root, "manifest", bytes);
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(CountProblems(r, t.root, "manifest", fsck::Severity::kError,
+                          "manifest: checksum mismatch"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+  EXPECT_EQ(fsck::ExitCodeFor(r.problems, false), fsck::kExitDamaged);
+}
+
+TEST(FsckOnRealTieredIndex, DeletedRun) {
+  const TieredStore t = NewTieredStore("real_tiered_deleted");
+  const RunEntry& run = t.manifest.runs[1];
+  ASSERT_TRUE(Env::Posix()->RemoveFile(RunPath(StoreDir(t.root), run.id)).ok());
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(
+      CountProblems(r, t.root, RunFileName(run.id), fsck::Severity::kError,
+                    absl::StrCat("missing: the manifest lists run ", run.id)),
+      1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+}
+
+TEST(FsckOnRealTieredIndex, TruncatedRun) {
+  const TieredStore t = NewTieredStore("real_tiered_truncated");
+  const RunEntry& run = t.manifest.runs[2];
+  const std::string name = RunFileName(run.id);
+  const std::string bytes = fsck_testing::ReadStoreFile(t.root, name);
+  fsck_testing::WriteStoreFile(t.root, name,
+                               bytes.substr(0, bytes.size() - 100));
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(CountProblems(r, t.root, name, fsck::Severity::kError,
+                          absl::StrCat("the file has ", run.bytes - 100,
+                                       " bytes, but the manifest lists run ",
+                                       run.id, " with ", run.bytes, " bytes")),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountProblems(r, t.root, name, fsck::Severity::kError,
+                          "(100 bytes missing)"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(fsck::ExitCodeFor(r.problems, false), fsck::kExitDamaged);
+}
+
+TEST(FsckOnRealTieredIndex, RunWithAnotherGeneration) {
+  const TieredStore t = NewTieredStore("real_tiered_generation");
+  const RunEntry& run = t.manifest.runs[0];
+  const std::string name = RunFileName(run.id);
+  std::string bytes = fsck_testing::ReadStoreFile(t.root, name);
+  fsck_testing::PutBigEndian64(&bytes, 16,
+                               static_cast<uint64_t>(run.generation + 5));
+  fsck_testing::WriteStoreFile(t.root, name, bytes);
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(CountProblems(r, t.root, name, fsck::Severity::kError,
+                          absl::StrCat("generation ", run.generation + 5,
+                                       ", but the manifest lists run ", run.id,
+                                       " with generation ", run.generation)),
+            1)
+      << Dump(r);
+  // The filter names the generation it was built for: finds would not use it.
+  EXPECT_EQ(CountProblems(r, t.root, name + ".filter", fsck::Severity::kWarning,
+                          "not used by finds"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+}
+
+TEST(FsckOnRealTieredIndex, StaleRunFiles) {
+  const TieredStore t = NewTieredStore("real_tiered_stale");
+  ASSERT_EQ(t.manifest.retired.size(), 1u);
+  const uint64_t retired = t.manifest.retired[0];
+  const std::string newest =
+      fsck_testing::ReadStoreFile(t.root, RunFileName(t.manifest.runs[0].id));
+  // A retired run the writer did not get to delete, and the output of a merge
+  // that did not commit.
+  fsck_testing::WriteStoreFile(t.root, RunFileName(retired), newest);
+  fsck_testing::WriteStoreFile(t.root, RunFileName(t.manifest.next_id), newest);
+  const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(
+      CountProblems(r, t.root, RunFileName(retired), fsck::Severity::kWarning,
+                    absl::StrCat("leftover: run ", retired,
+                                 ", which the manifest retires")),
+      1)
+      << Dump(r);
+  EXPECT_EQ(CountProblems(r, t.root, RunFileName(t.manifest.next_id),
+                          fsck::Severity::kWarning,
+                          "leftover: the output of a merge that did not "
+                          "commit"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.problems.size(), 2u) << Dump(r);
+  EXPECT_EQ(fsck::ExitCodeFor(r.problems, /*strict=*/false), fsck::kExitOk);
+
+  // The index agrees: its next open deletes them, and the store is clean.
+  {
+    auto index = TieredIndex::Open(t.root, TieredOptions());
+    ASSERT_TRUE(index.ok()) << index.status();
+    ASSERT_TRUE((*index)->Close().ok());
+  }
+  const fsck::Report after = CheckTiered(t.root);
+  EXPECT_EQ(after.problems.size(), 0u) << Dump(after);
 }
 
 }  // namespace

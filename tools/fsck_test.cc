@@ -11,9 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gtest/gtest.h"
 #include "data/schema.h"
+#include "gtest/gtest.h"
 #include "io/env.h"
+#include "runset/manifest.h"
 #include "tools/fsck_testutil.h"
 
 namespace kvindex {
@@ -23,6 +24,7 @@ namespace {
 using fsck_testing::DataFile;
 using fsck_testing::DataRecordPos;
 using fsck_testing::FanSlots;
+using fsck_testing::FilterFile;
 using fsck_testing::Header;
 using fsck_testing::LogFile;
 using fsck_testing::MakeRecords;
@@ -30,10 +32,12 @@ using fsck_testing::NewRoot;
 using fsck_testing::PutBigEndian64;
 using fsck_testing::ReadStoreFile;
 using fsck_testing::Record;
+using fsck_testing::RunEntryOf;
 using fsck_testing::SortByHash;
 using fsck_testing::WriteStoreFile;
 
-// The CLI test store of the OCaml library (SPEC §13): 20-byte keys and values.
+// The CLI test store of the OCaml library (docs/format.md §3.5): 20-byte keys
+// and values.
 Options Opts20() {
   Options o;
   o.key_size = 20;
@@ -51,7 +55,8 @@ constexpr int kDataRecords = 909;
 constexpr int kLogRecords = 92;
 
 // data: 909 records (36 360 bytes, 16 fan-out slots), log: 92 records, both
-// generation 9, and a lock holding a PID: the shape of SPEC §13's example.
+// generation 9, and a lock holding a PID: the shape of the worked example of
+// docs/format.md §3.5.
 std::string CleanStore(absl::string_view name, const Options& o = Opts20()) {
   const Schema s = SchemaOf(o);
   const std::string root = NewRoot(name);
@@ -107,8 +112,8 @@ TEST(HumanSize, TruncatesToOneDecimalInBinaryUnits) {
   EXPECT_EQ(HumanSize(int64_t{1} << 60), "1.0 EiB");
 }
 
-// The helper lays out headers exactly as SPEC §3.2's worked example of an OCaml
-// store: the log of the CLI test store.
+// The helper lays out headers exactly as the worked example of an OCaml store
+// in docs/format.md §3.5: the log of the CLI test store.
 TEST(TestUtil, HeaderMatchesTheSpecExample) {
   const std::string expected(
       "\x00\x00\x00\x00\x00\x00\x0e\x60"
@@ -118,7 +123,8 @@ TEST(TestUtil, HeaderMatchesTheSpecExample) {
       32);
   EXPECT_EQ(Header(3680, 9, 0), expected);
   const Schema s = SchemaOf(Opts20());
-  EXPECT_EQ(FanSlots(s, 909), 16u);  // SPEC §7: 909 records x 40 B -> 16 fans
+  // 909 records x 40 B -> 16 fans (docs/format.md §6.2).
+  EXPECT_EQ(FanSlots(s, 909), 16u);
   EXPECT_EQ(DataRecordPos(s, 909, 0), 160u);
 }
 
@@ -670,6 +676,500 @@ TEST(IntegrityCheck, ProgressReachesTheEnd) {
   EXPECT_GE(calls, 1);
   EXPECT_EQ(last_done, 36360u);
   EXPECT_EQ(last_total, 36360u);
+}
+
+// ---- The tiered layout (runset/manifest.h) ----
+
+// A tiered store laid out byte by byte: run.5 (100 records, generation 9,
+// slot 0), run.3 (200 records, generation 7, slot 1) and `data` taken over as
+// run 0 (400 records, generation 4, slot 3), each with a key filter holding
+// its keys; a manifest at generation 9 with next id 6 and run 4 retired (its
+// files deleted already); a log of 20 records at generation 9; a lock.
+struct TieredStore {
+  std::string root;
+  Manifest manifest;
+};
+
+void WriteManifestFile(const std::string& root, const Manifest& m) {
+  ASSERT_TRUE(CheckManifest(m, "test").ok()) << CheckManifest(m, "test");
+  WriteStoreFile(root, "manifest", EncodeManifest(m));
+}
+
+TieredStore MakeTieredStore(absl::string_view name) {
+  const Schema s = SchemaOf(Opts20());
+  TieredStore t;
+  t.root = NewRoot(name);
+  const std::vector<Record> all = MakeRecords(s, 720, 11);
+  struct Run {
+    uint64_t id;
+    uint32_t slot;
+    int64_t generation;
+    int first, count;
+  };
+  for (const Run& run : {Run{5, 0, 9, 0, 100}, Run{3, 1, 7, 100, 200},
+                         Run{kDataRunId, 3, 4, 300, 400}}) {
+    const std::vector<Record> records =
+        SortByHash(s, std::vector<Record>(all.begin() + run.first,
+                                          all.begin() + run.first + run.count));
+    const std::string file = DataFile(s, records, run.generation);
+    WriteStoreFile(t.root, RunFileName(run.id), file);
+    WriteStoreFile(t.root, RunFileName(run.id) + ".filter",
+                   FilterFile(s, file, records));
+    t.manifest.runs.push_back(RunEntryOf(s, run.id, run.slot, file));
+  }
+  t.manifest.entry_size = 40;
+  t.manifest.generation = 9;
+  t.manifest.next_id = 6;
+  t.manifest.retired = {4};
+  WriteManifestFile(t.root, t.manifest);
+  WriteStoreFile(
+      t.root, "log",
+      LogFile(s, std::vector<Record>(all.begin() + 700, all.end()), 9));
+  WriteStoreFile(t.root, "lock", "12345");
+  return t;
+}
+
+void RemoveStoreFile(const std::string& root, absl::string_view name) {
+  const std::string path = absl::StrCat(root, "/index/", name);
+  ASSERT_EQ(std::remove(path.c_str()), 0) << path;
+}
+
+// The size of a data file of `records` records (DataFile's).
+uint64_t DataFileSize(uint64_t records) {
+  return DataRecordPos(SchemaOf(Opts20()), records, records);
+}
+
+TEST(TieredIntegrityCheck, CleanStorePasses) {
+  const TieredStore t = MakeTieredStore("tiered_clean");
+  Report r = Check(t.root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, /*strict=*/true), kExitOk);
+  const std::string dump = Dump(r);
+  for (const char* note :
+       {"manifest: generation 9, next id 6, 3 runs (run.5, run.3, data), "
+        "retired ids 4",
+        "run.5: 100 records, sorted by xxh3-64, no repeated key",
+        "run.3: 200 records, sorted by xxh3-64, no repeated key",
+        "data: 400 records, sorted by xxh3-64, no repeated key",
+        "log: 20 records"}) {
+    EXPECT_TRUE(absl::StrContains(dump, note)) << note << "\n" << dump;
+  }
+  // Each run's filter holds its keys.
+  for (const char* filter :
+       {"run.5.filter: ", "run.3.filter: ", "data.filter: "}) {
+    EXPECT_EQ(std::count_if(r.notes.begin(), r.notes.end(),
+                            [&](const std::string& note) {
+                              return absl::StartsWith(note, filter) &&
+                                     absl::EndsWith(note, "holds every key");
+                            }),
+              1)
+        << filter << "\n"
+        << dump;
+  }
+}
+
+TEST(TieredStat, ListsTheManifestAndEachRunFile) {
+  const TieredStore t = MakeTieredStore("tiered_stat");
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), t.root, Opts20());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->problems.empty());
+  ASSERT_TRUE(st->manifest.has_value());
+  EXPECT_EQ(*st->manifest, t.manifest);
+  std::vector<std::string> names;
+  for (const FileStat& f : st->files) names.push_back(f.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"data", "log", "run.5", "run.3"}));
+  EXPECT_EQ(st->files[2].generation, 9);
+  EXPECT_EQ(st->files[2].offset, 100 * 40);
+
+  const std::string json = StatJson(*st);
+  EXPECT_TRUE(absl::StrContains(
+      json, absl::StrCat(R"(
+    "run.3": {
+      "size": ")",
+                         HumanSize(static_cast<int64_t>(DataFileSize(200))),
+                         R"(",
+      "offset": 8000,
+      "generation": 7,)")))
+      << json;
+  EXPECT_TRUE(absl::EndsWith(json, absl::StrCat(R"(
+    "lock": "12345"
+  },
+  "manifest": {
+    "generation": 9,
+    "next_id": 6,
+    "entry_bytes": 40,
+    "runs": [
+      {
+        "id": 5,
+        "file": "run.5",
+        "slot": 0,
+        "records": 100,
+        "bytes": )",
+                                                DataFileSize(100), R"(,
+        "generation": 9
+      },
+      {
+        "id": 3,
+        "file": "run.3",
+        "slot": 1,
+        "records": 200,
+        "bytes": )",
+                                                DataFileSize(200), R"(,
+        "generation": 7
+      },
+      {
+        "id": 0,
+        "file": "data",
+        "slot": 3,
+        "records": 400,
+        "bytes": )",
+                                                DataFileSize(400), R"(,
+        "generation": 4
+      }
+    ],
+    "retired": [4]
+  }
+}
+)"))) << json;
+
+  const std::string text = StatText(*st);
+  for (const std::string& line :
+       {std::string("manifest   generation 9, next id 6, entry size 40 B, 3 "
+                    "runs, retired ids 4\n"),
+        absl::StrCat("  run 5: run.5, slot 0, 100 records, ", DataFileSize(100),
+                     " B, generation 9\n"),
+        absl::StrCat("  run 0: data, slot 3, 400 records, ", DataFileSize(400),
+                     " B, generation 4\n"),
+        std::string("run.3      version 00000001, generation 7, offset 8000 "
+                    "(200 entries)")}) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "\n" << text;
+  }
+}
+
+TEST(TieredStat, UndecodableManifestIsReported) {
+  const TieredStore t = MakeTieredStore("tiered_stat_bad");
+  std::string manifest = ReadStoreFile(t.root, "manifest");
+  manifest[40] ^= 0x01;
+  WriteStoreFile(t.root, "manifest", manifest);
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), t.root, Opts20());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_FALSE(st->manifest.has_value());
+  EXPECT_EQ(st->manifest_error,
+            "manifest: checksum mismatch: the file is damaged");
+  ASSERT_EQ(st->problems.size(), 1u);
+  EXPECT_EQ(st->problems[0].path, t.root + "/index/manifest");
+  EXPECT_TRUE(absl::StrContains(StatJson(*st), R"(
+  "manifest": {
+    "error": "manifest: checksum mismatch: the file is damaged"
+  }
+}
+)")) << StatJson(*st);
+  EXPECT_TRUE(absl::StrContains(StatText(*st),
+                                "manifest   unreadable: manifest: checksum"))
+      << StatText(*st);
+  EXPECT_EQ(ExitCodeFor(st->problems, false), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, DamagedManifestNamesTheField) {
+  const TieredStore t = MakeTieredStore("tiered_bad_manifest");
+  const std::string good = ReadStoreFile(t.root, "manifest");
+  struct Case {
+    std::string bytes;
+    const char* message;
+  };
+  std::string flipped = good;
+  flipped[40] ^= 0x01;
+  std::string version = good;
+  version[11] = 2;
+  for (const Case& c :
+       {Case{flipped, "manifest: checksum mismatch: the file is damaged"},
+        Case{version, "manifest: version 2, expected 1"},
+        Case{good.substr(0, 20),
+             "manifest: truncated: 20 bytes, at least 48 expected"}}) {
+    WriteStoreFile(t.root, "manifest", c.bytes);
+    Report r = Check(t.root);
+    EXPECT_EQ(CountAt(r, t.root, "manifest", absl::nullopt, c.message), 1)
+        << Dump(r);
+    EXPECT_EQ(r.errors(), 1u) << Dump(r);
+    // The runs are still checked, each on its own.
+    EXPECT_TRUE(absl::StrContains(Dump(r),
+                                  "each run file is checked on its "
+                                  "own"))
+        << Dump(r);
+    EXPECT_TRUE(absl::StrContains(Dump(r), "run.3: 200 records, sorted"))
+        << Dump(r);
+    EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+  }
+}
+
+TEST(TieredIntegrityCheck, EntrySizeMustBeTheOptions) {
+  const TieredStore t = MakeTieredStore("tiered_entry_size");
+  Options o = Opts20();
+  o.value_size = 21;
+  Report r = Check(t.root, o);
+  EXPECT_EQ(CountAt(r, t.root, "manifest", 12,
+                    "entry_size 40, but keys and values of 41 bytes; are "
+                    "--key-size/--value-size right?"),
+            1)
+      << Dump(r);
+}
+
+TEST(TieredIntegrityCheck, RunMustMatchItsManifestEntry) {
+  const TieredStore t = MakeTieredStore("tiered_mismatch");
+  const std::string good = ReadStoreFile(t.root, "run.3");
+
+  // Another generation: the filter, built for generation 7, is not used.
+  std::string regenerated = good;
+  PutBigEndian64(&regenerated, 16, 6);
+  WriteStoreFile(t.root, "run.3", regenerated);
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", 16,
+                    "generation 6, but the manifest lists run 3 with "
+                    "generation 7"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.3.filter", absl::nullopt,
+                    "not used by finds", Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+
+  // One record fewer, consistently: the manifest tells.
+  std::string shorter = good.substr(0, good.size() - 40);
+  PutBigEndian64(&shorter, 0, 199 * 40);
+  WriteStoreFile(t.root, "run.3", shorter);
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", absl::nullopt,
+                    absl::StrCat("the file has ", good.size() - 40,
+                                 " bytes, but the manifest lists run 3 with ",
+                                 good.size(), " bytes")),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", 0,
+                    "the offset claims 199 records, but the manifest lists "
+                    "run 3 with 200 records"),
+            1)
+      << Dump(r);
+
+  // Truncated: the header still claims 200 records.
+  WriteStoreFile(t.root, "run.3", good.substr(0, good.size() - 40));
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", absl::nullopt,
+                    "bytes, but the manifest lists run 3 with"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", 0, "(40 bytes missing)"), 1) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, MissingRunIsAnError) {
+  const TieredStore t = MakeTieredStore("tiered_missing");
+  RemoveStoreFile(t.root, "run.3");
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", absl::nullopt,
+                    "missing: the manifest lists run 3 (generation 7, 200 "
+                    "records)"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, DamageInARunNamesTheRun) {
+  const TieredStore t = MakeTieredStore("tiered_run_damage");
+  const Schema s = SchemaOf(Opts20());
+  std::string run = ReadStoreFile(t.root, "run.3");
+  // Swap records 50 and 51: record 51 then holds the smaller hash.
+  const size_t a = DataRecordPos(s, 200, 50);
+  const std::string r50 = run.substr(a, 40);
+  run.replace(a, 40, run.substr(a + 40, 40));
+  run.replace(a + 40, 40, r50);
+  WriteStoreFile(t.root, "run.3", run);
+  // A filter for run.5 that finds would trust, but without any key.
+  const std::string run5 = ReadStoreFile(t.root, "run.5");
+  WriteStoreFile(t.root, "run.5.filter", FilterFile(s, run5, {}));
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.3", a + 40, "record 51 is out of order"), 1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.5.filter", absl::nullopt,
+                    "lacks the key of data record 0"),
+            1)
+      << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "run.5.filter: ")) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "100 keys missing")) << Dump(r);
+}
+
+TEST(TieredIntegrityCheck, ManifestGenerationFollowsTheLog) {
+  const TieredStore t = MakeTieredStore("tiered_generations");
+  const Schema s = SchemaOf(Opts20());
+  // A merge committed, the log reset was cut short.
+  WriteStoreFile(t.root, "log", LogFile(s, {}, 8));
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
+                    "generation 9 is the log's (8) + 1: a merge committed",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+
+  // A clear committed, its manifest was not written yet.
+  WriteStoreFile(t.root, "log", LogFile(s, {}, 10));
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
+                    "generation 9 is older than the log's (10): a clear "
+                    "committed",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "runs: not checked")) << Dump(r);
+
+  // Two ahead: no writer leaves that.
+  WriteStoreFile(t.root, "log", LogFile(s, {}, 7));
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
+                    "generation 9 is more than one ahead of the log's (7)"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, StaleFilesAreWarnings) {
+  const TieredStore t = MakeTieredStore("tiered_stale");
+  const std::string run5 = ReadStoreFile(t.root, "run.5");
+  WriteStoreFile(t.root, "run.4", run5);  // retired
+  WriteStoreFile(t.root, "run.4.filter", "f");
+  WriteStoreFile(t.root, "run.6", run5);  // next id: an uncommitted output
+  WriteStoreFile(t.root, "run.6.filter.tmp", "f");
+  WriteStoreFile(t.root, "manifest.tmp", "m");
+  WriteStoreFile(t.root, "run.5.filter.tmp", "f");  // of a listed run
+  Report r = Check(t.root);
+  const struct {
+    const char* name;
+    const char* message;
+  } expected[] = {
+      {"run.4",
+       "leftover: run 4, which the manifest retires (a committed merge folded "
+       "it); the next writer open deletes it"},
+      {"run.4.filter",
+       "leftover: the key filter of run 4, which the manifest "
+       "retires"},
+      {"run.6",
+       "leftover: the output of a merge that did not commit (run 6, the "
+       "manifest's next id)"},
+      {"run.6.filter.tmp",
+       "leftover: a key filter being written for the output of a merge that "
+       "did not commit"},
+      {"manifest.tmp",
+       "leftover: a manifest being written when its writer stopped"},
+      {"run.5.filter.tmp",
+       "leftover: a key filter being written for run 5 when its writer "
+       "stopped"},
+  };
+  for (const auto& e : expected) {
+    EXPECT_EQ(CountAt(r, t.root, e.name, absl::nullopt, e.message,
+                      Severity::kWarning),
+              1)
+        << e.name << "\n"
+        << Dump(r);
+  }
+  EXPECT_EQ(r.warnings(), 6u) << Dump(r);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, /*strict=*/false), kExitOk);
+  EXPECT_EQ(ExitCodeFor(r.problems, /*strict=*/true), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, RunFilesOfUnknownIdsAreErrors) {
+  const TieredStore t = MakeTieredStore("tiered_unknown");
+  WriteStoreFile(t.root, "run.2", ReadStoreFile(t.root, "run.5"));
+  WriteStoreFile(t.root, "run.9.filter", "f");
+  WriteStoreFile(t.root, "run.02", "not a run name");  // never a writer's
+  WriteStoreFile(t.root, "notes.txt", "someone's file");
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.2", absl::nullopt,
+                    "unknown file: run 2, which the manifest neither lists "
+                    "nor retires (next id 6)"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.9.filter", absl::nullopt,
+                    "unknown file: a filter of run 9"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.problems.size(), 2u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+}
+
+TEST(TieredIntegrityCheck, DataTheManifestDoesNotListIsALeftover) {
+  const TieredStore t = MakeTieredStore("tiered_data_leftover");
+  // Neither listed nor retired: the index ignores it.
+  Manifest m = t.manifest;
+  m.runs.pop_back();
+  WriteManifestFile(t.root, m);
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "data", absl::nullopt,
+                    "leftover: the manifest neither lists nor retires it (run "
+                    "0); the index ignores it",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "data.filter", absl::nullopt,
+                    "leftover: a key filter of data", Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.problems.size(), 2u) << Dump(r);
+
+  // Retired: the next writer open deletes it.
+  m.retired = {4, 0};
+  WriteManifestFile(t.root, m);
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "data", absl::nullopt,
+                    "leftover: run 0, which the manifest retires",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "data.filter", absl::nullopt,
+                    "leftover: the key filter of run 0", Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.problems.size(), 2u) << Dump(r);
+
+  // Without records (a merge of an empty log writes one), only a note.
+  m.retired = {4};
+  WriteManifestFile(t.root, m);
+  WriteStoreFile(t.root, "data", Header(0, 3, 0));
+  RemoveStoreFile(t.root, "data.filter");
+  r = Check(t.root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "data: no records, not a run"))
+      << Dump(r);
+}
+
+// The conversion back to the single-file layout renames the only run to data
+// (its commit point), then deletes the manifest: a crash in between leaves
+// the manifest listing a run that data holds.
+TEST(TieredIntegrityCheck, CommittedConversionToTheSingleFileLayout) {
+  const TieredStore t = MakeTieredStore("tiered_conversion");
+  Manifest m = t.manifest;
+  m.runs.resize(1);  // run.5, everything compacted into it
+  m.retired = {3, 0};
+  WriteManifestFile(t.root, m);
+  RemoveStoreFile(t.root, "run.3");
+  RemoveStoreFile(t.root, "run.3.filter");
+  WriteStoreFile(t.root, "data", ReadStoreFile(t.root, "run.5"));
+  WriteStoreFile(t.root, "data.filter", ReadStoreFile(t.root, "run.5.filter"));
+  RemoveStoreFile(t.root, "run.5");
+  RemoveStoreFile(t.root, "run.5.filter");
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.5", absl::nullopt,
+                    "missing, but data holds run 5: a conversion to the "
+                    "single-file layout committed",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.problems.size(), 1u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "data: 100 records, sorted"))
+      << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "holds every key")) << Dump(r);
 }
 
 TEST(ExitCodeFor, PrefersNoStoreThenIoThenForeignThenDamage) {

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "fan/fan.h"
+#include "filter/key_filter.h"
 #include "gtest/gtest.h"
 
 namespace kvindex {
@@ -91,6 +92,53 @@ std::string LogFile(const Schema& schema, const std::vector<Record>& records,
 void PutBigEndian64(std::string* bytes, size_t pos, uint64_t v) {
   if (bytes->size() < pos + 8) bytes->resize(pos + 8, '\0');
   absl::big_endian::Store64(&(*bytes)[pos], v);
+}
+
+namespace {
+
+// The header fields of a data file's bytes.
+struct DataShape {
+  int64_t generation = 0;
+  uint64_t records = 0;
+  uint64_t fan_size = 0;
+};
+
+DataShape ShapeOf(const Schema& schema, absl::string_view data) {
+  DataShape shape;
+  shape.records = absl::big_endian::Load64(data.data()) / schema.entry_size();
+  shape.generation =
+      static_cast<int64_t>(absl::big_endian::Load64(data.data() + 16));
+  shape.fan_size = absl::big_endian::Load64(data.data() + 24);
+  return shape;
+}
+
+}  // namespace
+
+std::string FilterFile(const Schema& schema, absl::string_view data,
+                       const std::vector<Record>& keys) {
+  const DataShape shape = ShapeOf(schema, data);
+  const size_t entry = schema.entry_size();
+  const size_t first = 32 + shape.fan_size;
+  const absl::string_view fanout = data.substr(32, shape.fan_size);
+  const absl::string_view first_record = data.substr(first, entry);
+  const absl::string_view last_record =
+      data.substr(first + (shape.records - 1) * entry, entry);
+  KeyFilterBuilder builder(shape.records, schema.hash_bits);
+  for (const Record& r : keys) builder.Add(r.key, schema.hash(r.key));
+  return builder.Finish(FilterTargetOf(shape.generation, shape.records,
+                                       first_record, last_record, fanout));
+}
+
+RunEntry RunEntryOf(const Schema& schema, uint64_t id, uint32_t slot,
+                    absl::string_view data) {
+  const DataShape shape = ShapeOf(schema, data);
+  RunEntry entry;
+  entry.id = id;
+  entry.generation = shape.generation;
+  entry.records = shape.records;
+  entry.bytes = data.size();
+  entry.slot = slot;
+  return entry;
 }
 
 std::string NewRoot(absl::string_view name, bool with_index) {

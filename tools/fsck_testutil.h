@@ -1,6 +1,6 @@
-// Test helpers for index-fsck: store files laid out byte by byte (SPEC.md
-// §3.2), so the checker is tested against the format itself rather than against
-// the writer.
+// Test helpers for index-fsck: store files laid out byte by byte
+// (docs/format.md §3), so the checker is tested against the format itself
+// rather than against the writer.
 #ifndef KVINDEX_TOOLS_FSCK_TESTUTIL_H_
 #define KVINDEX_TOOLS_FSCK_TESTUTIL_H_
 
@@ -11,6 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "data/schema.h"
+#include "runset/manifest.h"
 
 namespace kvindex {
 namespace fsck_testing {
@@ -47,6 +48,17 @@ uint64_t DataRecordPos(const Schema& schema, uint64_t records, uint64_t i);
 uint64_t FanSlots(const Schema& schema, uint64_t records);
 
 void PutBigEndian64(std::string* bytes, size_t pos, uint64_t v);
+
+// The key filter (filter/key_filter.h) of the data file `data` (DataFile's
+// bytes), holding the keys of `keys` (pass the file's records for a sound
+// filter).
+std::string FilterFile(const Schema& schema, absl::string_view data,
+                       const std::vector<Record>& keys);
+
+// The manifest entry of run `id` in slot `slot` whose file holds `data`
+// (DataFile's bytes).
+RunEntry RunEntryOf(const Schema& schema, uint64_t id, uint32_t slot,
+                    absl::string_view data);
 
 // A new empty directory under TEST_TMPDIR; with `with_index`, also its index/.
 std::string NewRoot(absl::string_view name, bool with_index = true);
