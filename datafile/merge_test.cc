@@ -477,7 +477,7 @@ TEST_F(MergeTest, StaleMergeFileIsOverwritten) {
 }
 
 // ---------------------------------------------------------------------------------
-// Overrides with equal hashes (SPEC §16.2).
+// Overrides with equal hashes (docs/design.md §13.2).
 
 TEST_F(MergeTest, LogOverridesEveryRecordOfAnEqualHashRun) {
   // Keys 0, 4, 8, 12, 16 all hash to 0; the data run is in that order.
@@ -517,7 +517,7 @@ TEST_F(MergeTest, RegressionOldRecordSurvivesNextToOverride) {
 }
 
 // ---------------------------------------------------------------------------------
-// Filters (SPEC §16.1).
+// Filters (docs/design.md §13.1).
 
 bool KeepOddValues(absl::string_view, absl::string_view value) {
   return ValueNumber(value) % 2 == 1;

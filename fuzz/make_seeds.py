@@ -71,7 +71,7 @@ def _mix(h, d):
 
 
 def ocaml_hash(s):
-    """OCaml Hashtbl.hash on a string (30 bits), SPEC section 2."""
+    """OCaml Hashtbl.hash on a string (30 bits), docs/format.md section 4.2."""
     h = 0
     i = 0
     while i + 4 <= len(s):

@@ -23,7 +23,7 @@
 //     RO_not_allowed, RW_not_allowed); kUnavailable for a second writer
 //     (upstream: Locked).
 //   - Find after close is kFailedPrecondition with "closed" in the message.
-//   - A read-only sync that sees new data empties the LRU (upstream bug #398).
+//   - A read-only sync that sees new data empties the LRU (docs/design.md §13.3).
 //   - Merge outcomes come from AwaitMerge() on a live handle (upstream: a
 //     future), so tests that close the handle first read the outcome through a
 //     second handle.

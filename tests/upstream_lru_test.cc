@@ -81,7 +81,7 @@ TEST_F(UpstreamTest, LruFilter) {
   ExpectLruStats(0, 1, __LINE__);
 }
 
-// By design (upstream bug #398): a read-only sync that sees new data
+// By design (docs/design.md §13.3): a read-only sync that sees new data
 // empties the LRU, so a cached binding replaced in the same generation is not
 // served stale.
 TEST_F(UpstreamTest, LruReadonlySyncDropsStaleBindings) {

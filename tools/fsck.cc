@@ -26,6 +26,7 @@
 #include "filter/key_filter.h"
 #include "io/file_header.h"
 #include "io/index_file.h"
+#include "nlohmann/json.hpp"
 #include "runset/manifest.h"
 
 // The layout checked here is in io/index_file.h (the file) and
@@ -1166,37 +1167,6 @@ absl::optional<std::string> ReadLock(Env* env, const std::string& root,
   return *std::move(contents);
 }
 
-void AppendJsonString(std::string* out, absl::string_view s) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          // Bytes that are not printable ASCII: \u00XX, one per byte.
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
 // Adds the header of file `name` to `st`, if the file exists; problems that
 // make it unusable go to st->problems, and the first of them to its error.
 void AddFileStat(Env* env, const std::string& root, const std::string& name,
@@ -1220,33 +1190,49 @@ void AddFileStat(Env* env, const std::string& root, const std::string& name,
   st->files.push_back(std::move(f));
 }
 
-// The "manifest" member of StatJson, with its leading comma.
-void AppendManifestJson(const StoreStat& st, std::string* out) {
-  out->append(",\n  \"manifest\": {\n    ");
+// StatJson's member for one file: its header, or why it is unusable.
+nlohmann::ordered_json FileJson(const FileStat& f, int64_t entry) {
+  nlohmann::ordered_json json;
+  json["size"] = HumanSize(static_cast<int64_t>(f.file_size));
+  if (!f.header_ok) {
+    json["bytes"] = f.file_size;
+    json["error"] = f.error;
+    return json;
+  }
+  json["offset"] = f.offset;
+  json["generation"] = f.generation;
+  json["fanout_size"] = HumanSize(f.fan_size);
+  json["entries"] = f.offset > 0 && entry > 0 ? f.offset / entry : 0;
+  json["bytes"] = f.file_size;
+  json["fanout_bytes"] = f.fan_size;
+  return json;
+}
+
+// StatJson's "manifest" member: the manifest's fields, or why it is unusable.
+nlohmann::ordered_json ManifestJson(const StoreStat& st) {
+  nlohmann::ordered_json json;
   if (!st.manifest) {
-    out->append("\"error\": ");
-    AppendJsonString(out, st.manifest_error);
-    out->append("\n  }");
-    return;
+    json["error"] = st.manifest_error;
+    return json;
   }
   const Manifest& m = *st.manifest;
-  absl::StrAppend(
-      out, "\"generation\": ", m.generation, ",\n    \"next_id\": ", m.next_id,
-      ",\n    \"entry_bytes\": ", m.entry_size, ",\n    \"runs\": [");
-  for (size_t i = 0; i < m.runs.size(); ++i) {
-    const RunEntry& run = m.runs[i];
-    absl::StrAppend(out, i == 0 ? "\n" : ",\n",
-                    "      {\n        \"id\": ", run.id,
-                    ",\n        \"file\": ");
-    AppendJsonString(out, RunFileName(run.id));
-    absl::StrAppend(out, ",\n        \"slot\": ", run.slot,
-                    ",\n        \"records\": ", run.records,
-                    ",\n        \"bytes\": ", run.bytes,
-                    ",\n        \"generation\": ", run.generation, "\n      }");
+  json["generation"] = m.generation;
+  json["next_id"] = m.next_id;
+  json["entry_bytes"] = m.entry_size;
+  nlohmann::ordered_json runs = nlohmann::ordered_json::array();
+  for (const RunEntry& run : m.runs) {
+    nlohmann::ordered_json r;
+    r["id"] = run.id;
+    r["file"] = RunFileName(run.id);
+    r["slot"] = run.slot;
+    r["records"] = run.records;
+    r["bytes"] = run.bytes;
+    r["generation"] = run.generation;
+    runs.push_back(std::move(r));
   }
-  out->append(m.runs.empty() ? "]" : "\n    ]");
-  absl::StrAppend(out, ",\n    \"retired\": [", absl::StrJoin(m.retired, ", "),
-                  "]\n  }");
+  json["runs"] = std::move(runs);
+  json["retired"] = m.retired;
+  return json;
 }
 
 // StatText's line for file `name`: its header, or why it is unusable.
@@ -1400,41 +1386,20 @@ absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
 
 std::string StatJson(const StoreStat& st) {
   const int64_t entry = static_cast<int64_t>(st.key_size + st.value_size);
-  std::string out = "{\n  \"entry_size\": ";
-  AppendJsonString(&out, HumanSize(entry));
-  absl::StrAppend(&out, ",\n  \"entry_bytes\": ", entry, ",\n  \"files\": {");
-  bool first = true;
-  auto field = [&](absl::string_view name) {
-    absl::StrAppend(&out, first ? "\n" : ",\n", "    \"", name, "\": ");
-    first = false;
-  };
-  for (const FileStat& f : st.files) {
-    field(f.name);
-    out.append("{\n      \"size\": ");
-    AppendJsonString(&out, HumanSize(static_cast<int64_t>(f.file_size)));
-    if (f.header_ok) {
-      absl::StrAppend(&out, ",\n      \"offset\": ", f.offset,
-                      ",\n      \"generation\": ", f.generation,
-                      ",\n      \"fanout_size\": ");
-      AppendJsonString(&out, HumanSize(f.fan_size));
-      absl::StrAppend(&out, ",\n      \"entries\": ",
-                      f.offset > 0 && entry > 0 ? f.offset / entry : 0,
-                      ",\n      \"bytes\": ", f.file_size,
-                      ",\n      \"fanout_bytes\": ", f.fan_size);
-    } else {
-      absl::StrAppend(&out, ",\n      \"bytes\": ", f.file_size,
-                      ",\n      \"error\": ");
-      AppendJsonString(&out, f.error);
-    }
-    out.append("\n    }");
+  nlohmann::ordered_json json;
+  json["entry_size"] = HumanSize(entry);
+  json["entry_bytes"] = entry;
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  for (const FileStat& f : st.files) files[f.name] = FileJson(f, entry);
+  if (st.has_lock) files["lock"] = st.lock;
+  json["files"] = std::move(files);
+  if (st.manifest || !st.manifest_error.empty()) {
+    json["manifest"] = ManifestJson(st);
   }
-  if (st.has_lock) {
-    field("lock");
-    AppendJsonString(&out, st.lock);
-  }
-  out.append(first ? "}" : "\n  }");
-  if (st.manifest || !st.manifest_error.empty()) AppendManifestJson(st, &out);
-  out.append("\n}\n");
+  // Bytes that are not UTF-8 (a damaged lock file) become U+FFFD.
+  std::string out = json.dump(2, ' ', /*ensure_ascii=*/true,
+                              nlohmann::ordered_json::error_handler_t::replace);
+  out.push_back('\n');
   return out;
 }
 

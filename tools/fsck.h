@@ -166,7 +166,10 @@ absl::StatusOr<StoreStat> Stat(Env* env, const std::string& root,
 // N, "entry_bytes": N, "runs": [{"id": N, "file": "run.<id>", "slot": N,
 // "records": N, "bytes": N, "generation": N}, ...], "retired": [N, ...]}}, or
 // {"manifest": {"error": "..."}} when it does not decode.
-// Two-space indentation, keys in that order, newline at the end.
+// Two-space indentation, keys in that order, the numbers of "retired" on one
+// line, newline at the end. Strings are ASCII: other characters are \uXXXX
+// escapes, and bytes that are not UTF-8 (say, in a damaged lock file) are
+// U+FFFD.
 std::string StatJson(const StoreStat& stat);
 // A human-readable rendering of the same information.
 std::string StatText(const StoreStat& stat);

@@ -47,7 +47,14 @@ ABSL_FLAG(bool, json, false,
           "KiB\" (truncated to one decimal), plus the numbers\n"
           "\"entry_bytes\", and per file \"entries\", \"bytes\" and "
           "\"fanout_bytes\". A\nmissing store prints \"files\": {} (and "
-          "exits with 3).");
+          "exits with 3).\n"
+          "A tiered store lists its run files in \"files\" as \"run.<id>\", "
+          "and adds\nafter \"files\" a \"manifest\" member: "
+          "{\"generation\": N, \"next_id\": N,\n\"entry_bytes\": N, "
+          "\"runs\": [{\"id\": N, \"file\": \"run.<id>\", \"slot\": N,\n"
+          "\"records\": N, \"bytes\": N, \"generation\": N}, ...], "
+          "\"retired\": [N, ...]},\nor {\"error\": \"...\"} when the "
+          "manifest does not decode.");
 ABSL_FLAG(bool, strict, false, "Warnings make the exit status 1 too.");
 ABSL_FLAG(uint64_t, max_reports, kvindex::fsck::Options().max_reports,
           "Problems of one kind reported per file before the rest are only "
@@ -66,9 +73,10 @@ constexpr absl::string_view kTopHelp =
     R"(Usage: index-fsck COMMAND [OPTIONS] DIR
 
 Checks a store of the kvindex library or of the OCaml `index` library: the files
-data, log, log_async, merge and lock in DIR/index. Read-only: it never creates,
-modifies or locks anything, and may run while a writer has the store open (it
-then sees a snapshot that can be mid-update).
+data, log, log_async, merge and lock in DIR/index, and in kvindex's tiered
+layout the manifest and the run files it lists (run.<id>). Read-only: it never
+creates, modifies or locks anything, and may run while a writer has the store
+open (it then sees a snapshot that can be mid-update).
 
 Commands:
   stat             Print the header of every file of the store.
@@ -96,8 +104,10 @@ constexpr absl::string_view kStatHelp =
 Prints, for each of data, log, log_async and merge present in DIR/index, the
 header fields (version, generation, offset, fan-out size), the number of entries
 the offset covers and the file size, then the contents of the lock file (the
-writer's PID). Header values are shown as stored, without validation: use
-integrity-check for that.
+writer's PID). A store in the tiered layout adds its manifest (generation, next
+run id, entry size, each run with its file, slot, records, bytes and generation,
+the retired run ids) and the header of each run file run.<id>. Header values are
+shown as stored, without validation: use integrity-check for that.
 )";
 
 constexpr absl::string_view kCheckHelp =
@@ -122,6 +132,17 @@ Searches DIR/index for damage. Each problem is printed on one line as
   lock         holds a decimal PID (a warning otherwise)
   generations  data and log_async at the log's generation or one more (a
                warning otherwise)
+In the tiered layout (a store with a manifest file):
+  manifest     decodes; its entry size is --key-size + --value-size; its
+               generation is the log's: older (a clear stopped before it
+               wrote the manifest) or one more (a merge stopped before it
+               reset the log) is a warning, more than one ahead an error
+  run.<id>     each run the manifest lists (`data` for run 0) exists, matches
+               the manifest (generation, records, file size) and passes the
+               data checks above, its key filter being run.<id>.filter;
+               retired runs, the output of a merge that did not commit,
+               manifest.tmp and a `data` the manifest does not list are
+               leftovers (warnings); a run file of any other id is an error
 )";
 
 // The flags each command accepts, in the order of its help.

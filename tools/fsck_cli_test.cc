@@ -6,6 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
@@ -81,6 +83,13 @@ TEST(RunCli, TopLevelHelp) {
     EXPECT_TRUE(absl::StrContains(r.out, "integrity-check")) << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, "3  no such store")) << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, "4  foreign file")) << r.out;
+    // The files of both layouts.
+    EXPECT_TRUE(absl::StrContains(
+        r.out,
+        "data, log, log_async, merge and lock in DIR/index, and in "
+        "kvindex's tiered\nlayout the manifest and the run files it "
+        "lists (run.<id>)."))
+        << r.out;
     EXPECT_EQ(r.err, "");
   }
 }
@@ -123,6 +132,26 @@ TEST(RunCli, CommandHelp) {
       << check;
   EXPECT_TRUE(absl::StrContains(check, "\n  --no-progress\n")) << check;
   EXPECT_FALSE(absl::StrContains(check, "--json")) << check;
+  // The tiered layout's files and JSON member.
+  EXPECT_TRUE(absl::StrContains(stat, "the header of each run file run.<id>."))
+      << stat;
+  EXPECT_TRUE(absl::StrContains(
+      stat, "\n      after \"files\" a \"manifest\" member: {\"generation\""))
+      << stat;
+  EXPECT_TRUE(absl::StrContains(stat, "\"retired\": [N, ...]}")) << stat;
+  EXPECT_TRUE(absl::StrContains(check, "\n  manifest     decodes;")) << check;
+  EXPECT_TRUE(
+      absl::StrContains(check, "\n  run.<id>     each run the manifest lists"))
+      << check;
+}
+
+TEST(RunCli, HelpLinesFitIn80Columns) {
+  for (const std::string command : {"", "stat", "integrity-check"}) {
+    const std::string help = HelpText(command);
+    for (absl::string_view line : absl::StrSplit(help, '\n')) {
+      EXPECT_LE(line.size(), 80u) << command << ": " << line;
+    }
+  }
 }
 
 TEST(RunCli, BadCommandLines) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,10 @@
 #include "index/index.h"
 #include "io/env.h"
 #include "io/index_file.h"
+#include "nlohmann/json.hpp"
 #include "runset/manifest.h"
 #include "tools/fsck.h"
+#include "tools/fsck_cli.h"
 #include "tools/fsck_testutil.h"
 
 namespace kvindex {
@@ -320,6 +323,53 @@ TEST(FsckOnRealTieredIndex, StoreWithSeveralRunsIsClean) {
     EXPECT_EQ(it->generation, run.generation);
     EXPECT_EQ(it->file_size, run.bytes);
   }
+}
+
+// `index-fsck stat --json` lists the manifest, and each of its runs in
+// "files".
+TEST(FsckOnRealTieredIndex, StatJsonHasTheManifest) {
+  const TieredStore t = NewTieredStore("real_tiered_json");
+  ASSERT_EQ(t.manifest.runs.size(), 3u);
+  ASSERT_EQ(t.manifest.retired.size(), 1u);
+  std::ostringstream out, err;
+  const int code = fsck::RunCli(
+      Env::Posix(),
+      {"stat", "--json", "--key-size=20", "--value-size=20", t.root}, out, err,
+      /*err_is_tty=*/false);
+  EXPECT_EQ(code, fsck::kExitOk) << err.str();
+  EXPECT_EQ(err.str(), "");
+  const nlohmann::json json = nlohmann::json::parse(out.str(), /*cb=*/nullptr,
+                                                    /*allow_exceptions=*/false);
+  ASSERT_FALSE(json.is_discarded()) << out.str();
+
+  const nlohmann::json& m = json.at("manifest");
+  EXPECT_EQ(m.size(), 5u) << m;
+  EXPECT_EQ(m.at("generation"), t.manifest.generation);
+  EXPECT_EQ(m.at("next_id"), t.manifest.next_id);
+  EXPECT_EQ(m.at("entry_bytes"), 40);
+  const nlohmann::json& runs = m.at("runs");
+  ASSERT_TRUE(runs.is_array()) << runs;
+  ASSERT_EQ(runs.size(), t.manifest.runs.size()) << runs;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunEntry& run = t.manifest.runs[i];
+    const nlohmann::json& r = runs[i];
+    EXPECT_EQ(r.size(), 6u) << r;
+    EXPECT_EQ(r.at("id"), run.id) << r;
+    EXPECT_EQ(r.at("file"), RunFileName(run.id)) << r;
+    EXPECT_EQ(r.at("slot"), run.slot) << r;
+    EXPECT_EQ(r.at("records"), run.records) << r;
+    EXPECT_EQ(r.at("bytes"), run.bytes) << r;
+    EXPECT_EQ(r.at("generation"), run.generation) << r;
+    // The run file's header, under the same name.
+    const nlohmann::json& file = json.at("files").at(RunFileName(run.id));
+    EXPECT_EQ(file.at("entries"), run.records) << file;
+    EXPECT_EQ(file.at("bytes"), run.bytes) << file;
+    EXPECT_EQ(file.at("generation"), run.generation) << file;
+  }
+  const nlohmann::json& retired = m.at("retired");
+  ASSERT_TRUE(retired.is_array()) << retired;
+  ASSERT_EQ(retired.size(), 1u) << retired;
+  EXPECT_EQ(retired[0], t.manifest.retired[0]);
 }
 
 TEST(FsckOnRealTieredIndex, DataFileTakenOverAsARunIsClean) {

@@ -14,6 +14,7 @@
 #include "data/schema.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
+#include "nlohmann/json.hpp"
 #include "runset/manifest.h"
 #include "tools/fsck_testutil.h"
 
@@ -259,6 +260,27 @@ TEST(Stat, UnreadableHeadersAreReportedInTheJson) {
   EXPECT_TRUE(absl::StrContains(json, "unsupported version '00000002'"))
       << json;
   EXPECT_EQ(ExitCodeFor(st->problems, false), kExitForeign);
+}
+
+TEST(Stat, JsonStringsAreAscii) {
+  const std::string root = CleanStore("stat_json_bytes");
+  // A damaged lock: a PID, a line break, U+00E9 in UTF-8 between quotes, a
+  // tab, a control byte and a byte that is not UTF-8.
+  WriteStoreFile(root, "lock", "12345\n\"\xc3\xa9\"\t\x01\xff");
+  absl::StatusOr<StoreStat> st = Stat(Env::Posix(), root, Opts20());
+  ASSERT_TRUE(st.ok()) << st.status();
+  const std::string json = StatJson(*st);
+  EXPECT_TRUE(absl::EndsWith(json, R"(
+    "lock": "12345\n\"\u00e9\"\t\u0001\ufffd"
+  }
+}
+)")) << json;
+  const nlohmann::json parsed =
+      nlohmann::json::parse(json, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(parsed.is_discarded()) << json;
+  // The byte that is not UTF-8 reads back as U+FFFD.
+  EXPECT_EQ(parsed.at("files").at("lock"),
+            "12345\n\"\xc3\xa9\"\t\x01\xef\xbf\xbd");
 }
 
 TEST(IntegrityCheck, CleanStorePasses) {
@@ -827,7 +849,9 @@ TEST(TieredStat, ListsTheManifestAndEachRunFile) {
         "generation": 4
       }
     ],
-    "retired": [4]
+    "retired": [
+      4
+    ]
   }
 }
 )"))) << json;
