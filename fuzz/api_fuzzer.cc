@@ -4,32 +4,42 @@
 //
 // Input grammar:
 //   input := cfg:u8 op*
-//   cfg   bits 0-1: key hash (XXH3 64 bits, OCaml 30 bits, 2 bits, 16-bit
-//   prefix)
-//         bits 2-3: log_size - 1      bit 4: LRU on      bit 5: overcommit
-//         throttle bit 6: background merges run freely (else each op awaits
-//         them) bit 7: the writer is opened through an InstanceCache (clones
-//         allowed)
+//   cfg   bits 0-1: key hash (XXH3 64 bits, OCaml 30 bits, 2 bits,
+//                   16-bit prefix)
+//         bits 2-3: log_size - 1
+//         bit 4:    LRU on
+//         bit 5:    overcommit throttle
+//         bit 6:    background merges run freely (else each op awaits them)
+//         bit 7:    the writer is opened through an InstanceCache (clones
+//                   allowed)
 //   op    := o:u8 [args]      kind = o & 31, a = o >> 5 (0..7)
-//     0-5, 26-29  replace key a                 6  replace key a, overcommit
-//     7   find key a     8  mem key a     9  iter
+//     0-5, 26-29  replace key a
+//     6   replace key a, overcommit
+//     7   find key a
+//     8   mem key a
+//     9   iter
 //     10  flush (a&1: fsync, a&2: no callback)
-//     11  merge          12 try_merge     13 await_merge      14 clear
+//     11  merge
+//     12  try_merge
+//     13  await_merge
+//     14  clear
 //     15  filter: keep (k, v) iff bit (a&3) of k[0]^v[7] is set (a&4: iff
-//     clear) 16  close (a&1: immediately), check the closed handle refuses
-//     everything, reopen 17  open read-only instance a&1 (closing it first if
-//     open) 18  sync read-only instance a&1 19  find key (next byte % 8)
-//     through read-only instance a&1 20  iter through read-only instance a&1 21
-//     close read-only instance a&1 22  misuse: wrong sizes, writes on readers,
-//     sync on the writer -> the documented
-//         error codes, nothing changes
+//         clear)
+//     16  close (a&1: immediately), check the closed handle refuses
+//         everything, reopen
+//     17  open read-only instance a&1 (closing it first if open)
+//     18  sync read-only instance a&1
+//     19  find key (next byte % 8) through read-only instance a&1
+//     20  iter through read-only instance a&1
+//     21  close read-only instance a&1
+//     22  misuse: wrong sizes, writes on readers, sync on the writer -> the
+//         documented error codes, nothing changes
 //     23  is_merging (writer: a bool; reader: kFailedPrecondition)
 //     24  flush callback check: replace + flush, the callback ran exactly once
 //     25  clone: with a cache, open a second writer handle (or close it)
 //     30  find every key and compare (a full writer check)
 //     31  interleave a reader's open/sync with the end of a merge (see
-//     Interleave;
-//         one more byte)
+//         Interleave; one more byte)
 //
 // Read-only instances must show, after each open/sync, the writer's state at
 // some position in the model's [flushed, maybe-flushed] range, never going

@@ -3,14 +3,12 @@
 // Input grammar:
 //   input := cfg:u8 piece ("KVF|" piece)*
 //   cfg   bits 0-2: files present: data, log, log_async (piece 0, 1, 2; a
-//   missing
-//                   piece is an empty file)
+//                   missing piece is an empty file)
 //         bits 3-4: schema (key/value sizes and hash, see kSchemas)
 //         bit 5:    LRU on
 //         bits 6-7: log_size - 1
 //   piece 3 (optional): entry-sized chunks (key then value) to replace after
-//   the
-//         read-write open; without it one fixed binding is written.
+//         the read-write open; without it one fixed binding is written.
 //
 // Properties:
 //   IndexFile::OpenReadOnly / OpenReadWrite accept a file exactly when its

@@ -3,30 +3,30 @@
 //
 // Input grammar:
 //   input := cfg:u8 op*
-//   cfg   bits 0-1: key hash (XXH3 64 bits, OCaml 30 bits, 2 bits, 16-bit
-//   prefix)
-//         bits 2-3: log_size - 1      bit 4: LRU on      bit 5: overcommit
-//         throttle
-//         bit 6: the tiered layout    bit 7: every reopen switches layouts
-//         (converting the store)
+//   cfg   bits 0-1: key hash (XXH3 64 bits, OCaml 30 bits, 2 bits,
+//                   16-bit prefix)
+//         bits 2-3: log_size - 1
+//         bit 4:    LRU on
+//         bit 5:    overcommit throttle
+//         bit 6:    the tiered layout
+//         bit 7:    every reopen switches layouts (converting the store)
 //   op    := o:u8 [args]      kind = o & 15, a = o >> 4
 //     0-4  replace key a%8 with a fresh value
-//     5    a < 8: replace key a with overcommit; a >= 8: filter, keeping (k, v)
-//     iff
-//          bit (a&3) of k[0]^v[7] is set (a&4: iff it is clear)
-//     6    flush                                   7  flush with fsync
-//     8    merge, awaited                          9  try_merge, awaited
-//     10   clear                                   11 close and reopen; after
-//     errors
-//          also a power loss (seed: next byte) before the reopen is checked
-//          again
+//     5    a < 8: replace key a with overcommit; a >= 8: filter, keeping
+//          (k, v) iff bit (a&3) of k[0]^v[7] is set (a&4: iff it is clear)
+//     6    flush
+//     7    flush with fsync
+//     8    merge, awaited
+//     9    try_merge, awaited
+//     10   clear
+//     11   close and reopen; after errors also a power loss (seed: next byte)
+//          before the reopen is checked again
 //     12   CrashAfter(n): n = a, or the next byte when a == 15
-//     13   crash now: Restart(seed: next byte, a bit 0: drop all unsynced, a
-//     bit 1:
-//          no torn write), reopen, check
+//     13   crash now: Restart(seed: next byte, a bit 0: drop all unsynced,
+//          a bit 1: no torn write), reopen, check
 //     14   merge held at its start while (a&3)+1 overcommit replaces (and, if
-//     a&4, a
-//          flush with fsync) go to log_async, then released and awaited
+//          a&4, a flush with fsync) go to log_async, then released and
+//          awaited
 //     15   a < 8: inject an IO error into the next write/sync/rename/remove
 //          (a&3 picks; skip = next byte % 8; a&4: permanently)
 //          a >= 8: fail the next merge at one of its hook points (a&3)
