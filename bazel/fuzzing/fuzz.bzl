@@ -7,7 +7,7 @@
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
 
-def cc_fuzz_target(name, srcs, deps = [], corpus = [], copts = [], **kwargs):
+def cc_fuzz_target(name, srcs, deps = [], corpus = [], copts = [], shard_count = None, **kwargs):
     """Declares <name> (fuzzer binary) and <name>_regression_test (corpus replay).
 
     Args:
@@ -16,6 +16,8 @@ def cc_fuzz_target(name, srcs, deps = [], corpus = [], copts = [], **kwargs):
       deps: cc_library dependencies.
       corpus: input files replayed by the regression test.
       copts: extra compiler options for both targets.
+      shard_count: shards of the regression test (each replays every n-th
+        input), for corpora slow to replay under the sanitizers.
       **kwargs: passed to both the cc_binary and the cc_test (tags, visibility...).
     """
     replay = str(Label("//bazel/fuzzing:replay_main"))
@@ -45,5 +47,6 @@ def cc_fuzz_target(name, srcs, deps = [], corpus = [], copts = [], **kwargs):
         deps = deps + [replay],
         data = [":" + name + "_corpus"],
         args = ["$(rootpaths :%s_corpus)" % name] if corpus else [],
+        shard_count = shard_count,
         **kwargs
     )
