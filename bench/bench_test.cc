@@ -1,12 +1,15 @@
 // Runs index_bench with tiny parameters and checks its JSON report: every
 // workload on every store ran, with positive ops/s and the expected number of
-// operations; filters pull in their dependency; bad flags are refused.
+// operations, and the replace workloads with their latency percentiles; each
+// kvindex store is in its layout; filters pull in their dependency; bad flags
+// are refused.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -125,6 +128,21 @@ std::vector<std::string> TinyArgs(const std::string& stores,
           json};
 }
 
+// Every operation of a replace workload was timed: the percentiles are in
+// order, and an operation takes some time.
+void CheckLatencies(const Json& metrics) {
+  const double p50 = Number(metrics, "replace_latency_p50_ns");
+  const double p99 = Number(metrics, "replace_latency_p99_ns");
+  const double p999 = Number(metrics, "replace_latency_p999_ns");
+  const double max = Number(metrics, "replace_latency_max_ns");
+  EXPECT_GT(p50, 0);
+  EXPECT_LE(p50, p99);
+  EXPECT_LE(p99, p999);
+  EXPECT_LE(p999, max);
+  // No operation took longer than the whole timed loop.
+  EXPECT_LE(max, Number(metrics, "seconds") * 1e9);
+}
+
 void CheckAllWorkloads(const Json& report,
                        const std::vector<std::string>& stores) {
   auto results = Index(report);
@@ -135,6 +153,7 @@ void CheckAllWorkloads(const Json& report,
   EXPECT_EQ(Number(config, "fsync_ops"), kFsyncOps);
   EXPECT_EQ(Number(config, "batch"), 100);
   EXPECT_EQ(Number(config, "cache_mb"), 8);
+  EXPECT_EQ(config.at("layout"), "single_file");
   EXPECT_EQ(config.at("stores"), Json(stores));
   for (const std::string& w : AllWorkloads()) {
     for (const std::string& s : stores) {
@@ -166,6 +185,9 @@ void CheckAllWorkloads(const Json& report,
       }
       if (w.rfind("replace", 0) == 0) {
         EXPECT_GT(Number(m, "disk_mib"), 0);
+        CheckLatencies(m);
+      } else {
+        EXPECT_FALSE(m.contains("replace_latency_max_ns"));
       }
       EXPECT_FALSE(r.at("dependency").get<bool>());
       EXPECT_EQ(r.at("runs_ops_per_s").size(), 1u);
@@ -179,10 +201,10 @@ void CheckAllWorkloads(const Json& report,
 TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
   std::string json = TmpDir() + "/kv.json";
   std::string log = TmpDir() + "/kv.log";
-  ASSERT_EQ(RunBench(TinyArgs("hashmap,kvindex", json), log), 0)
+  ASSERT_EQ(RunBench(TinyArgs("hashmap,kvindex,kvindex_tiered", json), log), 0)
       << ReadFile(log);
   Json report = LoadJson(json);
-  CheckAllWorkloads(report, {"hashmap", "kvindex"});
+  CheckAllWorkloads(report, {"hashmap", "kvindex", "kvindex_tiered"});
   EXPECT_TRUE(report.at("config").at("settle").get<bool>());
   auto results = Index(report);
   // 1000 entries through a log of 200: the library merged.
@@ -198,6 +220,46 @@ TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
     EXPECT_NE(table.find(w), std::string::npos) << w;
   }
   EXPECT_NE(table.find("hashmap/kv"), std::string::npos);
+  EXPECT_NE(table.find("kvindex_tiered/kv"), std::string::npos);
+  EXPECT_NE(table.find("kvindex layout single_file"), std::string::npos);
+  // The replaces' table, with a row per store.
+  EXPECT_NE(table.find("p99.9"), std::string::npos);
+  for (const char* store : {"hashmap", "kvindex", "kvindex_tiered"}) {
+    EXPECT_NE(table.find(absl::StrCat("\nreplace_random           ", store)),
+              std::string::npos)
+        << store;
+  }
+}
+
+// Whether the kvindex store a workload left in `dir` is tiered: only a tiered
+// store has a manifest (docs/format.md).
+bool IsTiered(const std::string& dir) {
+  return std::filesystem::exists(dir + "/index/manifest");
+}
+
+TEST(IndexBench, EachKvIndexStoreInItsLayout) {
+  const std::string data = TmpDir() + "/layouts";
+  std::string log = TmpDir() + "/layouts.log";
+  std::string json = TmpDir() + "/layouts.json";
+  std::vector<std::string> args = TinyArgs("kvindex,kvindex_tiered", json);
+  args.push_back("--filter=replace_random$");
+  args.push_back("--data-dir=" + data);
+  ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
+  EXPECT_FALSE(IsTiered(data + "/kvindex/replace_random"));
+  EXPECT_TRUE(IsTiered(data + "/kvindex_tiered/replace_random"));
+  const Json report = LoadJson(json);
+  auto results = Index(report);
+  for (const char* store : {"kvindex", "kvindex_tiered"}) {
+    const Json& m = results[{"replace_random", store}]->at("metrics");
+    EXPECT_GE(Number(m, "nb_merges"), 1) << store;
+  }
+
+  // --layout=tiered makes the kvindex store tiered too.
+  args.push_back("--layout=tiered");
+  ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
+  EXPECT_TRUE(IsTiered(data + "/kvindex/replace_random"));
+  EXPECT_EQ(LoadJson(json).at("config").at("layout"), "tiered");
+  EXPECT_NE(ReadFile(log).find("kvindex layout tiered"), std::string::npos);
 }
 
 TEST(IndexBench, EveryWorkloadOnThePeers) {
@@ -244,10 +306,11 @@ TEST(IndexBench, HelpListsTheFlags) {
   ASSERT_EQ(RunBench({"--help"}, log), 0);
   const std::string help = ReadFile(log);
   for (const char* flag :
-       {"--quick", "--entries", "--log-size", "--seed", "--key-size",
-        "--value-size", "--filter", "--repeat", "--json", "--data-dir",
-        "--stores", "--sync-entries", "--fsync-ops", "--batch", "--cache-mb",
-        "--key-hash", "--lru-size", "--settle", "--list"}) {
+       {"--quick",     "--entries",    "--log-size", "--seed",
+        "--key-size",  "--value-size", "--filter",   "--repeat",
+        "--json",      "--data-dir",   "--stores",   "--sync-entries",
+        "--fsync-ops", "--batch",      "--cache-mb", "--key-hash",
+        "--lru-size",  "--layout",     "--settle",   "--list"}) {
     EXPECT_NE(help.find(absl::StrCat("\n  ", flag)), std::string::npos)
         << flag << " in\n"
         << help;
@@ -271,6 +334,9 @@ TEST(IndexBench, RefusesBadFlags) {
   EXPECT_NE(ReadFile(log).find("invalid value 'many' for --entries"),
             std::string::npos)
       << ReadFile(log);
+  EXPECT_EQ(RunBench({"--layout=log_structured"}, log), 2);
+  EXPECT_NE(ReadFile(log).find("--layout: expected single_file or tiered"),
+            std::string::npos);
   EXPECT_EQ(RunBench({"--entries=0"}, log), 2);
   EXPECT_NE(ReadFile(log).find("--entries must be in 1.."), std::string::npos);
   EXPECT_EQ(RunBench({"--filter", "nothing_matches"}, log), 2);

@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "bench/flags.h"
+#include "bench/latency_histogram.h"
 #include "bench/measure.h"
 #include "bench/report.h"
 #include "bench/store.h"
@@ -80,6 +81,15 @@ Plan MakePlan(const BenchFlags& flags) {
 // One run, in a child process
 
 using MetricList = std::vector<std::pair<std::string, double>>;
+
+// The replace latency metrics of bench/README.md ("JSON").
+void AppendLatency(const LatencyHistogram& latency_ns, MetricList& m) {
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  m.emplace_back("replace_latency_p50_ns", d(latency_ns.Quantile(1, 2)));
+  m.emplace_back("replace_latency_p99_ns", d(latency_ns.Quantile(99, 100)));
+  m.emplace_back("replace_latency_p999_ns", d(latency_ns.Quantile(999, 1000)));
+  m.emplace_back("replace_latency_max_ns", d(latency_ns.max()));
+}
 
 struct ChildSpec {
   const Workload* workload = nullptr;  // null: the fsync baseline
@@ -166,6 +176,7 @@ absl::StatusOr<MetricList> RunChild(const ChildSpec& spec, const Pools& pools,
            d(io1.cancelled_write_bytes - io0.cancelled_write_bytes)},
   };
   if (w.kind == Kind::kIter) m.emplace_back("visited", d(timed->visited));
+  if (IsReplace(w)) AppendLatency(timed->latency_ns, m);
   if (settle) m.emplace_back("settle_s", settle_s);
   for (auto& kv : store_metrics) m.push_back(std::move(kv));
   return m;
@@ -265,6 +276,27 @@ RunResult Fork(const ChildSpec& spec, const Pools& pools, const Plan& plan,
   return result;
 }
 
+// The progress line of a successful run, on stderr.
+void PrintRunLine(const std::string& workload, const std::string& store,
+                  const RunResult& r) {
+  std::string extra;
+  if (r.has("nb_merges")) {
+    absl::StrAppendFormat(&extra, "  merges %.0f", r.get("nb_merges"));
+  }
+  if (r.has("replace_latency_max_ns")) {
+    absl::StrAppend(&extra, "  p99.9 ",
+                    HumanDuration(r.get("replace_latency_p999_ns")), " max ",
+                    HumanDuration(r.get("replace_latency_max_ns")));
+  }
+  std::fprintf(stderr,
+               "  %-24s %-14s %8.2f s (cpu %6.2f s) %10s ops/s %8.1f MB/s  mem "
+               "+%.0f MiB (anon +%.0f)%s\n",
+               workload.c_str(), store.c_str(), r.get("seconds"),
+               r.get("cpu_s"), HumanRate(r.get("ops_per_s")).c_str(),
+               r.get("mb_per_s"), r.get("peak_rss_growth_mib"),
+               r.get("peak_anon_growth_mib"), extra.c_str());
+}
+
 // Derived metrics, computed once the child's raw counts are in.
 void AddDerived(RunResult& r, const Plan& plan) {
   if (!r.ok) return;
@@ -328,6 +360,7 @@ nlohmann::ordered_json ConfigJson(const BenchFlags& flags, const Plan& plan,
   config["cache_mb"] = flags.cache_mb;
   config["key_hash"] = flags.key_hash;
   config["lru_size"] = flags.lru_size;
+  config["layout"] = flags.layout;
   config["settle"] = flags.settle;
   config["quick"] = flags.quick;
   config["filter"] = flags.filter;
@@ -464,6 +497,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   config.log_size = plan.log_size;
   config.key_hash = flags.key_hash;
   config.lru_size = flags.lru_size;
+  config.layout = flags.layout;
   config.batch = flags.batch;
   config.cache_mb = flags.cache_mb;
 
@@ -487,7 +521,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
 
   std::vector<std::string> store_names;
   for (const NamedStore* n : selected) store_names.push_back(n->name);
-  Report report(plan, flags.seed, flags.repeat, store_names);
+  Report report(plan, flags.seed, flags.repeat, flags.layout, store_names);
   std::vector<std::string> workload_names;
   bool all_ok = true;
 
@@ -515,21 +549,10 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
         RunResult r = Fork(spec, pools, plan, config);
         AddDerived(r, plan);
         if (r.ok) {
-          std::string merges =
-              r.has("nb_merges")
-                  ? absl::StrFormat("  merges %.0f", r.get("nb_merges"))
-                  : "";
-          std::fprintf(
-              stderr,
-              "  %-24s %-10s %8.2f s (cpu %6.2f s) %10s ops/s %8.1f MB/s  mem "
-              "+%.0f MiB (anon +%.0f)%s\n",
-              w->name, store->name.c_str(), r.get("seconds"), r.get("cpu_s"),
-              HumanRate(r.get("ops_per_s")).c_str(), r.get("mb_per_s"),
-              r.get("peak_rss_growth_mib"), r.get("peak_anon_growth_mib"),
-              merges.c_str());
+          PrintRunLine(w->name, store->name, r);
         } else {
           all_ok = false;
-          std::fprintf(stderr, "  %-24s %-10s FAILED: %s\n", w->name,
+          std::fprintf(stderr, "  %-24s %-14s FAILED: %s\n", w->name,
                        store->name.c_str(), r.error.c_str());
         }
         cell.runs.push_back(std::move(r));
@@ -554,7 +577,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
       RunResult r = Fork(spec, pools, plan, config);
       AddDerived(r, plan);
       if (r.ok) {
-        std::fprintf(stderr, "  %-24s %-10s %8.2f s %10s ops/s\n",
+        std::fprintf(stderr, "  %-24s %-14s %8.2f s %10s ops/s\n",
                      kFsyncBaseline, kBaselineStore, r.get("seconds"),
                      HumanRate(r.get("ops_per_s")).c_str());
       } else {

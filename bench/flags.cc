@@ -42,9 +42,10 @@ ABSL_FLAG(std::string, data_dir, "",
           "where stores live (default: a fresh temporary directory, removed "
           "at the\nend; a given directory is kept)");
 ABSL_FLAG(std::vector<std::string>, stores,
-          std::vector<std::string>({"kvindex", "lmdb", "leveldb", "rocksdb",
-                                    "hashmap"}),
-          "the stores to run, comma-separated, in this order");
+          std::vector<std::string>({"kvindex", "kvindex_tiered", "lmdb",
+                                    "leveldb", "rocksdb", "hashmap"}),
+          "the stores to run, comma-separated, in this order (kvindex: in "
+          "the\n--layout; kvindex_tiered: always tiered)");
 ABSL_FLAG(absl::optional<uint32_t>, sync_entries, absl::nullopt,
           "replace_random_sync operations (default: --entries; 50000 with "
           "--quick)");
@@ -57,6 +58,9 @@ ABSL_FLAG(uint64_t, cache_mb, 256, "LevelDB/RocksDB block cache, in MiB");
 ABSL_FLAG(std::string, key_hash, "ocaml",
           "kvindex key hash: ocaml (the OCaml library's) or xxh3");
 ABSL_FLAG(uint64_t, lru_size, 30000, "kvindex LRU entries");
+ABSL_FLAG(std::string, layout, "single_file",
+          "the layout of the kvindex store: single_file (one data file, the "
+          "OCaml\nformat) or tiered (runs merged as a binary counter)");
 ABSL_FLAG(bool, settle, true,
           "the untimed full compaction of the LSM stores after "
           "replace_random\n(--settle=false or --no-settle skips it)");
@@ -183,6 +187,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
   flags.cache_mb = absl::GetFlag(FLAGS_cache_mb);
   flags.key_hash = absl::GetFlag(FLAGS_key_hash);
   flags.lru_size = absl::GetFlag(FLAGS_lru_size);
+  flags.layout = absl::GetFlag(FLAGS_layout);
   if (flags.key_size == 0) {
     return absl::InvalidArgumentError("--key-size must be positive");
   }
@@ -192,6 +197,10 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
   if (flags.key_hash != "ocaml" && flags.key_hash != "xxh3") {
     return absl::InvalidArgumentError(absl::StrCat(
         "--key-hash: expected ocaml or xxh3, got '", flags.key_hash, "'"));
+  }
+  if (flags.layout != "single_file" && flags.layout != "tiered") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--layout: expected single_file or tiered, got '", flags.layout, "'"));
   }
   return flags;
 }

@@ -47,13 +47,15 @@ struct BenchFlags {
   uint64_t cache_mb = 0;
   std::string key_hash;  // "ocaml" or "xxh3"
   uint64_t lru_size = 0;
+  std::string layout;  // of the kvindex store: "single_file" or "tiered"
 };
 
 // Sets the flags given in argv[1..argc), the others to their defaults, and
 // returns them all.
 // kInvalidArgument, naming the flag, for an unknown flag, a bad or missing
-// value, an argument that is not a flag, --key-size or --repeat 0, or a
-// --key-hash other than ocaml and xxh3.
+// value, an argument that is not a flag, --key-size or --repeat 0, a
+// --key-hash other than ocaml and xxh3, or a --layout other than single_file
+// and tiered.
 absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv);
 
 // The --help text: what index_bench does, then every flag with its help and

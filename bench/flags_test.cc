@@ -41,8 +41,10 @@ TEST(ParseBenchFlags, Defaults) {
   EXPECT_EQ(f->cache_mb, 256u);
   EXPECT_EQ(f->lru_size, 30000u);
   EXPECT_EQ(f->key_hash, "ocaml");
-  EXPECT_EQ(f->stores, (std::vector<std::string>{"kvindex", "lmdb", "leveldb",
-                                                 "rocksdb", "hashmap"}));
+  EXPECT_EQ(f->stores,
+            (std::vector<std::string>{"kvindex", "kvindex_tiered", "lmdb",
+                                      "leveldb", "rocksdb", "hashmap"}));
+  EXPECT_EQ(f->layout, "single_file");
   EXPECT_TRUE(f->settle);
   EXPECT_FALSE(f->quick);
   EXPECT_FALSE(f->list);
@@ -75,6 +77,8 @@ TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
                                         "8",
                                         "--key-hash=xxh3",
                                         "--lru-size=0",
+                                        "--layout",
+                                        "tiered",
                                         "--quick",
                                         "--list"});
   ASSERT_TRUE(f.ok()) << f.status();
@@ -94,6 +98,7 @@ TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
   EXPECT_EQ(f->cache_mb, 8u);
   EXPECT_EQ(f->key_hash, "xxh3");
   EXPECT_EQ(f->lru_size, 0u);
+  EXPECT_EQ(f->layout, "tiered");
   EXPECT_TRUE(f->quick);
   EXPECT_TRUE(f->list);
 }
@@ -139,6 +144,8 @@ TEST(ParseBenchFlags, RefusesBadCommandLines) {
            {{"--key-size=0"}, "--key-size must be positive"},
            {{"--repeat", "0"}, "--repeat must be positive"},
            {{"--key-hash=md5"}, "--key-hash: expected ocaml or xxh3"},
+           {{"--layout=tired"},
+            "--layout: expected single_file or tiered, got 'tired'"},
        }) {
     absl::StatusOr<BenchFlags> f = Parse(c.args);
     EXPECT_TRUE(absl::IsInvalidArgument(f.status())) << c.args[0];
@@ -161,13 +168,15 @@ TEST(BenchHelp, ListsEveryFlagWithItsDefault) {
         "--repeat (default: 1)\n",
         "--json\n",
         "--data-dir\n",
-        "--stores (default: kvindex,lmdb,leveldb,rocksdb,hashmap)\n",
+        "--stores (default: "
+        "kvindex,kvindex_tiered,lmdb,leveldb,rocksdb,hashmap)\n",
         "--sync-entries\n",
         "--fsync-ops\n",
         "--batch (default: 10000)\n",
         "--cache-mb (default: 256)\n",
         "--key-hash (default: ocaml)\n",
         "--lru-size (default: 30000)\n",
+        "--layout (default: single_file)\n",
         "--settle (default: true)\n",
         "--list\n",
         "--help\n"}) {

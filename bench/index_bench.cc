@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
       argc, argv,
       {
           NamedStore{"kvindex", &kvindex::bench::NewKvIndexStore},
+          NamedStore{"kvindex_tiered", &kvindex::bench::NewKvIndexTieredStore},
           NamedStore{"lmdb", &kvindex::bench::NewLmdbStore},
           NamedStore{"leveldb", &kvindex::bench::NewLevelDbStore},
           NamedStore{"rocksdb", &kvindex::bench::NewRocksDbStore},

@@ -4,7 +4,8 @@
 // call and so that --key-size/--value-size can be chosen at run time.
 //
 // Configuration: the OCaml benchmark's (log_size from StoreConfig, default LRU
-// of 30 000 entries, Throttle::kBlockWrites, no shared instance cache). Keys
+// of 30 000 entries, Throttle::kBlockWrites, no shared instance cache), in the
+// layout StoreConfig names (the single file by default). Keys
 // are hashed with OCaml's Hashtbl.hash (30 bits, the OCaml library's
 // String_fixed; stores are byte-compatible with it) or, with --key-hash=xxh3,
 // XXH3 64-bit. kReadOnly opens a read-only instance (it syncs once at open).
@@ -34,7 +35,8 @@ namespace {
 
 class KvIndexStore : public Store {
  public:
-  explicit KvIndexStore(const StoreConfig& config) : config_(config) {
+  KvIndexStore(std::string name, const StoreConfig& config)
+      : name_(std::move(name)), config_(config) {
     schema_.key_size = config.key_size;
     schema_.value_size = config.value_size;
     if (config.key_hash == "xxh3") {
@@ -49,7 +51,7 @@ class KvIndexStore : public Store {
 
   ~KvIndexStore() override { (void)Close(); }
 
-  std::string name() const override { return "kvindex"; }
+  std::string name() const override { return name_; }
   bool ReadOnlyIsNative() const override { return true; }
   bool Durable() const override { return true; }
 
@@ -62,6 +64,8 @@ class KvIndexStore : public Store {
     options.readonly = mode == OpenMode::kReadOnly;
     options.log_size = config_.log_size;
     options.lru_size = config_.lru_size;
+    options.layout =
+        config_.layout == "tiered" ? Layout::kTiered : Layout::kSingleFile;
     absl::StatusOr<std::unique_ptr<RawIndex>> index =
         RawIndex::Open(dir, schema_, options);
     if (!index.ok()) return index.status();
@@ -119,6 +123,7 @@ class KvIndexStore : public Store {
   }
 
  private:
+  const std::string name_;
   const StoreConfig config_;
   Schema schema_;
   std::unique_ptr<RawIndex> index_;
@@ -127,7 +132,13 @@ class KvIndexStore : public Store {
 }  // namespace
 
 std::unique_ptr<Store> NewKvIndexStore(const StoreConfig& config) {
-  return std::make_unique<KvIndexStore>(config);
+  return std::make_unique<KvIndexStore>("kvindex", config);
+}
+
+std::unique_ptr<Store> NewKvIndexTieredStore(const StoreConfig& config) {
+  StoreConfig tiered = config;
+  tiered.layout = "tiered";
+  return std::make_unique<KvIndexStore>("kvindex_tiered", tiered);
 }
 
 }  // namespace bench

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/workloads.h"
@@ -23,7 +24,46 @@ std::string CellText(const Cell* c) {
   return HumanRate(c->median->get("ops_per_s"));
 }
 
+// This library, in either layout ("kvindex", "kvindex_tiered").
+bool IsKvIndex(const std::string& store) {
+  return absl::StartsWith(store, "kvindex");
+}
+
+// The stores' column width: their longest name, at least 10.
+int ColumnWidth(const std::vector<std::string>& stores) {
+  size_t width = 10;
+  for (const std::string& s : stores) width = std::max(width, s.size());
+  return static_cast<int>(width);
+}
+
+// A metric of a cell's median run as text, "-" when it has none.
+std::string MetricText(const Cell* c, const std::string& metric,
+                       int precision) {
+  if (c == nullptr || c->median == nullptr || !c->median->has(metric)) {
+    return "-";
+  }
+  return absl::StrFormat("%.*f", precision, c->median->get(metric));
+}
+
+// A metric in nanoseconds of a cell's median run as text, "-" when it has
+// none.
+std::string DurationText(const Cell* c, const std::string& metric) {
+  if (c == nullptr || c->median == nullptr || !c->median->has(metric)) {
+    return "-";
+  }
+  return HumanDuration(c->median->get(metric));
+}
+
 }  // namespace
+
+Report::Report(const Plan& plan, uint64_t seed, uint64_t repeat,
+               std::string layout, std::vector<std::string> stores)
+    : plan_(plan),
+      seed_(seed),
+      repeat_(repeat),
+      layout_(std::move(layout)),
+      stores_(std::move(stores)),
+      column_(ColumnWidth(stores_)) {}
 
 void PickMedian(Cell& cell) {
   std::vector<const RunResult*> ok;
@@ -43,6 +83,13 @@ std::string HumanRate(double v) {
   if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
   if (v >= 1e3) return absl::StrFormat("%.1fk", v / 1e3);
   return absl::StrFormat("%.0f", v);
+}
+
+std::string HumanDuration(double ns) {
+  if (ns < 1e3) return absl::StrFormat("%.0fns", ns);
+  if (ns < 1e6) return absl::StrFormat("%.1fus", ns / 1e3);
+  if (ns < 1e9) return absl::StrFormat("%.1fms", ns / 1e6);
+  return absl::StrFormat("%.2fs", ns / 1e9);
 }
 
 Cell& Report::Add(const std::string& workload, const std::string& store) {
@@ -67,11 +114,11 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
       std::find(stores_.begin(), stores_.end(), "kvindex") != stores_.end();
   std::printf(
       "\nindex_bench: %llu entries, key %zu B, value %zu B, log_size %llu, "
-      "seed %llu, median of %llu run(s); %.0f s in total; load average "
-      "%s at start, %s at end\n",
+      "kvindex layout %s, seed %llu, median of %llu run(s); %.0f s in total; "
+      "load average %s at start, %s at end\n",
       static_cast<unsigned long long>(plan_.entries), plan_.key_size,
       plan_.value_size, static_cast<unsigned long long>(plan_.log_size),
-      static_cast<unsigned long long>(seed_),
+      layout_.c_str(), static_cast<unsigned long long>(seed_),
       static_cast<unsigned long long>(repeat_), total_s, load_start.c_str(),
       load_end.c_str());
   std::printf("\nThroughput (ops/s; higher is better)%s\n",
@@ -79,12 +126,14 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
                         "(< 1: kvindex is faster)"
                       : "");
   std::string header = absl::StrFormat("%-24s", "workload");
-  for (const auto& s : stores_) absl::StrAppendFormat(&header, " %10s", s);
+  for (const auto& s : stores_)
+    absl::StrAppendFormat(&header, " %*s", column_, s);
   if (have_kv) {
     header += " |";
     for (const auto& s : stores_) {
       if (s != "kvindex") {
-        absl::StrAppendFormat(&header, " %11s", absl::StrCat(s, "/kv"));
+        absl::StrAppendFormat(&header, " %*s", column_ + 3,
+                              absl::StrCat(s, "/kv"));
       }
     }
   }
@@ -95,7 +144,7 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
     double kv_rate =
         kv != nullptr && kv->median ? kv->median->get("ops_per_s") : 0;
     for (const auto& s : stores_) {
-      absl::StrAppendFormat(&line, " %10s", CellText(Find(w, s)));
+      absl::StrAppendFormat(&line, " %*s", column_, CellText(Find(w, s)));
     }
     if (have_kv) {
       line += " |";
@@ -107,7 +156,7 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
           ratio =
               absl::StrFormat("%.2fx", c->median->get("ops_per_s") / kv_rate);
         }
-        absl::StrAppendFormat(&line, " %11s", ratio);
+        absl::StrAppendFormat(&line, " %*s", column_ + 3, ratio);
       }
     }
     std::printf("%s\n", line.c_str());
@@ -134,6 +183,7 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
                    "read(2)-family calls per operation (memory-mapped reads "
                    "are not calls)",
                    2);
+  PrintReplaces(workloads);
   PrintKvIndex(workloads);
   PrintFsync();
 }
@@ -171,7 +221,8 @@ void Report::PrintMetricTable(const std::vector<std::string>& workloads,
                               const std::string& title, int precision) const {
   std::printf("\n%s\n", title.c_str());
   std::string header = absl::StrFormat("%-24s", "workload");
-  for (const auto& s : stores_) absl::StrAppendFormat(&header, " %10s", s);
+  for (const auto& s : stores_)
+    absl::StrAppendFormat(&header, " %*s", column_, s);
   std::printf("%s\n", header.c_str());
   for (const auto& w : workloads) {
     std::string line = absl::StrFormat("%-24s", w);
@@ -181,34 +232,69 @@ void Report::PrintMetricTable(const std::vector<std::string>& workloads,
       if (c != nullptr && c->median != nullptr && c->median->has(metric)) {
         text = absl::StrFormat("%.*f", precision, c->median->get(metric));
       }
-      absl::StrAppendFormat(&line, " %10s", text);
+      absl::StrAppendFormat(&line, " %*s", column_, text);
     }
     std::printf("%s\n", line.c_str());
+  }
+}
+
+void Report::PrintReplaces(const std::vector<std::string>& workloads) const {
+  bool any = false;
+  for (const auto& w : workloads) {
+    for (const auto& s : stores_) {
+      const Cell* c = Find(w, s);
+      if (c == nullptr || c->median == nullptr ||
+          !c->median->has("replace_latency_max_ns")) {
+        continue;
+      }
+      if (!any) {
+        std::printf(
+            "\nReplaces: ops/s; bytes written per payload byte (to the "
+            "device, and kvindex's own count); the latency of every operation "
+            "(with _sync/_fsync a replace and its flush; p50, p99, p99.9 "
+            "within 1%%, max exact)\n%-24s %-*s %10s %9s %9s %9s %9s %9s "
+            "%9s\n",
+            "workload", column_, "store", "ops/s", "dev.w.amp", "kv.w.amp",
+            "p50", "p99", "p99.9", "max");
+        any = true;
+      }
+      std::printf("%-24s %-*s %10s %9s %9s %9s %9s %9s %9s\n", w.c_str(),
+                  column_, s.c_str(), CellText(c).c_str(),
+                  MetricText(c, "device_write_amplification", 2).c_str(),
+                  MetricText(c, "write_amplification_size", 2).c_str(),
+                  DurationText(c, "replace_latency_p50_ns").c_str(),
+                  DurationText(c, "replace_latency_p99_ns").c_str(),
+                  DurationText(c, "replace_latency_p999_ns").c_str(),
+                  DurationText(c, "replace_latency_max_ns").c_str());
+    }
   }
 }
 
 void Report::PrintKvIndex(const std::vector<std::string>& workloads) const {
   bool any = false;
   for (const auto& w : workloads) {
-    const Cell* c = Find(w, "kvindex");
-    if (c == nullptr || c->median == nullptr) continue;
-    const RunResult& r = *c->median;
-    if (!any) {
+    for (const auto& s : stores_) {
+      const Cell* c = IsKvIndex(s) ? Find(w, s) : nullptr;
+      if (c == nullptr || c->median == nullptr) continue;
+      const RunResult& r = *c->median;
+      if (!any) {
+        std::printf(
+            "\nkvindex (its Stats; amplification as in the OCaml benchmark: "
+            "calls per op, bytes per payload byte; merge time: the last 10 "
+            "merges, and all merges estimated from their mean)\n%-24s %-*s "
+            "%7s %12s %12s %9s %9s %9s %9s\n",
+            "workload", column_, "store", "merges", "last10 s", "all s (est)",
+            "r.calls", "r.bytes", "w.calls", "w.bytes");
+        any = true;
+      }
       std::printf(
-          "\nkvindex (its Stats; amplification as in the OCaml benchmark: "
-          "calls per op, bytes per payload byte; merge time: the last 10 "
-          "merges, and all merges estimated from their mean)\n%-24s %7s %12s "
-          "%12s %9s %9s %9s %9s\n",
-          "workload", "merges", "last10 s", "all s (est)", "r.calls", "r.bytes",
-          "w.calls", "w.bytes");
-      any = true;
+          "%-24s %-*s %7.0f %12.2f %12.2f %9.3f %9.3f %9.3f %9.3f\n", w.c_str(),
+          column_, s.c_str(), r.get("nb_merges"),
+          r.get("merges_duration_us") / 1e6, r.get("merges_total_s_estimate"),
+          r.get("read_amplification_calls"), r.get("read_amplification_size"),
+          r.get("write_amplification_calls"),
+          r.get("write_amplification_size"));
     }
-    std::printf(
-        "%-24s %7.0f %12.2f %12.2f %9.3f %9.3f %9.3f %9.3f\n", w.c_str(),
-        r.get("nb_merges"), r.get("merges_duration_us") / 1e6,
-        r.get("merges_total_s_estimate"), r.get("read_amplification_calls"),
-        r.get("read_amplification_size"), r.get("write_amplification_calls"),
-        r.get("write_amplification_size"));
   }
 }
 
@@ -226,11 +312,11 @@ void Report::PrintFsync() const {
     const Cell* c = Find("replace_random_fsync", s);
     if (c == nullptr) continue;
     if (!c->skipped.empty()) {
-      std::printf("  %-10s %s\n", s.c_str(), c->skipped.c_str());
+      std::printf("  %-*s %s\n", column_, s.c_str(), c->skipped.c_str());
     } else if (c->median != nullptr) {
       double rate = c->median->get("ops_per_s");
-      std::printf("  %-10s %10s ops/s = %.2fx the baseline\n", s.c_str(),
-                  HumanRate(rate).c_str(), rate / base_rate);
+      std::printf("  %-*s %10s ops/s = %.2fx the baseline\n", column_,
+                  s.c_str(), HumanRate(rate).c_str(), rate / base_rate);
     }
   }
 }

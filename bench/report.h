@@ -1,6 +1,6 @@
 // Collecting the runs' results and printing them: the comparison table (rows =
 // workloads, columns = stores' ops/s, then each peer's ratio to kvindex), the
-// memory / amplification tables, and the JSON report.
+// memory / amplification tables, the replace latencies, and the JSON report.
 #ifndef KVINDEX_BENCH_REPORT_H_
 #define KVINDEX_BENCH_REPORT_H_
 
@@ -47,11 +47,15 @@ void PickMedian(Cell& cell);
 // 1234567 -> "1.23M", 12345 -> "12.3k".
 std::string HumanRate(double v);
 
+// Nanoseconds as text: 412 -> "412ns", 1234 -> "1.2us", 3.5e7 -> "35.0ms",
+// 1.234e9 -> "1.23s".
+std::string HumanDuration(double ns);
+
 class Report {
  public:
-  Report(const Plan& plan, uint64_t seed, uint64_t repeat,
-         std::vector<std::string> stores)
-      : plan_(plan), seed_(seed), repeat_(repeat), stores_(std::move(stores)) {}
+  // `layout`: the kvindex store's (--layout).
+  Report(const Plan& plan, uint64_t seed, uint64_t repeat, std::string layout,
+         std::vector<std::string> stores);
 
   Cell& Add(const std::string& workload, const std::string& store);
   const Cell* Find(const std::string& workload, const std::string& store) const;
@@ -69,13 +73,17 @@ class Report {
   void PrintMetricTable(const std::vector<std::string>& workloads,
                         const std::string& metric, const std::string& title,
                         int precision) const;
+  void PrintReplaces(const std::vector<std::string>& workloads) const;
   void PrintKvIndex(const std::vector<std::string>& workloads) const;
   void PrintFsync() const;
 
   const Plan plan_;
   const uint64_t seed_;
   const uint64_t repeat_;
+  const std::string layout_;
   const std::vector<std::string> stores_;
+  // The stores' column width in the tables: their longest name, at least 10.
+  const int column_;
   std::vector<std::unique_ptr<Cell>> cells_;
 };
 

@@ -33,10 +33,12 @@ struct StoreConfig {
   // Bindings the run writes (sizes LMDB's map).
   uint64_t entries = 0;
   // kvindex: entries in the log before a merge; key hash "ocaml" (Hashtbl.hash,
-  // the OCaml library's String_fixed) or "xxh3"; LRU entries.
+  // the OCaml library's String_fixed) or "xxh3"; LRU entries; layout
+  // "single_file" or "tiered" (Options::layout).
   uint64_t log_size = 500000;
   std::string key_hash = "ocaml";
   size_t lru_size = 30000;
+  std::string layout = "single_file";
   // LMDB, LevelDB, RocksDB: puts per write transaction / WriteBatch.
   size_t batch = 10000;
   // LevelDB, RocksDB: block cache size.
@@ -105,6 +107,8 @@ std::unique_ptr<Store> NewLmdbStore(const StoreConfig& config);
 std::unique_ptr<Store> NewLevelDbStore(const StoreConfig& config);
 std::unique_ptr<Store> NewRocksDbStore(const StoreConfig& config);
 std::unique_ptr<Store> NewKvIndexStore(const StoreConfig& config);
+// kvindex in the tiered layout, whatever config.layout says.
+std::unique_ptr<Store> NewKvIndexTieredStore(const StoreConfig& config);
 
 // Helpers for the store implementations.
 // Removes `dir` and everything below it (absent is fine), then creates it

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "bench/latency_histogram.h"
 #include "bench/store.h"
 #include "data/schema.h"
 
@@ -150,10 +151,16 @@ class Pools {
   std::vector<uint32_t> by_hash_;
 };
 
+// Whether `w` replaces bindings (and so times each of its operations).
+bool IsReplace(const Workload& w);
+
 struct Timed {
   double seconds = 0;      // wall clock
   double cpu_seconds = 0;  // user + system, all threads of the process
   uint64_t visited = 0;    // iter: bindings seen
+  // Replace workloads: the nanoseconds of every operation (a replace, or a
+  // replace and its flush); empty for the others.
+  LatencyHistogram latency_ns;
 };
 
 // Runs the timed part of `w` on an open store: the loop (checking every found
