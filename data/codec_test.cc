@@ -7,9 +7,9 @@
 #include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "data/schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "data/schema.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 

@@ -31,10 +31,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "fan/fan.h"
-#include "fuzz/fuzz_util.h"
 #include "data/codec.h"
 #include "data/schema.h"
+#include "fan/fan.h"
+#include "fuzz/fuzz_util.h"
 
 namespace kvindex {
 namespace fuzz {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "fuzz/fuzz_util.h"
 #include "filter/key_filter.h"
+#include "fuzz/fuzz_util.h"
 
 namespace kvindex {
 namespace fuzz {

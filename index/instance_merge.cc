@@ -186,8 +186,8 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   if (job.runs != nullptr) {
     // What the last commit retired goes before this merge writes anything:
     // the manifest it commits no longer names those files.
-    KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(
-        env_.get(), StoreDir(root_), job.runs->manifest()));
+    KVINDEX_RETURN_IF_ERROR(
+        RemoveStaleRunFiles(env_.get(), StoreDir(root_), job.runs->manifest()));
     request.older_runs = job.runs->Newest(job.plan.fold);
   } else {
     request.data = job.data.get();
