@@ -1,6 +1,7 @@
 #include "bench/flags.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -8,14 +9,14 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/types/optional.h"
+#include "absl/types/span.h"
+#include "cli/flags.h"
 
 // Help texts are printed as they are, one flag per block: a line break keeps
 // them within 80 columns. The optional counts are 32-bit (the benchmark's keys
@@ -82,12 +83,6 @@ Flags take their value as --name=VALUE or --name VALUE, booleans --name or
 
 )";
 
-// The flag of this file called `name`, or null.
-absl::CommandLineFlag* FindFlag(absl::string_view name) {
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  return flag != nullptr && flag->Filename() == __FILE__ ? flag : nullptr;
-}
-
 // A flag as the command line gives it: the flag's name (dashes turned into
 // underscores, the OCaml names and --no-settle resolved) and the value after
 // '=', if any.
@@ -113,48 +108,32 @@ Given Spelled(absl::string_view arg) {
   return given;
 }
 
-// Sets every flag of this file back to its default.
-void ResetFlags() {
-  for (const auto& name_and_flag : absl::GetAllFlags()) {
-    absl::CommandLineFlag* flag = FindFlag(name_and_flag.first);
-    std::string error;
-    if (flag != nullptr) flag->ParseFrom(flag->DefaultValue(), &error);
-  }
-}
-
-// Sets the flags one by one through their reflection handles rather than with
-// absl::ParseCommandLine, which exits with status 1 on a bad flag and after
-// --help: index_bench exits with 2 on a bad command line, 0 after --help.
+// Sets the flags one by one through their reflection handles (cli/flags.h)
+// rather than with absl::ParseCommandLine, which exits with status 1 on a bad
+// flag and after --help: index_bench exits with 2 on a bad command line, 0
+// after --help.
 absl::Status SetFlags(int argc, char** argv) {
-  ResetFlags();
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
+  const std::vector<absl::CommandLineFlag*> flags =
+      cli::FlagsDefinedIn(__FILE__);
+  cli::ResetToDefaults(flags);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
     if (!absl::ConsumePrefix(&arg, "--") || arg.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument '", argv[i], "'"));
+          absl::StrCat("unexpected argument '", args[i], "'"));
     }
-    Given given = Spelled(arg);
-    absl::CommandLineFlag* flag = FindFlag(given.name);
+    const std::string option = absl::StrCat("--", arg.substr(0, arg.find('=')));
+    const Given given = Spelled(arg);
+    absl::CommandLineFlag* flag = cli::FindFlag(flags, given.name);
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown flag --", arg.substr(0, arg.find('=')), " (see --help)"));
-    }
-    if (!given.value.has_value()) {
-      if (flag->IsOfType<bool>()) {
-        given.value = "true";
-      } else if (i + 1 < argc) {
-        given.value = argv[++i];
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", arg, " needs a value"));
-      }
-    }
-    std::string error;
-    if (!flag->ParseFrom(*given.value, &error)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("invalid value '", *given.value, "' for --",
-                       arg.substr(0, arg.find('='))));
+          absl::StrCat("unknown flag ", option, " (see --help)"));
     }
+    const absl::StatusOr<size_t> taken = cli::SetFlag(
+        *flag, option, given.value, absl::MakeConstSpan(args).subspan(i + 1));
+    if (!taken.ok()) return taken.status();
+    i += *taken;
   }
   return absl::OkStatus();
 }
@@ -206,31 +185,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
 }
 
 std::string BenchHelp() {
-  std::vector<absl::CommandLineFlag*> flags;
-  for (const auto& name_and_flag : absl::GetAllFlags()) {
-    if (FindFlag(name_and_flag.first) != nullptr) {
-      flags.push_back(name_and_flag.second);
-    }
-  }
-  std::sort(flags.begin(), flags.end(),
-            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
-              return a->Name() < b->Name();
-            });
-  std::string text = kAbout;
-  for (const absl::CommandLineFlag* flag : flags) {
-    std::string name(flag->Name());
-    std::replace(name.begin(), name.end(), '_', '-');
-    absl::StrAppend(&text, "  --", name);
-    const std::string default_value = flag->DefaultValue();
-    if (!default_value.empty() && default_value != "false") {
-      absl::StrAppend(&text, " (default: ", default_value, ")");
-    }
-    for (absl::string_view line : absl::StrSplit(flag->Help(), '\n')) {
-      absl::StrAppend(&text, "\n      ", line);
-    }
-    text += "\n";
-  }
-  return text;
+  return absl::StrCat(kAbout, cli::FlagsHelp(cli::FlagsDefinedIn(__FILE__)));
 }
 
 }  // namespace bench

@@ -1,5 +1,6 @@
 #include "bench/flags.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/optional.h"
 #include "gtest/gtest.h"
 
 namespace kvindex {
@@ -27,80 +30,68 @@ BenchFlags ParseOk(std::vector<std::string> args) {
   return f.ok() ? *f : BenchFlags();
 }
 
+// Every field of `f` as name=value, in the order of BenchFlags: an unset
+// count is "-", a boolean 0 or 1, the stores comma-separated.
+std::string Summary(const BenchFlags& f) {
+  const auto count = [](const absl::optional<uint64_t>& n) {
+    return n.has_value() ? absl::StrCat(*n) : "-";
+  };
+  const auto boolean = [](bool b) { return b ? "1" : "0"; };
+  return absl::StrCat(
+      "entries=", count(f.entries), " log_size=", count(f.log_size),
+      " sync_entries=", count(f.sync_entries),
+      " fsync_ops=", count(f.fsync_ops), " seed=", f.seed,
+      " key_size=", f.key_size, " value_size=", f.value_size,
+      " filter=", f.filter, " repeat=", f.repeat, " json=", f.json,
+      " data_dir=", f.data_dir, " stores=", absl::StrJoin(f.stores, ","),
+      " quick=", boolean(f.quick), " settle=", boolean(f.settle),
+      " list=", boolean(f.list), " help=", boolean(f.help), " batch=", f.batch,
+      " cache_mb=", f.cache_mb, " key_hash=", f.key_hash,
+      " lru_size=", f.lru_size, " layout=", f.layout);
+}
+
 TEST(ParseBenchFlags, Defaults) {
-  absl::StatusOr<BenchFlags> f = Parse({});
-  ASSERT_TRUE(f.ok()) << f.status();
-  EXPECT_FALSE(f->entries.has_value());
-  EXPECT_FALSE(f->log_size.has_value());
-  EXPECT_FALSE(f->sync_entries.has_value());
-  EXPECT_FALSE(f->fsync_ops.has_value());
-  EXPECT_EQ(f->key_size, 32u);
-  EXPECT_EQ(f->value_size, 13u);
-  EXPECT_EQ(f->repeat, 1u);
-  EXPECT_EQ(f->batch, 10000u);
-  EXPECT_EQ(f->cache_mb, 256u);
-  EXPECT_EQ(f->lru_size, 30000u);
-  EXPECT_EQ(f->key_hash, "ocaml");
-  EXPECT_EQ(f->stores,
-            (std::vector<std::string>{"kvindex", "kvindex_tiered", "lmdb",
-                                      "leveldb", "rocksdb", "hashmap"}));
-  EXPECT_EQ(f->layout, "single_file");
-  EXPECT_TRUE(f->settle);
-  EXPECT_FALSE(f->quick);
-  EXPECT_FALSE(f->list);
-  EXPECT_FALSE(f->help);
-  EXPECT_EQ(f->filter, "");
-  EXPECT_EQ(f->json, "");
-  EXPECT_EQ(f->data_dir, "");
+  EXPECT_EQ(
+      Summary(ParseOk({})),
+      "entries=- log_size=- sync_entries=- fsync_ops=- seed=0 "
+      "key_size=32 value_size=13 filter= repeat=1 json= data_dir= "
+      "stores=kvindex,kvindex_tiered,lmdb,leveldb,rocksdb,hashmap quick=0 "
+      "settle=1 list=0 help=0 batch=10000 cache_mb=256 key_hash=ocaml "
+      "lru_size=30000 layout=single_file");
 }
 
 TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
-  absl::StatusOr<BenchFlags> f = Parse({"--entries=5000",
-                                        "--log-size",
-                                        "700",
-                                        "--sync-entries=40",
-                                        "--fsync-ops",
-                                        "9",
-                                        "--seed=4",
-                                        "--key-size",
-                                        "8",
-                                        "--value-size=4",
-                                        "--filter",
-                                        "find",
-                                        "--repeat=3",
-                                        "--json",
-                                        "/tmp/r.json",
-                                        "--data-dir=/tmp/d",
-                                        "--stores=lmdb,,kvindex",
-                                        "--batch=50",
-                                        "--cache-mb",
-                                        "8",
-                                        "--key-hash=xxh3",
-                                        "--lru-size=0",
-                                        "--layout",
-                                        "tiered",
-                                        "--quick",
-                                        "--list"});
-  ASSERT_TRUE(f.ok()) << f.status();
-  EXPECT_EQ(f->entries, 5000u);
-  EXPECT_EQ(f->log_size, 700u);
-  EXPECT_EQ(f->sync_entries, 40u);
-  EXPECT_EQ(f->fsync_ops, 9u);
-  EXPECT_EQ(f->seed, 4u);
-  EXPECT_EQ(f->key_size, 8u);
-  EXPECT_EQ(f->value_size, 4u);
-  EXPECT_EQ(f->filter, "find");
-  EXPECT_EQ(f->repeat, 3u);
-  EXPECT_EQ(f->json, "/tmp/r.json");
-  EXPECT_EQ(f->data_dir, "/tmp/d");
-  EXPECT_EQ(f->stores, (std::vector<std::string>{"lmdb", "kvindex"}));
-  EXPECT_EQ(f->batch, 50u);
-  EXPECT_EQ(f->cache_mb, 8u);
-  EXPECT_EQ(f->key_hash, "xxh3");
-  EXPECT_EQ(f->lru_size, 0u);
-  EXPECT_EQ(f->layout, "tiered");
-  EXPECT_TRUE(f->quick);
-  EXPECT_TRUE(f->list);
+  EXPECT_EQ(
+      Summary(ParseOk({"--entries=5000",
+                       "--log-size",
+                       "700",
+                       "--sync-entries=40",
+                       "--fsync-ops",
+                       "9",
+                       "--seed=4",
+                       "--key-size",
+                       "8",
+                       "--value-size=4",
+                       "--filter",
+                       "find",
+                       "--repeat=3",
+                       "--json",
+                       "/tmp/r.json",
+                       "--data-dir=/tmp/d",
+                       "--stores=lmdb,,kvindex",
+                       "--batch=50",
+                       "--cache-mb",
+                       "8",
+                       "--key-hash=xxh3",
+                       "--lru-size=0",
+                       "--layout",
+                       "tiered",
+                       "--quick",
+                       "--list"})),
+      "entries=5000 log_size=700 sync_entries=40 fsync_ops=9 seed=4 "
+      "key_size=8 value_size=4 filter=find repeat=3 json=/tmp/r.json "
+      "data_dir=/tmp/d stores=lmdb,kvindex quick=1 settle=1 list=1 help=0 "
+      "batch=50 cache_mb=8 key_hash=xxh3 lru_size=0 layout=tiered");
 }
 
 TEST(ParseBenchFlags, UnderscoresAndTheOcamlNames) {
@@ -140,7 +131,7 @@ TEST(ParseBenchFlags, RefusesBadCommandLines) {
            {{"--entries", "many"}, "invalid value 'many' for --entries"},
            {{"--log_size=-1"}, "invalid value '-1' for --log_size"},
            {{"--quick=maybe"}, "invalid value 'maybe' for --quick"},
-           {{"--seed"}, "--seed needs a value"},
+           {{"--seed"}, "option '--seed' needs a value"},
            {{"--key-size=0"}, "--key-size must be positive"},
            {{"--repeat", "0"}, "--repeat must be positive"},
            {{"--key-hash=md5"}, "--key-hash: expected ocaml or xxh3"},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -52,6 +53,22 @@ std::string DurationText(const Cell* c, const std::string& metric) {
     return "-";
   }
   return HumanDuration(c->median->get(metric));
+}
+
+// The cells of the table whose rows are `workloads` and columns `stores`, row
+// by row, that have a median run and that `keep` accepts.
+std::vector<const Cell*> MedianCells(
+    const Report& report, const std::vector<std::string>& workloads,
+    const std::vector<std::string>& stores,
+    const std::function<bool(const Cell&)>& keep) {
+  std::vector<const Cell*> cells;
+  for (const std::string& w : workloads) {
+    for (const std::string& s : stores) {
+      const Cell* c = report.Find(w, s);
+      if (c != nullptr && c->median != nullptr && keep(*c)) cells.push_back(c);
+    }
+  }
+  return cells;
 }
 
 }  // namespace
@@ -239,62 +256,50 @@ void Report::PrintMetricTable(const std::vector<std::string>& workloads,
 }
 
 void Report::PrintReplaces(const std::vector<std::string>& workloads) const {
-  bool any = false;
-  for (const auto& w : workloads) {
-    for (const auto& s : stores_) {
-      const Cell* c = Find(w, s);
-      if (c == nullptr || c->median == nullptr ||
-          !c->median->has("replace_latency_max_ns")) {
-        continue;
-      }
-      if (!any) {
-        std::printf(
-            "\nReplaces: ops/s; bytes written per payload byte (to the "
-            "device, and kvindex's own count); the latency of every operation "
-            "(with _sync/_fsync a replace and its flush; p50, p99, p99.9 "
-            "within 1%%, max exact)\n%-24s %-*s %10s %9s %9s %9s %9s %9s "
-            "%9s\n",
-            "workload", column_, "store", "ops/s", "dev.w.amp", "kv.w.amp",
-            "p50", "p99", "p99.9", "max");
-        any = true;
-      }
-      std::printf("%-24s %-*s %10s %9s %9s %9s %9s %9s %9s\n", w.c_str(),
-                  column_, s.c_str(), CellText(c).c_str(),
-                  MetricText(c, "device_write_amplification", 2).c_str(),
-                  MetricText(c, "write_amplification_size", 2).c_str(),
-                  DurationText(c, "replace_latency_p50_ns").c_str(),
-                  DurationText(c, "replace_latency_p99_ns").c_str(),
-                  DurationText(c, "replace_latency_p999_ns").c_str(),
-                  DurationText(c, "replace_latency_max_ns").c_str());
-    }
+  const std::vector<const Cell*> cells = MedianCells(
+      *this, workloads, stores_,
+      [](const Cell& c) { return c.median->has("replace_latency_max_ns"); });
+  if (cells.empty()) return;
+  std::printf(
+      "\nReplaces: ops/s; bytes written per payload byte (to the device, and "
+      "kvindex's own count); the latency of every operation (with _sync/_fsync "
+      "a replace and its flush; p50, p99, p99.9 within 1%%, max exact)\n%-24s "
+      "%-*s %10s %9s %9s %9s %9s %9s %9s\n",
+      "workload", column_, "store", "ops/s", "dev.w.amp", "kv.w.amp", "p50",
+      "p99", "p99.9", "max");
+  for (const Cell* c : cells) {
+    std::printf("%-24s %-*s %10s %9s %9s %9s %9s %9s %9s\n",
+                c->workload.c_str(), column_, c->store.c_str(),
+                CellText(c).c_str(),
+                MetricText(c, "device_write_amplification", 2).c_str(),
+                MetricText(c, "write_amplification_size", 2).c_str(),
+                DurationText(c, "replace_latency_p50_ns").c_str(),
+                DurationText(c, "replace_latency_p99_ns").c_str(),
+                DurationText(c, "replace_latency_p999_ns").c_str(),
+                DurationText(c, "replace_latency_max_ns").c_str());
   }
 }
 
 void Report::PrintKvIndex(const std::vector<std::string>& workloads) const {
-  bool any = false;
-  for (const auto& w : workloads) {
-    for (const auto& s : stores_) {
-      const Cell* c = IsKvIndex(s) ? Find(w, s) : nullptr;
-      if (c == nullptr || c->median == nullptr) continue;
-      const RunResult& r = *c->median;
-      if (!any) {
-        std::printf(
-            "\nkvindex (its Stats; amplification as in the OCaml benchmark: "
-            "calls per op, bytes per payload byte; merge time: the last 10 "
-            "merges, and all merges estimated from their mean)\n%-24s %-*s "
-            "%7s %12s %12s %9s %9s %9s %9s\n",
-            "workload", column_, "store", "merges", "last10 s", "all s (est)",
-            "r.calls", "r.bytes", "w.calls", "w.bytes");
-        any = true;
-      }
-      std::printf(
-          "%-24s %-*s %7.0f %12.2f %12.2f %9.3f %9.3f %9.3f %9.3f\n", w.c_str(),
-          column_, s.c_str(), r.get("nb_merges"),
-          r.get("merges_duration_us") / 1e6, r.get("merges_total_s_estimate"),
-          r.get("read_amplification_calls"), r.get("read_amplification_size"),
-          r.get("write_amplification_calls"),
-          r.get("write_amplification_size"));
-    }
+  const std::vector<const Cell*> cells =
+      MedianCells(*this, workloads, stores_,
+                  [](const Cell& c) { return IsKvIndex(c.store); });
+  if (cells.empty()) return;
+  std::printf(
+      "\nkvindex (its Stats; amplification as in the OCaml benchmark: calls "
+      "per op, bytes per payload byte; merge time: the last 10 merges, and all "
+      "merges estimated from their mean)\n%-24s %-*s %7s %12s %12s %9s %9s "
+      "%9s %9s\n",
+      "workload", column_, "store", "merges", "last10 s", "all s (est)",
+      "r.calls", "r.bytes", "w.calls", "w.bytes");
+  for (const Cell* c : cells) {
+    const RunResult& r = *c->median;
+    std::printf(
+        "%-24s %-*s %7.0f %12.2f %12.2f %9.3f %9.3f %9.3f %9.3f\n",
+        c->workload.c_str(), column_, c->store.c_str(), r.get("nb_merges"),
+        r.get("merges_duration_us") / 1e6, r.get("merges_total_s_estimate"),
+        r.get("read_amplification_calls"), r.get("read_amplification_size"),
+        r.get("write_amplification_calls"), r.get("write_amplification_size"));
   }
 }
 

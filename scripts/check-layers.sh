@@ -10,15 +10,17 @@
 #   bazel query --output=graph --noimplicit_deps 'kind(rule, deps(//...))' \
 #     > /tmp/g && scripts/check-layers.sh /tmp/g
 #
-# The layers run one way: io and data at the bottom; fan, search, filter and log
-# on them; the data file (reader and merge) on those; the index on top; then the
-# tools, the benchmark and the fuzzers. model and testing are test-only.
+# The layers run one way: io and data at the bottom, with cli (the command lines
+# of the tools and the benchmark); fan, search, filter and log on io and data;
+# the data file (reader and merge) on those; the index on top; then the tools,
+# the benchmark and the fuzzers. model and testing are test-only.
 set -euo pipefail
 
 # package -> the packages it may depend on (besides itself).
 declare -A allowed=(
   [io]=""
   [data]=""
+  [cli]=""
   [model]=""
   [fan]=""
   [search]="data"
@@ -28,8 +30,8 @@ declare -A allowed=(
   [runset]="io data filter datafile"
   [index]="io data filter log datafile runset"
   [testing]="io data model index"
-  [tools]="io data fan filter log datafile runset index"
-  [bench]="io data index testing"
+  [tools]="io data cli fan filter log datafile runset index"
+  [bench]="io data cli index testing"
   [fuzz]="io data fan search filter log datafile runset index model testing"
   [tests]="io data fan search filter log datafile runset index model testing tools"
 )

@@ -1004,19 +1004,30 @@ void CheckUnlistedData(Env* env, const std::string& root, const Manifest& m,
   }
 }
 
-// Run files of ids the manifest does not account for: neither listed, nor
-// stale (see StaleRunFiles). `data` is checked by CheckUnlistedData.
-void CheckUnknownRunFiles(const std::string& root, const Manifest& m,
-                          const Options& options, Report* report) {
+// The names in the store directory of `root`, sorted; nullopt when it cannot
+// be listed, after reporting why as an I/O error of the directory.
+absl::optional<std::vector<std::string>> ListStoreDir(const std::string& root,
+                                                      const Options& options,
+                                                      Report* report) {
   const std::string dir = StoreDir(root);
   absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir);
   if (!names.ok()) {
     Reporter r(&report->problems, dir, options.max_reports);
     r.Add(Severity::kError, Category::kIo, absl::nullopt,
           std::string(names.status().message()));
-    return;
+    return absl::nullopt;
   }
-  const std::vector<std::string> stale = StaleRunFiles(dir, m);
+  return *std::move(names);
+}
+
+// Run files of ids the manifest does not account for: neither listed, nor
+// stale (see StaleRunFiles). `data` is checked by CheckUnlistedData.
+void CheckUnknownRunFiles(const std::string& root, const Manifest& m,
+                          const Options& options, Report* report) {
+  const absl::optional<std::vector<std::string>> names =
+      ListStoreDir(root, options, report);
+  if (!names) return;
+  const std::vector<std::string> stale = StaleRunFiles(StoreDir(root), m);
   for (const std::string& name : *names) {
     const absl::optional<RunFile> run = ParseRunFile(name);
     if (!run || run->id == kDataRunId) continue;
@@ -1048,14 +1059,9 @@ void CheckRunFilesAlone(Env* env, const std::string& root, const Schema& schema,
                         Report* report) {
   report->notes.push_back(
       "manifest: unusable; each run file is checked on its own");
-  const std::string dir = StoreDir(root);
-  absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir);
-  if (!names.ok()) {
-    Reporter r(&report->problems, dir, options.max_reports);
-    r.Add(Severity::kError, Category::kIo, absl::nullopt,
-          std::string(names.status().message()));
-    return;
-  }
+  const absl::optional<std::vector<std::string>> names =
+      ListStoreDir(root, options, report);
+  if (!names) return;
   for (const std::string& name : *names) {
     const absl::optional<RunFile> run = ParseRunFile(name);
     if (!run || run->kind != RunFileKind::kRun) continue;

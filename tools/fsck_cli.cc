@@ -1,6 +1,7 @@
 #include "tools/fsck_cli.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,11 +13,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/types/optional.h"
 #include "absl/types/span.h"
+#include "cli/flags.h"
 #include "io/index_file.h"
 #include "tools/fsck.h"
 
@@ -145,52 +146,36 @@ In the tiered layout (a store with a manifest file):
                leftovers (warnings); a run file of any other id is an error
 )";
 
-// The flags each command accepts, in the order of its help.
+// The names of the flags each command accepts, in the order of its help.
 constexpr absl::string_view kStatFlags[] = {"json", "key_size",  "value_size",
                                             "hash", "hash_bits", "help"};
 constexpr absl::string_view kCheckFlags[] = {
     "strict",     "max_reports", "no_progress", "key_size",
     "value_size", "hash",        "hash_bits",   "help"};
 
-absl::Span<const absl::string_view> FlagsOf(absl::string_view command) {
-  if (command == "stat") return kStatFlags;
-  return kCheckFlags;
-}
-
-// "--key-size" -> the flag key_size, if `command` accepts it.
-absl::CommandLineFlag* FindFlag(absl::string_view command,
-                                absl::string_view option) {
-  if (!absl::ConsumePrefix(&option, "--")) return nullptr;
-  std::string name(option);
-  std::replace(name.begin(), name.end(), '-', '_');
-  const absl::Span<const absl::string_view> accepted = FlagsOf(command);
-  if (std::find(accepted.begin(), accepted.end(), name) == accepted.end()) {
-    return nullptr;
+// The flags of those names that `command` accepts.
+std::vector<absl::CommandLineFlag*> FlagsOf(absl::string_view command) {
+  const absl::Span<const absl::string_view> names =
+      command == "stat" ? absl::MakeConstSpan(kStatFlags)
+                        : absl::MakeConstSpan(kCheckFlags);
+  std::vector<absl::CommandLineFlag*> flags;
+  for (absl::string_view name : names) {
+    flags.push_back(absl::FindCommandLineFlag(name));
   }
-  return absl::FindCommandLineFlag(name);
-}
-
-// Sets every flag of this file back to its default, so that each RunCli
-// starts afresh.
-void ResetFlags() {
-  for (const auto& name_and_flag : absl::GetAllFlags()) {
-    absl::CommandLineFlag* flag = name_and_flag.second;
-    std::string error;
-    if (flag->Filename() == __FILE__) {
-      flag->ParseFrom(flag->DefaultValue(), &error);
-    }
-  }
+  return flags;
 }
 
 // Sets the flags that `args` (after the command) give: --name=VALUE,
 // --name VALUE, or a boolean's --name alone; -h is --help, and "--" ends the
 // options. Returns the other arguments.
 //
-// The flags are set one by one through their reflection handles rather than
-// with absl::ParseCommandLine, which exits with status 1 (here: "the store is
-// damaged") on a bad option and after --help, and knows no commands.
+// The flags are set one by one through their reflection handles (cli/flags.h)
+// rather than with absl::ParseCommandLine, which exits with status 1 (here:
+// "the store is damaged") on a bad option and after --help, and knows no
+// commands.
 absl::StatusOr<std::vector<std::string>> SetFlags(
     absl::string_view command, const std::vector<std::string>& args) {
+  const std::vector<absl::CommandLineFlag*> flags = FlagsOf(command);
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -204,49 +189,21 @@ absl::StatusOr<std::vector<std::string>> SetFlags(
     }
     const size_t eq = arg.find('=');
     const std::string option = arg == "-h" ? "--help" : arg.substr(0, eq);
-    absl::CommandLineFlag* flag = FindFlag(command, option);
+    absl::string_view name = option;
+    absl::CommandLineFlag* flag =
+        absl::ConsumePrefix(&name, "--") ? cli::FindFlag(flags, name) : nullptr;
     if (flag == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown option '", option, "'"));
     }
-    std::string value;
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-    } else if (flag->IsOfType<bool>()) {
-      value = "true";
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("option '", option, "' needs a value"));
-    }
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid value '", value, "' for ", option));
-    }
+    absl::optional<absl::string_view> value;
+    if (eq != std::string::npos) value = absl::string_view(arg).substr(eq + 1);
+    const absl::StatusOr<size_t> taken = cli::SetFlag(
+        *flag, option, value, absl::MakeConstSpan(args).subspan(i + 1));
+    if (!taken.ok()) return taken.status();
+    i += *taken;
   }
   return positional;
-}
-
-// The "Options:" part of a command's help, from its flags' help texts.
-std::string OptionsHelp(absl::string_view command) {
-  std::string text = "Options:\n";
-  for (absl::string_view name : FlagsOf(command)) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    std::string option(name);
-    std::replace(option.begin(), option.end(), '_', '-');
-    absl::StrAppend(&text, "  --", option);
-    const std::string default_value = flag->DefaultValue();
-    if (!default_value.empty() && default_value != "false") {
-      absl::StrAppend(&text, " (default: ", default_value, ")");
-    }
-    for (absl::string_view line : absl::StrSplit(flag->Help(), '\n')) {
-      absl::StrAppend(&text, "\n      ", line);
-    }
-    text += "\n";
-  }
-  return text;
 }
 
 struct Args {
@@ -370,7 +327,7 @@ std::string HelpText(absl::string_view command) {
     return std::string(kTopHelp);
   }
   return absl::StrCat(command == "stat" ? kStatHelp : kCheckHelp, "\n",
-                      OptionsHelp(command),
+                      "Options:\n", cli::FlagsHelp(FlagsOf(command)),
                       "\nExit status: see `index-fsck --help`.\n");
 }
 
@@ -399,7 +356,8 @@ int RunCli(Env* env, const std::vector<std::string>& args, std::ostream& out,
         << "\nTry 'index-fsck --help'.\n";
     return kExitUsage;
   }
-  ResetFlags();
+  // Each call starts from the defaults.
+  cli::ResetToDefaults(cli::FlagsDefinedIn(__FILE__));
   const absl::StatusOr<Args> a = ParseArgs(
       command, std::vector<std::string>(args.begin() + 1, args.end()));
   if (!a.ok()) {
