@@ -27,6 +27,7 @@
 #include "rapidcheck/gtest.h"
 #include "runset/manifest.h"
 #include "runset/policy.h"
+#include "testing/keys.h"
 
 // Counts the allocations of this thread while counting is on: finds must make
 // none.
@@ -55,47 +56,17 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kDir[] = "/s/index";
-constexpr size_t kKeySize = 4;
-constexpr size_t kValueSize = 4;
 
-// Two significant bits: every fourth key collides.
-uint64_t TinyHash(absl::string_view key) {
-  return static_cast<unsigned char>(key[0]) & 3;
-}
-// Twelve bits: k, k + 4096, k + 8192 collide.
-uint64_t MidHash(absl::string_view key) {
-  return (static_cast<unsigned char>(key[0]) |
-          (static_cast<uint64_t>(static_cast<unsigned char>(key[2])) << 8)) &
-         0xfff;
-}
+// The small records of testing/keys.h, hashed by TinyHash (2 bits: every fourth
+// key collides) or MidHash (12 bits: k, k + 4096, k + 8192 collide).
+using test::MidSchema;
+using test::TinySchema;
 
-Schema MakeSchema(bool mid) {
-  Schema s;
-  s.key_size = kKeySize;
-  s.value_size = kValueSize;
-  s.hash_bits = mid ? 12 : 2;
-  s.hash = mid ? &MidHash : &TinyHash;
-  return s;
-}
-
-std::string Key(uint32_t i) {
-  std::string k(kKeySize, '\0');
-  k[0] = static_cast<char>(i & 0xff);
-  k[1] = 'k';
-  k[2] = static_cast<char>((i >> 8) & 0xff);
-  k[3] = static_cast<char>((i >> 16) & 0xff);
-  return k;
-}
-std::string Value(uint32_t v) {
-  std::string out(kValueSize, '\0');
-  for (size_t j = 0; j < kValueSize; ++j) {
-    out[j] = static_cast<char>((v >> (8 * j)) & 0xff);
-  }
-  return out;
-}
+std::string Key(uint32_t i) { return test::SmallKey(i); }
+std::string Value(uint32_t v) { return test::SmallValue(v); }
 
 using Model = std::map<std::string, std::string>;
-using Batch = std::vector<std::pair<uint32_t, uint32_t>>;
+using Batch = test::SmallBatch;
 
 // Writes runs for `batches` (oldest first) in `dir` as merges 1, 2, ... would,
 // each in a slot of its own, and the manifest that lists them. Returns the
@@ -106,15 +77,11 @@ absl::StatusOr<Manifest> WriteRuns(MemEnv* env, const Schema& s,
   Manifest m;
   m.entry_size = static_cast<uint32_t>(s.entry_size());
   for (const Batch& batch : batches) {
-    std::vector<std::string> entries;
-    for (const auto& [k, v] : batch) {
-      entries.push_back(Key(k) + Value(v));
-      (*model)[Key(k)] = Value(v);
-    }
+    for (const auto& [k, v] : batch) (*model)[Key(k)] = Value(v);
     MergeOutput out;
     out.generation = m.generation + 1;
-    auto run =
-        WriteTestRun(env, s, RunPath(kDir, m.next_id), entries, out.generation);
+    auto run = test::WriteSmallTestRun(env, s, RunPath(kDir, m.next_id), batch,
+                                       out.generation);
     if (!run.ok()) return run.status();
     if (*run == nullptr) return absl::InternalError("an empty run");
     absl::StatusOr<RunEntry> entry = DescribeRun(env, **run, m.next_id, 0);
@@ -201,7 +168,7 @@ class RunSetTest : public ::testing::Test {
   }
 
   MemEnv env_;
-  Schema schema_ = MakeSchema(false);
+  Schema schema_ = TinySchema();
   Model model_;
 };
 
@@ -240,7 +207,7 @@ TEST_F(RunSetTest, AnEmptySetFindsNothing) {
 }
 
 TEST_F(RunSetTest, FindsAllocateNothing) {
-  schema_ = MakeSchema(true);
+  schema_ = MidSchema();
   auto set = Open(ThreeRuns());
   ASSERT_NE(set, nullptr);
   uint64_t found = 0;
@@ -444,19 +411,12 @@ TEST_F(RunSetTest, LoadFollowsAWriterThatMovesOnMeanwhile) {
 // hashes: finds and iteration agree with the newest binding of each key.
 RC_GTEST_PROP(RunSetModel, FindsAndIterationAgreeWithTheNewestBindings, ()) {
   const bool mid = *rc::gen::arbitrary<bool>();
-  const Schema s = MakeSchema(mid);
+  const Schema s = mid ? MidSchema() : TinySchema();
   const uint32_t pool = mid ? *rc::gen::inRange<uint32_t>(1, 300)
                             : *rc::gen::inRange<uint32_t>(1, 40);
-  const auto gen_key =
-      mid ? rc::gen::apply(
-                [](uint32_t k, uint32_t shift) { return k + 4096 * shift; },
-                rc::gen::inRange<uint32_t>(0, pool),
-                rc::gen::inRange<uint32_t>(0, 3))
-          : rc::gen::inRange<uint32_t>(0, pool);
   const size_t runs = *rc::gen::inRange<size_t>(0, 6);
   const auto batches = *rc::gen::container<std::vector<Batch>>(
-      runs, rc::gen::nonEmpty(rc::gen::container<Batch>(
-                rc::gen::pair(gen_key, rc::gen::inRange<uint32_t>(0, 10)))));
+      runs, rc::gen::nonEmpty(test::GenSmallBatch(mid, pool)));
   MemEnv env;
   RC_ASSERT(env.CreateDirs(kDir).ok());
   Model model;

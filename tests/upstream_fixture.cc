@@ -67,6 +67,23 @@ void CheckDisjoint(const Idx& index, const Table& tbl) {
   }
 }
 
+// ---- writes ----------------------------------------------------------------
+
+absl::Status ReplaceAndFlush(Idx& index, const std::string& key,
+                             const std::string& value) {
+  absl::Status st = index.Replace(key, value);
+  if (st.ok()) st = index.Flush();
+  return st;
+}
+
+absl::Status ReplaceAndMerge(Idx& index, const std::string& key,
+                             const std::string& value) {
+  absl::Status st = index.Replace(key, value);
+  if (st.ok()) st = index.Merge();
+  if (st.ok()) st = index.AwaitMerge();
+  return st;
+}
+
 // ---- contexts --------------------------------------------------------------
 
 Context::Context(MemEnv* env, std::string root, Config config)
@@ -184,6 +201,29 @@ void UpstreamTest::ExpectFewFilesOpen(const Context& ctx) {
     }
   }
 }
+
+// ---- merges held by hooks --------------------------------------------------
+
+MergeAbortGate::MergeAbortGate(Context& ctx, HookPoint reached_at,
+                               HookPoint held_at)
+    : hook_(ctx.hooks, [this, reached_at, held_at](HookPoint p) {
+        if (!armed_) return absl::OkStatus();
+        if (p == reached_at) reached_.Release();
+        if (p == held_at) abort_signalled_.Acquire();
+        switch (p) {
+          case HookPoint::kMergeAfterClear:
+          case HookPoint::kMergeAfter:
+            ++commit_hooks_;
+            break;
+          case HookPoint::kClearAbortSignalled:
+          case HookPoint::kCloseAbortSignalled:
+            abort_signalled_.Release();
+            break;
+          default:
+            break;
+        }
+        return absl::OkStatus();
+      }) {}
 
 }  // namespace upstream
 }  // namespace kvindex

@@ -30,6 +30,7 @@
 #ifndef KVINDEX_TESTS_UPSTREAM_FIXTURE_H_
 #define KVINDEX_TESTS_UPSTREAM_FIXTURE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -39,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
@@ -49,6 +51,11 @@
 
 namespace kvindex {
 namespace upstream {
+
+// The hook tools (testing/hooks.h) that the ports pause merges and syncs with.
+using test::At;
+using test::ScopedHook;
+using test::Semaphore;
 
 inline constexpr size_t kStringSize = 20;
 using Idx = Index<FixedString<kStringSize>, FixedString<kStringSize>>;
@@ -93,6 +100,16 @@ void CheckEquivalenceMem(const Idx& index, const Table& tbl);
 
 // Upstream's check_disjoint: no binding of the table is present.
 void CheckDisjoint(const Idx& index, const Table& tbl);
+
+// ---- writes ----------------------------------------------------------------
+
+// Replace, then Flush: the first error.
+absl::Status ReplaceAndFlush(Idx& index, const std::string& key,
+                             const std::string& value);
+
+// Replace, then a merge, awaited: the first error.
+absl::Status ReplaceAndMerge(Idx& index, const std::string& key,
+                             const std::string& value);
 
 // ---- contexts --------------------------------------------------------------
 
@@ -168,6 +185,29 @@ class UpstreamTest : public ::testing::Test {
   MemEnv env_;  // outlives contexts_
   std::mt19937_64 rng_;
   std::vector<std::unique_ptr<Context>> contexts_;
+};
+
+// ---- merges held by hooks --------------------------------------------------
+
+// Holds the context's merges until a clear or a close(immediately) signals
+// their abort (kClearAbortSignalled, kCloseAbortSignalled): WaitForMerge()
+// returns once a merge has reached `reached_at`, and the merge waits at
+// `held_at` (`reached_at` or a later point) for the signal. Counts the commit
+// hooks (kMergeAfterClear, kMergeAfter) that run. Disarm() lets later merges
+// run unheld and uncounted.
+class MergeAbortGate {
+ public:
+  MergeAbortGate(Context& ctx, HookPoint reached_at, HookPoint held_at);
+
+  void WaitForMerge() { reached_.Acquire(); }
+  int commit_hooks() const { return commit_hooks_.load(); }
+  void Disarm() { armed_ = false; }
+
+ private:
+  Semaphore reached_, abort_signalled_;
+  std::atomic<int> commit_hooks_{0};
+  std::atomic<bool> armed_{true};
+  ScopedHook hook_;  // last: emptied before the members it uses go away
 };
 
 #define KV_CONTEXT(var, expr) \

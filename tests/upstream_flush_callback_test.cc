@@ -18,10 +18,7 @@ namespace kvindex {
 namespace upstream {
 namespace {
 
-using test::At;
 using test::ScopedCallback;
-using test::ScopedHook;
-using test::Semaphore;
 
 // Upstream's Mutable_callback: outside Require() any call of the flush callback
 // is a failure; inside, the continuation must cause exactly one call (or at

@@ -22,9 +22,6 @@ namespace kvindex {
 namespace upstream {
 namespace {
 
-using test::At;
-using test::ScopedHook;
-using test::Semaphore;
 using test::Wait;
 
 TEST_F(UpstreamTest, MergeReadonlyInSequence) {
@@ -208,23 +205,38 @@ TEST_F(UpstreamTest, MergeFindWhileMerging) {
   EXPECT_GE(reader_checks.load(), 2);
 }
 
+// One merge of the context's writer, awaited, that runs `f` at `point`: `f`
+// must run exactly once.
+void MergeRunningAt(Context& ctx, HookPoint point,
+                    const std::function<void()>& f) {
+  std::atomic<int> ran{0};
+  ScopedHook hook(ctx.hooks, At(point, [&] {
+                    f();
+                    ++ran;
+                  }));
+  ASSERT_OK(ctx.rw->Merge());
+  EXPECT_OK(ctx.rw->AwaitMerge());
+  EXPECT_EQ(ran.load(), 1);
+}
+
+// Writes and flushes `key` -> `value`, syncs `reader` and expects it to find
+// the binding.
+void ExpectFlushedBindingSynced(Idx& writer, Idx& reader,
+                                const std::string& key,
+                                const std::string& value) {
+  EXPECT_OK(ReplaceAndFlush(writer, key, value));
+  EXPECT_OK(reader.Sync());
+  KV_EXPECT_BINDING(reader, key, value);
+}
+
 // In the merge's Before hook: write, flush, sync a reader: it finds the binding
 // in log_async (the new generation's log_async, with an empty log at its side).
 TEST_F(UpstreamTest, MergeFindInAsyncWithoutLog) {
   KV_CONTEXT(ctx, Full());
   KV_CLONE(r1, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue();
-  std::atomic<int> ran{0};
-  ScopedHook hook(ctx->hooks, At(HookPoint::kMergeBefore, [&] {
-                    EXPECT_OK(ctx->rw->Replace(k1, v1));
-                    EXPECT_OK(ctx->rw->Flush());
-                    EXPECT_OK(r1->Sync());
-                    KV_EXPECT_BINDING(*r1, k1, v1);
-                    ++ran;
-                  }));
-  ASSERT_OK(ctx->rw->Merge());
-  EXPECT_OK(ctx->rw->AwaitMerge());
-  EXPECT_EQ(ran.load(), 1);
+  MergeRunningAt(*ctx, HookPoint::kMergeBefore,
+                 [&] { ExpectFlushedBindingSynced(*ctx->rw, *r1, k1, v1); });
 }
 
 // Same with two rounds in one merge: the second sync extends the known
@@ -234,22 +246,11 @@ TEST_F(UpstreamTest, MergeFindInAsyncWithLog) {
   KV_CLONE(r1, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue(), k2 = NewKey(),
                     v2 = NewValue();
-  std::atomic<int> ran{0};
-  ScopedHook hook(ctx->hooks, At(HookPoint::kMergeBefore, [&] {
-                    EXPECT_OK(ctx->rw->Replace(k1, v1));
-                    EXPECT_OK(ctx->rw->Flush());
-                    EXPECT_OK(r1->Sync());
-                    KV_EXPECT_BINDING(*r1, k1, v1);
-                    EXPECT_OK(ctx->rw->Replace(k2, v2));
-                    EXPECT_OK(ctx->rw->Flush());
-                    EXPECT_OK(r1->Sync());
-                    KV_EXPECT_BINDING(*r1, k2, v2);
-                    KV_EXPECT_BINDING(*r1, k1, v1);
-                    ++ran;
-                  }));
-  ASSERT_OK(ctx->rw->Merge());
-  EXPECT_OK(ctx->rw->AwaitMerge());
-  EXPECT_EQ(ran.load(), 1);
+  MergeRunningAt(*ctx, HookPoint::kMergeBefore, [&] {
+    ExpectFlushedBindingSynced(*ctx->rw, *r1, k1, v1);
+    ExpectFlushedBindingSynced(*ctx->rw, *r1, k2, v2);
+    KV_EXPECT_BINDING(*r1, k1, v1);
+  });
 }
 
 // A reader syncs once after writes into log_async (Before) and once right after
@@ -291,8 +292,7 @@ TEST_F(UpstreamTest, MergeSyncAndFindAfterLogCleared) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   {
     ScopedHook hook(ctx->hooks, At(HookPoint::kMergeAfterClear,
                                    [&] { EXPECT_OK(ro->Sync()); }));
@@ -301,18 +301,12 @@ TEST_F(UpstreamTest, MergeSyncAndFindAfterLogCleared) {
   }
   KV_EXPECT_BINDING(*ro, k1, v1);
   const std::string k2 = NewKey(), v2 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k2, v2));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k2, v2));
   ASSERT_OK(ro->Sync());
-  std::atomic<int> ran{0};
-  ScopedHook hook(ctx->hooks, At(HookPoint::kMergeAfterClear, [&] {
-                    KV_EXPECT_BINDING(*ro, k1, v1);
-                    KV_EXPECT_BINDING(*ro, k2, v2);
-                    ++ran;
-                  }));
-  ASSERT_OK(ctx->rw->Merge());
-  EXPECT_OK(ctx->rw->AwaitMerge());
-  EXPECT_EQ(ran.load(), 1);
+  MergeRunningAt(*ctx, HookPoint::kMergeAfterClear, [&] {
+    KV_EXPECT_BINDING(*ro, k1, v1);
+    KV_EXPECT_BINDING(*ro, k2, v2);
+  });
 }
 
 // A whole merge runs inside a reader's sync, between its log_async and log
@@ -321,8 +315,7 @@ TEST_F(UpstreamTest, MergeDuringRoSync) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   std::atomic<int> ran{0};
   ScopedHook hook(ctx->hooks, At(HookPoint::kSyncBeforeOffsetRead, [&] {
                     if (ran++ > 0) return;
@@ -387,33 +380,16 @@ TEST_F(UpstreamTest, MergeIsMerging) {
 // the merge (no data file yet) returns kAborted.
 TEST_F(UpstreamTest, MergeClearIsNotBlocking) {
   KV_CONTEXT(ctx, Empty());
-  Semaphore merge_started, merge;
-  std::atomic<int> after{0};
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    switch (p) {
-      case HookPoint::kMergeBefore:
-        merge_started.Release();
-        merge.Acquire();
-        break;
-      case HookPoint::kMergeAfter:
-        ++after;
-        break;
-      case HookPoint::kClearAbortSignalled:
-        merge.Release();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
+  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore, HookPoint::kMergeBefore);
   ASSERT_OK(ctx->rw->Replace(NewKey(), NewValue()));
   ASSERT_OK(ctx->rw->Merge());
-  merge_started.Acquire();
+  gate.WaitForMerge();
   ASSERT_OK(ctx->rw->Replace(NewKey(), NewValue()));
   ASSERT_OK(ctx->rw->Clear());
   absl::Status result = ctx->rw->AwaitMerge();
   EXPECT_EQ(result.code(), absl::StatusCode::kAborted) << result;
-  EXPECT_EQ(after.load(), 0) << "merge should have been aborted by clear";
+  EXPECT_EQ(gate.commit_hooks(), 0)
+      << "merge should have been aborted by clear";
   EXPECT_TRUE(IterAll(*ctx->rw).empty());
   EXPECT_FALSE(env_.FileExists(ctx->Path("merge")).value());
 }
@@ -422,35 +398,14 @@ TEST_F(UpstreamTest, MergeClearIsNotBlocking) {
 // close(immediately)), then check that a later merge completes.
 void AbortMergeTest(Context* ctx, bool by_close,
                     const std::function<std::string()>& new_string) {
-  Semaphore merge_started, merge;
-  std::atomic<int> completed_hooks{0};
-  std::atomic<bool> armed{true};
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    if (!armed) return absl::OkStatus();
-    switch (p) {
-      case HookPoint::kMergeAfterFirstEntry:
-        merge_started.Release();
-        merge.Acquire();
-        break;
-      case HookPoint::kMergeAfter:
-      case HookPoint::kMergeAfterClear:
-        ++completed_hooks;
-        break;
-      case HookPoint::kClearAbortSignalled:
-      case HookPoint::kCloseAbortSignalled:
-        merge.Release();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
+  MergeAbortGate gate(*ctx, HookPoint::kMergeAfterFirstEntry,
+                      HookPoint::kMergeAfterFirstEntry);
   // Upstream awaits the merge future after close; here a second handle on the
   // same instance reads the outcome.
   Idx* other = ctx->Clone(/*readonly=*/false);
   ASSERT_NE(other, nullptr);
   ASSERT_OK(ctx->rw->Merge());
-  merge_started.Acquire();
+  gate.WaitForMerge();
   if (by_close) {
     ASSERT_OK(ctx->rw->Close(/*immediately=*/true));
   } else {
@@ -458,20 +413,16 @@ void AbortMergeTest(Context* ctx, bool by_close,
   }
   absl::Status result = other->AwaitMerge();
   EXPECT_EQ(result.code(), absl::StatusCode::kAborted) << result;
-  EXPECT_EQ(completed_hooks.load(), 0) << "merge should have been aborted";
-  armed = false;
+  EXPECT_EQ(gate.commit_hooks(), 0) << "merge should have been aborted";
+  gate.Disarm();
 
   // The same instance merges again (the cancel flag was reset).
-  ASSERT_OK(other->Replace(new_string(), new_string()));
-  ASSERT_OK(other->Merge());
-  EXPECT_OK(other->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*other, new_string(), new_string()));
   // And so does a new instance.
   ctx->CloseAll();
   Idx* rw = ctx->Clone(/*readonly=*/false, /*fresh=*/false);
   ASSERT_NE(rw, nullptr);
-  ASSERT_OK(rw->Replace(new_string(), new_string()));
-  ASSERT_OK(rw->Merge());
-  EXPECT_OK(rw->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*rw, new_string(), new_string()));
 }
 
 TEST_F(UpstreamTest, MergeClearAbortsMerge) {

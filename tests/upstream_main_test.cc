@@ -22,9 +22,6 @@ namespace kvindex {
 namespace upstream {
 namespace {
 
-using test::At;
-using test::ScopedHook;
-using test::Semaphore;
 using ::testing::HasSubstr;
 
 // ==== live ==================================================================
@@ -206,6 +203,32 @@ TEST_F(UpstreamTest, OnRestartDuplicateEntriesInLog) {
 
 // ==== readonly ==============================================================
 
+// A read-only sync interleaved with a merge: the merge waits in kMergeBefore
+// (WaitForMerge() returns once it is there) until a sync has read the log
+// header; the sync then waits there until the merge reaches `sync_resumes_at`.
+class SyncAcrossMerge {
+ public:
+  SyncAcrossMerge(Context& ctx, HookPoint sync_resumes_at)
+      : hook_(ctx.hooks, [this, sync_resumes_at](HookPoint p) {
+          if (p == HookPoint::kMergeBefore) {
+            merge_started_.Release();
+            merge_.Acquire();
+          }
+          if (p == sync_resumes_at) sync_.Release();
+          if (p == HookPoint::kSyncAfterOffsetRead) {
+            merge_.Release();
+            sync_.Acquire();
+          }
+          return absl::OkStatus();
+        }) {}
+
+  void WaitForMerge() { merge_started_.Acquire(); }
+
+ private:
+  Semaphore merge_started_, merge_, sync_;
+  ScopedHook hook_;  // last: emptied before the semaphores go away
+};
+
 TEST_F(UpstreamTest, ReadonlyAdd) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
@@ -258,12 +281,7 @@ TEST_F(UpstreamTest, ReadonlySnapshotIsolation) {
   for (const auto& [k, v] : ctx->tbl) tbl2[k] = NewValue();
   const auto& [k, v] = *tbl2.begin();
 
-  Semaphore merge, sync;
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    if (p == HookPoint::kMergeBefore) merge.Acquire();
-    if (p == HookPoint::kMergeAfter) sync.Release();
-    return absl::OkStatus();
-  });
+  SyncAcrossMerge interleaving(*ctx, HookPoint::kMergeAfter);
   ASSERT_OK(ctx->rw->Clear());
   ASSERT_OK(ctx->rw->Replace(k, v));
   ASSERT_OK(ctx->rw->Merge());
@@ -271,18 +289,8 @@ TEST_F(UpstreamTest, ReadonlySnapshotIsolation) {
   ASSERT_OK(ctx->rw->Flush());
   CheckEquivalence(*ctx->rw, tbl2);
   CheckEquivalence(*ro, ctx->tbl);
-  ctx->hooks.Set([&](HookPoint p) {
-    if (p == HookPoint::kMergeBefore) merge.Acquire();
-    if (p == HookPoint::kMergeAfter) sync.Release();
-    if (p == HookPoint::kSyncAfterOffsetRead) {
-      merge.Release();
-      sync.Acquire();
-    }
-    return absl::OkStatus();
-  });
   ASSERT_OK(ro->Sync());
   CheckEquivalence(*ro, tbl2);
-  merge.Release();
   EXPECT_OK(ctx->rw->AwaitMerge());
 }
 
@@ -334,8 +342,7 @@ TEST_F(UpstreamTest, ReadonlyFailReadIfNoFlush) {
 TEST_F(UpstreamTest, ReadonlyVIsInSync) {
   KV_CONTEXT(ctx, Full());
   const std::string k = NewKey(), v = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k, v));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k, v));
   KV_CLONE(ro, ctx, /*readonly=*/true);
   KV_EXPECT_BINDING(*ro, k, v);
   CheckEquivalence(*ro, [&] {
@@ -345,18 +352,24 @@ TEST_F(UpstreamTest, ReadonlyVIsInSync) {
   }());
 }
 
+// The reader, synced, finds `key` -> `value`; after the writer's clear it
+// still does, until its next sync.
+void ExpectClearSeenAtNextSync(Context& ctx, Idx& ro, const std::string& key,
+                               const std::string& value) {
+  ASSERT_OK(ro.Sync());
+  KV_EXPECT_BINDING(ro, key, value);
+  ASSERT_OK(ctx.rw->Clear());
+  KV_EXPECT_BINDING(ro, key, value);
+  ASSERT_OK(ro.Sync());
+  KV_EXPECT_ABSENT(ro, key);
+}
+
 TEST_F(UpstreamTest, ReadonlyReadValuesAddedInLogBeforeClear) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
-  ASSERT_OK(ro->Sync());
-  KV_EXPECT_BINDING(*ro, k1, v1);
-  ASSERT_OK(ctx->rw->Clear());
-  KV_EXPECT_BINDING(*ro, k1, v1);
-  ASSERT_OK(ro->Sync());
-  KV_EXPECT_ABSENT(*ro, k1);
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
+  ExpectClearSeenAtNextSync(*ctx, *ro, k1, v1);
 }
 
 TEST_F(UpstreamTest, ReadonlyReadValuesAddedInIndexBeforeClear) {
@@ -364,29 +377,20 @@ TEST_F(UpstreamTest, ReadonlyReadValuesAddedInIndexBeforeClear) {
   KV_CLONE(ro, ctx, /*readonly=*/true);
   ASSERT_OK(ctx->rw->Clear());
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Merge());
-  ASSERT_OK(ctx->rw->AwaitMerge());
-  ASSERT_OK(ro->Sync());
-  KV_EXPECT_BINDING(*ro, k1, v1);
-  ASSERT_OK(ctx->rw->Clear());
-  KV_EXPECT_BINDING(*ro, k1, v1);
-  ASSERT_OK(ro->Sync());
-  KV_EXPECT_ABSENT(*ro, k1);
+  ASSERT_OK(ReplaceAndMerge(*ctx->rw, k1, v1));
+  ExpectClearSeenAtNextSync(*ctx, *ro, k1, v1);
 }
 
 TEST_F(UpstreamTest, ReadonlyReadOldValuesInLogAfterClear) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   ASSERT_OK(ro->Sync());
   KV_EXPECT_BINDING(*ro, k1, v1);
   ASSERT_OK(ctx->rw->Clear());
   const std::string k2 = NewKey(), v2 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k2, v2));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k2, v2));
   KV_EXPECT_BINDING(*ro, k1, v1);
   ASSERT_OK(ro->Sync());
   KV_EXPECT_BINDING(*ro, k2, v2);
@@ -399,15 +403,11 @@ TEST_F(UpstreamTest, ReadonlyReadOldValuesInIndexAfterClear) {
   KV_CLONE(ro, ctx, /*readonly=*/true);
   ASSERT_OK(ctx->rw->Clear());
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Merge());
-  ASSERT_OK(ctx->rw->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*ctx->rw, k1, v1));
   ASSERT_OK(ro->Sync());
   ASSERT_OK(ctx->rw->Clear());
   const std::string k2 = NewKey(), v2 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k2, v2));
-  ASSERT_OK(ctx->rw->Merge());
-  ASSERT_OK(ctx->rw->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*ctx->rw, k2, v2));
   KV_EXPECT_BINDING(*ro, k1, v1);  // still the old data file
   KV_EXPECT_ABSENT(*ctx->rw, k1);
   ASSERT_OK(ro->Sync());
@@ -428,31 +428,13 @@ TEST_F(UpstreamTest, ReadonlyOpenAfterClear) {
 TEST_F(UpstreamTest, ReadonlyRaceBetweenSyncAndMerge) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
-  Semaphore replace, merge, sync;
   const std::string k1(kStringSize, '1'), k2(kStringSize, '2'),
       k3(kStringSize, '3');
   const std::string v1 = NewValue(), v2 = NewValue(), v3 = NewValue();
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    switch (p) {
-      case HookPoint::kMergeBefore:
-        replace.Release();
-        merge.Acquire();
-        break;
-      case HookPoint::kMergeAfter:
-        sync.Release();
-        break;
-      case HookPoint::kSyncAfterOffsetRead:
-        merge.Release();
-        sync.Acquire();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
+  SyncAcrossMerge interleaving(*ctx, HookPoint::kMergeAfter);
   ASSERT_OK(ctx->rw->Replace(k1, v1));
   ASSERT_OK(ctx->rw->Merge());
-  replace.Acquire();
+  interleaving.WaitForMerge();
   ASSERT_OK(ctx->rw->Replace(k2, v2));
   ASSERT_OK(ctx->rw->Replace(k3, v3));
   ASSERT_OK(ctx->rw->Flush());
@@ -474,8 +456,7 @@ TEST_F(UpstreamTest, ReadonlyRaceBetweenSyncAndClear) {
     ASSERT_OK(ctx->rw->Clear());
   }
   const std::string k = NewKey(), v = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k, v));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k, v));
   ASSERT_OK(ro->Sync());
   KV_EXPECT_BINDING(*ctx->rw, k, v);
   KV_EXPECT_BINDING(*ro, k, v);
@@ -487,35 +468,15 @@ TEST_F(UpstreamTest, ReadonlyRaceBetweenSyncAndClear) {
 TEST_F(UpstreamTest, ReadonlyRaceBetweenSyncAndEndOfMerge) {
   KV_CONTEXT(ctx, Empty());
   KV_CLONE(ro, ctx, /*readonly=*/true);
-  Semaphore merge, sync;
   const std::string k1(kStringSize, '1'), k2(kStringSize, '2');
   const std::string v1 = NewValue(), v2 = NewValue();
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    switch (p) {
-      case HookPoint::kMergeBefore:
-        sync.Release();
-        merge.Acquire();
-        break;
-      case HookPoint::kMergeAfterClear:
-        sync.Release();
-        break;
-      case HookPoint::kSyncAfterOffsetRead:
-        merge.Release();
-        sync.Acquire();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  SyncAcrossMerge interleaving(*ctx, HookPoint::kMergeAfterClear);
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   ASSERT_OK(ctx->rw->Merge());
   ASSERT_OK(ctx->rw->Replace(k2, v2));
-  sync.Acquire();  // the merge is in Before
+  interleaving.WaitForMerge();
   ASSERT_OK(ro->Sync());
   EXPECT_OK(ctx->rw->AwaitMerge());
-  sync.Release();
   KV_EXPECT_BINDING(*ro, k1, v1);
 }
 
@@ -548,11 +509,9 @@ TEST_F(UpstreamTest, ReadonlyReloadLogAndLogAsync) {
   });
   const std::string k1 = NewKey(), v1 = NewValue(), k2 = NewKey(),
                     v2 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   ASSERT_OK(ctx->rw->Merge());
-  ASSERT_OK(ctx->rw->Replace(k2, v2));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k2, v2));
   sync.Acquire();
   for (int i = 0; i < 4; ++i) ASSERT_OK(ro->Sync());
   merge.Release();
@@ -779,6 +738,15 @@ TEST_F(UpstreamTest, CloseDoubleRestart) {
   KV_EXPECT_ABSENT(*rw2, k);
 }
 
+// After a merge aborted by close(immediately): none of its commit hooks ran,
+// and its file is gone, with no descriptor left open on it.
+void ExpectNothingOfTheMergeLeft(MemEnv& env, const Context& ctx,
+                                 const MergeAbortGate& gate) {
+  EXPECT_EQ(gate.commit_hooks(), 0);
+  EXPECT_EQ(env.OpenCount(ctx.Path("merge")), 0);
+  EXPECT_FALSE(env.FileExists(ctx.Path("merge")).value());
+}
+
 // close(immediately) during a merge paused after its first record: the merge
 // aborts (kAborted, not OK, not an error), its After* hooks never run, and no
 // descriptor of the merge file stays open. A second handle keeps the instance
@@ -787,45 +755,19 @@ TEST_F(UpstreamTest, CloseDoubleRestart) {
 TEST_F(UpstreamTest, CloseAbortedMerge) {
   KV_CONTEXT(ctx, Full(Config(), 100));
   KV_CLONE(other, ctx, /*readonly=*/false);
-  Semaphore close_request, abort_signalled;
-  std::atomic<int> completed_hooks{0};
-  std::atomic<bool> armed{true};
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    if (!armed) return absl::OkStatus();
-    switch (p) {
-      case HookPoint::kMergeBefore:
-        close_request.Release();
-        break;
-      case HookPoint::kMergeAfterFirstEntry:
-        abort_signalled.Acquire();
-        break;
-      case HookPoint::kMergeAfterClear:
-      case HookPoint::kMergeAfter:
-        ++completed_hooks;
-        break;
-      case HookPoint::kCloseAbortSignalled:
-        abort_signalled.Release();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
+  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore,
+                      HookPoint::kMergeAfterFirstEntry);
   ASSERT_OK(ctx->rw->Merge());
-  close_request.Acquire();
+  gate.WaitForMerge();
   ASSERT_OK(ctx->rw->Close(/*immediately=*/true));
   absl::Status result = other->AwaitMerge();
   EXPECT_EQ(result.code(), absl::StatusCode::kAborted) << result;
-  EXPECT_EQ(completed_hooks.load(), 0);
-  EXPECT_EQ(env_.OpenCount(ctx->Path("merge")), 0);
-  EXPECT_FALSE(env_.FileExists(ctx->Path("merge")).value());
+  ExpectNothingOfTheMergeLeft(env_, *ctx, gate);
   CheckEquivalence(*other, ctx->tbl);
 
-  armed = false;
+  gate.Disarm();
   const std::string k = NewKey(), v = NewValue();
-  ASSERT_OK(other->Replace(k, v));
-  ASSERT_OK(other->Merge());
-  EXPECT_OK(other->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*other, k, v));
   ctx->tbl[k] = v;
   CheckEquivalence(*other, ctx->tbl);
 }
@@ -834,49 +776,23 @@ TEST_F(UpstreamTest, CloseAbortedMerge) {
 // merge survives, and a reopened index has everything and merges fine.
 TEST_F(UpstreamTest, CloseAbortedMergeOnLastHandle) {
   KV_CONTEXT(ctx, Full(Config(), 100));
-  Semaphore close_request, abort_signalled;
-  std::atomic<int> completed_hooks{0};
-  std::atomic<bool> armed{true};
-  ScopedHook hook(ctx->hooks, [&](HookPoint p) {
-    if (!armed) return absl::OkStatus();
-    switch (p) {
-      case HookPoint::kMergeBefore:
-        close_request.Release();
-        break;
-      case HookPoint::kMergeAfterFirstEntry:
-        abort_signalled.Acquire();
-        break;
-      case HookPoint::kMergeAfterClear:
-      case HookPoint::kMergeAfter:
-        ++completed_hooks;
-        break;
-      case HookPoint::kCloseAbortSignalled:
-        abort_signalled.Release();
-        break;
-      default:
-        break;
-    }
-    return absl::OkStatus();
-  });
+  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore,
+                      HookPoint::kMergeAfterFirstEntry);
   const std::string k = NewKey(), v = NewValue();
   ASSERT_OK(ctx->rw->Replace(k, v));
   ctx->tbl[k] = v;
   ASSERT_OK(ctx->rw->Merge());
-  close_request.Acquire();
+  gate.WaitForMerge();
   ASSERT_OK(ctx->rw->Close(/*immediately=*/true));
-  EXPECT_EQ(completed_hooks.load(), 0);
-  EXPECT_EQ(env_.OpenCount(ctx->Path("merge")), 0);
-  EXPECT_FALSE(env_.FileExists(ctx->Path("merge")).value());
+  ExpectNothingOfTheMergeLeft(env_, *ctx, gate);
   for (const char* name : {"data", "log", "log_async", "lock"}) {
     EXPECT_EQ(env_.OpenCount(ctx->Path(name)), 0) << name;
   }
 
-  armed = false;
+  gate.Disarm();
   KV_CLONE(rw, ctx, /*readonly=*/false);
   CheckEquivalence(*rw, ctx->tbl);
-  ASSERT_OK(rw->Replace(NewKey(), NewValue()));
-  ASSERT_OK(rw->Merge());
-  EXPECT_OK(rw->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*rw, NewKey(), NewValue()));
 }
 
 // ==== filter ================================================================
@@ -885,6 +801,12 @@ Config FilterConfig() {
   Config c;
   c.lru_size = 10;  // filter must also affect the LRU
   return c;
+}
+
+// Filters the bindings of `key` out of `index`.
+absl::Status FilterOut(Idx& index, const std::string& key) {
+  return index.Filter(
+      [&](const std::string& k, const std::string&) { return k != key; });
 }
 
 TEST_F(UpstreamTest, FilterNone) {
@@ -910,8 +832,7 @@ TEST_F(UpstreamTest, FilterOne) {
   const std::string k = ctx->tbl.begin()->first;
   KV_EXPECT_BINDING(*ctx->rw, k, ctx->tbl[k]);  // now in the LRU
   ctx->tbl.erase(k);
-  ASSERT_OK(ctx->rw->Filter(
-      [&](const std::string& key, const std::string&) { return key != k; }));
+  ASSERT_OK(FilterOut(*ctx->rw, k));
   KV_EXPECT_ABSENT(*ctx->rw, k);
   CheckEquivalence(*ctx->rw, ctx->tbl);
 }
@@ -921,8 +842,7 @@ TEST_F(UpstreamTest, FilterCloneThenFilter) {
   const std::string k = ctx->tbl.begin()->first;
   ctx->tbl.erase(k);
   KV_CLONE(rw2, ctx, /*readonly=*/false);
-  ASSERT_OK(ctx->rw->Filter(
-      [&](const std::string& key, const std::string&) { return key != k; }));
+  ASSERT_OK(FilterOut(*ctx->rw, k));
   CheckEquivalence(*ctx->rw, ctx->tbl);
   CheckEquivalence(*rw2, ctx->tbl);
 }
@@ -931,8 +851,7 @@ TEST_F(UpstreamTest, FilterThenClone) {
   KV_CONTEXT(ctx, Full(FilterConfig()));
   const std::string k = ctx->tbl.begin()->first;
   ctx->tbl.erase(k);
-  ASSERT_OK(ctx->rw->Filter(
-      [&](const std::string& key, const std::string&) { return key != k; }));
+  ASSERT_OK(FilterOut(*ctx->rw, k));
   KV_CLONE(rw2, ctx, /*readonly=*/false);
   CheckEquivalence(*ctx->rw, ctx->tbl);
   CheckEquivalence(*rw2, ctx->tbl);
@@ -942,8 +861,7 @@ TEST_F(UpstreamTest, FilterEmptyAfterFilterAndFresh) {
   KV_CONTEXT(ctx, Full(FilterConfig()));
   const std::string k = ctx->tbl.begin()->first;
   ctx->tbl.erase(k);
-  ASSERT_OK(ctx->rw->Filter(
-      [&](const std::string& key, const std::string&) { return key != k; }));
+  ASSERT_OK(FilterOut(*ctx->rw, k));
   KV_CLONE(rw2, ctx, /*readonly=*/false, /*fresh=*/true);
   CheckEquivalence(*rw2, Table());
 }

@@ -23,10 +23,6 @@ namespace kvindex {
 namespace upstream {
 namespace {
 
-using test::At;
-using test::ScopedHook;
-using test::Semaphore;
-
 // An Env that runs a callback right after a read-only open of one path, i.e.
 // between the reader's open(2) and its first header read.
 class OpenHookEnv : public EnvWrapper {
@@ -66,6 +62,15 @@ class OpenHookEnv : public EnvWrapper {
   bool fired_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Opens a read-only instance of the context's root on `env`, outside the
+// context's cache.
+absl::StatusOr<std::unique_ptr<Idx>> OpenReaderOn(Context& ctx, Env* env) {
+  Options options = ctx.MakeOptions(/*readonly=*/true, /*fresh=*/false,
+                                    /*use_cache=*/false);
+  options.env = env;
+  return Idx::Open(ctx.root(), options);
+}
+
 // A reader reopening `log` after a generation change opens the file at the
 // path; if the writer resets the log (clear, or the end of a merge) between
 // that open and the reader's header read, the reader holds the replaced file,
@@ -75,15 +80,11 @@ class OpenHookEnv : public EnvWrapper {
 TEST_F(UpstreamTest, RegressionReaderReopensLogWhileWriterResetsIt) {
   KV_CONTEXT(ctx, Empty());
   OpenHookEnv hooked(&env_);
-  Options ro_options = ctx->MakeOptions(/*readonly=*/true, /*fresh=*/false,
-                                        /*use_cache=*/false);
-  ro_options.env = &hooked;
-  auto ro = Idx::Open(ctx->root(), ro_options);
+  auto ro = OpenReaderOn(*ctx, &hooked);
   ASSERT_OK(ro);
 
   const std::string k1 = NewKey(), v1 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k1, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k1, v1));
   ASSERT_OK((*ro)->Sync());
   KV_EXPECT_BINDING(**ro, k1, v1);
 
@@ -97,15 +98,12 @@ TEST_F(UpstreamTest, RegressionReaderReopensLogWhileWriterResetsIt) {
   KV_EXPECT_ABSENT(**ro, k1);
 
   const std::string k2 = NewKey(), v2 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k2, v2));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k2, v2));
   ASSERT_OK((*ro)->Sync());
   KV_EXPECT_BINDING(**ro, k2, v2);
   // Merges do not unstick it either.
   const std::string k3 = NewKey(), v3 = NewValue();
-  ASSERT_OK(ctx->rw->Replace(k3, v3));
-  ASSERT_OK(ctx->rw->Merge());
-  ASSERT_OK(ctx->rw->AwaitMerge());
+  ASSERT_OK(ReplaceAndMerge(*ctx->rw, k3, v3));
   ASSERT_OK((*ro)->Sync());
   KV_EXPECT_BINDING(**ro, k2, v2);
   KV_EXPECT_BINDING(**ro, k3, v3);
@@ -119,10 +117,7 @@ TEST_F(UpstreamTest, RegressionReaderReopensLogWhileWriterResetsIt) {
 TEST_F(UpstreamTest, RegressionReaderOpensLogAsyncWhileMergeEnds) {
   KV_CONTEXT(ctx, Full());
   OpenHookEnv hooked(&env_);
-  Options ro_options = ctx->MakeOptions(/*readonly=*/true, /*fresh=*/false,
-                                        /*use_cache=*/false);
-  ro_options.env = &hooked;
-  auto ro = Idx::Open(ctx->root(), ro_options);
+  auto ro = OpenReaderOn(*ctx, &hooked);
   ASSERT_OK(ro);
 
   Semaphore release;
@@ -207,8 +202,7 @@ TEST_F(UpstreamTest, RegressionSyncAcrossMergeEndKeepsNoStaleLogAsyncValue) {
     return absl::OkStatus();
   });
   ASSERT_OK(ctx->rw->Merge());  // blocked in Before
-  ASSERT_OK(ctx->rw->Replace(k, v1));
-  ASSERT_OK(ctx->rw->Flush());
+  ASSERT_OK(ReplaceAndFlush(*ctx->rw, k, v1));
   in_sync = true;
   ASSERT_OK(ro->Sync());
   KV_EXPECT_BINDING(*ro, k2, v3);
