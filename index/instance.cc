@@ -32,6 +32,7 @@ Instance::~Instance() {
   // A handle-less instance may still have a merge thread finishing.
   cancel_ = true;
   AcquireMergeLock();
+  StopCompaction();
   ReleaseMergeLock(nullptr);
   JoinMergeThread();
   absl::MutexLock lock(&handles_mu_);
@@ -103,7 +104,12 @@ absl::Status Instance::CloseHandle(bool immediately) {
   absl::Status st;
   {
     absl::MutexLock lock(&handles_mu_);
-    if (handles_ > 0 && --handles_ == 0) st = Shutdown();
+    if (handles_ > 0 && --handles_ == 0) {
+      // A compaction is never needed for what was written: the last close
+      // cancels it, whatever `immediately` says.
+      StopCompaction();
+      st = Shutdown();
+    }
   }
   ReleaseMergeLock(nullptr);
   JoinMergeThread();
@@ -319,6 +325,7 @@ absl::Status Instance::Clear() {
   (void)Hook(HookPoint::kClearAbortSignalled);
   AcquireMergeLock();
   cancel_ = false;
+  StopCompaction();
   absl::Status st;
   {
     WriterLock lock(&mu_);

@@ -9,19 +9,25 @@
 //   instance_sync.cc   read-only instances following the writer (Sync)
 //   instance_tiered.cc the tiered layout: its recovery at open, merge commit
 //                      and clear, and the conversions between layouts
+//   instance_compaction.cc  the tiered layout's background compactions
 //
 // Locks, in acquisition order:
 //   1. The merge lock (merging_, a binary semaphore on merge_mu_): held from
 //      the start of a merge in the caller's thread until the merge thread
 //      ends. Clear and close take it too, after setting cancel_ so that a
 //      running merge stops early.
-//   2. Either sync_mu_, which serialises read-only syncs, or handles_mu_,
+//      The compaction thread (tiered layout) runs outside it: one at a time
+//      (compacting_ on merge_mu_), started by a merge holding the merge lock,
+//      stopped (StopCompaction) only by one holding it.
+//   2. manifest_mu_ (tiered layout): serialises the manifest commits of
+//      merges and compactions, each with the update of runs_ it makes.
+//   3. Either sync_mu_, which serialises read-only syncs, or handles_mu_,
 //      which guards the handle count (the last close shuts down under it).
-//   3. mu_: guards the logs, the data file and the generation. Finds share
+//   4. mu_: guards the logs, the data file and the generation. Finds share
 //      it; replaces, flushes, the merge start and the merge commit hold it
 //      exclusively. The merge thread reads the frozen log and the old data
 //      file without it.
-//   4. The LRU's set locks: innermost.
+//   5. The LRU's set locks: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
 
@@ -156,16 +162,38 @@ class Instance {
   // removing the manifest; if so, removes it: the store is single-file.
   absl::StatusOr<bool> FinishConversionToSingleFile(const Manifest& manifest)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Commits the output of a tiered merge of `runs` under `plan` (the file at
-  // Path("merge"), of `generation`) as run `runs.manifest().next_id`: the run
-  // renamed durably, its filter, then the manifest (the commit point).
+  // Commits the output of a tiered merge under `plan` of `merged_runs` (the
+  // runs when it started; the file at Path("merge"), of `generation`) on top
+  // of `runs` (the runs now, which compactions may have changed behind the
+  // folded ones) as run `runs.manifest().next_id`: the run renamed durably,
+  // its filter, then the manifest (the commit point). Under manifest_mu_.
   // *committed: the runs from then on.
-  absl::Status CommitRun(const RunSet& runs, const MergePlan& plan,
-                         int64_t generation, MergeResult merged,
+  absl::Status CommitRun(const RunSet& runs, const RunSet& merged_runs,
+                         const MergePlan& plan, int64_t generation,
+                         MergeResult merged,
                          std::shared_ptr<const RunSet>* committed);
   // The tiered part of a clear, after the log reset: a manifest without runs,
   // then the runs' files removed.
   absl::Status ClearRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- instance_compaction.cc
+  // The temporary name of a compaction's output, in the store directory.
+  static constexpr char kCompactionOutput[] = "compact";
+  // Whether the runs call for a compaction (and the instance may write).
+  bool CompactionDue() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Starts the compaction thread if a compaction is due and none runs. Called
+  // by the holder of the merge lock, without mu_.
+  void MaybeStartCompaction();
+  // Cancels a running compaction and waits for its thread; no compaction
+  // starts again until the caller releases the merge lock, which it holds.
+  void StopCompaction();
+  // The thread's body: compacts while a compaction is due.
+  void RunCompactions();
+  absl::Status Compact(const CompactionPlan& plan,
+                       const std::shared_ptr<const RunSet>& runs);
+  // Under manifest_mu_: the output renamed to the next run id, then the
+  // manifest that replaces the folded runs with it (the commit point).
+  absl::Status CommitCompaction(const CompactionPlan& plan, MergeResult merged);
 
   // --- instance_merge.cc
   void AcquireMergeLock();
@@ -237,6 +265,10 @@ class Instance {
   std::thread merge_thread_ ABSL_GUARDED_BY(merge_mu_);
   absl::Status merge_result_ ABSL_GUARDED_BY(merge_mu_);
   std::atomic<bool> cancel_{false};
+  bool compacting_ ABSL_GUARDED_BY(merge_mu_) = false;
+  std::thread compaction_thread_ ABSL_GUARDED_BY(merge_mu_);
+  std::atomic<bool> cancel_compaction_{false};
+  absl::Mutex manifest_mu_;
 
   absl::Mutex sync_mu_;
 

@@ -2,6 +2,7 @@
 // writes, the log freezes), running it in the background, and its commit.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,13 +59,16 @@ absl::StatusOr<bool> Instance::IsMerging() const {
     if (options_.readonly) return ReadOnlyError("is_merging");
   }
   absl::MutexLock lock(&merge_mu_);
-  return merging_;
+  return merging_ || compacting_;
 }
 
 absl::Status Instance::AwaitMerge() {
   absl::MutexLock lock(&merge_mu_);
   merge_mu_.Await(absl::Condition(
-      +[](bool* merging) { return !*merging; }, &merging_));
+      +[](Instance* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !self->merging_ && !self->compacting_;
+      },
+      this));
   return merge_result_;
 }
 
@@ -99,6 +103,17 @@ void Instance::JoinMergeThread() {
 absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
                                   bool blocking) {
   AcquireMergeLock();
+  // A tiered merge of the log alone leaves the runs to the compaction thread.
+  // One that folds runs stops it first: everything for Filter and kCompact,
+  // and when the runs would outgrow the manifest (compactions fell behind).
+  bool fold_runs = keep != nullptr || when == MergeWhen::kCompact;
+  {
+    ReaderLock lock(&mu_);
+    if (runs_ != nullptr && runs_->runs().size() + 1 >= kMaxRuns) {
+      fold_runs = true;
+    }
+  }
+  if (fold_runs) StopCompaction();
   auto job = std::make_shared<MergeJob>();
   job->start = std::chrono::steady_clock::now();
   job->keep = keep;
@@ -145,10 +160,9 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       job->data = data_;
       job->runs = runs_;
       if (runs_ != nullptr) {
-        const std::vector<RunEntry>& runs = runs_->manifest().runs;
-        job->plan = keep != nullptr || when == MergeWhen::kCompact
-                        ? PlanCompact(runs)
-                        : PlanMerge(runs);
+        job->plan =
+            fold_runs ? PlanCompact(runs_->manifest().runs)
+                      : PlanFlush(log_->table().cardinal(), options_.log_size);
       }
     }
   }
@@ -184,10 +198,6 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   request.schema = schema_;
   request.log = &job.log->table();
   if (job.runs != nullptr) {
-    // What the last commit retired goes before this merge writes anything:
-    // the manifest it commits no longer names those files.
-    KVINDEX_RETURN_IF_ERROR(
-        RemoveStaleRunFiles(env_.get(), StoreDir(root_), job.runs->manifest()));
     request.older_runs = job.runs->Newest(job.plan.fold);
   } else {
     request.data = job.data.get();
@@ -202,7 +212,9 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   if (!merged.ok()) return merged.status();
   if (merged->copied_runs) stats_internal::AddMergeCopiedRuns();
   KVINDEX_RETURN_IF_ERROR(Commit(job, *std::move(merged)));
-  return Hook(HookPoint::kMergeAfter);
+  KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfter));
+  if (job.runs != nullptr) MaybeStartCompaction();
+  return absl::OkStatus();
 }
 
 // The fsync order that makes every step crash-safe: the merge output is fsynced
@@ -220,9 +232,18 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   }
   std::shared_ptr<const DataFile> data;
   std::shared_ptr<const RunSet> runs;
+  // Tiered: a compaction commits before or after this whole commit, not in
+  // the middle of it (it would miss the run or the log reset).
+  std::optional<absl::MutexLock> manifest_lock;
   if (job.runs != nullptr) {
-    const absl::Status st = CommitRun(*job.runs, job.plan, job.generation,
-                                      std::move(merged), &runs);
+    manifest_lock.emplace(&manifest_mu_);
+    std::shared_ptr<const RunSet> current;
+    {
+      ReaderLock lock(&mu_);
+      current = runs_;
+    }
+    const absl::Status st = CommitRun(*current, *job.runs, job.plan,
+                                      job.generation, std::move(merged), &runs);
     if (!st.ok()) {
       // It may have failed after its commit point (the manifest's rename):
       // the files no longer match this instance, which stops writing.
@@ -260,7 +281,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     log_async_.reset();
   }
   // The runs the merge folded: no new reader opens them from here on (readers
-  // still holding them keep their mappings). Best effort: the next merge or
+  // still holding them keep their mappings). Best effort: the next commit or
   // open removes what is left.
   if (runs != nullptr) {
     (void)RemoveStaleRunFiles(env_.get(), StoreDir(root_), runs->manifest());

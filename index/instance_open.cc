@@ -100,6 +100,7 @@ absl::Status Instance::OpenWriter() {
     // A merge output or a filter being written when a crash came is never
     // used; the next merge rewrites them anyway.
     RemoveIfPresent(Path("merge"));
+    RemoveIfPresent(Path(kCompactionOutput));
     RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
   }
   // Tiered to single-file needs a merge: Create does it once the instance is

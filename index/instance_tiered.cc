@@ -157,11 +157,23 @@ absl::Status Instance::ConvertToSingleFile() {
   return st;
 }
 
-absl::Status Instance::CommitRun(const RunSet& runs, const MergePlan& plan,
-                                 int64_t generation, MergeResult merged,
+absl::Status Instance::CommitRun(const RunSet& runs, const RunSet& merged_runs,
+                                 const MergePlan& plan, int64_t generation,
+                                 MergeResult merged,
                                  std::shared_ptr<const RunSet>* committed) {
   const std::string dir = StoreDir(root_);
   const Manifest& current = runs.manifest();
+  // Compactions only ever replace runs the merge did not fold, behind them.
+  for (size_t i = 0; i < plan.fold; ++i) {
+    if (i >= current.runs.size() ||
+        current.runs[i].id != merged_runs.manifest().runs[i].id) {
+      return absl::InternalError(absl::StrCat(
+          ManifestPath(dir), ": the runs a merge folded changed under it"));
+    }
+  }
+  // What the last commit retired goes before the manifest that no longer
+  // names it.
+  KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, current));
   std::unique_ptr<IndexFile> file = std::move(merged.file);
   MergeOutput output;
   output.generation = generation;

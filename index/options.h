@@ -51,10 +51,12 @@ enum class HookPoint {
   kSyncAfterOffsetRead,   // sync: after reading the log header
   kSyncReloadLog,         // sync: generation changed, log and data reopened
   kSyncReloadLogAsync,    // sync: log_async (re)opened from its path
+  kCompactionBefore,      // tiered: compaction thread, before its output
+  kCompactionAfter,       // tiered: compaction committed
 };
 
-// Called at each HookPoint. A non-OK status makes the merge fail there as if an
-// IO error had happened (merge points only; ignored elsewhere).
+// Called at each HookPoint. A non-OK status makes the merge or compaction fail
+// there as if an IO error had happened (their points only; ignored elsewhere).
 using TestHook = std::function<absl::Status(HookPoint)>;
 
 struct Options {

@@ -20,6 +20,8 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_writes{0};
   std::atomic<uint64_t> nb_merge{0};
   std::atomic<uint64_t> nb_merge_copied_runs{0};
+  std::atomic<uint64_t> nb_compaction{0};
+  std::atomic<uint64_t> compaction_us{0};
   std::atomic<uint64_t> nb_replace{0};
   std::atomic<uint64_t> replace_ns{0};
   std::atomic<uint64_t> nb_replace_timed{0};
@@ -28,10 +30,11 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> lru_misses{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
-    return {&bytes_read, &nb_reads,   &bytes_written,
-            &nb_writes,  &nb_merge,   &nb_merge_copied_runs,
-            &nb_replace, &replace_ns, &nb_replace_timed,
-            &nb_sync,    &lru_hits,   &lru_misses};
+    return {&bytes_read,    &nb_reads,         &bytes_written,
+            &nb_writes,     &nb_merge,         &nb_merge_copied_runs,
+            &nb_compaction, &compaction_us,    &nb_replace,
+            &replace_ns,    &nb_replace_timed, &nb_sync,
+            &lru_hits,      &lru_misses};
   }
 };
 
@@ -76,6 +79,8 @@ Stats GetStats() {
   s.nb_writes = Sum(&Stripe::nb_writes);
   s.nb_merge = Sum(&Stripe::nb_merge);
   s.nb_merge_copied_runs = Sum(&Stripe::nb_merge_copied_runs);
+  s.nb_compaction = Sum(&Stripe::nb_compaction);
+  s.time_compaction_us = Sum(&Stripe::compaction_us);
   s.nb_replace = Sum(&Stripe::nb_replace);
   s.nb_sync = Sum(&Stripe::nb_sync);
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
@@ -121,6 +126,10 @@ void AddMergeDuration(uint64_t us) {
   while (c.merge_durations.size() > kMergeDurationsKept) {
     c.merge_durations.pop_front();
   }
+}
+void AddCompaction(uint64_t us) {
+  Mine().nb_compaction.fetch_add(1, kRelaxed);
+  Mine().compaction_us.fetch_add(us, kRelaxed);
 }
 bool TimeThisReplace() {
   thread_local uint64_t replaces = 0;

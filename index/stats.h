@@ -20,6 +20,10 @@ struct Stats {
   // takes the first merge, a filter that must grow, a missing filter, and
   // Filter). Counted when the output is written, before it is committed.
   uint64_t nb_merge_copied_runs = 0;
+  // Compactions of the tiered layout committed (runs folded in the
+  // background), and the time they took in all (µs).
+  uint64_t nb_compaction = 0;
+  uint64_t time_compaction_us = 0;
   uint64_t nb_replace = 0;  // replace calls, refused ones included
   uint64_t nb_sync = 0;
   uint64_t time_sync_us = 0;  // duration of the latest sync
@@ -46,6 +50,7 @@ void AddWrite(uint64_t bytes);
 void AddMerge();
 void AddMergeCopiedRuns();
 void AddMergeDuration(uint64_t us);
+void AddCompaction(uint64_t us);
 // Whether the calling thread's next replace is one to time.
 bool TimeThisReplace();
 // A replace; `timed`: it was timed and took `ns`.

@@ -21,14 +21,15 @@
 //     records     uint64        of the run, at least 1
 //     bytes       uint64        size of the run's file
 //     slot        uint32        below kMaxRuns (see runset/policy.h)
-//   retired       retired_count ids (uint64): the runs the merge that wrote
-//                 this manifest folded, whose files may still exist
+//   retired       retired_count ids (uint64): the runs the merge or compaction
+//                 that wrote this manifest folded, whose files may still exist
 //   checksum      uint64        XXH3-64 of every byte above
 // Invariants (DecodeManifest checks each): entry_size > 0; generations within
 // [0, IndexFile::kMaxGeneration]; next_id >= 1 (id 0 is only ever `data`);
-// runs newest first with ids, generations and slots strictly ordered (ids and
-// generations decreasing, slots increasing), every id below next_id, every
-// generation at most the manifest's; bytes = 32 + fan-out table (8 * 2^k) +
+// runs newest first, their generations strictly decreasing, their ids unique
+// (in any order: a compaction's output takes next_id and keeps its place behind
+// runs flushed while it ran) and below next_id, every generation at most the
+// manifest's; slots are the policy's hint and may come in any order; bytes = 32 + fan-out table (8 * 2^k) +
 // records * entry_size; retired ids decreasing, below next_id, none listed as a
 // run. One manifest has exactly one encoding.
 //
@@ -49,12 +50,13 @@
 //   - manifest generation > log generation + 1: kDataLoss.
 //   - StaleRunFiles lists what may then be deleted: the runs the manifest
 //     retires (a committed merge's inputs; ids below next_id not listed) and
-//     run `next_id` (the output of a merge that never committed: a merge
-//     writes its output as RunFileName(next_id), so no other id at or above
+//     run `next_id` (the output of a merge or compaction that never committed:
+//     each writes its output under a name of its own, `merge` or `compact`,
+//     and renames it to RunFileName(next_id) just before it writes the
+//     manifest that names it, both under one lock, so no other id at or above
 //     next_id can exist), with their filters, and manifest.tmp. A writer
-//     removes them (RemoveStaleRunFiles) at open and after each commit, and
-//     always before it writes the next manifest, which no longer names them;
-//     never while a merge writes its output (that is run next_id).
+//     removes them (RemoveStaleRunFiles) at open and under that lock before
+//     it writes the next manifest, which no longer names them, and after it.
 //   - No manifest: the store is in the default layout. Converting it writes
 //     a first manifest listing `data` (if it has records) as the oldest run,
 //     after the default layout's own recovery.

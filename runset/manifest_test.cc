@@ -115,7 +115,6 @@ TEST(Manifest, DecodeNamesEveryBrokenInvariant) {
       {"duplicate id", [](Manifest& m) { m.runs[1].id = m.runs[0].id; }},
       {"newest first", [](Manifest& m) { std::swap(m.runs[1], m.runs[2]); }},
       {"slot", [](Manifest& m) { m.runs[2].slot = kMaxRuns; }},
-      {"slot", [](Manifest& m) { m.runs[1].slot = 0; }},
       {"generation", [](Manifest& m) { m.runs[0].generation = 13; }},
       {"generation", [](Manifest& m) { m.runs[1].generation = 12; }},
       {"generation", [](Manifest& m) { m.runs[2].generation = -1; }},

@@ -24,6 +24,7 @@
 #include "io/index_file.h"
 #include "io/mem_env.h"
 #include "runset/manifest.h"
+#include "testing/hooks.h"
 #include "testing/keys.h"
 #include "testing/status.h"
 
@@ -134,13 +135,15 @@ TEST(TieredTest, NewestBindingWinsAcrossLogAndRuns) {
 
 TEST(TieredTest, RunsFollowTheBinaryCounter) {
   MemEnv env;
-  auto index = OpenOrDie(TieredOptions(&env, /*log_size=*/1000));
+  constexpr uint32_t kLogSize = 40;
+  auto index = OpenOrDie(TieredOptions(&env, kLogSize));
   ASSERT_NE(index, nullptr);
   Model model;
-  // Distinct keys, one equal-sized log per merge: after M merges the slots
-  // held are the binary digits of M.
+  // Distinct keys, one full log per merge: once the compactions are done
+  // (AwaitMerge waits for them), after M merges the runs hold 2^k logs for
+  // each binary digit k of M, newest (smallest) first.
   for (uint32_t merge = 1; merge <= 11; ++merge) {
-    for (uint32_t i = 0; i < 40; ++i) {
+    for (uint32_t i = 0; i < kLogSize; ++i) {
       const std::string key = test::SmallKey(merge * 100 + i);
       ASSERT_OK(index->Replace(key, test::SmallValue(merge)));
       model[key] = test::SmallValue(merge);
@@ -150,7 +153,14 @@ TEST(TieredTest, RunsFollowTheBinaryCounter) {
     std::optional<Manifest> m = ManifestOf(&env);
     ASSERT_TRUE(m.has_value());
     uint32_t slots = 0;
-    for (const RunEntry& run : m->runs) slots |= 1u << run.slot;
+    uint64_t previous = 0;
+    for (const RunEntry& run : m->runs) {
+      EXPECT_EQ(run.records, uint64_t{kLogSize} << run.slot);
+      EXPECT_GT(run.records, previous)
+          << "runs are not newest (smallest) first";
+      previous = run.records;
+      slots |= 1u << run.slot;
+    }
     EXPECT_EQ(slots, merge) << "after merge " << merge;
     // Only the live runs' files exist: the folded ones are gone.
     for (const std::string& path : env.ListFiles()) {
@@ -166,6 +176,153 @@ TEST(TieredTest, RunsFollowTheBinaryCounter) {
     }
   }
   ExpectMatches(index.get(), model);
+}
+
+// Writes `logs` full logs of new keys (from `*next_key` on), merging after
+// each and waiting for that merge through `merged` (released at kMergeAfter).
+void WriteLogs(RawIndex* index, Model* model, uint32_t logs, uint32_t log_size,
+               uint32_t* next_key, test::Semaphore& merged) {
+  for (uint32_t l = 0; l < logs; ++l) {
+    for (uint32_t i = 0; i < log_size; ++i, ++*next_key) {
+      const std::string key = test::SmallKey(*next_key);
+      ASSERT_OK(index->Replace(key, test::SmallValue(*next_key)));
+      (*model)[key] = test::SmallValue(*next_key);
+    }
+    ASSERT_OK(index->Merge());
+    merged.Acquire();
+  }
+}
+
+// A compaction runs beside the writer: log merges go on committing runs in
+// front of the runs it folds while it is held, and once it commits the runs
+// are in shape and every binding is there.
+TEST(TieredTest, LogMergesDoNotWaitForACompaction) {
+  constexpr uint32_t kLogSize = 8;
+  MemEnv env;
+  test::HookSlot hooks;
+  Options options = TieredOptions(&env, kLogSize);
+  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
+  auto index = OpenOrDie(options);
+  ASSERT_NE(index, nullptr);
+  test::Semaphore merged, compaction_held, compaction_go;
+  std::atomic<int> compactions{0};
+  test::ScopedHook hook(hooks, [&](HookPoint p) {
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
+      compaction_held.Release();
+      compaction_go.Acquire();
+    }
+    return absl::OkStatus();
+  });
+  Model model;
+  uint32_t next_key = 0;
+  // Two logs: two runs of one log each, which the first compaction folds.
+  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
+  compaction_held.Acquire();
+  // Three more logs while it is held: three more runs, in front of its two.
+  WriteLogs(index.get(), &model, 3, kLogSize, &next_key, merged);
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->runs.size(), 5u);
+  ASSERT_OK_AND_ASSIGN(const bool merging, index->IsMerging());
+  EXPECT_TRUE(merging);  // the compaction
+  ExpectMatches(index.get(), model);
+  compaction_go.Release();
+  ASSERT_OK(index->AwaitMerge());
+  EXPECT_GE(compactions.load(), 2);  // the held one, then the carries after
+  m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  // Five logs: runs of 1 and 4 logs, newest (smallest) first.
+  ASSERT_EQ(m->runs.size(), 2u);
+  EXPECT_EQ(m->runs[0].records, kLogSize);
+  EXPECT_EQ(m->runs[1].records, 4 * kLogSize);
+  ExpectMatches(index.get(), model);
+  ASSERT_OK(index->Close());
+  index = OpenOrDie(TieredOptions(&env, kLogSize));
+  ASSERT_NE(index, nullptr);
+  ExpectMatches(index.get(), model);
+}
+
+// A compaction that fails changes nothing: AwaitMerge reports it, the index
+// goes on writing, and the next merge's compaction does the work.
+TEST(TieredTest, AFailedCompactionLeavesTheRunsAndIsRetried) {
+  constexpr uint32_t kLogSize = 8;
+  MemEnv env;
+  test::HookSlot hooks;
+  Options options = TieredOptions(&env, kLogSize);
+  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
+  auto index = OpenOrDie(options);
+  ASSERT_NE(index, nullptr);
+  test::Semaphore merged;
+  std::atomic<bool> fail{true};
+  test::ScopedHook hook(hooks, [&](HookPoint p) {
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    if (p == HookPoint::kCompactionBefore && fail) {
+      return absl::UnavailableError("compaction refused by the test");
+    }
+    return absl::OkStatus();
+  });
+  Model model;
+  uint32_t next_key = 0;
+  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
+  EXPECT_THAT(index->AwaitMerge(),
+              test::StatusIs(absl::StatusCode::kUnavailable));
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->runs.size(), 2u);
+  ExpectMatches(index.get(), model);
+  fail = false;
+  WriteLogs(index.get(), &model, 1, kLogSize, &next_key, merged);
+  ASSERT_OK(index->AwaitMerge());
+  m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_EQ(m->runs.size(), 2u);  // 3 logs: runs of 1 and 2
+  EXPECT_EQ(m->runs[0].records, kLogSize);
+  EXPECT_EQ(m->runs[1].records, 2 * kLogSize);
+  ExpectMatches(index.get(), model);
+}
+
+// A clear that comes while a compaction runs cancels it or waits for it:
+// either way nothing cleared comes back, now or after a reopen, and only the
+// manifest's files remain.
+TEST(TieredTest, ClearWhileACompactionRunsLeavesNothing) {
+  constexpr uint32_t kLogSize = 8;
+  MemEnv env;
+  test::HookSlot hooks;
+  Options options = TieredOptions(&env, kLogSize);
+  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
+  auto index = OpenOrDie(options);
+  ASSERT_NE(index, nullptr);
+  test::Semaphore merged, compaction_held, compaction_go;
+  std::atomic<int> compactions{0};
+  test::ScopedHook hook(hooks, [&](HookPoint p) {
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
+      compaction_held.Release();
+      compaction_go.Acquire();
+    }
+    if (p == HookPoint::kClearAbortSignalled) compaction_go.Release();
+    return absl::OkStatus();
+  });
+  Model model;
+  uint32_t next_key = 0;
+  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
+  compaction_held.Acquire();
+  ASSERT_OK(index->Clear());
+  ExpectMatches(index.get(), Model());
+  ASSERT_OK(index->AwaitMerge());
+  ExpectMatches(index.get(), Model());
+  std::optional<Manifest> m = ManifestOf(&env);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->runs.empty());
+  for (const std::string& path : env.ListFiles()) {
+    EXPECT_FALSE(absl::StrContains(path, "/run.")) << path;
+    EXPECT_FALSE(absl::EndsWith(path, "/compact")) << path;
+  }
+  ASSERT_OK(index->Close());
+  index = OpenOrDie(TieredOptions(&env, kLogSize));
+  ASSERT_NE(index, nullptr);
+  ExpectMatches(index.get(), Model());
 }
 
 TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {

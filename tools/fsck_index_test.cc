@@ -216,11 +216,12 @@ Options TieredOptions(uint64_t log_size = 1000000) {
   return options;
 }
 
-// Fourteen merges of 100 new bindings each (and 10 rewrites of older ones):
-// the binary counter's 14 = 0b1110 holds runs in slots 1, 2 and 3, and the
-// last merge folded the run of slot 0 (retired).
+// Fourteen merges of a full log each (100 new bindings and 10 rewrites of
+// older ones), each followed by its compactions: the binary counter's 14 =
+// 0b1110 holds runs in slots 1, 2 and 3, and the last compaction folded the
+// last two logs' runs (retired).
 void WriteTieredStore(const std::string& root) {
-  Options options = TieredOptions();
+  Options options = TieredOptions(/*log_size=*/110);
   options.fresh = true;
   auto index = TieredIndex::Open(root, options);
   ASSERT_TRUE(index.ok()) << index.status();
@@ -289,7 +290,7 @@ TEST(FsckOnRealTieredIndex, StoreWithSeveralRunsIsClean) {
   ASSERT_EQ(t.manifest.runs.size(), 3u);
   EXPECT_EQ(t.manifest.runs[0].slot, 1u);
   EXPECT_EQ(t.manifest.runs[2].slot, 3u);
-  EXPECT_EQ(t.manifest.retired.size(), 1u);
+  EXPECT_EQ(t.manifest.retired.size(), 2u);
 
   const fsck::Report r = CheckTiered(t.root);
   EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
@@ -330,7 +331,7 @@ TEST(FsckOnRealTieredIndex, StoreWithSeveralRunsIsClean) {
 TEST(FsckOnRealTieredIndex, StatJsonHasTheManifest) {
   const TieredStore t = NewTieredStore("real_tiered_json");
   ASSERT_EQ(t.manifest.runs.size(), 3u);
-  ASSERT_EQ(t.manifest.retired.size(), 1u);
+  ASSERT_EQ(t.manifest.retired.size(), 2u);
   std::ostringstream out, err;
   const int code = fsck::RunCli(
       Env::Posix(),
@@ -368,8 +369,9 @@ TEST(FsckOnRealTieredIndex, StatJsonHasTheManifest) {
   }
   const nlohmann::json& retired = m.at("retired");
   ASSERT_TRUE(retired.is_array()) << retired;
-  ASSERT_EQ(retired.size(), 1u) << retired;
+  ASSERT_EQ(retired.size(), 2u) << retired;
   EXPECT_EQ(retired[0], t.manifest.retired[0]);
+  EXPECT_EQ(retired[1], t.manifest.retired[1]);
 }
 
 TEST(FsckOnRealTieredIndex, DataFileTakenOverAsARunIsClean) {
@@ -470,7 +472,7 @@ TEST(FsckOnRealTieredIndex, RunWithAnotherGeneration) {
 
 TEST(FsckOnRealTieredIndex, StaleRunFiles) {
   const TieredStore t = NewTieredStore("real_tiered_stale");
-  ASSERT_EQ(t.manifest.retired.size(), 1u);
+  ASSERT_EQ(t.manifest.retired.size(), 2u);
   const uint64_t retired = t.manifest.retired[0];
   const std::string newest =
       fsck_testing::ReadStoreFile(t.root, RunFileName(t.manifest.runs[0].id));

@@ -1,0 +1,178 @@
+// Instance, compactions of the tiered layout: the background thread that folds
+// adjacent runs (runset/policy.h PlanCompaction) while the writer goes on and
+// log merges add runs in front, and the commit that replaces the folded runs
+// in the manifest. docs/design.md §15.3 tells why and how.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "datafile/data_file.h"
+#include "datafile/merge.h"
+#include "filter/key_filter.h"
+#include "index/instance.h"
+#include "index/stats.h"
+#include "io/index_file.h"
+#include "io/status_macros.h"
+#include "log/log_table.h"
+#include "runset/manifest.h"
+#include "runset/policy.h"
+#include "runset/run_set.h"
+
+namespace kvindex {
+namespace index_internal {
+
+bool Instance::CompactionDue() const {
+  return runs_ != nullptr && !closed_ && write_error_.ok() &&
+         PlanCompaction(runs_->manifest().runs, options_.log_size).has_value();
+}
+
+void Instance::MaybeStartCompaction() {
+  std::thread finished;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    // A running compaction plans again when it is done.
+    if (compacting_) return;
+    finished = std::move(compaction_thread_);
+  }
+  if (finished.joinable()) finished.join();
+  {
+    ReaderLock lock(&mu_);
+    if (!CompactionDue()) return;
+  }
+  absl::MutexLock lock(&merge_mu_);
+  compacting_ = true;
+  compaction_thread_ = std::thread([this] { RunCompactions(); });
+}
+
+void Instance::StopCompaction() {
+  cancel_compaction_ = true;
+  std::thread t;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    merge_mu_.Await(absl::Condition(
+        +[](bool* compacting) { return !*compacting; }, &compacting_));
+    t = std::move(compaction_thread_);
+  }
+  if (t.joinable()) t.join();
+  cancel_compaction_ = false;
+}
+
+void Instance::RunCompactions() {
+  absl::Status result;
+  while (!cancel_compaction_) {
+    std::shared_ptr<const RunSet> runs;
+    std::optional<CompactionPlan> plan;
+    {
+      ReaderLock lock(&mu_);
+      if (!CompactionDue()) break;
+      runs = runs_;
+      plan = PlanCompaction(runs->manifest().runs, options_.log_size);
+    }
+    const absl::Status st = Compact(*plan, runs);
+    if (!st.ok()) {
+      // A cancelled compaction changed nothing; another error is reported by
+      // the next AwaitMerge (an error after the commit point also stops
+      // writes, see CommitCompaction).
+      if (!absl::IsAborted(st)) result = st;
+      break;
+    }
+  }
+  absl::MutexLock lock(&merge_mu_);
+  compacting_ = false;
+  if (!result.ok()) merge_result_ = result;
+}
+
+absl::Status Instance::Compact(const CompactionPlan& plan,
+                               const std::shared_ptr<const RunSet>& runs) {
+  const auto start = std::chrono::steady_clock::now();
+  KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kCompactionBefore));
+  const LogTable no_log(schema_);
+  MergeRequest request;
+  request.env = env_.get();
+  request.path = Path(kCompactionOutput);
+  request.schema = schema_;
+  request.log = &no_log;
+  for (size_t i = 0; i < plan.ids.size(); ++i) {
+    request.older_runs.push_back(runs->runs()[plan.first + i].get());
+  }
+  request.generation = plan.generation;
+  request.cancel = &cancel_compaction_;
+  auto merged = WriteMerge(request);
+  if (!merged.ok()) return merged.status();
+  KVINDEX_RETURN_IF_ERROR(CommitCompaction(plan, *std::move(merged)));
+  stats_internal::AddCompaction(MicrosSince(start));
+  return Hook(HookPoint::kCompactionAfter);
+}
+
+absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
+                                        MergeResult merged) {
+  const std::string dir = StoreDir(root_);
+  std::unique_ptr<IndexFile> file = std::move(merged.file);
+  absl::MutexLock commit(&manifest_mu_);
+  std::shared_ptr<const RunSet> current;
+  {
+    ReaderLock lock(&mu_);
+    current = runs_;
+  }
+  if (cancel_compaction_ || current == nullptr) {
+    (void)file->Close();
+    (void)env_->RemoveFile(Path(kCompactionOutput));
+    return absl::AbortedError(
+        absl::StrCat(root_, ": compaction cancelled by clear or close"));
+  }
+  const Manifest& m = current->manifest();
+  // What the last commit retired goes before the manifest that no longer
+  // names it.
+  KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, m));
+  MergeOutput output;
+  output.generation = plan.generation;
+  output.records = merged.entries;
+  RunSet::Runs open = current->runs();
+  if (merged.entries == 0) {
+    (void)file->Close();
+    KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path(kCompactionOutput)));
+  } else {
+    const std::string run_path = RunPath(dir, m.next_id);
+    KVINDEX_RETURN_IF_ERROR(file->RenameTo(run_path));
+    if (!merged.filter.empty()) {
+      (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
+                             merged.filter);
+    }
+    KVINDEX_ASSIGN_OR_RETURN(
+        std::shared_ptr<const DataFile> run,
+        DataFile::FromFile(std::move(file), schema_, env_.get()));
+    KVINDEX_ASSIGN_OR_RETURN(const RunEntry entry,
+                             DescribeRun(env_.get(), *run, m.next_id, 0));
+    output.bytes = entry.bytes;
+    open.push_back(std::move(run));
+  }
+  const std::optional<Manifest> next =
+      ManifestAfterCompaction(m, plan, output, options_.log_size);
+  if (!next.has_value()) {
+    return absl::InternalError(
+        absl::StrCat(ManifestPath(dir),
+                     ": the runs a compaction folded are no longer "
+                     "listed side by side"));
+  }
+  // The commit point; a failure from here on may come after it, and the
+  // instance then stops writing (its runs may no longer match the files).
+  absl::Status st = WriteManifest(env_.get(), dir, *next);
+  absl::StatusOr<std::shared_ptr<const RunSet>> committed =
+      st.ok() ? RunSet::Open(env_.get(), dir, schema_, *next, open)
+              : absl::StatusOr<std::shared_ptr<const RunSet>>(st);
+  {
+    WriterLock lock(&mu_);
+    if (!committed.ok()) return Failed(committed.status());
+    runs_ = *std::move(committed);
+  }
+  // Best effort: the next commit or open removes what is left.
+  (void)RemoveStaleRunFiles(env_.get(), dir, *next);
+  return absl::OkStatus();
+}
+
+}  // namespace index_internal
+}  // namespace kvindex
