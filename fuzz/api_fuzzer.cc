@@ -13,7 +13,7 @@
 //         bit 7:    the writer is opened through an InstanceCache (clones
 //                   allowed)
 //   op    := o:u8 [args]      kind = o & 31, a = o >> 5 (0..7)
-//     0-5, 26-29  replace key a
+//     0-5, 26-28  replace key a
 //     6   replace key a, overcommit
 //     7   find key a
 //     8   mem key a
@@ -37,6 +37,8 @@
 //     23  is_merging (writer: a bool; reader: kFailedPrecondition)
 //     24  flush callback check: replace + flush, the callback ran exactly once
 //     25  clone: with a cache, open a second writer handle (or close it)
+//     29  as 16, reopening in the other layout (single file <-> tiered: the
+//         open converts the store)
 //     30  find every key and compare (a full writer check)
 //     31  interleave a reader's open/sync with the end of a merge (see
 //         Interleave; one more byte)
@@ -175,8 +177,10 @@ class Driver {
       case 26:
       case 27:
       case 28:
-      case 29:
         Replace(a, false);
+        break;
+      case 29:
+        CloseAndReopen(a & 1, /*switch_layout=*/true);
         break;
       case 6:
         Replace(a, true);
@@ -217,7 +221,7 @@ class Driver {
         Filter(a);
         break;
       case 16:
-        CloseAndReopen(a & 1);
+        CloseAndReopen(a & 1, /*switch_layout=*/false);
         break;
       case 17:
         OpenReader(a & 1);
@@ -264,7 +268,7 @@ class Driver {
     Await();
     CheckAll("at the end");
     for (auto& r : readers_) ReaderIter(r.first);
-    CloseAndReopen(false);
+    CloseAndReopen(false, /*switch_layout=*/false);
     for (int id = 0; id < 2; ++id) {
       OpenReader(id);
     }
@@ -343,8 +347,13 @@ class Driver {
     CheckIter();
   }
 
-  void CloseAndReopen(bool immediately) {
-    FUZZ_LOG("close and reopen, immediately=", immediately);
+  void CloseAndReopen(bool immediately, bool switch_layout) {
+    if (switch_layout) {
+      options_.layout = options_.layout == Layout::kTiered ? Layout::kSingleFile
+                                                           : Layout::kTiered;
+    }
+    FUZZ_LOG("close and reopen, immediately=", immediately, " layout=",
+             options_.layout == Layout::kTiered ? "tiered" : "single_file");
     clone_.reset();
     FUZZ_CHECK_OK(writer_->Close(immediately), "Close");
     model_.Close();
@@ -623,7 +632,7 @@ class Driver {
     }
     release_at_.reset();
     if (a & 4) {
-      CloseAndReopen(/*immediately=*/true);
+      CloseAndReopen(/*immediately=*/true, /*switch_layout=*/false);
       return;
     }
     gate_.Release();

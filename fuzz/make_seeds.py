@@ -253,6 +253,12 @@ def api_seeds():
           api(24, 5), api(25), api(9), api(25), api(23)] + R(1) + [api(16, 0)])
     write(t, "overcommit", [1 | (1 << 5) | (1 << 6)] + [api(6, k) for k in range(8)] +
           [MERGE] + [api(6, k) for k in range(8)] + [CLEAR, MERGE, FULL])
+    # Op 29 reopens in the other layout: tiered merges and background compactions with a
+    # reader following, a filter, then the conversion back to one data file.
+    write(t, "tiered", [0 | (1 << 6)] + [api(29, 0)] + R(0) + R(1) + [MERGE] + R(2) + R(3) +
+          [MERGE] + R(4) + [MERGE, api(17, 0)] + R(5) + R(6) +
+          [MERGE, AWAIT, api(18, 0), api(20, 0), FULL, api(15, 1), FULL, api(29, 1), FULL,
+           api(18, 0), api(20, 0)])
 
 
 if __name__ == "__main__":

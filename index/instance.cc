@@ -105,9 +105,13 @@ absl::Status Instance::CloseHandle(bool immediately) {
   {
     absl::MutexLock lock(&handles_mu_);
     if (handles_ > 0 && --handles_ == 0) {
-      // A compaction is never needed for what was written: the last close
-      // cancels it, whatever `immediately` says.
-      StopCompaction();
+      // As with a merge: close waits for the compactions (so that the store
+      // is left with its runs in shape), close(immediately) cancels them.
+      if (immediately) {
+        StopCompaction();
+      } else {
+        AwaitCompactions();
+      }
       st = Shutdown();
     }
   }

@@ -187,6 +187,10 @@ class Instance {
   // Cancels a running compaction and waits for its thread; no compaction
   // starts again until the caller releases the merge lock, which it holds.
   void StopCompaction();
+  // Waits until no compaction runs (the thread compacts while one is due)
+  // and joins its thread; no compaction starts again until the caller
+  // releases the merge lock, which it holds.
+  void AwaitCompactions();
   // The thread's body: compacts while a compaction is due.
   void RunCompactions();
   absl::Status Compact(const CompactionPlan& plan,

@@ -50,6 +50,11 @@ void Instance::MaybeStartCompaction() {
 
 void Instance::StopCompaction() {
   cancel_compaction_ = true;
+  AwaitCompactions();
+  cancel_compaction_ = false;
+}
+
+void Instance::AwaitCompactions() {
   std::thread t;
   {
     absl::MutexLock lock(&merge_mu_);
@@ -58,7 +63,6 @@ void Instance::StopCompaction() {
     t = std::move(compaction_thread_);
   }
   if (t.joinable()) t.join();
-  cancel_compaction_ = false;
 }
 
 void Instance::RunCompactions() {

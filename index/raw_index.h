@@ -91,9 +91,12 @@ class RawIndex {
   absl::Status Merge();
   // Merge() if the log holds more than log_size entries, else nothing.
   absl::Status TryMerge();
-  // Waits for the merge running (if any) and returns its outcome: OK, kAborted
-  // (cancelled by clear/close), or the error that stopped it.
+  // Waits for the merge running (if any) and, in the tiered layout, the
+  // compactions in the background, and returns the outcome of the last to
+  // end: OK, kAborted (a merge cancelled by clear/close), or the error that
+  // stopped it.
   absl::Status AwaitMerge();
+  // Whether a merge (or, in the tiered layout, a compaction) runs.
   absl::StatusOr<bool> IsMerging() const;
 
   // Read-only instances: catch up with what the writer flushed.
@@ -101,8 +104,8 @@ class RawIndex {
 
   // Closes this handle. Idempotent. The instance closes with its last handle:
   // the log is flushed with fsync and the lock released. immediately: abort a
-  // running merge instead of waiting for it (its work is redone by the next
-  // merge or open).
+  // running merge (and, in the tiered layout, the compactions) instead of
+  // waiting for it (its work is redone by the next merge or open).
   absl::Status Close(bool immediately = false);
 
   // Testing: the log's (and log_async's) distinct bindings as key+value

@@ -47,7 +47,8 @@ constexpr uint64_t kFanSizeField = FileHeader::kFanSizeAt;
 // Records read per IO while scanning: about 1 MiB.
 constexpr uint64_t kScanBytes = uint64_t{1} << 20;
 
-const char* const kRecordFiles[] = {"data", "log", "log_async", "merge"};
+const char* const kRecordFiles[] = {"data", "log", "log_async", "merge",
+                                    "compact"};
 
 uint64_t OcamlHash(absl::string_view key) { return OcamlStringHash(key); }
 
@@ -1485,6 +1486,11 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
           "merge: ", e.records,
           " records; a leftover of an interrupted merge (the index ignores and "
           "later overwrites it)"));
+    } else if (n == "compact") {
+      report.notes.push_back(absl::StrCat(
+          "compact: ", e.records,
+          " records; a leftover of an interrupted compaction of the tiered "
+          "layout (the index removes it at its next open)"));
     } else {
       report.notes.push_back(absl::StrCat(n, ": ", e.records, " records"));
       if (n == "log") {

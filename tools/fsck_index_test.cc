@@ -476,11 +476,22 @@ TEST(FsckOnRealTieredIndex, StaleRunFiles) {
   const uint64_t retired = t.manifest.retired[0];
   const std::string newest =
       fsck_testing::ReadStoreFile(t.root, RunFileName(t.manifest.runs[0].id));
-  // A retired run the writer did not get to delete, and the output of a merge
-  // that did not commit.
+  // A retired run the writer did not get to delete, the output of a merge
+  // that did not commit, and a compaction's output being written.
   fsck_testing::WriteStoreFile(t.root, RunFileName(retired), newest);
   fsck_testing::WriteStoreFile(t.root, RunFileName(t.manifest.next_id), newest);
+  fsck_testing::WriteStoreFile(t.root, "compact", newest);
   const fsck::Report r = CheckTiered(t.root);
+  EXPECT_EQ(std::count_if(r.notes.begin(), r.notes.end(),
+                          [&](const std::string& note) {
+                            return absl::StartsWith(
+                                note, absl::StrCat("compact: ",
+                                                   t.manifest.runs[0].records,
+                                                   " records; a leftover of an "
+                                                   "interrupted compaction"));
+                          }),
+            1)
+      << Dump(r);
   EXPECT_EQ(
       CountProblems(r, t.root, RunFileName(retired), fsck::Severity::kWarning,
                     absl::StrCat("leftover: run ", retired,
@@ -504,6 +515,9 @@ TEST(FsckOnRealTieredIndex, StaleRunFiles) {
   }
   const fsck::Report after = CheckTiered(t.root);
   EXPECT_EQ(after.problems.size(), 0u) << Dump(after);
+  for (const std::string& note : after.notes) {
+    EXPECT_FALSE(absl::StartsWith(note, "compact:")) << note;
+  }
 }
 
 }  // namespace
