@@ -11,20 +11,25 @@
 namespace kvindex {
 namespace {
 
-// Which way the filter's verdicts on this thread went lately: present keys
-// push the count up, absent ones down, within +-kTrendLimit. Workloads tend to
-// be mostly one or the other, so this predicts the next verdict well enough
-// to decide whether to start loading a record before it.
+// Which way the filter's verdicts on this thread went lately (for the files
+// that keep no trend of their own, see DataFile::Window): present keys push the
+// count up, absent ones down, within +-kTrendLimit. Workloads tend to be mostly
+// one or the other, so this predicts the next verdict well enough to decide
+// whether to start loading a record before it.
 thread_local int filter_trend = 0;
 constexpr int kTrendLimit = 8;
 
-bool ExpectMayContain() { return filter_trend > 0; }
+int* TrendOf(const DataFile::Window& w) {
+  return w.trend != nullptr ? w.trend : &filter_trend;
+}
 
-void RecordVerdict(bool may_contain) {
+bool ExpectMayContain(const int* trend) { return *trend > 0; }
+
+void RecordVerdict(bool may_contain, int* trend) {
   if (may_contain) {
-    if (filter_trend < kTrendLimit) ++filter_trend;
-  } else if (filter_trend > -kTrendLimit) {
-    --filter_trend;
+    if (*trend < kTrendLimit) ++*trend;
+  } else if (*trend > -kTrendLimit) {
+    --*trend;
   }
 }
 
@@ -146,11 +151,12 @@ std::optional<ProbeRange> DataFile::LikelyProbes(const Window& w) const {
                                    w.hash_min, w.hash_max, w.hash);
 }
 
-DataFile::Window DataFile::Prefetch(uint64_t hash) const {
+DataFile::Window DataFile::Prefetch(uint64_t hash, int* trend) const {
   // One Window, returned from every path: a copy of it here stalled every
   // find on loads that overlapped its stores.
   Window w;
   w.hash = hash;
+  w.trend = trend;
   // With a filter, its block now, and the records the search will probably
   // read only when its verdict will likely be "maybe" (otherwise Find
   // requests them after the verdict): the first probe's record before the
@@ -158,7 +164,7 @@ DataFile::Window DataFile::Prefetch(uint64_t hash) const {
   // slower.
   if (filter_ != nullptr) {
     filter_->Prefetch(hash);
-    if (!ExpectMayContain()) return w;
+    if (!ExpectMayContain(TrendOf(w))) return w;
   }
   Locate(&w);
   const std::optional<ProbeRange> likely = LikelyProbes(w);
@@ -181,7 +187,7 @@ const char* DataFile::Find(absl::string_view key, const Window& given) const {
   const uint64_t hash = given.hash;
   if (filter_ != nullptr) {
     const bool may_contain = filter_->MayContain(hash, KeyFingerprint(key));
-    RecordVerdict(may_contain);
+    RecordVerdict(may_contain, TrendOf(given));
     if (!may_contain) return nullptr;
   }
   const Window w = given.located ? given : WindowOf(hash);

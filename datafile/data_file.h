@@ -51,6 +51,9 @@ class DataFile {
     // The search's first probe (BoundedFirstProbe); none when the search
     // reads no record.
     std::optional<uint64_t> first_probe;
+    // The trend of filter verdicts the prefetch decision follows (see
+    // Prefetch), or nullptr for the thread's shared one.
+    int* trend = nullptr;
   };
 
   // The entry (key then value) of `key`, or nullptr.
@@ -66,7 +69,11 @@ class DataFile {
   // Find (with the same window) checks the filter, requests the other records
   // the search will probably read, compares their keys and only if the key is
   // not among them searches the bucket.
-  Window Prefetch(uint64_t hash) const;
+  // `trend`: where this thread keeps the verdicts of this file's filter, when
+  // one find consults several files whose verdicts differ (the runs of the
+  // tiered layout: the newest say "absent" to most present keys, the oldest
+  // "maybe"); nullptr shares one trend per thread.
+  Window Prefetch(uint64_t hash, int* trend = nullptr) const;
   const char* Find(absl::string_view key, const Window& w) const;
 
   uint64_t count() const { return count_; }

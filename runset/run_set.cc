@@ -150,10 +150,14 @@ std::vector<const DataFile*> RunSet::Newest(size_t n) const {
 }
 
 void RunSet::Prefetch(uint64_t hash, Lookup* lookup) const {
+  // One trend of filter verdicts per position, newest first: a present key is
+  // usually absent from the newer (smaller) runs and in an older one, so a
+  // shared trend would stop prefetching the records of the run that holds it.
+  thread_local int trends[kMaxRuns] = {};
   const size_t n = runs_.size();
   DataFile::Window* windows = lookup->windows();
   for (size_t i = 0; i < n; ++i) {
-    new (&windows[i]) DataFile::Window(runs_[i]->Prefetch(hash));
+    new (&windows[i]) DataFile::Window(runs_[i]->Prefetch(hash, &trends[i]));
   }
   lookup->count_ = n;
 }
