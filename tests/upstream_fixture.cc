@@ -1,5 +1,6 @@
 #include "tests/upstream_fixture.h"
 
+#include <cstdlib>
 #include <functional>
 #include <utility>
 
@@ -95,6 +96,13 @@ std::string Context::Path(absl::string_view name) const {
   return StorePath(root_, name);
 }
 
+Layout UpstreamLayout() {
+  const char* layout = std::getenv("KVINDEX_UPSTREAM_LAYOUT");
+  return layout != nullptr && std::string(layout) == "tiered"
+             ? Layout::kTiered
+             : Layout::kSingleFile;
+}
+
 Options Context::MakeOptions(bool readonly, bool fresh, bool use_cache) {
   Options o;
   o.env = env_;
@@ -103,6 +111,7 @@ Options Context::MakeOptions(bool readonly, bool fresh, bool use_cache) {
   o.log_size = config_.log_size;
   o.lru_size = config_.lru_size;
   o.throttle = config_.throttle;
+  o.layout = UpstreamLayout();
   o.cache = use_cache ? &cache_ : nullptr;
   o.flush_callback = [this] { callback.Call(); };
   o.test_hook = [this](HookPoint p) { return hooks.Call(p); };

@@ -113,6 +113,11 @@ absl::Status ReplaceAndMerge(Idx& index, const std::string& key,
 
 // ---- contexts --------------------------------------------------------------
 
+// The layout every context opens its stores in: Layout::kTiered when the
+// environment variable KVINDEX_UPSTREAM_LAYOUT is "tiered" (the *_tiered_test
+// targets of tests/BUILD.bazel), the default layout otherwise.
+Layout UpstreamLayout();
+
 struct Config {
   uint64_t log_size = 4;
   size_t lru_size = 0;

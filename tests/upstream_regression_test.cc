@@ -3,6 +3,7 @@
 // hit only now and then, made deterministic. Fixture:
 // tests/upstream_fixture.h.
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "index/index.h"
@@ -149,6 +151,20 @@ TEST_F(UpstreamTest, RegressionReaderOpensLogAsyncWhileMergeEnds) {
   release.Release();
   EXPECT_OK(ctx->rw->AwaitMerge());
   EXPECT_OK((*ro)->Close());
+}
+
+// The *_tiered_test targets run every test of the port on tiered stores, the
+// others on stores in the default layout: a merge leaves a manifest exactly
+// in the first.
+TEST_F(UpstreamTest, StoresAreInTheTargetsLayout) {
+  const char* target = std::getenv("TEST_TARGET");
+  ASSERT_NE(target, nullptr) << "run by bazel test, which names the target";
+  const bool tiered = absl::EndsWith(target, "_tiered_test");
+  EXPECT_EQ(UpstreamLayout() == Layout::kTiered, tiered) << target;
+  KV_CONTEXT(ctx, Empty());
+  ASSERT_OK(ReplaceAndMerge(*ctx->rw, NewKey(), NewValue()));
+  EXPECT_EQ(env_.FileExists(ctx->Path("manifest")).value(), tiered);
+  EXPECT_EQ(env_.FileExists(ctx->Path("data")).value(), !tiered);
 }
 
 // Upstream: a merge with nothing to merge returns an already completed future.
