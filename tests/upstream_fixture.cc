@@ -103,6 +103,11 @@ Layout UpstreamLayout() {
              : Layout::kSingleFile;
 }
 
+HookPoint MergeHoldPoint() {
+  return UpstreamLayout() == Layout::kTiered ? HookPoint::kMergeBefore
+                                             : HookPoint::kMergeAfterFirstEntry;
+}
+
 Options Context::MakeOptions(bool readonly, bool fresh, bool use_cache) {
   Options o;
   o.env = env_;

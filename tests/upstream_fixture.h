@@ -118,6 +118,12 @@ absl::Status ReplaceAndMerge(Idx& index, const std::string& key,
 // targets of tests/BUILD.bazel), the default layout otherwise.
 Layout UpstreamLayout();
 
+// Where a test holds a merge to abort it while it reads old records: after
+// its first record of the data file in the default layout; at its start in
+// the tiered layout, whose merges write the log alone and read no run (they
+// never reach kMergeAfterFirstEntry).
+HookPoint MergeHoldPoint();
+
 struct Config {
   uint64_t log_size = 4;
   size_t lru_size = 0;

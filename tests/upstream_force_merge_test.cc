@@ -398,12 +398,7 @@ TEST_F(UpstreamTest, MergeClearIsNotBlocking) {
 // close(immediately)), then check that a later merge completes.
 void AbortMergeTest(Context* ctx, bool by_close,
                     const std::function<std::string()>& new_string) {
-  // A merge of the tiered layout writes the log alone and reads no run, so
-  // it never reaches kMergeAfterFirstEntry: it is held at its start instead.
-  const HookPoint hold_at = UpstreamLayout() == Layout::kTiered
-                                ? HookPoint::kMergeBefore
-                                : HookPoint::kMergeAfterFirstEntry;
-  MergeAbortGate gate(*ctx, hold_at, hold_at);
+  MergeAbortGate gate(*ctx, MergeHoldPoint(), MergeHoldPoint());
   // Upstream awaits the merge future after close; here a second handle on the
   // same instance reads the outcome.
   Idx* other = ctx->Clone(/*readonly=*/false);

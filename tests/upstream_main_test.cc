@@ -747,16 +747,15 @@ void ExpectNothingOfTheMergeLeft(MemEnv& env, const Context& ctx,
   EXPECT_FALSE(env.FileExists(ctx.Path("merge")).value());
 }
 
-// close(immediately) during a merge paused after its first record: the merge
-// aborts (kAborted, not OK, not an error), its After* hooks never run, and no
-// descriptor of the merge file stays open. A second handle keeps the instance
-// alive to read the outcome and checks that the next merge is not cancelled
-// too.
+// close(immediately) during a merge paused while it reads (MergeHoldPoint):
+// the merge aborts (kAborted, not OK, not an error), its After* hooks never
+// run, and no descriptor of the merge file stays open. A second handle keeps
+// the instance alive to read the outcome and checks that the next merge is not
+// cancelled too.
 TEST_F(UpstreamTest, CloseAbortedMerge) {
   KV_CONTEXT(ctx, Full(Config(), 100));
   KV_CLONE(other, ctx, /*readonly=*/false);
-  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore,
-                      HookPoint::kMergeAfterFirstEntry);
+  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore, MergeHoldPoint());
   ASSERT_OK(ctx->rw->Merge());
   gate.WaitForMerge();
   ASSERT_OK(ctx->rw->Close(/*immediately=*/true));
@@ -776,8 +775,7 @@ TEST_F(UpstreamTest, CloseAbortedMerge) {
 // merge survives, and a reopened index has everything and merges fine.
 TEST_F(UpstreamTest, CloseAbortedMergeOnLastHandle) {
   KV_CONTEXT(ctx, Full(Config(), 100));
-  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore,
-                      HookPoint::kMergeAfterFirstEntry);
+  MergeAbortGate gate(*ctx, HookPoint::kMergeBefore, MergeHoldPoint());
   const std::string k = NewKey(), v = NewValue();
   ASSERT_OK(ctx->rw->Replace(k, v));
   ctx->tbl[k] = v;
