@@ -178,9 +178,11 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
     ReleaseMergeLock(&result);
     return result;
   }
-  std::thread t([this, job] { RunMerge(job); });
+  // Started under merge_mu_: the merge may end (and the next merge start) as
+  // soon as it runs, and that next start must find it in merge_thread_ to
+  // join it.
   absl::MutexLock lock(&merge_mu_);
-  merge_thread_ = std::move(t);
+  merge_thread_ = std::thread([this, job] { RunMerge(job); });
   return absl::OkStatus();
 }
 
