@@ -307,14 +307,51 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
   return StartMerge(MergeWhen::kIfLogFull, nullptr, /*blocking=*/false);
 }
 
+// A durable flush writes its records (and header offsets) under mu_, like any
+// flush, then waits for an fsync that started after that write: one fsync
+// serves every thread waiting meanwhile (group commit).
 absl::Status Instance::Flush(const FlushOptions& options) {
-  WriterLock lock(&mu_);
-  KVINDEX_RETURN_IF_ERROR(CheckOpen());
-  if (options_.readonly) return ReadOnlyError("flush");
-  KVINDEX_RETURN_IF_ERROR(CheckWritable());
-  KVINDEX_RETURN_IF_ERROR(Failed(log_->Flush(options)));
-  if (log_async_ != nullptr) {
-    KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush(options)));
+  uint64_t ticket = 0;
+  {
+    WriterLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError("flush");
+    KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    const FlushOptions write{.no_callback = options.no_callback};
+    KVINDEX_RETURN_IF_ERROR(Failed(log_->Flush(write)));
+    if (log_async_ != nullptr) {
+      KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush(write)));
+    }
+    if (!options.with_fsync) return absl::OkStatus();
+    ticket = group_commit_.Written();
+  }
+  stats_internal::AddDurableFlush();
+  (void)Hook(HookPoint::kFlushAwaitDurable);
+  return group_commit_.AwaitDurable(ticket, [this] { return SyncLogs(); });
+}
+
+// Records written before this call are in the logs open now, or were made
+// durable by the commit that replaced a log (a merge fsyncs its output and the
+// new log before a log is reset; a clear discards them). The fsyncs run
+// without mu_, so that replaces and flushes go on and gather for the next one.
+absl::Status Instance::SyncLogs() {
+  std::vector<IndexFile::Syncer> files;
+  {
+    ReaderLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    for (const Log* log : {log_.get(), log_async_.get()}) {
+      if (log != nullptr) files.push_back(log->file().syncer());
+    }
+  }
+  (void)Hook(HookPoint::kFlushSync);
+  stats_internal::AddFlushFsync();
+  for (const IndexFile::Syncer& file : files) {
+    const absl::Status st = file.Sync();
+    if (!st.ok()) {
+      WriterLock lock(&mu_);
+      return Failed(st);
+    }
   }
   return absl::OkStatus();
 }

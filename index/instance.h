@@ -26,8 +26,10 @@
 //   4. mu_: guards the logs, the data file and the generation. Finds share
 //      it; replaces, flushes, the merge start and the merge commit hold it
 //      exclusively. The merge thread reads the frozen log and the old data
-//      file without it.
-//   5. The LRU's set locks: innermost.
+//      file without it. A durable flush writes under it, then waits for its
+//      fsync without it (group_commit_, whose fsync runs with no lock held:
+//      SyncLogs).
+//   5. The LRU's set locks and group_commit_'s mutex: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
 
@@ -49,6 +51,7 @@
 #include "data/schema.h"
 #include "datafile/data_file.h"
 #include "datafile/merge.h"
+#include "index/group_commit.h"
 #include "index/lru.h"
 #include "index/options.h"
 #include "index/rw_lock.h"
@@ -124,6 +127,9 @@ class Instance {
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status Shutdown();
+  // The fsync of a durable flush (group_commit_'s leader), for every flush
+  // written so far: fsyncs the logs open now, without holding mu_ meanwhile.
+  absl::Status SyncLogs() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- instance_open.cc
   absl::Status OpenWriter();
@@ -263,6 +269,8 @@ class Instance {
   // First IO error of a write path; the instance refuses writes once set.
   absl::Status write_error_ ABSL_GUARDED_BY(mu_);
   mutable Lru lru_;
+  // Lets concurrent durable flushes share their fsyncs.
+  GroupCommit group_commit_;
 
   mutable absl::Mutex merge_mu_;
   bool merging_ ABSL_GUARDED_BY(merge_mu_) = false;

@@ -53,6 +53,8 @@ enum class HookPoint {
   kSyncReloadLogAsync,    // sync: log_async (re)opened from its path
   kCompactionBefore,      // tiered: compaction thread, before its output
   kCompactionAfter,       // tiered: compaction committed
+  kFlushAwaitDurable,     // durable flush: records written, fsync awaited
+  kFlushSync,             // durable flush: this thread fsyncs the logs
 };
 
 // Called at each HookPoint. A non-OK status makes the merge or compaction fail

@@ -83,7 +83,10 @@ class RawIndex {
   // Removes every binding; aborts a running merge.
   absl::Status Clear();
   // Writes the replaces buffered in the log(s) to the file(s); see
-  // io/flush_options.h. With options.with_fsync they are durable.
+  // io/flush_options.h. With options.with_fsync, returns OK only once every
+  // replace that returned before this call (from any thread) is durable.
+  // Durable flushes from several threads share their fsyncs (group commit):
+  // one fsync serves all the flushes that wrote while the previous one ran.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
   // Starts a merge of the log into the data file (waiting for a running one

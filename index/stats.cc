@@ -28,13 +28,16 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_sync{0};
   std::atomic<uint64_t> lru_hits{0};
   std::atomic<uint64_t> lru_misses{0};
+  std::atomic<uint64_t> nb_durable_flush{0};
+  std::atomic<uint64_t> nb_flush_fsync{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
     return {&bytes_read,    &nb_reads,         &bytes_written,
             &nb_writes,     &nb_merge,         &nb_merge_copied_runs,
             &nb_compaction, &compaction_us,    &nb_replace,
             &replace_ns,    &nb_replace_timed, &nb_sync,
-            &lru_hits,      &lru_misses};
+            &lru_hits,      &lru_misses,       &nb_durable_flush,
+            &nb_flush_fsync};
   }
 };
 
@@ -86,6 +89,8 @@ Stats GetStats() {
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
   s.lru_hits = Sum(&Stripe::lru_hits);
   s.lru_misses = Sum(&Stripe::lru_misses);
+  s.nb_durable_flush = Sum(&Stripe::nb_durable_flush);
+  s.nb_flush_fsync = Sum(&Stripe::nb_flush_fsync);
   s.nb_replace_timed = Sum(&Stripe::nb_replace_timed);
   s.replace_mean_ns = s.nb_replace_timed == 0
                           ? 0
@@ -147,6 +152,8 @@ void AddSync(uint64_t us) {
   Mine().nb_sync.fetch_add(1, kRelaxed);
   Global().time_sync_us.store(us, kRelaxed);
 }
+void AddDurableFlush() { Mine().nb_durable_flush.fetch_add(1, kRelaxed); }
+void AddFlushFsync() { Mine().nb_flush_fsync.fetch_add(1, kRelaxed); }
 void AddLru(bool hit) {
   (hit ? Mine().lru_hits : Mine().lru_misses).fetch_add(1, kRelaxed);
 }

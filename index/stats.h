@@ -29,6 +29,11 @@ struct Stats {
   uint64_t time_sync_us = 0;  // duration of the latest sync
   uint64_t lru_hits = 0;
   uint64_t lru_misses = 0;
+  // Flush calls with with_fsync, and the fsyncs of the logs they ran: one
+  // fsync serves every durable flush waiting on it (group commit), so the
+  // ratio tells how many flushes shared each.
+  uint64_t nb_durable_flush = 0;
+  uint64_t nb_flush_fsync = 0;
   // Durations (µs) of the last 10 merges, oldest first.
   std::vector<uint64_t> merge_durations_us;
   // Mean replace latency (ns) since the last reset, measured on one replace
@@ -56,6 +61,8 @@ bool TimeThisReplace();
 // A replace; `timed`: it was timed and took `ns`.
 void AddReplace(bool timed, uint64_t ns);
 void AddSync(uint64_t us);
+void AddDurableFlush();
+void AddFlushFsync();
 void AddLru(bool hit);
 }  // namespace stats_internal
 

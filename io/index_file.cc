@@ -237,6 +237,13 @@ absl::Status IndexFile::Flush(const FlushOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status IndexFile::Syncer::Sync() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  return Annotate(file_->Sync(), path_, "syncing");
+}
+
 absl::Status IndexFile::Read(uint64_t offset, size_t n, char* dst,
                              size_t* bytes_read) const {
   *bytes_read = 0;
@@ -421,7 +428,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   offset_ = 0;
   flushed_ = 0;
   generation_ = generation;
-  std::unique_ptr<File> old = std::move(file_);
+  std::shared_ptr<File> old = std::move(file_);
   file_ = std::move(replacement);
   if (reopen) fan_size_ = 0;  // the new file has no fan-out table
 

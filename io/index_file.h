@@ -116,6 +116,25 @@ class IndexFile {
   // header offset), then fsyncs if asked, even when the buffer was empty.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
+  // fsyncs the file a handle was open on when syncer() was called, without the
+  // handle: it may run in another thread while the handle's owner goes on
+  // appending and flushing (group commit), and stays harmless after the handle
+  // has moved to another file (Clear) or closed. What was written to the file
+  // before Sync() starts is durable when it returns OK.
+  class Syncer {
+   public:
+    absl::Status Sync() const;
+
+   private:
+    friend class IndexFile;
+    Syncer(std::shared_ptr<File> file, std::string path)
+        : file_(std::move(file)), path_(std::move(path)) {}
+    std::shared_ptr<File> file_;  // null: the handle was closed
+    std::string path_;
+  };
+  // Read-write handles only (the others have nothing to make durable).
+  Syncer syncer() const { return Syncer(file_, path_); }
+
   // Reads up to `n` bytes at logical offset `offset`, from the file and
   // (read-write) from the write buffer, never past offset(). *bytes_read < n
   // only at the end.
@@ -176,7 +195,8 @@ class IndexFile {
 
   Env* env_;
   std::string path_;
-  std::unique_ptr<File> file_;
+  // Shared with the Syncers handed out.
+  std::shared_ptr<File> file_;
   bool readonly_;
   size_t entry_size_ = 1;
   uint64_t fan_size_ = 0;

@@ -970,6 +970,59 @@ TEST_F(IndexFileMemTest, UnsyncedFlushIsLostSyncedFlushSurvives) {
   EXPECT_EQ(ReadAt(*log, 0, 100), Records(0, 5, 8));
 }
 
+TEST_F(IndexFileMemTest, SyncerMakesWhatWasWrittenBeforeItDurable) {
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 3, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = false}));
+  const IndexFile::Syncer syncer = log->syncer();
+  // Written after the Syncer was taken but before it runs: covered too.
+  ASSERT_OK(log->Append(Records(3, 1, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = false}));
+  ASSERT_OK(syncer.Sync());
+  // Written after the sync: not durable.
+  ASSERT_OK(log->Append(Records(4, 1, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = false}));
+  log.reset();
+  env_.Restart(Harsh());
+  std::unique_ptr<IndexFile> ro = OpenRo(&env_, path_, 8);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_EQ(ro->offset(), 32u);
+  EXPECT_EQ(ReadAt(*ro, 0, 100), Records(0, 4, 8));
+}
+
+TEST_F(IndexFileMemTest, SyncerOutlivesClearAndClose) {
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 2, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = false}));
+  const IndexFile::Syncer before_clear = log->syncer();
+  ASSERT_OK(log->Clear(2, /*reopen=*/true));
+  // The old file is unlinked: syncing it is allowed and changes nothing seen
+  // under the path.
+  EXPECT_OK(before_clear.Sync());
+  const IndexFile::Syncer before_close = log->syncer();
+  ASSERT_OK(log->Close());
+  EXPECT_OK(before_close.Sync());
+  const absl::Status closed = log->syncer().Sync();
+  EXPECT_EQ(closed.code(), absl::StatusCode::kFailedPrecondition) << closed;
+  EXPECT_THAT(std::string(closed.message()), HasSubstr(path_));
+  env_.Restart(Harsh());
+  std::unique_ptr<IndexFile> ro = OpenRo(&env_, path_, 8);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_EQ(ro->offset(), 0u);
+  EXPECT_EQ(ro->generation(), 2);
+}
+
+TEST_F(IndexFileMemTest, SyncerReportsAFailedSyncWithThePath) {
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+  env_.InjectError(kOpSync, 0, 1, absl::InternalError("EIO on fsync"));
+  const absl::Status s = log->syncer().Sync();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(path_));
+}
+
 TEST_F(IndexFileMemTest, FreshRewriteIsDurable) {
   {
     std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));

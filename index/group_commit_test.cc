@@ -1,0 +1,188 @@
+#include "index/group_commit.h"
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace kvindex {
+namespace index_internal {
+namespace {
+
+TEST(GroupCommitTest, OneThreadSyncsOncePerNewWrite) {
+  GroupCommit group;
+  int syncs = 0;
+  auto sync = [&] {
+    ++syncs;
+    return absl::OkStatus();
+  };
+  const uint64_t first = group.Written();
+  EXPECT_TRUE(group.AwaitDurable(first, sync).ok());
+  EXPECT_EQ(syncs, 1);
+  // Already covered: no second fsync.
+  EXPECT_TRUE(group.AwaitDurable(first, sync).ok());
+  EXPECT_EQ(syncs, 1);
+  const uint64_t second = group.Written();
+  EXPECT_GT(second, first);
+  EXPECT_TRUE(group.AwaitDurable(second, sync).ok());
+  EXPECT_EQ(syncs, 2);
+  EXPECT_EQ(group.syncs(), 2u);
+}
+
+TEST(GroupCommitTest, ASyncStartedBeforeTheWriteDoesNotCoverIt) {
+  GroupCommit group;
+  absl::Notification first_started, release_first;
+  std::atomic<bool> first_done{false};
+  std::atomic<bool> second_ran_after_first{false};
+  const uint64_t first = group.Written();
+  std::thread leader([&] {
+    EXPECT_TRUE(group
+                    .AwaitDurable(first,
+                                  [&] {
+                                    first_started.Notify();
+                                    release_first.WaitForNotification();
+                                    first_done = true;
+                                    return absl::OkStatus();
+                                  })
+                    .ok());
+  });
+  first_started.WaitForNotification();
+  // Written while the first fsync runs: that fsync may miss it.
+  const uint64_t second = group.Written();
+  std::thread follower([&] {
+    EXPECT_TRUE(group
+                    .AwaitDurable(second,
+                                  [&] {
+                                    second_ran_after_first = first_done.load();
+                                    return absl::OkStatus();
+                                  })
+                    .ok());
+  });
+  release_first.Notify();
+  leader.join();
+  follower.join();
+  EXPECT_EQ(group.syncs(), 2u);
+  EXPECT_TRUE(second_ran_after_first);
+}
+
+TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
+  GroupCommit group;
+  absl::Notification first_started, release_first;
+  const uint64_t first = group.Written();
+  std::thread leader([&] {
+    EXPECT_TRUE(group
+                    .AwaitDurable(first,
+                                  [&] {
+                                    first_started.Notify();
+                                    release_first.WaitForNotification();
+                                    return absl::OkStatus();
+                                  })
+                    .ok());
+  });
+  first_started.WaitForNotification();
+  constexpr int kWaiters = 8;
+  std::vector<uint64_t> tickets;
+  for (int i = 0; i < kWaiters; ++i) tickets.push_back(group.Written());
+  std::atomic<int> ran{0};
+  std::vector<std::thread> waiters;
+  for (uint64_t ticket : tickets) {
+    waiters.emplace_back([&, ticket] {
+      EXPECT_TRUE(group
+                      .AwaitDurable(ticket,
+                                    [&] {
+                                      ++ran;
+                                      return absl::OkStatus();
+                                    })
+                      .ok());
+    });
+  }
+  release_first.Notify();
+  leader.join();
+  for (std::thread& t : waiters) t.join();
+  // Whichever waiter leads, its fsync covers all eight tickets.
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(group.syncs(), 2u);
+}
+
+TEST(GroupCommitTest, AFailedSyncFailsItsWaitersAndEveryLaterOne) {
+  GroupCommit group;
+  auto ok = [] { return absl::OkStatus(); };
+  const uint64_t durable = group.Written();
+  ASSERT_TRUE(group.AwaitDurable(durable, ok).ok());
+  const uint64_t lost = group.Written();
+  const absl::Status eio = absl::InternalError("EIO on fsync");
+  EXPECT_EQ(group.AwaitDurable(lost, [&] { return eio; }), eio);
+  // What an earlier fsync covered stays durable.
+  EXPECT_TRUE(group.AwaitDurable(durable, ok).ok());
+  // A later write: no fsync may vouch for it after the failure.
+  bool ran = false;
+  const uint64_t later = group.Written();
+  EXPECT_EQ(group.AwaitDurable(later,
+                               [&] {
+                                 ran = true;
+                                 return absl::OkStatus();
+                               }),
+            eio);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(group.AwaitDurable(lost, ok), eio);
+}
+
+// Many threads: every AwaitDurable that returns OK is preceded by a sync that
+// started after its write and ended before the return (a logical clock orders
+// the events).
+TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
+  GroupCommit group;
+  std::atomic<uint64_t> clock{0};
+  struct Interval {
+    uint64_t start, end;
+  };
+  absl::Mutex mu;
+  std::vector<Interval> syncs;
+  std::vector<Interval> ops;  // start: before the write; end: after the return
+  auto sync = [&] {
+    const uint64_t start = clock++;
+    std::this_thread::yield();
+    const uint64_t end = clock++;
+    absl::MutexLock lock(&mu);
+    syncs.push_back({start, end});
+    return absl::OkStatus();
+  };
+  constexpr int kThreads = 16;
+  constexpr int kOpsPerThread = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kOpsPerThread; ++i) {
+        const uint64_t written_at = clock++;
+        const uint64_t ticket = group.Written();
+        EXPECT_TRUE(group.AwaitDurable(ticket, sync).ok());
+        const uint64_t returned_at = clock++;
+        absl::MutexLock lock(&mu);
+        ops.push_back({written_at, returned_at});
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(ops.size(), static_cast<size_t>(kThreads * kOpsPerThread));
+  EXPECT_EQ(group.syncs(), syncs.size());
+  for (const Interval& op : ops) {
+    bool covered = false;
+    for (const Interval& s : syncs) {
+      if (s.start > op.start && s.end < op.end) {
+        covered = true;
+        break;
+      }
+    }
+    EXPECT_TRUE(covered) << "write at " << op.start << " returned at " << op.end
+                         << " without an fsync in between";
+  }
+}
+
+}  // namespace
+}  // namespace index_internal
+}  // namespace kvindex
