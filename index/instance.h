@@ -178,6 +178,15 @@ class Instance {
                          const MergePlan& plan, int64_t generation,
                          MergeResult merged,
                          std::shared_ptr<const RunSet>* committed);
+  // Puts the output of a merge or compaction (`merged`, written to
+  // `output_name` in the store directory) in place as run `id` of `slot`,
+  // before a manifest names it: without records the file is removed and
+  // nothing else happens; else it is renamed to the run's name (durably),
+  // its filter written and the run opened and added to `open`. Fills
+  // *output for the manifest.
+  absl::Status InstallRun(MergeResult merged, absl::string_view output_name,
+                          uint64_t id, uint32_t slot, MergeOutput* output,
+                          RunSet::Runs* open);
   // The tiered part of a clear, after the log reset: a manifest without runs,
   // then the runs' files removed.
   absl::Status ClearRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

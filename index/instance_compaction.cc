@@ -115,7 +115,6 @@ absl::Status Instance::Compact(const CompactionPlan& plan,
 absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
                                         MergeResult merged) {
   const std::string dir = StoreDir(root_);
-  std::unique_ptr<IndexFile> file = std::move(merged.file);
   absl::MutexLock commit(&manifest_mu_);
   std::shared_ptr<const RunSet> current;
   {
@@ -123,7 +122,7 @@ absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
     current = runs_;
   }
   if (cancel_compaction_ || current == nullptr) {
-    (void)file->Close();
+    (void)merged.file->Close();
     (void)env_->RemoveFile(Path(kCompactionOutput));
     return absl::AbortedError(
         absl::StrCat(root_, ": compaction cancelled by clear or close"));
@@ -134,26 +133,9 @@ absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
   KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, m));
   MergeOutput output;
   output.generation = plan.generation;
-  output.records = merged.entries;
   RunSet::Runs open = current->runs();
-  if (merged.entries == 0) {
-    (void)file->Close();
-    KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path(kCompactionOutput)));
-  } else {
-    const std::string run_path = RunPath(dir, m.next_id);
-    KVINDEX_RETURN_IF_ERROR(file->RenameTo(run_path));
-    if (!merged.filter.empty()) {
-      (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
-                             merged.filter);
-    }
-    KVINDEX_ASSIGN_OR_RETURN(
-        std::shared_ptr<const DataFile> run,
-        DataFile::FromFile(std::move(file), schema_, env_.get()));
-    KVINDEX_ASSIGN_OR_RETURN(const RunEntry entry,
-                             DescribeRun(env_.get(), *run, m.next_id, 0));
-    output.bytes = entry.bytes;
-    open.push_back(std::move(run));
-  }
+  KVINDEX_RETURN_IF_ERROR(InstallRun(std::move(merged), kCompactionOutput,
+                                     m.next_id, /*slot=*/0, &output, &open));
   const std::optional<Manifest> next =
       ManifestAfterCompaction(m, plan, output, options_.log_size);
   if (!next.has_value()) {

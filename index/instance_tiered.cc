@@ -174,38 +174,47 @@ absl::Status Instance::CommitRun(const RunSet& runs, const RunSet& merged_runs,
   // What the last commit retired goes before the manifest that no longer
   // names it.
   KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, current));
-  std::unique_ptr<IndexFile> file = std::move(merged.file);
   MergeOutput output;
   output.generation = generation;
-  output.records = merged.entries;
   RunSet::Runs open = runs.runs();
-  if (merged.entries == 0) {
-    (void)file->Close();
-    KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("merge")));
-  } else {
-    // The run is durable under its name before a manifest names it; a crash
-    // before the manifest leaves it as the output of an uncommitted merge,
-    // which the next open removes.
-    const std::string run_path = RunPath(dir, current.next_id);
-    KVINDEX_RETURN_IF_ERROR(file->RenameTo(run_path));
-    if (!merged.filter.empty()) {
-      (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
-                             merged.filter);
-    }
-    KVINDEX_ASSIGN_OR_RETURN(
-        std::shared_ptr<const DataFile> run,
-        DataFile::FromFile(std::move(file), schema_, env_.get()));
-    KVINDEX_ASSIGN_OR_RETURN(
-        const RunEntry entry,
-        DescribeRun(env_.get(), *run, current.next_id, plan.output_slot));
-    output.bytes = entry.bytes;
-    open.push_back(std::move(run));
-  }
+  // The run is durable under its name before a manifest names it; a crash
+  // before the manifest leaves it as the output of an uncommitted merge,
+  // which the next open removes.
+  KVINDEX_RETURN_IF_ERROR(InstallRun(std::move(merged), "merge",
+                                     current.next_id, plan.output_slot, &output,
+                                     &open));
   const Manifest next = ManifestAfterMerge(current, plan, output);
   // The commit point: from here on the runs the merge folded are retired.
   KVINDEX_RETURN_IF_ERROR(WriteManifest(env_.get(), dir, next));
   KVINDEX_ASSIGN_OR_RETURN(*committed,
                            RunSet::Open(env_.get(), dir, schema_, next, open));
+  return absl::OkStatus();
+}
+
+absl::Status Instance::InstallRun(MergeResult merged,
+                                  absl::string_view output_name, uint64_t id,
+                                  uint32_t slot, MergeOutput* output,
+                                  RunSet::Runs* open) {
+  output->records = merged.entries;
+  std::unique_ptr<IndexFile> file = std::move(merged.file);
+  if (merged.entries == 0) {
+    (void)file->Close();
+    return env_->RemoveFile(Path(output_name));
+  }
+  const std::string run_path = RunPath(StoreDir(root_), id);
+  KVINDEX_RETURN_IF_ERROR(file->RenameTo(run_path));
+  // An accelerator only: a run without its filter is searched without it.
+  if (!merged.filter.empty()) {
+    (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
+                           merged.filter);
+  }
+  KVINDEX_ASSIGN_OR_RETURN(
+      std::shared_ptr<const DataFile> run,
+      DataFile::FromFile(std::move(file), schema_, env_.get()));
+  KVINDEX_ASSIGN_OR_RETURN(const RunEntry entry,
+                           DescribeRun(env_.get(), *run, id, slot));
+  output->bytes = entry.bytes;
+  open->push_back(std::move(run));
   return absl::OkStatus();
 }
 

@@ -4,6 +4,37 @@
 #include <functional>
 
 namespace kvindex {
+namespace {
+
+// `current` with its runs [first, first + count) replaced by the output (run
+// current.next_id in `slot`, unless it has no records) and retired.
+Manifest ReplaceRuns(const Manifest& current, size_t first, size_t count,
+                     const MergeOutput& output, uint32_t slot,
+                     int64_t generation) {
+  Manifest next;
+  next.entry_size = current.entry_size;
+  next.generation = generation;
+  next.next_id = current.next_id + 1;
+  next.runs.assign(current.runs.begin(), current.runs.begin() + first);
+  if (output.records > 0) {
+    RunEntry run;
+    run.id = current.next_id;
+    run.generation = output.generation;
+    run.records = output.records;
+    run.bytes = output.bytes;
+    run.slot = slot;
+    next.runs.push_back(run);
+  }
+  next.runs.insert(next.runs.end(), current.runs.begin() + first + count,
+                   current.runs.end());
+  for (size_t i = first; i < first + count; ++i) {
+    next.retired.push_back(current.runs[i].id);
+  }
+  std::sort(next.retired.begin(), next.retired.end(), std::greater<>());
+  return next;
+}
+
+}  // namespace
 
 MergePlan PlanMerge(const std::vector<RunEntry>& runs) {
   MergePlan plan;
@@ -61,26 +92,10 @@ std::optional<Manifest> ManifestAfterCompaction(const Manifest& current,
   for (size_t i = 0; i < plan.ids.size(); ++i) {
     if (current.runs[first + i].id != plan.ids[i]) return std::nullopt;
   }
-  Manifest next;
-  next.entry_size = current.entry_size;
-  next.generation = current.generation;
-  next.next_id = current.next_id + 1;
-  next.runs.assign(current.runs.begin(), current.runs.begin() + first);
-  if (output.records > 0) {
-    RunEntry run;
-    run.id = current.next_id;
-    run.generation = output.generation;
-    run.records = output.records;
-    run.bytes = output.bytes;
-    run.slot = SlotForRecords(output.records, log_size);
-    next.runs.push_back(run);
-  }
-  next.runs.insert(next.runs.end(),
-                   current.runs.begin() + first + plan.ids.size(),
-                   current.runs.end());
-  next.retired = plan.ids;
-  std::sort(next.retired.begin(), next.retired.end(), std::greater<>());
-  return next;
+  // A compaction leaves the generation as it is: the log did not change.
+  return ReplaceRuns(current, first, plan.ids.size(), output,
+                     SlotForRecords(output.records, log_size),
+                     current.generation);
 }
 
 MergePlan PlanCompact(const std::vector<RunEntry>& runs) {
@@ -110,25 +125,8 @@ uint32_t SlotForRecords(uint64_t records, uint64_t log_size) {
 
 Manifest ManifestAfterMerge(const Manifest& current, const MergePlan& plan,
                             const MergeOutput& output) {
-  Manifest next;
-  next.entry_size = current.entry_size;
-  next.generation = output.generation;
-  next.next_id = current.next_id + 1;
-  if (output.records > 0) {
-    RunEntry run;
-    run.id = current.next_id;
-    run.generation = output.generation;
-    run.records = output.records;
-    run.bytes = output.bytes;
-    run.slot = plan.output_slot;
-    next.runs.push_back(run);
-  }
-  const size_t fold = std::min(plan.fold, current.runs.size());
-  next.runs.insert(next.runs.end(), current.runs.begin() + fold,
-                   current.runs.end());
-  for (size_t i = 0; i < fold; ++i) next.retired.push_back(current.runs[i].id);
-  std::sort(next.retired.begin(), next.retired.end(), std::greater<>());
-  return next;
+  return ReplaceRuns(current, 0, std::min(plan.fold, current.runs.size()),
+                     output, plan.output_slot, output.generation);
 }
 
 Manifest ClearedManifest(const Manifest& current, int64_t generation) {

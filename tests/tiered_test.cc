@@ -178,151 +178,149 @@ TEST(TieredTest, RunsFollowTheBinaryCounter) {
   ExpectMatches(index.get(), model);
 }
 
-// Writes `logs` full logs of new keys (from `*next_key` on), merging after
-// each and waiting for that merge through `merged` (released at kMergeAfter).
-void WriteLogs(RawIndex* index, Model* model, uint32_t logs, uint32_t log_size,
-               uint32_t* next_key, test::Semaphore& merged) {
-  for (uint32_t l = 0; l < logs; ++l) {
-    for (uint32_t i = 0; i < log_size; ++i, ++*next_key) {
-      const std::string key = test::SmallKey(*next_key);
-      ASSERT_OK(index->Replace(key, test::SmallValue(*next_key)));
-      (*model)[key] = test::SmallValue(*next_key);
-    }
-    ASSERT_OK(index->Merge());
-    merged.Acquire();
+// A tiered store with logs of kLogSize entries, whose hooks each test fills
+// (hooks_); merged_ is released at every kMergeAfter. Compactions run beside
+// the writer: the first one can be held at kCompactionBefore.
+class CompactionTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kLogSize = 8;
+
+  void SetUp() override {
+    Options options = TieredOptions(&env_, kLogSize);
+    options.test_hook = [this](HookPoint p) {
+      if (p == HookPoint::kMergeAfter) merged_.Release();
+      return hooks_.Call(p);
+    };
+    index_ = OpenOrDie(options);
+    ASSERT_NE(index_, nullptr);
   }
-}
+
+  // Writes `logs` full logs of new keys, merging after each and waiting for
+  // that merge, and records them in model_.
+  void WriteLogs(uint32_t logs) {
+    for (uint32_t l = 0; l < logs; ++l) {
+      for (uint32_t i = 0; i < kLogSize; ++i, ++next_key_) {
+        const std::string key = test::SmallKey(next_key_);
+        ASSERT_OK(index_->Replace(key, test::SmallValue(next_key_)));
+        model_[key] = test::SmallValue(next_key_);
+      }
+      ASSERT_OK(index_->Merge());
+      merged_.Acquire();
+    }
+  }
+
+  // For a hook: holds the first compaction at kCompactionBefore, announcing it
+  // through compaction_held_, until compaction_go_ is released.
+  void HoldFirstCompaction(HookPoint p) {
+    if (p == HookPoint::kCompactionBefore && compactions_++ == 0) {
+      compaction_held_.Release();
+      compaction_go_.Acquire();
+    }
+  }
+
+  std::optional<Manifest> CurrentManifest() { return ManifestOf(&env_); }
+
+  // Closes the index and opens the store again (no hooks).
+  void Reopen() {
+    ASSERT_OK(index_->Close());
+    index_ = OpenOrDie(TieredOptions(&env_, kLogSize));
+    ASSERT_NE(index_, nullptr);
+  }
+
+  MemEnv env_;
+  test::HookSlot hooks_;
+  test::Semaphore merged_, compaction_held_, compaction_go_;
+  std::atomic<int> compactions_{0};
+  Model model_;
+  uint32_t next_key_ = 0;
+  std::unique_ptr<RawIndex> index_;
+};
 
 // A compaction runs beside the writer: log merges go on committing runs in
 // front of the runs it folds while it is held, and once it commits the runs
 // are in shape and every binding is there.
-TEST(TieredTest, LogMergesDoNotWaitForACompaction) {
-  constexpr uint32_t kLogSize = 8;
-  MemEnv env;
-  test::HookSlot hooks;
-  Options options = TieredOptions(&env, kLogSize);
-  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
-  auto index = OpenOrDie(options);
-  ASSERT_NE(index, nullptr);
-  test::Semaphore merged, compaction_held, compaction_go;
-  std::atomic<int> compactions{0};
-  test::ScopedHook hook(hooks, [&](HookPoint p) {
-    if (p == HookPoint::kMergeAfter) merged.Release();
-    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
-      compaction_held.Release();
-      compaction_go.Acquire();
-    }
+TEST_F(CompactionTest, LogMergesDoNotWaitForACompaction) {
+  test::ScopedHook hook(hooks_, [&](HookPoint p) {
+    HoldFirstCompaction(p);
     return absl::OkStatus();
   });
-  Model model;
-  uint32_t next_key = 0;
   // Two logs: two runs of one log each, which the first compaction folds.
-  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
-  compaction_held.Acquire();
+  WriteLogs(2);
+  compaction_held_.Acquire();
   // Three more logs while it is held: three more runs, in front of its two.
-  WriteLogs(index.get(), &model, 3, kLogSize, &next_key, merged);
-  std::optional<Manifest> m = ManifestOf(&env);
+  WriteLogs(3);
+  std::optional<Manifest> m = CurrentManifest();
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->runs.size(), 5u);
-  ASSERT_OK_AND_ASSIGN(const bool merging, index->IsMerging());
+  ASSERT_OK_AND_ASSIGN(const bool merging, index_->IsMerging());
   EXPECT_TRUE(merging);  // the compaction
-  ExpectMatches(index.get(), model);
-  compaction_go.Release();
-  ASSERT_OK(index->AwaitMerge());
-  EXPECT_GE(compactions.load(), 2);  // the held one, then the carries after
-  m = ManifestOf(&env);
+  ExpectMatches(index_.get(), model_);
+  compaction_go_.Release();
+  ASSERT_OK(index_->AwaitMerge());
+  EXPECT_GE(compactions_.load(), 2);  // the held one, then the carries after
+  m = CurrentManifest();
   ASSERT_TRUE(m.has_value());
   // Five logs: runs of 1 and 4 logs, newest (smallest) first.
   ASSERT_EQ(m->runs.size(), 2u);
   EXPECT_EQ(m->runs[0].records, kLogSize);
   EXPECT_EQ(m->runs[1].records, 4 * kLogSize);
-  ExpectMatches(index.get(), model);
-  ASSERT_OK(index->Close());
-  index = OpenOrDie(TieredOptions(&env, kLogSize));
-  ASSERT_NE(index, nullptr);
-  ExpectMatches(index.get(), model);
+  ExpectMatches(index_.get(), model_);
+  Reopen();
+  ExpectMatches(index_.get(), model_);
 }
 
 // A compaction that fails changes nothing: AwaitMerge reports it, the index
 // goes on writing, and the next merge's compaction does the work.
-TEST(TieredTest, AFailedCompactionLeavesTheRunsAndIsRetried) {
-  constexpr uint32_t kLogSize = 8;
-  MemEnv env;
-  test::HookSlot hooks;
-  Options options = TieredOptions(&env, kLogSize);
-  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
-  auto index = OpenOrDie(options);
-  ASSERT_NE(index, nullptr);
-  test::Semaphore merged;
+TEST_F(CompactionTest, AFailedCompactionLeavesTheRunsAndIsRetried) {
   std::atomic<bool> fail{true};
-  test::ScopedHook hook(hooks, [&](HookPoint p) {
-    if (p == HookPoint::kMergeAfter) merged.Release();
+  test::ScopedHook hook(hooks_, [&](HookPoint p) {
     if (p == HookPoint::kCompactionBefore && fail) {
       return absl::UnavailableError("compaction refused by the test");
     }
     return absl::OkStatus();
   });
-  Model model;
-  uint32_t next_key = 0;
-  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
-  EXPECT_THAT(index->AwaitMerge(),
+  WriteLogs(2);
+  EXPECT_THAT(index_->AwaitMerge(),
               test::StatusIs(absl::StatusCode::kUnavailable));
-  std::optional<Manifest> m = ManifestOf(&env);
+  std::optional<Manifest> m = CurrentManifest();
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->runs.size(), 2u);
-  ExpectMatches(index.get(), model);
+  ExpectMatches(index_.get(), model_);
   fail = false;
-  WriteLogs(index.get(), &model, 1, kLogSize, &next_key, merged);
-  ASSERT_OK(index->AwaitMerge());
-  m = ManifestOf(&env);
+  WriteLogs(1);
+  ASSERT_OK(index_->AwaitMerge());
+  m = CurrentManifest();
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->runs.size(), 2u);  // 3 logs: runs of 1 and 2
   EXPECT_EQ(m->runs[0].records, kLogSize);
   EXPECT_EQ(m->runs[1].records, 2 * kLogSize);
-  ExpectMatches(index.get(), model);
+  ExpectMatches(index_.get(), model_);
 }
 
 // A clear that comes while a compaction runs cancels it or waits for it:
 // either way nothing cleared comes back, now or after a reopen, and only the
 // manifest's files remain.
-TEST(TieredTest, ClearWhileACompactionRunsLeavesNothing) {
-  constexpr uint32_t kLogSize = 8;
-  MemEnv env;
-  test::HookSlot hooks;
-  Options options = TieredOptions(&env, kLogSize);
-  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
-  auto index = OpenOrDie(options);
-  ASSERT_NE(index, nullptr);
-  test::Semaphore merged, compaction_held, compaction_go;
-  std::atomic<int> compactions{0};
-  test::ScopedHook hook(hooks, [&](HookPoint p) {
-    if (p == HookPoint::kMergeAfter) merged.Release();
-    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
-      compaction_held.Release();
-      compaction_go.Acquire();
-    }
-    if (p == HookPoint::kClearAbortSignalled) compaction_go.Release();
+TEST_F(CompactionTest, ClearWhileACompactionRunsLeavesNothing) {
+  test::ScopedHook hook(hooks_, [&](HookPoint p) {
+    HoldFirstCompaction(p);
+    if (p == HookPoint::kClearAbortSignalled) compaction_go_.Release();
     return absl::OkStatus();
   });
-  Model model;
-  uint32_t next_key = 0;
-  WriteLogs(index.get(), &model, 2, kLogSize, &next_key, merged);
-  compaction_held.Acquire();
-  ASSERT_OK(index->Clear());
-  ExpectMatches(index.get(), Model());
-  ASSERT_OK(index->AwaitMerge());
-  ExpectMatches(index.get(), Model());
-  std::optional<Manifest> m = ManifestOf(&env);
+  WriteLogs(2);
+  compaction_held_.Acquire();
+  ASSERT_OK(index_->Clear());
+  ExpectMatches(index_.get(), Model());
+  ASSERT_OK(index_->AwaitMerge());
+  ExpectMatches(index_.get(), Model());
+  std::optional<Manifest> m = CurrentManifest();
   ASSERT_TRUE(m.has_value());
   EXPECT_TRUE(m->runs.empty());
-  for (const std::string& path : env.ListFiles()) {
+  for (const std::string& path : env_.ListFiles()) {
     EXPECT_FALSE(absl::StrContains(path, "/run.")) << path;
     EXPECT_FALSE(absl::EndsWith(path, "/compact")) << path;
   }
-  ASSERT_OK(index->Close());
-  index = OpenOrDie(TieredOptions(&env, kLogSize));
-  ASSERT_NE(index, nullptr);
-  ExpectMatches(index.get(), Model());
+  Reopen();
+  ExpectMatches(index_.get(), Model());
 }
 
 TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {
