@@ -5,36 +5,43 @@
 namespace kvindex {
 namespace index_internal {
 
-uint64_t GroupCommit::Written() {
+uint64_t GroupCommit::NextTicket() {
   absl::MutexLock lock(&mu_);
-  return ++written_;
+  return ++tickets_;
 }
 
-absl::Status GroupCommit::AwaitDurable(uint64_t ticket,
-                                       absl::FunctionRef<absl::Status()> sync) {
+uint64_t GroupCommit::LastTicket() const {
   absl::MutexLock lock(&mu_);
-  // A running fsync may have started before `ticket`'s write: wait for it to
-  // end, then look again.
-  for (;;) {
-    if (durable_ >= ticket) return absl::OkStatus();
-    if (!failed_.ok()) return failed_;
-    if (!syncing_) break;
-    mu_.Await(absl::Condition(this, &GroupCommit::Idle));
-  }
-  // Lead the next fsync: it covers every ticket handed out before it starts.
+  return tickets_;
+}
+
+absl::Status GroupCommit::AwaitDurable(
+    uint64_t ticket, absl::FunctionRef<absl::StatusOr<uint64_t>()> sync) {
+  absl::MutexLock lock(&mu_);
+  // A running sync may have written before `ticket` was taken: wait until one
+  // covers it or none runs. (Waiting for "none runs" alone would keep a
+  // covered waiter asleep through the next sync, which another waiter may
+  // start before it wakes.)
+  Waiter waiter{this, ticket};
+  mu_.Await(absl::Condition(&Waiter::Done, &waiter));
+  if (durable_ >= ticket) return absl::OkStatus();
+  if (!failed_.ok()) return failed_;
   syncing_ = true;
-  const uint64_t target = written_;
   mu_.Unlock();
-  const absl::Status st = sync();
+  const absl::StatusOr<uint64_t> covered = sync();
   mu_.Lock();
   syncing_ = false;
   ++syncs_;
-  if (st.ok()) {
-    durable_ = std::max(durable_, target);
-  } else if (failed_.ok()) {
-    failed_ = st;
+  if (!covered.ok()) {
+    if (failed_.ok()) failed_ = covered.status();
+    return covered.status();
   }
-  return st;
+  durable_ = std::max(durable_, *covered);
+  if (durable_ < ticket) {
+    return absl::InternalError(
+        "group commit: the sync did not cover the ticket of its own flush");
+  }
+  return absl::OkStatus();
 }
 
 uint64_t GroupCommit::syncs() const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -14,52 +15,54 @@ namespace kvindex {
 namespace index_internal {
 namespace {
 
-TEST(GroupCommitTest, OneThreadSyncsOncePerNewWrite) {
+TEST(GroupCommitTest, OneThreadSyncsOncePerNewTicket) {
   GroupCommit group;
   int syncs = 0;
-  auto sync = [&] {
+  // Writes happen before the tickets here: a sync covers every ticket so far.
+  auto sync = [&]() -> absl::StatusOr<uint64_t> {
     ++syncs;
-    return absl::OkStatus();
+    return group.LastTicket();
   };
-  const uint64_t first = group.Written();
+  const uint64_t first = group.NextTicket();
   EXPECT_TRUE(group.AwaitDurable(first, sync).ok());
   EXPECT_EQ(syncs, 1);
   // Already covered: no second fsync.
   EXPECT_TRUE(group.AwaitDurable(first, sync).ok());
   EXPECT_EQ(syncs, 1);
-  const uint64_t second = group.Written();
+  const uint64_t second = group.NextTicket();
   EXPECT_GT(second, first);
   EXPECT_TRUE(group.AwaitDurable(second, sync).ok());
   EXPECT_EQ(syncs, 2);
   EXPECT_EQ(group.syncs(), 2u);
 }
 
-TEST(GroupCommitTest, ASyncStartedBeforeTheWriteDoesNotCoverIt) {
+TEST(GroupCommitTest, ASyncStartedBeforeTheTicketDoesNotCoverIt) {
   GroupCommit group;
   absl::Notification first_started, release_first;
   std::atomic<bool> first_done{false};
   std::atomic<bool> second_ran_after_first{false};
-  const uint64_t first = group.Written();
+  const uint64_t first = group.NextTicket();
   std::thread leader([&] {
     EXPECT_TRUE(group
                     .AwaitDurable(first,
-                                  [&] {
+                                  [&]() -> absl::StatusOr<uint64_t> {
+                                    const uint64_t covered = group.LastTicket();
                                     first_started.Notify();
                                     release_first.WaitForNotification();
                                     first_done = true;
-                                    return absl::OkStatus();
+                                    return covered;
                                   })
                     .ok());
   });
   first_started.WaitForNotification();
-  // Written while the first fsync runs: that fsync may miss it.
-  const uint64_t second = group.Written();
+  // Taken while the first sync runs: that sync may have missed its write.
+  const uint64_t second = group.NextTicket();
   std::thread follower([&] {
     EXPECT_TRUE(group
                     .AwaitDurable(second,
-                                  [&] {
+                                  [&]() -> absl::StatusOr<uint64_t> {
                                     second_ran_after_first = first_done.load();
-                                    return absl::OkStatus();
+                                    return group.LastTicket();
                                   })
                     .ok());
   });
@@ -73,30 +76,31 @@ TEST(GroupCommitTest, ASyncStartedBeforeTheWriteDoesNotCoverIt) {
 TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
   GroupCommit group;
   absl::Notification first_started, release_first;
-  const uint64_t first = group.Written();
+  const uint64_t first = group.NextTicket();
   std::thread leader([&] {
     EXPECT_TRUE(group
                     .AwaitDurable(first,
-                                  [&] {
+                                  [&]() -> absl::StatusOr<uint64_t> {
+                                    const uint64_t covered = group.LastTicket();
                                     first_started.Notify();
                                     release_first.WaitForNotification();
-                                    return absl::OkStatus();
+                                    return covered;
                                   })
                     .ok());
   });
   first_started.WaitForNotification();
   constexpr int kWaiters = 8;
   std::vector<uint64_t> tickets;
-  for (int i = 0; i < kWaiters; ++i) tickets.push_back(group.Written());
+  for (int i = 0; i < kWaiters; ++i) tickets.push_back(group.NextTicket());
   std::atomic<int> ran{0};
   std::vector<std::thread> waiters;
   for (uint64_t ticket : tickets) {
     waiters.emplace_back([&, ticket] {
       EXPECT_TRUE(group
                       .AwaitDurable(ticket,
-                                    [&] {
+                                    [&]() -> absl::StatusOr<uint64_t> {
                                       ++ran;
-                                      return absl::OkStatus();
+                                      return group.LastTicket();
                                     })
                       .ok());
     });
@@ -111,21 +115,23 @@ TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
 
 TEST(GroupCommitTest, AFailedSyncFailsItsWaitersAndEveryLaterOne) {
   GroupCommit group;
-  auto ok = [] { return absl::OkStatus(); };
-  const uint64_t durable = group.Written();
+  auto ok = [&]() -> absl::StatusOr<uint64_t> { return group.LastTicket(); };
+  const uint64_t durable = group.NextTicket();
   ASSERT_TRUE(group.AwaitDurable(durable, ok).ok());
-  const uint64_t lost = group.Written();
+  const uint64_t lost = group.NextTicket();
   const absl::Status eio = absl::InternalError("EIO on fsync");
-  EXPECT_EQ(group.AwaitDurable(lost, [&] { return eio; }), eio);
+  EXPECT_EQ(group.AwaitDurable(
+                lost, [&]() -> absl::StatusOr<uint64_t> { return eio; }),
+            eio);
   // What an earlier fsync covered stays durable.
   EXPECT_TRUE(group.AwaitDurable(durable, ok).ok());
-  // A later write: no fsync may vouch for it after the failure.
+  // A later ticket: no sync may vouch for it after the failure.
   bool ran = false;
-  const uint64_t later = group.Written();
+  const uint64_t later = group.NextTicket();
   EXPECT_EQ(group.AwaitDurable(later,
-                               [&] {
+                               [&]() -> absl::StatusOr<uint64_t> {
                                  ran = true;
-                                 return absl::OkStatus();
+                                 return group.LastTicket();
                                }),
             eio);
   EXPECT_FALSE(ran);
@@ -133,8 +139,8 @@ TEST(GroupCommitTest, AFailedSyncFailsItsWaitersAndEveryLaterOne) {
 }
 
 // Many threads: every AwaitDurable that returns OK is preceded by a sync that
-// started after its write and ended before the return (a logical clock orders
-// the events).
+// started after its ticket was taken and ended before the return (a logical
+// clock orders the events).
 TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
   GroupCommit group;
   std::atomic<uint64_t> clock{0};
@@ -143,14 +149,17 @@ TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
   };
   absl::Mutex mu;
   std::vector<Interval> syncs;
-  std::vector<Interval> ops;  // start: before the write; end: after the return
-  auto sync = [&] {
+  std::vector<Interval> ops;  // start: before the ticket; end: after the return
+  // The tickets taken before the sync reads the last one are covered; its
+  // start is stamped after that read, its end before it returns.
+  auto sync = [&]() -> absl::StatusOr<uint64_t> {
+    const uint64_t covered = group.LastTicket();
     const uint64_t start = clock++;
     std::this_thread::yield();
     const uint64_t end = clock++;
     absl::MutexLock lock(&mu);
     syncs.push_back({start, end});
-    return absl::OkStatus();
+    return covered;
   };
   constexpr int kThreads = 16;
   constexpr int kOpsPerThread = 200;
@@ -159,7 +168,7 @@ TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
     threads.emplace_back([&] {
       for (int i = 0; i < kOpsPerThread; ++i) {
         const uint64_t written_at = clock++;
-        const uint64_t ticket = group.Written();
+        const uint64_t ticket = group.NextTicket();
         EXPECT_TRUE(group.AwaitDurable(ticket, sync).ok());
         const uint64_t returned_at = clock++;
         absl::MutexLock lock(&mu);

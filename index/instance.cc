@@ -307,39 +307,58 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
   return StartMerge(MergeWhen::kIfLogFull, nullptr, /*blocking=*/false);
 }
 
-// A durable flush writes its records (and header offsets) under mu_, like any
-// flush, then waits for an fsync that started after that write: one fsync
-// serves every thread waiting meanwhile (group commit).
 absl::Status Instance::Flush(const FlushOptions& options) {
-  uint64_t ticket = 0;
-  {
+  if (!options.with_fsync) {
     WriterLock lock(&mu_);
     KVINDEX_RETURN_IF_ERROR(CheckOpen());
     if (options_.readonly) return ReadOnlyError("flush");
     KVINDEX_RETURN_IF_ERROR(CheckWritable());
-    const FlushOptions write{.no_callback = options.no_callback};
-    KVINDEX_RETURN_IF_ERROR(Failed(log_->Flush(write)));
-    if (log_async_ != nullptr) {
-      KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush(write)));
-    }
-    if (!options.with_fsync) return absl::OkStatus();
-    ticket = group_commit_.Written();
+    return WriteLogs(options.no_callback);
+  }
+  uint64_t ticket = 0;
+  {
+    // Shared: durable flushes take their tickets side by side; only the
+    // leader's write (exclusive) must not come between a flag and a ticket.
+    ReaderLock lock(&mu_);
+    KVINDEX_RETURN_IF_ERROR(CheckOpen());
+    if (options_.readonly) return ReadOnlyError("flush");
+    KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    // The thread that leads the next fsync writes these records with the
+    // others' (group commit): no write competes with a running fsync.
+    if (!options.no_callback) callback_wanted_ = true;
+    ticket = group_commit_.NextTicket();
   }
   stats_internal::AddDurableFlush();
   (void)Hook(HookPoint::kFlushAwaitDurable);
-  return group_commit_.AwaitDurable(ticket, [this] { return SyncLogs(); });
+  return group_commit_.AwaitDurable(
+      ticket, [&] { return WriteAndSyncLogs(options.no_callback); });
 }
 
-// Records written before this call are in the logs open now, or were made
+absl::Status Instance::WriteLogs(bool no_callback) {
+  const FlushOptions write{.no_callback = no_callback};
+  KVINDEX_RETURN_IF_ERROR(Failed(log_->Flush(write)));
+  if (log_async_ != nullptr) {
+    KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush(write)));
+  }
+  return absl::OkStatus();
+}
+
+// Under mu_, everything buffered is written (the callback runs unless no
+// durable flush of the group wanted it) and the last ticket noted: its
+// records, and every earlier one's, are now in the logs open, or were made
 // durable by the commit that replaced a log (a merge fsyncs its output and the
-// new log before a log is reset; a clear discards them). The fsyncs run
+// new log before it resets a log; a clear discards them). The fsyncs run
 // without mu_, so that replaces and flushes go on and gather for the next one.
-absl::Status Instance::SyncLogs() {
+absl::StatusOr<uint64_t> Instance::WriteAndSyncLogs(bool no_callback) {
   std::vector<IndexFile::Syncer> files;
+  uint64_t covered = 0;
   {
-    ReaderLock lock(&mu_);
+    WriterLock lock(&mu_);
     KVINDEX_RETURN_IF_ERROR(CheckOpen());
     KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    const bool callback = callback_wanted_.exchange(false) || !no_callback;
+    KVINDEX_RETURN_IF_ERROR(WriteLogs(!callback));
+    covered = group_commit_.LastTicket();
     for (const Log* log : {log_.get(), log_async_.get()}) {
       if (log != nullptr) files.push_back(log->file().syncer());
     }
@@ -353,7 +372,7 @@ absl::Status Instance::SyncLogs() {
       return Failed(st);
     }
   }
-  return absl::OkStatus();
+  return covered;
 }
 
 absl::Status Instance::Clear() {

@@ -26,9 +26,9 @@
 //   4. mu_: guards the logs, the data file and the generation. Finds share
 //      it; replaces, flushes, the merge start and the merge commit hold it
 //      exclusively. The merge thread reads the frozen log and the old data
-//      file without it. A durable flush writes under it, then waits for its
-//      fsync without it (group_commit_, whose fsync runs with no lock held:
-//      SyncLogs).
+//      file without it. A durable flush takes a ticket under it (shared) and
+//      waits without it (group_commit_); the leader of each group writes
+//      under it and fsyncs with no lock held (WriteAndSyncLogs).
 //   5. The LRU's set locks and group_commit_'s mutex: innermost.
 #ifndef KVINDEX_INDEX_INSTANCE_H_
 #define KVINDEX_INDEX_INSTANCE_H_
@@ -127,9 +127,13 @@ class Instance {
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status Shutdown();
-  // The fsync of a durable flush (group_commit_'s leader), for every flush
-  // written so far: fsyncs the logs open now, without holding mu_ meanwhile.
-  absl::Status SyncLogs() ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the logs' buffers (a flush without fsync).
+  absl::Status WriteLogs(bool no_callback) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The work of group_commit_'s leader: writes what every durable flush so far
+  // buffered, then fsyncs the logs without holding mu_; returns the last
+  // ticket that covers.
+  absl::StatusOr<uint64_t> WriteAndSyncLogs(bool no_callback)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- instance_open.cc
   absl::Status OpenWriter();
@@ -280,6 +284,9 @@ class Instance {
   mutable Lru lru_;
   // Lets concurrent durable flushes share their fsyncs.
   GroupCommit group_commit_;
+  // A durable flush waiting for the group's write asked for the callback. Set
+  // under mu_ shared, taken under mu_ exclusive.
+  std::atomic<bool> callback_wanted_{false};
 
   mutable absl::Mutex merge_mu_;
   bool merging_ ABSL_GUARDED_BY(merge_mu_) = false;

@@ -85,8 +85,10 @@ class RawIndex {
   // Writes the replaces buffered in the log(s) to the file(s); see
   // io/flush_options.h. With options.with_fsync, returns OK only once every
   // replace that returned before this call (from any thread) is durable.
-  // Durable flushes from several threads share their fsyncs (group commit):
-  // one fsync serves all the flushes that wrote while the previous one ran.
+  // Durable flushes from several threads share their writes and fsyncs
+  // (group commit): one write and fsync serve all the flushes that arrived
+  // while the previous one ran, and the callback runs before that write
+  // unless every one of them asked for no_callback.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
   // Starts a merge of the log into the data file (waiting for a running one
