@@ -1,6 +1,7 @@
 // Runs index_bench with tiny parameters and checks its JSON report: every
 // workload on every store ran, with positive ops/s and the expected number of
-// operations, and the replace workloads with their latency percentiles; each
+// operations, and the replace workloads with their latency percentiles; the
+// durable replaces at every thread count, next to the fsync baseline; each
 // kvindex store is in its layout; filters pull in their dependency; bad flags
 // are refused.
 #include <fcntl.h>
@@ -84,8 +85,24 @@ const std::vector<std::string>& AllWorkloads() {
       "replace_decreasing_hash", "iter_rw",
       "find_random_ro",          "find_random_rw",
       "find_absent_ro",          "find_absent_rw",
-      "replace_random_fsync"};
+      "replace_random_fsync",    "replace_random_fsync_t4",
+      "replace_random_fsync_t16"};
   return *kAll;
+}
+
+// The default --threads, and the rows they make.
+const std::vector<int>& DefaultThreads() {
+  static const auto* const kThreads = new std::vector<int>{1, 4, 16};
+  return *kThreads;
+}
+
+// The row of `workload` at `threads` threads.
+std::string Threaded(const std::string& workload, int threads) {
+  return threads == 1 ? workload : absl::StrCat(workload, "_t", threads);
+}
+
+bool IsDurableReplace(const std::string& workload) {
+  return workload.rfind("replace_random_fsync", 0) == 0;
 }
 
 // (workload, store) -> result object.
@@ -106,7 +123,8 @@ double Number(const Json& object, const std::string& key) {
 
 constexpr int kEntries = 1000;
 constexpr int kSyncEntries = 300;
-constexpr int kFsyncOps = 10;
+// Not a multiple of 4 or 16: the threads' uneven shares must add up.
+constexpr int kFsyncOps = 18;
 
 // Flags as the documentation spells them, and in the other accepted forms
 // (underscores, the OCaml name of --entries); CheckAllWorkloads checks that the
@@ -143,6 +161,24 @@ void CheckLatencies(const Json& metrics) {
   EXPECT_LE(max, Number(metrics, "seconds") * 1e9);
 }
 
+// The fsync baseline ran once per default thread count, each time
+// --fsync-ops operations, all timed.
+void CheckBaselines(
+    const std::map<std::pair<std::string, std::string>, const Json*>& results) {
+  for (const int threads : DefaultThreads()) {
+    const std::string name = Threaded("fsync_baseline", threads);
+    SCOPED_TRACE(name);
+    auto base = results.find({name, "posix_file"});
+    ASSERT_NE(base, results.end());
+    ASSERT_TRUE(base->second->contains("metrics")) << *base->second;
+    const Json& m = base->second->at("metrics");
+    EXPECT_GT(Number(m, "ops_per_s"), 0);
+    EXPECT_EQ(Number(m, "ops"), kFsyncOps);
+    EXPECT_EQ(Number(m, "threads"), threads);
+    CheckLatencies(m);
+  }
+}
+
 void CheckAllWorkloads(const Json& report,
                        const std::vector<std::string>& stores) {
   auto results = Index(report);
@@ -151,6 +187,7 @@ void CheckAllWorkloads(const Json& report,
   EXPECT_EQ(Number(config, "log_size"), 200);
   EXPECT_EQ(Number(config, "sync_entries"), kSyncEntries);
   EXPECT_EQ(Number(config, "fsync_ops"), kFsyncOps);
+  EXPECT_EQ(config.at("fsync_threads"), Json(DefaultThreads()));
   EXPECT_EQ(Number(config, "batch"), 100);
   EXPECT_EQ(Number(config, "cache_mb"), 8);
   EXPECT_EQ(config.at("layout"), "single_file");
@@ -161,8 +198,9 @@ void CheckAllWorkloads(const Json& report,
       auto it = results.find({w, s});
       ASSERT_NE(it, results.end());
       const Json& r = *it->second;
-      if (w == "replace_random_fsync" && s == "hashmap") {
-        EXPECT_TRUE(r.contains("skipped"));  // not durable
+      if (IsDurableReplace(w) && s == "hashmap") {
+        EXPECT_EQ(r.at("skipped"), "not durable: no fsync to measure");
+        EXPECT_FALSE(r.contains("metrics"));
         continue;
       }
       ASSERT_FALSE(r.contains("error")) << r.at("error");
@@ -170,9 +208,9 @@ void CheckAllWorkloads(const Json& report,
       const Json& m = r.at("metrics");
       EXPECT_GT(Number(m, "ops_per_s"), 0);
       EXPECT_GT(Number(m, "seconds"), 0);
-      double ops = w == "replace_random_sync"    ? kSyncEntries
-                   : w == "replace_random_fsync" ? kFsyncOps
-                                                 : kEntries;
+      double ops = w == "replace_random_sync" ? kSyncEntries
+                   : IsDurableReplace(w)      ? kFsyncOps
+                                              : kEntries;
       EXPECT_EQ(Number(m, "ops"), ops);
       EXPECT_GE(Number(m, "peak_rss_mib"), Number(m, "rss_start_mib"));
       EXPECT_GE(Number(m, "cpu_s"), 0);
@@ -189,13 +227,43 @@ void CheckAllWorkloads(const Json& report,
       } else {
         EXPECT_FALSE(m.contains("replace_latency_max_ns"));
       }
+      if (IsDurableReplace(w)) {
+        const int threads = w == "replace_random_fsync"      ? 1
+                            : w == "replace_random_fsync_t4" ? 4
+                                                             : 16;
+        EXPECT_EQ(Number(m, "threads"), threads);
+      }
       EXPECT_FALSE(r.at("dependency").get<bool>());
       EXPECT_EQ(r.at("runs_ops_per_s").size(), 1u);
     }
   }
-  auto base = results.find({"fsync_baseline", "posix_file"});
-  ASSERT_NE(base, results.end());
-  EXPECT_GT(Number(base->second->at("metrics"), "ops_per_s"), 0);
+  CheckBaselines(results);
+}
+
+// The durable replaces' table of index_bench's output `log`: from its title to
+// the end.
+std::string DurableTable(const std::string& log) {
+  const size_t start = log.find("\nDurable replaces per second");
+  EXPECT_NE(start, std::string::npos) << log;
+  return start == std::string::npos ? "" : log.substr(start);
+}
+
+// The line of `table` that starts with `label`, or "" when there is none.
+std::string LineStartingWith(const std::string& table,
+                             const std::string& label) {
+  const size_t start = table.find(absl::StrCat("\n", label));
+  if (start == std::string::npos) return "";
+  return table.substr(start + 1, table.find('\n', start + 1) - start - 1);
+}
+
+// How many times `text` occurs in `line`.
+int Occurrences(const std::string& line, const std::string& text) {
+  int n = 0;
+  for (size_t at = line.find(text); at != std::string::npos;
+       at = line.find(text, at + 1)) {
+    ++n;
+  }
+  return n;
 }
 
 TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
@@ -229,6 +297,17 @@ TEST(IndexBench, EveryWorkloadOnKvIndexAndHashMap) {
               std::string::npos)
         << store;
   }
+  // The durable replaces' table: a column group per thread count, the
+  // baseline's row and each store's; no LevelDB column without LevelDB.
+  const std::string durable = DurableTable(table);
+  for (const char* text :
+       {"1 thread", "4 threads", "16 threads", "x base", "\nposix_file ",
+        "\nkvindex ", "\nkvindex_tiered ",
+        "\nhashmap        not durable: no fsync to measure"}) {
+    EXPECT_NE(durable.find(text), std::string::npos) << text << " in\n"
+                                                     << durable;
+  }
+  EXPECT_EQ(durable.find("x leveldb"), std::string::npos) << durable;
 }
 
 // Whether the kvindex store a workload left in `dir` is tiered: only a tiered
@@ -268,6 +347,60 @@ TEST(IndexBench, EveryWorkloadOnThePeers) {
   ASSERT_EQ(RunBench(TinyArgs("lmdb,leveldb,rocksdb", json), log), 0)
       << ReadFile(log);
   CheckAllWorkloads(LoadJson(json), {"lmdb", "leveldb", "rocksdb"});
+  // With LevelDB, each thread count has a ratio to it: LevelDB's own row
+  // is 1.00x there, at each of the three counts.
+  const std::string durable = DurableTable(ReadFile(log));
+  EXPECT_NE(durable.find("x leveldb"), std::string::npos) << durable;
+  for (const char* store : {"posix_file", "lmdb", "rocksdb"}) {
+    EXPECT_NE(LineStartingWith(durable, absl::StrCat(store, " ")), "")
+        << store << " in\n"
+        << durable;
+  }
+  EXPECT_GE(Occurrences(LineStartingWith(durable, "leveldb "), "1.00x"), 3)
+      << durable;
+}
+
+// A result's (workload, store).
+std::pair<std::string, std::string> Cell(const Json& result) {
+  return {result.at("name").get<std::string>(),
+          result.at("store").get<std::string>()};
+}
+
+TEST(IndexBench, ThreadsNameTheDurableRowsAndFilterSelectsThem) {
+  const std::string json = TmpDir() + "/threads.json";
+  const std::string log = TmpDir() + "/threads.log";
+  std::vector<std::string> args = TinyArgs("kvindex,hashmap", json);
+  args.push_back("--threads=2,1");
+  // Starts only the 2-thread row's name; its baseline comes with it.
+  args.push_back("--filter=replace_random_fsync_t2");
+  ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
+  Json report = LoadJson(json);
+  EXPECT_EQ(report.at("config").at("fsync_threads"), Json({2, 1}));
+  std::set<std::pair<std::string, std::string>> cells;
+  for (const Json& r : report.at("results")) cells.insert(Cell(r));
+  EXPECT_EQ(cells, (std::set<std::pair<std::string, std::string>>{
+                       {"replace_random_fsync_t2", "kvindex"},
+                       {"replace_random_fsync_t2", "hashmap"},
+                       {"fsync_baseline_t2", "posix_file"}}));
+  auto results = Index(report);
+  const Json& m =
+      results[{"replace_random_fsync_t2", "kvindex"}]->at("metrics");
+  EXPECT_EQ(Number(m, "ops"), kFsyncOps);
+  EXPECT_EQ(Number(m, "threads"), 2);
+  CheckLatencies(m);
+  const Json& skipped = *results[{"replace_random_fsync_t2", "hashmap"}];
+  EXPECT_TRUE(skipped.contains("skipped")) << skipped;
+
+  // "$" leaves the threaded rows out: one thread keeps the plain names.
+  args.back() = "--filter=replace_random_fsync$";
+  ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
+  cells.clear();
+  report = LoadJson(json);
+  for (const Json& r : report.at("results")) cells.insert(Cell(r));
+  EXPECT_EQ(cells, (std::set<std::pair<std::string, std::string>>{
+                       {"replace_random_fsync", "kvindex"},
+                       {"replace_random_fsync", "hashmap"},
+                       {"fsync_baseline", "posix_file"}}));
 }
 
 TEST(IndexBench, FilterAddsReplaceRandomAsDependency) {
@@ -310,7 +443,8 @@ TEST(IndexBench, HelpListsTheFlags) {
         "--key-size",  "--value-size", "--filter",   "--repeat",
         "--json",      "--data-dir",   "--stores",   "--sync-entries",
         "--fsync-ops", "--batch",      "--cache-mb", "--key-hash",
-        "--lru-size",  "--layout",     "--settle",   "--list"}) {
+        "--lru-size",  "--layout",     "--settle",   "--list",
+        "--threads"}) {
     EXPECT_NE(help.find(absl::StrCat("\n  ", flag)), std::string::npos)
         << flag << " in\n"
         << help;
@@ -337,6 +471,11 @@ TEST(IndexBench, RefusesBadFlags) {
   EXPECT_EQ(RunBench({"--layout=log_structured"}, log), 2);
   EXPECT_NE(ReadFile(log).find("--layout: expected single_file or tiered"),
             std::string::npos);
+  EXPECT_EQ(RunBench({"--threads=0"}, log), 2);
+  EXPECT_NE(ReadFile(log).find("--threads: expected thread counts in 1..1024 "
+                               "separated by commas, got '0'"),
+            std::string::npos)
+      << ReadFile(log);
   EXPECT_EQ(RunBench({"--entries=0"}, log), 2);
   EXPECT_NE(ReadFile(log).find("--entries must be in 1.."), std::string::npos);
   EXPECT_EQ(RunBench({"--filter", "nothing_matches"}, log), 2);

@@ -74,7 +74,78 @@ Plan MakePlan(const BenchFlags& flags) {
   plan.fsync_ops =
       flags.fsync_ops.value_or(flags.quick ? kQuickFsyncOps : kDefaultFsyncOps);
   plan.fsync_ops = std::min(plan.fsync_ops, plan.entries);
+  plan.fsync_threads = flags.threads;
   return plan;
+}
+
+// A row of the report: a workload, or the fsync baseline, at a thread count.
+struct Row {
+  std::string name;  // ThreadedName(the workload's name, threads)
+  const Workload* workload = nullptr;  // null: the fsync baseline
+  uint32_t threads = 1;
+};
+
+// Every row, in the order they run: the workloads, replace_random_fsync once
+// per thread count, each followed by the baseline of the same count (measured
+// close in time: the disk's fsync rate drifts).
+std::vector<Row> AllRows(const Plan& plan) {
+  std::vector<Row> rows;
+  for (const Workload& w : AllWorkloads()) {
+    if (w.kind != Kind::kReplaceFsync) {
+      rows.push_back(Row{w.name, &w, 1});
+      continue;
+    }
+    for (const uint32_t threads : plan.fsync_threads) {
+      rows.push_back(Row{ThreadedName(w.name, threads), &w, threads});
+      rows.push_back(
+          Row{ThreadedName(kFsyncBaseline, threads), nullptr, threads});
+    }
+  }
+  return rows;
+}
+
+// What --list says of a row.
+std::string RowDescription(const Row& row) {
+  std::string text = row.workload != nullptr
+                         ? row.workload->description
+                         : "pwrite(2) + fdatasync per entry on a plain file "
+                           "(with replace_random_fsync)";
+  if (row.workload == nullptr || row.workload->kind == Kind::kReplaceFsync) {
+    absl::StrAppend(&text, ", ", row.threads,
+                    row.threads == 1 ? " thread" : " threads");
+  }
+  return text;
+}
+
+// The rows --filter selects, in the order of `all`: those whose name matches,
+// the baseline of each thread count whose replace_random_fsync row matches,
+// and replace_random first when a selected row reads its store
+// (*replace_random_is_dependency then says so).
+std::vector<Row> ChooseRows(const std::vector<Row>& all,
+                            const WorkloadFilter& filter,
+                            bool* replace_random_is_dependency) {
+  std::vector<Row> chosen;
+  bool need_replace_random = false;
+  bool have_replace_random = false;
+  for (const Row& row : all) {
+    const bool selected =
+        filter.Matches(row.name) ||
+        (row.workload == nullptr &&
+         filter.Matches(ThreadedName(kReplaceRandomFsync, row.threads)));
+    if (!selected) continue;
+    chosen.push_back(row);
+    if (row.workload == nullptr) continue;
+    need_replace_random |= row.workload->on_replace_random;
+    have_replace_random |= row.name == kReplaceRandom;
+  }
+  *replace_random_is_dependency = need_replace_random && !have_replace_random;
+  if (*replace_random_is_dependency) {
+    const auto replace_random =
+        std::find_if(all.begin(), all.end(),
+                     [](const Row& row) { return row.name == kReplaceRandom; });
+    chosen.insert(chosen.begin(), *replace_random);
+  }
+  return chosen;
 }
 
 // ---------------------------------------------------------------------------------
@@ -95,18 +166,29 @@ struct ChildSpec {
   const Workload* workload = nullptr;  // null: the fsync baseline
   const NamedStore* store = nullptr;
   std::string dir;
-  bool settle = false;  // after the run: reopen, Settle(), close (untimed)
+  uint32_t threads = 1;  // of replace_random_fsync and the baseline
+  bool settle = false;   // after the run: reopen, Settle(), close (untimed)
 };
+
+// The fsync baseline's run: no store, so only its timing.
+absl::StatusOr<MetricList> RunBaselineChild(const ChildSpec& spec,
+                                            const Pools& pools,
+                                            const Plan& plan) {
+  absl::StatusOr<Timed> timed =
+      RunFsyncBaseline(spec.dir, pools, plan, spec.threads);
+  if (!timed.ok()) return timed.status();
+  MetricList m = {{"seconds", timed->seconds},
+                  {"ops", static_cast<double>(plan.fsync_ops)},
+                  {"cpu_s", timed->cpu_seconds},
+                  {"threads", static_cast<double>(spec.threads)}};
+  AppendLatency(timed->latency_ns, m);
+  return m;
+}
 
 absl::StatusOr<MetricList> RunChild(const ChildSpec& spec, const Pools& pools,
                                     const Plan& plan,
                                     const StoreConfig& config) {
-  if (spec.workload == nullptr) {
-    absl::StatusOr<double> seconds = RunFsyncBaseline(spec.dir, pools, plan);
-    if (!seconds.ok()) return seconds.status();
-    return MetricList{{"seconds", *seconds},
-                      {"ops", static_cast<double>(plan.fsync_ops)}};
-  }
+  if (spec.workload == nullptr) return RunBaselineChild(spec, pools, plan);
   const Workload& w = *spec.workload;
   bool hwm_reset = ResetPeakRss();
   const uint64_t rss_start = ProcStatusBytes("VmRSS");
@@ -120,7 +202,7 @@ absl::StatusOr<MetricList> RunChild(const ChildSpec& spec, const Pools& pools,
   const double open_s = Seconds(Clock::now() - open_start);
 
   const ProcIo io0 = ReadProcIo();
-  absl::StatusOr<Timed> timed = RunTimed(*store, w, pools, plan);
+  absl::StatusOr<Timed> timed = RunTimed(*store, w, pools, plan, spec.threads);
   if (!timed.ok()) return timed.status();
 
   // A non-durable store's Close only persists for the benchmark's sake (the
@@ -176,6 +258,7 @@ absl::StatusOr<MetricList> RunChild(const ChildSpec& spec, const Pools& pools,
            d(io1.cancelled_write_bytes - io0.cancelled_write_bytes)},
   };
   if (w.kind == Kind::kIter) m.emplace_back("visited", d(timed->visited));
+  if (w.kind == Kind::kReplaceFsync) m.emplace_back("threads", d(spec.threads));
   if (IsReplace(w)) AppendLatency(timed->latency_ns, m);
   if (settle) m.emplace_back("settle_s", settle_s);
   for (auto& kv : store_metrics) m.push_back(std::move(kv));
@@ -356,6 +439,7 @@ nlohmann::ordered_json ConfigJson(const BenchFlags& flags, const Plan& plan,
   config["repeat"] = flags.repeat;
   config["sync_entries"] = plan.sync_entries;
   config["fsync_ops"] = plan.fsync_ops;
+  config["fsync_threads"] = plan.fsync_threads;
   config["batch"] = flags.batch;
   config["cache_mb"] = flags.cache_mb;
   config["key_hash"] = flags.key_hash;
@@ -389,6 +473,37 @@ absl::Status WriteJsonReport(const std::string& path,
   return absl::OkStatus();
 }
 
+// Runs the fsync baseline's `row`, `repeat` times, into `report`. Returns
+// whether every run succeeded.
+bool RunBaselineRow(const Row& row, uint64_t repeat,
+                    const std::string& data_dir, const Pools& pools,
+                    const Plan& plan, const StoreConfig& config,
+                    Report& report) {
+  const NamedStore baseline{kBaselineStore, nullptr};
+  Cell& cell = report.Add(row.name, kBaselineStore);
+  bool all_ok = true;
+  for (uint64_t rep = 0; rep < repeat; ++rep) {
+    ChildSpec spec;
+    spec.store = &baseline;
+    spec.dir = absl::StrCat(data_dir, "/", kBaselineStore);
+    spec.threads = row.threads;
+    RunResult r = Fork(spec, pools, plan, config);
+    AddDerived(r, plan);
+    if (r.ok) {
+      std::fprintf(stderr, "  %-24s %-14s %8.2f s %10s ops/s\n",
+                   row.name.c_str(), kBaselineStore, r.get("seconds"),
+                   HumanRate(r.get("ops_per_s")).c_str());
+    } else {
+      all_ok = false;
+      std::fprintf(stderr, "  %-24s FAILED: %s\n", row.name.c_str(),
+                   r.error.c_str());
+    }
+    cell.runs.push_back(std::move(r));
+  }
+  PickMedian(cell);
+  return all_ok;
+}
+
 }  // namespace
 
 int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
@@ -403,13 +518,12 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
     std::printf("%s", BenchHelp().c_str());
     return 0;
   }
+  const Plan plan = MakePlan(flags);
+  const std::vector<Row> all_rows = AllRows(plan);
   if (flags.list) {
-    for (const Workload& w : AllWorkloads()) {
-      std::printf("%-24s %s\n", w.name, w.description);
+    for (const Row& row : all_rows) {
+      std::printf("%-24s %s\n", row.name.c_str(), RowDescription(row).c_str());
     }
-    std::printf("%-24s %s\n", kFsyncBaseline,
-                "write(2) + fdatasync per entry on a plain file (with "
-                "replace_random_fsync)");
     return 0;
   }
   std::vector<const NamedStore*> selected;
@@ -425,15 +539,14 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
     }
     selected.push_back(&*it);
   }
-  const Plan plan = MakePlan(flags);
   if (plan.entries == 0 || plan.entries > UINT32_MAX) {
     std::fprintf(stderr, "index_bench: --entries must be in 1..%u\n",
                  UINT32_MAX);
     return 2;
   }
 
-  // Which workloads run: the filter's matches, plus replace_random when one of
-  // them needs its store.
+  // Which rows run: the filter's matches, the baselines of the durable rows,
+  // and replace_random when a row needs its store.
   const absl::StatusOr<WorkloadFilter> filter =
       WorkloadFilter::Compile(flags.filter);
   if (!filter.ok()) {
@@ -441,26 +554,10 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
                  std::string(filter.status().message()).c_str());
     return 2;
   }
-  auto matches = [&](absl::string_view name) { return filter->Matches(name); };
-  std::vector<const Workload*> chosen;
-  bool need_replace_random = false;
-  for (const Workload& w : AllWorkloads()) {
-    if (matches(w.name)) {
-      chosen.push_back(&w);
-      need_replace_random |= w.on_replace_random;
-    }
-  }
-  const bool run_baseline =
-      matches(kFsyncBaseline) || matches("replace_random_fsync");
   bool replace_random_is_dependency = false;
-  if (need_replace_random &&
-      std::none_of(chosen.begin(), chosen.end(), [](const Workload* w) {
-        return std::string(w->name) == kReplaceRandom;
-      })) {
-    chosen.insert(chosen.begin(), &AllWorkloads()[0]);
-    replace_random_is_dependency = true;
-  }
-  if (chosen.empty() && !run_baseline) {
+  const std::vector<Row> chosen =
+      ChooseRows(all_rows, *filter, &replace_random_is_dependency);
+  if (chosen.empty()) {
     std::fprintf(stderr, "index_bench: --filter '%s' matches no workload\n",
                  flags.filter.c_str());
     return 2;
@@ -502,7 +599,11 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   config.cache_mb = flags.cache_mb;
 
   bool need_absent = false, need_sorted = false;
-  for (const Workload* w : chosen) {
+  bool need_replace_random = false;
+  for (const Row& row : chosen) {
+    const Workload* w = row.workload;
+    if (w == nullptr) continue;
+    need_replace_random |= w->on_replace_random;
     need_absent |= w->kind == Kind::kFindAbsent;
     need_sorted |= w->order == Order::kByKey || w->order == Order::kByHashUp ||
                    w->order == Order::kByHashDown;
@@ -525,11 +626,19 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   std::vector<std::string> workload_names;
   bool all_ok = true;
 
-  for (const Workload* w : chosen) {
-    workload_names.push_back(w->name);
-    const bool is_replace_random = std::string(w->name) == kReplaceRandom;
+  for (const Row& row : chosen) {
+    workload_names.push_back(row.name);
+    if (row.workload == nullptr) {
+      if (!RunBaselineRow(row, flags.repeat, data_dir, pools, plan, config,
+                          report)) {
+        all_ok = false;
+      }
+      continue;
+    }
+    const Workload* w = row.workload;
+    const bool is_replace_random = row.name == kReplaceRandom;
     for (const NamedStore* store : selected) {
-      Cell& cell = report.Add(w->name, store->name);
+      Cell& cell = report.Add(row.name, store->name);
       cell.dependency = is_replace_random && replace_random_is_dependency;
       if (w->kind == Kind::kReplaceFsync &&
           !store->factory(config)->Durable()) {
@@ -538,21 +647,22 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
       }
       std::string dir =
           absl::StrCat(data_dir, "/", store->name, "/",
-                       w->on_replace_random ? kReplaceRandom : w->name);
+                       w->on_replace_random ? kReplaceRandom : row.name);
       for (uint64_t rep = 0; rep < flags.repeat; ++rep) {
         ChildSpec spec;
         spec.workload = w;
         spec.store = store;
         spec.dir = dir;
+        spec.threads = row.threads;
         spec.settle = flags.settle && is_replace_random &&
                       need_replace_random && rep + 1 == flags.repeat;
         RunResult r = Fork(spec, pools, plan, config);
         AddDerived(r, plan);
         if (r.ok) {
-          PrintRunLine(w->name, store->name, r);
+          PrintRunLine(row.name, store->name, r);
         } else {
           all_ok = false;
-          std::fprintf(stderr, "  %-24s %-14s FAILED: %s\n", w->name,
+          std::fprintf(stderr, "  %-24s %-14s FAILED: %s\n", row.name.c_str(),
                        store->name.c_str(), r.error.c_str());
         }
         cell.runs.push_back(std::move(r));
@@ -566,35 +676,12 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
       }
     }
   }
-  if (run_baseline) {
-    workload_names.push_back(kFsyncBaseline);
-    NamedStore baseline{kBaselineStore, nullptr};
-    Cell& cell = report.Add(kFsyncBaseline, kBaselineStore);
-    for (uint64_t rep = 0; rep < flags.repeat; ++rep) {
-      ChildSpec spec;
-      spec.store = &baseline;
-      spec.dir = absl::StrCat(data_dir, "/", kBaselineStore);
-      RunResult r = Fork(spec, pools, plan, config);
-      AddDerived(r, plan);
-      if (r.ok) {
-        std::fprintf(stderr, "  %-24s %-14s %8.2f s %10s ops/s\n",
-                     kFsyncBaseline, kBaselineStore, r.get("seconds"),
-                     HumanRate(r.get("ops_per_s")).c_str());
-      } else {
-        all_ok = false;
-        std::fprintf(stderr, "  %-24s FAILED: %s\n", kFsyncBaseline,
-                     r.error.c_str());
-      }
-      cell.runs.push_back(std::move(r));
-    }
-    PickMedian(cell);
-  }
   const double total_s = Seconds(Clock::now() - all_start);
   const std::string load_end = LoadAverage();
 
   std::vector<std::string> table_rows;
-  for (const std::string& w : workload_names) {
-    if (w != kFsyncBaseline) table_rows.push_back(w);
+  for (const Row& row : chosen) {
+    if (row.workload != nullptr) table_rows.push_back(row.name);
   }
   report.PrintTables(table_rows, load_start, load_end, total_s);
   if (!flags.json.empty()) {

@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -53,6 +54,12 @@ ABSL_FLAG(absl::optional<uint32_t>, sync_entries, absl::nullopt,
 ABSL_FLAG(absl::optional<uint32_t>, fsync_ops, absl::nullopt,
           "replace_random_fsync and fsync_baseline operations (default "
           "20000; 1000\nwith --quick)");
+ABSL_FLAG(std::vector<std::string>, threads,
+          std::vector<std::string>({"1", "4", "16"}),
+          "thread counts of replace_random_fsync and fsync_baseline, "
+          "comma-separated:\na row each (replace_random_fsync_t4, ...; with 1 "
+          "thread the plain name),\n--fsync-ops split across the threads, "
+          "which share one store or file");
 ABSL_FLAG(uint64_t, batch, 10000,
           "LMDB/LevelDB/RocksDB puts per transaction/WriteBatch");
 ABSL_FLAG(uint64_t, cache_mb, 256, "LevelDB/RocksDB block cache, in MiB");
@@ -138,6 +145,29 @@ absl::Status SetFlags(int argc, char** argv) {
   return absl::OkStatus();
 }
 
+// --threads: distinct thread counts in 1..kMaxThreads.
+absl::StatusOr<std::vector<uint32_t>> ParseThreadCounts(
+    const std::vector<std::string>& given) {
+  if (given.empty()) {
+    return absl::InvalidArgumentError("--threads: expected a thread count");
+  }
+  std::vector<uint32_t> counts;
+  for (const std::string& text : given) {
+    uint32_t count = 0;
+    if (!absl::SimpleAtoi(text, &count) || count == 0 || count > kMaxThreads) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--threads: expected thread counts in 1..", kMaxThreads,
+                       " separated by commas, got '", text, "'"));
+    }
+    if (std::find(counts.begin(), counts.end(), count) != counts.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--threads: ", count, " given twice"));
+    }
+    counts.push_back(count);
+  }
+  return counts;
+}
+
 }  // namespace
 
 absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
@@ -181,6 +211,10 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--layout: expected single_file or tiered, got '", flags.layout, "'"));
   }
+  absl::StatusOr<std::vector<uint32_t>> threads =
+      ParseThreadCounts(absl::GetFlag(FLAGS_threads));
+  if (!threads.ok()) return threads.status();
+  flags.threads = *std::move(threads);
   return flags;
 }
 

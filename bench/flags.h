@@ -48,14 +48,20 @@ struct BenchFlags {
   std::string key_hash;  // "ocaml" or "xxh3"
   uint64_t lru_size = 0;
   std::string layout;  // of the kvindex store: "single_file" or "tiered"
+  // Thread counts of replace_random_fsync and fsync_baseline, distinct, in
+  // the order given.
+  std::vector<uint32_t> threads;
 };
+
+// The most threads --threads may ask for.
+constexpr uint32_t kMaxThreads = 1024;
 
 // Sets the flags given in argv[1..argc), the others to their defaults, and
 // returns them all.
 // kInvalidArgument, naming the flag, for an unknown flag, a bad or missing
 // value, an argument that is not a flag, --key-size or --repeat 0, a
-// --key-hash other than ocaml and xxh3, or a --layout other than single_file
-// and tiered.
+// --key-hash other than ocaml and xxh3, a --layout other than single_file
+// and tiered, or --threads other than distinct counts in 1..kMaxThreads.
 absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv);
 
 // The --help text: what index_bench does, then every flag with its help and

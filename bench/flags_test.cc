@@ -31,7 +31,8 @@ BenchFlags ParseOk(std::vector<std::string> args) {
 }
 
 // Every field of `f` as name=value, in the order of BenchFlags: an unset
-// count is "-", a boolean 0 or 1, the stores comma-separated.
+// count is "-", a boolean 0 or 1, the stores and thread counts
+// comma-separated.
 std::string Summary(const BenchFlags& f) {
   const auto count = [](const absl::optional<uint64_t>& n) {
     return n.has_value() ? absl::StrCat(*n) : "-";
@@ -47,7 +48,8 @@ std::string Summary(const BenchFlags& f) {
       " quick=", boolean(f.quick), " settle=", boolean(f.settle),
       " list=", boolean(f.list), " help=", boolean(f.help), " batch=", f.batch,
       " cache_mb=", f.cache_mb, " key_hash=", f.key_hash,
-      " lru_size=", f.lru_size, " layout=", f.layout);
+      " lru_size=", f.lru_size, " layout=", f.layout,
+      " threads=", absl::StrJoin(f.threads, ","));
 }
 
 TEST(ParseBenchFlags, Defaults) {
@@ -57,7 +59,7 @@ TEST(ParseBenchFlags, Defaults) {
       "key_size=32 value_size=13 filter= repeat=1 json= data_dir= "
       "stores=kvindex,kvindex_tiered,lmdb,leveldb,rocksdb,hashmap quick=0 "
       "settle=1 list=0 help=0 batch=10000 cache_mb=256 key_hash=ocaml "
-      "lru_size=30000 layout=single_file");
+      "lru_size=30000 layout=single_file threads=1,4,16");
 }
 
 TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
@@ -86,12 +88,15 @@ TEST(ParseBenchFlags, ValuesAfterEqualsOrInTheNextArgument) {
                        "--lru-size=0",
                        "--layout",
                        "tiered",
+                       "--threads",
+                       "8,2",
                        "--quick",
                        "--list"})),
       "entries=5000 log_size=700 sync_entries=40 fsync_ops=9 seed=4 "
       "key_size=8 value_size=4 filter=find repeat=3 json=/tmp/r.json "
       "data_dir=/tmp/d stores=lmdb,kvindex quick=1 settle=1 list=1 help=0 "
-      "batch=50 cache_mb=8 key_hash=xxh3 lru_size=0 layout=tiered");
+      "batch=50 cache_mb=8 key_hash=xxh3 lru_size=0 layout=tiered "
+      "threads=8,2");
 }
 
 TEST(ParseBenchFlags, UnderscoresAndTheOcamlNames) {
@@ -111,6 +116,14 @@ TEST(ParseBenchFlags, Booleans) {
   EXPECT_TRUE(ParseOk({"--quick=true"}).quick);
   EXPECT_FALSE(ParseOk({"--quick=0"}).quick);
   EXPECT_TRUE(ParseOk({"--help"}).help);
+}
+
+TEST(ParseBenchFlags, ThreadCountsKeepTheirOrder) {
+  EXPECT_EQ(ParseOk({"--threads=16,1,1024"}).threads,
+            (std::vector<uint32_t>{16, 1, 1024}));
+  EXPECT_EQ(ParseOk({"--threads", "3"}).threads, std::vector<uint32_t>{3});
+  // --quick does not change them.
+  EXPECT_EQ(ParseOk({"--quick"}).threads, (std::vector<uint32_t>{1, 4, 16}));
 }
 
 TEST(ParseBenchFlags, EachParseStartsFromTheDefaults) {
@@ -137,6 +150,17 @@ TEST(ParseBenchFlags, RefusesBadCommandLines) {
            {{"--key-hash=md5"}, "--key-hash: expected ocaml or xxh3"},
            {{"--layout=tired"},
             "--layout: expected single_file or tiered, got 'tired'"},
+           {{"--threads=0"},
+            "--threads: expected thread counts in 1..1024 separated by "
+            "commas, got '0'"},
+           {{"--threads=x"},
+            "--threads: expected thread counts in 1..1024 separated by "
+            "commas, got 'x'"},
+           {{"--threads=1,-4"}, "--threads: expected thread counts in 1..1024"},
+           {{"--threads=1025"}, "got '1025'"},
+           {{"--threads=1,,4"}, "separated by commas, got ''"},
+           {{"--threads="}, "--threads: expected a thread count"},
+           {{"--threads=4,1,4"}, "--threads: 4 given twice"},
        }) {
     absl::StatusOr<BenchFlags> f = Parse(c.args);
     EXPECT_TRUE(absl::IsInvalidArgument(f.status())) << c.args[0];
@@ -168,6 +192,7 @@ TEST(BenchHelp, ListsEveryFlagWithItsDefault) {
         "--key-hash (default: ocaml)\n",
         "--lru-size (default: 30000)\n",
         "--layout (default: single_file)\n",
+        "--threads (default: 1,4,16)\n",
         "--settle (default: true)\n",
         "--list\n",
         "--help\n"}) {

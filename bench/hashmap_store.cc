@@ -63,6 +63,10 @@ class HashMapStore : public Store {
     return absl::OkStatus();
   }
 
+  absl::Status ReplaceDurable(absl::string_view, absl::string_view) override {
+    return absl::UnimplementedError("hashmap: not durable");
+  }
+
   absl::StatusOr<bool> Find(absl::string_view key, char* value_out) override {
     auto it = map_.find(key);
     if (it == map_.end()) return false;

@@ -17,6 +17,11 @@ int ShiftOf(size_t b) {
 
 }  // namespace
 
+void LatencyHistogram::Merge(const LatencyHistogram& other) {
+  for (size_t b = 0; b < kBuckets; ++b) counts_[b] += other.counts_[b];
+  max_ = std::max(max_, other.max_);
+}
+
 uint64_t LatencyHistogram::count() const {
   return std::accumulate(counts_.begin(), counts_.end(), uint64_t{0});
 }

@@ -11,7 +11,7 @@
 // are one array allocated by the constructor, so recording never allocates.
 // The unit is the caller's (nanoseconds, clock ticks).
 //
-// Thread safety: none; one histogram per thread.
+// Thread safety: none; one histogram per thread, merged once they are done.
 #ifndef KVINDEX_BENCH_LATENCY_HISTOGRAM_H_
 #define KVINDEX_BENCH_LATENCY_HISTOGRAM_H_
 
@@ -31,6 +31,10 @@ class LatencyHistogram {
     ++counts_[BucketOf(value)];
     max_ = std::max(max_, value);
   }
+
+  // Adds the values recorded by `other` (another thread's, say), as if they
+  // had been recorded here.
+  void Merge(const LatencyHistogram& other);
 
   // Values recorded.
   uint64_t count() const;

@@ -129,6 +129,26 @@ TEST(LatencyHistogram, RankRoundsUp) {
   EXPECT_EQ(more.Quantile(999, 1000), 100u);
 }
 
+TEST(LatencyHistogram, MergeIsRecordingEverythingInOne) {
+  // Two threads' histograms, each with values the other lacks.
+  LatencyHistogram first, second, all;
+  for (uint64_t v = 1; v <= 3000; ++v) {
+    const uint64_t value = v * 997;
+    (v % 3 == 0 ? second : first).Record(value);
+    all.Record(value);
+  }
+  second.Record(123456789);
+  all.Record(123456789);
+  first.Merge(second);
+  EXPECT_EQ(first.count(), all.count());
+  EXPECT_EQ(first.max(), 123456789u);
+  for (uint64_t q : {1, 500, 990, 999, 1000}) {
+    EXPECT_EQ(first.Quantile(q, 1000), all.Quantile(q, 1000)) << q;
+  }
+  // The merged-in histogram is unchanged.
+  EXPECT_EQ(second.count(), 1001u);
+}
+
 }  // namespace
 }  // namespace bench
 }  // namespace kvindex

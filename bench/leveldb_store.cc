@@ -19,6 +19,8 @@
 // reads.
 // - Settle() (untimed, after a bulk load) is a full CompactRange, so the read
 //   workloads see a settled tree instead of pending compaction work.
+// - ReplaceDurable (replace_random_fsync, from one or several threads): a
+//   Put of its own with sync = true; LevelDB commits concurrent ones as a group.
 #include <leveldb/cache.h>
 #include <leveldb/db.h>
 #include <leveldb/filter_policy.h>
@@ -85,6 +87,22 @@ class LevelDbStore : public Store {
                        absl::string_view value) override {
     batch_.Put(ToSlice(key), ToSlice(value));
     if (++pending_ >= batch_size_) return Write(false);
+    return absl::OkStatus();
+  }
+
+  // A put of its own with sync = true: LevelDB groups the puts of concurrent
+  // writers into one log append and one sync. With one thread, the same
+  // write as a batch of one put flushed with Flush(true).
+  absl::Status ReplaceDurable(absl::string_view key,
+                              absl::string_view value) override {
+    if (pending_ > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir_, ": leveldb: durable replace with a batch pending"));
+    }
+    leveldb::WriteOptions options;
+    options.sync = true;
+    const leveldb::Status ls = db_->Put(options, ToSlice(key), ToSlice(value));
+    if (!ls.ok()) return Error("put", ls);
     return absl::OkStatus();
   }
 

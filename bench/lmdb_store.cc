@@ -17,6 +17,8 @@
 //   through it, so it sees the batch's own puts.
 // - MDB_NORDAHEAD: the lookups are random, read-ahead would only evict useful
 // pages.
+// - ReplaceDurable (replace_random_fsync, from one or several threads): a
+//   write transaction per put, committed, then mdb_env_sync(force).
 #include <lmdb.h>
 
 #include <algorithm>
@@ -115,6 +117,38 @@ class LmdbStore : public Store {
     int rc = mdb_put(wtxn_, dbi_, &k, &v, 0);
     if (rc != 0) return Error("mdb_put", rc);
     if (++pending_ >= batch_) return Commit();
+    return absl::OkStatus();
+  }
+
+  // A write transaction of its own, committed, then synced as Flush(true)
+  // does; with one thread, the same calls as Replace then Flush(true). LMDB
+  // runs one write transaction at a time (mdb_txn_begin waits for the
+  // running one) and wants each begun, used and committed by one thread,
+  // which holds here: the transaction never leaves the calling thread
+  // (MDB_NOTLS would only matter for read transactions). Concurrent
+  // mdb_env_sync calls only overlap in the kernel: a sync that starts after
+  // several commits covers them all.
+  absl::Status ReplaceDurable(absl::string_view key,
+                              absl::string_view value) override {
+    if (wtxn_ != nullptr) {
+      // Its owner would wait for its own write lock.
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir_, ": lmdb: durable replace with a batch pending"));
+    }
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return Error("mdb_txn_begin", rc);
+    MDB_val k = ToVal(key);
+    MDB_val v = ToVal(value);
+    rc = mdb_put(txn, dbi_, &k, &v, 0);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return Error("mdb_put", rc);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) return Error("mdb_txn_commit", rc);
+    rc = mdb_env_sync(env_, 1);
+    if (rc != 0) return Error("mdb_env_sync", rc);
     return absl::OkStatus();
   }
 

@@ -25,6 +25,18 @@ std::string CellText(const Cell* c) {
   return HumanRate(c->median->get("ops_per_s"));
 }
 
+// The ops/s of `c` divided by those of `reference` as text ("1.25x"), "-"
+// when either has no median run or the reference no rate.
+std::string RatioText(const Cell* c, const Cell* reference) {
+  if (c == nullptr || c->median == nullptr || reference == nullptr ||
+      reference->median == nullptr) {
+    return "-";
+  }
+  const double reference_rate = reference->median->get("ops_per_s");
+  if (reference_rate <= 0) return "-";
+  return absl::StrFormat("%.2fx", c->median->get("ops_per_s") / reference_rate);
+}
+
 // This library, in either layout ("kvindex", "kvindex_tiered").
 bool IsKvIndex(const std::string& store) {
   return absl::StartsWith(store, "kvindex");
@@ -262,8 +274,9 @@ void Report::PrintReplaces(const std::vector<std::string>& workloads) const {
   if (cells.empty()) return;
   std::printf(
       "\nReplaces: ops/s; bytes written per payload byte (to the device, and "
-      "kvindex's own count); the latency of every operation (with _sync/_fsync "
-      "a replace and its flush; p50, p99, p99.9 within 1%%, max exact)\n%-24s "
+      "kvindex's own count); the latency of every operation (with _sync a "
+      "replace and its flush, with _fsync a durable replace, all threads' "
+      "together; p50, p99, p99.9 within 1%%, max exact)\n%-24s "
       "%-*s %10s %9s %9s %9s %9s %9s %9s\n",
       "workload", column_, "store", "ops/s", "dev.w.amp", "kv.w.amp", "p50",
       "p99", "p99.9", "max");
@@ -304,26 +317,80 @@ void Report::PrintKvIndex(const std::vector<std::string>& workloads) const {
 }
 
 void Report::PrintFsync() const {
-  const Cell* base = Find(kFsyncBaseline, kBaselineStore);
-  if (base == nullptr || base->median == nullptr) return;
-  double base_rate = base->median->get("ops_per_s");
+  const std::vector<uint32_t>& counts = plan_.fsync_threads;
+  // The cells of `workload`'s rows on `store`, one per thread count it ran at.
+  const auto cells_of = [&](const std::string& workload,
+                            const std::string& store) {
+    std::vector<const Cell*> cells;
+    for (const uint32_t threads : counts) {
+      const Cell* c = Find(ThreadedName(workload, threads), store);
+      if (c != nullptr) cells.push_back(c);
+    }
+    return cells;
+  };
+  const bool have_baseline = !cells_of(kFsyncBaseline, kBaselineStore).empty();
+  const bool have_stores =
+      std::any_of(stores_.begin(), stores_.end(), [&](const std::string& s) {
+        return !cells_of(kReplaceRandomFsync, s).empty();
+      });
+  if (!have_baseline && !have_stores) return;
+  const bool with_leveldb =
+      std::find(stores_.begin(), stores_.end(), "leveldb") != stores_.end();
   std::printf(
-      "\nDurable replaces (replace_random_fsync, %llu ops) against the bare "
-      "minimum, write(2) of one entry + fdatasync on a plain file: %s "
-      "ops/s\n",
+      "\nDurable replaces per second (replace_random_fsync: %llu ops split "
+      "across the threads, which share one store; each returns once its "
+      "binding is durable), against the floor (fsync_baseline: pwrite(2) of "
+      "one entry + fdatasync per op, the threads sharing one plain file). "
+      "x base: ops/s divided by the baseline's%s, at the same thread count\n",
       static_cast<unsigned long long>(plan_.fsync_ops),
-      HumanRate(base_rate).c_str());
-  for (const auto& s : stores_) {
-    const Cell* c = Find("replace_random_fsync", s);
-    if (c == nullptr) continue;
-    if (!c->skipped.empty()) {
-      std::printf("  %-*s %s\n", column_, s.c_str(), c->skipped.c_str());
-    } else if (c->median != nullptr) {
-      double rate = c->median->get("ops_per_s");
-      std::printf("  %-*s %10s ops/s = %.2fx the baseline\n", column_,
-                  s.c_str(), HumanRate(rate).c_str(), rate / base_rate);
+      with_leveldb ? "; x leveldb: by LevelDB's" : "");
+  const int group = with_leveldb ? 28 : 18;
+  std::string header = absl::StrFormat("%-*s", column_, "");
+  std::string columns = absl::StrFormat("%-*s", column_, "store");
+  for (const uint32_t threads : counts) {
+    absl::StrAppendFormat(
+        &header, "%*s", group,
+        absl::StrCat(threads, threads == 1 ? " thread" : " threads"));
+    absl::StrAppendFormat(&columns, " %9s %7s", "ops/s", "x base");
+    if (with_leveldb) absl::StrAppendFormat(&columns, " %9s", "x leveldb");
+  }
+  std::printf("%s\n%s\n", header.c_str(), columns.c_str());
+  if (have_baseline) {
+    std::printf("%s\n",
+                FsyncRow(kFsyncBaseline, kBaselineStore, with_leveldb).c_str());
+  }
+  for (const std::string& store : stores_) {
+    const std::vector<const Cell*> cells = cells_of(kReplaceRandomFsync, store);
+    if (cells.empty()) continue;
+    const bool all_skipped =
+        std::all_of(cells.begin(), cells.end(),
+                    [](const Cell* c) { return !c->skipped.empty(); });
+    if (all_skipped) {
+      std::printf("%-*s %s\n", column_, store.c_str(),
+                  cells[0]->skipped.c_str());
+    } else {
+      std::printf("%s\n",
+                  FsyncRow(kReplaceRandomFsync, store, with_leveldb).c_str());
     }
   }
+}
+
+std::string Report::FsyncRow(const std::string& workload,
+                             const std::string& store,
+                             bool with_leveldb) const {
+  std::string line = absl::StrFormat("%-*s", column_, store);
+  for (const uint32_t threads : plan_.fsync_threads) {
+    const Cell* c = Find(ThreadedName(workload, threads), store);
+    const Cell* base =
+        Find(ThreadedName(kFsyncBaseline, threads), kBaselineStore);
+    absl::StrAppendFormat(&line, " %9s %7s", CellText(c), RatioText(c, base));
+    if (with_leveldb) {
+      const Cell* leveldb =
+          Find(ThreadedName(kReplaceRandomFsync, threads), "leveldb");
+      absl::StrAppendFormat(&line, " %9s", RatioText(c, leveldb));
+    }
+  }
+  return line;
 }
 
 }  // namespace bench

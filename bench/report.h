@@ -75,7 +75,12 @@ class Report {
                         int precision) const;
   void PrintReplaces(const std::vector<std::string>& workloads) const;
   void PrintKvIndex(const std::vector<std::string>& workloads) const;
+  // The durable replaces per thread count against the fsync baseline.
   void PrintFsync() const;
+  // A row of PrintFsync's table: `store`'s cells of `workload` at each thread
+  // count, with their ratios to the baseline's and, if asked, LevelDB's.
+  std::string FsyncRow(const std::string& workload, const std::string& store,
+                       bool with_leveldb) const;
 
   const Plan plan_;
   const uint64_t seed_;

@@ -16,6 +16,8 @@
 // - kReadOnly uses DB::OpenForReadOnly.
 // - Settle() (untimed, after a bulk load) is a full CompactRange, so the read
 //   workloads see a settled tree instead of pending compaction work.
+// - ReplaceDurable (replace_random_fsync, from one or several threads): a
+//   Put of its own with sync = true; RocksDB commits concurrent ones as a group.
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
@@ -80,6 +82,22 @@ class RocksDbStore : public Store {
     rocksdb::Status rs = batch_.Put(ToSlice(key), ToSlice(value));
     if (!rs.ok()) return Error("batch put", rs);
     if (++pending_ >= batch_size_) return Write(false);
+    return absl::OkStatus();
+  }
+
+  // A put of its own with sync = true: RocksDB groups the puts of concurrent
+  // writers into one log append and one sync. With one thread, the same
+  // write as a batch of one put flushed with Flush(true).
+  absl::Status ReplaceDurable(absl::string_view key,
+                              absl::string_view value) override {
+    if (pending_ > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir_, ": rocksdb: durable replace with a batch pending"));
+    }
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    const rocksdb::Status rs = db_->Put(options, ToSlice(key), ToSlice(value));
+    if (!rs.ok()) return Error("put", rs);
     return absl::OkStatus();
   }
 

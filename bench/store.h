@@ -4,7 +4,8 @@
 // in StoreConfig.
 //
 // One Store object is used by one thread, in one process: the driver forks a
-// child per (store, workload) and opens the store there.
+// child per (store, workload) and opens the store there. The exception is
+// ReplaceDurable, which several threads may call at once.
 //
 // Errors are absl::Status values naming the store's directory; the driver stops
 // the run on the first one.
@@ -78,6 +79,14 @@ class Store {
   // Calls f on every binding (each key at least once).
   virtual absl::Status Iter(
       const std::function<void(absl::string_view, absl::string_view)>& f) = 0;
+
+  // Binds key to value and returns once the binding is durable (safe from a
+  // power loss), without going through the store's write batch. Thread-safe:
+  // several threads may call it at once on one open store, while no other
+  // method runs. Call it with no batched replace pending (after a Flush).
+  // Stores whose Durable() is false return kUnimplemented.
+  virtual absl::Status ReplaceDurable(absl::string_view key,
+                                      absl::string_view value) = 0;
 
   // Makes every replace so far visible to a store opened afterwards and safe
   // from a crash of this process; with fsync, also from a power loss.

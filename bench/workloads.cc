@@ -7,21 +7,26 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
+#include "bench/latency_histogram.h"
 #include "bench/store.h"
 #include "data/schema.h"
 
@@ -71,9 +76,8 @@ const std::vector<Workload>& AllWorkloads() {
        true, "find absent keys, read-only instance"},
       {"find_absent_rw", Kind::kFindAbsent, Order::kPool, OpenMode::kReadWrite,
        true, "find absent keys, read-write instance"},
-      {"replace_random_fsync", Kind::kReplaceFsync, Order::kPool,
-       OpenMode::kFresh, false,
-       "replace + flush with fsync per binding (--fsync-ops)"},
+      {kReplaceRandomFsync, Kind::kReplaceFsync, Order::kPool, OpenMode::kFresh,
+       false, "durable replace per binding, --fsync-ops of them"},
   };
   return *kWorkloads;
 }
@@ -87,6 +91,11 @@ uint64_t OpsOf(const Workload& w, const Plan& plan) {
     default:
       return plan.entries;
   }
+}
+
+std::string ThreadedName(absl::string_view workload, uint32_t threads) {
+  if (threads == 1) return std::string(workload);
+  return absl::StrCat(workload, "_t", threads);
 }
 
 PoolBuffer::~PoolBuffer() {
@@ -174,43 +183,121 @@ bool IsReplace(const Workload& w) {
 
 namespace {
 
-// The replace loop of `w`: n replaces (each followed by a flush for the sync
-// kinds), each timed. An operation's latency is the time from the end of the
-// previous one to its own end, so that the clock is read once per operation;
-// it includes the loop's few nanoseconds of work, the same for every store.
+// Nanoseconds from `from` to `to`, for a latency histogram.
+uint64_t Nanoseconds(Clock::time_point from, Clock::time_point to) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
+}
+
+// The replace loop of `w`: n replaces (each followed by a flush without fsync
+// for kReplaceFlush), each timed. An operation's latency is the time from the
+// end of the previous one to its own end, so that the clock is read once per
+// operation; it includes the loop's few nanoseconds of work, the same for
+// every store.
 absl::Status TimedReplaces(Store& store, const Workload& w, const Pools& pools,
                            uint64_t n, LatencyHistogram& latency_ns) {
-  const bool flush = w.kind != Kind::kReplace;
-  const bool fsync = w.kind == Kind::kReplaceFsync;
+  const bool flush = w.kind == Kind::kReplaceFlush;
   Clock::time_point last = Clock::now();
   for (uint64_t i = 0; i < n; ++i) {
     if (i + kFetchAhead < n) pools.Prefetch(pools.At(w.order, i + kFetchAhead));
     const uint64_t b = pools.At(w.order, i);
     absl::Status s = store.Replace(pools.Key(b), pools.Value(b));
-    if (s.ok() && flush) s = store.Flush(fsync);
+    if (s.ok() && flush) s = store.Flush(false);
     if (!s.ok()) return s;
     const Clock::time_point now = Clock::now();
-    latency_ns.Record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now - last)
-            .count()));
+    latency_ns.Record(Nanoseconds(last, now));
     last = now;
   }
   return w.kind == Kind::kReplace ? store.Flush(false) : absl::OkStatus();
 }
 
+// An operation of a threaded loop: the i-th of the run.
+using Operation = std::function<absl::Status(uint64_t i)>;
+
+// One thread's share of a threaded loop: op(begin) .. op(end - 1), each timed
+// as in TimedReplaces, until one fails here or in another thread (`failed`).
+absl::Status TimedShare(uint64_t begin, uint64_t end, const Operation& op,
+                        std::atomic<bool>& failed,
+                        LatencyHistogram& latency_ns) {
+  Clock::time_point last = Clock::now();
+  for (uint64_t i = begin; i < end; ++i) {
+    if (failed.load(std::memory_order_relaxed)) break;
+    const absl::Status s = op(i);
+    if (!s.ok()) {
+      failed.store(true, std::memory_order_relaxed);
+      return s;
+    }
+    const Clock::time_point now = Clock::now();
+    latency_ns.Record(Nanoseconds(last, now));
+    last = now;
+  }
+  return absl::OkStatus();
+}
+
+// op(0) .. op(n - 1) from `threads` threads, each with a contiguous share,
+// released together once all are created; the wall time runs from their
+// release to the end of the last one. Returns the first thread's error, if
+// any.
+absl::StatusOr<Timed> TimedInThreads(uint64_t n, uint32_t threads,
+                                     const Operation& op) {
+  std::vector<LatencyHistogram> latency_ns(threads);
+  std::vector<absl::Status> status(threads);
+  std::atomic<bool> failed{false};
+  absl::Notification go;
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (uint32_t t = 0; t < threads; ++t) {
+    const uint64_t begin = n * t / threads;
+    const uint64_t end = n * (t + 1) / threads;
+    workers.emplace_back([&, t, begin, end] {
+      go.WaitForNotification();
+      status[t] = TimedShare(begin, end, op, failed, latency_ns[t]);
+    });
+  }
+  Timed timed;
+  const double cpu_start = CpuSeconds();
+  const Clock::time_point start = Clock::now();
+  go.Notify();
+  for (std::thread& worker : workers) worker.join();
+  timed.seconds = Seconds(Clock::now() - start);
+  timed.cpu_seconds = CpuSeconds() - cpu_start;
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  for (const LatencyHistogram& h : latency_ns) timed.latency_ns.Merge(h);
+  return timed;
+}
+
+// replace_random_fsync: a durable replace per operation, the threads sharing
+// `store`.
+absl::StatusOr<Timed> TimedDurableReplaces(Store& store, const Workload& w,
+                                           const Pools& pools, uint64_t n,
+                                           uint32_t threads) {
+  return TimedInThreads(n, threads, [&](uint64_t i) {
+    if (i + kFetchAhead < n) pools.Prefetch(pools.At(w.order, i + kFetchAhead));
+    const uint64_t b = pools.At(w.order, i);
+    return store.ReplaceDurable(pools.Key(b), pools.Value(b));
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
-                               const Pools& pools, const Plan& plan) {
+                               const Pools& pools, const Plan& plan,
+                               uint32_t threads) {
   const uint64_t n = OpsOf(w, plan);
+  if (w.kind == Kind::kReplaceFsync) {
+    return TimedDurableReplaces(store, w, pools, n, threads);
+  }
   std::vector<char> value(plan.value_size + 1);
   Timed t;
   const double cpu_start = CpuSeconds();
   Clock::time_point start = Clock::now();
   switch (w.kind) {
+    case Kind::kReplaceFsync:  // above
+      break;
     case Kind::kReplace:
-    case Kind::kReplaceFlush:
-    case Kind::kReplaceFsync: {
+    case Kind::kReplaceFlush: {
       absl::Status s = TimedReplaces(store, w, pools, n, t.latency_ns);
       if (!s.ok()) return s;
       break;
@@ -263,33 +350,36 @@ absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
   return t;
 }
 
-absl::StatusOr<double> RunFsyncBaseline(const std::string& dir,
-                                        const Pools& pools, const Plan& plan) {
+absl::StatusOr<Timed> RunFsyncBaseline(const std::string& dir,
+                                       const Pools& pools, const Plan& plan,
+                                       uint32_t threads) {
   absl::Status s = ResetDirectory(dir);
   if (!s.ok()) return s;
-  std::string path = dir + "/append.dat";
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const std::string path = dir + "/append.dat";
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::InternalError(
         absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
   }
-  std::string entry;
-  Clock::time_point start = Clock::now();
-  for (uint64_t i = 0; i < plan.fsync_ops; ++i) {
-    entry.assign(pools.Key(i).data(), plan.key_size);
-    entry.append(pools.Value(i).data(), plan.value_size);
-    if (write(fd, entry.data(), entry.size()) !=
-            static_cast<ssize_t>(entry.size()) ||
-        fdatasync(fd) != 0) {
-      std::string error = std::strerror(errno);
-      close(fd);
-      return absl::InternalError(
-          absl::StrCat(path, ": write+fdatasync failed: ", error));
-    }
-  }
-  double seconds = Seconds(Clock::now() - start);
+  // Each operation takes the next entry's place in the file, so that the
+  // threads append to it together.
+  std::atomic<uint64_t> next_offset{0};
+  absl::StatusOr<Timed> timed =
+      TimedInThreads(plan.fsync_ops, threads, [&](uint64_t i) {
+        const absl::string_view entry = pools.Entry(i);
+        const uint64_t offset = next_offset.fetch_add(entry.size());
+        if (pwrite(fd, entry.data(), entry.size(),
+                   static_cast<off_t>(offset)) !=
+                static_cast<ssize_t>(entry.size()) ||
+            fdatasync(fd) != 0) {
+          return absl::InternalError(absl::StrCat(
+              path, ": pwrite+fdatasync failed: ", std::strerror(errno)));
+        }
+        return absl::OkStatus();
+      });
   close(fd);
-  return seconds;
+  return timed;
 }
 
 }  // namespace bench

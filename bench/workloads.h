@@ -25,6 +25,9 @@ struct Plan {
   uint64_t log_size = 0;      // kvindex
   uint64_t sync_entries = 0;  // operations of replace_random_sync
   uint64_t fsync_ops = 0;  // operations of replace_random_fsync, fsync_baseline
+  // The thread counts of replace_random_fsync and fsync_baseline (--threads):
+  // a row each, its fsync_ops operations split across that many threads.
+  std::vector<uint32_t> fsync_threads;
   size_t key_size = 0;
   size_t value_size = 0;
   size_t entry_size() const { return key_size + value_size; }
@@ -33,7 +36,8 @@ struct Plan {
 enum class Kind {
   kReplace,       // replace every binding in `order`, then flush
   kReplaceFlush,  // replace + flush (no fsync) each, sync_entries bindings
-  kReplaceFsync,  // replace + flush with fsync each, fsync_ops bindings
+  kReplaceFsync,  // a durable replace each (Store::ReplaceDurable), fsync_ops
+                  // bindings, from each of plan.fsync_threads threads
   kIter,          // iterate over the store written by replace_random
   kFind,          // find every binding (checking the value)
   kFindAbsent,    // find keys that are not there
@@ -52,6 +56,7 @@ struct Workload {
 };
 
 constexpr char kReplaceRandom[] = "replace_random";
+constexpr char kReplaceRandomFsync[] = "replace_random_fsync";
 
 // Every workload, in the order they run (replace_random first: the read
 // workloads need its store).
@@ -63,6 +68,11 @@ constexpr char kBaselineStore[] = "posix_file";
 
 // Operations a workload performs.
 uint64_t OpsOf(const Workload& w, const Plan& plan);
+
+// The name of a workload's row at `threads` threads: the workload's own name
+// for one thread (the single-threaded rows keep their names), else
+// "<workload>_t<threads>" ("replace_random_fsync_t4").
+std::string ThreadedName(absl::string_view workload, uint32_t threads);
 
 // Memory for the key pools, asking the kernel for 2 MiB pages
 // (MADV_HUGEPAGE; plain pages if it declines). The timed loops read the pools
@@ -104,6 +114,10 @@ class Pools {
   }
   absl::string_view Value(uint64_t i) const {
     return absl::string_view(KeyPtr(i) + key_size_, value_size_);
+  }
+  // Binding i as one entry: its key, then its value.
+  absl::string_view Entry(uint64_t i) const {
+    return absl::string_view(KeyPtr(i), entry_size_);
   }
   absl::string_view AbsentKey(uint64_t i) const {
     return absl::string_view(absent_.data() + i * key_size_, key_size_);
@@ -158,21 +172,28 @@ struct Timed {
   double seconds = 0;      // wall clock
   double cpu_seconds = 0;  // user + system, all threads of the process
   uint64_t visited = 0;    // iter: bindings seen
-  // Replace workloads: the nanoseconds of every operation (a replace, or a
-  // replace and its flush); empty for the others.
+  // Replace workloads and the fsync baseline: the nanoseconds of every
+  // operation (a replace, a replace and its flush, a durable replace, a
+  // write and its fdatasync), all threads' together; empty for the others.
   LatencyHistogram latency_ns;
 };
 
 // Runs the timed part of `w` on an open store: the loop (checking every found
-// value, and that absent keys are absent), plus a final Flush for the replace
-// workloads.
+// value, and that absent keys are absent), plus a final Flush for
+// replace_random and the other bulk replaces. kReplaceFsync runs its
+// operations in `threads` threads sharing `store`, started together, each
+// with a contiguous share of them; the other kinds run in the calling thread
+// (pass 1).
 absl::StatusOr<Timed> RunTimed(Store& store, const Workload& w,
-                               const Pools& pools, const Plan& plan);
+                               const Pools& pools, const Plan& plan,
+                               uint32_t threads);
 
-// fsync_baseline: write(2) of one entry + fdatasync, plan.fsync_ops times, on a
-// fresh file in `dir`. Returns the seconds taken.
-absl::StatusOr<double> RunFsyncBaseline(const std::string& dir,
-                                        const Pools& pools, const Plan& plan);
+// fsync_baseline: plan.fsync_ops operations, each a pwrite(2) of one entry
+// at the next free offset of one fresh file in `dir` and an fdatasync of it,
+// split across `threads` threads sharing the file, as in RunTimed.
+absl::StatusOr<Timed> RunFsyncBaseline(const std::string& dir,
+                                       const Pools& pools, const Plan& plan,
+                                       uint32_t threads);
 
 }  // namespace bench
 }  // namespace kvindex
