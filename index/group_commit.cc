@@ -1,6 +1,7 @@
 #include "index/group_commit.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace kvindex {
 namespace index_internal {
@@ -27,6 +28,15 @@ absl::Status GroupCommit::AwaitDurable(
   if (durable_ >= ticket) return absl::OkStatus();
   if (!failed_.ok()) return failed_;
   syncing_ = true;
+  // The threads the last sync released wake one after another: give them a
+  // moment to take their next tickets, so that this sync serves as many as
+  // the last one did (never a wait with one thread: it is its own group).
+  for (int i = 0; i < kMaxYields && tickets_ - durable_ < last_group_; ++i) {
+    mu_.Unlock();
+    std::this_thread::yield();
+    mu_.Lock();
+  }
+  const uint64_t before = durable_;
   mu_.Unlock();
   const absl::StatusOr<uint64_t> covered = sync();
   mu_.Lock();
@@ -37,6 +47,7 @@ absl::Status GroupCommit::AwaitDurable(
     return covered.status();
   }
   durable_ = std::max(durable_, *covered);
+  last_group_ = durable_ - before;
   if (durable_ < ticket) {
     return absl::InternalError(
         "group commit: the sync did not cover the ticket of its own flush");

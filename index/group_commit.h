@@ -10,7 +10,10 @@
 // fsyncs, and returns that ticket: every ticket up to it is then durable.
 // While one fsync runs, the threads arriving only buffer and take tickets (no
 // IO competes with the fsync), and the next leader writes and fsyncs for them
-// all.
+// all. The threads a sync releases wake one after another, so a leader first
+// yields (a few dozen times at most) until as many tickets wait as the last
+// sync covered: it then serves them all at once instead of leaving half of
+// them to the sync after. A single thread never waits so: it is its own group.
 //
 // A failed sync fails every waiter not already covered, and every later one:
 // after a failed fsync the kernel may have dropped the dirty pages, so no later
@@ -67,6 +70,9 @@ class GroupCommit {
   uint64_t tickets_ ABSL_GUARDED_BY(mu_) = 0;  // handed out
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;  // every ticket <= is durable
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  static constexpr int kMaxYields = 64;
+  // Tickets the last sync covered.
+  uint64_t last_group_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // the first failed sync
 };
