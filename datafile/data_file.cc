@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "io/status_macros.h"
 #include "search/search.h"
 
 namespace kvindex {
@@ -31,6 +32,51 @@ void RecordVerdict(bool may_contain, int* trend) {
   } else if (*trend > -kTrendLimit) {
     --*trend;
   }
+}
+
+// Records sampled at open to check that the header's fields fit them.
+constexpr uint64_t kSampledRecords = 64;
+
+// The header of a data file against its records: it holds every record it
+// claims, its fan-out table is no smaller than any writer makes it for that
+// many records (both libraries size it for an upper bound of the records a
+// merge writes, Fanout::BitsFor), and sampled records lie, in hash order,
+// where the table says their hashes are. A damaged offset or fan-out size
+// would otherwise make records out of other bytes.
+absl::Status CheckHeaderAgainstRecords(const IndexFile& file,
+                                       const Fanout& fanout,
+                                       const Schema& schema,
+                                       const char* records, uint64_t count) {
+  const size_t e = schema.entry_size();
+  if (file.claimed_offset() != file.flushed_offset()) {
+    return absl::DataLossError(absl::StrCat(
+        file.path(), ": header field offset: ", file.claimed_offset(),
+        " bytes of records claimed, but the file holds ", file.flushed_offset(),
+        " (in whole records of ", e, " bytes)"));
+  }
+  const int needed = Fanout::BitsFor(schema.hash_bits, e, count);
+  if (fanout.bits() < needed) {
+    return absl::DataLossError(absl::StrCat(
+        file.path(), ": header field fan_size: a fan-out table of 2^",
+        fanout.bits(), " slots is too small for ", count,
+        " records (a merge writes at least 2^", needed, ")"));
+  }
+  const uint64_t samples = std::min(count, kSampledRecords);
+  uint64_t previous_hash = 0;
+  for (uint64_t k = 0; k < samples; ++k) {
+    const uint64_t i = samples == 1 ? 0 : k * (count - 1) / (samples - 1);
+    const uint64_t hash = schema.hash(EntryKey(schema, records + i * e));
+    const Fanout::Range range = fanout.Search(hash);
+    const uint64_t at = i * e;
+    if (hash < previous_hash || at < range.low || at > range.high) {
+      return absl::DataLossError(absl::StrCat(
+          file.path(), ": record ", i,
+          " is not where the header's fan-out table and the records' hash "
+          "order put it (a damaged header or records)"));
+    }
+    previous_hash = hash;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -64,6 +110,9 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
         absl::StrCat(file->path(), ": mapped ", (*region)->bytes().size(),
                      " bytes, expected ", file->header_size() + bytes));
   }
+  KVINDEX_RETURN_IF_ERROR(CheckHeaderAgainstRecords(
+      *file, *fanout, schema, (*region)->bytes().data() + file->header_size(),
+      bytes / e));
   std::shared_ptr<DataFile> data(new DataFile(schema, *std::move(fanout)));
   data->path_ = file->path();
   data->generation_ = file->generation();

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -31,17 +32,14 @@
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 #include "testing/keys.h"
+#include "testing/status.h"
 
 namespace kvindex {
 namespace {
 
+using test::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-#define ASSERT_OK(expr)              \
-  do {                               \
-    const absl::Status _st = (expr); \
-    ASSERT_TRUE(_st.ok()) << _st;    \
-  } while (0)
 
 constexpr char kDir[] = "/s/index";
 constexpr char kDataPath[] = "/s/index/data";
@@ -305,7 +303,9 @@ class MergeTest : public ::testing::Test {
 
   // Writes a data file at kDataPath whose records (keys 3, 1, 2 under
   // TinyHash) are out of hash order at the second one.
-  void WriteUnsortedDataFile() {
+  // A data file whose records are in hash order but for `keys`' order, with
+  // one fan-out slot (the last record).
+  void WriteDataFileOf(const std::vector<uint32_t>& keys) {
     IndexFile::ReadWriteOptions options;
     options.fresh = true;
     options.generation = 1;
@@ -313,25 +313,51 @@ class MergeTest : public ::testing::Test {
     options.entry_size = schema_.entry_size();
     auto file = IndexFile::OpenReadWrite(&env_, kDataPath, options);
     ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_OK((*file)->Append(Entry(Key(3), Value(1))));
-    ASSERT_OK((*file)->Append(Entry(Key(1), Value(1))));
-    ASSERT_OK((*file)->Append(Entry(Key(2), Value(1))));
-    ASSERT_OK((*file)->WriteFanout(Be64(2 * schema_.entry_size())));
+    for (uint32_t k : keys) ASSERT_OK((*file)->Append(Entry(Key(k), Value(1))));
+    ASSERT_OK(
+        (*file)->WriteFanout(Be64((keys.size() - 1) * schema_.entry_size())));
     ASSERT_OK((*file)->Flush());
     ASSERT_OK((*file)->Close());
   }
 
-  // Overwrites the fan-out table of the data file at kDataPath (`count`
-  // records, `fans` slots) with one that Fanout::Import accepts but that does
-  // not match the records: every slot 0 but the last, so each bucket's window
-  // is the first record or two.
-  void DamageFanout(uint64_t count, size_t fans) {
-    std::string table(fans * 8, '\0');
-    table.replace(table.size() - 8, 8,
-                  Be64((count - 1) * schema_.entry_size()));
-    auto file = env_.OpenFile(kDataPath, OpenMode::kReadWrite);
-    ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_OK((*file)->PWrite(IndexFile::kHeaderSize, table));
+  // 130 records of TinyHash 0 (keys 0, 4, 8, ...) but record 1, key 1 (hash
+  // 1): out of order between records 1 and 2, which the open's sample of
+  // records (0, 2, 4, ...) does not see.
+  void WriteUnsortedDataFile() {
+    std::vector<uint32_t> keys;
+    for (uint32_t j = 0; j < 130; ++j) keys.push_back(j == 1 ? 1 : 4 * j);
+    WriteDataFileOf(keys);
+  }
+
+  // Damages the fan-out table of the data file at kDataPath (`count`
+  // records, `fans` slots) so that Fanout::Import and the open's sample of
+  // records accept it but it does not match the records: one slot moves back
+  // by one record, so the window of its bucket misses the bucket's last
+  // record. Picks a slot whose last record is not among the 64 the open
+  // samples (DataFile::Open); returns the key of that record.
+  std::string DamageFanout(uint64_t count, size_t fans) {
+    const size_t e = schema_.entry_size();
+    std::string bytes = env_.Contents(kDataPath).value();
+    auto slot = [&](size_t j) {
+      return absl::big_endian::Load64(bytes.data() + IndexFile::kHeaderSize +
+                                      j * 8);
+    };
+    auto sampled = [&](uint64_t record) {
+      for (uint64_t k = 0; k < 64; ++k) {
+        if (k * (count - 1) / 63 == record) return true;
+      }
+      return false;
+    };
+    for (size_t j = fans / 2; j + 1 < fans; ++j) {
+      const uint64_t last = slot(j) / e;
+      if (slot(j) < slot(j - 1) + 2 * e || sampled(last)) continue;
+      bytes.replace(IndexFile::kHeaderSize + j * 8, 8, Be64(slot(j) - e));
+      env_.SetContents(kDataPath, bytes);
+      const size_t at = IndexFile::kHeaderSize + 8 * fans + last * e;
+      return bytes.substr(at, schema_.key_size);
+    }
+    ADD_FAILURE() << "no slot to damage";
+    return "";
   }
 
   bool Exists(const std::string& path) {
@@ -691,12 +717,22 @@ TEST_F(MergeTest, WriteErrorIsReturnedAndRemovesTheOutput) {
 // ---------------------------------------------------------------------------------
 // A corrupt data file.
 
+// Records out of hash order where the open samples them: refused at open,
+// naming the file and the record.
+TEST_F(MergeTest, UnsortedSampledRecordsAreRefusedAtOpen) {
+  WriteDataFileOf({3, 1, 2});
+  auto data = DataFile::Open(&env_, kDataPath, schema_);
+  EXPECT_THAT(data.status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(kDataPath), HasSubstr("record 1"))));
+}
+
 TEST_F(MergeTest, UnsortedDataFileIsDataLoss) {
   WriteUnsortedDataFile();
   auto data = DataFile::Open(&env_, kDataPath, schema_);
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_NE(*data, nullptr);
-  ASSERT_EQ((*data)->count(), 3u);
+  ASSERT_EQ((*data)->count(), 130u);
   ASSERT_EQ((*data)->filter(), nullptr);
 
   const LogTable log = TableOf(schema_, {{0, 9}});
@@ -739,7 +775,8 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   const size_t fans = (*data)->fanout().nb_fans();
   ASSERT_GT(fans, 4u);
   data->reset();
-  DamageFanout(count, fans);
+  const std::string missed = DamageFanout(count, fans);
+  ASSERT_EQ(model.count(missed), 1u);
   auto damaged = DataFile::Open(&env_, kDataPath, schema_);
   ASSERT_TRUE(damaged.ok()) << damaged.status();
   ASSERT_NE(*damaged, nullptr);
@@ -768,7 +805,7 @@ TEST_F(MergeTest, CopyingRunsSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   const size_t fans = data_->fanout().nb_fans();
   ASSERT_GT(fans, 4u);
   data_.reset();
-  DamageFanout(count, fans);
+  ASSERT_FALSE(DamageFanout(count, fans).empty());
   LogTable second(schema_);
   AddEvery(&second, &model, 1, 9000, 6, 1);
   AddEvery(&second, &model, 0, 9000, 10, 2);

@@ -106,17 +106,25 @@ TEST_F(NewestRecordsTest, NoRunsOrOneRun) {
   EXPECT_EQ(stream[2], "b01");
 }
 
+// A run out of hash order where the open does not sample it (records 1 and 2
+// of 100: "10" before "01"): the stream stops with kDataLoss naming it.
 TEST_F(NewestRecordsTest, AnUnsortedRunStopsTheStreamWithDataLoss) {
   const DataFile* good = Run({"a01", "c01"});
-  // Overwrite the records of a second run out of order ("c" before "b"),
-  // keeping its header and fan-out table.
-  const DataFile* bad = Run({"b02", "c02"});
+  std::vector<std::string> entries;
+  for (int i = 0; i < 100; ++i) {
+    entries.push_back(
+        absl::StrCat(std::string(1, static_cast<char>('0' + i / 2)),
+                     std::string(1, static_cast<char>('0' + i % 2)), "2"));
+  }
+  const DataFile* bad = Run(entries);
   ASSERT_NE(good, nullptr);
   ASSERT_NE(bad, nullptr);
+  // Swap records 1 and 2, keeping the header and the fan-out table.
   const std::string path = bad->path();
   std::string bytes = env_.Contents(path).value();
-  const size_t records = bytes.size() - 2 * schema_.entry_size();
-  bytes.replace(records, 6, "c02b02");
+  const size_t e = schema_.entry_size();
+  const size_t records = bytes.size() - 100 * e;
+  bytes.replace(records + e, 2 * e, "102012");
   env_.SetContents(path, bytes);
   auto reopened = DataFile::Open(&env_, path, schema_);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
@@ -125,6 +133,20 @@ TEST_F(NewestRecordsTest, AnUnsortedRunStopsTheStreamWithDataLoss) {
   EXPECT_THAT(stream.back(), HasSubstr("DATA_LOSS"));
   EXPECT_THAT(stream.back(), HasSubstr(path));
   EXPECT_THAT(stream.back(), HasSubstr("not sorted"));
+}
+
+// Out of order where the open samples it: refused at open.
+TEST_F(NewestRecordsTest, AnUnsortedShortRunIsRefusedAtOpen) {
+  const DataFile* bad = Run({"b02", "c02"});
+  ASSERT_NE(bad, nullptr);
+  const std::string path = bad->path();
+  std::string bytes = env_.Contents(path).value();
+  bytes.replace(bytes.size() - 2 * schema_.entry_size(), 6, "c02b02");
+  env_.SetContents(path, bytes);
+  auto reopened = DataFile::Open(&env_, path, schema_);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(reopened.status().message()), HasSubstr(path));
 }
 
 }  // namespace

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -145,12 +146,18 @@ class Instance {
   // file (a data file without records still counts: it tells a merge commit
   // from a clear).
   absl::StatusOr<int64_t> CommittedGeneration();
-  // Whether a log_async of generation `async_generation` still holds bindings
-  // for a log of generation `log_generation`: yes while its merge has not reset
-  // the log, and after that only if the merge committed (its commit carries
-  // the log's generation); otherwise a clear made it obsolete.
+  // Read-only instances: whether a log_async of generation
+  // `async_generation` still holds bindings for a log of generation
+  // `log_generation` (recovery_rules.h's PlanLogAsyncRecovery; a state it
+  // refuses is not shown).
   absl::StatusOr<bool> LogAsyncWanted(int64_t async_generation,
                                       int64_t log_generation);
+  // log_async's generation, if it exists (and holds a header).
+  absl::StatusOr<std::optional<int64_t>> LogAsyncGeneration();
+  // kDataLoss if the log is missing (or shorter than a header) although a
+  // data file or manifest exists: opening would show or start an empty store
+  // over them.
+  absl::Status CheckLogNextToData();
   // The single-file layout's recovery: a merge commit or a clear cut short.
   absl::Status RecoverSingleFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveIfPresent(const std::string& path);
@@ -250,9 +257,13 @@ class Instance {
   absl::StatusOr<std::unique_ptr<Log>> OpenLive(absl::string_view name);
   // Whether the path still names the file `log` is open on.
   absl::StatusOr<bool> IsLive(const Log& log, absl::string_view name);
-  // The data file at its path, or nullptr if absent, empty, or older than the
-  // log (a clear that a crash interrupted after its commit point).
-  absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(int64_t generation);
+  // The data file at its path, or nullptr if absent, empty, or one generation
+  // older than an empty `log` (a clear cut after its commit point); kDataLoss
+  // for another older one (recovery_rules.h).
+  absl::StatusOr<std::shared_ptr<const DataFile>> OpenData(const Log& log);
+  // How many times a sync reads the log and data file again when merges keep
+  // committing between the two reads.
+  static constexpr int kMaxSyncAttempts = 16;
   // The runs of a tiered store as its manifest lists them for a log of
   // `generation`, or nullptr for a single-file store (no manifest).
   absl::StatusOr<std::shared_ptr<const RunSet>> OpenRuns(

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
 #include "index/instance.h"
+#include "index/recovery_rules.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
 #include "runset/manifest.h"
@@ -64,10 +65,22 @@ absl::StatusOr<int64_t> Instance::CommittedGeneration() {
 
 absl::StatusOr<bool> Instance::LogAsyncWanted(int64_t async_generation,
                                               int64_t log_generation) {
-  if (async_generation > log_generation) return true;
-  if (async_generation < log_generation) return false;
   KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
-  return committed == log_generation;
+  // A reader sees the files at different moments: a state no merge or clear
+  // leaves may be one it caught half-way, and showing log_async is not
+  // destructive either way, so it is simply not shown.
+  return PlanLogAsyncRecovery(
+             {Path("log_async"), async_generation, log_generation, committed})
+      .value_or(false);
+}
+
+absl::StatusOr<std::optional<int64_t>> Instance::LogAsyncGeneration() {
+  KVINDEX_ASSIGN_OR_RETURN(
+      std::unique_ptr<IndexFile> file,
+      IndexFile::OpenReadOnly(env_.get(), Path("log_async"),
+                              schema_.entry_size()));
+  if (file == nullptr) return std::optional<int64_t>();
+  return std::optional<int64_t>(file->generation());
 }
 
 absl::Status Instance::OpenWriter() {
@@ -75,6 +88,7 @@ absl::Status Instance::OpenWriter() {
   KVINDEX_ASSIGN_OR_RETURN(lock_, env_->LockFile(Path("lock")));
 
   WriterLock l(&mu_);
+  if (!options_.fresh) KVINDEX_RETURN_IF_ERROR(CheckLogNextToData());
   KVINDEX_ASSIGN_OR_RETURN(log_,
                            Log::OpenReadWrite(env_.get(), Path("log"), schema_,
                                               /*fresh=*/false, /*generation=*/0,
@@ -111,29 +125,50 @@ absl::Status Instance::OpenWriter() {
   return absl::OkStatus();
 }
 
+absl::Status Instance::CheckLogNextToData() {
+  KVINDEX_ASSIGN_OR_RETURN(
+      std::unique_ptr<IndexFile> log,
+      IndexFile::OpenReadOnly(env_.get(), Path("log"), schema_.entry_size()));
+  if (log != nullptr) return absl::OkStatus();
+  KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
+  if (committed < 0) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      Path("log"),
+      ": missing or shorter than a header, next to a data file or manifest "
+      "(generation ",
+      committed,
+      "): a store's log is never removed once it has data, so its bindings "
+      "since the last merge are lost or elsewhere; nothing was changed"));
+}
+
 absl::Status Instance::RecoverSingleFile() {
   // A data file one generation ahead of the log: a merge renamed its output
   // over the data file, then a crash came before it reset the log. Every
   // binding of that log went into the data file (or was filtered out), so
-  // finish the commit.
+  // finish the commit. One behind: a clear was cut after its commit point
+  // (the log reset), so the data file goes. recovery_rules.h asks for the
+  // evidence of a second file before either.
   KVINDEX_ASSIGN_OR_RETURN(const int64_t data_generation,
                            CommittedGeneration());
-  if (data_generation == generation_ + 1) {
+  DataRecovery plan = DataRecovery::kKeep;
+  if (data_generation >= 0) {
+    KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> async_generation,
+                             LogAsyncGeneration());
+    KVINDEX_ASSIGN_OR_RETURN(
+        plan, PlanDataRecovery({Path("data"), data_generation, generation_,
+                                log_->file().offset() / schema_.entry_size(),
+                                async_generation}));
+  }
+  if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(data_generation, /*reopen=*/true));
     generation_ = data_generation;
-  }
-
-  // A data file older than the log belongs to a clear that a crash interrupted
-  // after its commit point (the log reset): it is deleted.
-  KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
-                           DataFile::Open(env_.get(), Path("data"), schema_));
-  if (data != nullptr && data->generation() < generation_) {
+  } else if (plan == DataRecovery::kRemoveCleared) {
     KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("data")));
     RemoveFilter();
-    KVINDEX_RETURN_IF_ERROR(env_->SyncDir(StoreDir(root_)));
-  } else {
-    data_ = std::move(data);
+    return env_->SyncDir(StoreDir(root_));
   }
+  KVINDEX_ASSIGN_OR_RETURN(data_,
+                           DataFile::Open(env_.get(), Path("data"), schema_));
   return absl::OkStatus();
 }
 
@@ -184,8 +219,11 @@ absl::Status Instance::RecoverLogAsync() {
         stale, Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
                                   /*fresh=*/false, generation_ + 1,
                                   options_.flush_callback));
-    KVINDEX_ASSIGN_OR_RETURN(const bool wanted,
-                             LogAsyncWanted(stale->generation(), generation_));
+    KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
+    KVINDEX_ASSIGN_OR_RETURN(
+        const bool wanted,
+        PlanLogAsyncRecovery(
+            {Path("log_async"), stale->generation(), generation_, committed}));
     if (!wanted) return Failed(stale->Clear(generation_, /*reopen=*/false));
   }
   // Once the merge reset the log (same generation), the log may already hold

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
 #include "index/instance.h"
+#include "index/recovery_rules.h"
 #include "index/stats.h"
 #include "io/env.h"
 #include "io/index_file.h"
@@ -123,21 +124,45 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
     KVINDEX_ASSIGN_OR_RETURN(update.log_records, current->ReadPending());
     return absl::OkStatus();
   }
-  KVINDEX_ASSIGN_OR_RETURN(update.new_log, OpenLive("log"));
-  if (update.new_log == nullptr && current != nullptr) {
-    return absl::DataLossError(
-        absl::StrCat(Path("log"), ": log file disappeared"));
-  }
-  if (update.new_log != nullptr) {
+  // The log is read before the data file (or manifest), so a merge may
+  // commit in between: its output then holds log records that this read of
+  // the log missed, and the stale log would shadow them. The log that merge
+  // froze was flushed whole before the merge wrote anything, so reading it
+  // again catches up; if it was reset meanwhile, start over.
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == kMaxSyncAttempts) {
+      return absl::UnavailableError(absl::StrCat(
+          root_, ": the writer committed merges throughout this sync (",
+          kMaxSyncAttempts, " attempts); sync again"));
+    }
+    KVINDEX_ASSIGN_OR_RETURN(update.new_log, OpenLive("log"));
+    if (update.new_log == nullptr && current != nullptr) {
+      return absl::DataLossError(
+          absl::StrCat(Path("log"), ": log file disappeared"));
+    }
+    if (update.new_log == nullptr) return CheckLogNextToData();
+    (void)Hook(HookPoint::kSyncLogOpened);
     // A manifest means a tiered store, whose runs replace the data file; the
     // manifest read is the one committed for this log or a later one, so the
     // runs are one consistent set.
     KVINDEX_ASSIGN_OR_RETURN(
         update.new_runs,
         OpenRuns(update.new_log->generation(), update.previous_runs.get()));
+    update.new_data.reset();
     if (update.new_runs == nullptr) {
-      KVINDEX_ASSIGN_OR_RETURN(update.new_data,
-                               OpenData(update.new_log->generation()));
+      KVINDEX_ASSIGN_OR_RETURN(update.new_data, OpenData(*update.new_log));
+    }
+    const int64_t committed =
+        update.new_runs != nullptr   ? update.new_runs->manifest().generation
+        : update.new_data != nullptr ? update.new_data->generation()
+                                     : -1;
+    const int64_t read_generation = update.new_log->generation();
+    if (committed <= read_generation) break;
+    KVINDEX_ASSIGN_OR_RETURN(const IndexFile::Header header,
+                             update.new_log->file().ReadHeader());
+    if (header.generation == read_generation) {
+      KVINDEX_RETURN_IF_ERROR(update.new_log->LoadNewRecords());
+      break;
     }
   }
   if (current != nullptr) (void)Hook(HookPoint::kSyncReloadLog);
@@ -216,14 +241,21 @@ absl::StatusOr<bool> Instance::IsLive(const Log& log, absl::string_view name) {
   return *at_path == opened;
 }
 
+// A data file older than the log is what a clear leaves before it removes it
+// (not shown), or damage (recovery_rules.h). A newer one is a merge committing
+// while this sync reads the files: shown, the next sync catches up.
 absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
-    int64_t generation) {
+    const Log& log) {
   KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
                            DataFile::Open(env_.get(), Path("data"), schema_));
-  if (data != nullptr && data->generation() < generation) {
-    return std::shared_ptr<const DataFile>();
-  }
-  return data;
+  if (data == nullptr || data->generation() >= log.generation()) return data;
+  KVINDEX_ASSIGN_OR_RETURN(
+      const DataRecovery plan,
+      PlanDataRecovery({Path("data"), data->generation(), log.generation(),
+                        log.file().offset() / schema_.entry_size(),
+                        std::nullopt}));
+  (void)plan;  // kRemoveCleared: the only plan for an older data file
+  return std::shared_ptr<const DataFile>();
 }
 
 absl::StatusOr<std::shared_ptr<const RunSet>> Instance::OpenRuns(

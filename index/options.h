@@ -50,6 +50,7 @@ enum class HookPoint {
   kSyncBeforeOffsetRead,  // sync: before reading the log header
   kSyncAfterOffsetRead,   // sync: after reading the log header
   kSyncReloadLog,         // sync: generation changed, log and data reopened
+  kSyncLogOpened,         // sync: log (re)opened, data file or runs not yet
   kSyncReloadLogAsync,    // sync: log_async (re)opened from its path
   kCompactionBefore,      // tiered: compaction thread, before its output
   kCompactionAfter,       // tiered: compaction committed

@@ -116,6 +116,13 @@ class File {
 // length.
 absl::Status ReadFully(const File& file, uint64_t offset, size_t n, char* dst);
 
+// The status of operation `op` on `path` failing with `err` (an errno value),
+// as Env::Posix() reports it: "<path>: <op>: <strerror>" with a code that
+// says what to do about it (kNotFound, kPermissionDenied for EACCES and EPERM,
+// kResourceExhausted when out of space or quota, kFailedPrecondition on a
+// read-only file system, kUnavailable for EAGAIN, kInternal otherwise).
+absl::Status PosixError(absl::string_view op, const std::string& path, int err);
+
 // Held while the process owns a lock file; destroying it releases the lock.
 class FileLock {
  public:

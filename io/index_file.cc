@@ -179,8 +179,9 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
   handle->entry_size_ = entry_size;
   handle->fan_size_ = static_cast<uint64_t>(header->fan_size);
   handle->generation_ = header->generation;
-  handle->offset_ = UsableOffset(static_cast<uint64_t>(header->offset), *size,
-                                 handle->header_size(), entry_size);
+  handle->claimed_ = static_cast<uint64_t>(header->offset);
+  handle->offset_ =
+      UsableOffset(handle->claimed_, *size, handle->header_size(), entry_size);
   handle->flushed_ = handle->offset_;
   return handle;
 }
@@ -289,8 +290,8 @@ absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
     // file holds and in whole records, exactly as at open.
     absl::StatusOr<uint64_t> size = file_->Size();
     if (!size.ok()) return Annotate(size.status(), path_, "reading the size");
-    offset_ = UsableOffset(static_cast<uint64_t>(header.offset), *size,
-                           header_size(), entry_size_);
+    claimed_ = static_cast<uint64_t>(header.offset);
+    offset_ = UsableOffset(claimed_, *size, header_size(), entry_size_);
     flushed_ = offset_;
     header.offset = static_cast<int64_t>(offset_);
   }

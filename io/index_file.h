@@ -104,6 +104,12 @@ class IndexFile {
   uint64_t offset() const { return offset_; }
   // Logical end of the records as last written to the file's header.
   uint64_t flushed_offset() const { return flushed_; }
+  // Read-only handles: the offset the header held when last read, before it
+  // was cut to the whole records the file holds (flushed_offset()). A writer's
+  // torn append explains a difference in a log; in a data file, which is
+  // written whole before it is renamed in, it means damage. Read-write
+  // handles: flushed_offset().
+  uint64_t claimed_offset() const { return readonly_ ? claimed_ : flushed_; }
   // Generation as last read or written through this handle.
   int64_t generation() const { return generation_; }
 
@@ -202,6 +208,7 @@ class IndexFile {
   uint64_t fan_size_ = 0;
   uint64_t offset_ = 0;   // logical, includes buffer_
   uint64_t flushed_ = 0;  // logical, persisted in the header
+  uint64_t claimed_ = 0;  // read-only: the header's offset, uncut
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;

@@ -26,9 +26,7 @@
 #endif
 
 namespace kvindex {
-namespace {
 
-// Translates `err` (an errno value) for operation `op` on `path`.
 absl::Status PosixError(absl::string_view op, const std::string& path,
                         int err) {
   std::string msg = absl::StrCat(path, ": ", op, ": ", std::strerror(err));
@@ -47,10 +45,17 @@ absl::Status PosixError(absl::string_view op, const std::string& path,
       return absl::AlreadyExistsError(msg);
     case EAGAIN:
       return absl::UnavailableError(msg);
+    case EROFS:
+      // Not the store's fault nor a transient one: the file system refuses
+      // writes until it is remounted.
+      return absl::FailedPreconditionError(
+          absl::StrCat(msg, " (the file system is mounted read-only)"));
     default:
       return absl::InternalError(msg);
   }
 }
+
+namespace {
 
 // Closes `fd` without retrying: on Linux the descriptor is released even when
 // close fails with EINTR, so a retry could close an unrelated descriptor.

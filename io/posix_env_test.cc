@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -450,6 +451,29 @@ TEST_F(PosixEnvTest, SyncDirErrors) {
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(absl::StrContains(s.message(), file)) << s;
   EXPECT_TRUE(env_->SyncDir(dir_).ok());
+}
+
+TEST(PosixErrorTest, CodesSayWhatToDo) {
+  const std::string path = "/store/index/log";
+  const struct {
+    int err;
+    absl::StatusCode code;
+  } cases[] = {
+      {ENOENT, absl::StatusCode::kNotFound},
+      {EACCES, absl::StatusCode::kPermissionDenied},
+      {EPERM, absl::StatusCode::kPermissionDenied},
+      {ENOSPC, absl::StatusCode::kResourceExhausted},
+      {EROFS, absl::StatusCode::kFailedPrecondition},
+      {EAGAIN, absl::StatusCode::kUnavailable},
+      {EIO, absl::StatusCode::kInternal},
+  };
+  for (const auto& c : cases) {
+    const absl::Status st = PosixError("pwrite", path, c.err);
+    EXPECT_EQ(st.code(), c.code) << st;
+    EXPECT_TRUE(absl::StartsWith(st.message(), path + ": pwrite: ")) << st;
+  }
+  EXPECT_TRUE(absl::StrContains(PosixError("open", path, EROFS).message(),
+                                "read-only"));
 }
 
 TEST_F(PosixEnvTest, PermissionDenied) {

@@ -7,6 +7,19 @@
 #include "absl/strings/str_cat.h"
 
 namespace kvindex {
+namespace {
+
+// Logs are written without a fan-out table (the OCaml library's too): a
+// header that claims one is damaged, and reading records after it would
+// misplace every one of them.
+absl::Status CheckNoFanout(const IndexFile& file) {
+  if (file.fan_size() == 0) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      file.path(), ": header field fan_size: ", file.fan_size(),
+      " bytes, but a log has no fan-out table (the header is damaged)"));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
     Env* env, const std::string& path, const Schema& schema, bool fresh,
@@ -19,6 +32,8 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
   options.flush_callback = std::move(flush_callback);
   auto file = IndexFile::OpenReadWrite(env, path, options);
   if (!file.ok()) return file.status();
+  absl::Status no_fanout = CheckNoFanout(**file);
+  if (!no_fanout.ok()) return no_fanout;
   std::unique_ptr<Log> log(new Log(schema, *std::move(file)));
   absl::Status s = log->LoadNewRecords();
   if (!s.ok()) return s;
@@ -31,6 +46,8 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadOnly(Env* env,
   auto file = IndexFile::OpenReadOnly(env, path, schema.entry_size());
   if (!file.ok()) return file.status();
   if (*file == nullptr) return std::unique_ptr<Log>();
+  absl::Status no_fanout = CheckNoFanout(**file);
+  if (!no_fanout.ok()) return no_fanout;
   std::unique_ptr<Log> log(new Log(schema, *std::move(file)));
   absl::Status s = log->LoadNewRecords();
   if (!s.ok()) return s;

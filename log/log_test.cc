@@ -375,6 +375,38 @@ TEST_F(LogTest, OpenReadOnlyOfAForeignFileIsDataLoss) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr(kLogPath)));
 }
 
+// A damaged header that claims a fan-out table (byte 31 set: 8 bytes) would
+// shift every record; both opens refuse it and name the field, and the file
+// is left as it was.
+TEST_F(LogTest, HeaderWithAFanoutIsDataLossNamingTheField) {
+  {
+    std::unique_ptr<Log> log = OpenRw(false, 3);
+    ASSERT_NE(log, nullptr);
+    for (uint32_t i = 0; i < 4; ++i) {
+      ASSERT_OK(log->Append(SmallKey(i), SmallValue(i)));
+    }
+    ASSERT_OK(log->Flush());
+  }
+  absl::StatusOr<std::string> bytes = env_.Contents(kLogPath);
+  ASSERT_OK(bytes);
+  std::string damaged = *bytes;
+  damaged[31] = '\x08';
+  env_.SetContents(kLogPath, damaged);
+  absl::StatusOr<std::unique_ptr<Log>> ro =
+      Log::OpenReadOnly(&env_, kLogPath, schema_);
+  EXPECT_THAT(
+      ro.status(),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr(absl::StrCat(kLogPath, ": header field fan_size"))));
+  absl::StatusOr<std::unique_ptr<Log>> rw =
+      Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr);
+  EXPECT_THAT(rw.status(), StatusIs(absl::StatusCode::kDataLoss,
+                                    HasSubstr("a log has no fan-out table")));
+  absl::StatusOr<std::string> after = env_.Contents(kLogPath);
+  ASSERT_OK(after);
+  EXPECT_EQ(*after, damaged);
+}
+
 TEST_F(LogTest, AppendIsFoundBeforeAnyFlush) {
   std::unique_ptr<Log> log = OpenRw();
   ASSERT_NE(log, nullptr);

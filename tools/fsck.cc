@@ -24,6 +24,7 @@
 #include "datafile/data_file.h"
 #include "fan/fan.h"
 #include "filter/key_filter.h"
+#include "index/recovery_rules.h"
 #include "io/file_header.h"
 #include "io/index_file.h"
 #include "nlohmann/json.hpp"
@@ -1503,28 +1504,63 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     }
   }
 
-  // Generations (docs/format.md §7): data was produced by the merge that set log's
-  // generation, or by one whose log reset was cut short (one more); log_async
-  // belongs to the running or interrupted merge (log's generation + 1, or equal
-  // once the merge reset the log).
+  // Generations: what a writer's open would do about them, by the same rules
+  // (index/recovery_rules.h): finish a merge commit or a clear cut short (a
+  // note), or refuse a state no merge or clear leaves (an error).
   if (log_ok) {
-    auto check_gen = [&](const Header& h) {
-      const int64_t g = h.generation;
-      const int64_t lg = log_header.generation;
-      if (g == lg || (lg < INT64_MAX && g == lg + 1)) return;
-      Reporter r(&report.problems, h.path, options.max_reports);
-      std::string why;
-      if (h.name == "data" && g < lg) {
-        why =
-            "; an older data file is what an interrupted clear leaves (kvindex "
-            "removes it at the next open)";
-      }
-      r.Warning(kGenerationField,
-                absl::StrCat("generation ", g, " does not follow the log's (",
-                             lg, "): expected ", lg, " or ", lg, " + 1", why));
+    const uint64_t entry = schema->entry_size();
+    auto report_refusal = [&](const std::string& path, const absl::Status& st) {
+      Reporter r(&report.problems, path, options.max_reports);
+      r.Error(kGenerationField,
+              std::string(absl::StripPrefix(st.message(), path + ": ")));
     };
-    if (data_ok) check_gen(data_header);
-    if (async_ok) check_gen(async_header);
+    const std::optional<int64_t> async_generation =
+        async_ok ? std::optional<int64_t>(async_header.generation)
+                 : std::nullopt;
+    int64_t committed = -1;
+    if (manifest.exists && manifest.manifest.has_value()) {
+      committed = manifest.manifest->generation;
+    }
+    bool data_refused = false;
+    if (data_ok) {
+      committed = data_header.generation;
+      absl::StatusOr<DataRecovery> plan = PlanDataRecovery(
+          {data_header.path, data_header.generation, log_header.generation,
+           static_cast<uint64_t>(log_header.offset) / entry, async_generation});
+      if (!plan.ok()) {
+        report_refusal(data_header.path, plan.status());
+        data_refused = true;
+      } else if (*plan == DataRecovery::kFinishMergeCommit) {
+        report.notes.push_back(absl::StrCat(
+            "data: one generation ahead of the log, with its merge's "
+            "log_async: "
+            "a merge commit cut short (the index resets the log to generation ",
+            data_header.generation, " at its next open)"));
+      } else if (*plan == DataRecovery::kRemoveCleared) {
+        report.notes.push_back(
+            "data: one generation behind an empty log: a clear cut short (the "
+            "index removes the data file at its next open)");
+        committed = -1;
+      }
+    }
+    if (async_ok && !data_refused) {
+      // A commit cut short before its log reset is finished first.
+      const int64_t log_generation = committed == log_header.generation + 1
+                                         ? committed
+                                         : log_header.generation;
+      absl::StatusOr<bool> wanted =
+          PlanLogAsyncRecovery({async_header.path, async_header.generation,
+                                log_generation, committed});
+      if (!wanted.ok()) {
+        report_refusal(async_header.path, wanted.status());
+      } else {
+        report.notes.push_back(
+            *wanted ? "log_async: holds the writes of a merge cut short (the "
+                      "index copies them into the log at its next open)"
+                    : "log_async: left by a clear cut short (the index removes "
+                      "it at its next open)");
+      }
+    }
   }
   if (manifest.exists) {
     CheckTieredStore(env, root, *schema, options, progress, manifest,

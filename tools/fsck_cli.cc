@@ -131,8 +131,12 @@ Searches DIR/index for damage. Each problem is printed on one line as
                (damaged, built for another data file) is a warning
   merge        only the header (a leftover of an interrupted merge)
   lock         holds a decimal PID (a warning otherwise)
-  generations  data and log_async at the log's generation or one more (a
-               warning otherwise)
+  generations  by the rules of a writer's open: data at the log's generation,
+               one more with its merge's log_async (a merge stopped before
+               its log reset) or one less with an empty log (a clear stopped
+               after it); log_async one more than the log, or equal when a
+               merge committed at that generation (a note when a clear left
+               it); anything else is an error (the writer refuses to open)
 In the tiered layout (a store with a manifest file):
   manifest     decodes; its entry size is --key-size + --value-size; its
                generation is the log's: older (a clear stopped before it

@@ -628,22 +628,65 @@ TEST(IntegrityCheck, GenerationsAndLock) {
   std::string data = ReadStoreFile(root, "data");
   PutBigEndian64(&data, 16, 4);
   WriteStoreFile(root, "data", data);
-  const Schema s = SchemaOf(Opts20());
-  WriteStoreFile(root, "log_async", LogFile(s, {}, 10));  // log's + 1: fine
   WriteStoreFile(root, "lock", "not a pid");
   Report r = Check(root);
-  EXPECT_EQ(
-      CountAt(r, root, "data", 16, "generation 4 does not follow the log's (9)",
-              Severity::kWarning),
-      1)
-      << Dump(r);
-  EXPECT_EQ(CountAt(r, root, "log_async", 16, "generation", Severity::kWarning),
-            0)
+  // A writer refuses to open it (index/recovery_rules.h): an error.
+  EXPECT_EQ(CountAt(r, root, "data", 16,
+                    "generation: 4 next to the log's (9) is a state no merge "
+                    "or clear leaves",
+                    Severity::kError),
+            1)
       << Dump(r);
   EXPECT_EQ(
       CountAt(r, root, "lock", 0, "does not hold a PID", Severity::kWarning), 1)
       << Dump(r);
-  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+}
+
+// The generations a merge or clear cut short leaves are notes (the next open
+// finishes them); the same states without the evidence of a second file are
+// errors, as the writer's open refuses them.
+TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
+  const Schema s = SchemaOf(Opts20());
+  struct Case {
+    const char* name;
+    int64_t data_generation;  // the log's is 9
+    bool empty_log;
+    int64_t log_async_generation;  // -1: none
+    const char* error_in;          // nullptr: no error
+    const char* text;              // in the note or the error
+  };
+  const Case cases[] = {
+      {"merge-cut", 10, false, 10, nullptr, "a merge commit cut short"},
+      {"merge-lookalike", 10, false, -1, "data",
+       "log_async (generation 10) is "
+       "missing"},
+      {"clear-cut", 8, true, -1, nullptr, "a clear cut short"},
+      {"clear-lookalike", 8, false, -1, "data", "the log holds"},
+      {"merge-running", 9, false, 10, nullptr,
+       "log_async: holds the writes of a merge cut short"},
+      {"stale-async", 9, false, 7, "log_async", "no merge or clear leaves"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string root = CleanStore(absl::StrCat("gen-", c.name));
+    std::string data = ReadStoreFile(root, "data");
+    PutBigEndian64(&data, 16, static_cast<uint64_t>(c.data_generation));
+    WriteStoreFile(root, "data", data);
+    if (c.empty_log) WriteStoreFile(root, "log", LogFile(s, {}, 9));
+    if (c.log_async_generation >= 0) {
+      WriteStoreFile(root, "log_async", LogFile(s, {}, c.log_async_generation));
+    }
+    Report r = Check(root);
+    if (c.error_in == nullptr) {
+      EXPECT_EQ(r.errors(), 0u) << Dump(r);
+      EXPECT_TRUE(absl::StrContains(Dump(r), c.text)) << Dump(r);
+    } else {
+      EXPECT_EQ(r.errors(), 1u) << Dump(r);
+      EXPECT_EQ(CountAt(r, root, c.error_in, 16, c.text, Severity::kError), 1)
+          << Dump(r);
+    }
+  }
 }
 
 TEST(IntegrityCheck, LeftoverMergeIsOnlyHeaderChecked) {
