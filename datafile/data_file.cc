@@ -1,6 +1,7 @@
 #include "datafile/data_file.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -33,6 +34,8 @@ void RecordVerdict(bool may_contain, int* trend) {
     --*trend;
   }
 }
+
+std::atomic<uint64_t> whole_file_searches{0};
 
 // Records sampled at open to check that the header's fields fit them.
 constexpr uint64_t kSampledRecords = 64;
@@ -130,6 +133,10 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   // more.
   (void)file->Close();
   return std::shared_ptr<const DataFile>(std::move(data));
+}
+
+uint64_t DataFile::WholeFileSearches() {
+  return whole_file_searches.load(std::memory_order_relaxed);
 }
 
 DataFile::Window DataFile::WindowOf(uint64_t hash) const {
@@ -261,6 +268,7 @@ const char* DataFile::Find(absl::string_view key, const Window& given) const {
   // that Fanout::Import cannot see): search the whole file rather than miss a
   // binding. With a filter this path is rare (its false positives).
   if (Encloses(w)) return nullptr;
+  whole_file_searches.fetch_add(1, std::memory_order_relaxed);
   i = InterpolationSearch(array, schema_, key, hash, 0, count_ - 1);
   return i.has_value() ? entry(*i) : nullptr;
 }

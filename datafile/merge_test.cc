@@ -332,9 +332,9 @@ class MergeTest : public ::testing::Test {
   // Damages the fan-out table of the data file at kDataPath (`count`
   // records, `fans` slots) so that Fanout::Import and the open's sample of
   // records accept it but it does not match the records: one slot moves back
-  // by one record, so the window of its bucket misses the bucket's last
-  // record. Picks a slot whose last record is not among the 64 the open
-  // samples (DataFile::Open); returns the key of that record.
+  // by 24 records, so the window of its bucket misses the bucket's last
+  // records. Picks a slot whose moved records are not among the 64 the open
+  // samples (DataFile::Open); returns the key of the bucket's last record.
   std::string DamageFanout(uint64_t count, size_t fans) {
     const size_t e = schema_.entry_size();
     std::string bytes = env_.Contents(kDataPath).value();
@@ -348,10 +348,17 @@ class MergeTest : public ::testing::Test {
       }
       return false;
     };
+    constexpr uint64_t kShift = 24;  // records moved to the next bucket
     for (size_t j = fans / 2; j + 1 < fans; ++j) {
       const uint64_t last = slot(j) / e;
-      if (slot(j) < slot(j - 1) + 2 * e || sampled(last)) continue;
-      bytes.replace(IndexFile::kHeaderSize + j * 8, 8, Be64(slot(j) - e));
+      if (slot(j) < slot(j - 1) + 2 * kShift * e) continue;
+      bool any_sampled = false;
+      for (uint64_t i = last + 1 - kShift; i <= last; ++i) {
+        any_sampled = any_sampled || sampled(i);
+      }
+      if (any_sampled) continue;
+      bytes.replace(IndexFile::kHeaderSize + j * 8, 8,
+                    Be64(slot(j) - kShift * e));
       env_.SetContents(kDataPath, bytes);
       const size_t at = IndexFile::kHeaderSize + 8 * fans + last * e;
       return bytes.substr(at, schema_.key_size);
@@ -781,6 +788,7 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   ASSERT_TRUE(damaged.ok()) << damaged.status();
   ASSERT_NE(*damaged, nullptr);
   ASSERT_EQ((*damaged)->filter(), nullptr);
+  const uint64_t whole_file_searches = DataFile::WholeFileSearches();
   for (const auto& [k, v] : model) {
     const char* e = (*damaged)->Find(k, schema_.hash(k));
     ASSERT_NE(e, nullptr) << "key #" << ValueNumber(k);
@@ -789,6 +797,59 @@ TEST_F(MergeTest, FindSurvivesAFanoutTableThatDoesNotMatchTheRecords) {
   for (uint32_t k = 1; k < 9000; k += 500) {
     EXPECT_EQ((*damaged)->Find(Key(k), schema_.hash(Key(k))), nullptr) << k;
   }
+  // The key the damaged window misses took the whole-file search.
+  EXPECT_GT(DataFile::WholeFileSearches(), whole_file_searches);
+}
+
+// With the table a merge wrote, no find needs the whole-file search: not at
+// record 0 (whose slot of 0 also means "no record before"), not next to the
+// edges of buckets (hashes on both sides, several keys each), not in empty
+// buckets. A wrong window would show as such a search even where the search
+// hides it by finding the key anyway. Keys of hashes below `lowest` are left
+// out, so that record 0 opens a later bucket than the first.
+void ExpectNoWholeFileSearch(MemEnv* env, uint32_t lowest) {
+  const Schema s = MidSchema();  // hash: key & 0xfff; k, k + 4096 share it
+  Model model;
+  LogTable log(s);
+  auto add = [&](uint32_t k, uint32_t v) {
+    if ((k & 0xfff) < lowest) return;
+    log.Add(Entry(Key(k), Value(v)).data());
+    model[Key(k)] = Value(v);
+  };
+  for (uint32_t k = 0; k < 4096; ++k) add(k, k + 1);
+  for (uint32_t k = 4096; k < 8192; k += 2) add(k, k + 1);
+  for (uint32_t edge = 0; edge <= 4096; edge += 64) {
+    for (uint32_t h = edge == 0 ? 0 : edge - 2; h < edge + 2 && h < 4096; ++h) {
+      for (uint32_t k : {h, h + 4096, h + 8192}) add(k, k + 2);
+    }
+  }
+  absl::StatusOr<MergeResult> merged =
+      WriteMerge(MakeRequest(env, s, log, nullptr, 1));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  auto data = DataFile::FromFile(std::move(merged->file), s, env);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_NE(*data, nullptr);
+  ASSERT_GE((*data)->fanout().nb_fans(), 16u);
+  const uint64_t whole_file_searches = DataFile::WholeFileSearches();
+  for (const auto& [k, v] : model) {
+    const char* e = (*data)->Find(k, s.hash(k));
+    ASSERT_NE(e, nullptr) << "key #" << ValueNumber(k);
+    EXPECT_EQ(EntryValue(s, e), v);
+  }
+  for (uint32_t k = 8192; k < 12288; k += 5) {
+    if (model.count(Key(k)) == 0) {
+      EXPECT_EQ((*data)->Find(Key(k), s.hash(Key(k))), nullptr) << k;
+    }
+  }
+  EXPECT_EQ(DataFile::WholeFileSearches(), whole_file_searches);
+}
+
+TEST_F(MergeTest, FindsAtBucketEdgesNeverSearchTheWholeFile) {
+  ExpectNoWholeFileSearch(&env_, 0);
+}
+
+TEST_F(MergeTest, FindsWithRecordZeroInALaterBucketNeverSearchTheWholeFile) {
+  ExpectNoWholeFileSearch(&env_, 700);
 }
 
 // A merge that copies runs uses the data file's fan-out table only as a hint:

@@ -6,6 +6,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "datafile/data_file.h"
 
 namespace kvindex {
 namespace {
@@ -47,6 +48,8 @@ struct Counters {
   Stripe stripes[kStripes];
   std::atomic<size_t> next_stripe{0};
   std::atomic<uint64_t> time_sync_us{0};  // a latest value, not a sum
+  // DataFile::WholeFileSearches() at the last reset.
+  std::atomic<uint64_t> whole_file_searches_base{0};
   absl::Mutex mu;
   std::deque<uint64_t> merge_durations ABSL_GUARDED_BY(mu);
 };
@@ -91,6 +94,8 @@ Stats GetStats() {
   s.lru_misses = Sum(&Stripe::lru_misses);
   s.nb_durable_flush = Sum(&Stripe::nb_durable_flush);
   s.nb_flush_fsync = Sum(&Stripe::nb_flush_fsync);
+  s.nb_find_whole_file =
+      DataFile::WholeFileSearches() - c.whole_file_searches_base.load(kRelaxed);
   s.nb_replace_timed = Sum(&Stripe::nb_replace_timed);
   s.replace_mean_ns = s.nb_replace_timed == 0
                           ? 0
@@ -107,6 +112,7 @@ void ResetStats() {
     for (auto* a : stripe.All()) a->store(0, kRelaxed);
   }
   c.time_sync_us.store(0, kRelaxed);
+  c.whole_file_searches_base.store(DataFile::WholeFileSearches(), kRelaxed);
   absl::MutexLock lock(&c.mu);
   c.merge_durations.clear();
 }

@@ -34,6 +34,10 @@ struct Stats {
   // ratio tells how many flushes shared each.
   uint64_t nb_durable_flush = 0;
   uint64_t nb_flush_fsync = 0;
+  // Finds that searched a whole data file (or run) because its fan-out table
+  // did not match its records around the key's bucket: damage the open's
+  // checks did not see (DataFile::WholeFileSearches). Zero for a sound store.
+  uint64_t nb_find_whole_file = 0;
   // Durations (µs) of the last 10 merges, oldest first.
   std::vector<uint64_t> merge_durations_us;
   // Mean replace latency (ns) since the last reset, measured on one replace

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "index/options.h"
 #include "index/raw_index.h"
+#include "index/stats.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
 #include "runset/manifest.h"
@@ -77,14 +78,17 @@ std::optional<std::string> FindValue(RawIndex* index, absl::string_view key) {
   return value;
 }
 
-// Every key of `model` is found with its value, and iteration visits exactly
-// the model's bindings, each key once.
+// Every key of `model` is found with its value (each run's window right: no
+// find needs a whole-run search), and iteration visits exactly the model's
+// bindings, each key once.
 void ExpectMatches(RawIndex* index, const Model& model) {
+  const uint64_t whole_file_searches = GetStats().nb_find_whole_file;
   for (const auto& [key, value] : model) {
     const std::optional<std::string> found = FindValue(index, key);
     ASSERT_TRUE(found.has_value()) << "missing key " << absl::CEscape(key);
     EXPECT_EQ(*found, value) << "key " << absl::CEscape(key);
   }
+  EXPECT_EQ(GetStats().nb_find_whole_file, whole_file_searches);
   Model seen;
   int visits = 0;
   ASSERT_OK(index->Iter([&](absl::string_view k, absl::string_view v) {
