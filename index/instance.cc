@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/clear_marker.h"
 #include "index/stats.h"
 #include "index/stats_env.h"
 #include "io/index_file.h"
@@ -412,6 +413,10 @@ absl::Status Instance::CheckGenerationRoom() const {
 absl::Status Instance::ClearLocked() {
   KVINDEX_RETURN_IF_ERROR(CheckWritable());
   KVINDEX_RETURN_IF_ERROR(CheckGenerationRoom());
+  // The marker, durable before the commit point, is what lets an open finish
+  // a clear cut after it (recovery_rules.h).
+  KVINDEX_RETURN_IF_ERROR(
+      Failed(WriteClearMarker(env_.get(), StoreDir(root_), generation_ + 1)));
   ++generation_;
   lru_.Clear();
   // Nothing old stays visible, even if an IO error stops the clear half-way:
@@ -441,11 +446,19 @@ absl::Status Instance::ClearLocked() {
   // A tiered store's clear: a manifest without runs, then their files.
   KVINDEX_ASSIGN_OR_RETURN(const bool tiered,
                            env_->FileExists(ManifestPath(StoreDir(root_))));
-  if (tiered) return Failed(ClearRuns());
-  auto exists = env_->FileExists(Path("data"));
-  if (!exists.ok()) return Failed(exists.status());
-  if (*exists) KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
-  RemoveFilter();
+  if (tiered) {
+    KVINDEX_RETURN_IF_ERROR(Failed(ClearRuns()));
+  } else {
+    auto exists = env_->FileExists(Path("data"));
+    if (!exists.ok()) return Failed(exists.status());
+    if (*exists) {
+      KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
+    }
+    RemoveFilter();
+  }
+  // Last: everything the marker was needed for is gone.
+  KVINDEX_RETURN_IF_ERROR(
+      Failed(RemoveClearMarker(env_.get(), StoreDir(root_))));
   return Failed(env_->SyncDir(StoreDir(root_)));
 }
 

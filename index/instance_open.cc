@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
+#include "index/clear_marker.h"
 #include "index/instance.h"
 #include "index/recovery_rules.h"
 #include "io/index_file.h"
@@ -111,6 +112,9 @@ absl::Status Instance::OpenWriter() {
       KVINDEX_RETURN_IF_ERROR(RecoverSingleFile());
     }
     KVINDEX_RETURN_IF_ERROR(RecoverLogAsync());
+    // A clear marker left behind: its clear finished (or never reached its
+    // commit point, and the log says which).
+    KVINDEX_RETURN_IF_ERROR(RemoveClearMarker(env_.get(), StoreDir(root_)));
     // A merge output or a filter being written when a crash came is never
     // used; the next merge rewrites them anyway.
     RemoveIfPresent(Path("merge"));
@@ -154,10 +158,12 @@ absl::Status Instance::RecoverSingleFile() {
   if (data_generation >= 0) {
     KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> async_generation,
                              LogAsyncGeneration());
+    KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
+                             ReadClearMarker(env_.get(), StoreDir(root_)));
     KVINDEX_ASSIGN_OR_RETURN(
         plan, PlanDataRecovery({Path("data"), data_generation, generation_,
                                 log_->file().offset() / schema_.entry_size(),
-                                async_generation}));
+                                async_generation, marker}));
   }
   if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(data_generation, /*reopen=*/true));

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
+#include "index/clear_marker.h"
 #include "index/instance.h"
 #include "index/recovery_rules.h"
 #include "index/stats.h"
@@ -246,6 +247,10 @@ absl::StatusOr<bool> Instance::IsLive(const Log& log, absl::string_view name) {
 // while this sync reads the files: shown, the next sync catches up.
 absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
     const Log& log) {
+  // The marker before the data file: a clear removes the data file before its
+  // marker, so a data file seen after a marker was gone is not the clear's.
+  KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
+                           ReadClearMarker(env_.get(), StoreDir(root_)));
   KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const DataFile> data,
                            DataFile::Open(env_.get(), Path("data"), schema_));
   if (data == nullptr || data->generation() >= log.generation()) return data;
@@ -253,7 +258,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
       const DataRecovery plan,
       PlanDataRecovery({Path("data"), data->generation(), log.generation(),
                         log.file().offset() / schema_.entry_size(),
-                        std::nullopt}));
+                        std::nullopt, marker}));
   (void)plan;  // kRemoveCleared: the only plan for an older data file
   return std::shared_ptr<const DataFile>();
 }

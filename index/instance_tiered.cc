@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
 #include "filter/key_filter.h"
+#include "index/clear_marker.h"
 #include "index/instance.h"
+#include "index/recovery_rules.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
 #include "runset/manifest.h"
@@ -24,20 +26,26 @@ namespace index_internal {
 absl::Status Instance::RecoverTiered(const Manifest& manifest) {
   const std::string dir = StoreDir(root_);
   // The manifest commits merges and clears with the generation the log then
-  // takes: it is the log's, or one ahead when a crash came between a merge's
-  // commit and its log reset.
-  if (manifest.generation > generation_ + 1) {
-    return absl::DataLossError(absl::StrCat(
-        ManifestPath(dir), ": generation ", manifest.generation,
-        " is more than one ahead of the log's (", generation_, ")"));
-  }
-  if (manifest.generation == generation_ + 1) {
+  // takes: it is the log's, one ahead when a crash came between a merge's
+  // commit and its log reset, or one behind when it came between a clear's
+  // log reset and its manifest; recovery_rules.h asks for the evidence of a
+  // second file before either.
+  KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> async_generation,
+                           LogAsyncGeneration());
+  KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
+                           ReadClearMarker(env_.get(), dir));
+  KVINDEX_ASSIGN_OR_RETURN(
+      const DataRecovery plan,
+      PlanDataRecovery({ManifestPath(dir), manifest.generation, generation_,
+                        log_->file().offset() / schema_.entry_size(),
+                        async_generation, marker}));
+  if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(manifest.generation, /*reopen=*/true));
     generation_ = manifest.generation;
   }
   KVINDEX_RETURN_IF_ERROR(RemoveStaleRunFiles(env_.get(), dir, manifest));
   Manifest committed = manifest;
-  if (manifest.generation < generation_) {
+  if (plan == DataRecovery::kRemoveCleared) {
     // A clear reset the log (its commit point) and a crash came before it
     // wrote its manifest: the listed runs are gone for good, and so is a
     // log_async of the merge the clear cancelled. The clear removes it before

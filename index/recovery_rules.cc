@@ -34,14 +34,21 @@ absl::StatusOr<DataRecovery> PlanDataRecovery(const DataFacts& f) {
         ": a damaged header; nothing was changed"));
   }
   if (IsNext(l, d)) {
-    if (f.log_records == 0) return DataRecovery::kRemoveCleared;
+    if (f.log_records == 0 && f.clear_marker_generation == l) {
+      return DataRecovery::kRemoveCleared;
+    }
+    const std::string against =
+        f.log_records != 0 ? absl::StrCat("the log holds ", f.log_records,
+                                          " records written since")
+        : f.clear_marker_generation.has_value()
+            ? absl::StrCat("the clear marker is at generation ",
+                           *f.clear_marker_generation)
+            : std::string("there is no clear marker");
     return absl::DataLossError(absl::StrCat(
         f.data_path, ": header field generation: ", d,
         " is one behind the log's (", l,
-        "), which only a clear cut short after its log reset leaves, but the "
-        "log holds ",
-        f.log_records,
-        " records written since: a damaged header; nothing was changed"));
+        "), which only a clear cut short after its log reset leaves, but ",
+        against, ": a damaged header; nothing was changed"));
   }
   return absl::DataLossError(absl::StrCat(
       f.data_path, ": header field generation: ", d, " next to the log's (", l,

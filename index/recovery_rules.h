@@ -17,27 +17,33 @@
 
 namespace kvindex {
 
-// The single-file layout's data file next to the log.
+// The last merge commit on disk (the single-file layout's data file, the
+// tiered layout's manifest) next to the log.
 enum class DataRecovery {
-  kKeep,               // the data file matches the log (or there is none)
-  kFinishMergeCommit,  // a merge renamed its output over `data` and was cut
-                       // before its log reset: reset the log to its generation
-  kRemoveCleared,      // a clear was cut after its log reset: remove `data`
+  kKeep,               // the commit matches the log (or there is none)
+  kFinishMergeCommit,  // a merge committed (renamed its output over `data`,
+                       // or wrote its manifest) and was cut before its log
+                       // reset: reset the log to its generation
+  kRemoveCleared,      // a clear was cut after its log reset: remove what the
+                       // commit names (`data`; the manifest's runs)
 };
 
 struct DataFacts {
-  std::string data_path;    // for messages
-  int64_t data_generation;  // the data file's header
+  std::string data_path;    // the data file's or manifest's, for messages
+  int64_t data_generation;  // its generation
   int64_t log_generation;
   uint64_t log_records;  // records the log holds
   // log_async's generation, if the file exists (and is not shorter than a
   // header).
   std::optional<int64_t> log_async_generation;
+  // The clear marker's generation, if there is one (clear_marker.h).
+  std::optional<int64_t> clear_marker_generation;
 };
 
-// kFinishMergeCommit needs the merge's log_async (data's generation) next to a
-// log one generation behind; kRemoveCleared an empty log one generation
-// ahead (a clear resets the log last, with nothing after it).
+// kFinishMergeCommit needs the merge's log_async (the commit's generation)
+// next to a log one generation behind; kRemoveCleared an empty log one
+// generation ahead (a clear resets the log last, with nothing after it) and
+// the clear's marker at the log's generation.
 absl::StatusOr<DataRecovery> PlanDataRecovery(const DataFacts& facts);
 
 struct LogAsyncFacts {

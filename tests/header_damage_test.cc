@@ -156,6 +156,17 @@ TEST_F(HeaderDamageTest, LogGenerationOneAheadWithRecordsInTheLog) {
   ExpectRefused({kData, "log holds 1 records"});
 }
 
+// The commonest store, just merged with an empty log: a log generation one
+// higher looks exactly like a clear cut after its log reset, but no clear
+// marker agrees, so the data file stays.
+TEST_F(HeaderDamageTest, LogGenerationOneAheadOfAMergedStoreWithAnEmptyLog) {
+  WriteStore(/*merge=*/true);
+  std::string bytes = env_.Contents(kLog).value();
+  ASSERT_EQ(bytes.size(), 32u);  // the merge left the log empty
+  SetByte(kLog, 23, static_cast<char>(bytes[23] + 1));
+  ExpectRefused({kData, "there is no clear marker"});
+}
+
 // A data file one generation ahead of the log made the writer finish a merge
 // commit that never happened: the log's newer values were dropped.
 TEST_F(HeaderDamageTest, DataGenerationOneAheadWithoutTheMergesLogAsync) {

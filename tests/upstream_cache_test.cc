@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index/index.h"
@@ -97,9 +98,12 @@ TEST_F(UpstreamTest, CacheUnboundedSharesUntilClosed) {
 
   // A store deleted behind the cache's back gets a new (empty) read-only
   // instance; the existing one keeps its view.
-  for (const char* name : {"log", "data", "log_async"}) {
-    if (env_.FileExists(ctx->Path(name)).value()) {
-      ASSERT_OK(env_.RemoveFile(ctx->Path(name)));
+  // Every file of it (the tiered layout's manifest and runs too: a manifest
+  // without its log would be refused as damage).
+  const std::string dir = ctx->root() + "/index/";
+  for (const std::string& path : env_.ListFiles()) {
+    if (absl::StartsWith(path, dir) && path != dir + "lock") {
+      ASSERT_OK(env_.RemoveFile(path));
     }
   }
   auto ro3 = Idx::Open(ctx->root(), ro);

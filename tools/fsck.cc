@@ -24,6 +24,7 @@
 #include "datafile/data_file.h"
 #include "fan/fan.h"
 #include "filter/key_filter.h"
+#include "index/clear_marker.h"
 #include "index/recovery_rules.h"
 #include "io/file_header.h"
 #include "io/index_file.h"
@@ -817,34 +818,6 @@ std::string ManifestNote(const Manifest& m) {
   return note;
 }
 
-// The manifest's generation next to the log's `lg` (runset/manifest.h).
-// Returns true when a clear committed after the manifest: its runs are stale.
-bool CheckManifestGeneration(const Manifest& m, int64_t lg, Reporter* r) {
-  const int64_t g = m.generation;
-  if (g == lg) return false;
-  if (g < lg) {
-    r->Warning(kManifestGenerationField,
-               absl::StrCat("generation ", g, " is older than the log's (", lg,
-                            "): a clear committed and stopped before it wrote "
-                            "its manifest; the runs listed are stale (the next "
-                            "writer open deletes them)"));
-    return true;
-  }
-  if (g == lg + 1) {  // no overflow: lg < g <= the largest manifest generation
-    r->Warning(kManifestGenerationField,
-               absl::StrCat("generation ", g, " is the log's (", lg,
-                            ") + 1: a merge committed and stopped before it "
-                            "reset the log (the next writer open resets it)"));
-    return false;
-  }
-  r->Error(kManifestGenerationField,
-           absl::StrCat("generation ", g,
-                        " is more than one ahead of the "
-                        "log's (",
-                        lg, "): the index refuses to open the store"));
-  return false;
-}
-
 // The header fields of a run that its manifest entry repeats.
 void CompareWithEntry(const Header& h, const RunEntry& entry,
                       const Schema& schema, Reporter* r) {
@@ -1082,8 +1055,7 @@ void CheckRunFilesAlone(Env* env, const std::string& root, const Schema& schema,
 // `log` is the log's header, when usable.
 void CheckTieredStore(Env* env, const std::string& root, const Schema& schema,
                       const Options& options, const ProgressFn& progress,
-                      const ManifestLoad& load, const Header* log,
-                      Report* report) {
+                      const ManifestLoad& load, bool cleared, Report* report) {
   if (!load.manifest) {
     CheckRunFilesAlone(env, root, schema, options, progress, report);
     return;
@@ -1098,8 +1070,6 @@ void CheckTieredStore(Env* env, const std::string& root, const Schema& schema,
                          "of ", schema.entry_size(),
                          " bytes; are --key-size/--value-size right?"));
   }
-  const bool cleared =
-      log != nullptr && CheckManifestGeneration(m, log->generation, &r);
   bool data_holds_run = false;
   if (cleared) {
     report->notes.push_back(
@@ -1504,6 +1474,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     }
   }
 
+  bool tiered_cleared = false;
   // Generations: what a writer's open would do about them, by the same rules
   // (index/recovery_rules.h): finish a merge commit or a clear cut short (a
   // note), or refuse a state no merge or clear leaves (an error).
@@ -1517,16 +1488,53 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
     const std::optional<int64_t> async_generation =
         async_ok ? std::optional<int64_t>(async_header.generation)
                  : std::nullopt;
-    int64_t committed = -1;
-    if (manifest.exists && manifest.manifest.has_value()) {
-      committed = manifest.manifest->generation;
+    const std::string dir = StoreDir(root);
+    std::optional<int64_t> marker;
+    absl::StatusOr<std::optional<int64_t>> read_marker =
+        ReadClearMarker(env, dir);
+    if (!read_marker.ok()) {
+      Reporter r(&report.problems, ClearMarkerPath(dir), options.max_reports);
+      r.Error(0, std::string(absl::StripPrefix(read_marker.status().message(),
+                                               ClearMarkerPath(dir) + ": ")));
+    } else if (read_marker->has_value()) {
+      marker = *read_marker;
+      report.notes.push_back(absl::StrCat(
+          "clear: the marker of a clear to generation ", **read_marker,
+          " (the index removes it at its next open)"));
     }
+    int64_t committed = -1;
     bool data_refused = false;
+    if (manifest.exists && manifest.manifest.has_value()) {
+      const Manifest& m = *manifest.manifest;
+      committed = m.generation;
+      absl::StatusOr<DataRecovery> plan = PlanDataRecovery(
+          {ManifestPath(dir), m.generation, log_header.generation,
+           static_cast<uint64_t>(log_header.offset) / entry, async_generation,
+           marker});
+      if (!plan.ok()) {
+        report_refusal(ManifestPath(dir), plan.status());
+        data_refused = true;
+      } else if (*plan == DataRecovery::kFinishMergeCommit) {
+        report.notes.push_back(absl::StrCat(
+            "manifest: one generation ahead of the log, with its merge's "
+            "log_async: a merge commit cut short (the index resets the log to "
+            "generation ",
+            m.generation, " at its next open)"));
+      } else if (*plan == DataRecovery::kRemoveCleared) {
+        report.notes.push_back(
+            "manifest: one generation behind an empty log, with the clear's "
+            "marker: a clear cut short (the index removes the runs it lists, "
+            "and log_async, at its next open)");
+        tiered_cleared = true;
+        data_refused = true;  // log_async goes with the clear
+      }
+    }
     if (data_ok) {
       committed = data_header.generation;
       absl::StatusOr<DataRecovery> plan = PlanDataRecovery(
           {data_header.path, data_header.generation, log_header.generation,
-           static_cast<uint64_t>(log_header.offset) / entry, async_generation});
+           static_cast<uint64_t>(log_header.offset) / entry, async_generation,
+           marker});
       if (!plan.ok()) {
         report_refusal(data_header.path, plan.status());
         data_refused = true;
@@ -1538,8 +1546,9 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
             data_header.generation, " at its next open)"));
       } else if (*plan == DataRecovery::kRemoveCleared) {
         report.notes.push_back(
-            "data: one generation behind an empty log: a clear cut short (the "
-            "index removes the data file at its next open)");
+            "data: one generation behind an empty log, with the clear's "
+            "marker: a clear cut short (the index removes the data file at its "
+            "next open)");
         committed = -1;
       }
     }
@@ -1564,7 +1573,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
   }
   if (manifest.exists) {
     CheckTieredStore(env, root, *schema, options, progress, manifest,
-                     log_ok ? &log_header : nullptr, &report);
+                     tiered_cleared, &report);
   }
 
   absl::optional<std::string> lock = ReadLock(env, root, &report.problems);

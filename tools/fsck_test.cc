@@ -653,19 +653,21 @@ TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
     int64_t data_generation;  // the log's is 9
     bool empty_log;
     int64_t log_async_generation;  // -1: none
+    int64_t marker;                // the clear marker's; -1: none
     const char* error_in;          // nullptr: no error
     const char* text;              // in the note or the error
   };
   const Case cases[] = {
-      {"merge-cut", 10, false, 10, nullptr, "a merge commit cut short"},
-      {"merge-lookalike", 10, false, -1, "data",
-       "log_async (generation 10) is "
-       "missing"},
-      {"clear-cut", 8, true, -1, nullptr, "a clear cut short"},
-      {"clear-lookalike", 8, false, -1, "data", "the log holds"},
-      {"merge-running", 9, false, 10, nullptr,
+      {"merge-cut", 10, false, 10, -1, nullptr, "a merge commit cut short"},
+      {"merge-lookalike", 10, false, -1, -1, "data",
+       "log_async (generation 10) is missing"},
+      {"clear-cut", 8, true, -1, 9, nullptr, "a clear cut short"},
+      {"clear-lookalike", 8, false, -1, 9, "data", "the log holds"},
+      {"clear-without-marker", 8, true, -1, -1, "data",
+       "there is no clear marker"},
+      {"merge-running", 9, false, 10, -1, nullptr,
        "log_async: holds the writes of a merge cut short"},
-      {"stale-async", 9, false, 7, "log_async", "no merge or clear leaves"},
+      {"stale-async", 9, false, 7, -1, "log_async", "no merge or clear leaves"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -674,6 +676,11 @@ TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
     PutBigEndian64(&data, 16, static_cast<uint64_t>(c.data_generation));
     WriteStoreFile(root, "data", data);
     if (c.empty_log) WriteStoreFile(root, "log", LogFile(s, {}, 9));
+    if (c.marker >= 0) {
+      WriteStoreFile(
+          root, "clear",
+          absl::StrCat("kvindex clear to generation ", c.marker, "\n"));
+    }
     if (c.log_async_generation >= 0) {
       WriteStoreFile(root, "log_async", LogFile(s, {}, c.log_async_generation));
     }
@@ -1069,33 +1076,42 @@ TEST(TieredIntegrityCheck, DamageInARunNamesTheRun) {
 TEST(TieredIntegrityCheck, ManifestGenerationFollowsTheLog) {
   const TieredStore t = MakeTieredStore("tiered_generations");
   const Schema s = SchemaOf(Opts20());
-  // A merge committed, the log reset was cut short.
+  // A merge committed, the log reset was cut short: its log_async tells.
   WriteStoreFile(t.root, "log", LogFile(s, {}, 8));
+  WriteStoreFile(t.root, "log_async", LogFile(s, {}, 9));
   Report r = Check(t.root);
-  EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
-                    "generation 9 is the log's (8) + 1: a merge committed",
-                    Severity::kWarning),
-            1)
+  EXPECT_TRUE(absl::StrContains(Dump(r), "a merge commit cut short"))
       << Dump(r);
   EXPECT_EQ(r.errors(), 0u) << Dump(r);
-
-  // A clear committed, its manifest was not written yet.
-  WriteStoreFile(t.root, "log", LogFile(s, {}, 10));
+  // Without it, the manifest's generation is damage.
+  RemoveStoreFile(t.root, "log_async");
   r = Check(t.root);
   EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
-                    "generation 9 is older than the log's (10): a clear "
-                    "committed",
-                    Severity::kWarning),
+                    "is one ahead of the log's (8), which only a merge cut",
+                    Severity::kError),
             1)
       << Dump(r);
+
+  // A clear committed, its manifest was not written yet: its marker tells.
+  WriteStoreFile(t.root, "log", LogFile(s, {}, 10));
+  WriteStoreFile(t.root, "clear", "kvindex clear to generation 10\n");
+  r = Check(t.root);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "a clear cut short")) << Dump(r);
   EXPECT_EQ(r.errors(), 0u) << Dump(r);
   EXPECT_TRUE(absl::StrContains(Dump(r), "runs: not checked")) << Dump(r);
+  // Without it, damage.
+  RemoveStoreFile(t.root, "clear");
+  r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "manifest", 16, "there is no clear marker",
+                    Severity::kError),
+            1)
+      << Dump(r);
 
   // Two ahead: no writer leaves that.
   WriteStoreFile(t.root, "log", LogFile(s, {}, 7));
   r = Check(t.root);
   EXPECT_EQ(CountAt(r, t.root, "manifest", 16,
-                    "generation 9 is more than one ahead of the log's (7)"),
+                    "generation: 9 next to the log's (7) is a state no merge"),
             1)
       << Dump(r);
   EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
