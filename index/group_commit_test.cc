@@ -36,38 +36,60 @@ TEST(GroupCommitTest, OneThreadSyncsOncePerNewTicket) {
   EXPECT_EQ(group.syncs(), 2u);
 }
 
+// A first ticket whose sync runs in its own thread and is held until
+// Release(): Started() returns once it has read the last ticket.
+class HeldSync {
+ public:
+  explicit HeldSync(GroupCommit& group) : group_(group) {
+    const uint64_t ticket = group_.NextTicket();
+    thread_ = std::thread([this, ticket] {
+      EXPECT_TRUE(group_
+                      .AwaitDurable(ticket,
+                                    [this]() -> absl::StatusOr<uint64_t> {
+                                      const uint64_t covered =
+                                          group_.LastTicket();
+                                      started_.Notify();
+                                      release_.WaitForNotification();
+                                      done_ = true;
+                                      return covered;
+                                    })
+                      .ok());
+    });
+  }
+  ~HeldSync() { Join(); }
+
+  void Started() { started_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool done() const { return done_; }
+
+ private:
+  GroupCommit& group_;
+  absl::Notification started_, release_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 TEST(GroupCommitTest, ASyncStartedBeforeTheTicketDoesNotCoverIt) {
   GroupCommit group;
-  absl::Notification first_started, release_first;
-  std::atomic<bool> first_done{false};
-  std::atomic<bool> second_ran_after_first{false};
-  const uint64_t first = group.NextTicket();
-  std::thread leader([&] {
-    EXPECT_TRUE(group
-                    .AwaitDurable(first,
-                                  [&]() -> absl::StatusOr<uint64_t> {
-                                    const uint64_t covered = group.LastTicket();
-                                    first_started.Notify();
-                                    release_first.WaitForNotification();
-                                    first_done = true;
-                                    return covered;
-                                  })
-                    .ok());
-  });
-  first_started.WaitForNotification();
+  HeldSync first(group);
+  first.Started();
   // Taken while the first sync runs: that sync may have missed its write.
+  std::atomic<bool> second_ran_after_first{false};
   const uint64_t second = group.NextTicket();
   std::thread follower([&] {
     EXPECT_TRUE(group
                     .AwaitDurable(second,
                                   [&]() -> absl::StatusOr<uint64_t> {
-                                    second_ran_after_first = first_done.load();
+                                    second_ran_after_first = first.done();
                                     return group.LastTicket();
                                   })
                     .ok());
   });
-  release_first.Notify();
-  leader.join();
+  first.Release();
+  first.Join();
   follower.join();
   EXPECT_EQ(group.syncs(), 2u);
   EXPECT_TRUE(second_ran_after_first);
@@ -75,20 +97,8 @@ TEST(GroupCommitTest, ASyncStartedBeforeTheTicketDoesNotCoverIt) {
 
 TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
   GroupCommit group;
-  absl::Notification first_started, release_first;
-  const uint64_t first = group.NextTicket();
-  std::thread leader([&] {
-    EXPECT_TRUE(group
-                    .AwaitDurable(first,
-                                  [&]() -> absl::StatusOr<uint64_t> {
-                                    const uint64_t covered = group.LastTicket();
-                                    first_started.Notify();
-                                    release_first.WaitForNotification();
-                                    return covered;
-                                  })
-                    .ok());
-  });
-  first_started.WaitForNotification();
+  HeldSync first(group);
+  first.Started();
   constexpr int kWaiters = 8;
   std::vector<uint64_t> tickets;
   for (int i = 0; i < kWaiters; ++i) tickets.push_back(group.NextTicket());
@@ -105,8 +115,8 @@ TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
                       .ok());
     });
   }
-  release_first.Notify();
-  leader.join();
+  first.Release();
+  first.Join();
   for (std::thread& t : waiters) t.join();
   // Whichever waiter leads, its fsync covers all eight tickets.
   EXPECT_EQ(ran.load(), 1);

@@ -61,6 +61,15 @@ class HeaderDamageTest : public ::testing::Test {
     ASSERT_TRUE((*index)->Close().ok());
   }
 
+  // Binds key 1 to value 7 in the log (closing the writer flushes it).
+  void RebindKeyOne() {
+    auto index =
+        RawIndex::Open(kRoot, TestSchema(), StoreOptions(&env_, false));
+    ASSERT_TRUE(index.ok()) << index.status();
+    ASSERT_TRUE((*index)->Replace(test::SmallKey(1), test::SmallValue(7)).ok());
+    ASSERT_TRUE((*index)->Close().ok());
+  }
+
   // Sets byte `at` of `path` to `value`.
   void SetByte(const std::string& path, size_t at, char value) {
     std::string bytes = env_.Contents(path).value();
@@ -144,13 +153,7 @@ TEST_F(HeaderDamageTest, LogGenerationRaisedByOneBit) {
 // for a clear cut short, so the damage is in a store whose log holds records.
 TEST_F(HeaderDamageTest, LogGenerationOneAheadWithRecordsInTheLog) {
   WriteStore(/*merge=*/true);
-  {
-    auto index =
-        RawIndex::Open(kRoot, TestSchema(), StoreOptions(&env_, false));
-    ASSERT_TRUE(index.ok()) << index.status();
-    ASSERT_TRUE((*index)->Replace(test::SmallKey(1), test::SmallValue(7)).ok());
-    ASSERT_TRUE((*index)->Close().ok());
-  }
+  RebindKeyOne();
   std::string bytes = env_.Contents(kLog).value();
   SetByte(kLog, 23, static_cast<char>(bytes[23] + 1));
   ExpectRefused({kData, "log holds 1 records"});
@@ -171,13 +174,7 @@ TEST_F(HeaderDamageTest, LogGenerationOneAheadOfAMergedStoreWithAnEmptyLog) {
 // commit that never happened: the log's newer values were dropped.
 TEST_F(HeaderDamageTest, DataGenerationOneAheadWithoutTheMergesLogAsync) {
   WriteStore(/*merge=*/true);
-  {
-    auto index =
-        RawIndex::Open(kRoot, TestSchema(), StoreOptions(&env_, false));
-    ASSERT_TRUE(index.ok()) << index.status();
-    ASSERT_TRUE((*index)->Replace(test::SmallKey(1), test::SmallValue(7)).ok());
-    ASSERT_TRUE((*index)->Close().ok());
-  }
+  RebindKeyOne();
   std::string bytes = env_.Contents(kData).value();
   SetByte(kData, 23, static_cast<char>(bytes[23] + 1));
   ExpectRefused({kData, "log_async", "missing"}, /*readers_too=*/false);

@@ -1502,55 +1502,52 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
           "clear: the marker of a clear to generation ", **read_marker,
           " (the index removes it at its next open)"));
     }
+    // The last commit (`name`: data or manifest) next to the log; nullopt
+    // when the open would refuse it.
+    auto check_commit =
+        [&](const std::string& name, const std::string& path,
+            int64_t generation,
+            const std::string& removed) -> std::optional<DataRecovery> {
+      absl::StatusOr<DataRecovery> plan =
+          PlanDataRecovery({path, generation, log_header.generation,
+                            static_cast<uint64_t>(log_header.offset) / entry,
+                            async_generation, marker});
+      if (!plan.ok()) {
+        report_refusal(path, plan.status());
+        return std::nullopt;
+      }
+      if (*plan == DataRecovery::kFinishMergeCommit) {
+        report.notes.push_back(absl::StrCat(
+            name,
+            ": one generation ahead of the log, with its merge's log_async: a "
+            "merge commit cut short (the index resets the log to generation ",
+            generation, " at its next open)"));
+      } else if (*plan == DataRecovery::kRemoveCleared) {
+        report.notes.push_back(absl::StrCat(
+            name,
+            ": one generation behind an empty log, with the clear's marker: a "
+            "clear cut short (the index removes ",
+            removed, " at its next open)"));
+      }
+      return *plan;
+    };
     int64_t committed = -1;
     bool data_refused = false;
     if (manifest.exists && manifest.manifest.has_value()) {
-      const Manifest& m = *manifest.manifest;
-      committed = m.generation;
-      absl::StatusOr<DataRecovery> plan = PlanDataRecovery(
-          {ManifestPath(dir), m.generation, log_header.generation,
-           static_cast<uint64_t>(log_header.offset) / entry, async_generation,
-           marker});
-      if (!plan.ok()) {
-        report_refusal(ManifestPath(dir), plan.status());
-        data_refused = true;
-      } else if (*plan == DataRecovery::kFinishMergeCommit) {
-        report.notes.push_back(absl::StrCat(
-            "manifest: one generation ahead of the log, with its merge's "
-            "log_async: a merge commit cut short (the index resets the log to "
-            "generation ",
-            m.generation, " at its next open)"));
-      } else if (*plan == DataRecovery::kRemoveCleared) {
-        report.notes.push_back(
-            "manifest: one generation behind an empty log, with the clear's "
-            "marker: a clear cut short (the index removes the runs it lists, "
-            "and log_async, at its next open)");
-        tiered_cleared = true;
-        data_refused = true;  // log_async goes with the clear
-      }
+      committed = manifest.manifest->generation;
+      const std::optional<DataRecovery> plan =
+          check_commit("manifest", ManifestPath(dir), committed,
+                       "the runs it lists, and log_async,");
+      tiered_cleared = plan == DataRecovery::kRemoveCleared;
+      // log_async goes with a clear's leftovers.
+      data_refused = !plan.has_value() || tiered_cleared;
     }
     if (data_ok) {
       committed = data_header.generation;
-      absl::StatusOr<DataRecovery> plan = PlanDataRecovery(
-          {data_header.path, data_header.generation, log_header.generation,
-           static_cast<uint64_t>(log_header.offset) / entry, async_generation,
-           marker});
-      if (!plan.ok()) {
-        report_refusal(data_header.path, plan.status());
-        data_refused = true;
-      } else if (*plan == DataRecovery::kFinishMergeCommit) {
-        report.notes.push_back(absl::StrCat(
-            "data: one generation ahead of the log, with its merge's "
-            "log_async: "
-            "a merge commit cut short (the index resets the log to generation ",
-            data_header.generation, " at its next open)"));
-      } else if (*plan == DataRecovery::kRemoveCleared) {
-        report.notes.push_back(
-            "data: one generation behind an empty log, with the clear's "
-            "marker: a clear cut short (the index removes the data file at its "
-            "next open)");
-        committed = -1;
-      }
+      const std::optional<DataRecovery> plan =
+          check_commit("data", data_header.path, committed, "the data file");
+      data_refused = !plan.has_value();
+      if (plan == DataRecovery::kRemoveCleared) committed = -1;
     }
     if (async_ok && !data_refused) {
       // A commit cut short before its log reset is finished first.
