@@ -40,23 +40,39 @@ std::atomic<uint64_t> whole_file_searches{0};
 // Records sampled at open to check that the header's fields fit them.
 constexpr uint64_t kSampledRecords = 64;
 
-// The header of a data file against its records: it holds every record it
-// claims, its fan-out table is no smaller than any writer makes it for that
-// many records (both libraries size it for an upper bound of the records a
-// merge writes, Fanout::BitsFor), and sampled records lie, in hash order,
-// where the table says their hashes are. A damaged offset or fan-out size
-// would otherwise make records out of other bytes.
-absl::Status CheckHeaderAgainstRecords(const IndexFile& file,
+// A data file ends where the records its header claims do: merges write data
+// files whole and never in place, so a header offset that does not match is
+// damage (it would drop records, or read other bytes as records).
+absl::Status CheckExtent(const IndexFile& file) {
+  absl::StatusOr<uint64_t> size = file.FileSize();
+  if (!size.ok()) return size.status();
+  const uint64_t claimed = file.claimed_offset();
+  if (*size != file.header_size() + claimed) {
+    return absl::DataLossError(absl::StrCat(
+        file.path(), ": header fields offset and fan_size: the file has ",
+        *size, " bytes, but its header accounts for ",
+        file.header_size() + claimed, " (32, a fan-out table of ",
+        file.fan_size(), " and ", claimed,
+        " bytes of records): a data file ends where its records do"));
+  }
+  if (claimed != file.flushed_offset()) {
+    return absl::DataLossError(
+        absl::StrCat(file.path(), ": header field offset: ", claimed,
+                     " bytes of records is not a whole number of records"));
+  }
+  return absl::OkStatus();
+}
+
+// The fan-out table of a data file against its records: no smaller than any
+// writer makes it for that many records (both libraries size it for an upper
+// bound of the records a merge writes, Fanout::BitsFor), and sampled records
+// lie, in hash order, where the table says their hashes are. A damaged fan-out
+// size would otherwise make records out of other bytes.
+absl::Status CheckFanoutAgainstRecords(const IndexFile& file,
                                        const Fanout& fanout,
                                        const Schema& schema,
                                        const char* records, uint64_t count) {
   const size_t e = schema.entry_size();
-  if (file.claimed_offset() != file.flushed_offset()) {
-    return absl::DataLossError(absl::StrCat(
-        file.path(), ": header field offset: ", file.claimed_offset(),
-        " bytes of records claimed, but the file holds ", file.flushed_offset(),
-        " (in whole records of ", e, " bytes)"));
-  }
   const int needed = Fanout::BitsFor(schema.hash_bits, e, count);
   if (fanout.bits() < needed) {
     return absl::DataLossError(absl::StrCat(
@@ -99,6 +115,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::Open(
 absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
     std::unique_ptr<IndexFile> file, const Schema& schema, Env* env) {
   const size_t e = schema.entry_size();
+  KVINDEX_RETURN_IF_ERROR(CheckExtent(*file));
   const uint64_t bytes = file->flushed_offset();
   if (bytes < e) return std::shared_ptr<const DataFile>();
   auto table = file->ReadFanout();
@@ -113,7 +130,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
         absl::StrCat(file->path(), ": mapped ", (*region)->bytes().size(),
                      " bytes, expected ", file->header_size() + bytes));
   }
-  KVINDEX_RETURN_IF_ERROR(CheckHeaderAgainstRecords(
+  KVINDEX_RETURN_IF_ERROR(CheckFanoutAgainstRecords(
       *file, *fanout, schema, (*region)->bytes().data() + file->header_size(),
       bytes / e));
   std::shared_ptr<DataFile> data(new DataFile(schema, *std::move(fanout)));

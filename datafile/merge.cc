@@ -398,6 +398,15 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   // The output is fsynced before it is committed: have the device write it
   // while the merge goes on rather than all at that fsync.
   options.write_behind = true;
+  // A stale output (a crash or a failed removal) is removed, not reused: a
+  // shorter output would keep its tail, and a data file must end where its
+  // records do.
+  absl::StatusOr<bool> stale = request.env->FileExists(request.path);
+  if (!stale.ok()) return stale.status();
+  if (*stale) {
+    absl::Status removed = request.env->RemoveFile(request.path);
+    if (!removed.ok()) return removed;
+  }
   auto file = IndexFile::OpenReadWrite(request.env, request.path, options);
   if (!file.ok()) return file.status();
 
@@ -408,7 +417,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   std::unique_ptr<IndexFile> out = writer.TakeFile();
   if (!st.ok()) {
     // Leave nothing behind: the next merge starts from scratch (and a crash
-    // here leaves a stale file that the next merge overwrites).
+    // here leaves a stale file that the next merge removes first).
     (void)out->Close();
     (void)request.env->RemoveFile(request.path);
     return st;

@@ -137,7 +137,15 @@ TEST_F(HeaderDamageTest, DataFileOffsetPastItsEnd) {
   WriteStore(/*merge=*/true);
   std::string bytes = env_.Contents(kData).value();
   SetByte(kData, 6, static_cast<char>(bytes[6] + 1));  // + 256 bytes
-  ExpectRefused({kData, "header field offset"});
+  ExpectRefused({kData, "header fields offset and fan_size"});
+}
+
+// ... and one claiming fewer records than it holds hid the rest as silently.
+TEST_F(HeaderDamageTest, DataFileOffsetShortOfItsEnd) {
+  WriteStore(/*merge=*/true);
+  std::string bytes = env_.Contents(kData).value();
+  SetByte(kData, 7, static_cast<char>(bytes[7] - 1));  // - 1 byte
+  ExpectRefused({kData, "a data file ends where its records do"});
 }
 
 // A raised log generation made the writer take the data file for one an
