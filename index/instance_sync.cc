@@ -129,7 +129,8 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
   // commit in between: its output then holds log records that this read of
   // the log missed, and the stale log would shadow them. The log that merge
   // froze was flushed whole before the merge wrote anything, so reading it
-  // again catches up; if it was reset meanwhile, start over.
+  // again catches up; if it was reset meanwhile (by that merge or a clear),
+  // start over.
   for (int attempt = 0;; ++attempt) {
     if (attempt == kMaxSyncAttempts) {
       return absl::UnavailableError(absl::StrCat(
@@ -158,7 +159,14 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
         : update.new_data != nullptr ? update.new_data->generation()
                                      : -1;
     const int64_t read_generation = update.new_log->generation();
-    if (committed <= read_generation) break;
+    if (committed <= read_generation) {
+      // A clear may have reset the log since it was opened, and removed the
+      // data file or runs that went with it: the log must still be the one
+      // its path names.
+      KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(*update.new_log, "log"));
+      if (live) break;
+      continue;
+    }
     KVINDEX_ASSIGN_OR_RETURN(const IndexFile::Header header,
                              update.new_log->file().ReadHeader());
     if (header.generation == read_generation) {

@@ -90,5 +90,40 @@ TEST_P(ReaderSyncRaceTest, AMergeBetweenTheLogAndTheDataFileIsCaughtUp) {
   }
 }
 
+// Key 1 merged into the data file (or a run), key 2 in the log; a clear comes
+// once the reader has read the log. The reader shows both or neither, never
+// the log without the data file the clear removed.
+TEST_P(ReaderSyncRaceTest, AClearBetweenTheLogAndTheDataFileIsCaughtUp) {
+  MemEnv env;
+  auto writer = RawIndex::Open(kRoot, TestSchema(),
+                               StoreOptions(&env, GetParam(), false));
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Replace(test::SmallKey(1), test::SmallValue(10)).ok());
+  ASSERT_TRUE((*writer)->Merge().ok());
+  ASSERT_TRUE((*writer)->AwaitMerge().ok());
+  ASSERT_TRUE((*writer)->Replace(test::SmallKey(2), test::SmallValue(20)).ok());
+  ASSERT_TRUE((*writer)->Flush().ok());
+
+  test::HookSlot hooks;
+  bool cleared = false;
+  test::ScopedHook hook(hooks, [&](HookPoint p) {
+    if (p == HookPoint::kSyncLogOpened && !cleared) {
+      cleared = true;
+      EXPECT_TRUE((*writer)->Clear().ok());
+    }
+    return absl::OkStatus();
+  });
+  Options reader_options = StoreOptions(&env, GetParam(), true);
+  reader_options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
+  auto reader = RawIndex::Open(kRoot, TestSchema(), reader_options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_TRUE(cleared);
+  const std::string one = Get(reader->get(), 1);
+  const std::string two = Get(reader->get(), 2);
+  EXPECT_EQ(one == "absent", two == "absent")
+      << "key 1: " << one << ", key 2: " << two
+      << " (the log without the data file the clear removed)";
+}
+
 }  // namespace
 }  // namespace kvindex
