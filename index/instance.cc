@@ -311,9 +311,7 @@ absl::Status Instance::Replace(absl::string_view key, absl::string_view value,
 absl::Status Instance::Flush(const FlushOptions& options) {
   if (!options.with_fsync) {
     WriterLock lock(&mu_);
-    KVINDEX_RETURN_IF_ERROR(CheckOpen());
-    if (options_.readonly) return ReadOnlyError("flush");
-    KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    KVINDEX_RETURN_IF_ERROR(CheckFlushAllowed());
     return WriteLogs(options.no_callback);
   }
   uint64_t ticket = 0;
@@ -321,9 +319,7 @@ absl::Status Instance::Flush(const FlushOptions& options) {
     // Shared: durable flushes take their tickets side by side; only the
     // leader's write (exclusive) must not come between a flag and a ticket.
     ReaderLock lock(&mu_);
-    KVINDEX_RETURN_IF_ERROR(CheckOpen());
-    if (options_.readonly) return ReadOnlyError("flush");
-    KVINDEX_RETURN_IF_ERROR(CheckWritable());
+    KVINDEX_RETURN_IF_ERROR(CheckFlushAllowed());
     // The thread that leads the next fsync writes these records with the
     // others' (group commit): no write competes with a running fsync.
     if (!options.no_callback) callback_wanted_ = true;
@@ -333,6 +329,12 @@ absl::Status Instance::Flush(const FlushOptions& options) {
   (void)Hook(HookPoint::kFlushAwaitDurable);
   return group_commit_.AwaitDurable(
       ticket, [&] { return WriteAndSyncLogs(options.no_callback); });
+}
+
+absl::Status Instance::CheckFlushAllowed() const {
+  KVINDEX_RETURN_IF_ERROR(CheckOpen());
+  if (options_.readonly) return ReadOnlyError("flush");
+  return CheckWritable();
 }
 
 absl::Status Instance::WriteLogs(bool no_callback) {

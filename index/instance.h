@@ -128,6 +128,8 @@ class Instance {
   absl::Status ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckGenerationRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status Shutdown();
+  // Open, writable and not read-only.
+  absl::Status CheckFlushAllowed() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Writes the logs' buffers (a flush without fsync).
   absl::Status WriteLogs(bool no_callback) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The work of group_commit_'s leader: writes what every durable flush so far

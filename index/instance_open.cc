@@ -162,7 +162,7 @@ absl::Status Instance::RecoverSingleFile() {
                              ReadClearMarker(env_.get(), StoreDir(root_)));
     KVINDEX_ASSIGN_OR_RETURN(
         plan, PlanDataRecovery({Path("data"), data_generation, generation_,
-                                log_->file().offset() / schema_.entry_size(),
+                                log_->table().records(),
                                 async_generation, marker}));
   }
   if (plan == DataRecovery::kFinishMergeCommit) {

@@ -134,7 +134,8 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
   for (int attempt = 0;; ++attempt) {
     if (attempt == kMaxSyncAttempts) {
       return absl::UnavailableError(absl::StrCat(
-          root_, ": the writer committed merges throughout this sync (",
+          root_,
+          ": the writer committed merges or clears throughout this sync (",
           kMaxSyncAttempts, " attempts); sync again"));
     }
     KVINDEX_ASSIGN_OR_RETURN(update.new_log, OpenLive("log"));
@@ -265,8 +266,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
   KVINDEX_ASSIGN_OR_RETURN(
       const DataRecovery plan,
       PlanDataRecovery({Path("data"), data->generation(), log.generation(),
-                        log.file().offset() / schema_.entry_size(),
-                        std::nullopt, marker}));
+                        log.table().records(), std::nullopt, marker}));
   (void)plan;  // kRemoveCleared: the only plan for an older data file
   return std::shared_ptr<const DataFile>();
 }

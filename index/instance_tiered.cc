@@ -37,7 +37,7 @@ absl::Status Instance::RecoverTiered(const Manifest& manifest) {
   KVINDEX_ASSIGN_OR_RETURN(
       const DataRecovery plan,
       PlanDataRecovery({ManifestPath(dir), manifest.generation, generation_,
-                        log_->file().offset() / schema_.entry_size(),
+                        log_->table().records(),
                         async_generation, marker}));
   if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(manifest.generation, /*reopen=*/true));

@@ -2,6 +2,7 @@
 // that commits in between must not leave it with the log as it was before the
 // merge and the merge's output, where the stale log would shadow newer
 // bindings of the output (a state the writer never was in).
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,28 @@ std::string Get(RawIndex* index, uint32_t key) {
   return found.ok() && *found ? value : "absent";
 }
 
+// Opens a reader of the store in `env`; its first sync runs `writer_step`
+// once it has read the log, before the data file or runs. Fails the test
+// unless the step ran.
+std::unique_ptr<RawIndex> OpenReaderRacing(MemEnv* env, Layout layout,
+                                           const std::function<void()>& step) {
+  test::HookSlot hooks;
+  bool ran = false;
+  test::ScopedHook hook(hooks, [&](HookPoint p) {
+    if (p == HookPoint::kSyncLogOpened && !ran) {
+      ran = true;
+      step();
+    }
+    return absl::OkStatus();
+  });
+  Options options = StoreOptions(env, layout, true);
+  options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
+  auto reader = RawIndex::Open(kRoot, TestSchema(), options);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  EXPECT_TRUE(ran);
+  return reader.ok() ? *std::move(reader) : nullptr;
+}
+
 class ReaderSyncRaceTest : public ::testing::TestWithParam<Layout> {};
 
 INSTANTIATE_TEST_SUITE_P(Layouts, ReaderSyncRaceTest,
@@ -61,27 +84,17 @@ TEST_P(ReaderSyncRaceTest, AMergeBetweenTheLogAndTheDataFileIsCaughtUp) {
 
   // The reader's first sync, at open: once it has read the log, the writer
   // writes the newer bindings and merges them into the data file (or a run).
-  test::HookSlot hooks;
-  bool merged = false;
-  test::ScopedHook hook(hooks, [&](HookPoint p) {
-    if (p == HookPoint::kSyncLogOpened && !merged) {
-      merged = true;
-      EXPECT_TRUE(
-          (*writer)->Replace(test::SmallKey(1), test::SmallValue(11)).ok());
-      EXPECT_TRUE(
-          (*writer)->Replace(test::SmallKey(2), test::SmallValue(20)).ok());
-      EXPECT_TRUE((*writer)->Merge().ok());
-      EXPECT_TRUE((*writer)->AwaitMerge().ok());
-    }
-    return absl::OkStatus();
+  std::unique_ptr<RawIndex> reader = OpenReaderRacing(&env, GetParam(), [&] {
+    EXPECT_TRUE(
+        (*writer)->Replace(test::SmallKey(1), test::SmallValue(11)).ok());
+    EXPECT_TRUE(
+        (*writer)->Replace(test::SmallKey(2), test::SmallValue(20)).ok());
+    EXPECT_TRUE((*writer)->Merge().ok());
+    EXPECT_TRUE((*writer)->AwaitMerge().ok());
   });
-  Options reader_options = StoreOptions(&env, GetParam(), true);
-  reader_options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
-  auto reader = RawIndex::Open(kRoot, TestSchema(), reader_options);
-  ASSERT_TRUE(reader.ok()) << reader.status();
-  ASSERT_TRUE(merged);
-  const std::string one = Get(reader->get(), 1);
-  const std::string two = Get(reader->get(), 2);
+  ASSERT_NE(reader, nullptr);
+  const std::string one = Get(reader.get(), 1);
+  const std::string two = Get(reader.get(), 2);
   if (two == "absent") {
     EXPECT_EQ(one, test::SmallValue(10));
   } else {
@@ -104,22 +117,11 @@ TEST_P(ReaderSyncRaceTest, AClearBetweenTheLogAndTheDataFileIsCaughtUp) {
   ASSERT_TRUE((*writer)->Replace(test::SmallKey(2), test::SmallValue(20)).ok());
   ASSERT_TRUE((*writer)->Flush().ok());
 
-  test::HookSlot hooks;
-  bool cleared = false;
-  test::ScopedHook hook(hooks, [&](HookPoint p) {
-    if (p == HookPoint::kSyncLogOpened && !cleared) {
-      cleared = true;
-      EXPECT_TRUE((*writer)->Clear().ok());
-    }
-    return absl::OkStatus();
-  });
-  Options reader_options = StoreOptions(&env, GetParam(), true);
-  reader_options.test_hook = [&hooks](HookPoint p) { return hooks.Call(p); };
-  auto reader = RawIndex::Open(kRoot, TestSchema(), reader_options);
-  ASSERT_TRUE(reader.ok()) << reader.status();
-  ASSERT_TRUE(cleared);
-  const std::string one = Get(reader->get(), 1);
-  const std::string two = Get(reader->get(), 2);
+  std::unique_ptr<RawIndex> reader = OpenReaderRacing(
+      &env, GetParam(), [&] { EXPECT_TRUE((*writer)->Clear().ok()); });
+  ASSERT_NE(reader, nullptr);
+  const std::string one = Get(reader.get(), 1);
+  const std::string two = Get(reader.get(), 2);
   EXPECT_EQ(one == "absent", two == "absent")
       << "key 1: " << one << ", key 2: " << two
       << " (the log without the data file the clear removed)";
