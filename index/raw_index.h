@@ -74,9 +74,9 @@ class RawIndex {
   absl::Status Filter(
       const std::function<bool(absl::string_view, absl::string_view)>& keep);
 
-  // Calls f on every binding. Limits: order unspecified; a key replaced since
-  // the last merge may be visited twice (newest value first); changes made
-  // during the call may or may not be seen. f must not call into this index.
+  // Calls f once for every key, with its newest value, in no particular
+  // order. It sees one state of the index: writers wait until it returns, so
+  // f must not call into this index.
   absl::Status Iter(
       const std::function<void(absl::string_view, absl::string_view)>& f) const;
 

@@ -8,9 +8,18 @@ namespace kvindex {
 namespace model {
 namespace {
 
-void ApplyStep(const Step& step, Map* m) {
-  if (step.clear) m->clear();
+// Applies `step` to `m`; adds to `touched` (if given) every key whose value
+// it may have changed.
+void ApplyStep(const Step& step, Map* m,
+               std::vector<std::string>* touched = nullptr) {
+  if (step.clear) {
+    if (touched != nullptr) {
+      for (const auto& [key, value] : *m) touched->push_back(key);
+    }
+    m->clear();
+  }
   for (const auto& [key, value] : step.changes) {
+    if (touched != nullptr) touched->push_back(key);
     if (value) {
       (*m)[key] = *value;
     } else {
@@ -47,11 +56,37 @@ std::string Quote(const std::string& bytes) {
 
 std::string ShowMap(const Map& m) {
   std::string out = "{";
+  size_t shown = 0;
   for (const auto& [k, v] : m) {
-    if (out.size() > 1) out += ", ";
+    if (shown == kMaxShown) {
+      out += ", ... " + std::to_string(m.size() - shown) + " more";
+      break;
+    }
+    if (shown++ > 0) out += ", ";
     out += Quote(k) + ": " + Quote(v);
   }
   return out + "}";
+}
+
+std::string ShowDifferences(const Map& shown, const Map& expected) {
+  std::set<std::string> keys;
+  for (const auto& [k, v] : shown) keys.insert(k);
+  for (const auto& [k, v] : expected) keys.insert(k);
+  std::ostringstream os;
+  size_t differ = 0;
+  for (const auto& k : keys) {
+    const std::optional<std::string> got = Get(shown, k);
+    const std::optional<std::string> want = Get(expected, k);
+    if (got == want) continue;
+    if (differ++ < kMaxShown) {
+      os << "  key " << Quote(k) << ": shows " << ShowValue(got)
+         << ", expected " << ShowValue(want) << "\n";
+    }
+  }
+  if (differ > kMaxShown) {
+    os << "  ... " << differ - kMaxShown << " more keys differ\n";
+  }
+  return os.str();
 }
 
 void IndexModel::Append(Step step, Outcome outcome) {
@@ -90,7 +125,11 @@ void IndexModel::Filter(const KeepFn& keep, Outcome outcome) {
   for (const auto& [key, value] : current_) {
     if (keep(key, value)) continue;
     step.changes.emplace_back(key, std::nullopt);
-    step.label += " " + Quote(key);
+    if (step.changes.size() <= kMaxShown) step.label += " " + Quote(key);
+  }
+  if (step.changes.size() > kMaxShown) {
+    step.label +=
+        " ... " + std::to_string(step.changes.size() - kMaxShown) + " more";
   }
   const size_t start = end();
   Append(std::move(step), outcome);
@@ -135,8 +174,35 @@ void IndexModel::TryMerge(Outcome /*outcome*/) {
   merge_may_run_ = true;
 }
 
+void IndexModel::Reopen() {
+  writer_open_ = true;
+  handles_ = {0};
+}
+
+void IndexModel::OpenHandle(int id) {
+  if (!writer_open_) {
+    writer_open_ = true;
+    handles_.clear();
+  }
+  handles_.insert(id);
+}
+
+void IndexModel::CloseHandle(int id, bool immediately, Outcome outcome) {
+  handles_.erase(id);
+  if (handles_.empty()) return Close(outcome);
+  // Another handle keeps the instance open: the close only waits for the
+  // running merge, cancelled first if `immediately`.
+  if (immediately && merge_may_run_) merge_may_have_aborted_ = true;
+  if (outcome == Outcome::kOk) merge_may_run_ = false;
+}
+
+std::vector<int> IndexModel::HandleIds() const {
+  return std::vector<int>(handles_.begin(), handles_.end());
+}
+
 void IndexModel::Close(Outcome outcome) {
   writer_open_ = false;
+  handles_.clear();
   maybe_flushed_ = end();
   if (merge_may_run_) merge_may_have_aborted_ = true;
   if (outcome == Outcome::kFailed) return;
@@ -154,16 +220,40 @@ std::vector<size_t> IndexModel::Matching(const Map& m, size_t lo,
                                          size_t hi) const {
   std::vector<size_t> out;
   Map state = StateAt(lo);
+  // The keys on which state(p) and m disagree, kept up to date change by
+  // change: state(p) == m exactly when there is none.
+  std::set<std::string> differ;
+  const auto update = [&](const std::string& key) {
+    if (Get(state, key) == Get(m, key)) {
+      differ.erase(key);
+    } else {
+      differ.insert(key);
+    }
+  };
+  for (const auto& [k, v] : state) update(k);
+  for (const auto& [k, v] : m) update(k);
+  std::vector<std::string> touched;
   for (size_t p = lo; p <= hi && p <= end(); ++p) {
-    if (p > lo) ApplyStep(steps_[p - 1], &state);
-    if (state == m) out.push_back(p);
+    if (p > lo) {
+      touched.clear();
+      ApplyStep(steps_[p - 1], &state, &touched);
+      for (const auto& key : touched) update(key);
+    }
+    if (differ.empty()) out.push_back(p);
   }
   return out;
 }
 
 std::string IndexModel::DescribeSteps(size_t lo, size_t hi) const {
+  const size_t last = std::min(hi, end());
+  const size_t count = last > lo ? last - lo : 0;
   std::ostringstream os;
-  for (size_t p = lo + 1; p <= hi && p <= end(); ++p) {
+  for (size_t p = lo + 1; p <= last; ++p) {
+    // The first and the last kMaxShown / 2 steps.
+    if (count > kMaxShown && p == lo + kMaxShown / 2 + 1) {
+      os << "    ... " << count - kMaxShown << " more steps\n";
+      p = last - kMaxShown / 2;
+    }
     os << "    step " << p << ": " << steps_[p - 1].label << "\n";
   }
   return os.str();
@@ -172,28 +262,37 @@ std::string IndexModel::DescribeSteps(size_t lo, size_t hi) const {
 std::string IndexModel::ExplainRange(const Map& observed, size_t lo, size_t hi,
                                      bool prefix) const {
   // Per key: every value (or absence) it has in state(p), p in [lo, hi], with
-  // the first position where it has it.
+  // the first position where it has it. A key's value changes only where a
+  // step touches it.
   Map state = StateAt(lo);
-  std::set<std::string> keys;
-  for (const auto& [k, v] : observed) keys.insert(k);
-  for (const auto& [k, v] : state) keys.insert(k);
-  for (size_t p = lo + 1; p <= hi && p <= end(); ++p) {
-    for (const auto& change : steps_[p - 1].changes) keys.insert(change.first);
-  }
   std::map<std::string, std::map<std::optional<std::string>, size_t>> allowed;
-  for (size_t p = lo; p <= hi && p <= end(); ++p) {
-    if (p > lo) ApplyStep(steps_[p - 1], &state);
-    for (const auto& k : keys) allowed[k].emplace(Get(state, k), p);
+  for (const auto& [k, v] : observed) allowed[k].emplace(Get(state, k), lo);
+  for (const auto& [k, v] : state) allowed[k].emplace(v, lo);
+  std::vector<std::string> touched;
+  for (size_t p = lo + 1; p <= hi && p <= end(); ++p) {
+    touched.clear();
+    ApplyStep(steps_[p - 1], &state, &touched);
+    for (const auto& k : touched) {
+      auto& values = allowed[k];
+      // Not in state(lo) and not touched before: absent until now.
+      if (values.empty()) values.emplace(std::nullopt, lo);
+      values.emplace(Get(state, k), p);
+    }
   }
   std::ostringstream os;
+  size_t violations = 0;
   for (const auto& [key, values] : allowed) {
     const std::optional<std::string> got = Get(observed, key);
     if (values.count(got)) continue;
+    if (violations++ >= kMaxShown) continue;
     os << "  key " << Quote(key) << " shows " << ShowValue(got) << "; allowed:";
     for (const auto& [v, p] : values) os << " " << ShowValue(v) << "@" << p;
     os << "\n";
   }
-  if (os.tellp() > 0) {
+  if (violations > kMaxShown) {
+    os << "  ... " << violations - kMaxShown << " more keys\n";
+  }
+  if (violations > 0) {
     return "per-key rule violated for positions [" + std::to_string(lo) + ", " +
            std::to_string(hi) + "] (value@first position):\n" + os.str() +
            "  shown: " + ShowMap(observed) + "\n  state(" + std::to_string(lo) +
@@ -224,46 +323,61 @@ void IndexModel::Crash() {
   merge_may_run_ = false;
   merge_may_have_aborted_ = false;
   writer_open_ = true;
+  handles_ = {0};
   readers_.clear();
 }
 
-std::string CheckIterVisits(const Map& shown, const Visits& visits,
-                            const ValueSets& older) {
+std::string CheckIterVisits(const Map& shown, const Visits& visits) {
   std::map<std::string, std::vector<std::string>> by_key;
   for (const auto& [k, v] : visits) by_key[k].push_back(v);
   std::ostringstream os;
+  size_t wrong = 0;
+  const auto report = [&](const std::string& line) {
+    if (wrong++ < kMaxShown) os << "  " << line << "\n";
+  };
   for (const auto& [k, v] : shown) {
     if (!by_key.count(k)) {
-      os << "  binding " << Quote(k) << ": " << Quote(v) << " not visited\n";
+      report("binding " + Quote(k) + ": " + Quote(v) + " not visited");
     }
   }
   for (const auto& [k, vs] : by_key) {
     auto it = shown.find(k);
     if (it == shown.end()) {
-      os << "  key " << Quote(k) << " visited (with " << Quote(vs[0])
-         << ") but has no binding\n";
+      report("key " + Quote(k) + " visited (with " + Quote(vs[0]) +
+             ") but has no binding");
       continue;
     }
-    if (vs[0] != it->second) {
-      os << "  key " << Quote(k) << " first visited with " << Quote(vs[0])
-         << ", current value is " << Quote(it->second) << "\n";
+    if (vs.size() > 1) {
+      std::string values;
+      for (const auto& v : vs) values += " " + Quote(v);
+      report("key " + Quote(k) + " visited " + std::to_string(vs.size()) +
+             " times, with" + values);
     }
-    if (vs.size() > 2) {
-      os << "  key " << Quote(k) << " visited " << vs.size() << " times\n";
-    }
-    auto old = older.find(k);
-    for (size_t i = 1; i < vs.size(); ++i) {
-      if (vs[i] == it->second) continue;
-      if (old != older.end() && old->second.count(vs[i])) continue;
-      os << "  key " << Quote(k) << " visited again with " << Quote(vs[i])
-         << ", never one of its values\n";
+    for (const auto& v : vs) {
+      if (v != it->second) {
+        report("key " + Quote(k) + " visited with " + Quote(v) +
+               ", its value is " + Quote(it->second));
+      }
     }
   }
-  if (os.tellp() == 0) return "";
+  if (wrong == 0) return "";
+  if (wrong > kMaxShown) {
+    os << "  ... " << wrong - kMaxShown << " more\n";
+  }
   std::string all;
-  for (const auto& [k, v] : visits) all += " " + Quote(k) + ":" + Quote(v);
+  for (size_t i = 0; i < visits.size() && i < kMaxShown; ++i) {
+    all += " " + Quote(visits[i].first) + ":" + Quote(visits[i].second);
+  }
+  if (visits.size() > kMaxShown) {
+    all += " ... " + std::to_string(visits.size() - kMaxShown) + " more";
+  }
   return "iter visits wrong:\n" + os.str() + "  shown: " + ShowMap(shown) +
          "\n  visits in order:" + all;
+}
+
+std::string CheckIterVisits(const Map& shown, const Visits& visits,
+                            const ValueSets& /*older*/) {
+  return CheckIterVisits(shown, visits);
 }
 
 }  // namespace model

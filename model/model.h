@@ -39,6 +39,13 @@
 //   TryMerge        H = end (it may merge).
 //   AwaitMerge      No merge runs any more.
 //   Close           D = F = H = end. Reopen shows state(end).
+//   Handles         Handles opened with one InstanceCache share the writer's
+//                   instance: every open handle shows state(end), and writes
+//                   through any of them are one history. Closing a handle
+//                   that is not the last one flushes nothing (the positions
+//                   stay); it waits for a running merge, after cancelling it
+//                   if `immediately` (then AwaitMerge on another handle may
+//                   report kAborted). Closing the last handle is Close.
 //   Sync, or opening a read-only instance: the instance records [F, H]; it
 //                   must then show exactly state(p) for one p in that range,
 //                   and p never decreases from one sync to the next.
@@ -59,10 +66,16 @@
 //   there) and forgets its read-only instances.
 //
 // ITER
-//   One Iter call must visit every binding of the state shown, nothing else,
-//   the first visit of a key carrying its current value; a key may be visited a
-//   second time (it was replaced since the last merge), then with an older
-//   value of that key.
+//   One Iter call visits each binding of the state shown exactly once, with
+//   that state's value, and nothing else (order unspecified): on the writer
+//   state(end); on a read-only instance what its finds show since its last
+//   sync; after a crash what the reopened writer's finds show.
+//
+// SIZE
+//   Every check replays steps one change at a time, never state by state, so
+//   that histories of many thousands of replaces (bulk writes over thousands
+//   of keys) stay cheap; explanations list at most kMaxShown bindings or
+//   steps, then how many more there are.
 #ifndef KVINDEX_MODEL_MODEL_H_
 #define KVINDEX_MODEL_MODEL_H_
 
@@ -112,9 +125,20 @@ class IndexModel {
   void Merge(Outcome outcome = Outcome::kOk);
   void TryMerge(Outcome outcome = Outcome::kOk);
   void AwaitMerge() { merge_may_run_ = false; }
+  // Closes the writer's instance (its last handle); Reopen opens it again,
+  // with handle 0.
   void Close(Outcome outcome = Outcome::kOk);
-  void Reopen() { writer_open_ = true; }
+  void Reopen();
   bool writer_open() const { return writer_open_; }
+
+  // --- Handles on the writer's instance, by test-chosen id ---
+  // The writer starts with handle 0. Opening a handle while the instance is
+  // closed reopens it.
+  void OpenHandle(int id);
+  // Closes a handle; the last one closes the instance (Close).
+  void CloseHandle(int id, bool immediately, Outcome outcome = Outcome::kOk);
+  bool HasHandle(int id) const { return handles_.count(id) > 0; }
+  std::vector<int> HandleIds() const;
   // Whether a merge may be running, and whether a clear or close may have
   // cancelled one since the last Merge of a non-empty index (then AwaitMerge
   // may report kAborted).
@@ -133,7 +157,8 @@ class IndexModel {
   // `prefix`, also by the prefix rule; otherwise a readable explanation.
   std::string ExplainRange(const Map& observed, size_t lo, size_t hi,
                            bool prefix) const;
-  // The steps lo+1..hi, one per line.
+  // The steps lo+1..hi, one per line (at most kMaxShown: the first and the
+  // last ones).
   std::string DescribeSteps(size_t lo, size_t hi) const;
 
   // --- Read-only instances, by test-chosen id ---
@@ -156,9 +181,7 @@ class IndexModel {
   // The model after the crash: state(D), everything durable, no readers.
   void Crash();
 
-  // --- Values for Iter checks ---
-  // Every value each key was bound to since the last clear (writer) / ever
-  // (readers, whose view may predate a clear).
+  // Every value each key was bound to since the last clear / ever.
   const ValueSets& ValuesSinceClear() const { return since_clear_; }
   const ValueSets& ValuesEver() const { return ever_; }
 
@@ -174,19 +197,30 @@ class IndexModel {
   bool merge_may_run_ = false;
   bool merge_may_have_aborted_ = false;
   bool writer_open_ = true;
+  std::set<int> handles_ = {0};
   std::map<int, std::pair<size_t, size_t>> readers_;
   ValueSets since_clear_;
   ValueSets ever_;
 };
 
-// "" if one Iter call's `visits` are allowed for an instance showing `shown`
-// (see ITER above); `older` holds the older values a second visit may carry.
+// "" if one Iter call's `visits` are exactly the bindings of `shown`, each
+// once (see ITER above); otherwise a readable explanation.
+std::string CheckIterVisits(const Map& shown, const Visits& visits);
+// The same check; `older` is ignored: a second visit is wrong whatever value
+// it carries.
 std::string CheckIterVisits(const Map& shown, const Visits& visits,
                             const ValueSets& older);
 
+// Explanations list at most this many bindings, keys or steps.
+inline constexpr size_t kMaxShown = 40;
+
 // Printable forms for explanations and counterexamples.
 std::string Quote(const std::string& bytes);
+// At most kMaxShown bindings, then how many more.
 std::string ShowMap(const Map& m);
+// "" if `shown` == `expected`; otherwise the keys on which they differ (at most
+// kMaxShown), one per line, with both values.
+std::string ShowDifferences(const Map& shown, const Map& expected);
 
 }  // namespace model
 }  // namespace kvindex

@@ -1,8 +1,6 @@
 // Model-based stateful property tests: random command sequences drive a
 // RawIndex over MemEnv and model::IndexModel (model/model.h) side by side, and
 // every observation of the index is checked against what the model allows.
-// Small key and value pools make keys repeat, 2- or 8-bit hashes make them
-// collide, and log_size 1..8 makes merges run all the time in the background.
 //
 // Properties (each a gtest test): the writer alone; plus read-only instances;
 // plus power loss (MemEnv::Restart, torn writes, crashes in the middle of
@@ -11,11 +9,37 @@
 // the model's durable state (the model adopts it too), so that sequences can go
 // on deterministically.
 //
+// Each property runs in two configurations:
+//   - small (IndexModelTest): 10 keys under 2- or 8-bit hashes, so that keys
+//     repeat and collide, and log_size 1..8, so that merges run all the time
+//     in the background. Fast, and shrinks well.
+//   - large (IndexModelLargeTest): the pool of index_model_large_pool.h, 4096
+//     keys under a 32-bit hash with runs of equal hashes at every fan-out
+//     bucket edge, written by BulkReplace commands of up to 4000 bindings, and
+//     log_size 16..1000: merges write data files of thousands of records, with
+//     fan-out tables of 32 or 64 buckets and key filters of 128 blocks, and
+//     copy runs of old records between log bindings. Finds, mems and checks
+//     of the whole view cover every key of the pool, the absent ones included.
+//     Each property prints how many cases reached which fan-out size, and
+//     whether a merge copied runs.
+// In both, half of the cases open the writer through an InstanceCache and let
+// further handles on its instance come and go: each shows what the writer
+// shows, and closing one (immediately or not, maybe while a merge runs)
+// changes nothing for the others.
+//
+// Besides what the model says, every command is followed by two checks of the
+// files themselves: that no binding reached a log file before a flush callback
+// ran since its replace (index_model_flush_journal.h), and that every data
+// file is sorted, holds each key once and has the fan-out table its records
+// call for (index_model_data_files.h): finds fall back to a search of the
+// whole file when the table is wrong, so no answer shows it.
+//
 // Counterexamples print the configuration and the command list (show()), plus
 // the first and last failure explanations seen (a shrunk case that depends on
 // background-merge timing may not fail again when it is printed).
-// Default: a fixed seed per property and 500 cases; RC_PARAMS overrides
-// ("seed=7 max_success=50"), KVINDEX_SOAK=1 (--config=soak) runs 20000.
+// Default: a fixed seed per property and 500 small cases, 30 to 60 large
+// ones; RC_PARAMS overrides ("seed=7 max_success=50"), KVINDEX_SOAK=1
+// (--config=soak) runs 20000 small cases and 2000 large ones.
 //
 // The IndexModelRegressionTest tests at the end replay, deterministically, the
 // bugs the properties found.
@@ -40,10 +64,14 @@
 #include "gtest/gtest.h"
 #include "index/options.h"
 #include "index/raw_index.h"
+#include "index/stats.h"
 #include "io/mem_env.h"
 #include "model/model.h"
 #include "rapidcheck.h"
 #include "rapidcheck/state.h"
+#include "tests/index_model_data_files.h"
+#include "tests/index_model_flush_journal.h"
+#include "tests/index_model_large_pool.h"
 #include "tests/index_model_util.h"
 
 namespace kvindex {
@@ -57,8 +85,10 @@ constexpr char kRoot[] = "/store";
 
 // --- Configuration of one test case ------------------------------------------
 
+enum class Size { kSmall, kLarge };
+
 struct Config {
-  int hash_bits = 8;
+  const Pool* pool = &SmallPool(8);
   uint64_t log_size = 4;
   size_t lru_size = 0;
   Throttle throttle = Throttle::kBlockWrites;
@@ -66,34 +96,59 @@ struct Config {
   // the writer (after a close or a crash) converts the store to the other one.
   Layout layout = Layout::kSingleFile;
   bool switch_layouts = false;
+  // The writer is opened through an InstanceCache, and further handles on
+  // its instance come and go (OpenHandleCmd, CloseHandleCmd).
+  bool shared_handles = false;
+  // The most bindings one BulkReplace writes (0: no BulkReplace).
+  int max_bulk = 0;
+  // A crash comes after up to this many mutations; injected IO errors skip
+  // up to this many operations first.
+  int crash_mutations = 40;
+  int error_skip = 12;
 };
 
 void showValue(const Config& c, std::ostream& os) {
-  os << "Config{hash_bits=" << c.hash_bits << ", log_size=" << c.log_size
+  os << "Config{pool=" << c.pool->name << ", log_size=" << c.log_size
      << ", lru_size=" << c.lru_size << ", throttle="
      << (c.throttle == Throttle::kBlockWrites ? "block_writes"
                                               : "overcommit_memory")
      << ", layout=" << (c.layout == Layout::kTiered ? "tiered" : "single_file")
-     << ", switch_layouts=" << c.switch_layouts << "}";
+     << ", switch_layouts=" << c.switch_layouts
+     << ", shared_handles=" << c.shared_handles << "}";
 }
 
-rc::Gen<Config> GenConfig() {
+rc::Gen<Config> GenConfig(Size size) {
   return rc::gen::apply(
-      [](int bits, int log_size, size_t lru, bool overcommit, int layout) {
+      [size](int bits, uint64_t log_size, size_t lru, bool overcommit,
+             int layout, bool shared_handles) {
         Config c;
-        c.hash_bits = bits;
-        c.log_size = static_cast<uint64_t>(log_size);
+        if (size == Size::kLarge) {
+          c.pool = &LargePool();
+          // 4000 replaces buffer 128 KB at most: far from the 1 MB that
+          // flushes by itself, which the model assumes is never reached.
+          c.max_bulk = 4000;
+          c.crash_mutations = 400;
+          c.error_skip = 120;
+        } else {
+          c.pool = &SmallPool(bits);
+        }
+        c.log_size = log_size;
         c.lru_size = lru;
         c.throttle =
             overcommit ? Throttle::kOvercommitMemory : Throttle::kBlockWrites;
         // 0: single file, 1: tiered, 2 and 3: either, switching at reopens.
         c.layout = layout % 2 == 1 ? Layout::kTiered : Layout::kSingleFile;
         c.switch_layouts = layout >= 2;
+        c.shared_handles = shared_handles;
         return c;
       },
-      rc::gen::element(2, 8), Uniform(1, 9),
-      rc::gen::element<size_t>(0, 1, 4, 1000), rc::gen::arbitrary<bool>(),
-      rc::gen::inRange(0, 4));
+      rc::gen::element(2, 8),
+      size == Size::kLarge ? rc::gen::element<uint64_t>(16, 100, 300, 1000)
+                           : rc::gen::cast<uint64_t>(Uniform(1, 9)),
+      size == Size::kLarge ? rc::gen::element<size_t>(0, 1, 100, 5000)
+                           : rc::gen::element<size_t>(0, 1, 4, 1000),
+      rc::gen::arbitrary<bool>(), rc::gen::inRange(0, 4),
+      rc::gen::arbitrary<bool>());
 }
 
 // --- The system under test ---------------------------------------------------
@@ -107,17 +162,18 @@ struct Reader {
 class Sut {
  public:
   explicit Sut(const Config& config)
-      : config_(config),
-        schema_(TestSchema(config.hash_bits)),
+      : journal(&env, kRoot, config.pool->schema),
+        config_(config),
         layout_(config.layout) {
     Options options = WriterOptions();
     options.fresh = true;
-    auto w = RawIndex::Open(kRoot, schema_, options);
+    auto w = RawIndex::Open(kRoot, schema(), options);
     if (!w.ok()) Fail("opening the writer: " + w.status().ToString());
     writer = *std::move(w);
   }
   ~Sut() {
     readers.clear();
+    handles.clear();
     writer.reset();
   }
 
@@ -128,6 +184,8 @@ class Sut {
     o.lru_size = config_.lru_size;
     o.throttle = config_.throttle;
     o.layout = layout_;
+    o.flush_callback = [this] { journal.OnFlush(); };
+    if (config_.shared_handles) o.cache = &cache;
     return o;
   }
   // Called before each reopen of the writer.
@@ -136,25 +194,76 @@ class Sut {
     layout_ =
         layout_ == Layout::kTiered ? Layout::kSingleFile : Layout::kTiered;
   }
+  // Read-only instances of their own: each has its own view.
   Options ReaderOptions() {
     Options o = WriterOptions();
     o.readonly = true;
+    o.cache = nullptr;
     return o;
   }
-  const Schema& schema() const { return schema_; }
+  const Pool& pool() const { return *config_.pool; }
+  const Schema& schema() const { return config_.pool->schema; }
 
-  MemEnv env;  // declared first: outlives every index
-  std::unique_ptr<RawIndex> writer;
+  // Every replace of a binding goes through here, so that the flush callback
+  // knows it was issued.
+  absl::Status Replace(const std::string& key, const std::string& value,
+                       bool overcommit = false) {
+    return ReplaceThrough(*writer, key, value, overcommit);
+  }
+  absl::Status ReplaceThrough(RawIndex& handle, const std::string& key,
+                              const std::string& value, bool overcommit) {
+    journal.Issue(key, value);
+    return handle.Replace(key, value, overcommit);
+  }
+
+  // "" if every data file present now (single-file data, tiered runs) is well
+  // formed (DataFileProblems); notes their fan-out tables for the coverage
+  // the case reports.
+  std::string CheckDataFiles() {
+    std::string problems;
+    for (const std::string& path : env.ListFiles()) {
+      if (!IsDataFileName(path.substr(path.rfind('/') + 1))) continue;
+      const absl::StatusOr<std::string> bytes = env.Contents(path);
+      if (!bytes.ok()) continue;  // removed meanwhile
+      DataFileShape shape;
+      const std::string wrong = DataFileProblems(*bytes, schema(), &shape);
+      if (!wrong.empty()) problems += path + ":\n" + wrong;
+      if (shape.records > 0) {
+        max_fanout_buckets_ = std::max(max_fanout_buckets_, shape.buckets);
+      }
+    }
+    return problems;
+  }
+  // The most buckets a fan-out table of a data file with records had.
+  uint64_t max_fanout_buckets() const { return max_fanout_buckets_; }
+
+  MemEnv env;            // declared first: outlives every index
+  FlushJournal journal;  // outlives every index, whose callback it is
+  InstanceCache cache;   // outlives every index opened through it
+  std::unique_ptr<RawIndex> writer;  // handle 0
+  // Further handles on the writer's instance (shared_handles), by id.
+  std::map<int, std::unique_ptr<RawIndex>> handles;
   std::map<int, Reader> readers;
 
  private:
   Config config_;
-  Schema schema_;
   Layout layout_;
+  uint64_t max_fanout_buckets_ = 0;
 };
 
 using Cmd = rc::state::Command<IndexModel, Sut>;
 using CmdPtr = std::shared_ptr<const Cmd>;
+
+// What generating a command needs to know: the configuration, and which
+// read-only instances are open. Held by value: rapidcheck generates commands
+// again while it shrinks, after the case that made them has returned.
+struct GenContext {
+  Config config;
+  std::vector<int> handles;  // open handles on the writer's instance
+  std::vector<int> readers;
+
+  const Pool& pool() const { return *config.pool; }
+};
 
 // --- Assertion helpers -------------------------------------------------------
 
@@ -172,13 +281,25 @@ T ValueOrFail(absl::StatusOr<T> r, const std::string& what) {
   return *std::move(r);
 }
 
-void CheckAllBindings(const RawIndex& index, const model::Map& expected,
-                      const std::string& what) {
-  const model::Map got = ValueOrFail(ReadAll(index), what + ": find");
+model::Map ReadAllOrFail(const RawIndex& index, const Pool& pool,
+                         const std::string& what) {
+  return ValueOrFail(ReadAll(index, pool), what + ": find");
+}
+
+void CheckAllBindings(const RawIndex& index, const Pool& pool,
+                      const model::Map& expected, const std::string& what) {
+  const model::Map got = ReadAllOrFail(index, pool, what);
   if (got != expected) {
-    Fail(what + ": index shows " + model::ShowMap(got) + ", model expects " +
-         model::ShowMap(expected));
+    Fail(what + ": the index differs from the model:\n" +
+         model::ShowDifferences(got, expected));
   }
+}
+
+void CheckIter(const RawIndex& index, const model::Map& shown,
+               const std::string& what) {
+  const model::Visits visits = ValueOrFail(IterAll(index), what + ": iter");
+  const std::string why = model::CheckIterVisits(shown, visits);
+  if (!why.empty()) Fail(what + ": " + why);
 }
 
 void ReopenWriter(Sut& sut, const std::string& what) {
@@ -191,7 +312,7 @@ void ReopenWriter(Sut& sut, const std::string& what) {
 // Rewrites the writer's bindings to `target` and makes them durable.
 void Normalize(Sut& sut, const model::Map& target) {
   const model::Map now =
-      ValueOrFail(ReadAll(*sut.writer), "normalize: reading back");
+      ReadAllOrFail(*sut.writer, sut.pool(), "normalize: reading back");
   std::set<std::string> drop;
   for (const auto& [k, v] : now) {
     if (!target.count(k)) drop.insert(k);
@@ -205,13 +326,12 @@ void Normalize(Sut& sut, const model::Map& target) {
   for (const auto& [k, v] : target) {
     auto it = now.find(k);
     if (it != now.end() && it->second == v) continue;
-    AssertOk(sut.writer->Replace(k, v, /*overcommit=*/true),
-             "normalize: replace");
+    AssertOk(sut.Replace(k, v, /*overcommit=*/true), "normalize: replace");
   }
   FlushOptions fsync;
   fsync.with_fsync = true;
   AssertOk(sut.writer->Flush(fsync), "normalize: flush");
-  CheckAllBindings(*sut.writer, target, "normalize");
+  CheckAllBindings(*sut.writer, sut.pool(), target, "normalize");
 }
 
 // Reads a reader's whole view right after it synced and checks it against the
@@ -220,7 +340,7 @@ void Normalize(Sut& sut, const model::Map& target) {
 void TakeSnapshot(const IndexModel& s0, Sut& sut, int id, bool first) {
   Reader& r = sut.readers.at(id);
   const std::string what = "read-only #" + std::to_string(id);
-  const model::Map snap = ValueOrFail(ReadAll(*r.index), what + ": find");
+  const model::Map snap = ReadAllOrFail(*r.index, sut.pool(), what);
   const size_t lo = s0.flushed(), hi = s0.maybe_flushed();
   const std::string why = s0.ExplainRange(snap, lo, hi, /*prefix=*/true);
   if (!why.empty()) Fail(what + " after sync: " + why);
@@ -235,12 +355,89 @@ void TakeSnapshot(const IndexModel& s0, Sut& sut, int id, bool first) {
   r.min_position = at.front();
 }
 
+// --- Bulk writes -------------------------------------------------------------
+
+// `count` replaces in a row: bindable keys from the `first`-th on by steps of
+// `stride` (coprime with the number of bindable keys, so that the keys are
+// distinct until they wrap around), values numbered from `first_value` on.
+struct Bulk {
+  enum Overcommit { kNever, kAlways, kEveryOther };
+  const Pool* pool = nullptr;
+  int count = 0;
+  int first = 0;
+  int stride = 1;
+  int first_value = 0;
+  Overcommit overcommit = kNever;
+
+  std::string Key(int j) const {
+    const int64_t i = first + int64_t{j} * stride;
+    return pool->BindableKey(static_cast<int>(i % pool->num_bindable()));
+  }
+  std::string Value(int j) const {
+    return pool->value((first_value + j) % pool->num_values);
+  }
+  bool OvercommitAt(int j) const {
+    return overcommit == kAlways || (overcommit == kEveryOther && j % 2 == 1);
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const Bulk& b) {
+  static const char* const kOvercommit[] = {"", ", overcommit",
+                                            ", overcommit every other"};
+  return os << b.count << " keys from #" << b.first << " by " << b.stride
+            << ", values from " << b.first_value << kOvercommit[b.overcommit];
+}
+
+rc::Gen<Bulk> GenBulk(const Pool& pool, int max_count) {
+  return rc::gen::apply(
+      [&pool](int count, int first, int stride, int first_value,
+              Bulk::Overcommit overcommit) {
+        Bulk b;
+        b.pool = &pool;
+        b.count = count;
+        b.first = first;
+        b.stride = stride;
+        b.first_value = first_value;
+        b.overcommit = overcommit;
+        return b;
+      },
+      rc::gen::weightedOneOf<int>(
+          {{1, Uniform(1, 100)}, {3, Uniform(100, max_count + 1)}}),
+      Uniform(0, pool.num_bindable()),
+      // Coprime with 3584 = 2^9 * 7, the large pool's bindable keys; 1 walks
+      // the keys in hash order.
+      rc::gen::element(1, 1, 3, 11, 389, 1021), Uniform(0, pool.num_values),
+      rc::gen::element(Bulk::kNever, Bulk::kAlways, Bulk::kEveryOther));
+}
+
+// Runs the bulk's replaces until one fails; `*attempted` counts the replaces
+// called, the failed one included.
+absl::Status RunBulk(const Bulk& b, Sut& sut, int* attempted) {
+  for (int j = 0; j < b.count; ++j) {
+    *attempted = j + 1;
+    const absl::Status s = sut.Replace(b.Key(j), b.Value(j), b.OvercommitAt(j));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The first `attempted` replaces of the bulk; the last one with `last`, the
+// others succeeded, unless `earlier` failed already.
+void ApplyBulk(const Bulk& b, int attempted, Outcome earlier, Outcome last,
+               IndexModel* m) {
+  for (int j = 0; j < attempted; ++j) {
+    m->Replace(b.Key(j), b.Value(j), b.OvercommitAt(j),
+               j + 1 == attempted ? last : earlier);
+  }
+}
+
 // --- Writes used inside crash and fault commands -----------------------------
 
 struct WriteOp {
   enum Kind {
     kReplace,
     kReplaceOvercommit,
+    kBulkReplace,
     kFlush,
     kFlushFsync,
     kMerge,
@@ -253,6 +450,7 @@ struct WriteOp {
   Kind kind = kReplace;
   std::string key, value;
   KeepPredicate keep;
+  Bulk bulk;
 };
 
 std::ostream& operator<<(std::ostream& os, const WriteOp& op) {
@@ -261,6 +459,8 @@ std::ostream& operator<<(std::ostream& os, const WriteOp& op) {
       return os << "replace " << op.key << "=" << op.value;
     case WriteOp::kReplaceOvercommit:
       return os << "replace " << op.key << "=" << op.value << " overcommit";
+    case WriteOp::kBulkReplace:
+      return os << "bulk replace(" << op.bulk << ")";
     case WriteOp::kFlush:
       return os << "flush";
     case WriteOp::kFlushFsync:
@@ -281,12 +481,14 @@ std::ostream& operator<<(std::ostream& os, const WriteOp& op) {
   return os;
 }
 
-rc::Gen<WriteOp> GenWriteOp(bool with_close) {
-  return rc::gen::exec([with_close] {
+rc::Gen<WriteOp> GenWriteOp(const Config& config, bool with_close) {
+  return rc::gen::exec([config, with_close] {
+    const Config* c = &config;
     WriteOp op;
     op.kind = *rc::gen::weightedElement<WriteOp::Kind>({
         {8, WriteOp::kReplace},
         {4, WriteOp::kReplaceOvercommit},
+        {c->max_bulk > 0 ? 3u : 0u, WriteOp::kBulkReplace},
         {2, WriteOp::kFlush},
         {2, WriteOp::kFlushFsync},
         {1, WriteOp::kMerge},
@@ -296,21 +498,28 @@ rc::Gen<WriteOp> GenWriteOp(bool with_close) {
         {1, WriteOp::kFilter},
         {with_close ? 1u : 0u, WriteOp::kClose},
     });
-    op.key = *GenKey();
-    op.value = *GenValue();
-    op.keep = *GenKeepPredicate();
+    op.key = *GenKey(*c->pool);
+    op.value = *GenValue(*c->pool);
+    op.keep = *GenKeepPredicate(*c->pool);
+    if (op.kind == WriteOp::kBulkReplace) {
+      op.bulk = *GenBulk(*c->pool, c->max_bulk);
+    }
     return op;
   });
 }
 
-absl::Status RunOp(const WriteOp& op, RawIndex& w) {
+// Runs `op`; `*attempted` counts the replaces of a bulk it called.
+absl::Status RunOp(const WriteOp& op, Sut& sut, int* attempted) {
+  RawIndex& w = *sut.writer;
   FlushOptions fsync;
   fsync.with_fsync = true;
   switch (op.kind) {
     case WriteOp::kReplace:
-      return w.Replace(op.key, op.value);
+      return sut.Replace(op.key, op.value);
     case WriteOp::kReplaceOvercommit:
-      return w.Replace(op.key, op.value, /*overcommit=*/true);
+      return sut.Replace(op.key, op.value, /*overcommit=*/true);
+    case WriteOp::kBulkReplace:
+      return RunBulk(op.bulk, sut, attempted);
     case WriteOp::kFlush:
       return w.Flush();
     case WriteOp::kFlushFsync:
@@ -335,12 +544,17 @@ absl::Status RunOp(const WriteOp& op, RawIndex& w) {
   return absl::InternalError("unknown op");
 }
 
-void ApplyOp(const WriteOp& op, IndexModel* m, Outcome o) {
+// Applies `op` to the model: `o` is its outcome, `earlier` that of the ops
+// before it (a failure there makes every later op count as failed).
+void ApplyOp(const WriteOp& op, int attempted, Outcome earlier, Outcome o,
+             IndexModel* m) {
   switch (op.kind) {
     case WriteOp::kReplace:
       return m->Replace(op.key, op.value, false, o);
     case WriteOp::kReplaceOvercommit:
       return m->Replace(op.key, op.value, true, o);
+    case WriteOp::kBulkReplace:
+      return ApplyBulk(op.bulk, attempted, earlier, o, m);
     case WriteOp::kFlush:
       return m->Flush(false, o);
     case WriteOp::kFlushFsync:
@@ -356,24 +570,47 @@ void ApplyOp(const WriteOp& op, IndexModel* m, Outcome o) {
       return m->Clear(o);
     case WriteOp::kFilter:
       return m->Filter(op.keep, o);
-    case WriteOp::kClose:
-      return m->Close(o);
+    case WriteOp::kClose:  // of handle 0, maybe not the last one
+      return m->CloseHandle(0, /*immediately=*/false, o);
   }
+}
+
+// Runs `ops` against the writer and applies them to `m`, logging each; true if
+// one failed.
+bool RunOps(const std::vector<WriteOp>& ops, Sut& sut, IndexModel* m,
+            std::ostringstream* log,
+            const std::function<void(const WriteOp&, const absl::Status&)>&
+                check_status = nullptr) {
+  bool failed = false;
+  for (const WriteOp& op : ops) {
+    int attempted = 0;
+    const absl::Status s = RunOp(op, sut, &attempted);
+    *log << "    " << op << " -> " << s.ToString();
+    if (op.kind == WriteOp::kBulkReplace) {
+      *log << " after " << attempted << " replaces";
+    }
+    *log << "\n";
+    if (check_status) check_status(op, s);
+    const Outcome earlier = failed ? Outcome::kFailed : Outcome::kOk;
+    ApplyOp(op, attempted, earlier, s.ok() ? earlier : Outcome::kFailed, m);
+    if (!s.ok()) failed = true;
+  }
+  return failed;
 }
 
 // --- Writer commands ---------------------------------------------------------
 
 class ReplaceCmd : public Cmd {
  public:
-  explicit ReplaceCmd(const IndexModel&)
-      : key_(*GenKey()),
-        value_(*GenValue()),
+  explicit ReplaceCmd(const GenContext& ctx)
+      : key_(*GenKey(ctx.pool())),
+        value_(*GenValue(ctx.pool())),
         overcommit_(*rc::gen::weightedElement<bool>({{3, false}, {1, true}})) {}
   void apply(IndexModel& m) const override {
     m.Replace(key_, value_, overcommit_);
   }
   void run(const IndexModel&, Sut& sut) const override {
-    AssertOk(sut.writer->Replace(key_, value_, overcommit_), "replace");
+    AssertOk(sut.Replace(key_, value_, overcommit_), "replace");
   }
   void show(std::ostream& os) const override {
     os << "Replace(" << key_ << ", " << value_
@@ -385,16 +622,36 @@ class ReplaceCmd : public Cmd {
   bool overcommit_;
 };
 
+class BulkReplaceCmd : public Cmd {
+ public:
+  explicit BulkReplaceCmd(const GenContext& ctx)
+      : bulk_(*GenBulk(ctx.pool(), ctx.config.max_bulk)) {}
+  void apply(IndexModel& m) const override {
+    ApplyBulk(bulk_, bulk_.count, Outcome::kOk, Outcome::kOk, &m);
+  }
+  void run(const IndexModel&, Sut& sut) const override {
+    int attempted = 0;
+    const absl::Status s = RunBulk(bulk_, sut, &attempted);
+    AssertOk(s, "bulk replace, replace #" + std::to_string(attempted - 1));
+  }
+  void show(std::ostream& os) const override {
+    os << "BulkReplace(" << bulk_ << ")";
+  }
+
+ private:
+  Bulk bulk_;
+};
+
 class FindCmd : public Cmd {
  public:
-  explicit FindCmd(const IndexModel&) : key_(*GenKey()) {}
+  explicit FindCmd(const GenContext& ctx) : key_(*GenLookupKey(ctx.pool())) {}
   void run(const IndexModel& s0, Sut& sut) const override {
-    char value[kValueSize];
-    const bool found = ValueOrFail(sut.writer->Find(key_, value), "find");
+    std::string value(sut.schema().value_size, '\0');
+    const bool found =
+        ValueOrFail(sut.writer->Find(key_, value.data()), "find");
     const std::optional<std::string> want = s0.Find(key_);
     const std::optional<std::string> got =
-        found ? std::optional<std::string>(std::string(value, kValueSize))
-              : std::nullopt;
+        found ? std::optional<std::string>(value) : std::nullopt;
     if (got != want) {
       Fail("find " + key_ + ": index " + (got ? model::Quote(*got) : "absent") +
            ", model " + (want ? model::Quote(*want) : "absent"));
@@ -408,10 +665,14 @@ class FindCmd : public Cmd {
   std::string key_;
 };
 
+// Finds and mems of every key of the pool.
 class CheckAllCmd : public Cmd {
  public:
   void run(const IndexModel& s0, Sut& sut) const override {
-    CheckAllBindings(*sut.writer, s0.Bindings(), "find all");
+    CheckAllBindings(*sut.writer, sut.pool(), s0.Bindings(), "find all");
+    const std::string wrong =
+        CheckMemAll(*sut.writer, sut.pool(), s0.Bindings());
+    if (!wrong.empty()) Fail("mem all: the index differs:\n" + wrong);
   }
   void show(std::ostream& os) const override { os << "FindAll()"; }
 };
@@ -419,17 +680,15 @@ class CheckAllCmd : public Cmd {
 class IterCmd : public Cmd {
  public:
   void run(const IndexModel& s0, Sut& sut) const override {
-    const model::Visits visits = ValueOrFail(IterAll(*sut.writer), "iter");
-    const std::string why =
-        model::CheckIterVisits(s0.Bindings(), visits, s0.ValuesSinceClear());
-    if (!why.empty()) Fail("writer " + why);
+    CheckIter(*sut.writer, s0.Bindings(), "writer");
   }
   void show(std::ostream& os) const override { os << "Iter()"; }
 };
 
 class FilterCmd : public Cmd {
  public:
-  explicit FilterCmd(const IndexModel&) : keep_(*GenKeepPredicate()) {}
+  explicit FilterCmd(const GenContext& ctx)
+      : keep_(*GenKeepPredicate(ctx.pool())) {}
   void apply(IndexModel& m) const override { m.Filter(keep_); }
   void run(const IndexModel& s0, Sut& sut) const override {
     std::mutex mu;
@@ -469,7 +728,7 @@ class ClearCmd : public Cmd {
 
 class FlushCmd : public Cmd {
  public:
-  explicit FlushCmd(const IndexModel&) : fsync_(*rc::gen::arbitrary<bool>()) {}
+  explicit FlushCmd(const GenContext&) : fsync_(*rc::gen::arbitrary<bool>()) {}
   void apply(IndexModel& m) const override { m.Flush(fsync_); }
   void run(const IndexModel&, Sut& sut) const override {
     FlushOptions o;
@@ -486,7 +745,7 @@ class FlushCmd : public Cmd {
 
 class MergeCmd : public Cmd {
  public:
-  explicit MergeCmd(const IndexModel&) : await_(*rc::gen::arbitrary<bool>()) {}
+  explicit MergeCmd(const GenContext&) : await_(*rc::gen::arbitrary<bool>()) {}
   void apply(IndexModel& m) const override {
     m.Merge();
     if (await_) m.AwaitMerge();
@@ -534,23 +793,28 @@ class AwaitMergeCmd : public Cmd {
 
 class CloseReopenCmd : public Cmd {
  public:
-  explicit CloseReopenCmd(const IndexModel&)
-      : immediately_(*rc::gen::arbitrary<bool>()), key_(*GenKey()) {}
+  explicit CloseReopenCmd(const GenContext& ctx)
+      : immediately_(*rc::gen::arbitrary<bool>()),
+        key_(*GenKey(ctx.pool())),
+        value_(*GenValue(ctx.pool())) {}
+  // With other handles open (shared_handles), handle 0 is not the last one:
+  // its close flushes nothing and its reopen shares the open instance.
   void apply(IndexModel& m) const override {
-    m.Close();
-    m.Reopen();
+    m.CloseHandle(0, immediately_);
+    m.OpenHandle(0);
   }
   void run(const IndexModel& s0, Sut& sut) const override {
     AssertOk(sut.writer->Close(immediately_), "close");
-    char value[kValueSize];
-    AssertCode(sut.writer->Find(key_, value).status(),
+    std::string value(sut.schema().value_size, '\0');
+    AssertCode(sut.writer->Find(key_, value.data()).status(),
                absl::StatusCode::kFailedPrecondition, "find after close");
-    AssertCode(sut.writer->Replace(key_, "v000"),
+    AssertCode(sut.writer->Replace(key_, value_),
                absl::StatusCode::kFailedPrecondition, "replace after close");
     AssertOk(sut.writer->Close(), "second close");
     sut.writer.reset();
     ReopenWriter(sut, "close and reopen");
-    CheckAllBindings(*sut.writer, s0.Bindings(), "after close and reopen");
+    CheckAllBindings(*sut.writer, sut.pool(), s0.Bindings(),
+                     "after close and reopen");
   }
   void show(std::ostream& os) const override {
     os << "Close(" << (immediately_ ? "immediately" : "") << ") + Reopen()";
@@ -558,22 +822,24 @@ class CloseReopenCmd : public Cmd {
 
  private:
   bool immediately_;
-  std::string key_;
+  std::string key_, value_;
 };
 
 class MisuseCmd : public Cmd {
  public:
-  explicit MisuseCmd(const IndexModel&)
-      : kind_(*Uniform(0, 3)), key_(*GenKey()) {}
+  explicit MisuseCmd(const GenContext& ctx)
+      : kind_(*Uniform(0, 3)),
+        key_(*GenKey(ctx.pool())),
+        value_(*GenValue(ctx.pool())) {}
   void run(const IndexModel&, Sut& sut) const override {
     switch (kind_) {
       case 0:
-        AssertCode(sut.writer->Replace(key_ + "x", "v000"),
-                   absl::StatusCode::kInvalidArgument, "replace, 9-byte key");
+        AssertCode(sut.writer->Replace(key_ + "x", value_),
+                   absl::StatusCode::kInvalidArgument, "replace, long key");
         break;
       case 1:
-        AssertCode(sut.writer->Replace(key_, "v00"),
-                   absl::StatusCode::kInvalidArgument, "replace, 3-byte value");
+        AssertCode(sut.writer->Replace(key_, value_.substr(1)),
+                   absl::StatusCode::kInvalidArgument, "replace, short value");
         break;
       default:
         AssertCode(sut.writer->Sync(), absl::StatusCode::kFailedPrecondition,
@@ -581,14 +847,147 @@ class MisuseCmd : public Cmd {
     }
   }
   void show(std::ostream& os) const override {
-    static const char* const kNames[] = {"Replace(9-byte key)",
-                                         "Replace(3-byte value)", "Sync()"};
+    static const char* const kNames[] = {"Replace(long key)",
+                                         "Replace(short value)", "Sync()"};
     os << "Misuse(" << kNames[kind_] << ")";
   }
 
  private:
   int kind_;
-  std::string key_;
+  std::string key_, value_;
+};
+
+// --- Handles sharing the writer's instance (shared_handles) ------------------
+
+constexpr int kMaxHandles = 3;  // ids 0 (sut.writer), 1 and 2
+
+bool Has(const std::vector<int>& ids, int id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+// Every binding through `handle`, with find, mem and iter: what the model says
+// the writer shows.
+void CheckHandle(const RawIndex& handle, const Pool& pool,
+                 const model::Map& expected, const std::string& what) {
+  CheckAllBindings(handle, pool, expected, what);
+  const std::string wrong = CheckMemAll(handle, pool, expected);
+  if (!wrong.empty()) Fail(what + ": mem differs from the model:\n" + wrong);
+  CheckIter(handle, expected, what);
+}
+
+class OpenHandleCmd : public Cmd {
+ public:
+  explicit OpenHandleCmd(const GenContext& ctx)
+      : id_(*Uniform(1, kMaxHandles)) {
+    RC_PRE(!Has(ctx.handles, id_));
+  }
+  void checkPreconditions(const IndexModel& m) const override {
+    RC_PRE(!m.HasHandle(id_));
+  }
+  void apply(IndexModel& m) const override { m.OpenHandle(id_); }
+  void run(const IndexModel& s0, Sut& sut) const override {
+    auto h = RawIndex::Open(kRoot, sut.schema(), sut.WriterOptions());
+    if (!h.ok())
+      Fail("opening handle #" + std::to_string(id_) + ": " +
+           h.status().ToString());
+    sut.handles[id_] = *std::move(h);
+    CheckHandle(*sut.handles[id_], sut.pool(), s0.Bindings(),
+                "handle #" + std::to_string(id_));
+  }
+  void show(std::ostream& os) const override {
+    os << "OpenHandle(#" << id_ << ")";
+  }
+
+ private:
+  int id_;
+};
+
+// Base of the commands on a handle other than handle 0: picks one.
+class HandleCmd : public Cmd {
+ public:
+  explicit HandleCmd(const GenContext& ctx) {
+    std::vector<int> others;
+    for (int id : ctx.handles) {
+      if (id != 0) others.push_back(id);
+    }
+    RC_PRE(!others.empty());
+    id_ = *rc::gen::elementOf(others);
+  }
+  void checkPreconditions(const IndexModel& m) const override {
+    RC_PRE(m.HasHandle(id_));
+  }
+
+ protected:
+  std::string Name() const { return "handle #" + std::to_string(id_); }
+  int id_ = 0;
+};
+
+// Closes a handle while handle 0 stays open, maybe right after starting a
+// merge: the others go on showing everything.
+class CloseHandleCmd : public HandleCmd {
+ public:
+  explicit CloseHandleCmd(const GenContext& ctx)
+      : HandleCmd(ctx),
+        immediately_(*rc::gen::arbitrary<bool>()),
+        merge_first_(*rc::gen::arbitrary<bool>()) {}
+  void apply(IndexModel& m) const override {
+    if (merge_first_) m.Merge();
+    m.CloseHandle(id_, immediately_);
+  }
+  void run(const IndexModel& s0, Sut& sut) const override {
+    if (merge_first_) AssertOk(sut.writer->Merge(), "merge");
+    RawIndex& handle = *sut.handles.at(id_);
+    AssertOk(handle.Close(immediately_), "close " + Name());
+    AssertCode(handle.Mem(sut.pool().key(0)).status(),
+               absl::StatusCode::kFailedPrecondition, "mem after close");
+    sut.handles.erase(id_);
+    CheckAllBindings(*sut.writer, sut.pool(), s0.Bindings(),
+                     "handle #0 after closing " + Name());
+  }
+  void show(std::ostream& os) const override {
+    os << (merge_first_ ? "Merge() + " : "") << "Close(#" << id_
+       << (immediately_ ? ", immediately)" : ")");
+  }
+
+ private:
+  bool immediately_;
+  bool merge_first_;
+};
+
+class HandleReplaceCmd : public HandleCmd {
+ public:
+  explicit HandleReplaceCmd(const GenContext& ctx)
+      : HandleCmd(ctx),
+        key_(*GenKey(ctx.pool())),
+        value_(*GenValue(ctx.pool())),
+        overcommit_(*rc::gen::arbitrary<bool>()) {}
+  void apply(IndexModel& m) const override {
+    m.Replace(key_, value_, overcommit_);
+  }
+  void run(const IndexModel&, Sut& sut) const override {
+    AssertOk(
+        sut.ReplaceThrough(*sut.handles.at(id_), key_, value_, overcommit_),
+        "replace through " + Name());
+  }
+  void show(std::ostream& os) const override {
+    os << "Replace(#" << id_ << ", " << key_ << ", " << value_
+       << (overcommit_ ? ", overcommit)" : ")");
+  }
+
+ private:
+  std::string key_, value_;
+  bool overcommit_;
+};
+
+class HandleCheckCmd : public HandleCmd {
+ public:
+  using HandleCmd::HandleCmd;
+  void run(const IndexModel& s0, Sut& sut) const override {
+    CheckHandle(*sut.handles.at(id_), sut.pool(), s0.Bindings(), Name());
+  }
+  void show(std::ostream& os) const override {
+    os << "FindAll+Iter(#" << id_ << ")";
+  }
 };
 
 // --- Read-only instances -----------------------------------------------------
@@ -597,8 +996,9 @@ constexpr int kMaxReaders = 3;
 
 class OpenReaderCmd : public Cmd {
  public:
-  explicit OpenReaderCmd(const IndexModel& m) : id_(*Uniform(0, kMaxReaders)) {
-    RC_PRE(!m.HasReadOnly(id_));
+  explicit OpenReaderCmd(const GenContext& ctx)
+      : id_(*Uniform(0, kMaxReaders)) {
+    RC_PRE(!Has(ctx.readers, id_));
   }
   void checkPreconditions(const IndexModel& m) const override {
     RC_PRE(!m.HasReadOnly(id_));
@@ -622,10 +1022,9 @@ class OpenReaderCmd : public Cmd {
 // Base of the commands on an open reader: picks one.
 class ReaderCmd : public Cmd {
  public:
-  explicit ReaderCmd(const IndexModel& m) {
-    const std::vector<int> ids = m.ReadOnlyIds();
-    RC_PRE(!ids.empty());
-    id_ = *rc::gen::elementOf(ids);
+  explicit ReaderCmd(const GenContext& ctx) {
+    RC_PRE(!ctx.readers.empty());
+    id_ = *rc::gen::elementOf(ctx.readers);
   }
   void checkPreconditions(const IndexModel& m) const override {
     RC_PRE(m.HasReadOnly(id_));
@@ -648,20 +1047,20 @@ class SyncReaderCmd : public ReaderCmd {
 
 class FindReaderCmd : public ReaderCmd {
  public:
-  explicit FindReaderCmd(const IndexModel& m) : ReaderCmd(m), key_(*GenKey()) {}
+  explicit FindReaderCmd(const GenContext& ctx)
+      : ReaderCmd(ctx), key_(*GenLookupKey(ctx.pool())) {}
   void run(const IndexModel&, Sut& sut) const override {
     const Reader& r = sut.readers.at(id_);
-    char value[kValueSize];
+    std::string value(sut.schema().value_size, '\0');
     const bool found =
-        ValueOrFail(r.index->Find(key_, value), "read-only find");
+        ValueOrFail(r.index->Find(key_, value.data()), "read-only find");
     auto it = r.snapshot.find(key_);
     const bool want = it != r.snapshot.end();
-    if (found != want ||
-        (found && std::string(value, kValueSize) != it->second)) {
+    if (found != want || (found && value != it->second)) {
       Fail("read-only #" + std::to_string(id_) + " find " + key_ + ": " +
-           (found ? model::Quote(std::string(value, kValueSize))
-                  : std::string("absent")) +
-           ", but since its last sync it showed " + model::ShowMap(r.snapshot));
+           (found ? model::Quote(value) : std::string("absent")) +
+           ", but since its last sync it showed " +
+           (want ? model::Quote(it->second) : std::string("absent")));
     }
   }
   void show(std::ostream& os) const override {
@@ -675,13 +1074,9 @@ class FindReaderCmd : public ReaderCmd {
 class IterReaderCmd : public ReaderCmd {
  public:
   using ReaderCmd::ReaderCmd;
-  void run(const IndexModel& s0, Sut& sut) const override {
+  void run(const IndexModel&, Sut& sut) const override {
     const Reader& r = sut.readers.at(id_);
-    const model::Visits visits =
-        ValueOrFail(IterAll(*r.index), "read-only iter");
-    const std::string why =
-        model::CheckIterVisits(r.snapshot, visits, s0.ValuesEver());
-    if (!why.empty()) Fail("read-only #" + std::to_string(id_) + " " + why);
+    CheckIter(*r.index, r.snapshot, "read-only #" + std::to_string(id_));
   }
   void show(std::ostream& os) const override { os << "Iter(#" << id_ << ")"; }
 };
@@ -699,14 +1094,17 @@ class CloseReaderCmd : public ReaderCmd {
 
 class ReaderMisuseCmd : public ReaderCmd {
  public:
-  explicit ReaderMisuseCmd(const IndexModel& m)
-      : ReaderCmd(m), kind_(*Uniform(0, 6)) {}
+  explicit ReaderMisuseCmd(const GenContext& ctx)
+      : ReaderCmd(ctx),
+        kind_(*Uniform(0, 6)),
+        key_(*GenKey(ctx.pool())),
+        value_(*GenValue(ctx.pool())) {}
   void run(const IndexModel&, Sut& sut) const override {
     RawIndex& r = *sut.readers.at(id_).index;
     absl::Status s;
     switch (kind_) {
       case 0:
-        s = r.Replace(PoolKey(0), "v000");
+        s = r.Replace(key_, value_);
         break;
       case 1:
         s = r.Clear();
@@ -735,6 +1133,7 @@ class ReaderMisuseCmd : public ReaderCmd {
 
  private:
   int kind_;
+  std::string key_, value_;
 };
 
 // --- Power loss --------------------------------------------------------------
@@ -743,18 +1142,21 @@ class ReaderMisuseCmd : public ReaderCmd {
 void PowerOff(Sut& sut) {
   if (!sut.env.crashed()) sut.env.CrashAfter(0);
   sut.readers.clear();
+  sut.handles.clear();
   sut.writer.reset();
 }
 
 class CrashCmd : public Cmd {
  public:
-  explicit CrashCmd(const IndexModel&)
+  explicit CrashCmd(const GenContext& ctx)
       : crash_after_(*rc::gen::weightedOneOf<int>(
-            {{1, rc::gen::just(-1)}, {3, Uniform(0, 40)}})),
+            {{1, rc::gen::just(-1)},
+             {3, Uniform(0, ctx.config.crash_mutations)}})),
         ops_(crash_after_ < 0 ? std::vector<WriteOp>()
                               : *rc::gen::container<std::vector<WriteOp>>(
                                     static_cast<size_t>(*Uniform(1, 8)),
-                                    GenWriteOp(/*with_close=*/true))),
+                                    GenWriteOp(ctx.config,
+                                               /*with_close=*/true))),
         seed_(*Uniform<uint64_t>(0, 1000000)),
         keep_prefix_(*rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
         tear_(*rc::gen::arbitrary<bool>()) {}
@@ -766,13 +1168,7 @@ class CrashCmd : public Cmd {
     std::ostringstream log;
     if (crash_after_ >= 0) {
       sut.env.CrashAfter(static_cast<uint64_t>(crash_after_));
-      bool failed = false;
-      for (const WriteOp& op : ops_) {
-        const absl::Status s = RunOp(op, *sut.writer);
-        log << "    " << op << " -> " << s.ToString() << "\n";
-        ApplyOp(op, &m, s.ok() && !failed ? Outcome::kOk : Outcome::kFailed);
-        if (!s.ok()) failed = true;
-      }
+      RunOps(ops_, sut, &m, &log);
     }
     PowerOff(sut);
     CrashOptions options;
@@ -782,16 +1178,13 @@ class CrashCmd : public Cmd {
     sut.env.Restart(options);
     ReopenWriter(sut, "after the crash");
     const model::Map got =
-        ValueOrFail(ReadAll(*sut.writer), "find after the crash");
-    std::string why = m.CheckRecovered(got);
+        ReadAllOrFail(*sut.writer, sut.pool(), "after the crash");
+    const std::string why = m.CheckRecovered(got);
     if (!why.empty()) {
       Fail("after the crash: " + why + "\n  ops before the crash:\n" +
            log.str());
     }
-    const model::Visits visits =
-        ValueOrFail(IterAll(*sut.writer), "iter after the crash");
-    why = model::CheckIterVisits(got, visits, m.ValuesEver());
-    if (!why.empty()) Fail("after the crash: writer " + why);
+    CheckIter(*sut.writer, got, "after the crash: writer");
     Normalize(sut, s0.StateAt(s0.durable()));
   }
 
@@ -822,18 +1215,18 @@ class CrashCmd : public Cmd {
 
 class IoErrorCmd : public Cmd {
  public:
-  explicit IoErrorCmd(const IndexModel&)
+  explicit IoErrorCmd(const GenContext& ctx)
       : mask_(*rc::gen::element<uint32_t>(kOpWrite, kOpSync, kOpWrite | kOpSync,
                                           kOpRename | kOpRemove | kOpSyncDir,
                                           kOpMutating)),
-        skip_(*Uniform<uint64_t>(0, 12)),
+        skip_(*Uniform<uint64_t>(0, ctx.config.error_skip)),
         count_(*rc::gen::element<int64_t>(1, 3, -1)),
         enospc_(*rc::gen::arbitrary<bool>()),
         ops_(*rc::gen::container<std::vector<WriteOp>>(
             static_cast<size_t>(*Uniform(1, 8)),
-            GenWriteOp(/*with_close=*/false))),
-        probe_key_(*GenKey()),
-        probe_value_(*GenValue()) {}
+            GenWriteOp(ctx.config, /*with_close=*/false))),
+        probe_key_(*GenKey(ctx.pool())),
+        probe_value_(*GenValue(ctx.pool())) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -842,32 +1235,39 @@ class IoErrorCmd : public Cmd {
       AssertOk(r.index->Close(), "read-only close");
     sut.readers.clear();
     IndexModel m = s0;
+    // The writer's close below must be its instance's last.
+    for (auto& [id, handle] : sut.handles) {
+      AssertOk(handle->Close(), "close handle #" + std::to_string(id));
+      m.CloseHandle(id, /*immediately=*/false);
+    }
+    sut.handles.clear();
     const absl::Status error =
         enospc_ ? absl::ResourceExhaustedError("injected ENOSPC")
                 : absl::InternalError("injected EIO");
     std::ostringstream log;
     sut.env.InjectError(mask_, skip_, count_, error);
-    bool failed = false;
     size_t lo = m.end();
-    for (const WriteOp& op : ops_) {
-      if (!failed) lo = m.end();
-      const absl::Status s = RunOp(op, *sut.writer);
-      log << "    " << op << " -> " << s.ToString() << "\n";
-      const bool allowed =
-          s.ok() || s.code() == error.code() || absl::IsFailedPrecondition(s) ||
-          (op.kind == WriteOp::kAwaitMerge && absl::IsAborted(s));
-      if (!allowed) Fail("unexpected status under IO errors:\n" + log.str());
-      ApplyOp(op, &m, s.ok() && !failed ? Outcome::kOk : Outcome::kFailed);
-      if (!s.ok()) failed = true;
-    }
+    bool failed_before = false;
+    const bool failed = RunOps(
+        ops_, sut, &m, &log, [&](const WriteOp& op, const absl::Status& s) {
+          if (!failed_before) lo = m.end();
+          if (!s.ok()) failed_before = true;
+          const bool allowed =
+              s.ok() || s.code() == error.code() ||
+              absl::IsFailedPrecondition(s) ||
+              (op.kind == WriteOp::kAwaitMerge && absl::IsAborted(s));
+          if (!allowed) {
+            Fail("unexpected status under IO errors:\n" + log.str());
+          }
+        });
     sut.env.ClearInjectedErrors();
 
     // Reads keep working and show what the writer did (or may have done).
     const model::Map live =
-        ValueOrFail(ReadAll(*sut.writer), "find after IO errors");
+        ReadAllOrFail(*sut.writer, sut.pool(), "after IO errors");
     if (!failed && live != m.Bindings()) {
-      Fail("no operation failed, yet the writer shows " + model::ShowMap(live) +
-           " instead of " + model::ShowMap(m.Bindings()) + "\n" + log.str());
+      Fail("no operation failed, yet the writer differs from the model:\n" +
+           model::ShowDifferences(live, m.Bindings()) + log.str());
     }
     if (failed) {
       const std::string why = m.ExplainRange(live, lo, m.end(), false);
@@ -876,15 +1276,14 @@ class IoErrorCmd : public Cmd {
 
     // Either it still works, or it refuses writes, carrying the original error
     // (also when only a background merge met the error).
-    const absl::Status probe =
-        sut.writer->Replace(probe_key_, probe_value_, true);
+    const absl::Status probe = sut.Replace(probe_key_, probe_value_, true);
     log << "    probe replace " << probe_key_ << "=" << probe_value_ << " -> "
         << probe.ToString() << "\n";
     if (probe.ok()) {
-      char value[kValueSize];
+      std::string value(sut.schema().value_size, '\0');
       const bool found =
-          ValueOrFail(sut.writer->Find(probe_key_, value), "find");
-      if (!found || std::string(value, kValueSize) != probe_value_) {
+          ValueOrFail(sut.writer->Find(probe_key_, value.data()), "find");
+      if (!found || value != probe_value_) {
         Fail("replace accepted after IO errors but not found:\n" + log.str());
       }
     } else if (!absl::IsFailedPrecondition(probe) ||
@@ -894,31 +1293,29 @@ class IoErrorCmd : public Cmd {
           "FAILED_PRECONDITION carrying the IO error:\n" +
           log.str());
     }
-    ApplyOp({WriteOp::kReplaceOvercommit, probe_key_, probe_value_, {}}, &m,
-            probe.ok() && !failed ? Outcome::kOk : Outcome::kFailed);
-    if (!probe.ok()) failed = true;
+    m.Replace(probe_key_, probe_value_, true,
+              probe.ok() && !failed ? Outcome::kOk : Outcome::kFailed);
+    const bool any_failed = failed || !probe.ok();
 
     // A merge the operations started may meet the error in the background
     // after the probe: close then reports it (with the injected error).
     const bool merge_may_run = m.merge_may_run();
     const absl::Status closed = sut.writer->Close();
     log << "    close -> " << closed.ToString() << "\n";
-    if (!failed && !closed.ok() &&
+    if (!any_failed && !closed.ok() &&
         !(merge_may_run &&
           absl::StrContains(closed.message(), error.message()))) {
       Fail("close failed:\n" + log.str());
     }
-    m.Close(closed.ok() && !failed ? Outcome::kOk : Outcome::kFailed);
+    m.Close(closed.ok() && !any_failed ? Outcome::kOk : Outcome::kFailed);
     sut.writer.reset();
     ReopenWriter(sut, "after IO errors");
     const model::Map got =
-        ValueOrFail(ReadAll(*sut.writer), "find after reopen");
-    std::string why =
-        m.ExplainRange(got, m.durable(), m.maybe_flushed(), !failed);
+        ReadAllOrFail(*sut.writer, sut.pool(), "after IO errors and reopen");
+    const std::string why =
+        m.ExplainRange(got, m.durable(), m.maybe_flushed(), !any_failed);
     if (!why.empty()) Fail("reopened after IO errors: " + why + log.str());
-    const model::Visits visits = ValueOrFail(IterAll(*sut.writer), "iter");
-    why = model::CheckIterVisits(got, visits, m.ValuesEver());
-    if (!why.empty()) Fail("reopened after IO errors: writer " + why);
+    CheckIter(*sut.writer, got, "reopened after IO errors: writer");
     Normalize(sut, s0.StateAt(s0.durable()));
   }
 
@@ -944,19 +1341,48 @@ class IoErrorCmd : public Cmd {
 
 enum class Profile { kWriter, kReaders, kCrash, kIoErrors };
 
+// Runs a command, then fails the case if a binding reached a log file with no
+// flush callback since its replace (FlushJournal: at each callback during the
+// command, and after it), or if a data file is malformed (DataFileProblems).
+class CheckedCmd : public Cmd {
+ public:
+  explicit CheckedCmd(CmdPtr inner) : inner_(std::move(inner)) {}
+  void checkPreconditions(const IndexModel& m) const override {
+    inner_->checkPreconditions(m);
+  }
+  void apply(IndexModel& m) const override { inner_->apply(m); }
+  void run(const IndexModel& s0, Sut& sut) const override {
+    if (ShrinkBudgetSpent()) return;  // the case passes: shrinking ends
+    inner_->run(s0, sut);
+    sut.journal.Audit();
+    const std::string early = sut.journal.TakeProblems();
+    if (!early.empty()) {
+      Fail("a binding reached a log file before the flush callback ran:\n" +
+           early);
+    }
+    const std::string malformed = sut.CheckDataFiles();
+    if (!malformed.empty()) Fail("malformed data files:\n" + malformed);
+  }
+  void show(std::ostream& os) const override { inner_->show(os); }
+
+ private:
+  CmdPtr inner_;
+};
+
 template <typename C>
-CmdPtr Make(const IndexModel& m) {
-  return std::make_shared<const C>(m);
+CmdPtr Make(const GenContext& ctx) {
+  return std::make_shared<const C>(ctx);
 }
 template <typename C>
-CmdPtr MakeDefault(const IndexModel&) {
+CmdPtr MakeDefault(const GenContext&) {
   return std::make_shared<const C>();
 }
 
-// (weight, factory) for every command of the profile that applies to `m`.
-std::vector<std::pair<int, CmdPtr (*)(const IndexModel&)>> Table(
-    Profile p, const IndexModel& m) {
-  std::vector<std::pair<int, CmdPtr (*)(const IndexModel&)>> t = {
+using Factory = CmdPtr (*)(const GenContext&);
+
+// (weight, factory) for every command of the profile that applies now.
+std::vector<std::pair<int, Factory>> Table(Profile p, const GenContext& ctx) {
+  std::vector<std::pair<int, Factory>> t = {
       {30, &Make<ReplaceCmd>},        {8, &Make<FindCmd>},
       {3, &MakeDefault<CheckAllCmd>}, {3, &MakeDefault<IterCmd>},
       {2, &Make<FilterCmd>},          {1, &MakeDefault<ClearCmd>},
@@ -964,11 +1390,22 @@ std::vector<std::pair<int, CmdPtr (*)(const IndexModel&)>> Table(
       {2, &MakeDefault<TryMergeCmd>}, {3, &MakeDefault<AwaitMergeCmd>},
       {2, &Make<CloseReopenCmd>},     {1, &Make<MisuseCmd>},
   };
+  if (ctx.config.max_bulk > 0) t.push_back({10, &Make<BulkReplaceCmd>});
+  if (ctx.config.shared_handles) {
+    if (ctx.handles.size() < static_cast<size_t>(kMaxHandles)) {
+      t.push_back({2, &Make<OpenHandleCmd>});
+    }
+    if (ctx.handles.size() > 1) {
+      t.push_back({2, &Make<CloseHandleCmd>});
+      t.push_back({4, &Make<HandleReplaceCmd>});
+      t.push_back({2, &Make<HandleCheckCmd>});
+    }
+  }
   if (p == Profile::kReaders) {
-    if (m.ReadOnlyIds().size() < static_cast<size_t>(kMaxReaders)) {
+    if (ctx.readers.size() < static_cast<size_t>(kMaxReaders)) {
       t.push_back({4, &Make<OpenReaderCmd>});
     }
-    if (!m.ReadOnlyIds().empty()) {
+    if (!ctx.readers.empty()) {
       t.push_back({8, &Make<SyncReaderCmd>});
       t.push_back({8, &Make<FindReaderCmd>});
       t.push_back({3, &Make<IterReaderCmd>});
@@ -981,43 +1418,72 @@ std::vector<std::pair<int, CmdPtr (*)(const IndexModel&)>> Table(
   return t;
 }
 
-auto GenCommand(Profile p) {
-  return [p](const IndexModel& m) {
-    auto shared = std::make_shared<const IndexModel>(m);
-    return rc::gen::exec([p, shared]() -> CmdPtr {
-      const auto table = Table(p, *shared);
+auto GenCommand(Profile p, const Config& config) {
+  return [p, config](const IndexModel& m) {
+    GenContext ctx;
+    ctx.config = config;
+    ctx.handles = m.HandleIds();
+    ctx.readers = m.ReadOnlyIds();
+    return rc::gen::exec([p, ctx]() -> CmdPtr {
+      const auto table = Table(p, ctx);
       int total = 0;
       for (const auto& [w, f] : table) total += w;
       int r = *Uniform(0, total);
       for (const auto& [w, f] : table) {
-        if (r < w) return f(*shared);
+        if (r < w) return std::make_shared<const CheckedCmd>(f(ctx));
         r -= w;
       }
-      return table.back().second(*shared);
+      return std::make_shared<const CheckedCmd>(table.back().second(ctx));
     });
   };
 }
 
-void RunProfile(Profile p) {
-  const Config config = *GenConfig();
-  Sut sut(config);
-  rc::state::check(IndexModel(), sut, GenCommand(p));
+void RunProfile(Profile p, Size size) {
+  const Config config = *GenConfig(size);
+  const uint64_t copied_before = GetStats().nb_merge_copied_runs;
+  {
+    Sut sut(config);
+    rc::state::check(IndexModel(), sut, GenCommand(p, config));
+    // What the case reached, in the distribution printed at the end.
+    RC_TAG(std::to_string(sut.max_fanout_buckets()) + " fan-out buckets",
+           GetStats().nb_merge_copied_runs > copied_before
+               ? "a merge copied runs"
+               : "no merge copied runs");
+  }
 }
 
 TEST(IndexModelTest, WriterMatchesModel) {
-  CheckProperty([] { RunProfile(Profile::kWriter); }, 500, 20000);
+  CheckProperty([] { RunProfile(Profile::kWriter, Size::kSmall); }, 500, 20000);
 }
 
 TEST(IndexModelTest, ReadOnlyInstancesSeeFlushedPrefix) {
-  CheckProperty([] { RunProfile(Profile::kReaders); }, 500, 20000);
+  CheckProperty([] { RunProfile(Profile::kReaders, Size::kSmall); }, 500,
+                20000);
 }
 
 TEST(IndexModelTest, CrashKeepsDurableAndInventsNothing) {
-  CheckProperty([] { RunProfile(Profile::kCrash); }, 500, 20000);
+  CheckProperty([] { RunProfile(Profile::kCrash, Size::kSmall); }, 500, 20000);
 }
 
 TEST(IndexModelTest, IoErrorsNeverLoseDurableBindings) {
-  CheckProperty([] { RunProfile(Profile::kIoErrors); }, 500, 20000);
+  CheckProperty([] { RunProfile(Profile::kIoErrors, Size::kSmall); }, 500,
+                20000);
+}
+
+TEST(IndexModelLargeTest, WriterMatchesModel) {
+  CheckProperty([] { RunProfile(Profile::kWriter, Size::kLarge); }, 60, 2000);
+}
+
+TEST(IndexModelLargeTest, ReadOnlyInstancesSeeFlushedPrefix) {
+  CheckProperty([] { RunProfile(Profile::kReaders, Size::kLarge); }, 30, 2000);
+}
+
+TEST(IndexModelLargeTest, CrashKeepsDurableAndInventsNothing) {
+  CheckProperty([] { RunProfile(Profile::kCrash, Size::kLarge); }, 60, 2000);
+}
+
+TEST(IndexModelLargeTest, IoErrorsNeverLoseDurableBindings) {
+  CheckProperty([] { RunProfile(Profile::kIoErrors, Size::kLarge); }, 30, 2000);
 }
 
 // --- Regression tests: the counterexamples above, made deterministic ---------

@@ -1,5 +1,6 @@
 #include "tests/index_model_util.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,10 +32,26 @@ namespace {
 std::string first_failure;
 std::string last_failure;
 
+// Shrinking runs the property again on smaller and smaller cases, and a case
+// of the large configuration takes up to seconds: once this long has passed
+// since the first failure, the remaining candidates pass at once, so that
+// rapidcheck reports the smallest counterexample found by then rather than the
+// test timing out.
+constexpr std::chrono::seconds kShrinkBudget(60);
+std::chrono::steady_clock::time_point first_failure_time;
+
 }  // namespace
 
+bool ShrinkBudgetSpent() {
+  return !first_failure.empty() &&
+         std::chrono::steady_clock::now() - first_failure_time > kShrinkBudget;
+}
+
 void Fail(const std::string& message) {
-  if (first_failure.empty()) first_failure = message;
+  if (first_failure.empty()) {
+    first_failure = message;
+    first_failure_time = std::chrono::steady_clock::now();
+  }
   last_failure = message;
   RC_FAIL(message);
 }
@@ -63,14 +80,75 @@ Schema TestSchema(int hash_bits) {
       hash_bits == 2 ? &test::TinyHash : &test::FirstByteHash);
 }
 
+int Pool::num_bindable() const {
+  if (ghost_period == 0) return num_keys;
+  return num_keys - num_keys / ghost_period;
+}
+
+std::string Pool::BindableKey(int i) const {
+  if (ghost_period == 0) return key(i);
+  // Each period holds ghost_period - 1 bindable keys, then a ghost.
+  return key(i / (ghost_period - 1) * ghost_period + i % (ghost_period - 1));
+}
+
+const Pool& SmallPool(int hash_bits) {
+  static const auto make = [](int bits) {
+    Pool p;
+    p.name = "small(" + std::to_string(bits) + "-bit hash)";
+    p.schema = TestSchema(bits);
+    p.num_keys = kNumKeys;
+    p.num_values = kNumValues;
+    p.key = &PoolKey;
+    p.value = &PoolValue;
+    return p;
+  };
+  static const Pool two = make(2);
+  static const Pool eight = make(8);
+  return hash_bits == 2 ? two : eight;
+}
+
+rc::Gen<std::string> GenKey(const Pool& pool) {
+  return rc::gen::map(Uniform(0, pool.num_bindable()),
+                      [&pool](int i) { return pool.BindableKey(i); });
+}
+
+rc::Gen<std::string> GenLookupKey(const Pool& pool) {
+  return rc::gen::map(Uniform(0, pool.num_keys),
+                      [&pool](int i) { return pool.key(i); });
+}
+
+rc::Gen<std::string> GenValue(const Pool& pool) {
+  return rc::gen::map(Uniform(0, pool.num_values),
+                      [&pool](int i) { return pool.value(i); });
+}
+
 absl::StatusOr<model::Map> ReadAll(const RawIndex& index) {
+  return ReadAll(index, SmallPool(8));
+}
+
+absl::StatusOr<model::Map> ReadAll(const RawIndex& index, const Pool& pool) {
   model::Map out;
-  char value[kValueSize];
-  for (int i = 0; i < kNumKeys; ++i) {
-    const std::string key = PoolKey(i);
-    absl::StatusOr<bool> found = index.Find(key, value);
+  std::string value(pool.schema.value_size, '\0');
+  for (int i = 0; i < pool.num_keys; ++i) {
+    const std::string key = pool.key(i);
+    absl::StatusOr<bool> found = index.Find(key, value.data());
     if (!found.ok()) return found.status();
-    if (*found) out[key] = std::string(value, kValueSize);
+    if (*found) out[key] = value;
+  }
+  return out;
+}
+
+std::string CheckMemAll(const RawIndex& index, const Pool& pool,
+                        const model::Map& expected) {
+  std::string out;
+  for (int i = 0; i < pool.num_keys; ++i) {
+    const std::string key = pool.key(i);
+    absl::StatusOr<bool> mem = index.Mem(key);
+    if (!mem.ok()) return "mem " + key + ": " + mem.status().ToString();
+    if (*mem != (expected.count(key) > 0)) {
+      out += "  mem " + model::Quote(key) + " is " + (*mem ? "true" : "false") +
+             "\n";
+    }
   }
   return out;
 }
@@ -95,28 +173,34 @@ bool KeepPredicate::operator()(const std::string& key,
     case kEvenValues:
       return v % 2 == 0;
     case kValuesBelow:
-      return v < param;
+      return v < bound;
     case kAllButKey:
-      return key != PoolKey(param);
+      return key != this->key;
+    case kKeysFrom:
+      return key >= this->key;
   }
   return true;
 }
 
-rc::Gen<KeepPredicate> GenKeepPredicate() {
+rc::Gen<KeepPredicate> GenKeepPredicate(const Pool& pool) {
   return rc::gen::apply(
-      [](int kind, int param) {
+      [](int kind, int bound, std::string key) {
         KeepPredicate p;
         p.kind = static_cast<KeepPredicate::Kind>(kind);
-        p.param =
-            p.kind == KeepPredicate::kAllButKey ? param % kNumKeys : param;
+        if (p.kind == KeepPredicate::kValuesBelow) p.bound = bound;
+        if (p.kind == KeepPredicate::kAllButKey ||
+            p.kind == KeepPredicate::kKeysFrom) {
+          p.key = std::move(key);
+        }
         return p;
       },
       rc::gen::weightedElement<int>({{1, KeepPredicate::kAll},
                                      {1, KeepPredicate::kNone},
                                      {2, KeepPredicate::kEvenValues},
                                      {2, KeepPredicate::kValuesBelow},
-                                     {3, KeepPredicate::kAllButKey}}),
-      Uniform(0, kNumValues));
+                                     {3, KeepPredicate::kAllButKey},
+                                     {2, KeepPredicate::kKeysFrom}}),
+      Uniform(0, pool.num_values), GenKey(pool));
 }
 
 std::ostream& operator<<(std::ostream& os, const KeepPredicate& p) {
@@ -128,9 +212,11 @@ std::ostream& operator<<(std::ostream& os, const KeepPredicate& p) {
     case KeepPredicate::kEvenValues:
       return os << "keep even values";
     case KeepPredicate::kValuesBelow:
-      return os << "keep values < v" << absl::StrFormat("%03d", p.param);
+      return os << "keep values below " << p.bound;
     case KeepPredicate::kAllButKey:
-      return os << "keep all but " << PoolKey(p.param);
+      return os << "keep all but " << p.key;
+    case KeepPredicate::kKeysFrom:
+      return os << "keep keys from " << p.key << " on";
   }
   return os;
 }
@@ -166,8 +252,11 @@ void CheckProperty(const std::function<void()>& property, int cases,
   last_failure.clear();
   std::cout << metadata.id << ": seed=" << params.seed
             << " max_success=" << params.maxSuccess << std::endl;
+  const std::function<void()> bounded = [&property] {
+    if (!ShrinkBudgetSpent()) property();
+  };
   const rc::detail::TestResult result = rc::detail::checkProperty(
-      rc::detail::toProperty(property), metadata, params,
+      rc::detail::toProperty(bounded), metadata, params,
       rc::detail::globalTestListener(), config.reproduce);
   std::ostringstream ss;
   rc::detail::printResultMessage(result, ss);
@@ -177,6 +266,11 @@ void CheckProperty(const std::function<void()>& property, int cases,
     ADD_FAILURE() << ss.str()
                   << "\n(reproduce with RC_PARAMS=\"seed=" << params.seed
                   << "\" or the reproduce string above)"
+                  << (ShrinkBudgetSpent()
+                          ? "\n(shrinking is cut short " +
+                                std::to_string(kShrinkBudget.count()) +
+                                " s after the first failure)"
+                          : "")
                   << "\nFirst failure seen while testing and shrinking:\n"
                   << first_failure
                   << "\nLast failure seen (the shrunk case may depend on "
