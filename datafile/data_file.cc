@@ -143,6 +143,7 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   const FilterTarget target = FilterTargetOf(
       data->generation_, data->count_, absl::string_view(data->entry(0), e),
       absl::string_view(data->entry(data->count_ - 1), e), *table);
+  data->data_id_ = target.data_id;
   auto filter =
       KeyFilter::Open(env, FilterPath(data->path_), target, schema.hash_bits);
   if (filter.ok()) data->filter_ = *std::move(filter);

@@ -98,6 +98,16 @@ class DataFile {
   static std::string FilterPath(const std::string& data_path) {
     return data_path + ".filter";
   }
+  // Where the checksum sidecar of the data file at `data_path` lives (see
+  // filter/data_sums.h).
+  static std::string SumsPath(const std::string& data_path) {
+    return data_path + ".sum";
+  }
+  // The whole file as mapped: header, fan-out table and records.
+  absl::string_view file_bytes() const { return region_->bytes(); }
+  // DataId of this file (filter/key_filter.h): what binds its filter and its
+  // checksum sidecar to it.
+  uint64_t data_id() const { return data_id_; }
 
  private:
   Window WindowOf(uint64_t hash) const;
@@ -124,6 +134,7 @@ class DataFile {
   CompactFanout compact_;  // what finds read; empty: they read fanout_
   std::string path_;
   int64_t generation_ = 0;
+  uint64_t data_id_ = 0;
   std::shared_ptr<const MappedRegion> region_;
   std::shared_ptr<const KeyFilter> filter_;
   const char* records_ = nullptr;

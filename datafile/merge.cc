@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "datafile/newest_records.h"
 #include "fan/fan.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
+#include "io/file_header.h"
 
 namespace kvindex {
 namespace {
@@ -123,7 +125,8 @@ class MergeWriter {
         runs_(std::move(runs)),
         file_(std::move(file)),
         fan_(std::move(fan)),
-        filter_(expected, request.schema.hash_bits) {}
+        filter_(expected, request.schema.hash_bits),
+        sums_(file_->header_size()) {}
 
   // Whether runs can be copied (see merge.h).
   bool CanCopyRuns() const {
@@ -153,6 +156,25 @@ class MergeWriter {
 
   std::unique_ptr<IndexFile> TakeFile() { return std::move(file_); }
   uint64_t entries() const { return entries_; }
+
+  // The output's checksum sidecar; call after a successful Run.
+  std::string Sums() {
+    FileHeader header;
+    header.offset = static_cast<int64_t>(entries_ * r_.schema.entry_size());
+    header.generation = r_.generation;
+    header.fan_size = static_cast<int64_t>(fanout_bytes_.size());
+    SumsTarget target;
+    target.generation = r_.generation;
+    target.file_bytes = FileHeader::kSize + fanout_bytes_.size() +
+                        entries_ * r_.schema.entry_size();
+    target.data_id =
+        entries_ == 0
+            ? 0
+            : DataId(absl::string_view(first_entry_, r_.schema.entry_size()),
+                     absl::string_view(last_entry_, r_.schema.entry_size()),
+                     fanout_bytes_);
+    return sums_.Finish(header.Encode() + fanout_bytes_, target);
+  }
 
   // The output's key filter; call after a successful Run.
   std::string Filter() const {
@@ -205,7 +227,13 @@ class MergeWriter {
     if (entries_ == 0) first_entry_ = entry;
     last_entry_ = entry;
     ++entries_;
-    return file_->Append(record);
+    return Append(record);
+  }
+
+  // Appends record bytes to the output and to its checksums.
+  absl::Status Append(absl::string_view bytes) {
+    sums_.Append(bytes);
+    return file_->Append(bytes);
   }
 
   // The log and every run together: the newest record of each key across the
@@ -340,7 +368,7 @@ class MergeWriter {
       if (Cancelled()) return Aborted();
       const uint64_t p_end = std::min(b, p + per_piece);
       absl::Status st =
-          file_->Append(absl::string_view(old.entry(p), (p_end - p) * e));
+          Append(absl::string_view(old.entry(p), (p_end - p) * e));
       if (!st.ok()) return st;
     }
     return AfterDataRecords(b);
@@ -351,6 +379,7 @@ class MergeWriter {
   std::unique_ptr<IndexFile> file_;
   FanoutBuilder fan_;
   KeyFilterBuilder filter_;
+  DataSumsBuilder sums_;
   std::string fanout_bytes_;  // as written to the output
   uint64_t entries_ = 0;
   // The first and last records written; they point into the log or a run,
@@ -381,12 +410,37 @@ absl::StatusOr<std::vector<const DataFile*>> RunsOf(const MergeRequest& r) {
   return r.older_runs;
 }
 
+// Every block of every run with a usable checksum sidecar against its sums.
+absl::Status VerifyRuns(Env* env, const std::vector<const DataFile*>& runs) {
+  for (const DataFile* run : runs) {
+    const absl::string_view file = run->file_bytes();
+    SumsTarget target;
+    target.generation = run->generation();
+    target.file_bytes = file.size();
+    target.data_id = run->data_id();
+    absl::StatusOr<std::unique_ptr<const DataSums>> sums =
+        DataSums::Read(env, DataFile::SumsPath(run->path()), target);
+    // A sidecar is never required: one that cannot be read is not used.
+    if (!sums.ok() || *sums == nullptr) continue;
+    absl::Status st = (*sums)->Verify(file, run->path());
+    if (!st.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          st.message(), "; the merge stopped before writing its output"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   const Schema& s = request.schema;
   absl::StatusOr<std::vector<const DataFile*>> runs = RunsOf(request);
   if (!runs.ok()) return runs.status();
+  if (request.verify_runs) {
+    absl::Status verified = VerifyRuns(request.env, *runs);
+    if (!verified.ok()) return verified;
+  }
   uint64_t expected = request.log->cardinal();
   for (const DataFile* run : *runs) expected += run->count();
   FanoutBuilder fan(s.hash_bits, s.entry_size(), expected);
@@ -426,6 +480,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   result.file = std::move(out);
   result.entries = writer.entries();
   result.filter = writer.Filter();
+  if (result.entries > 0) result.sums = writer.Sums();
   result.copied_runs = copy_runs;
   return result;
 }

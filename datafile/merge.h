@@ -23,6 +23,14 @@
 //   the records. Unsorted records are then noticed only where a copied stretch
 //   starts or ends.
 //
+// Checksums (filter/data_sums.h): before it writes anything, the merge checks
+// every block of every run that has a usable checksum sidecar
+// (`<run>.sum`) against it, and fails with kDataLoss naming the run and the
+// byte range of the first block that differs rather than carry damage into
+// its output; a run without a usable sidecar is read unchecked. The output's
+// own sidecar is computed while the output is written (its header and fan-out
+// table, written last, at the end), never by reading it back.
+//
 // The output is built under its own name and only renamed (or listed in a
 // manifest) by the caller; on cancel or error the partial file is removed and
 // nothing else changes.
@@ -71,6 +79,9 @@ struct MergeRequest {
   // Whether stretches of the one older run may be copied as they are (see
   // above); false handles every record one by one.
   bool copy_runs = true;
+  // Whether the runs are checked against their checksum sidecars first (see
+  // above).
+  bool verify_runs = true;
 };
 
 struct MergeResult {
@@ -82,12 +93,16 @@ struct MergeResult {
   // bound to the output's generation, records and fan-out table
   // (wherever the output is committed). Empty without entries.
   std::string filter;
+  // The bytes of the output's checksum sidecar (see DataSums), bound to the
+  // output's generation, size and DataId. Empty without entries.
+  std::string sums;
   // Whether stretches of the older run were copied as they are.
   bool copied_runs = false;
 };
 
 // kInvalidArgument for a request with both `data` and `older_runs`, or a null
-// run; kDataLoss naming the run when one is not sorted by hash; kAborted on
+// run; kDataLoss naming the run when one is not sorted by hash, or when a
+// block of it does not match its checksum sidecar (with the byte range); kAborted on
 // cancel; IO errors as they come.
 absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request);
 

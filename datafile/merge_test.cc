@@ -17,12 +17,14 @@
 #include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "data/schema.h"
 #include "datafile/data_file.h"
 #include "datafile/test_run.h"
 #include "fan/fan.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -1382,6 +1384,227 @@ RC_GTEST_PROP(MergeModel, SeveralRunsMergeToTheNewestBindings, ()) {
                                            Key(pool + 4096), Key(pool + 12288)};
   const std::string diff = Diff(&env, *data, s, model, 10, absent);
   RC_ASSERT(diff == "");
+}
+
+// ---------------------------------------------------------------------------------
+// Checksum sidecars (filter/data_sums.h).
+
+// The identity a sidecar of `data` must carry.
+SumsTarget SumsTargetOf(const DataFile& data) {
+  SumsTarget t;
+  t.generation = data.generation();
+  t.file_bytes = data.file_bytes().size();
+  t.data_id = data.data_id();
+  return t;
+}
+
+// Data files of MidSchema records (8 bytes each) large enough for two blocks
+// of 64 KiB, the second one short.
+class MergeSumsTest : public MergeTest {
+ protected:
+  static constexpr uint32_t kKeys = 12000;
+
+  void SetUp() override {
+    MergeTest::SetUp();
+    schema_ = MidSchema();
+    LogTable log(schema_);
+    AddEvery(&log, &model_, 0, kKeys, 1, 1);
+    data_ = CommitWithSums(WriteMerge(Request(log, 1, nullptr)));
+    ASSERT_NE(data_, nullptr);
+    ASSERT_GT(data_->file_bytes().size(), DataSumsBuilder::kBlockSize);
+    ASSERT_LT(data_->file_bytes().size(), 2 * DataSumsBuilder::kBlockSize);
+    original_ = env_.Contents(kDataPath).value();
+    original_sums_ = env_.Contents(DataFile::SumsPath(kDataPath)).value();
+  }
+
+  // Commit, and the output's checksum sidecar next to it, checked against
+  // the file as written.
+  std::shared_ptr<const DataFile> CommitWithSums(
+      absl::StatusOr<MergeResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) return nullptr;
+    const std::string sums = result->sums;
+    EXPECT_EQ(sums.empty(), result->entries == 0);
+    std::shared_ptr<const DataFile> data = Commit(*std::move(result));
+    if (data == nullptr) return nullptr;
+    EXPECT_OK(DataSums::Write(&env_, DataFile::SumsPath(kDataPath), sums));
+    const std::string file = env_.Contents(kDataPath).value();
+    EXPECT_EQ(sums, DataSumsOf(file, SumsTargetOf(*data)))
+        << "the sums computed while writing differ from the file's";
+    return data;
+  }
+
+  // Puts the data file back as the set-up wrote it, with `bit` flipped.
+  void FlipBit(uint64_t bit) {
+    std::string bytes = original_;
+    bytes[bit / 8] = static_cast<char>(bytes[bit / 8] ^ (1 << (bit % 8)));
+    env_.SetContents(kDataPath, bytes);
+    env_.SetContents(DataFile::SumsPath(kDataPath), original_sums_);
+  }
+
+  // Opens the data file and merges a small log into it.
+  absl::StatusOr<MergeResult> OpenAndMerge() {
+    auto data = DataFile::Open(&env_, kDataPath, schema_);
+    if (!data.ok()) return data.status();
+    if (*data == nullptr) return absl::NotFoundError("no data file");
+    const LogTable log = TableOf(schema_, {{3, 7}, {kKeys + 5, 7}});
+    return WriteMerge(Request(log, 2, data->get()));
+  }
+
+  Model model_;
+  std::string original_;
+  std::string original_sums_;
+};
+
+TEST_F(MergeSumsTest, OutputSumsMatchTheFileRecordByRecordAndCopyingRuns) {
+  // A filter the next merge can extend: it copies stretches of the data file.
+  data_ = WithFilterSizedFor(kKeys + 10);
+  ASSERT_NE(data_, nullptr);
+  LogTable log(schema_);
+  AddEvery(&log, &model_, 5, kKeys + 500, 97, 3);
+  absl::StatusOr<MergeResult> copied = WriteMerge(Request(log, 2, data_.get()));
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_TRUE(copied->copied_runs);
+  data_ = CommitWithSums(std::move(copied));
+  ASSERT_NE(data_, nullptr);
+  EXPECT_EQ(Diff(&env_, data_, schema_, model_, 2), "");
+
+  LogTable log3(schema_);
+  AddEvery(&log3, &model_, 1, 300, 7, 4);
+  MergeRequest r = Request(log3, 3, data_.get());
+  r.copy_runs = false;
+  data_ = CommitWithSums(WriteMerge(r));
+  ASSERT_NE(data_, nullptr);
+  EXPECT_EQ(Diff(&env_, data_, schema_, model_, 3), "");
+  std::string why;
+  EXPECT_NE(
+      DataSums::Parse(env_.Contents(DataFile::SumsPath(kDataPath)).value(),
+                      SumsTargetOf(*data_), &why),
+      nullptr)
+      << why;
+}
+
+TEST_F(MergeSumsTest, IntactDataFileWithSumsMerges) {
+  absl::StatusOr<MergeResult> result = OpenAndMerge();
+  ASSERT_TRUE(result.ok()) << result.status();
+}
+
+// A flipped bit anywhere in the data file (but in its generation, whose damage
+// makes the sidecar look stale; the store's generation rules refuse it) makes
+// the next merge fail, naming the file (and, when the data file opens at all,
+// the damaged block's range), and leaves the data file as it was and no
+// output.
+TEST_F(MergeSumsTest, AFlippedBitFailsTheNextMerge) {
+  const uint64_t size = original_.size();
+  const uint64_t records_at =
+      IndexFile::kHeaderSize + data_->fanout().Export().size();
+  const uint64_t block = DataSumsBuilder::kBlockSize;
+  std::vector<uint64_t> bytes = {0,          3,
+                                 7,          8,
+                                 12,         15,
+                                 24,         27,
+                                 31,         32,
+                                 33,         records_at - 1,
+                                 records_at, records_at + 5,
+                                 block - 1,  block,
+                                 block + 1,  (size + block) / 2,
+                                 size - 2,   size - 1};
+  int caught_by_sums = 0;
+  int value_bytes = 0;
+  for (const uint64_t at : bytes) {
+    for (const int bit : {0, 5}) {
+      SCOPED_TRACE(absl::StrCat("byte ", at, " bit ", bit));
+      FlipBit(8 * at + bit);
+      const std::string damaged = env_.Contents(kDataPath).value();
+      absl::StatusOr<MergeResult> result = OpenAndMerge();
+      ASSERT_FALSE(result.ok());
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss)
+          << result.status();
+      EXPECT_THAT(result.status().message(), HasSubstr(kDataPath));
+      // A value byte's damage is seen by nothing but the sums.
+      const bool value_byte =
+          at >= records_at &&
+          (at - records_at) % schema_.entry_size() >= schema_.key_size;
+      if (value_byte) {
+        ++value_bytes;
+        EXPECT_THAT(result.status().message(), HasSubstr("checksum"));
+      }
+      if (absl::StrContains(result.status().message(), "checksum")) {
+        ++caught_by_sums;
+        const uint64_t begin = at / block * block;
+        const uint64_t end = std::min(begin + block, size);
+        EXPECT_THAT(result.status().message(),
+                    HasSubstr(absl::StrCat("bytes [", begin, ", ", end, ")")));
+      }
+      EXPECT_FALSE(Exists(kMergePath));
+      EXPECT_EQ(env_.Contents(kDataPath).value(), damaged);
+    }
+  }
+  EXPECT_GE(value_bytes, 8);
+  EXPECT_GE(caught_by_sums, value_bytes);
+}
+
+TEST_F(MergeSumsTest, WithoutSumsTheMergeProceeds) {
+  // A value bit: the order of the records, which the merge checks, survives.
+  const uint64_t records_at =
+      IndexFile::kHeaderSize + data_->fanout().Export().size();
+  const uint64_t value_byte = records_at + 100 * 8 + test::kSmallKeySize;
+  FlipBit(8 * value_byte);
+  ASSERT_OK(env_.RemoveFile(DataFile::SumsPath(kDataPath)));
+  absl::StatusOr<MergeResult> result = OpenAndMerge();
+  EXPECT_TRUE(result.ok()) << result.status();
+}
+
+TEST_F(MergeSumsTest, StaleOrDamagedSumsAreIgnored) {
+  const uint64_t records_at =
+      IndexFile::kHeaderSize + data_->fanout().Export().size();
+  const uint64_t value_byte = records_at + 100 * 8 + test::kSmallKeySize;
+  // Sums of another generation of the data file.
+  FlipBit(8 * value_byte);
+  SumsTarget stale = SumsTargetOf(*data_);
+  stale.generation += 1;
+  env_.SetContents(DataFile::SumsPath(kDataPath), DataSumsOf(original_, stale));
+  absl::StatusOr<MergeResult> result = OpenAndMerge();
+  EXPECT_TRUE(result.ok()) << result.status();
+  if (result.ok()) (void)result->file->Close();
+  // Damaged sums: one bit of the sidecar.
+  FlipBit(8 * value_byte);
+  std::string sums = original_sums_;
+  sums[70] = static_cast<char>(sums[70] ^ 1);
+  env_.SetContents(DataFile::SumsPath(kDataPath), sums);
+  result = OpenAndMerge();
+  EXPECT_TRUE(result.ok()) << result.status();
+}
+
+// The runs of a tiered merge or compaction are checked the same way.
+TEST_F(MultiRunTest, AFlippedBitInAnOlderRunFailsTheMergeNamingIt) {
+  const std::string path = RunPath(2);
+  const std::string original = env_.Contents(path).value();
+  ASSERT_TRUE(*env_.FileExists(DataFile::SumsPath(path)));
+  const LogTable empty(schema_);  // a compaction: no log
+  const LogTable log = TableOf(schema_, {{0, 9}});
+  for (const LogTable* l : {&empty, &log}) {
+    // A value byte of the last record: the run still opens.
+    std::string bytes = original;
+    bytes[bytes.size() - 1] = static_cast<char>(bytes[bytes.size() - 1] ^ 4);
+    env_.SetContents(path, bytes);
+    auto run = DataFile::Open(&env_, path, schema_);
+    ASSERT_TRUE(run.ok()) << run.status();
+    MergeRequest r = RunsRequest(*l);
+    r.older_runs[1] = run->get();
+    ExpectFailedWithoutOutput(
+        WriteMerge(r), absl::StatusCode::kDataLoss,
+        {path.c_str(),
+         absl::StrCat("bytes [0, ", original.size(), ")").c_str()});
+    EXPECT_EQ(env_.Contents(path).value(), bytes);
+  }
+  // Without its sidecar the run is read unchecked.
+  ASSERT_OK(env_.RemoveFile(DataFile::SumsPath(path)));
+  auto run = DataFile::Open(&env_, path, schema_);
+  ASSERT_TRUE(run.ok()) << run.status();
+  MergeRequest r = RunsRequest(empty);
+  r.older_runs[1] = run->get();
+  EXPECT_TRUE(WriteMerge(r).ok());
 }
 
 }  // namespace

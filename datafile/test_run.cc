@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "datafile/merge.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
 #include "log/log_table.h"
 #include "testing/keys.h"
@@ -25,6 +26,9 @@ absl::StatusOr<std::shared_ptr<const DataFile>> WriteTestRun(
   absl::Status st = result->file->RenameTo(path);
   if (st.ok() && !result->filter.empty()) {
     st = KeyFilter::Write(env, DataFile::FilterPath(path), result->filter);
+  }
+  if (st.ok() && !result->sums.empty()) {
+    st = DataSums::Write(env, DataFile::SumsPath(path), result->sums);
   }
   if (!st.ok()) return st;
   return DataFile::FromFile(std::move(result->file), schema, env);

@@ -1,4 +1,4 @@
-// Writes a run (a data file with its key filter) holding given entries, the
+// Writes a run (a data file with its key filter and checksum sidecar) holding given entries, the
 // way a merge writes one: for tests of the packages that read runs and cannot
 // see the log. Test-only.
 #ifndef KVINDEX_DATAFILE_TEST_RUN_H_
@@ -21,7 +21,7 @@ namespace kvindex {
 
 // Writes `entries` (each key then value; a later entry of a key replaces an
 // earlier one) to a run at `path` with `generation`, and its filter next to
-// it, then opens it. nullptr when no entry is left, as for a data file.
+// it (and its checksum sidecar), then opens it. nullptr when no entry is left, as for a data file.
 absl::StatusOr<std::shared_ptr<const DataFile>> WriteTestRun(
     Env* env, const Schema& schema, const std::string& path,
     const std::vector<std::string>& entries, int64_t generation);

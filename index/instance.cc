@@ -456,7 +456,7 @@ absl::Status Instance::ClearLocked() {
     if (*exists) {
       KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
     }
-    RemoveFilter();
+    RemoveSidecars();
   }
   // Last: everything the marker was needed for is gone.
   KVINDEX_RETURN_IF_ERROR(

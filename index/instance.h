@@ -163,7 +163,8 @@ class Instance {
   // The single-file layout's recovery: a merge commit or a clear cut short.
   absl::Status RecoverSingleFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveIfPresent(const std::string& path);
-  void RemoveFilter();
+  // Removes the key filter and checksum sidecar of `data` (best effort).
+  void RemoveSidecars();
 
   // --- instance_tiered.cc
   // The tiered layout's recovery at open, from its committed `manifest`: a

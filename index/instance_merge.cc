@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
 #include "datafile/merge.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
 #include "index/instance.h"
 #include "index/stats.h"
@@ -222,7 +223,8 @@ absl::Status Instance::MergeBody(MergeJob& job) {
 // The fsync order that makes every step crash-safe: the merge output is fsynced
 // and committed (single file: renamed over data, durable with the directory;
 // tiered: renamed to its run's name, then a new manifest written by rename),
-// its filter written (not synced: a damaged or missing filter is not used),
+// its filter and checksum sidecar written (not synced: a damaged or missing
+// one is not used),
 // then the log is reset, the writes made during the merge are copied from
 // log_async into the new log and fsynced, and only then is log_async deleted.
 absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
@@ -261,6 +263,12 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     if (!merged.filter.empty()) {
       (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(Path("data")),
                              merged.filter);
+    }
+    // So do its checksums: without them (an older sidecar names another
+    // generation) the next merge reads the data file unchecked.
+    if (!merged.sums.empty()) {
+      (void)DataSums::Write(env_.get(), DataFile::SumsPath(Path("data")),
+                            merged.sums);
     }
     KVINDEX_ASSIGN_OR_RETURN(
         data, DataFile::FromFile(std::move(file), schema_, env_.get()));

@@ -115,11 +115,13 @@ absl::Status Instance::OpenWriter() {
     // A clear marker left behind: its clear finished (or never reached its
     // commit point, and the log says which).
     KVINDEX_RETURN_IF_ERROR(RemoveClearMarker(env_.get(), StoreDir(root_)));
-    // A merge output or a filter being written when a crash came is never
+    // A merge output, filter or checksum sidecar being written when a crash
+    // came is never
     // used; the next merge rewrites them anyway.
     RemoveIfPresent(Path("merge"));
     RemoveIfPresent(Path(kCompactionOutput));
     RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
+    RemoveIfPresent(DataFile::SumsPath(Path("data")) + ".tmp");
   }
   // Tiered to single-file needs a merge: Create does it once the instance is
   // open.
@@ -161,16 +163,16 @@ absl::Status Instance::RecoverSingleFile() {
     KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
                              ReadClearMarker(env_.get(), StoreDir(root_)));
     KVINDEX_ASSIGN_OR_RETURN(
-        plan, PlanDataRecovery({Path("data"), data_generation, generation_,
-                                log_->table().records(),
-                                async_generation, marker}));
+        plan,
+        PlanDataRecovery({Path("data"), data_generation, generation_,
+                          log_->table().records(), async_generation, marker}));
   }
   if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(data_generation, /*reopen=*/true));
     generation_ = data_generation;
   } else if (plan == DataRecovery::kRemoveCleared) {
     KVINDEX_RETURN_IF_ERROR(env_->RemoveFile(Path("data")));
-    RemoveFilter();
+    RemoveSidecars();
     return env_->SyncDir(StoreDir(root_));
   }
   KVINDEX_ASSIGN_OR_RETURN(data_,
@@ -178,15 +180,16 @@ absl::Status Instance::RecoverSingleFile() {
   return absl::OkStatus();
 }
 
-// Best effort: what it removes is never read again (a filter left behind names
-// a generation no data file will have).
+// Best effort: what it removes is never read again (a filter or checksum
+// sidecar left behind names a generation no data file will have).
 void Instance::RemoveIfPresent(const std::string& path) {
   auto exists = env_->FileExists(path);
   if (exists.ok() && *exists) (void)env_->RemoveFile(path);
 }
 
-void Instance::RemoveFilter() {
+void Instance::RemoveSidecars() {
   RemoveIfPresent(DataFile::FilterPath(Path("data")));
+  RemoveIfPresent(DataFile::SumsPath(Path("data")));
 }
 
 // Copies the bindings of `from` (a log_async) into the log, then makes them

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
 #include "index/clear_marker.h"
 #include "index/instance.h"
@@ -37,8 +38,7 @@ absl::Status Instance::RecoverTiered(const Manifest& manifest) {
   KVINDEX_ASSIGN_OR_RETURN(
       const DataRecovery plan,
       PlanDataRecovery({ManifestPath(dir), manifest.generation, generation_,
-                        log_->table().records(),
-                        async_generation, marker}));
+                        log_->table().records(), async_generation, marker}));
   if (plan == DataRecovery::kFinishMergeCommit) {
     KVINDEX_RETURN_IF_ERROR(log_->Clear(manifest.generation, /*reopen=*/true));
     generation_ = manifest.generation;
@@ -133,21 +133,23 @@ absl::Status Instance::ConvertToSingleFile() {
     if (st.ok() && runs_->runs().size() == 1 &&
         runs_->runs()[0]->path() != data_path) {
       // The rename of the run over `data` commits the conversion; its filter
-      // goes first (a filter names the records it was built for, so one found
-      // next to another data file is ignored).
+      // and checksum sidecar go first (each names the data file it was built
+      // for, so one found next to another data file is ignored).
       const std::string run_path = runs_->runs()[0]->path();
-      auto has_filter = env_->FileExists(DataFile::FilterPath(run_path));
-      st = has_filter.status();
-      if (st.ok() && *has_filter) {
-        st = env_->RenameFile(DataFile::FilterPath(run_path),
-                              DataFile::FilterPath(data_path));
+      for (auto sidecar : {&DataFile::FilterPath, &DataFile::SumsPath}) {
+        if (!st.ok()) break;
+        auto has = env_->FileExists(sidecar(run_path));
+        st = has.status();
+        if (st.ok() && *has) {
+          st = env_->RenameFile(sidecar(run_path), sidecar(data_path));
+        }
       }
       if (st.ok()) st = env_->RenameFile(run_path, data_path);
       if (st.ok()) st = env_->SyncDir(dir);
     }
     if (st.ok() && runs_->empty()) {
       RemoveIfPresent(data_path);
-      RemoveFilter();
+      RemoveSidecars();
     }
     if (st.ok()) st = env_->RemoveFile(ManifestPath(dir));
     if (st.ok()) st = env_->SyncDir(dir);
@@ -215,6 +217,11 @@ absl::Status Instance::InstallRun(MergeResult merged,
   if (!merged.filter.empty()) {
     (void)KeyFilter::Write(env_.get(), DataFile::FilterPath(run_path),
                            merged.filter);
+  }
+  // Nor its checksums: a run without them is read unchecked.
+  if (!merged.sums.empty()) {
+    (void)DataSums::Write(env_.get(), DataFile::SumsPath(run_path),
+                          merged.sums);
   }
   KVINDEX_ASSIGN_OR_RETURN(
       std::shared_ptr<const DataFile> run,

@@ -337,6 +337,9 @@ std::vector<std::string> StaleRunFiles(const std::string& dir,
     files.push_back(DataFile::FilterPath(run));
     // Where KeyFilter::Write writes a filter before its rename.
     files.push_back(DataFile::FilterPath(run) + ".tmp");
+    // The checksum sidecar, and where DataSums::Write writes it first.
+    files.push_back(DataFile::SumsPath(run));
+    files.push_back(DataFile::SumsPath(run) + ".tmp");
   };
   for (const uint64_t id : m.retired) add_run(id);
   add_run(m.next_id);
@@ -355,8 +358,11 @@ absl::Status RemoveStaleRunFiles(Env* env, const std::string& dir,
     keep_data = *holds;
   }
   const std::string data_filter = DataFile::FilterPath(data);
+  const std::string data_sums = DataFile::SumsPath(data);
   auto is_data = [&](const std::string& path) {
-    return path == data || path == data_filter || path == data_filter + ".tmp";
+    return path == data || path == data_filter ||
+           path == data_filter + ".tmp" || path == data_sums ||
+           path == data_sums + ".tmp";
   };
   bool removed = false;
   for (const std::string& path : StaleRunFiles(dir, m)) {

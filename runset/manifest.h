@@ -1,7 +1,8 @@
 // The manifest: the commit point of the tiered layout, a small file
 // `<root>/index/manifest` that lists the live runs of the store. Each run is a
 // complete data file in the default layout's format (header, fan-out table,
-// records sorted by key hash, key filter `<run>.filter` next to it), named
+// records sorted by key hash, key filter `<run>.filter` and checksum sidecar
+// `<run>.sum` next to it), named
 // after its id by RunFileName: `run.<id>`, or `data` for id 0, the data file of
 // a default-layout store taken over as the oldest run. The file is not part of
 // the OCaml library's format (which ignores unknown files, but would not see
@@ -54,7 +55,8 @@
 //     each writes its output under a name of its own, `merge` or `compact`,
 //     and renames it to RunFileName(next_id) just before it writes the
 //     manifest that names it, both under one lock, so no other id at or above
-//     next_id can exist), with their filters, and manifest.tmp. A writer
+//     next_id can exist), with their filters and checksum sidecars (and the
+//     `.tmp` files these are written to first), and manifest.tmp. A writer
 //     removes them (RemoveStaleRunFiles) at open and under that lock before
 //     it writes the next manifest, which no longer names them, and after it.
 //   - No manifest: the store is in the default layout. Converting it writes
@@ -62,7 +64,8 @@
 //     after the default layout's own recovery.
 // Converting back to the default layout: compact everything into one run N
 // (a merge committed as usual, its retired runs removed), rename run N's
-// filter then run N to `data.filter` and `data`, fsync the directory (the
+// filter and checksum sidecar, then run N, to `data.filter`, `data.sum` and
+// `data`, fsync the directory (the
 // conversion's commit point), then remove the manifest. A manifest whose only
 // run is missing while `data` has that run's generation, records and size
 // means the conversion committed (RunSet::Open then reads `data`), and
@@ -155,7 +158,7 @@ absl::Status WriteManifest(Env* env, const std::string& dir, const Manifest& m);
 std::vector<std::string> StaleRunFiles(const std::string& dir,
                                        const Manifest& m);
 // Removes those of StaleRunFiles that exist, except a retired `data` (and its
-// filter) that is a listed run renamed (see the conversion above), then
+// filter and checksum sidecar) that is a listed run renamed (see the conversion above), then
 // fsyncs the directory if it removed any. Not while a merge writes its output
 // (see above).
 absl::Status RemoveStaleRunFiles(Env* env, const std::string& dir,
