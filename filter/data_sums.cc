@@ -219,16 +219,21 @@ absl::Status DataSums::Write(Env* env, const std::string& path,
   return st;
 }
 
+bool DataSums::Matches(uint64_t i, absl::string_view bytes) const {
+  return i < sums_.size() && bytes.size() == BlockEnd(i) - BlockBegin(i) &&
+         Xxh3(bytes) == sums_[i];
+}
+
 std::vector<DataSums::BadRange> DataSums::BadBlocks(absl::string_view file,
                                                     size_t limit) const {
   std::vector<BadRange> bad;
   for (uint64_t i = 0; i < sums_.size() && bad.size() < limit; ++i) {
-    const uint64_t begin = i * block_size_;
-    const uint64_t end = std::min(begin + block_size_, target_.file_bytes);
+    const uint64_t begin = BlockBegin(i);
+    const uint64_t end = BlockEnd(i);
     const bool matches =
         end <= file.size() &&
-        Xxh3(file.substr(static_cast<size_t>(begin),
-                         static_cast<size_t>(end - begin))) == sums_[i];
+        Matches(i, file.substr(static_cast<size_t>(begin),
+                               static_cast<size_t>(end - begin)));
     if (!matches) bad.push_back(BadRange{begin, end});
   }
   return bad;

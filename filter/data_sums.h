@@ -37,6 +37,7 @@
 #ifndef KVINDEX_FILTER_DATA_SUMS_H_
 #define KVINDEX_FILTER_DATA_SUMS_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -135,6 +136,14 @@ class DataSums {
   // rename. Not synced: after a crash the checksums tell a damaged sidecar.
   static absl::Status Write(Env* env, const std::string& path,
                             absl::string_view bytes);
+
+  // Whether `bytes` are those of block `i` (< blocks()), which spans file
+  // positions [BlockBegin(i), BlockEnd(i)).
+  bool Matches(uint64_t i, absl::string_view bytes) const;
+  uint64_t BlockBegin(uint64_t i) const { return i * block_size_; }
+  uint64_t BlockEnd(uint64_t i) const {
+    return std::min(BlockBegin(i) + block_size_, target_.file_bytes);
+  }
 
   // A block whose bytes differ from its sum: file positions [begin, end).
   struct BadRange {

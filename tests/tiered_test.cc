@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -166,17 +167,19 @@ TEST(TieredTest, RunsFollowTheBinaryCounter) {
       slots |= 1u << run.slot;
     }
     EXPECT_EQ(slots, merge) << "after merge " << merge;
-    // Only the live runs' files exist: the folded ones are gone.
+    // Only the live runs' files exist: the folded ones are gone, with their
+    // key filters and checksum sidecars.
     for (const std::string& path : env.ListFiles()) {
-      if (!absl::StrContains(path, "/run.") ||
-          absl::EndsWith(path, ".filter")) {
-        continue;
+      if (!absl::StrContains(path, "/run.")) continue;
+      absl::string_view run_path = path;
+      if (!absl::ConsumeSuffix(&run_path, ".filter")) {
+        absl::ConsumeSuffix(&run_path, ".sum");
       }
       bool listed = false;
       for (const RunEntry& run : m->runs) {
-        listed |= path == RunPath(StoreDir(kRoot), run.id);
+        listed |= run_path == RunPath(StoreDir(kRoot), run.id);
       }
-      EXPECT_TRUE(listed) << path << " is not a live run";
+      EXPECT_TRUE(listed) << path << " is not a live run or one of its files";
     }
   }
   ExpectMatches(index.get(), model);

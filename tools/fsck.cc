@@ -23,6 +23,7 @@
 #include "absl/strings/strip.h"
 #include "datafile/data_file.h"
 #include "fan/fan.h"
+#include "filter/data_sums.h"
 #include "filter/key_filter.h"
 #include "index/clear_marker.h"
 #include "index/recovery_rules.h"
@@ -395,6 +396,62 @@ class FilterCheck {
   uint64_t missing_ = 0;
 };
 
+// The checksum sidecar next to a data file or a run (filter/data_sums.h): one
+// that merges would not use (absent, damaged, stale) is a note; with one they
+// would use, every block of the data file must match its sum, or the next
+// merge that reads the file refuses it.
+void CheckSums(Env* env, const Header& h, const ProgressFn& progress,
+               Reporter* r, std::vector<std::string>* notes) {
+  const std::string name = absl::StrCat(h.name, ".sum");
+  const std::string path = DataFile::SumsPath(h.path);
+  SumsTarget target;
+  target.generation = h.generation;
+  target.file_bytes = h.file_size;
+  std::string why;
+  absl::StatusOr<std::unique_ptr<const DataSums>> sums =
+      DataSums::Read(env, path, target, &why);
+  if (!sums.ok()) {
+    r->Add(Severity::kError, CategoryOf(sums.status()), absl::nullopt,
+           absl::StrCat(name, ": ", sums.status().message()));
+    return;
+  }
+  if (*sums == nullptr) {
+    notes->push_back(absl::StrCat(
+        name, ": ",
+        why == "absent" ? "absent" : absl::StrCat("not used (", why, ")"),
+        "; merges read ", h.name, " unchecked until one writes a new one"));
+    return;
+  }
+  const DataSums& s = **sums;
+  std::string buf;
+  uint64_t bad = 0;
+  for (uint64_t i = 0; i < s.blocks(); ++i) {
+    const uint64_t begin = s.BlockBegin(i);
+    const uint64_t end = s.BlockEnd(i);
+    buf.resize(static_cast<size_t>(end - begin));
+    absl::Status st = ReadFully(*h.file, begin, buf.size(), &buf[0]);
+    if (!st.ok()) {
+      r->Add(Severity::kError, CategoryOf(st), begin,
+             std::string(st.message()));
+      return;
+    }
+    if (!s.Matches(i, buf)) {
+      ++bad;
+      r->Limited("sums", Severity::kError, begin,
+                 absl::StrCat("bytes [", begin, ", ", end,
+                              ") do not match their checksum in ", name,
+                              ": the file is damaged there (merges refuse "
+                              "to read it)"));
+    }
+    if (progress) progress(name, end, s.target().file_bytes);
+  }
+  r->Summarize("sums", Severity::kError, "damaged blocks");
+  notes->push_back(absl::StrCat(
+      name, ": ", s.blocks(), s.blocks() == 1 ? " block" : " blocks", " of ",
+      s.block_size(), " bytes; ",
+      bad == 0 ? "all match" : absl::StrCat(bad, " do not match")));
+}
+
 // The fan-out table of a data file, validated slot by slot.
 struct FanCheck {
   bool present = false;
@@ -678,6 +735,7 @@ void CheckDataFile(Env* env, const Header& h, const Extent& e, bool is_run,
   FilterCheck filter(&report->problems, h, is_run, options.max_reports);
   filter.Load(env, h, e, schema, &report->notes);
   CheckData(h, e, schema, options, progress, r, &filter, &report->notes);
+  CheckSums(env, h, progress, r, &report->notes);
 }
 
 // A data file's header checked on its own; the extent is unusable (and a note
@@ -735,7 +793,7 @@ ManifestLoad LoadManifest(Env* env, const std::string& root, size_t max_reports,
   return load;
 }
 
-enum class RunFileKind { kRun, kFilter, kFilterTmp };
+enum class RunFileKind { kRun, kFilter, kFilterTmp, kSums, kSumsTmp };
 
 struct RunFile {
   uint64_t id = 0;
@@ -743,14 +801,19 @@ struct RunFile {
 };
 
 // The run a file of the store directory belongs to, when its name is one the
-// tiered layout gives: RunFileName(id), and its filter with ".filter" and
-// ".filter.tmp" (where KeyFilter::Write writes it first).
+// tiered layout gives: RunFileName(id), its filter with ".filter" and
+// ".filter.tmp" (where KeyFilter::Write writes it first), and its checksum
+// sidecar with ".sum" and ".sum.tmp" (DataSums::Write).
 absl::optional<RunFile> ParseRunFile(absl::string_view name) {
   RunFile f;
   if (absl::ConsumeSuffix(&name, ".filter.tmp")) {
     f.kind = RunFileKind::kFilterTmp;
   } else if (absl::ConsumeSuffix(&name, ".filter")) {
     f.kind = RunFileKind::kFilter;
+  } else if (absl::ConsumeSuffix(&name, ".sum.tmp")) {
+    f.kind = RunFileKind::kSumsTmp;
+  } else if (absl::ConsumeSuffix(&name, ".sum")) {
+    f.kind = RunFileKind::kSums;
   }
   if (name == RunFileName(kDataRunId)) {
     f.id = kDataRunId;
@@ -904,14 +967,28 @@ void CheckListedRun(Env* env, const std::string& root, const Manifest& m,
                        " records); the index refuses to open the store"));
 }
 
+// What a run file is, as the start of a phrase naming its run.
+const char* RunFileWhat(RunFileKind kind) {
+  switch (kind) {
+    case RunFileKind::kRun:
+      return "";
+    case RunFileKind::kFilter:
+      return "the key filter of ";
+    case RunFileKind::kFilterTmp:
+      return "a key filter being written for ";
+    case RunFileKind::kSums:
+      return "the checksum sidecar of ";
+    case RunFileKind::kSumsTmp:
+      return "a checksum sidecar being written for ";
+  }
+  return "";
+}
+
 // Why a file of StaleRunFiles(m) is stale; `run` is its parse (none for
 // manifest.tmp).
 std::string StaleReason(const Manifest& m, const absl::optional<RunFile>& run) {
   if (!run) return "a manifest being written when its writer stopped";
-  const char* what = run->kind == RunFileKind::kRun      ? ""
-                     : run->kind == RunFileKind::kFilter ? "the key filter of "
-                                                         : "a key filter "
-                                                           "being written for ";
+  const char* what = RunFileWhat(run->kind);
   if (run->id == m.next_id) {
     return absl::StrCat(what, "the output of a merge that did not commit (run ",
                         run->id, ", the manifest's next id)");
@@ -969,13 +1046,19 @@ void CheckUnlistedData(Env* env, const std::string& root, const Manifest& m,
     }
   }
   const std::string filter = DataFile::FilterPath(StorePath(root, data));
-  for (const std::string& path : {filter, filter + ".tmp"}) {
+  const std::string sums = DataFile::SumsPath(StorePath(root, data));
+  for (const std::string& path :
+       {filter, filter + ".tmp", sums, sums + ".tmp"}) {
     absl::StatusOr<bool> exists = env->FileExists(path);
     if (!exists.ok() || !*exists) continue;
     Reporter r(&report->problems, path, options.max_reports);
     r.Warning(absl::nullopt,
-              "leftover: a key filter of data, which the manifest neither "
-              "lists nor retires (run 0); the index ignores it");
+              absl::StrCat("leftover: a ",
+                           path == filter || path == filter + ".tmp"
+                               ? "key filter"
+                               : "checksum sidecar",
+                           " of data, which the manifest neither "
+                           "lists nor retires (run 0); the index ignores it"));
   }
 }
 
@@ -1012,15 +1095,20 @@ void CheckUnknownRunFiles(const std::string& root, const Manifest& m,
     if (!Lists(m, run->id)) {
       r.Error(absl::nullopt,
               absl::StrCat("unknown file: ",
-                           run->kind == RunFileKind::kRun ? "" : "a filter of ",
+                           run->kind == RunFileKind::kRun ? ""
+                           : run->kind == RunFileKind::kFilter ||
+                                   run->kind == RunFileKind::kFilterTmp
+                               ? "a filter of "
+                               : "a checksum sidecar of ",
                            "run ", run->id,
                            ", which the manifest neither lists nor retires "
                            "(next id ",
                            m.next_id, ")"));
-    } else if (run->kind == RunFileKind::kFilterTmp) {
+    } else if (run->kind == RunFileKind::kFilterTmp ||
+               run->kind == RunFileKind::kSumsTmp) {
       r.Warning(
           absl::nullopt,
-          absl::StrCat("leftover: a key filter being written for run ", run->id,
+          absl::StrCat("leftover: ", RunFileWhat(run->kind), "run ", run->id,
                        " when its writer stopped; never read (deleted "
                        "once a merge folds the run)"));
     }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/schema.h"
+#include "filter/data_sums.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
 #include "nlohmann/json.hpp"
@@ -1272,6 +1273,136 @@ TEST(ExitCodeFor, PrefersNoStoreThenIoThenForeignThenDamage) {
   EXPECT_EQ(
       ExitCodeFor({problem(Category::kIo), problem(Category::kNoStore)}, false),
       kExitNoStore);
+}
+
+// ---- Checksum sidecars (filter/data_sums.h) ----
+
+// The checksum sidecar of the data file `data` (its bytes) at `generation`,
+// in blocks of 512 bytes.
+std::string SumsFileOf(absl::string_view data, int64_t generation) {
+  SumsTarget target;
+  target.generation = generation;
+  target.file_bytes = data.size();
+  return DataSumsOf(data, target, 512);
+}
+
+bool HasNote(const Report& r, absl::string_view text) {
+  return std::any_of(r.notes.begin(), r.notes.end(), [&](const std::string& n) {
+    return absl::StrContains(n, text);
+  });
+}
+
+TEST(IntegrityCheck, SumsThatMatchTheDataFilePass) {
+  const std::string root = CleanStore("sums_clean");
+  const std::string data = ReadStoreFile(root, "data");
+  WriteStoreFile(root, "data.sum", SumsFileOf(data, 9));
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "data.sum: 72 blocks of 512 bytes; all match"))
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, ABlockThatDoesNotMatchItsSumIsAnError) {
+  const Schema s = SchemaOf(Opts20());
+  const std::string root = CleanStore("sums_damage");
+  std::string data = ReadStoreFile(root, "data");
+  WriteStoreFile(root, "data.sum", SumsFileOf(data, 9));
+  // A value byte of record 300 and the last byte of the file (in the last,
+  // short block): nothing but the sums can tell.
+  const uint64_t at = DataRecordPos(s, kDataRecords, 300) + 25;
+  data[at] = static_cast<char>(data[at] ^ 1);
+  data[data.size() - 1] = static_cast<char>(data[data.size() - 1] ^ 0x80);
+  WriteStoreFile(root, "data", data);
+  Report r = Check(root);
+  const uint64_t begin = at / 512 * 512;
+  EXPECT_EQ(CountAt(r, root, "data", begin,
+                    absl::StrCat("bytes [", begin, ", ", begin + 512,
+                                 ") do not match their checksum in data.sum")),
+            1)
+      << Dump(r);
+  const uint64_t last = (data.size() - 1) / 512 * 512;
+  EXPECT_EQ(CountAt(r, root, "data", last,
+                    absl::StrCat("bytes [", last, ", ", data.size(),
+                                 ") do not match their checksum")),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 2u) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
+  EXPECT_TRUE(HasNote(r, "data.sum: 72 blocks of 512 bytes; 2 do not match"))
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, MissingStaleOrDamagedSumsAreNotes) {
+  const std::string root = CleanStore("sums_notes");
+  const std::string data = ReadStoreFile(root, "data");
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "data.sum: absent; merges read data unchecked"))
+      << Dump(r);
+
+  // Of another generation (the OCaml library merged since): not used.
+  WriteStoreFile(root, "data.sum", SumsFileOf(data, 8));
+  r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "data.sum: not used (built for another data file"))
+      << Dump(r);
+
+  // Its own checksum wrong.
+  std::string sums = SumsFileOf(data, 9);
+  sums[100] = static_cast<char>(sums[100] ^ 2);
+  WriteStoreFile(root, "data.sum", sums);
+  r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "data.sum: not used (checksum mismatch)")) << Dump(r);
+}
+
+TEST(TieredIntegrityCheck, DamageARunsSumsSeeNamesTheRun) {
+  const TieredStore t = MakeTieredStore("tiered_sums_damage");
+  std::string run = ReadStoreFile(t.root, "run.3");
+  WriteStoreFile(t.root, "run.3.sum", SumsFileOf(run, 7));
+  run[run.size() - 3] = static_cast<char>(run[run.size() - 3] ^ 4);
+  WriteStoreFile(t.root, "run.3", run);
+  Report r = Check(t.root);
+  const uint64_t last = (run.size() - 1) / 512 * 512;
+  EXPECT_EQ(CountAt(r, t.root, "run.3", last,
+                    absl::StrCat("bytes [", last, ", ", run.size(),
+                                 ") do not match their checksum in run.3.sum")),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "run.5.sum: absent")) << Dump(r);
+}
+
+TEST(TieredIntegrityCheck, StaleSumsAreWarnings) {
+  const TieredStore t = MakeTieredStore("tiered_stale_sums");
+  WriteStoreFile(t.root, "run.4.sum", "s");      // retired
+  WriteStoreFile(t.root, "run.6.sum.tmp", "s");  // next id
+  WriteStoreFile(t.root, "run.5.sum.tmp", "s");  // of a listed run
+  WriteStoreFile(t.root, "run.9.sum", "s");      // unknown
+  Report r = Check(t.root);
+  EXPECT_EQ(CountAt(r, t.root, "run.4.sum", absl::nullopt,
+                    "leftover: the checksum sidecar of run 4, which the "
+                    "manifest retires",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.6.sum.tmp", absl::nullopt,
+                    "leftover: a checksum sidecar being written for the output "
+                    "of a merge that did not commit",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.5.sum.tmp", absl::nullopt,
+                    "leftover: a checksum sidecar being written for run 5",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+  EXPECT_EQ(CountAt(r, t.root, "run.9.sum", absl::nullopt,
+                    "unknown file: a checksum sidecar of run 9"),
+            1)
+      << Dump(r);
+  EXPECT_EQ(r.warnings(), 3u) << Dump(r);
+  EXPECT_EQ(r.errors(), 1u) << Dump(r);
 }
 
 }  // namespace
