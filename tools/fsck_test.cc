@@ -1356,7 +1356,7 @@ TEST(IntegrityCheck, MissingStaleOrDamagedSumsAreNotes) {
   EXPECT_TRUE(HasNote(r, "data.sum: not used (checksum mismatch)")) << Dump(r);
 }
 
-TEST(TieredIntegrityCheck, DamageARunsSumsSeeNamesTheRun) {
+TEST(TieredIntegrityCheck, DamagedBlockOfARunNamesTheRun) {
   const TieredStore t = MakeTieredStore("tiered_sums_damage");
   std::string run = ReadStoreFile(t.root, "run.3");
   WriteStoreFile(t.root, "run.3.sum", SumsFileOf(run, 7));
