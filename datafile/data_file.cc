@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "filter/data_sums.h"
 #include "io/status_macros.h"
 #include "search/search.h"
 
@@ -151,6 +152,18 @@ absl::StatusOr<std::shared_ptr<const DataFile>> DataFile::FromFile(
   // more.
   (void)file->Close();
   return std::shared_ptr<const DataFile>(std::move(data));
+}
+
+absl::Status DataFile::VerifySums(Env* env) const {
+  const absl::string_view file = file_bytes();
+  SumsTarget target;
+  target.generation = generation_;
+  target.file_bytes = file.size();
+  target.data_id = data_id_;
+  absl::StatusOr<std::unique_ptr<const DataSums>> sums =
+      DataSums::Read(env, SumsPath(path_), target);
+  if (!sums.ok() || *sums == nullptr) return absl::OkStatus();
+  return (*sums)->Verify(file, path_);
 }
 
 uint64_t DataFile::WholeFileSearches() {

@@ -105,9 +105,15 @@ class DataFile {
   }
   // The whole file as mapped: header, fan-out table and records.
   absl::string_view file_bytes() const { return region_->bytes(); }
-  // DataId of this file (filter/key_filter.h): what binds its filter and its
-  // checksum sidecar to it.
+  // DataId of this file (filter/key_filter.h): what binds its filter to it,
+  // recorded in its checksum sidecar.
   uint64_t data_id() const { return data_id_; }
+  // Reads every block of the file against its checksum sidecar (SumsPath,
+  // filter/data_sums.h): OK when they all match, or when there is no usable
+  // sidecar (absent, damaged, stale, unreadable: a sidecar is never
+  // required); otherwise kDataLoss naming the file and the byte range of the
+  // first block that differs.
+  absl::Status VerifySums(Env* env) const;
 
  private:
   Window WindowOf(uint64_t hash) const;

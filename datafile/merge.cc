@@ -413,16 +413,7 @@ absl::StatusOr<std::vector<const DataFile*>> RunsOf(const MergeRequest& r) {
 // Every block of every run with a usable checksum sidecar against its sums.
 absl::Status VerifyRuns(Env* env, const std::vector<const DataFile*>& runs) {
   for (const DataFile* run : runs) {
-    const absl::string_view file = run->file_bytes();
-    SumsTarget target;
-    target.generation = run->generation();
-    target.file_bytes = file.size();
-    target.data_id = run->data_id();
-    absl::StatusOr<std::unique_ptr<const DataSums>> sums =
-        DataSums::Read(env, DataFile::SumsPath(run->path()), target);
-    // A sidecar is never required: one that cannot be read is not used.
-    if (!sums.ok() || *sums == nullptr) continue;
-    absl::Status st = (*sums)->Verify(file, run->path());
+    absl::Status st = run->VerifySums(env);
     if (!st.ok()) {
       return absl::DataLossError(absl::StrCat(
           st.message(), "; the merge stopped before writing its output"));

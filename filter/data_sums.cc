@@ -93,16 +93,18 @@ void DataSumsBuilder::Append(absl::string_view bytes) {
 
 std::string DataSumsBuilder::Finish(absl::string_view head,
                                     const SumsTarget& target) {
-  std::string first(head);
-  first += head_rest_;
   std::vector<uint64_t> sums;
   sums.reserve(BlocksOf(target.file_bytes, block_size_));
-  absl::string_view rest(first);
-  while (!rest.empty()) {
-    const absl::string_view block =
-        rest.substr(0, static_cast<size_t>(block_size_));
+  // The head's whole blocks as they are; the block it ends in (if any) with
+  // the bytes appended up to that block's end.
+  while (head.size() >= block_size_) {
+    sums.push_back(Xxh3(head.substr(0, static_cast<size_t>(block_size_))));
+    head.remove_prefix(static_cast<size_t>(block_size_));
+  }
+  if (!head.empty() || !head_rest_.empty()) {
+    std::string block(head);
+    block += head_rest_;
     sums.push_back(Xxh3(block));
-    rest.remove_prefix(block.size());
   }
   sums.insert(sums.end(), tail_sums_.begin(), tail_sums_.end());
   if (!pending_.empty()) sums.push_back(Xxh3(pending_));

@@ -165,6 +165,9 @@ class Instance {
   void RemoveIfPresent(const std::string& path);
   // Removes the key filter and checksum sidecar of `data` (best effort).
   void RemoveSidecars();
+  // Options::verify_data_on_open: every data file in use against its
+  // checksum sidecar.
+  absl::Status VerifyDataFiles();
 
   // --- instance_tiered.cc
   // The tiered layout's recovery at open, from its committed `manifest`: a

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "datafile/data_file.h"
@@ -45,13 +46,32 @@ absl::StatusOr<std::shared_ptr<Instance>> Instance::Create(
   std::shared_ptr<Instance> instance(new Instance(root, schema, options));
   if (options.readonly) {
     KVINDEX_RETURN_IF_ERROR(instance->Sync());
-    return instance;
+  } else {
+    KVINDEX_RETURN_IF_ERROR(instance->OpenWriter());
+    if (options.layout == Layout::kSingleFile) {
+      KVINDEX_RETURN_IF_ERROR(instance->ConvertToSingleFile());
+    }
   }
-  KVINDEX_RETURN_IF_ERROR(instance->OpenWriter());
-  if (options.layout == Layout::kSingleFile) {
-    KVINDEX_RETURN_IF_ERROR(instance->ConvertToSingleFile());
+  if (options.verify_data_on_open) {
+    KVINDEX_RETURN_IF_ERROR(instance->VerifyDataFiles());
   }
   return instance;
+}
+
+absl::Status Instance::VerifyDataFiles() {
+  std::vector<std::shared_ptr<const DataFile>> files;
+  {
+    ReaderLock lock(&mu_);
+    if (runs_ != nullptr) {
+      files = runs_->runs();
+    } else if (data_ != nullptr) {
+      files.push_back(data_);
+    }
+  }
+  for (const std::shared_ptr<const DataFile>& file : files) {
+    KVINDEX_RETURN_IF_ERROR(file->VerifySums(env_.get()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Instance::CommittedGeneration() {

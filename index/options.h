@@ -89,6 +89,15 @@ struct Options {
   // recently used one): an exact LRU up to 8 entries, a close approximation
   // above, at two cache lines per lookup.
   size_t lru_size = 30000;
+  // Read every data file of the store (the data file, or each run of the
+  // tiered layout) against its checksum sidecar (docs/format.md §9a) when the
+  // instance is opened, read-write or read-only, once its recovery is done:
+  // a block that differs fails the open with kDataLoss naming the file and
+  // the byte range. Files without a usable sidecar are not checked. Costs a
+  // read of the whole store; merges check their inputs anyway, with or
+  // without this. An open served by the instance cache (below) checks
+  // nothing.
+  bool verify_data_on_open = false;
   // Share one instance per (root, readonly) among opens that pass the same
   // cache. Not owned; must outlive the indexes opened with it.
   InstanceCache* cache = nullptr;

@@ -263,5 +263,60 @@ TEST(DataSumsStoreTest, FoldedRunsLoseTheirSidecars) {
   ASSERT_OK(index->Close());
 }
 
+// Options::verify_data_on_open: a damaged data file or run fails the open,
+// read-write and read-only; without the option, or without a sidecar, the
+// store opens as before.
+TEST(DataSumsStoreTest, VerifyDataOnOpenRefusesADamagedDataFile) {
+  for (const Layout layout : {Layout::kSingleFile, Layout::kTiered}) {
+    SCOPED_TRACE(layout == Layout::kTiered ? "tiered" : "single file");
+    MemEnv env;
+    {
+      auto index = OpenOrDie(StoreOptions(&env, layout));
+      ASSERT_NE(index, nullptr);
+      WriteAndMerge(index.get(), 0, 100);
+      ASSERT_OK(index->Close());
+    }
+    std::string path = StorePath(kRoot, "data");
+    if (layout == Layout::kTiered) {
+      std::optional<Manifest> m = ReadManifest(&env, StoreDir(kRoot)).value();
+      ASSERT_TRUE(m.has_value());
+      ASSERT_FALSE(m->runs.empty());
+      path = RunPath(StoreDir(kRoot), m->runs.back().id);  // the largest
+    }
+    Options verify = StoreOptions(&env, layout);
+    verify.verify_data_on_open = true;
+    Options reader = verify;
+    reader.readonly = true;
+    {
+      // Intact: opens.
+      auto index = OpenOrDie(verify);
+      ASSERT_NE(index, nullptr);
+      ASSERT_OK(index->Close());
+      auto ro = OpenOrDie(reader);
+      ASSERT_NE(ro, nullptr);
+      ASSERT_OK(ro->Close());
+    }
+    DamageAValue(&env, path);
+    for (const Options& o : {verify, reader}) {
+      auto index = RawIndex::Open(kRoot, TestSchema(), o);
+      ASSERT_FALSE(index.ok());
+      EXPECT_EQ(index.status().code(), absl::StatusCode::kDataLoss)
+          << index.status();
+      EXPECT_THAT(index.status().message(),
+                  HasSubstr(absl::StrCat(path, ": bytes [0, ")));
+    }
+    {
+      // Without the option the open does not read the whole file.
+      auto index = OpenOrDie(StoreOptions(&env, layout));
+      ASSERT_NE(index, nullptr);
+      ASSERT_OK(index->Close());
+    }
+    ASSERT_OK(env.RemoveFile(path + ".sum"));
+    auto index = OpenOrDie(verify);
+    ASSERT_NE(index, nullptr);
+    ASSERT_OK(index->Close());
+  }
+}
+
 }  // namespace
 }  // namespace kvindex

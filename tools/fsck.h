@@ -26,6 +26,10 @@
 //  - data.filter (kvindex's key filter, see filter/key_filter.h): one
 //    that finds would use must hold every key of the data file (an error
 //    otherwise); one they would not use (damaged, stale) is a warning;
+//  - data.sum (kvindex's checksum sidecar, see filter/data_sums.h): with one
+//    that merges would use, every block of the data file must match its sum
+//    (an error on the data file at the block's first byte, naming the byte
+//    range); one they would not use (absent, damaged, stale) is a note;
 //  - lock: holds a decimal PID; generations of data and log_async plausible
 //    next to the log's (warnings).
 // Duplicate keys are found among records with equal hashes, i.e. everywhere in
@@ -39,11 +43,13 @@
 //    open finishes either; any other generation is an error;
 //  - each listed run `run.<id>` (`data` for id 0) exists, matches the
 //    manifest (generation, records, file size) and passes the data file checks
-//    above, its key filter being `<run>.filter`; when the only run is missing
+//    above, its key filter being `<run>.filter` and its checksum sidecar
+//    `<run>.sum`; when the only run is missing
 //    but `data` holds it, a conversion to the single-file layout committed (a
 //    warning) and `data` is checked as the run;
 //  - the files StaleRunFiles names (retired runs, the output of an uncommitted
-//    merge, manifest.tmp) are warnings, and so is a `data` the manifest
+//    merge, with their filters and checksum sidecars, manifest.tmp) are
+//    warnings, and so is a `data` the manifest
 //    neither lists nor retires; a run file of any other id is an error. These
 //    are found by listing the store directory, which Env cannot do: the
 //    listing reads the file system directly.

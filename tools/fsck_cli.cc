@@ -129,6 +129,10 @@ Searches DIR/index for damage. Each problem is printed on one line as
   data.filter  kvindex's key filter: one that finds would use holds every key
                of the data file (an error otherwise); one they would not use
                (damaged, built for another data file) is a warning
+  data.sum     kvindex's checksum sidecar: with one that merges would use,
+               every block of the data file matches its checksum (an error
+               naming the byte range otherwise); one they would not use
+               (absent, damaged, stale) is a note
   merge        only the header (a leftover of an interrupted merge)
   lock         holds a decimal PID (a warning otherwise)
   generations  by the rules of a writer's open: data at the log's generation,
@@ -144,7 +148,8 @@ In the tiered layout (a store with a manifest file):
                reset the log) is a warning, more than one ahead an error
   run.<id>     each run the manifest lists (`data` for run 0) exists, matches
                the manifest (generation, records, file size) and passes the
-               data checks above, its key filter being run.<id>.filter;
+               data checks above, its key filter being run.<id>.filter and
+               its checksum sidecar run.<id>.sum;
                retired runs, the output of a merge that did not commit,
                manifest.tmp and a `data` the manifest does not list are
                leftovers (warnings); a run file of any other id is an error
