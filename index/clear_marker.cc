@@ -35,10 +35,12 @@ absl::Status WriteClearMarker(Env* env, const std::string& dir,
 absl::StatusOr<std::optional<int64_t>> ReadClearMarker(Env* env,
                                                        const std::string& dir) {
   const std::string path = ClearMarkerPath(dir);
-  KVINDEX_ASSIGN_OR_RETURN(const bool exists, env->FileExists(path));
-  if (!exists) return std::optional<int64_t>();
-  KVINDEX_ASSIGN_OR_RETURN(const std::string text, env->ReadFileToString(path));
-  absl::string_view rest = text;
+  // No existence check first: a reader's writer removes the marker at the end
+  // of its clear, possibly between the check and the read.
+  absl::StatusOr<std::string> text = env->ReadFileToString(path);
+  if (absl::IsNotFound(text.status())) return std::optional<int64_t>();
+  if (!text.ok()) return text.status();
+  absl::string_view rest = *text;
   int64_t generation = 0;
   if (!absl::ConsumePrefix(&rest, kPrefix) ||
       !absl::ConsumeSuffix(&rest, "\n") ||

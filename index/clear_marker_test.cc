@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "io/mem_env.h"
 
@@ -41,6 +42,42 @@ TEST(ClearMarkerTest, AnUnfinishedOrDamagedMarkerIsNoEvidence) {
     env.SetContents(ClearMarkerPath(kDir), text);
     EXPECT_EQ(ReadClearMarker(&env, kDir).value(), std::nullopt) << text;
   }
+}
+
+// The writer removes its marker at the end of a clear, whenever a reader
+// happens to look: a marker that vanishes as it is read is no marker, and any
+// other read error is reported.
+TEST(ClearMarkerTest, AMarkerRemovedWhileReadIsNone) {
+  // Shows the marker in FileExists, and removes it first when it is read.
+  class RemovedOnRead : public EnvWrapper {
+   public:
+    using EnvWrapper::EnvWrapper;
+    absl::StatusOr<bool> FileExists(const std::string&) override {
+      return true;
+    }
+    absl::StatusOr<std::string> ReadFileToString(
+        const std::string& path) override {
+      absl::Status removed = target()->RemoveFile(path);
+      if (!removed.ok()) return removed;
+      return target()->ReadFileToString(path);
+    }
+  };
+  MemEnv mem;
+  ASSERT_TRUE(mem.CreateDirs(kDir).ok());
+  ASSERT_TRUE(WriteClearMarker(&mem, kDir, 7).ok());
+  RemovedOnRead env(&mem);
+  const absl::StatusOr<std::optional<int64_t>> read =
+      ReadClearMarker(&env, kDir);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::nullopt);
+
+  ASSERT_TRUE(WriteClearMarker(&mem, kDir, 8).ok());
+  mem.InjectError(kOpRead, 0, 1, absl::InternalError("injected EIO"));
+  const absl::StatusOr<std::optional<int64_t>> failed =
+      ReadClearMarker(&mem, kDir);
+  EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
+  EXPECT_TRUE(absl::StrContains(failed.status().message(), "injected EIO"))
+      << failed.status();
 }
 
 }  // namespace
