@@ -274,6 +274,9 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
         data, DataFile::FromFile(std::move(file), schema_, env_.get()));
   }
 
+  // Committed, the log not yet reset: what a reader syncing now, or the
+  // next writer after a crash now, must make of the files.
+  (void)Hook(HookPoint::kMergeCommitted);
   {
     WriterLock lock(&mu_);
     if (runs != nullptr) {

@@ -7,6 +7,7 @@
 // lookup order (LogsInOrder) then prefers whichever log is newer.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include "io/env.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
+#include "runset/manifest.h"
 #include "runset/run_set.h"
 
 namespace kvindex {
@@ -39,6 +41,10 @@ struct Instance::SyncUpdate {
   // null for a single-file one.
   std::shared_ptr<const RunSet> new_runs;
   std::string log_records;
+  // Set (to the commit's generation) instead of `new_log` when a merge's
+  // output is committed and the log it froze not yet reset: the instance then
+  // shows no log, the new data file or runs, and `new_async`.
+  std::optional<int64_t> log_superseded_by;
   // The runs in use when the sync started, shared by the new set.
   std::shared_ptr<const RunSet> previous_runs;
 };
@@ -126,10 +132,12 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
     return absl::OkStatus();
   }
   // The log is read before the data file (or manifest), so a merge may
-  // commit in between: its output then holds log records that this read of
-  // the log missed, and the stale log would shadow them. The log that merge
-  // froze was flushed whole before the merge wrote anything, so reading it
-  // again catches up; if it was reset meanwhile (by that merge or a clear),
+  // commit in between. Its output holds the bindings of the log it froze as
+  // the merge left them (a filter's merge drops some): that log must not
+  // show any more, or it would bring back what the filter removed. Until the
+  // writer resets the log (or, if it died first, until the next writer
+  // finishes the commit), the state is the merge's output under that merge's
+  // log_async. If the log was reset meanwhile (by that merge or a clear),
   // start over.
   for (int attempt = 0;; ++attempt) {
     if (attempt == kMaxSyncAttempts) {
@@ -168,12 +176,27 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
       if (live) break;
       continue;
     }
-    KVINDEX_ASSIGN_OR_RETURN(const IndexFile::Header header,
-                             update.new_log->file().ReadHeader());
-    if (header.generation == read_generation) {
-      KVINDEX_RETURN_IF_ERROR(update.new_log->LoadNewRecords());
-      break;
-    }
+    // log_async before the log's check: if the log is still the frozen one
+    // after, this log_async is the one the commit goes with (or there is
+    // none, and the files are damaged).
+    KVINDEX_ASSIGN_OR_RETURN(std::unique_ptr<Log> async, OpenLive("log_async"));
+    KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(*update.new_log, "log"));
+    if (!live) continue;
+    KVINDEX_RETURN_IF_ERROR(
+        PlanDataRecovery(
+            {update.new_runs != nullptr ? ManifestPath(StoreDir(root_))
+                                        : Path("data"),
+             committed, read_generation, update.new_log->table().records(),
+             async != nullptr ? std::optional<int64_t>(async->generation())
+                              : std::nullopt,
+             std::nullopt})
+            .status());
+    // kFinishMergeCommit, the only plan for a newer commit.
+    update.new_log.reset();
+    update.log_superseded_by = committed;
+    update.new_async = std::move(async);
+    update.replace_async = true;
+    break;
   }
   if (current != nullptr) (void)Hook(HookPoint::kSyncReloadLog);
   return absl::OkStatus();
@@ -184,6 +207,7 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
 absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
                                             const Log* current_log,
                                             SyncUpdate& update) {
+  if (update.log_superseded_by.has_value()) return absl::OkStatus();
   const Log* async_now =
       update.replace_async ? update.new_async.get() : current_async;
   const Log* log_now =
@@ -204,7 +228,9 @@ absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
 
 void Instance::PublishSync(SyncUpdate update) {
   WriterLock lock(&mu_);
-  const bool changed = update.replace_async || update.new_log != nullptr ||
+  const bool reloaded =
+      update.new_log != nullptr || update.log_superseded_by.has_value();
+  const bool changed = update.replace_async || reloaded ||
                        !update.async_records.empty() ||
                        !update.log_records.empty();
   if (update.replace_async) {
@@ -212,8 +238,9 @@ void Instance::PublishSync(SyncUpdate update) {
   } else if (log_async_ != nullptr) {
     log_async_->AddRecords(update.async_records);
   }
-  if (update.new_log != nullptr) {
-    generation_ = update.new_log->generation();
+  if (reloaded) {
+    generation_ = update.new_log != nullptr ? update.new_log->generation()
+                                            : *update.log_superseded_by;
     log_ = std::move(update.new_log);
     data_ = std::move(update.new_data);
     runs_ = std::move(update.new_runs);

@@ -42,6 +42,7 @@ enum class Layout {
 enum class HookPoint {
   kMergeBefore,           // merge thread started: merge lock held, log flushed
   kMergeAfterFirstEntry,  // first data record handled (only when data exists)
+  kMergeCommitted,        // commit: output committed, log not yet reset
   kMergeAfterClear,       // commit: log reset, log_async not yet copied back
   kMergeAfter,            // commit done, merge lock still held
   kClearAbortSignalled,   // clear: cancel flag set, merge lock not yet taken

@@ -5,8 +5,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "index/raw_index.h"
 #include "io/mem_env.h"
@@ -125,6 +127,121 @@ TEST_P(ReaderSyncRaceTest, AClearBetweenTheLogAndTheDataFileIsCaughtUp) {
   EXPECT_EQ(one == "absent", two == "absent")
       << "key 1: " << one << ", key 2: " << two
       << " (the log without the data file the clear removed)";
+}
+
+// A writer stopped between a merge's commit (its output renamed over `data`,
+// or its manifest written) and the reset of the log the merge froze: readers
+// syncing then (or while the writer is dead there) see the merge's output,
+// under the merge's log_async, and nothing of the frozen log.
+class ReaderAtCommitTest : public ReaderSyncRaceTest {
+ protected:
+  void SetUp() override {
+    Options options = StoreOptions(&env_, GetParam(), false);
+    options.test_hook = [this](HookPoint p) { return hooks_.Call(p); };
+    auto writer = RawIndex::Open(kRoot, TestSchema(), options);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    writer_ = *std::move(writer);
+    // Key 1 in the data file (or a run), keys 2 and 3 in the log.
+    ASSERT_TRUE(writer_->Replace(test::SmallKey(1), test::SmallValue(10)).ok());
+    ASSERT_TRUE(writer_->Merge().ok());
+    ASSERT_TRUE(writer_->AwaitMerge().ok());
+    ASSERT_TRUE(writer_->Replace(test::SmallKey(2), test::SmallValue(21)).ok());
+    ASSERT_TRUE(writer_->Replace(test::SmallKey(3), test::SmallValue(30)).ok());
+    ASSERT_TRUE(writer_->Flush().ok());
+    auto reader = RawIndex::Open(kRoot, TestSchema(),
+                                 StoreOptions(&env_, GetParam(), true));
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    reader_ = *std::move(reader);
+    ASSERT_EQ(Get(reader_.get(), 2), test::SmallValue(21));
+  }
+
+  // Runs `at_commit` once, at kMergeCommitted, for as long as `hook` lives.
+  test::ScopedHook AtCommit(std::function<void()> at_commit) {
+    return test::ScopedHook(hooks_, [this, at_commit](HookPoint p) {
+      if (p == HookPoint::kMergeCommitted && !committed_) {
+        committed_ = true;
+        at_commit();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  MemEnv env_;
+  test::HookSlot hooks_;
+  bool committed_ = false;
+  std::unique_ptr<RawIndex> writer_;
+  std::unique_ptr<RawIndex> reader_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Layouts, ReaderAtCommitTest,
+                         ::testing::Values(Layout::kSingleFile,
+                                           Layout::kTiered),
+                         [](const auto& info) {
+                           return info.param == Layout::kTiered ? "Tiered"
+                                                                : "SingleFile";
+                         });
+
+// The frozen log still holds key 2, which the filter removed.
+TEST_P(ReaderAtCommitTest, AFilterDoesNotComeBackThroughItsFrozenLog) {
+  std::vector<std::string> synced, opened;
+  {
+    test::ScopedHook hook = AtCommit([&] {
+      EXPECT_TRUE(reader_->Sync().ok());
+      auto fresh = RawIndex::Open(kRoot, TestSchema(),
+                                  StoreOptions(&env_, GetParam(), true));
+      ASSERT_TRUE(fresh.ok()) << fresh.status();
+      for (uint32_t k : {1, 2, 3}) {
+        synced.push_back(Get(reader_.get(), k));
+        opened.push_back(Get(fresh->get(), k));
+      }
+    });
+    ASSERT_TRUE(writer_
+                    ->Filter([](absl::string_view, absl::string_view v) {
+                      return v != test::SmallValue(21);
+                    })
+                    .ok());
+  }
+  ASSERT_TRUE(committed_);
+  const std::vector<std::string> filtered = {test::SmallValue(10), "absent",
+                                             test::SmallValue(30)};
+  // A reader that follows the log it had (still the file at its path) may
+  // also keep the state before the filter, whole.
+  const std::vector<std::string> before = {
+      test::SmallValue(10), test::SmallValue(21), test::SmallValue(30)};
+  EXPECT_TRUE(synced == filtered || synced == before)
+      << "a synced reader: " << synced[0] << "," << synced[1] << ","
+      << synced[2];
+  EXPECT_EQ(opened, filtered) << "a reader opened then";
+  ASSERT_TRUE(reader_->Sync().ok());
+  for (uint32_t k : {1, 2, 3}) {
+    EXPECT_EQ(Get(reader_.get(), k), filtered[k - 1]) << "after the commit";
+  }
+}
+
+// Writes made while the merge ran are in its log_async: shown with the
+// merge's output.
+TEST_P(ReaderAtCommitTest, TheMergesLogAsyncShowsWithItsOutput) {
+  absl::Notification written;
+  std::vector<std::string> seen;
+  test::ScopedHook before(hooks_, [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) written.WaitForNotification();
+    if (p == HookPoint::kMergeCommitted && !committed_) {
+      committed_ = true;
+      EXPECT_TRUE(reader_->Sync().ok());
+      for (uint32_t k : {1, 2, 3, 4}) seen.push_back(Get(reader_.get(), k));
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(writer_->Merge().ok());
+  ASSERT_TRUE(writer_->Replace(test::SmallKey(2), test::SmallValue(22)).ok());
+  ASSERT_TRUE(writer_->Replace(test::SmallKey(4), test::SmallValue(40)).ok());
+  ASSERT_TRUE(writer_->Flush().ok());
+  written.Notify();
+  ASSERT_TRUE(writer_->AwaitMerge().ok());
+  ASSERT_TRUE(committed_);
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      test::SmallValue(10), test::SmallValue(22),
+                      test::SmallValue(30), test::SmallValue(40)}));
 }
 
 }  // namespace
