@@ -574,7 +574,8 @@ class Driver {
   }
 
   // A reader opens or syncs while the writer's merge is held at kMergeBefore
-  // (with writes in log_async) or inside its commit (kMergeAfterClear); when
+  // (with writes in log_async) or inside its commit (kMergeCommitted: output
+  // committed, log not reset; kMergeAfterClear: log reset); when
   // the reader reaches one of its sync hook points, the merge is released and
   // runs to its end. So every interleaving of a sync with the end of a merge is
   // reproducible.
@@ -583,12 +584,14 @@ class Driver {
   //   if it
   //            is still held at its start) and reopens
   //   b bits 0-1: writes while held at kMergeBefore; bits 2-3: the reader's
-  //   point
+  //   point; bit 4: in the commit, hold at kMergeCommitted
   void Interleave(int a, uint8_t b) {
     static constexpr HookPoint kReaderPoints[4] = {
         HookPoint::kSyncReloadLogAsync, HookPoint::kSyncBeforeOffsetRead,
         HookPoint::kSyncAfterOffsetRead, HookPoint::kSyncReloadLog};
     const bool in_commit = a & 1;
+    const HookPoint commit_point =
+        (b & 16) ? HookPoint::kMergeCommitted : HookPoint::kMergeAfterClear;
     const int id = (a >> 1) & 1;
     Await();
     if (clone_ != nullptr) {
@@ -597,10 +600,12 @@ class Driver {
       clone_.reset();
     }
     FUZZ_LOG("interleave: merge held ",
-             in_commit ? "in its commit" : "at its start", ", reader ", id,
-             " released at its point ", (b >> 2) & 3);
-    gate_.Hold(in_commit ? HookPoint::kMergeAfterClear
-                         : HookPoint::kMergeBefore);
+             !in_commit ? "at its start"
+             : commit_point == HookPoint::kMergeCommitted
+                 ? "at its commit, before its log reset"
+                 : "in its commit, after its log reset",
+             ", reader ", id, " released at its point ", (b >> 2) & 3);
+    gate_.Hold(in_commit ? commit_point : HookPoint::kMergeBefore);
     FUZZ_CHECK_OK(writer_->Merge(), "Merge");
     model_.Merge();
     if (!in_commit) {
@@ -616,8 +621,8 @@ class Driver {
     } else {
       // Merge() created log_async before starting the merge thread, unless
       // there was nothing to merge. The thread then stops inside its commit,
-      // holding the writer's lock: wait until it is there, and touch only the
-      // reader meanwhile.
+      // holding the merge lock (and after the log reset the writer's lock):
+      // wait until it is there, and touch only the reader meanwhile.
       absl::StatusOr<bool> started =
           env_.FileExists(StorePath(kRoot, "log_async"));
       if (started.ok() && *started) {
