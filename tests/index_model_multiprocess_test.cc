@@ -1,6 +1,6 @@
 // A read-only instance in another process, on a real directory (Env::Posix()):
-// the parent writes generated sequences (replace, flush, merge, clear, close
-// and reopen) into a writer and, now and then, asks the forked child to sync
+// the parent writes generated sequences (replace, flush, merge, try_merge,
+// filter, clear, close and reopen) into a writer and, now and then, asks the forked child to sync
 // and report what it sees through a pipe, reading the answer a few operations
 // later. Every report must be a state the model says may have been flushed
 // while the request was pending, i.e. state(p) for p in [F at the request, H at
@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "index/options.h"
 #include "index/raw_index.h"
@@ -131,7 +132,9 @@ struct ParentOp {
     kFlush,
     kFlushFsync,
     kMerge,
+    kTryMerge,
     kAwaitMerge,
+    kFilter,
     kClear,
     kCloseReopen,
     kRequest,  // ask the child to sync and report (if no request is pending)
@@ -143,13 +146,18 @@ struct ParentOp {
 
 void showValue(const ParentOp& op, std::ostream& os) {
   static const char* const kNames[] = {
-      "Replace",     "ReplaceOvercommit", "Flush", "FlushFsync",
-      "Merge",       "AwaitMerge",        "Clear", "CloseReopen",
-      "RequestSync", "CollectReport"};
+      "Replace", "ReplaceOvercommit", "Flush",       "FlushFsync",
+      "Merge",   "TryMerge",          "AwaitMerge",  "Filter",
+      "Clear",   "CloseReopen",       "RequestSync", "CollectReport"};
   os << kNames[op.kind];
   if (op.kind <= ParentOp::kReplaceOvercommit) {
     os << "(" << op.key << ", " << op.value << ")";
   }
+}
+
+// Filter drops about a third of the values.
+bool KeptByFilter(absl::string_view value) {
+  return static_cast<unsigned char>(value.back()) % 3 != 0;
 }
 
 rc::Gen<ParentOp> GenParentOp() {
@@ -161,7 +169,9 @@ rc::Gen<ParentOp> GenParentOp() {
         {3, ParentOp::kFlush},
         {1, ParentOp::kFlushFsync},
         {1, ParentOp::kMerge},
+        {1, ParentOp::kTryMerge},
         {1, ParentOp::kAwaitMerge},
+        {1, ParentOp::kFilter},
         {1, ParentOp::kClear},
         {1, ParentOp::kCloseReopen},
         {4, ParentOp::kRequest},
@@ -327,6 +337,19 @@ void RunCase() {
       case ParentOp::kMerge:
         AssertOk(writer->Merge(), "merge");
         m.Merge();
+        break;
+      case ParentOp::kTryMerge:
+        AssertOk(writer->TryMerge(), "try_merge");
+        m.TryMerge();
+        break;
+      case ParentOp::kFilter:
+        AssertOk(writer->Filter([](absl::string_view, absl::string_view v) {
+          return KeptByFilter(v);
+        }),
+                 "filter");
+        m.Filter([](const std::string&, const std::string& v) {
+          return KeptByFilter(v);
+        });
         break;
       case ParentOp::kAwaitMerge: {
         const absl::Status s = writer->AwaitMerge();
