@@ -270,10 +270,12 @@ class Instance {
   // How many times a sync reads the log and data file again when merges keep
   // committing between the two reads.
   static constexpr int kMaxSyncAttempts = 16;
-  // The runs of a tiered store as its manifest lists them for a log of
-  // `generation`, or nullptr for a single-file store (no manifest).
+  // The runs of a tiered store as its manifest lists them for `log`, or
+  // nullptr for a single-file store (no manifest). A manifest one generation
+  // older than an empty `log` (a clear cut after its commit point) shows no
+  // run; kDataLoss for another older one (recovery_rules.h).
   absl::StatusOr<std::shared_ptr<const RunSet>> OpenRuns(
-      int64_t generation, const RunSet* previous);
+      const Log& log, const RunSet* previous);
 
   const std::string root_;
   const Schema schema_;

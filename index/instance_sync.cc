@@ -157,8 +157,7 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
     // manifest read is the one committed for this log or a later one, so the
     // runs are one consistent set.
     KVINDEX_ASSIGN_OR_RETURN(
-        update.new_runs,
-        OpenRuns(update.new_log->generation(), update.previous_runs.get()));
+        update.new_runs, OpenRuns(*update.new_log, update.previous_runs.get()));
     update.new_data.reset();
     if (update.new_runs == nullptr) {
       KVINDEX_ASSIGN_OR_RETURN(update.new_data, OpenData(*update.new_log));
@@ -298,10 +297,25 @@ absl::StatusOr<std::shared_ptr<const DataFile>> Instance::OpenData(
   return std::shared_ptr<const DataFile>();
 }
 
+// As OpenData: a manifest older than the log is what a clear leaves before it
+// writes its cleared manifest (its runs are not shown), or damage.
 absl::StatusOr<std::shared_ptr<const RunSet>> Instance::OpenRuns(
-    int64_t generation, const RunSet* previous) {
-  return RunSet::Load(env_.get(), StoreDir(root_), schema_, generation,
-                      previous);
+    const Log& log, const RunSet* previous) {
+  KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
+                           ReadClearMarker(env_.get(), StoreDir(root_)));
+  KVINDEX_ASSIGN_OR_RETURN(std::shared_ptr<const RunSet> runs,
+                           RunSet::Load(env_.get(), StoreDir(root_), schema_,
+                                        log.generation(), previous));
+  if (runs == nullptr || runs->manifest().generation >= log.generation()) {
+    return runs;
+  }
+  KVINDEX_ASSIGN_OR_RETURN(
+      const DataRecovery plan,
+      PlanDataRecovery({ManifestPath(StoreDir(root_)),
+                        runs->manifest().generation, log.generation(),
+                        log.table().records(), std::nullopt, marker}));
+  (void)plan;  // kRemoveCleared: RunSet::Load shows no run
+  return runs;
 }
 
 }  // namespace index_internal
