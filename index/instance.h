@@ -148,12 +148,6 @@ class Instance {
   // file (a data file without records still counts: it tells a merge commit
   // from a clear).
   absl::StatusOr<int64_t> CommittedGeneration();
-  // Read-only instances: whether a log_async of generation
-  // `async_generation` still holds bindings for a log of generation
-  // `log_generation` (recovery_rules.h's PlanLogAsyncRecovery; a state it
-  // refuses is not shown).
-  absl::StatusOr<bool> LogAsyncWanted(int64_t async_generation,
-                                      int64_t log_generation);
   // log_async's generation, if it exists (and holds a header).
   absl::StatusOr<std::optional<int64_t>> LogAsyncGeneration();
   // kDataLoss if the log is missing (or shorter than a header) although a

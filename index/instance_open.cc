@@ -84,17 +84,6 @@ absl::StatusOr<int64_t> Instance::CommittedGeneration() {
   return *file == nullptr ? -1 : (*file)->generation();
 }
 
-absl::StatusOr<bool> Instance::LogAsyncWanted(int64_t async_generation,
-                                              int64_t log_generation) {
-  KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
-  // A reader sees the files at different moments: a state no merge or clear
-  // leaves may be one it caught half-way, and showing log_async is not
-  // destructive either way, so it is simply not shown.
-  return PlanLogAsyncRecovery(
-             {Path("log_async"), async_generation, log_generation, committed})
-      .value_or(false);
-}
-
 absl::StatusOr<std::optional<int64_t>> Instance::LogAsyncGeneration() {
   KVINDEX_ASSIGN_OR_RETURN(
       std::unique_ptr<IndexFile> file,

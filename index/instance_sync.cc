@@ -45,6 +45,10 @@ struct Instance::SyncUpdate {
   // output is committed and the log it froze not yet reset: the instance then
   // shows no log, the new data file or runs, and `new_async`.
   std::optional<int64_t> log_superseded_by;
+  // The generation of the merge commit (data file or manifest) the instance
+  // shows after this sync: the one it showed, or the one FollowLog opened
+  // (-1 for none, or one a clear left and that is not shown).
+  int64_t shown_commit = -1;
   // The runs in use when the sync started, shared by the new set.
   std::shared_ptr<const RunSet> previous_runs;
 };
@@ -70,6 +74,9 @@ absl::Status Instance::Sync() {
   {
     ReaderLock lock(&mu_);
     update.previous_runs = runs_;
+    update.shown_commit = runs_ != nullptr   ? runs_->manifest().generation
+                          : data_ != nullptr ? data_->generation()
+                                             : -1;
   }
   KVINDEX_RETURN_IF_ERROR(FollowLogAsync(log_async, update));
   KVINDEX_RETURN_IF_ERROR(FollowLog(log, generation, update));
@@ -166,6 +173,7 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
         update.new_runs != nullptr   ? update.new_runs->manifest().generation
         : update.new_data != nullptr ? update.new_data->generation()
                                      : -1;
+    update.shown_commit = committed;
     const int64_t read_generation = update.new_log->generation();
     if (committed <= read_generation) {
       // A clear may have reset the log since it was opened, and removed the
@@ -202,7 +210,9 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
 }
 
 // A log_async as old as the log is only wanted in the middle of a merge commit
-// (see LogAsyncWanted); after a clear it must not show.
+// (recovery_rules.h's PlanLogAsyncRecovery): after a clear it must not show.
+// Judged against the commit this sync shows, not the files as they are now:
+// the writer may have committed further merges since this sync read them.
 absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
                                             const Log* current_log,
                                             SyncUpdate& update) {
@@ -215,9 +225,12 @@ absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
       async_now->generation() > log_now->generation()) {
     return absl::OkStatus();
   }
-  KVINDEX_ASSIGN_OR_RETURN(
-      const bool wanted,
-      LogAsyncWanted(async_now->generation(), log_now->generation()));
+  // A state no merge or clear leaves may be one this sync caught half-way,
+  // and showing log_async is not destructive either way: it is not shown.
+  const bool wanted =
+      PlanLogAsyncRecovery({Path("log_async"), async_now->generation(),
+                            log_now->generation(), update.shown_commit})
+          .value_or(false);
   if (!wanted) {
     update.new_async.reset();
     update.replace_async = current_async != nullptr;

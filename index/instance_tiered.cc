@@ -51,7 +51,7 @@ absl::Status Instance::RecoverTiered(const Manifest& manifest) {
     // log_async of the merge the clear cancelled. The clear removes it before
     // its manifest, whose generation then equals the log's, as a merge
     // commit's does: a log_async left next to it would pass for one whose
-    // merge committed (LogAsyncWanted) and bring cleared bindings back.
+    // merge committed (PlanLogAsyncRecovery) and bring cleared bindings back.
     KVINDEX_ASSIGN_OR_RETURN(const bool has_log_async,
                              env_->FileExists(Path("log_async")));
     if (has_log_async) {

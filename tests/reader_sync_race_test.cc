@@ -244,5 +244,50 @@ TEST_P(ReaderAtCommitTest, TheMergesLogAsyncShowsWithItsOutput) {
                       test::SmallValue(30), test::SmallValue(40)}));
 }
 
+// A reader's sync that caught a merge commit after its log reset, before
+// log_async was copied into the new log, keeps that log_async: it holds the
+// writes made during the merge. Whether it is wanted is judged against the
+// commit this sync shows, even when the writer has committed another merge
+// before the sync gets to decide.
+TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
+  absl::Notification written, paused, release;
+  test::ScopedHook writer_hook(hooks_, [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) written.WaitForNotification();
+    if (p == HookPoint::kMergeAfterClear && !paused.HasBeenNotified()) {
+      paused.Notify();
+      release.WaitForNotification();
+    }
+    return absl::OkStatus();
+  });
+  // The racing reader: once its sync has read the log and the data file, the
+  // writer finishes this commit and commits one more merge.
+  bool raced = false;
+  Options options = StoreOptions(&env_, GetParam(), true);
+  options.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kSyncReloadLog && paused.HasBeenNotified() && !raced) {
+      raced = true;
+      release.Notify();
+      EXPECT_TRUE(writer_->Merge().ok());
+      EXPECT_TRUE(writer_->AwaitMerge().ok());
+    }
+    return absl::OkStatus();
+  };
+  auto reader = RawIndex::Open(kRoot, TestSchema(), options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+
+  ASSERT_TRUE(writer_->Merge().ok());
+  ASSERT_TRUE(writer_->Replace(test::SmallKey(4), test::SmallValue(40)).ok());
+  ASSERT_TRUE(writer_->Flush().ok());
+  written.Notify();
+  paused.WaitForNotification();
+  ASSERT_TRUE((*reader)->Sync().ok());
+  ASSERT_TRUE(raced);
+  EXPECT_EQ(Get(reader->get(), 4), test::SmallValue(40))
+      << "the merge's log_async was dropped";
+  EXPECT_EQ(Get(reader->get(), 1), test::SmallValue(10));
+  EXPECT_EQ(Get(reader->get(), 2), test::SmallValue(21));
+  EXPECT_EQ(Get(reader->get(), 3), test::SmallValue(30));
+}
+
 }  // namespace
 }  // namespace kvindex
