@@ -659,6 +659,60 @@ TEST(TieredTest, ClearCutAfterItsCommitPointKeepsTheMergesWritesCleared) {
   ExpectMatches(reopened.get(), {});
 }
 
+// A crash at the end of a merge commit (log reset, the writes made during the
+// merge copied into it, log_async not yet deleted): the older records that
+// log_async's file kept must not override the newer copies in the log (the
+// same case as raw_index_test's, in the tiered layout).
+TEST(TieredTest, CrashAtMergeEndNeverReplaysOlderLogAsyncValues) {
+  const std::string a = test::SmallKey(1), b = test::SmallKey(2);
+  const std::string v0 = test::SmallValue(0), v1 = test::SmallValue(1),
+                    v2 = test::SmallValue(2);
+  FlushOptions fsync;
+  fsync.with_fsync = true;
+  for (uint64_t crash_at = 0;; ++crash_at) {
+    MemEnv env;
+    absl::Notification release;
+    std::atomic<bool> hold{true};
+    Options o = TieredOptions(&env, /*log_size=*/100);
+    o.test_hook = [&](HookPoint p) {
+      if (p == HookPoint::kMergeBefore && hold.exchange(false)) {
+        release.WaitForNotification();
+      }
+      return absl::OkStatus();
+    };
+    {
+      auto w = OpenOrDie(o);
+      ASSERT_NE(w, nullptr);
+      ASSERT_OK(w->Replace(a, v0));
+      ASSERT_OK(w->Replace(b, v0));
+      ASSERT_OK(w->Merge());  // held in kMergeBefore
+      ASSERT_OK(w->Replace(b, v1));
+      ASSERT_OK(w->Flush(fsync));    // log_async's file: b=v1
+      ASSERT_OK(w->Replace(b, v2));  // buffered only
+      ASSERT_OK(w->Replace(a, v2));
+      env.CrashAfter(crash_at);
+      release.Notify();
+      (void)w->AwaitMerge();
+      (void)w->Close();
+    }
+    const bool crashed = env.crashed();
+    env.Restart(CrashOptions{crash_at, /*keep_unsynced_prefix=*/false, true});
+    o.test_hook = nullptr;
+    auto r = OpenOrDie(o);
+    ASSERT_NE(r, nullptr) << "crash at " << crash_at;
+    const std::optional<std::string> va = FindValue(r.get(), a);
+    const std::optional<std::string> vb = FindValue(r.get(), b);
+    // Written in this order: b=v1 (durable), b=v2, a=v2.
+    if (va == v2) {
+      EXPECT_EQ(vb, v2) << "crash at " << crash_at;
+    } else {
+      EXPECT_EQ(va, v0) << "crash at " << crash_at;
+      EXPECT_TRUE(vb == v1 || vb == v2) << "crash at " << crash_at;
+    }
+    if (!crashed) break;
+  }
+}
+
 TEST(TieredTest, DamagedManifestIsDataLossNamingIt) {
   MemEnv env;
   {
