@@ -854,6 +854,35 @@ TEST_F(MergeTest, FindsWithRecordZeroInALaterBucketNeverSearchTheWholeFile) {
   ExpectNoWholeFileSearch(&env_, 700);
 }
 
+// Record 0 alone at the lowest hash of a later bucket (no other key shares its
+// hash, so no walk over equal hashes reaches it from inside the window): its
+// bucket's window must still start at record 0.
+TEST_F(MergeTest, RecordZeroAtItsBucketsLowestHashIsInTheWindow) {
+  const Schema s = MidSchema();  // hash: key & 0xfff
+  Model model;
+  LogTable log(s);
+  for (uint32_t k = 1024; k < 4096; ++k) {
+    log.Add(Entry(Key(k), Value(k)).data());
+    model[Key(k)] = Value(k);
+  }
+  absl::StatusOr<MergeResult> merged =
+      WriteMerge(MakeRequest(&env_, s, log, nullptr, 1));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  auto data = DataFile::FromFile(std::move(merged->file), s, &env_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_NE(*data, nullptr);
+  // 1024 opens a bucket other than the first.
+  ASSERT_GE((*data)->fanout().nb_fans(), 8u);
+  ASSERT_LE((*data)->fanout().nb_fans(), 4096u);
+  const uint64_t whole_file_searches = DataFile::WholeFileSearches();
+  for (const auto& [k, v] : model) {
+    const char* e = (*data)->Find(k, s.hash(k));
+    ASSERT_NE(e, nullptr) << "key #" << ValueNumber(k);
+    EXPECT_EQ(EntryValue(s, e), v);
+  }
+  EXPECT_EQ(DataFile::WholeFileSearches(), whole_file_searches);
+}
+
 // A merge that copies runs uses the data file's fan-out table only as a hint:
 // with a table that does not match the records (and a filter made for that
 // table, so that runs are copied) its output is still right.
