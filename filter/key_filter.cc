@@ -195,21 +195,7 @@ absl::StatusOr<std::shared_ptr<const KeyFilter>> KeyFilter::Open(
 
 absl::Status KeyFilter::Write(Env* env, const std::string& path,
                               absl::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  auto exists = env->FileExists(tmp);
-  if (!exists.ok()) return exists.status();
-  // Opening never truncates: start from a new file.
-  if (*exists) {
-    absl::Status st = env->RemoveFile(tmp);
-    if (!st.ok()) return st;
-  }
-  auto file = env->OpenFile(tmp, OpenMode::kCreateReadWrite);
-  if (!file.ok()) return file.status();
-  absl::Status st = (*file)->PWrite(0, bytes);
-  file->reset();
-  if (st.ok()) st = env->RenameFile(tmp, path);
-  if (!st.ok()) (void)env->RemoveFile(tmp);
-  return st;
+  return WriteFileAside(env, path, bytes);
 }
 
 const unsigned char* KeyFilter::Block(uint64_t key_hash) const {

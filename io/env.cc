@@ -20,4 +20,24 @@ absl::Status ReadFully(const File& file, uint64_t offset, size_t n, char* dst) {
   return absl::OkStatus();
 }
 
+absl::Status WriteFileAside(Env* env, const std::string& path,
+                            absl::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  absl::StatusOr<bool> exists = env->FileExists(tmp);
+  if (!exists.ok()) return exists.status();
+  // Opening never truncates: start from a new file.
+  if (*exists) {
+    absl::Status st = env->RemoveFile(tmp);
+    if (!st.ok()) return st;
+  }
+  absl::StatusOr<std::unique_ptr<File>> file =
+      env->OpenFile(tmp, OpenMode::kCreateReadWrite);
+  if (!file.ok()) return file.status();
+  absl::Status st = (*file)->PWrite(0, bytes);
+  file->reset();
+  if (st.ok()) st = env->RenameFile(tmp, path);
+  if (!st.ok()) (void)env->RemoveFile(tmp);
+  return st;
+}
+
 }  // namespace kvindex

@@ -171,6 +171,14 @@ class Env {
       const std::string& path) = 0;
 };
 
+// Writes `bytes` as the whole of a new file `path`.tmp (replacing one a crash
+// left) and renames it over `path`: `path` names the old file or the new one,
+// never a part. Not synced, for files whose readers detect a damaged or
+// missing copy (the key filter, the checksum sidecar). On failure the .tmp
+// file is removed (best effort).
+absl::Status WriteFileAside(Env* env, const std::string& path,
+                            absl::string_view bytes);
+
 // An Env that forwards every call to another one: derive from it to change a
 // few operations (counting, fault hooks) and keep the rest.
 class EnvWrapper : public Env {
