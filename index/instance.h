@@ -242,7 +242,9 @@ class Instance {
   absl::Status CheckSyncAllowed() const;
   absl::Status FollowLogAsync(Log* current, SyncUpdate& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
-  absl::Status FollowLog(Log* current, int64_t generation, SyncUpdate& update)
+  // A reload of the log reads log_async again (replacing `current_async`).
+  absl::Status FollowLog(Log* current, Log* current_async, int64_t generation,
+                         SyncUpdate& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   absl::Status DropObsoleteLogAsync(Log* current_async, const Log* current_log,
                                     SyncUpdate& update)

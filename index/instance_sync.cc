@@ -4,7 +4,9 @@
 // deleted is reopened from its path) and by generation. log_async is looked at
 // before log: at the end of a merge the writer resets the log before deleting
 // log_async, so in this order a binding may be seen twice but never missed; the
-// lookup order (LogsInOrder) then prefers whichever log is newer.
+// lookup order (LogsInOrder) then prefers whichever log is newer. A sync that
+// finds the log reset reads log_async again after it, then the rest of the
+// log: what it read of log_async before may predate a clear.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -79,7 +81,7 @@ absl::Status Instance::Sync() {
                                              : -1;
   }
   KVINDEX_RETURN_IF_ERROR(FollowLogAsync(log_async, update));
-  KVINDEX_RETURN_IF_ERROR(FollowLog(log, generation, update));
+  KVINDEX_RETURN_IF_ERROR(FollowLog(log, log_async, generation, update));
   KVINDEX_RETURN_IF_ERROR(DropObsoleteLogAsync(log_async, log, update));
   PublishSync(std::move(update));
   stats_internal::AddSync(MicrosSince(start));
@@ -123,8 +125,8 @@ absl::StatusOr<bool> Instance::LogAsyncStillCurrent(Log& log_async) {
 
 // log: a new file (reset by a merge or a clear) or a new generation means a
 // new data file too; otherwise read what was appended.
-absl::Status Instance::FollowLog(Log* current, int64_t generation,
-                                 SyncUpdate& update) {
+absl::Status Instance::FollowLog(Log* current, Log* current_async,
+                                 int64_t generation, SyncUpdate& update) {
   (void)Hook(HookPoint::kSyncBeforeOffsetRead);
   bool reload = current == nullptr;
   if (!reload) {
@@ -176,12 +178,31 @@ absl::Status Instance::FollowLog(Log* current, int64_t generation,
     update.shown_commit = committed;
     const int64_t read_generation = update.new_log->generation();
     if (committed <= read_generation) {
+      // log_async as read before the log may be older than this log: a
+      // clear that cancelled a merge resets the log to the generation that
+      // merge gave its log_async, and nothing in the headers tells that
+      // log_async from a committed merge's. Read it again after the log.
+      KVINDEX_ASSIGN_OR_RETURN(std::unique_ptr<Log> async,
+                               OpenLive("log_async"));
+      // Then the log as it is now, at least as new as that log_async: one a
+      // merge commit removed was copied into the log first.
+      Log& log = *update.new_log;
+      KVINDEX_ASSIGN_OR_RETURN(const IndexFile::Header header,
+                               log.file().ReadHeader());
       // A clear may have reset the log since it was opened, and removed the
       // data file or runs that went with it: the log must still be the one
       // its path names.
-      KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(*update.new_log, "log"));
-      if (live) break;
-      continue;
+      KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(log, "log"));
+      const uint64_t known = log.table().records() * schema_.entry_size();
+      if (!live || header.generation != read_generation ||
+          log.file().offset() < known) {
+        continue;
+      }
+      KVINDEX_ASSIGN_OR_RETURN(const std::string pending, log.ReadPending());
+      log.AddRecords(pending);
+      update.replace_async = current_async != nullptr || async != nullptr;
+      update.new_async = std::move(async);
+      break;
     }
     // log_async before the log's check: if the log is still the frozen one
     // after, this log_async is the one the commit goes with (or there is

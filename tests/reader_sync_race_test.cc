@@ -129,6 +129,51 @@ TEST_P(ReaderSyncRaceTest, AClearBetweenTheLogAndTheDataFileIsCaughtUp) {
       << " (the log without the data file the clear removed)";
 }
 
+// A merge is running (its log_async holds key 2) when a clear cancels it; the
+// clear comes once the reader's sync has read log_async, before the log. The
+// cleared log has the generation the cancelled merge gave its log_async, as a
+// merge commit's would: the log_async read before the clear must not show
+// under the cleared log.
+TEST_P(ReaderSyncRaceTest, AClearOfARunningMergeDropsTheLogAsyncReadBefore) {
+  MemEnv env;
+  test::HookSlot writer_hooks;
+  absl::Notification cancelled;
+  test::ScopedHook writer_hook(writer_hooks, [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) cancelled.WaitForNotification();
+    if (p == HookPoint::kClearAbortSignalled) cancelled.Notify();
+    return absl::OkStatus();
+  });
+  Options options = StoreOptions(&env, GetParam(), false);
+  options.test_hook = [&](HookPoint p) { return writer_hooks.Call(p); };
+  auto writer = RawIndex::Open(kRoot, TestSchema(), options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Replace(test::SmallKey(1), test::SmallValue(10)).ok());
+  ASSERT_TRUE((*writer)->Merge().ok());  // held until the clear cancels it
+  ASSERT_TRUE((*writer)->Replace(test::SmallKey(2), test::SmallValue(20)).ok());
+  ASSERT_TRUE((*writer)->Flush().ok());
+
+  bool armed = false, cleared = false;
+  Options reader_options = StoreOptions(&env, GetParam(), true);
+  reader_options.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kSyncBeforeOffsetRead && armed && !cleared) {
+      cleared = true;
+      EXPECT_TRUE((*writer)->Clear().ok());
+    }
+    return absl::OkStatus();
+  };
+  auto reader = RawIndex::Open(kRoot, TestSchema(), reader_options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ(Get(reader->get(), 1), test::SmallValue(10));
+  ASSERT_EQ(Get(reader->get(), 2), test::SmallValue(20));
+
+  armed = true;
+  ASSERT_TRUE((*reader)->Sync().ok());
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(Get(reader->get(), 1), "absent");
+  EXPECT_EQ(Get(reader->get(), 2), "absent")
+      << "a binding of the cancelled merge's log_async outlived the clear";
+}
+
 // A writer stopped between a merge's commit (its output renamed over `data`,
 // or its manifest written) and the reset of the log the merge froze: readers
 // syncing then (or while the writer is dead there) see the merge's output,
@@ -284,6 +329,47 @@ TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
   ASSERT_TRUE(raced);
   EXPECT_EQ(Get(reader->get(), 4), test::SmallValue(40))
       << "the merge's log_async was dropped";
+  EXPECT_EQ(Get(reader->get(), 1), test::SmallValue(10));
+  EXPECT_EQ(Get(reader->get(), 2), test::SmallValue(21));
+  EXPECT_EQ(Get(reader->get(), 3), test::SmallValue(30));
+}
+
+// A reader's sync that reads the log just after the merge's log reset, when
+// the writer then copies log_async into the log and removes it before the
+// sync looks at log_async: the writes made during the merge are read from
+// the log.
+TEST_P(ReaderAtCommitTest, ALogAsyncRemovedAfterTheLogWasReadIsFoundInTheLog) {
+  absl::Notification written, paused, release;
+  test::ScopedHook writer_hook(hooks_, [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) written.WaitForNotification();
+    if (p == HookPoint::kMergeAfterClear && !paused.HasBeenNotified()) {
+      paused.Notify();
+      release.WaitForNotification();
+    }
+    return absl::OkStatus();
+  });
+  bool raced = false;
+  Options options = StoreOptions(&env_, GetParam(), true);
+  options.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kSyncLogOpened && paused.HasBeenNotified() && !raced) {
+      raced = true;
+      release.Notify();
+      EXPECT_TRUE(writer_->AwaitMerge().ok());
+    }
+    return absl::OkStatus();
+  };
+  auto reader = RawIndex::Open(kRoot, TestSchema(), options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+
+  ASSERT_TRUE(writer_->Merge().ok());
+  ASSERT_TRUE(writer_->Replace(test::SmallKey(4), test::SmallValue(40)).ok());
+  ASSERT_TRUE(writer_->Flush().ok());
+  written.Notify();
+  paused.WaitForNotification();
+  ASSERT_TRUE((*reader)->Sync().ok());
+  ASSERT_TRUE(raced);
+  EXPECT_EQ(Get(reader->get(), 4), test::SmallValue(40))
+      << "the merge's log_async was removed and its copy in the log missed";
   EXPECT_EQ(Get(reader->get(), 1), test::SmallValue(10));
   EXPECT_EQ(Get(reader->get(), 2), test::SmallValue(21));
   EXPECT_EQ(Get(reader->get(), 3), test::SmallValue(30));

@@ -311,12 +311,7 @@ TEST_P(WriterKillModelTest, ReadersAndReopenMatchTheModel) {
     int stop[2];
     ASSERT_EQ(::pipe(stop), 0) << std::strerror(errno);
     std::vector<pid_t> readers;
-    // Known bug, open: a tiered reader syncing while a clear meets a merge
-    // can show a binding from before the clear (seen once under ASan, round
-    // 54). Until it is fixed, tiered readers run under KVINDEX_SOAK=1 only;
-    // the tiered reopen checks below run always.
-    const int reader_count = layout == Layout::kTiered && !soak ? 0 : kReaders;
-    for (int r = 0; r < reader_count; ++r) {
+    for (int r = 0; r < kReaders; ++r) {
       const pid_t reader = ::fork();
       ASSERT_GE(reader, 0) << std::strerror(errno);
       if (reader == 0) {
