@@ -1,31 +1,26 @@
 #include "filter/data_sums.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "filter/sidecar_frame.h"
 
 namespace kvindex {
 namespace {
 
-constexpr char kMagic[8] = {'K', 'V', 'S', 'U', 'M', 'S', '0', '1'};
+constexpr char kMagic[kSidecarMagicSize] = {'K', 'V', 'S', 'U',
+                                            'M', 'S', '0', '1'};
 
-// Header field offsets.
+// Header field offsets, between the frame's magic and sums
+// (sidecar_frame.h).
 constexpr size_t kBlockSizeAt = 8;
 constexpr size_t kGenerationAt = 16;
 constexpr size_t kFileBytesAt = 24;
 constexpr size_t kDataIdAt = 32;
 constexpr size_t kBlocksAt = 40;
-constexpr size_t kChecksumAt = 48;
-constexpr size_t kHeaderChecksumAt = 56;
-
-uint64_t Xxh3(absl::string_view bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
 
 uint64_t BlocksOf(uint64_t file_bytes, uint64_t block_size) {
   return file_bytes / block_size + (file_bytes % block_size != 0 ? 1 : 0);
@@ -37,19 +32,13 @@ std::string Encode(uint64_t block_size, const SumsTarget& target,
   for (size_t i = 0; i < sums.size(); ++i) {
     absl::big_endian::Store64(&out[DataSums::kHeaderSize + 8 * i], sums[i]);
   }
-  std::memcpy(&out[0], kMagic, sizeof(kMagic));
   absl::big_endian::Store64(&out[kBlockSizeAt], block_size);
   absl::big_endian::Store64(&out[kGenerationAt],
                             static_cast<uint64_t>(target.generation));
   absl::big_endian::Store64(&out[kFileBytesAt], target.file_bytes);
   absl::big_endian::Store64(&out[kDataIdAt], target.data_id);
   absl::big_endian::Store64(&out[kBlocksAt], sums.size());
-  absl::big_endian::Store64(
-      &out[kChecksumAt],
-      Xxh3(absl::string_view(out).substr(DataSums::kHeaderSize)));
-  absl::big_endian::Store64(
-      &out[kHeaderChecksumAt],
-      Xxh3(absl::string_view(out.data(), kHeaderChecksumAt)));
+  SealSidecar(kMagic, out);
   return out;
 }
 
@@ -125,13 +114,9 @@ std::unique_ptr<const DataSums> DataSums::Parse(absl::string_view bytes,
     if (why != nullptr) *why = std::move(reason);
     return nullptr;
   };
-  if (bytes.size() < kHeaderSize) return reject("shorter than its header");
+  std::string wrong = CheckSidecarHeader(bytes, kMagic);
+  if (!wrong.empty()) return reject(std::move(wrong));
   const char* h = bytes.data();
-  if (std::memcmp(h, kMagic, sizeof(kMagic)) != 0) return reject("bad magic");
-  if (absl::big_endian::Load64(h + kHeaderChecksumAt) !=
-      Xxh3(absl::string_view(h, kHeaderChecksumAt))) {
-    return reject("header checksum mismatch");
-  }
   const uint64_t block_size = absl::big_endian::Load64(h + kBlockSizeAt);
   if (block_size < kMinBlockSize || block_size > kMaxBlockSize ||
       (block_size & (block_size - 1)) != 0) {
@@ -152,10 +137,8 @@ std::unique_ptr<const DataSums> DataSums::Parse(absl::string_view bytes,
     return reject(absl::StrCat("size ", bytes.size(), " does not hold ", blocks,
                                " sums"));
   }
+  if (!SidecarBodyMatches(bytes)) return reject("checksum mismatch");
   const absl::string_view array = bytes.substr(kHeaderSize);
-  if (absl::big_endian::Load64(h + kChecksumAt) != Xxh3(array)) {
-    return reject("checksum mismatch");
-  }
   if (!own.Binds(target)) {
     return reject(absl::StrCat("built for another data file (generation ",
                                own.generation, ", ", own.file_bytes,

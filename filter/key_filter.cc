@@ -7,27 +7,24 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "filter/sidecar_frame.h"
 
 namespace kvindex {
 namespace {
 
-constexpr char kMagic[8] = {'K', 'V', 'F', 'I', 'L', 'T', 'R', '1'};
+constexpr char kMagic[kSidecarMagicSize] = {'K', 'V', 'F', 'I',
+                                            'L', 'T', 'R', '1'};
 constexpr size_t kBlockBytes = 64;
 constexpr size_t kBlockBits = kBlockBytes * 8;
 
-// Header field offsets.
+// Header field offsets, between the frame's magic and sums
+// (sidecar_frame.h).
 constexpr size_t kProbesAt = 8;
 constexpr size_t kHashBitsAt = 12;
 constexpr size_t kGenerationAt = 16;
 constexpr size_t kRecordsAt = 24;
 constexpr size_t kDataIdAt = 32;
 constexpr size_t kBlocksAt = 40;
-constexpr size_t kChecksumAt = 48;
-constexpr size_t kHeaderChecksumAt = 56;
-
-uint64_t Xxh3(absl::string_view bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
 
 // Calls f(bit) for the `probes` bits of a fingerprint within its block
 // (double hashing on 32-bit halves; the top 9 bits of each sum are the bit).
@@ -103,7 +100,6 @@ void KeyFilterBuilder::Add(absl::string_view key, uint64_t key_hash) {
 
 std::string KeyFilterBuilder::Finish(const FilterTarget& target) const {
   std::string out(KeyFilter::kHeaderSize, '\0');
-  std::memcpy(&out[0], kMagic, sizeof(kMagic));
   absl::big_endian::Store32(&out[kProbesAt], kProbes);
   absl::big_endian::Store32(&out[kHashBitsAt],
                             static_cast<uint32_t>(hash_bits_));
@@ -112,11 +108,8 @@ std::string KeyFilterBuilder::Finish(const FilterTarget& target) const {
   absl::big_endian::Store64(&out[kRecordsAt], target.records);
   absl::big_endian::Store64(&out[kDataIdAt], target.data_id);
   absl::big_endian::Store64(&out[kBlocksAt], blocks_);
-  absl::big_endian::Store64(&out[kChecksumAt], Xxh3(bits_));
-  absl::big_endian::Store64(
-      &out[kHeaderChecksumAt],
-      Xxh3(absl::string_view(out.data(), kHeaderChecksumAt)));
   out += bits_;
+  SealSidecar(kMagic, out);
   return out;
 }
 
@@ -126,13 +119,9 @@ bool KeyFilter::Init(absl::string_view bytes, const FilterTarget& target,
     if (why != nullptr) *why = std::move(reason);
     return false;
   };
-  if (bytes.size() < kHeaderSize) return reject("shorter than its header");
+  std::string wrong = CheckSidecarHeader(bytes, kMagic);
+  if (!wrong.empty()) return reject(std::move(wrong));
   const char* h = bytes.data();
-  if (std::memcmp(h, kMagic, sizeof(kMagic)) != 0) return reject("bad magic");
-  if (absl::big_endian::Load64(h + kHeaderChecksumAt) !=
-      Xxh3(absl::string_view(h, kHeaderChecksumAt))) {
-    return reject("header checksum mismatch");
-  }
   const uint32_t probes = absl::big_endian::Load32(h + kProbesAt);
   const uint64_t blocks = absl::big_endian::Load64(h + kBlocksAt);
   FilterTarget own;
@@ -150,10 +139,8 @@ bool KeyFilter::Init(absl::string_view bytes, const FilterTarget& target,
     return reject(absl::StrCat("size ", bytes.size(), " does not hold ", blocks,
                                " blocks"));
   }
+  if (!SidecarBodyMatches(bytes)) return reject("checksum mismatch");
   const absl::string_view bits = bytes.substr(kHeaderSize);
-  if (absl::big_endian::Load64(h + kChecksumAt) != Xxh3(bits)) {
-    return reject("checksum mismatch");
-  }
   if (!(own == target)) return reject("built for another data file");
   bits_ = reinterpret_cast<const unsigned char*>(bits.data());
   blocks_ = blocks;
