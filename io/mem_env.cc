@@ -107,6 +107,7 @@ struct MemEnv::State {
   bool crashed ABSL_GUARDED_BY(mu) = false;
   std::vector<ErrorRule> rules ABSL_GUARDED_BY(mu);
   bool short_reads ABSL_GUARDED_BY(mu) = false;
+  std::optional<uint64_t> space_limit ABSL_GUARDED_BY(mu);
   // StartWriteback hints, in bytes, by the path the file was opened with.
   std::map<std::string, uint64_t> writeback_hinted ABSL_GUARDED_BY(mu);
   // StartReadahead hints, likewise.
@@ -199,6 +200,30 @@ struct MemEnv::State {
     absl::Status s = CheckAlive(path);
     if (!s.ok()) return s;
     return Inject(op, path);
+  }
+
+  uint64_t SpaceUsed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::set<const Inode*> counted;
+    uint64_t used = 0;
+    for (const auto& [name, dir] : dirs) {
+      for (const auto& [file, inode] : dir.current) {
+        if (counted.insert(inode.get()).second) used += inode->data.size();
+      }
+    }
+    return used;
+  }
+
+  // kResourceExhausted if growing a file by `growth` bytes overflows the
+  // space limit.
+  absl::Status CheckSpace(const std::string& path, uint64_t growth) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!space_limit.has_value() || growth == 0) return absl::OkStatus();
+    const uint64_t used = SpaceUsed();
+    if (used <= *space_limit && growth <= *space_limit - used) {
+      return absl::OkStatus();
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path, ": no space left on device (ENOSPC)"));
   }
 
   // Records one successful mutating operation; may reach the crash point.
@@ -349,6 +374,11 @@ class MemEnv::MemFile final : public File {
     if (!writable_) {
       return absl::FailedPreconditionError(
           absl::StrCat(path_, ": write to a file opened read-only"));
+    }
+    const uint64_t end = offset + data.size();
+    if (end > inode_->data.size()) {
+      s = state_->CheckSpace(path_, end - inode_->data.size());
+      if (!s.ok()) return s;
     }
     if (!data.empty()) {
       State::ApplyWrite(&inode_->data, offset, data);
@@ -718,6 +748,16 @@ void MemEnv::ClearInjectedErrors() {
 void MemEnv::SetShortReads(bool on) {
   absl::MutexLock l(&state_->mu);
   state_->short_reads = on;
+}
+
+void MemEnv::SetSpaceLimit(std::optional<uint64_t> bytes) {
+  absl::MutexLock l(&state_->mu);
+  state_->space_limit = bytes;
+}
+
+uint64_t MemEnv::SpaceUsed() const {
+  absl::MutexLock l(&state_->mu);
+  return state_->SpaceUsed();
 }
 
 absl::StatusOr<std::string> MemEnv::Contents(const std::string& path) const {

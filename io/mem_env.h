@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,14 @@ class MemEnv : public Env {
   // When on, every PRead returns at most half of what was asked (at least 1
   // byte), like a pread(2) interrupted early.
   void SetShortReads(bool on);
+  // A full disk: a write that would make the files hold more than `bytes` in
+  // all fails with kResourceExhausted (ENOSPC, naming the file) and changes
+  // nothing. nullopt lifts the limit. Space is counted as SpaceUsed() counts
+  // it.
+  void SetSpaceLimit(std::optional<uint64_t> bytes);
+  // Bytes of the current contents of every file a directory names (a removed
+  // file's space is free at once, even while it is open).
+  uint64_t SpaceUsed() const;
 
   // --- Inspection and damage (tests) ---
 

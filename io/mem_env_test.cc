@@ -163,6 +163,30 @@ TEST(MemEnvTest, ShortReadAtEndAndEof) {
   EXPECT_TRUE(absl::StrContains(s.message(), "3 bytes at offset 8")) << s;
 }
 
+TEST(MemEnvTest, SpaceLimitRefusesGrowthOnly) {
+  MemEnv env;
+  env.SetContents("/a", "0123456789");
+  auto f = Open(&env, "/b", OpenMode::kCreateReadWrite);
+  ASSERT_TRUE(f->PWrite(0, "abcde").ok());
+  EXPECT_EQ(env.SpaceUsed(), 15u);
+  env.SetSpaceLimit(18);
+  ASSERT_TRUE(f->PWrite(5, "fgh").ok());  // exactly full
+  absl::Status s = f->PWrite(8, "i");
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "/b")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "ENOSPC")) << s;
+  EXPECT_EQ(*env.Contents("/b"), "abcdefgh") << "a refused write changed it";
+  // Overwrites in place need no space; a removed file's space is free again.
+  ASSERT_TRUE(f->PWrite(0, "ABC").ok());
+  ASSERT_TRUE(env.RemoveFile("/a").ok());
+  EXPECT_EQ(env.SpaceUsed(), 8u);
+  ASSERT_TRUE(f->PWrite(8, "ijklmnopqr").ok());
+  EXPECT_FALSE(f->PWrite(18, "s").ok());
+  env.SetSpaceLimit(std::nullopt);
+  ASSERT_TRUE(f->PWrite(18, "s").ok());
+  EXPECT_EQ(*env.Contents("/b"), "ABCdefghijklmnopqrs");
+}
+
 TEST(MemEnvTest, RenameAndRemove) {
   MemEnv env;
   env.SetContents("/a", "new");
