@@ -126,6 +126,11 @@ class KvIndexStore : public Store {
         // As the OCaml benchmark: the sum of the last 10 merges' durations.
         {"merges_duration_us", d(last)},
         {"merges_recorded", d(st.merge_durations_us.size())},
+        // All merges and compactions, and the part of them spent checking
+        // their inputs against the checksum sidecars.
+        {"kv_merge_us", d(st.time_merge_us)},
+        {"kv_compaction_us", d(st.time_compaction_us)},
+        {"kv_verify_us", d(st.time_verify_us)},
         {"lru_hits", d(st.lru_hits)},
         {"lru_misses", d(st.lru_misses)},
         {"replace_mean_ns", d(st.replace_mean_ns)},

@@ -1,6 +1,7 @@
 #include "datafile/merge.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -428,9 +429,15 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   const Schema& s = request.schema;
   absl::StatusOr<std::vector<const DataFile*>> runs = RunsOf(request);
   if (!runs.ok()) return runs.status();
+  uint64_t verify_us = 0;
   if (request.verify_runs) {
+    const auto start = std::chrono::steady_clock::now();
     absl::Status verified = VerifyRuns(request.env, *runs);
     if (!verified.ok()) return verified;
+    verify_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count());
   }
   uint64_t expected = request.log->cardinal();
   for (const DataFile* run : *runs) expected += run->count();
@@ -473,6 +480,7 @@ absl::StatusOr<MergeResult> WriteMerge(const MergeRequest& request) {
   result.filter = writer.Filter();
   if (result.entries > 0) result.sums = writer.Sums();
   result.copied_runs = copy_runs;
+  result.verify_us = verify_us;
   return result;
 }
 

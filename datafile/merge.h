@@ -98,6 +98,9 @@ struct MergeResult {
   std::string sums;
   // Whether stretches of the older run were copied as they are.
   bool copied_runs = false;
+  // Time spent reading the inputs against their checksum sidecars (µs), with
+  // MergeRequest::verify_runs.
+  uint64_t verify_us = 0;
 };
 
 // kInvalidArgument for a request with both `data` and `older_runs`, or a null

@@ -307,6 +307,9 @@ class Instance {
   bool merging_ ABSL_GUARDED_BY(merge_mu_) = false;
   std::thread merge_thread_ ABSL_GUARDED_BY(merge_mu_);
   absl::Status merge_result_ ABSL_GUARDED_BY(merge_mu_);
+  // Kept apart from merge_result_: a compaction the merge started may fail
+  // before that merge records its own result.
+  absl::Status compaction_error_ ABSL_GUARDED_BY(merge_mu_);
   std::atomic<bool> cancel_{false};
   bool compacting_ ABSL_GUARDED_BY(merge_mu_) = false;
   std::thread compaction_thread_ ABSL_GUARDED_BY(merge_mu_);

@@ -87,7 +87,7 @@ void Instance::RunCompactions() {
   }
   absl::MutexLock lock(&merge_mu_);
   compacting_ = false;
-  if (!result.ok()) merge_result_ = result;
+  if (!result.ok() && compaction_error_.ok()) compaction_error_ = result;
 }
 
 absl::Status Instance::Compact(const CompactionPlan& plan,
@@ -107,6 +107,7 @@ absl::Status Instance::Compact(const CompactionPlan& plan,
   request.cancel = &cancel_compaction_;
   auto merged = WriteMerge(request);
   if (!merged.ok()) return merged.status();
+  stats_internal::AddVerify(merged->verify_us);
   KVINDEX_RETURN_IF_ERROR(CommitCompaction(plan, *std::move(merged)));
   stats_internal::AddCompaction(MicrosSince(start));
   return Hook(HookPoint::kCompactionAfter);

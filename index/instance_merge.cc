@@ -70,7 +70,8 @@ absl::Status Instance::AwaitMerge() {
         return !self->merging_ && !self->compacting_;
       },
       this));
-  return merge_result_;
+  if (!merge_result_.ok()) return merge_result_;
+  return std::exchange(compaction_error_, absl::OkStatus());
 }
 
 void Instance::AcquireMergeLock() {
@@ -213,6 +214,7 @@ absl::Status Instance::MergeBody(MergeJob& job) {
   };
   auto merged = WriteMerge(request);
   if (!merged.ok()) return merged.status();
+  stats_internal::AddVerify(merged->verify_us);
   if (merged->copied_runs) stats_internal::AddMergeCopiedRuns();
   KVINDEX_RETURN_IF_ERROR(Commit(job, *std::move(merged)));
   KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfter));

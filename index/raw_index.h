@@ -97,9 +97,10 @@ class RawIndex {
   // Merge() if the log holds more than log_size entries, else nothing.
   absl::Status TryMerge();
   // Waits for the merge running (if any) and, in the tiered layout, the
-  // compactions in the background, and returns the outcome of the last to
-  // end: OK, kAborted (a merge cancelled by clear/close), or the error that
-  // stopped it.
+  // compactions in the background. Returns the outcome of the last merge: OK,
+  // kAborted (cancelled by clear/close), or the error that stopped it; after
+  // an OK merge, the error that stopped a background compaction since the
+  // last call, if one did (each such error is returned once).
   absl::Status AwaitMerge();
   // Whether a merge (or, in the tiered layout, a compaction) runs.
   absl::StatusOr<bool> IsMerging() const;

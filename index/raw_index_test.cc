@@ -142,8 +142,13 @@ TEST_F(RawIndexTest, StatsCountMergesThatCopiedRuns) {
   EXPECT_EQ(GetStats().nb_merge, 4u);
   EXPECT_EQ(GetStats().nb_merge_copied_runs, 1u);
   for (int i = 0; i < 60; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
+  // The merges' time, a part of it spent checking their inputs' sidecars.
+  EXPECT_GT(GetStats().time_merge_us, 0u);
+  EXPECT_LE(GetStats().time_verify_us, GetStats().time_merge_us);
   ResetStats();
   EXPECT_EQ(GetStats().nb_merge_copied_runs, 0u);
+  EXPECT_EQ(GetStats().time_merge_us, 0u);
+  EXPECT_EQ(GetStats().time_verify_us, 0u);
 }
 
 // Each merge leaves a key filter for its data file, which readers and the

@@ -23,6 +23,8 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_merge_copied_runs{0};
   std::atomic<uint64_t> nb_compaction{0};
   std::atomic<uint64_t> compaction_us{0};
+  std::atomic<uint64_t> merge_us{0};
+  std::atomic<uint64_t> verify_us{0};
   std::atomic<uint64_t> nb_replace{0};
   std::atomic<uint64_t> replace_ns{0};
   std::atomic<uint64_t> nb_replace_timed{0};
@@ -33,12 +35,12 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_flush_fsync{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
-    return {&bytes_read,    &nb_reads,         &bytes_written,
-            &nb_writes,     &nb_merge,         &nb_merge_copied_runs,
-            &nb_compaction, &compaction_us,    &nb_replace,
-            &replace_ns,    &nb_replace_timed, &nb_sync,
-            &lru_hits,      &lru_misses,       &nb_durable_flush,
-            &nb_flush_fsync};
+    return {&bytes_read,     &nb_reads,         &bytes_written,
+            &nb_writes,      &nb_merge,         &nb_merge_copied_runs,
+            &nb_compaction,  &compaction_us,    &nb_replace,
+            &replace_ns,     &nb_replace_timed, &nb_sync,
+            &lru_hits,       &lru_misses,       &nb_durable_flush,
+            &nb_flush_fsync, &merge_us,         &verify_us};
   }
 };
 
@@ -87,6 +89,8 @@ Stats GetStats() {
   s.nb_merge_copied_runs = Sum(&Stripe::nb_merge_copied_runs);
   s.nb_compaction = Sum(&Stripe::nb_compaction);
   s.time_compaction_us = Sum(&Stripe::compaction_us);
+  s.time_merge_us = Sum(&Stripe::merge_us);
+  s.time_verify_us = Sum(&Stripe::verify_us);
   s.nb_replace = Sum(&Stripe::nb_replace);
   s.nb_sync = Sum(&Stripe::nb_sync);
   s.time_sync_us = c.time_sync_us.load(kRelaxed);
@@ -131,6 +135,7 @@ void AddMergeCopiedRuns() {
   Mine().nb_merge_copied_runs.fetch_add(1, kRelaxed);
 }
 void AddMergeDuration(uint64_t us) {
+  Mine().merge_us.fetch_add(us, kRelaxed);
   Counters& c = Global();
   absl::MutexLock lock(&c.mu);
   c.merge_durations.push_back(us);
@@ -142,6 +147,7 @@ void AddCompaction(uint64_t us) {
   Mine().nb_compaction.fetch_add(1, kRelaxed);
   Mine().compaction_us.fetch_add(us, kRelaxed);
 }
+void AddVerify(uint64_t us) { Mine().verify_us.fetch_add(us, kRelaxed); }
 bool TimeThisReplace() {
   thread_local uint64_t replaces = 0;
   return replaces++ % kReplaceSampling == 0;

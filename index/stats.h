@@ -24,6 +24,11 @@ struct Stats {
   // background), and the time they took in all (µs).
   uint64_t nb_compaction = 0;
   uint64_t time_compaction_us = 0;
+  // The time all merges took (µs), aborted and failed ones included.
+  uint64_t time_merge_us = 0;
+  // The part of time_merge_us and time_compaction_us spent reading the
+  // inputs against their checksum sidecars before merging them (µs).
+  uint64_t time_verify_us = 0;
   uint64_t nb_replace = 0;  // replace calls, refused ones included
   uint64_t nb_sync = 0;
   uint64_t time_sync_us = 0;  // duration of the latest sync
@@ -60,6 +65,7 @@ void AddMerge();
 void AddMergeCopiedRuns();
 void AddMergeDuration(uint64_t us);
 void AddCompaction(uint64_t us);
+void AddVerify(uint64_t us);
 // Whether the calling thread's next replace is one to time.
 bool TimeThisReplace();
 // A replace; `timed`: it was timed and took `ns`.
