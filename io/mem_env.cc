@@ -281,12 +281,24 @@ struct MemEnv::State {
           ApplyWrite(&bytes, inode->unsynced[i].first,
                      inode->unsynced[i].second);
         }
+        size_t later = k;  // the first write not yet applied
         if (k < n && options.tear_last_write) {
           const auto& next = inode->unsynced[k];
           const size_t torn =
               static_cast<size_t>(Draw(&rng, next.second.size()));
           ApplyWrite(&bytes, next.first,
                      absl::string_view(next.second).substr(0, torn));
+          later = k + 1;
+        }
+        if (options.overwrites_overtake_appends) {
+          // Overwrites within the kept length never grow it, so every later
+          // write is judged against the same length.
+          const uint64_t kept_length = bytes.size();
+          for (size_t i = later; i < n; ++i) {
+            const auto& w = inode->unsynced[i];
+            if (w.first + w.second.size() > kept_length) continue;
+            if (Draw(&rng, 1) == 1) ApplyWrite(&bytes, w.first, w.second);
+          }
         }
       }
       inode->data = bytes;

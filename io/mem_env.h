@@ -8,7 +8,17 @@
 // the first k unsynced writes in issue order, the next one possibly torn (a
 // prefix of its bytes); per directory, the first j unsynced entry operations.
 // k, j and the tear are chosen from CrashOptions::seed. So a crash can lose
-// anything not synced, but never reorders writes to one file.
+// anything not synced, but by default never reorders writes to one file.
+//
+// With CrashOptions::overwrites_overtake_appends, a crash may also keep some
+// later writes out of order, as a file system that writes back a rewritten
+// page before the pages that extend the file: after the kept prefix (and the
+// torn write, if any), each later unsynced write that lies entirely within the
+// length the file has so far (an overwrite in place, such as a header's offset
+// update) survives whole or not at all, each by a draw; the survivors apply in
+// issue order. A write reaching past that length never survives out of order,
+// so no hole of zeros appears; the file's length is the prefix's. A header can
+// then claim more bytes than the file holds, or end inside a torn record.
 //
 // Typical crash test:
 //   env.CrashAfter(n);         // the n-th mutating operation from now is the
@@ -44,6 +54,10 @@ struct CrashOptions {
   bool keep_unsynced_prefix = true;
   // Whether the last surviving unsynced write may be cut short.
   bool tear_last_write = true;
+  // Whether later unsynced overwrites within the kept length may survive
+  // although earlier writes did not (see the crash model above). Needs
+  // keep_unsynced_prefix.
+  bool overwrites_overtake_appends = false;
 };
 
 // Operation kinds, as a bit mask, for error injection and operation counting.

@@ -365,10 +365,11 @@ const std::vector<std::pair<uint64_t, std::string>>& UnsyncedWrites() {
 
 // Every content a crash may leave: synced base + first k writes (+ a prefix of
 // the next one if `tear`).
-std::set<std::string> AllowedOutcomes(const std::string& base, bool tear) {
+std::set<std::string> AllowedOutcomesOf(
+    const std::string& base,
+    const std::vector<std::pair<uint64_t, std::string>>& writes, bool tear) {
   std::set<std::string> allowed;
   std::string state = base;
-  const auto& writes = UnsyncedWrites();
   for (size_t k = 0; k <= writes.size(); ++k) {
     allowed.insert(state);
     if (k == writes.size()) break;
@@ -382,6 +383,10 @@ std::set<std::string> AllowedOutcomes(const std::string& base, bool tear) {
     Apply(&state, writes[k].first, writes[k].second);
   }
   return allowed;
+}
+
+std::set<std::string> AllowedOutcomes(const std::string& base, bool tear) {
+  return AllowedOutcomesOf(base, UnsyncedWrites(), tear);
 }
 
 class PrefixTest : public TestWithParam<bool> {};
@@ -423,6 +428,131 @@ TEST_P(PrefixTest, EveryOutcomeIsAPrefixOfTheIssuedWrites) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tear, PrefixTest, ::testing::Bool());
+
+// --- Overwrites overtaking appends ------------------------------------------
+
+// The writes issued after the last Sync of the file "h0AAAA" (a 2-byte header
+// and one 4-byte record) in the overtaking tests: two flushes, each appending
+// a record then rewriting the header, plus a write that starts inside the
+// synced bytes and ends past them.
+const std::vector<std::pair<uint64_t, std::string>>& FlushWrites() {
+  static const auto* writes = new std::vector<std::pair<uint64_t, std::string>>{
+      {6, "BBBB"},   // record 2
+      {0, "h1"},     // header of flush 1
+      {4, "xyz1"},   // from record 1 into record 2
+      {10, "CCCC"},  // record 3
+      {0, "h2"}};    // header of flush 2
+  return *writes;
+}
+
+// Every content a crash with overwrites_overtake_appends may leave: the first
+// k writes, then (if `tear`) a prefix of write k, then any subset of the later
+// writes that end within the length reached so far, applied in order.
+std::set<std::string> OvertakingOutcomes(const std::string& base, bool tear) {
+  const auto& writes = FlushWrites();
+  std::set<std::string> allowed;
+  auto add_later = [&](const std::string& kept, size_t first_later) {
+    std::vector<size_t> eligible;
+    for (size_t i = first_later; i < writes.size(); ++i) {
+      if (writes[i].first + writes[i].second.size() <= kept.size()) {
+        eligible.push_back(i);
+      }
+    }
+    for (size_t mask = 0; mask < (size_t{1} << eligible.size()); ++mask) {
+      std::string state = kept;
+      for (size_t b = 0; b < eligible.size(); ++b) {
+        if (mask & (size_t{1} << b)) {
+          Apply(&state, writes[eligible[b]].first, writes[eligible[b]].second);
+        }
+      }
+      allowed.insert(state);
+    }
+  };
+  std::string prefix = base;
+  for (size_t k = 0; k <= writes.size(); ++k) {
+    if (k == writes.size() || !tear) {
+      add_later(prefix, k);
+    } else {
+      for (size_t t = 0; t <= writes[k].second.size(); ++t) {
+        std::string torn = prefix;
+        Apply(&torn, writes[k].first, writes[k].second.substr(0, t));
+        add_later(torn, k + 1);
+      }
+    }
+    if (k < writes.size()) Apply(&prefix, writes[k].first, writes[k].second);
+  }
+  return allowed;
+}
+
+// The content a crash of the flush writes leaves, for one seed and mode.
+std::string CrashFlushWrites(uint64_t seed, bool tear, bool overtake,
+                             bool keep_prefix = true) {
+  MemEnv env;
+  WriteDurable(&env, "/log", "h0AAAA");
+  auto f = Open(&env, "/log");
+  for (const auto& w : FlushWrites()) {
+    EXPECT_TRUE(f->PWrite(w.first, w.second).ok());
+  }
+  env.Restart({.seed = seed,
+               .keep_unsynced_prefix = keep_prefix,
+               .tear_last_write = tear,
+               .overwrites_overtake_appends = overtake});
+  return ContentsOrMissing(env, "/log");
+}
+
+// Without tearing, the crash produces exactly the outcomes of the model, among
+// them a header rewritten without the record it covers.
+TEST(MemEnvCrashTest, OverwritesOvertakeAppendsExactOutcomes) {
+  const std::set<std::string> allowed = OvertakingOutcomes("h0AAAA", false);
+  std::set<std::string> seen;
+  for (uint64_t seed = 0; seed < 3000; ++seed) {
+    const std::string got = CrashFlushWrites(seed, false, true);
+    EXPECT_EQ(allowed.count(got), 1u) << "seed " << seed << ": " << got;
+    seen.insert(got);
+  }
+  EXPECT_EQ(seen, allowed);
+  // The states the in-order model cannot reach: a header over a file that
+  // lacks the records it claims.
+  EXPECT_EQ(seen.count("h1AAAA"), 1u);
+  EXPECT_EQ(seen.count("h2AAAA"), 1u);
+  EXPECT_EQ(seen.count("h2AAAABBBB"), 1u);
+  // The straddling write never survives without the record it extends into.
+  for (const std::string& s : seen) {
+    if (s.size() == 6) {
+      EXPECT_EQ(s.substr(2), "AAAA") << s;
+    }
+  }
+}
+
+// With tearing, every outcome is allowed, and a rewritten header can end
+// inside a torn record.
+TEST(MemEnvCrashTest, OverwritesOvertakeAppendsWithTornRecord) {
+  const std::set<std::string> allowed = OvertakingOutcomes("h0AAAA", true);
+  bool header_over_torn_record = false;
+  for (uint64_t seed = 0; seed < 3000; ++seed) {
+    const std::string got = CrashFlushWrites(seed, true, true);
+    EXPECT_EQ(allowed.count(got), 1u) << "seed " << seed << ": " << got;
+    // "h1" claims record 2, of which only 1 to 3 bytes are there.
+    header_over_torn_record |=
+        got.substr(0, 2) == "h1" && got.size() > 6 && got.size() < 10;
+  }
+  EXPECT_TRUE(header_over_torn_record);
+}
+
+TEST(MemEnvCrashTest, OverwritesOvertakeAppendsIsDeterministicAndOptional) {
+  const std::set<std::string> in_order =
+      AllowedOutcomesOf("h0AAAA", FlushWrites(), /*tear=*/true);
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    EXPECT_EQ(CrashFlushWrites(seed, true, true),
+              CrashFlushWrites(seed, true, true))
+        << seed;
+    // Off, the crash keeps the writes in order.
+    EXPECT_EQ(in_order.count(CrashFlushWrites(seed, true, false)), 1u) << seed;
+    // Dropping every unsynced write drops the overwrites too.
+    EXPECT_EQ(CrashFlushWrites(seed, true, true, /*keep_prefix=*/false),
+              "h0AAAA");
+  }
+}
 
 TEST(MemEnvCrashTest, SameSeedSameOutcome) {
   auto run = [](uint64_t seed) {
