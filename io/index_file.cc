@@ -123,6 +123,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   handle->entry_size_ = options.entry_size;
   handle->flush_callback_ = options.flush_callback;
   handle->write_behind_ = options.write_behind;
+  handle->stale_end_ = file_size;
 
   // A file shorter than its header is what a crash right after creation can
   // leave (upstream did not fsync new files): it holds nothing, so start it
@@ -206,6 +207,16 @@ absl::Status IndexFile::WriteBuffer() {
                absl::StrCat("writing ", buffer_.size(), " bytes of records")));
   if (write_behind_) {
     file_->StartWriteback(header_size() + flushed_, buffer_.size());
+  }
+  // Records written over left-over bytes overwrite them in place, and a file
+  // system may write the offset (another overwrite) back before them: a crash
+  // would then show the left-over bytes as records. Syncing first keeps the
+  // order. Appends past the old end need no sync: an offset that reaches the
+  // disk before them claims bytes the file does not hold, and readers cut it
+  // to the whole records there (format.md §3.4).
+  if (header_size() + flushed_ < stale_end_) {
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(file_->Sync(), path_, "syncing records over left-over bytes"));
   }
   // Only once the records are in the file may the offset make them visible.
   char offset[8];
@@ -428,6 +439,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   buffer_.clear();
   offset_ = 0;
   flushed_ = 0;
+  stale_end_ = 0;  // the new file holds only its header
   generation_ = generation;
   std::shared_ptr<File> old = std::move(file_);
   file_ = std::move(replacement);

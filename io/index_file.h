@@ -209,6 +209,11 @@ class IndexFile {
   uint64_t offset_ = 0;   // logical, includes buffer_
   uint64_t flushed_ = 0;  // logical, persisted in the header
   uint64_t claimed_ = 0;  // read-only: the header's offset, uncut
+  // Read-write: the file's size at open. Bytes below it and past the records
+  // are left over (a fresh reopen, a crash) and are rewritten in place by the
+  // next records, so WriteBuffer syncs records written there before the offset
+  // that covers them.
+  uint64_t stale_end_ = 0;
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;

@@ -1078,6 +1078,10 @@ TEST_F(IndexFileMemTest, ClearAndRenameAreDurable) {
 // what was not synced: reopening always works, never shows a record that was
 // not written whole, and keeps everything that was fsynced.
 //
+// Some crashes let in-place overwrites (the offset; records over old bytes)
+// survive ahead of earlier writes (CrashOptions::overwrites_overtake_appends):
+// the offset then claims records the file lacks, or holds only torn.
+//
 // `stale_tail`: the file starts with offset 0 followed by old records (what a
 // fresh reopen or an earlier crash leaves), so that an offset written before
 // the records it covers would expose them. Writes are not torn then: a torn
@@ -1137,6 +1141,7 @@ void RunCrashMatrix(const std::string& path, bool stale_tail) {
       crash.seed = seed;
       crash.keep_unsynced_prefix = seed % 8 != 7;
       crash.tear_last_write = !stale_tail && seed % 2 == 0;
+      crash.overwrites_overtake_appends = seed % 3 != 0;
       env.Restart(crash);
       ASSERT_OK(env.CreateDirs("/db/index"));
       ++runs;
