@@ -1159,7 +1159,8 @@ class CrashCmd : public Cmd {
                                                /*with_close=*/true))),
         seed_(*Uniform<uint64_t>(0, 1000000)),
         keep_prefix_(*rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
-        tear_(*rc::gen::arbitrary<bool>()) {}
+        tear_(*rc::gen::arbitrary<bool>()),
+        overtake_(*rc::gen::arbitrary<bool>()) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -1175,6 +1176,7 @@ class CrashCmd : public Cmd {
     options.seed = seed_;
     options.keep_unsynced_prefix = keep_prefix_;
     options.tear_last_write = tear_;
+    options.overwrites_overtake_appends = overtake_;
     sut.env.Restart(options);
     ReopenWriter(sut, "after the crash");
     const model::Map got =
@@ -1200,7 +1202,8 @@ class CrashCmd : public Cmd {
       os << "]";
     }
     os << ", seed=" << seed_ << (keep_prefix_ ? "" : ", drop unsynced")
-       << (tear_ ? ", tear" : "") << ") + Reopen()";
+       << (tear_ ? ", tear" : "")
+       << (overtake_ ? ", overwrites overtake appends" : "") << ") + Reopen()";
   }
 
  private:
@@ -1209,6 +1212,8 @@ class CrashCmd : public Cmd {
   uint64_t seed_;
   bool keep_prefix_;
   bool tear_;
+  // Header offsets may survive without the records they cover.
+  bool overtake_;
 };
 
 // --- Injected IO errors ------------------------------------------------------
