@@ -1280,6 +1280,36 @@ TEST_F(IndexFileMemTest, FailedSyncIsReported) {
   EXPECT_EQ(ro->offset(), 16u);
 }
 
+// Records written over bytes left past the offset are synced before the
+// offset covers them; records past the file's size at open are not (a flush
+// without fsync stays without one).
+TEST_F(IndexFileMemTest, RecordsOverLeftOverBytesAreSyncedFirst) {
+  // Two records' worth of left-over bytes past offset 0.
+  env_.SetContents(path_, RawHeader(0, 1, 0) + Records(500, 2, 8));
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+  env_.InjectError(kOpSync, 0, -1, absl::InternalError("EIO on fsync"));
+  ASSERT_OK(log->Append(Records(0, 1, 8)));
+  absl::Status s = log->Flush({.with_fsync = false});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("syncing records over left-over bytes"));
+  // The offset was not written: the file still claims no record.
+  absl::StatusOr<std::string> bytes = env_.Contents(path_);
+  ASSERT_OK(bytes);
+  EXPECT_EQ(bytes->substr(0, 8), std::string(8, '\0'));
+  env_.ClearInjectedErrors();
+  ASSERT_OK(log->Flush({.with_fsync = false}));  // the buffer is written again
+  ASSERT_OK(log->Append(Records(1, 1, 8)));      // the last left-over record
+  ASSERT_OK(log->Flush({.with_fsync = false}));
+  // From the old end on, records are appends: no sync is needed.
+  env_.InjectError(kOpSync, 0, -1, absl::InternalError("EIO on fsync"));
+  ASSERT_OK(log->Append(Records(2, 3, 8)));
+  EXPECT_OK(log->Flush({.with_fsync = false}));
+  EXPECT_EQ(log->flushed_offset(), 40u);
+  env_.ClearInjectedErrors();
+}
+
 TEST_F(IndexFileMemTest, FailedOpenIsReported) {
   env_.InjectError(kOpSync, 0, 1, absl::InternalError("EIO"));
   absl::StatusOr<std::unique_ptr<IndexFile>> log =
