@@ -112,15 +112,35 @@ std::vector<LogTable::Sorted> LogTable::SortedByHash() const {
   const int shift = hash_bits - top_bits;
   const uint64_t max_hash =
       hash_bits == 64 ? ~uint64_t{0} : (uint64_t{1} << hash_bits) - 1;
-  std::vector<uint32_t> starts((size_t{1} << top_bits) + 1, 0);
   for (const Sorted& s : unsorted) {
     if (s.hash > max_hash) {
       // A hash wider than the schema says: no bucket for it.
       std::sort(unsorted.begin(), unsorted.end(), by_hash);
       return unsorted;
     }
-    ++starts[(s.hash >> shift) + 1];
   }
+  const size_t buckets = size_t{1} << top_bits;
+  if (unsorted.size() * 64 < buckets) {
+    // A small log (every Iter sorts it, and small logs are the common case of
+    // tests and fuzzers): zeroing and scanning 2^16 bucket counters would cost
+    // far more than the records. A stable sort by bucket puts the records in
+    // the same order the counting pass below does, so the per-bucket sorts
+    // produce exactly the same output.
+    std::stable_sort(unsorted.begin(), unsorted.end(),
+                     [shift](const Sorted& a, const Sorted& b) {
+                       return (a.hash >> shift) < (b.hash >> shift);
+                     });
+    for (auto first = unsorted.begin(); first != unsorted.end();) {
+      const uint64_t bucket = first->hash >> shift;
+      auto last = first + 1;
+      while (last != unsorted.end() && (last->hash >> shift) == bucket) ++last;
+      if (last - first > 1) std::sort(first, last, by_hash);
+      first = last;
+    }
+    return unsorted;
+  }
+  std::vector<uint32_t> starts(buckets + 1, 0);
+  for (const Sorted& s : unsorted) ++starts[(s.hash >> shift) + 1];
   for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
   std::vector<Sorted> out(unsorted.size());
   std::vector<uint32_t> fill(starts.begin(), starts.end() - 1);
