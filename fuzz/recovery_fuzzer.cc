@@ -181,6 +181,7 @@ class Driver {
         co.seed = in.U8();
         co.keep_unsynced_prefix = !(a & 1);
         co.tear_last_write = !(a & 2);
+        co.overwrites_overtake_appends = (a & 4) != 0;
         CrashAndRecover(co);
         break;
       }
@@ -368,7 +369,8 @@ class Driver {
 
   void CrashAndRecover(const CrashOptions& co) {
     FUZZ_LOG("crash and recover: seed ", co.seed, " keep_prefix ",
-             co.keep_unsynced_prefix, " tear ", co.tear_last_write);
+             co.keep_unsynced_prefix, " tear ", co.tear_last_write,
+             " overwrites overtake appends ", co.overwrites_overtake_appends);
     hooks_.Reset();
     if (index_ != nullptr) (void)index_->AwaitMerge();
     env_.Restart(co);

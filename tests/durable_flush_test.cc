@@ -211,6 +211,7 @@ TEST(DurableFlushProperty, AcknowledgedFlushesSurvivePowerLoss) {
         crash.seed = *rc::gen::arbitrary<uint64_t>();
         crash.keep_unsynced_prefix = *rc::gen::arbitrary<bool>();
         crash.tear_last_write = *rc::gen::arbitrary<bool>();
+        crash.overwrites_overtake_appends = *rc::gen::arbitrary<bool>();
 
         MemEnv env;
         const Options options = StoreOptions(&env, layout, log_size);
