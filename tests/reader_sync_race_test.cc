@@ -211,6 +211,9 @@ class ReaderAtCommitTest : public ReaderSyncRaceTest {
     });
   }
 
+  void SyncWhileTheCommitCopies(HookPoint point,
+                                const std::function<void()>& race);
+
   MemEnv env_;
   test::HookSlot hooks_;
   bool committed_ = false;
@@ -289,12 +292,12 @@ TEST_P(ReaderAtCommitTest, TheMergesLogAsyncShowsWithItsOutput) {
                       test::SmallValue(30), test::SmallValue(40)}));
 }
 
-// A reader's sync that caught a merge commit after its log reset, before
-// log_async was copied into the new log, keeps that log_async: it holds the
-// writes made during the merge. Whether it is wanted is judged against the
-// commit this sync shows, even when the writer has committed another merge
-// before the sync gets to decide.
-TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
+// A merge of keys 1-3, with key 4 written to its log_async, held after its
+// log reset and before log_async is copied into the new log; a reader syncs
+// then, and at `point` of its sync lets the merge go on and runs `race`. The
+// reader must show every binding, key 4 included.
+void ReaderAtCommitTest::SyncWhileTheCommitCopies(
+    HookPoint point, const std::function<void()>& race) {
   absl::Notification written, paused, release;
   test::ScopedHook writer_hook(hooks_, [&](HookPoint p) {
     if (p == HookPoint::kMergeBefore) written.WaitForNotification();
@@ -304,16 +307,13 @@ TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
     }
     return absl::OkStatus();
   });
-  // The racing reader: once its sync has read the log and the data file, the
-  // writer finishes this commit and commits one more merge.
   bool raced = false;
   Options options = StoreOptions(&env_, GetParam(), true);
   options.test_hook = [&](HookPoint p) {
-    if (p == HookPoint::kSyncReloadLog && paused.HasBeenNotified() && !raced) {
+    if (p == point && paused.HasBeenNotified() && !raced) {
       raced = true;
       release.Notify();
-      EXPECT_TRUE(writer_->Merge().ok());
-      EXPECT_TRUE(writer_->AwaitMerge().ok());
+      race();
     }
     return absl::OkStatus();
   };
@@ -328,51 +328,30 @@ TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
   ASSERT_TRUE((*reader)->Sync().ok());
   ASSERT_TRUE(raced);
   EXPECT_EQ(Get(reader->get(), 4), test::SmallValue(40))
-      << "the merge's log_async was dropped";
+      << "the writes made during the merge are missing";
   EXPECT_EQ(Get(reader->get(), 1), test::SmallValue(10));
   EXPECT_EQ(Get(reader->get(), 2), test::SmallValue(21));
   EXPECT_EQ(Get(reader->get(), 3), test::SmallValue(30));
 }
 
-// A reader's sync that reads the log just after the merge's log reset, when
-// the writer then copies log_async into the log and removes it before the
-// sync looks at log_async: the writes made during the merge are read from
-// the log.
-TEST_P(ReaderAtCommitTest, ALogAsyncRemovedAfterTheLogWasReadIsFoundInTheLog) {
-  absl::Notification written, paused, release;
-  test::ScopedHook writer_hook(hooks_, [&](HookPoint p) {
-    if (p == HookPoint::kMergeBefore) written.WaitForNotification();
-    if (p == HookPoint::kMergeAfterClear && !paused.HasBeenNotified()) {
-      paused.Notify();
-      release.WaitForNotification();
-    }
-    return absl::OkStatus();
+// A sync that caught the commit after its log reset keeps that log_async, which
+// holds the writes made during the merge: whether it is wanted is judged
+// against the commit this sync shows, even when the writer has committed
+// another merge (here: once the sync has read the log and the data file)
+// before the sync gets to decide.
+TEST_P(ReaderAtCommitTest, ALaterCommitDoesNotHideTheLogAsyncOfTheOneShown) {
+  SyncWhileTheCommitCopies(HookPoint::kSyncReloadLog, [this] {
+    EXPECT_TRUE(writer_->Merge().ok());
+    EXPECT_TRUE(writer_->AwaitMerge().ok());
   });
-  bool raced = false;
-  Options options = StoreOptions(&env_, GetParam(), true);
-  options.test_hook = [&](HookPoint p) {
-    if (p == HookPoint::kSyncLogOpened && paused.HasBeenNotified() && !raced) {
-      raced = true;
-      release.Notify();
-      EXPECT_TRUE(writer_->AwaitMerge().ok());
-    }
-    return absl::OkStatus();
-  };
-  auto reader = RawIndex::Open(kRoot, TestSchema(), options);
-  ASSERT_TRUE(reader.ok()) << reader.status();
+}
 
-  ASSERT_TRUE(writer_->Merge().ok());
-  ASSERT_TRUE(writer_->Replace(test::SmallKey(4), test::SmallValue(40)).ok());
-  ASSERT_TRUE(writer_->Flush().ok());
-  written.Notify();
-  paused.WaitForNotification();
-  ASSERT_TRUE((*reader)->Sync().ok());
-  ASSERT_TRUE(raced);
-  EXPECT_EQ(Get(reader->get(), 4), test::SmallValue(40))
-      << "the merge's log_async was removed and its copy in the log missed";
-  EXPECT_EQ(Get(reader->get(), 1), test::SmallValue(10));
-  EXPECT_EQ(Get(reader->get(), 2), test::SmallValue(21));
-  EXPECT_EQ(Get(reader->get(), 3), test::SmallValue(30));
+// A sync that reads the log just after the reset, when the writer then copies
+// log_async into the log and removes it before the sync looks at log_async:
+// the writes made during the merge are read from the log.
+TEST_P(ReaderAtCommitTest, ALogAsyncRemovedAfterTheLogWasReadIsFoundInTheLog) {
+  SyncWhileTheCommitCopies(HookPoint::kSyncLogOpened,
+                           [this] { EXPECT_TRUE(writer_->AwaitMerge().ok()); });
 }
 
 }  // namespace
