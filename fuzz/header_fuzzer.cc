@@ -19,13 +19,16 @@
 //   file) or an instance whose Find/Mem/Iter agree with each other; the writer
 //   then takes writes, merges, closes and reopens, and finds its writes again
 //   (when the data file was well formed: sorted, with a consistent fan-out
-//   table). Nothing may crash, hang or allocate in proportion to a header
+//   table). No instance shows a binding that is neither a record of a file,
+//   read by the format's rules (a log has no fan-out table; records end at the
+//   offset, cut to whole records), nor one of the writes. Nothing may crash, hang or allocate in proportion to a header
 //   field.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -283,7 +286,26 @@ struct Store {
   Schema schema;
   Options options;
   std::vector<std::string> candidate_keys;  // looked up by every observation
+  // Every record the files hold by the format's rules (key then value): an
+  // instance opened over them may show these bindings and no other.
+  std::set<std::string> records;
 };
+
+// The records of one file by the format (format.md §3, §5, §6): from the
+// end of the header (a log has no fan-out table, whatever its header says)
+// up to the offset, cut to the file's whole records. None for a header the
+// format does not accept.
+void AddRecords(absl::string_view bytes, const Schema& schema, bool is_data,
+                std::set<std::string>* records) {
+  const size_t es = schema.entry_size();
+  const Expected e = ExpectedHeader(bytes, es);
+  if (!e.valid || (!is_data && e.header_size != IndexFile::kHeaderSize)) {
+    return;
+  }
+  for (uint64_t off = 0; off < e.offset; off += es) {
+    records->emplace(bytes.substr(e.header_size + off, es));
+  }
+}
 
 // Find, Mem and Iter of one instance agree. `complete`: every key Iter shows
 // must be found (lookups can only miss records of a malformed data file).
@@ -301,6 +323,10 @@ void CheckConsistent(const RawIndex& index, const Store& st, bool complete,
     FUZZ_CHECK(kv.first.size() == st.schema.key_size &&
                    kv.second.size() == st.schema.value_size,
                "Iter binding of the wrong size");
+    FUZZ_CHECK(
+        st.records.count(kv.first + kv.second) == 1,
+        absl::StrCat(what, ": Iter shows ", Hex(kv.first), " = ",
+                     Hex(kv.second), ", a binding no file holds as a record"));
     values[kv.first].push_back(kv.second);
   }
   std::vector<std::string> keys = st.candidate_keys;
@@ -389,6 +415,7 @@ void Run(FuzzInput& in) {
     if (!present[i]) continue;
     env.SetContents(StorePath(root, kFileNames[i]), std::string(files[i]));
     AddCandidates(files[i], st.schema, &st.candidate_keys);
+    AddRecords(files[i], st.schema, i == 0, &st.records);
   }
   for (const auto& w : writes) st.candidate_keys.push_back(w.first);
   bool well_formed = !present[0] || WellFormedData(files[0], st.schema);
@@ -447,6 +474,7 @@ void Run(FuzzInput& in) {
       return;
     }
     written[w.first] = w.second;
+    st.records.insert(w.first + w.second);
     std::string v;
     absl::StatusOr<bool> found = FindValue(rw, w.first, &v);
     FUZZ_CHECK(found.ok() && *found && v == w.second,
