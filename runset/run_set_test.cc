@@ -42,12 +42,19 @@ void* operator new(std::size_t n) {
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
+// The nothrow form too (std::stable_sort's buffer comes from it): replaced
+// alone, operator delete would free what the sanitizers' operator new made.
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  if (counting_allocations) ++allocations;
+  return std::malloc(n == 0 ? 1 : n);
+}
 // GCC takes free() in a replacement operator delete for a mismatch with the
 // operator new it inlines at call sites; they pair with the malloc above.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 #pragma GCC diagnostic pop
 
 namespace kvindex {
