@@ -135,6 +135,12 @@ absl::Status Instance::Shutdown() {
     const FlushOptions durable{.with_fsync = true};
     if (log_ != nullptr) st.Update(log_->Flush(durable));
     if (log_async_ != nullptr) st.Update(log_async_->Flush(durable));
+    // Closed explicitly: a log durable to its last record drops its checksum
+    // sidecar (IndexFile::Close).
+    if (st.ok() && log_ != nullptr) st.Update(log_->file().Close());
+    if (st.ok() && log_async_ != nullptr) {
+      st.Update(log_async_->file().Close());
+    }
   }
   log_.reset();
   log_async_.reset();

@@ -150,9 +150,10 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       // From here on, replaces go to log_async; the log is frozen and must be
       // durable before any of its bindings can reach the data file.
       job->generation = generation_ + 1;
-      auto log_async = Log::OpenReadWrite(
-          env_.get(), Path("log_async"), schema_,
-          /*fresh=*/true, job->generation, options_.flush_callback);
+      auto log_async =
+          Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                             /*fresh=*/true, job->generation,
+                             options_.flush_callback, options_.log_checksums);
       st = Failed(log_async.status());
       if (st.ok()) {
         log_async_ = *std::move(log_async);

@@ -99,10 +99,11 @@ absl::Status Instance::OpenWriter() {
 
   WriterLock l(&mu_);
   if (!options_.fresh) KVINDEX_RETURN_IF_ERROR(CheckLogNextToData());
-  KVINDEX_ASSIGN_OR_RETURN(log_,
-                           Log::OpenReadWrite(env_.get(), Path("log"), schema_,
-                                              /*fresh=*/false, /*generation=*/0,
-                                              options_.flush_callback));
+  KVINDEX_ASSIGN_OR_RETURN(
+      log_,
+      Log::OpenReadWrite(env_.get(), Path("log"), schema_,
+                         /*fresh=*/false, /*generation=*/0,
+                         options_.flush_callback, options_.log_checksums));
   generation_ = log_->generation();
   if (options_.fresh) {
     KVINDEX_RETURN_IF_ERROR(ClearLocked());
@@ -234,9 +235,10 @@ absl::Status Instance::RecoverLogAsync() {
                              env_->FileExists(Path("log_async")));
     if (!exists) return absl::OkStatus();
     KVINDEX_ASSIGN_OR_RETURN(
-        stale, Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
-                                  /*fresh=*/false, generation_ + 1,
-                                  options_.flush_callback));
+        stale,
+        Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
+                           /*fresh=*/false, generation_ + 1,
+                           options_.flush_callback, options_.log_checksums));
     KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
     KVINDEX_ASSIGN_OR_RETURN(
         const bool wanted,

@@ -99,6 +99,21 @@ struct Options {
   // without this. An open served by the instance cache (below) checks
   // nothing.
   bool verify_data_on_open = false;
+  // Read-write only: keep a checksum sidecar beside each log (`log.sum`,
+  // `log_async.sum`; docs/format.md §9b, outside the OCaml format) with an
+  // entry per flush, fsynced with the log. A writer's open then cuts the
+  // records no entry vouches for, which only a flush that was never fsynced
+  // leaves: after a power cut on a device that persists pages in any order,
+  // a log's offset can reach the disk without the records it covers, and
+  // without the sidecar their pages (zeros, old bytes) would read as
+  // bindings. Costs a second fsync per durable flush (of the sidecar, run
+  // alongside the log's), an fsync of the log at open, and a read of the
+  // records flushed since the last clean close. Off, an open removes a
+  // sidecar an earlier writer left. A clean close removes the sidecar, so
+  // that the OCaml library may write the store next; after a crash, open it
+  // with kvindex first. Read-only instances read the log as the writer left
+  // it: after a power cut, open the writer first.
+  bool log_checksums = false;
   // Share one instance per (root, readonly) among opens that pass the same
   // cache. Not owned; must outlive the indexes opened with it.
   InstanceCache* cache = nullptr;

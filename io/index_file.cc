@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "absl/base/internal/endian.h"
@@ -91,6 +92,20 @@ absl::StatusOr<FileHeader> LoadHeader(const File& file, const std::string& path,
   return header;
 }
 
+// Whether a file of `file_size` bytes is what a power cut can leave of a file
+// whose header was written but not yet fsynced: shorter than a header, or a
+// header's length of zeros (a page that never reached the disk). Either
+// claims no records.
+absl::StatusOr<bool> NeverWritten(const File& file, const std::string& path,
+                                  uint64_t file_size) {
+  if (file_size < FileHeader::kSize) return true;
+  if (file_size > FileHeader::kSize) return false;
+  char buf[FileHeader::kSize];
+  KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(file, 0, sizeof(buf), buf), path,
+                                   "reading the header"));
+  return std::all_of(buf, buf + sizeof(buf), [](char c) { return c == 0; });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
@@ -125,10 +140,15 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   handle->write_behind_ = options.write_behind;
   handle->stale_end_ = file_size;
 
-  // A file shorter than its header is what a crash right after creation can
-  // leave (upstream did not fsync new files): it holds nothing, so start it
-  // afresh.
-  if (!*exists || options.fresh || file_size < kHeaderSize) {
+  // A file shorter than its header, or a header of zeros, is what a crash
+  // right after creation can leave (upstream did not fsync new files): it
+  // holds nothing, so start it afresh.
+  bool never_written = !*exists;
+  if (*exists) {
+    KVINDEX_ASSIGN_OR_RETURN(never_written,
+                             NeverWritten(*handle->file_, path, file_size));
+  }
+  if (never_written || options.fresh) {
     FileHeader header;
     header.generation = options.generation;
     header.fan_size = static_cast<int64_t>(options.fan_size);
@@ -136,14 +156,14 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
                                      path, "writing the header"));
     KVINDEX_RETURN_IF_ERROR(
         Annotate(handle->file_->Sync(), path, "syncing the header"));
-    if (!*exists || file_size < kHeaderSize) {
+    handle->fan_size_ = options.fan_size;
+    handle->generation_ = options.generation;
+    if (never_written) {
       // Make the directory entry durable too, so that a crash cannot leave the
       // synced file unreachable (or an older, shorter one in its place).
       KVINDEX_RETURN_IF_ERROR(
           Annotate(env->SyncDir(Dirname(path)), path, "syncing the directory"));
     }
-    handle->fan_size_ = options.fan_size;
-    handle->generation_ = options.generation;
     return handle;
   }
 
@@ -159,6 +179,52 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   return handle;
 }
 
+absl::Status IndexFile::StartFlushSums() {
+  if (file_ == nullptr || readonly_ || sums_ != nullptr || !buffer_.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path_, ": checksums start on a read-write handle before any append"));
+  }
+  {
+    KVINDEX_ASSIGN_OR_RETURN(
+        const FlushSums::Verdict verdict,
+        FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
+                          entry_size_, offset_));
+    if (verdict.applies && verdict.verified_end < offset_) {
+      // The records past verified_end were never fsynced (a durable flush
+      // fsyncs its entry too): after a power cut they may be pages the disk
+      // never got. Cut them, on disk too, before anyone reads them.
+      unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+      offset_ = verdict.verified_end;
+      flushed_ = offset_;
+      char offset[8];
+      absl::big_endian::Store64(offset, offset_);
+      KVINDEX_RETURN_IF_ERROR(
+          Annotate(file_->PWrite(FileHeader::kOffsetAt,
+                                 absl::string_view(offset, sizeof(offset))),
+                   path_, "cutting the offset to the checksummed records"));
+    }
+    // The new sidecar vouches for nothing below offset_: that must be durable.
+    if (offset_ > 0 || unvouched_bytes_cut_ > 0) {
+      KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+    }
+  }
+  KVINDEX_ASSIGN_OR_RETURN(sums_, FlushSums::Create(env_, path_, generation_,
+                                                    header_size(), offset_));
+  return Annotate(env_->SyncDir(Dirname(path_)), path_,
+                  "syncing the directory");
+}
+
+absl::Status IndexFile::SyncFileAndSums() {
+  KVINDEX_RETURN_IF_ERROR(syncer().Sync());
+  unsynced_writes_ = false;
+  return absl::OkStatus();
+}
+
+IndexFile::Syncer IndexFile::syncer() const {
+  return Syncer(file_, path_,
+                sums_ != nullptr ? sums_->syncer() : FlushSums::Syncer());
+}
+
 absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
     Env* env, const std::string& path, size_t entry_size) {
   if (entry_size == 0) {
@@ -171,7 +237,9 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
   if (!file.ok()) return Annotate(file.status(), path, "opening read-only");
   absl::StatusOr<uint64_t> size = (*file)->Size();
   if (!size.ok()) return Annotate(size.status(), path, "reading the size");
-  if (*size < kHeaderSize) return nullptr;
+  KVINDEX_ASSIGN_OR_RETURN(const bool never_written,
+                           NeverWritten(**file, path, *size));
+  if (never_written) return nullptr;
 
   absl::StatusOr<FileHeader> header = LoadHeader(**file, path, *size);
   if (!header.ok()) return header.status();
@@ -218,6 +286,12 @@ absl::Status IndexFile::WriteBuffer() {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(file_->Sync(), path_, "syncing records over left-over bytes"));
   }
+  unsynced_writes_ = true;
+  // The entry goes before the offset: an offset on disk always has the entry
+  // that vouches for it, unless a power cut kept either from the disk.
+  if (sums_ != nullptr) {
+    KVINDEX_RETURN_IF_ERROR(sums_->Add(flushed_, buffer_));
+  }
   // Only once the records are in the file may the offset make them visible.
   char offset[8];
   absl::big_endian::Store64(offset, offset_);
@@ -243,9 +317,7 @@ absl::Status IndexFile::Flush(const FlushOptions& options) {
     if (!options.no_callback && flush_callback_) flush_callback_();
     KVINDEX_RETURN_IF_ERROR(WriteBuffer());
   }
-  if (options.with_fsync) {
-    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-  }
+  if (options.with_fsync) KVINDEX_RETURN_IF_ERROR(SyncFileAndSums());
   return absl::OkStatus();
 }
 
@@ -253,7 +325,15 @@ absl::Status IndexFile::Syncer::Sync() const {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
-  return Annotate(file_->Sync(), path_, "syncing");
+  if (!sums_.active()) return Annotate(file_->Sync(), path_, "syncing");
+  // Both must be durable. Issued together, two fsyncs share the device's
+  // cache flush and cost well under twice one (bench/README.md).
+  absl::Status sums_synced;
+  std::thread sums_sync([&] { sums_synced = sums_.Sync(); });
+  absl::Status synced = Annotate(file_->Sync(), path_, "syncing");
+  sums_sync.join();
+  synced.Update(sums_synced);
+  return synced;
 }
 
 absl::Status IndexFile::Read(uint64_t offset, size_t n, char* dst,
@@ -407,6 +487,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
 
   // Until `path` is replaced or removed, a failure leaves the handle as it was.
   std::unique_ptr<File> replacement;
+  std::unique_ptr<FlushSums> new_sums;
   if (reopen) {
     // Build the empty file aside and swap it in atomically: a crash leaves
     // either the old file or the new one, never a half-written log.
@@ -426,12 +507,23 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
     KVINDEX_RETURN_IF_ERROR(Annotate((*file)->PWrite(0, header.Encode()), tmp,
                                      "writing the header"));
     KVINDEX_RETURN_IF_ERROR(Annotate((*file)->Sync(), tmp, "syncing"));
+    if (sums_ != nullptr) {
+      // Renamed in first: a crash before the log's rename leaves a sidecar of
+      // the new generation, which vouches for nothing in the old log.
+      KVINDEX_ASSIGN_OR_RETURN(
+          new_sums, FlushSums::Create(env_, path_, generation, kHeaderSize, 0));
+    }
     KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(tmp, path_), tmp,
                                      absl::StrCat("renaming to ", path_)));
     replacement = *std::move(file);
   } else {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(env_->RemoveFile(path_), path_, "removing"));
+    if (sums_ != nullptr) {
+      const std::string sums = FlushSums::PathFor(path_);
+      KVINDEX_RETURN_IF_ERROR(
+          Annotate(env_->RemoveFile(sums), sums, "removing"));
+    }
   }
 
   // The path now names the new file (or nothing): the handle follows it, even
@@ -441,6 +533,8 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   flushed_ = 0;
   stale_end_ = 0;  // the new file holds only its header
   generation_ = generation;
+  sums_ = std::move(new_sums);
+  unsynced_writes_ = false;
   std::shared_ptr<File> old = std::move(file_);
   file_ = std::move(replacement);
   if (reopen) fan_size_ = 0;  // the new file has no fan-out table
@@ -465,6 +559,10 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
 }
 
 absl::Status IndexFile::RenameTo(const std::string& new_path) {
+  if (sums_ != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path_, ": a file with a checksum sidecar cannot be renamed"));
+  }
   KVINDEX_RETURN_IF_ERROR(
       Flush(FlushOptions{.no_callback = true, .with_fsync = true}));
   KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(path_, new_path), path_,
@@ -485,6 +583,14 @@ absl::Status IndexFile::Close() {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
+  if (sums_ != nullptr && buffer_.empty() && !unsynced_writes_) {
+    // Every record is durable: nothing is left to vouch for, and without the
+    // sidecar a library that does not keep it (the OCaml one) may write the
+    // log next. Were the removal lost, the sidecar would still vouch for all.
+    const absl::Status removed = env_->RemoveFile(sums_->path());
+    (void)removed;  // best effort: a complete sidecar is harmless
+  }
+  sums_.reset();
   buffer_.clear();
   buffer_.shrink_to_fit();
   offset_ = flushed_;

@@ -16,7 +16,8 @@
 // fan-out table, i.e. from header_size() = 32 + fan_size.
 //
 // Recovery rules applied at open (a crash can leave any of these): a file
-// shorter than its 32-byte header is treated as empty (read-write: rewritten
+// shorter than its 32-byte header, or of exactly 32 zero bytes (a header a
+// power cut kept from the disk), is treated as empty (read-write: rewritten
 // with a fresh header; read-only: as absent); an `offset` past the end of the
 // file is cut to the file size; a partial trailing record is cut off. Foreign
 // or corrupt headers (wrong version, negative or misaligned fan-out size) are
@@ -39,6 +40,7 @@
 #include "io/env.h"
 #include "io/file_header.h"
 #include "io/flush_options.h"
+#include "io/flush_sums.h"
 
 namespace kvindex {
 
@@ -122,8 +124,8 @@ class IndexFile {
   // header offset), then fsyncs if asked, even when the buffer was empty.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
-  // fsyncs the file a handle was open on when syncer() was called, without the
-  // handle: it may run in another thread while the handle's owner goes on
+  // fsyncs the file a handle was open on when syncer() was called (and its
+  // checksum sidecar, if any), without the handle: it may run in another thread while the handle's owner goes on
   // appending and flushing (group commit), and stays harmless after the handle
   // has moved to another file (Clear) or closed. What was written to the file
   // before Sync() starts is durable when it returns OK.
@@ -133,13 +135,29 @@ class IndexFile {
 
    private:
     friend class IndexFile;
-    Syncer(std::shared_ptr<File> file, std::string path)
-        : file_(std::move(file)), path_(std::move(path)) {}
+    Syncer(std::shared_ptr<File> file, std::string path, FlushSums::Syncer sums)
+        : file_(std::move(file)), path_(std::move(path)), sums_(sums) {}
     std::shared_ptr<File> file_;  // null: the handle was closed
     std::string path_;
+    FlushSums::Syncer sums_;
   };
   // Read-write handles only (the others have nothing to make durable).
-  Syncer syncer() const { return Syncer(file_, path_); }
+  Syncer syncer() const;
+
+  // Keeps a checksum sidecar, `<path>.sum`, with an entry per flush from now
+  // on (io/flush_sums.h). Call once, right after OpenReadWrite, before any
+  // Append. First checks the records against the sidecar a previous writer
+  // left and cuts the offset (on disk too) to the records it vouches for, so
+  // that records a power cut kept from the disk never read as bindings; then
+  // fsyncs the file and starts a new sidecar. From then on the sidecar is
+  // fsynced with the file, Clear replaces or removes it with the file, and a
+  // Close after a durable flush removes it. For logs: RenameTo refuses a
+  // handle that keeps one.
+  absl::Status StartFlushSums();
+
+  // After StartFlushSums: the bytes of records it cut because the sidecar did
+  // not vouch for them (0 if none).
+  uint64_t unvouched_bytes_cut() const { return unvouched_bytes_cut_; }
 
   // Reads up to `n` bytes at logical offset `offset`, from the file and
   // (read-write) from the write buffer, never past offset(). *bytes_read < n
@@ -198,6 +216,7 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
+  absl::Status SyncFileAndSums();
 
   Env* env_;
   std::string path_;
@@ -218,6 +237,11 @@ class IndexFile {
   std::string buffer_;
   bool write_behind_ = false;
   FlushCallback flush_callback_;
+  // StartFlushSums: the sidecar, and whether records were written since the last
+  // fsync through this handle (a close removes the sidecar only if not).
+  std::unique_ptr<FlushSums> sums_;
+  bool unsynced_writes_ = false;
+  uint64_t unvouched_bytes_cut_ = 0;
 };
 
 // Directory holding every file of the store rooted at `root`: `<root>/index`.

@@ -253,6 +253,47 @@ struct MemEnv::State {
                 data.size());
   }
 
+  // The bytes a power cut leaves of `inode` under
+  // CrashOptions::pages_in_any_order.
+  static std::string PagesInAnyOrder(const Inode& inode, uint64_t page_size,
+                                     std::mt19937_64* rng) {
+    if (page_size == 0) page_size = 1;
+    const auto& writes = inode.unsynced;
+    // The length after each prefix of the writes; one of them survives.
+    std::vector<uint64_t> lengths{inode.synced.size()};
+    for (const auto& w : writes) {
+      lengths.push_back(
+          std::max<uint64_t>(lengths.back(), w.first + w.second.size()));
+    }
+    const uint64_t length = lengths[Draw(rng, writes.size())];
+    std::string bytes = inode.synced;
+    bytes.resize(length, '\0');
+    // Pages in order, and for each the writes that touched it, in issue order.
+    std::map<uint64_t, std::vector<size_t>> touched;
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const uint64_t begin = writes[i].first;
+      const uint64_t end = begin + writes[i].second.size();
+      for (uint64_t page = begin / page_size; page * page_size < end; ++page) {
+        touched[page].push_back(i);
+      }
+    }
+    for (const auto& [page, which] : touched) {
+      const uint64_t page_begin = page * page_size;
+      const uint64_t page_end = std::min(page_begin + page_size, length);
+      if (page_begin >= page_end) break;
+      const size_t version = static_cast<size_t>(Draw(rng, which.size()));
+      for (size_t j = 0; j < version; ++j) {
+        const auto& w = writes[which[j]];
+        const uint64_t begin = std::max(page_begin, w.first);
+        const uint64_t end = std::min(page_end, w.first + w.second.size());
+        if (begin >= end) continue;
+        bytes.replace(begin, end - begin, w.second, begin - w.first,
+                      end - begin);
+      }
+    }
+    return bytes;
+  }
+
   void Crash(const CrashOptions& options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::mt19937_64 rng(options.seed);
     // Every inode a post-crash name could refer to, in a deterministic order.
@@ -275,7 +316,9 @@ struct MemEnv::State {
     for (const InodePtr& inode : inodes) {
       const size_t n = inode->unsynced.size();
       std::string bytes = inode->synced;
-      if (options.keep_unsynced_prefix && n > 0) {
+      if (options.pages_in_any_order && n > 0) {
+        bytes = PagesInAnyOrder(*inode, options.page_size, &rng);
+      } else if (options.keep_unsynced_prefix && n > 0) {
         const size_t k = static_cast<size_t>(Draw(&rng, n));
         for (size_t i = 0; i < k; ++i) {
           ApplyWrite(&bytes, inode->unsynced[i].first,
@@ -308,9 +351,10 @@ struct MemEnv::State {
 
     for (auto& [name, dir] : dirs) {
       (void)name;
-      const size_t j = options.keep_unsynced_prefix
-                           ? static_cast<size_t>(Draw(&rng, dir.ops.size()))
-                           : 0;
+      const size_t j =
+          options.keep_unsynced_prefix || options.pages_in_any_order
+              ? static_cast<size_t>(Draw(&rng, dir.ops.size()))
+              : 0;
       for (size_t i = 0; i < j; ++i) {
         for (const auto& change : dir.ops[i].changes) {
           if (change.second == nullptr) {

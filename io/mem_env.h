@@ -10,6 +10,12 @@
 // k, j and the tear are chosen from CrashOptions::seed. So a crash can lose
 // anything not synced, but by default never reorders writes to one file.
 //
+// With CrashOptions::pages_in_any_order, a crash is a power cut on a device
+// that writes pages back in any order: each page reaches the disk at any one
+// of its versions, independently of the others, so a header can survive
+// without the pages of records it covers, which then read as zeros (or as
+// what the page held before).
+//
 // With CrashOptions::overwrites_overtake_appends, a crash may also keep some
 // later writes out of order, as a file system that writes back a rewritten
 // page before the pages that extend the file: after the kept prefix (and the
@@ -58,6 +64,15 @@ struct CrashOptions {
   // although earlier writes did not (see the crash model above). Needs
   // keep_unsynced_prefix.
   bool overwrites_overtake_appends = false;
+  // Power loss on a device that persists pages in any order: each page (of
+  // `page_size` bytes) that unsynced writes touched survives at one of its
+  // versions (as synced, or after the first j of the writes that touched it),
+  // each page by its own draw, and the file's length is one it had after some
+  // prefix of its writes. A page past the synced length that kept none of its
+  // writes reads as zeros: a hole under an offset that did reach the disk.
+  // Overrides the three options above; directory operations keep a prefix.
+  bool pages_in_any_order = false;
+  uint64_t page_size = 4096;
 };
 
 // Operation kinds, as a bit mask, for error injection and operation counting.

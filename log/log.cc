@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "io/flush_sums.h"
 
 namespace kvindex {
 namespace {
@@ -23,7 +24,8 @@ absl::Status CheckNoFanout(const IndexFile& file) {
 
 absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
     Env* env, const std::string& path, const Schema& schema, bool fresh,
-    int64_t generation, IndexFile::FlushCallback flush_callback) {
+    int64_t generation, IndexFile::FlushCallback flush_callback,
+    bool checksums) {
   IndexFile::ReadWriteOptions options;
   options.fresh = fresh;
   options.generation = generation;
@@ -34,6 +36,9 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
   if (!file.ok()) return file.status();
   absl::Status no_fanout = CheckNoFanout(**file);
   if (!no_fanout.ok()) return no_fanout;
+  absl::Status sums =
+      checksums ? (*file)->StartFlushSums() : FlushSums::RemoveStale(env, path);
+  if (!sums.ok()) return sums;
   std::unique_ptr<Log> log(new Log(schema, *std::move(file)));
   absl::Status s = log->LoadNewRecords();
   if (!s.ok()) return s;

@@ -24,10 +24,14 @@ namespace kvindex {
 
 class Log {
  public:
-  // Opens or creates the log at `path` and loads its records.
+  // Opens or creates the log at `path` and loads its records. With
+  // `checksums`, the log keeps its checksum sidecar (IndexFile::StartFlushSums:
+  // records a power cut kept from the disk are cut first); without, a sidecar
+  // left by an earlier writer is removed.
   static absl::StatusOr<std::unique_ptr<Log>> OpenReadWrite(
       Env* env, const std::string& path, const Schema& schema, bool fresh,
-      int64_t generation, IndexFile::FlushCallback flush_callback);
+      int64_t generation, IndexFile::FlushCallback flush_callback,
+      bool checksums = false);
   // Opens an existing log read-only and loads its records; nullptr if absent.
   static absl::StatusOr<std::unique_ptr<Log>> OpenReadOnly(
       Env* env, const std::string& path, const Schema& schema);

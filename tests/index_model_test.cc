@@ -99,6 +99,9 @@ struct Config {
   // The writer is opened through an InstanceCache, and further handles on
   // its instance come and go (OpenHandleCmd, CloseHandleCmd).
   bool shared_handles = false;
+  // Options::log_checksums; crashes may then be power cuts that persist
+  // pages in any order (CrashOptions::pages_in_any_order).
+  bool log_checksums = false;
   // The most bindings one BulkReplace writes (0: no BulkReplace).
   int max_bulk = 0;
   // A crash comes after up to this many mutations; injected IO errors skip
@@ -114,13 +117,14 @@ void showValue(const Config& c, std::ostream& os) {
                                               : "overcommit_memory")
      << ", layout=" << (c.layout == Layout::kTiered ? "tiered" : "single_file")
      << ", switch_layouts=" << c.switch_layouts
-     << ", shared_handles=" << c.shared_handles << "}";
+     << ", shared_handles=" << c.shared_handles
+     << ", log_checksums=" << c.log_checksums << "}";
 }
 
 rc::Gen<Config> GenConfig(Size size) {
   return rc::gen::apply(
       [size](int bits, uint64_t log_size, size_t lru, bool overcommit,
-             int layout, bool shared_handles) {
+             int layout, bool shared_handles, bool log_checksums) {
         Config c;
         if (size == Size::kLarge) {
           c.pool = &LargePool();
@@ -140,6 +144,7 @@ rc::Gen<Config> GenConfig(Size size) {
         c.layout = layout % 2 == 1 ? Layout::kTiered : Layout::kSingleFile;
         c.switch_layouts = layout >= 2;
         c.shared_handles = shared_handles;
+        c.log_checksums = log_checksums;
         return c;
       },
       rc::gen::element(2, 8),
@@ -148,7 +153,7 @@ rc::Gen<Config> GenConfig(Size size) {
       size == Size::kLarge ? rc::gen::element<size_t>(0, 1, 100, 5000)
                            : rc::gen::element<size_t>(0, 1, 4, 1000),
       rc::gen::arbitrary<bool>(), rc::gen::inRange(0, 4),
-      rc::gen::arbitrary<bool>());
+      rc::gen::arbitrary<bool>(), rc::gen::arbitrary<bool>());
 }
 
 // --- The system under test ---------------------------------------------------
@@ -184,6 +189,7 @@ class Sut {
     o.lru_size = config_.lru_size;
     o.throttle = config_.throttle;
     o.layout = layout_;
+    o.log_checksums = config_.log_checksums;
     o.flush_callback = [this] { journal.OnFlush(); };
     if (config_.shared_handles) o.cache = &cache;
     return o;
@@ -1160,7 +1166,10 @@ class CrashCmd : public Cmd {
         seed_(*Uniform<uint64_t>(0, 1000000)),
         keep_prefix_(*rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
         tear_(*rc::gen::arbitrary<bool>()),
-        overtake_(*rc::gen::arbitrary<bool>()) {}
+        overtake_(*rc::gen::arbitrary<bool>()),
+        page_size_(ctx.config.log_checksums && *rc::gen::arbitrary<bool>()
+                       ? *rc::gen::element<uint64_t>(64, 512, 4096)
+                       : 0) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -1177,6 +1186,8 @@ class CrashCmd : public Cmd {
     options.keep_unsynced_prefix = keep_prefix_;
     options.tear_last_write = tear_;
     options.overwrites_overtake_appends = overtake_;
+    options.pages_in_any_order = page_size_ > 0;
+    options.page_size = page_size_;
     sut.env.Restart(options);
     ReopenWriter(sut, "after the crash");
     const model::Map got =
@@ -1203,7 +1214,9 @@ class CrashCmd : public Cmd {
     }
     os << ", seed=" << seed_ << (keep_prefix_ ? "" : ", drop unsynced")
        << (tear_ ? ", tear" : "")
-       << (overtake_ ? ", overwrites overtake appends" : "") << ") + Reopen()";
+       << (overtake_ ? ", overwrites overtake appends" : "");
+    if (page_size_ > 0) os << ", pages of " << page_size_ << " in any order";
+    os << ") + Reopen()";
   }
 
  private:
@@ -1214,6 +1227,8 @@ class CrashCmd : public Cmd {
   bool tear_;
   // Header offsets may survive without the records they cover.
   bool overtake_;
+  // > 0: a power cut persisting pages of this size in any order.
+  uint64_t page_size_;
 };
 
 // --- Injected IO errors ------------------------------------------------------
