@@ -20,10 +20,13 @@
 //     9    try_merge, awaited
 //     10   clear
 //     11   close and reopen; after errors also a power loss (seed: next byte)
-//          before the reopen is checked again
+//          before the reopen is checked again; a bit 0: the reopened writer
+//          (and later ones) toggles Options::log_checksums
 //     12   CrashAfter(n): n = a, or the next byte when a == 15
 //     13   crash now: Restart(seed: next byte, a bit 0: drop all unsynced,
-//          a bit 1: no torn write), reopen, check
+//          a bit 1: no torn write, a bit 2: overwrites overtake appends,
+//          a bit 3: with log checksums on, a power cut that persists 64-byte
+//          pages in any order), reopen, check
 //     14   merge held at its start while (a&3)+1 overcommit replaces (and, if
 //          a&4, a flush with fsync) go to log_async, then released and
 //          awaited
@@ -168,7 +171,7 @@ class Driver {
         model_.Clear(Outcome(index_->Clear()));
         break;
       case 11:
-        CloseAndReopen(in);
+        CloseAndReopen(in, /*toggle_log_checksums=*/(a & 1) != 0);
         break;
       case 12: {
         const uint64_t n = a == 15 ? in.U8() : a;
@@ -182,6 +185,10 @@ class Driver {
         co.keep_unsynced_prefix = !(a & 1);
         co.tear_last_write = !(a & 2);
         co.overwrites_overtake_appends = (a & 4) != 0;
+        // Only a store that keeps log checksums survives such a power cut
+        // without phantoms (docs/design.md §11.2).
+        co.pages_in_any_order = (a & 8) != 0 && options_.log_checksums;
+        co.page_size = 64;
         CrashAndRecover(co);
         break;
       }
@@ -327,8 +334,9 @@ class Driver {
     FUZZ_CHECK(bad.empty(), absl::StrCat(what, ": ", bad));
   }
 
-  void CloseAndReopen(FuzzInput& in) {
-    FUZZ_LOG("close and reopen");
+  void CloseAndReopen(FuzzInput& in, bool toggle_log_checksums) {
+    FUZZ_LOG("close and reopen",
+             toggle_log_checksums ? ", toggling log checksums" : "");
     // A writer that refuses writes after an IO error cannot make anything
     // durable at close: Close must say so (raw_index.h). Probe with a flush
     // first.
@@ -345,6 +353,7 @@ class Driver {
         "IO error (unflushed writes are lost)");
     model_.Close(Outcome(closed));
     index_.reset();
+    if (toggle_log_checksums) options_.log_checksums = !options_.log_checksums;
     if (!failed_) {
       // A clean close made everything durable: the reopened writer shows
       // exactly the model's state, and that state is the new durable base.
@@ -370,7 +379,8 @@ class Driver {
   void CrashAndRecover(const CrashOptions& co) {
     FUZZ_LOG("crash and recover: seed ", co.seed, " keep_prefix ",
              co.keep_unsynced_prefix, " tear ", co.tear_last_write,
-             " overwrites overtake appends ", co.overwrites_overtake_appends);
+             " overwrites overtake appends ", co.overwrites_overtake_appends,
+             " pages in any order ", co.pages_in_any_order);
     hooks_.Reset();
     if (index_ != nullptr) (void)index_->AwaitMerge();
     env_.Restart(co);
