@@ -445,6 +445,7 @@ nlohmann::ordered_json ConfigJson(const BenchFlags& flags, const Plan& plan,
   config["key_hash"] = flags.key_hash;
   config["lru_size"] = flags.lru_size;
   config["layout"] = flags.layout;
+  config["log_checksums"] = flags.log_checksums;
   config["settle"] = flags.settle;
   config["quick"] = flags.quick;
   config["filter"] = flags.filter;
@@ -595,6 +596,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   config.key_hash = flags.key_hash;
   config.lru_size = flags.lru_size;
   config.layout = flags.layout;
+  config.log_checksums = flags.log_checksums;
   config.batch = flags.batch;
   config.cache_mb = flags.cache_mb;
 

@@ -69,6 +69,9 @@ ABSL_FLAG(uint64_t, lru_size, 30000, "kvindex LRU entries");
 ABSL_FLAG(std::string, layout, "single_file",
           "the layout of the kvindex store: single_file (one data file, the "
           "OCaml\nformat) or tiered (runs merged as a binary counter)");
+ABSL_FLAG(bool, log_checksums, false,
+          "kvindex stores keep a checksum sidecar beside each log "
+          "(Options::log_checksums)");
 ABSL_FLAG(bool, settle, true,
           "the untimed full compaction of the LSM stores after "
           "replace_random\n(--settle=false or --no-settle skips it)");
@@ -197,6 +200,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(int argc, char** argv) {
   flags.key_hash = absl::GetFlag(FLAGS_key_hash);
   flags.lru_size = absl::GetFlag(FLAGS_lru_size);
   flags.layout = absl::GetFlag(FLAGS_layout);
+  flags.log_checksums = absl::GetFlag(FLAGS_log_checksums);
   if (flags.key_size == 0) {
     return absl::InvalidArgumentError("--key-size must be positive");
   }

@@ -48,6 +48,7 @@ struct BenchFlags {
   std::string key_hash;  // "ocaml" or "xxh3"
   uint64_t lru_size = 0;
   std::string layout;  // of the kvindex store: "single_file" or "tiered"
+  bool log_checksums = false;  // kvindex: Options::log_checksums
   // Thread counts of replace_random_fsync and fsync_baseline, distinct, in
   // the order given.
   std::vector<uint32_t> threads;

@@ -66,6 +66,7 @@ class KvIndexStore : public Store {
     options.lru_size = config_.lru_size;
     options.layout =
         config_.layout == "tiered" ? Layout::kTiered : Layout::kSingleFile;
+    options.log_checksums = config_.log_checksums;
     absl::StatusOr<std::unique_ptr<RawIndex>> index =
         RawIndex::Open(dir, schema_, options);
     if (!index.ok()) return index.status();

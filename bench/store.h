@@ -40,6 +40,8 @@ struct StoreConfig {
   std::string key_hash = "ocaml";
   size_t lru_size = 30000;
   std::string layout = "single_file";
+  // kvindex: Options::log_checksums.
+  bool log_checksums = false;
   // LMDB, LevelDB, RocksDB: puts per write transaction / WriteBatch.
   size_t batch = 10000;
   // LevelDB, RocksDB: block cache size.
