@@ -28,6 +28,7 @@
 #include "index/clear_marker.h"
 #include "index/recovery_rules.h"
 #include "io/file_header.h"
+#include "io/flush_sums.h"
 #include "io/index_file.h"
 #include "nlohmann/json.hpp"
 #include "runset/manifest.h"
@@ -450,6 +451,45 @@ void CheckSums(Env* env, const Header& h, const ProgressFn& progress,
       name, ": ", s.blocks(), s.blocks() == 1 ? " block" : " blocks", " of ",
       s.block_size(), " bytes; ",
       bad == 0 ? "all match" : absl::StrCat(bad, " do not match")));
+}
+
+// The checksum sidecar of a log (io/flush_sums.h, Options::log_checksums):
+// absent is normal (the option is off, or the last writer closed cleanly);
+// one that does not apply is a note; one that applies but does not vouch for
+// every record is a warning, since the next writer's open cuts those records.
+void CheckLogSums(Env* env, const Header& h, const Extent& e,
+                  const Schema& schema, Reporter* r,
+                  std::vector<std::string>* notes) {
+  const std::string name = absl::StrCat(h.name, ".sum");
+  absl::StatusOr<bool> exists = env->FileExists(FlushSums::PathFor(h.path));
+  if (exists.ok() && !*exists) return;
+  const uint64_t entry = schema.entry_size();
+  absl::StatusOr<FlushSums::Verdict> verdict =
+      FlushSums::Verify(env, *h.file, h.path, h.generation, e.header_size,
+                        entry, e.records * entry);
+  if (!exists.ok() || !verdict.ok()) {
+    const absl::Status& st = exists.ok() ? verdict.status() : exists.status();
+    r->Add(Severity::kError, CategoryOf(st), absl::nullopt,
+           absl::StrCat(name, ": ", st.message()));
+    return;
+  }
+  if (!verdict->applies) {
+    notes->push_back(absl::StrCat(name, ": not used (", verdict->detail,
+                                  "); the next writer's open replaces it"));
+    return;
+  }
+  const uint64_t vouched = verdict->verified_end / entry;
+  if (vouched < e.records) {
+    r->Warning(
+        e.header_size + verdict->verified_end,
+        absl::StrCat(name, " vouches for ", vouched, " of the ", e.records,
+                     " records: the rest were flushed without an "
+                     "fsync and may be pages a power cut kept from "
+                     "the disk; the next writer's open cuts them"));
+    return;
+  }
+  notes->push_back(
+      absl::StrCat(name, ": vouches for all ", e.records, " records"));
 }
 
 // The fan-out table of a data file, validated slot by slot.
@@ -1552,6 +1592,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
           "layout (the index removes it at its next open)"));
     } else {
       report.notes.push_back(absl::StrCat(n, ": ", e.records, " records"));
+      CheckLogSums(env, h, e, *schema, &r, &report.notes);
       if (n == "log") {
         log_ok = true;
         log_header = std::move(h);

@@ -30,6 +30,10 @@
 //    that merges would use, every block of the data file must match its sum
 //    (an error on the data file at the block's first byte, naming the byte
 //    range); one they would not use (absent, damaged, stale) is a note;
+//  - log.sum, log_async.sum (the logs' checksum sidecars, io/flush_sums.h):
+//    one that applies but does not vouch for every record under the offset is
+//    a warning (the next writer's open cuts those records); one that does not
+//    apply is a note;
 //  - lock: holds a decimal PID; generations of data and log_async plausible
 //    next to the log's (warnings).
 // Duplicate keys are found among records with equal hashes, i.e. everywhere in

@@ -15,6 +15,7 @@
 #include "filter/data_sums.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
+#include "io/index_file.h"
 #include "nlohmann/json.hpp"
 #include "runset/manifest.h"
 #include "tools/fsck_testutil.h"
@@ -1403,6 +1404,60 @@ TEST(TieredIntegrityCheck, StaleSumsAreWarnings) {
       << Dump(r);
   EXPECT_EQ(r.warnings(), 3u) << Dump(r);
   EXPECT_EQ(r.errors(), 1u) << Dump(r);
+}
+
+// ---- The logs' checksum sidecars (io/flush_sums.h) ----
+
+// Appends `n` records to the log of `root` through a handle that keeps its
+// checksum sidecar, and leaves the sidecar (no close), as a crash would.
+void AppendWithLogSums(const std::string& root, const Schema& s, int n) {
+  IndexFile::ReadWriteOptions options;
+  options.entry_size = s.entry_size();
+  absl::StatusOr<std::unique_ptr<IndexFile>> log = IndexFile::OpenReadWrite(
+      Env::Posix(), absl::StrCat(root, "/index/log"), options);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->StartFlushSums().ok());
+  for (const Record& r : MakeRecords(s, n, 99)) {
+    ASSERT_TRUE((*log)->Append(r.key + r.value).ok());
+  }
+  ASSERT_TRUE((*log)->Flush().ok());
+}
+
+TEST(IntegrityCheck, ALogSumThatVouchesForEveryRecordIsANote) {
+  const std::string root = CleanStore("log_sums_clean");
+  AppendWithLogSums(root, SchemaOf(Opts20()), 3);
+  const Report r = Check(root);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_EQ(r.warnings(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r, "log.sum: vouches for all 95 records")) << Dump(r);
+}
+
+TEST(IntegrityCheck, RecordsALogSumDoesNotVouchForAreAWarning) {
+  const std::string root = CleanStore("log_sums_unvouched");
+  const Schema s = SchemaOf(Opts20());
+  AppendWithLogSums(root, s, 3);
+  // The three new records as a power cut may leave them: zeros.
+  std::string log = ReadStoreFile(root, "log");
+  const uint64_t at = 32 + kLogRecords * s.entry_size();
+  log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
+  WriteStoreFile(root, "log", log);
+  const Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", at, "log.sum vouches for 92 of the 95",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, ALogSumOfAnotherGenerationIsANote) {
+  const std::string root = CleanStore("log_sums_stale");
+  const Schema s = SchemaOf(Opts20());
+  AppendWithLogSums(root, s, 1);
+  std::string log = ReadStoreFile(root, "log");
+  PutBigEndian64(&log, 16, 10);  // the log's generation: 9 -> 10
+  WriteStoreFile(root, "log", log);
+  const Report r = Check(root);
+  EXPECT_TRUE(HasNote(r, "log.sum: not used (sidecar describes generation 9"))
+      << Dump(r);
 }
 
 }  // namespace
