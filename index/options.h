@@ -111,8 +111,9 @@ struct Options {
   // records flushed since the last clean close. Off, an open removes a
   // sidecar an earlier writer left. A clean close removes the sidecar, so
   // that the OCaml library may write the store next; after a crash, open it
-  // with kvindex first. Read-only instances read the log as the writer left
-  // it: after a power cut, open the writer first.
+  // with kvindex first. Read-only instances check a log's sidecar when they
+  // open the log, whatever this says, and hide what it does not vouch for
+  // until a writer reopens the log.
   bool log_checksums = false;
   // Share one instance per (root, readonly) among opens that pass the same
   // cache. Not owned; must outlive the indexes opened with it.

@@ -149,6 +149,19 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
                  std::string(2 * kEntry, '\0'));
   env_.SetContents(kLog, *bytes);
 
+  // A reader opened before any writer hides them too, until a writer has
+  // opened the log.
+  absl::StatusOr<std::unique_ptr<IndexFile>> early =
+      IndexFile::OpenReadOnly(&env_, kLog, kEntry);
+  ASSERT_OK(early);
+  ASSERT_NE(*early, nullptr);
+  EXPECT_EQ((*early)->offset(), 5 * kEntry);
+  ASSERT_OK((*early)->CapToFlushSums());
+  EXPECT_EQ((*early)->offset(), 3 * kEntry);
+  EXPECT_EQ((*early)->unvouched_bytes_cut(), 2 * kEntry);
+  ASSERT_OK((*early)->ReadHeader());
+  EXPECT_EQ((*early)->offset(), 3 * kEntry);
+
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->offset(), 3 * kEntry);
@@ -164,6 +177,9 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
   // New records follow the kept ones, and a later open keeps them all.
   ASSERT_OK(log->Append(Records(10, 1)));
   ASSERT_OK(log->Flush());
+  // The early reader follows the writer once the header has changed.
+  ASSERT_OK((*early)->ReadHeader());
+  EXPECT_EQ((*early)->offset(), 4 * kEntry);
   log.reset();
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
@@ -355,6 +371,21 @@ int RunPowerLossMatrix(bool sums) {
       crash.page_size = 48;
       env.Restart(crash);
       ++runs;
+
+      // A reader that opens before the writer shows whole written records
+      // only, and all fsynced ones.
+      absl::StatusOr<std::unique_ptr<IndexFile>> reader =
+          IndexFile::OpenReadOnly(&env, kLog, kEntry);
+      EXPECT_OK(reader);
+      if (!reader.ok()) return -1;
+      if (*reader != nullptr) {
+        if (sums) {
+          EXPECT_OK((*reader)->CapToFlushSums());
+        }
+        const uint64_t seen = (*reader)->offset() / kEntry;
+        EXPECT_GE(seen, durable);
+        if (ReadRecords(**reader) != Records(0, seen)) ++phantoms;
+      }
 
       std::unique_ptr<IndexFile> log = OpenLog(&env, sums);
       if (log == nullptr) return -1;

@@ -214,6 +214,26 @@ absl::Status IndexFile::StartFlushSums() {
                   "syncing the directory");
 }
 
+absl::Status IndexFile::CapToFlushSums() {
+  if (file_ == nullptr || !readonly_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": only read-only handles cap to checksums"));
+  }
+  KVINDEX_ASSIGN_OR_RETURN(
+      const FlushSums::Verdict verdict,
+      FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
+                        entry_size_, offset_));
+  if (!verdict.applies || verdict.verified_end >= offset_)
+    return absl::OkStatus();
+  unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+  capped_ = true;
+  cap_end_ = verdict.verified_end;
+  cap_claimed_ = claimed_;
+  cap_generation_ = generation_;
+  offset_ = flushed_ = cap_end_;
+  return absl::OkStatus();
+}
+
 absl::Status IndexFile::SyncFileAndSums() {
   KVINDEX_RETURN_IF_ERROR(syncer().Sync());
   unsynced_writes_ = false;
@@ -383,6 +403,11 @@ absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
     if (!size.ok()) return Annotate(size.status(), path_, "reading the size");
     claimed_ = static_cast<uint64_t>(header.offset);
     offset_ = UsableOffset(claimed_, *size, header_size(), entry_size_);
+    if (capped_ && claimed_ == cap_claimed_ && generation_ == cap_generation_) {
+      offset_ = std::min(offset_, cap_end_);
+    } else {
+      capped_ = false;
+    }
     flushed_ = offset_;
     header.offset = static_cast<int64_t>(offset_);
   }

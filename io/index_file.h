@@ -155,7 +155,15 @@ class IndexFile {
   // handle that keeps one.
   absl::Status StartFlushSums();
 
-  // After StartFlushSums: the bytes of records it cut because the sidecar did
+  // Read-only handles of a log: checks the records against the log's checksum
+  // sidecar, if one applies (io/flush_sums.h), and shows only the records it
+  // vouches for, for as long as the header's offset and generation stay as
+  // they are now: a power cut may have kept from the disk pages that the
+  // offset covers, and no writer has cut them yet. Once the header changes, a
+  // writer has opened the log (and cut it itself), and the handle follows it.
+  absl::Status CapToFlushSums();
+
+  // After StartFlushSums or CapToFlushSums: the bytes of records it cut because the sidecar did
   // not vouch for them (0 if none).
   uint64_t unvouched_bytes_cut() const { return unvouched_bytes_cut_; }
 
@@ -242,6 +250,12 @@ class IndexFile {
   std::unique_ptr<FlushSums> sums_;
   bool unsynced_writes_ = false;
   uint64_t unvouched_bytes_cut_ = 0;
+  // CapToFlushSums: the end of the vouched records, while the header still
+  // claims cap_claimed_ at cap_generation_.
+  bool capped_ = false;
+  uint64_t cap_end_ = 0;
+  uint64_t cap_claimed_ = 0;
+  int64_t cap_generation_ = 0;
 };
 
 // Directory holding every file of the store rooted at `root`: `<root>/index`.

@@ -53,6 +53,10 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadOnly(Env* env,
   if (*file == nullptr) return std::unique_ptr<Log>();
   absl::Status no_fanout = CheckNoFanout(**file);
   if (!no_fanout.ok()) return no_fanout;
+  // A writer's open cuts what its checksum sidecar does not vouch for; until
+  // then, a reader must not show it either.
+  absl::Status capped = (*file)->CapToFlushSums();
+  if (!capped.ok()) return capped;
   std::unique_ptr<Log> log(new Log(schema, *std::move(file)));
   absl::Status s = log->LoadNewRecords();
   if (!s.ok()) return s;

@@ -33,6 +33,8 @@ class Log {
       int64_t generation, IndexFile::FlushCallback flush_callback,
       bool checksums = false);
   // Opens an existing log read-only and loads its records; nullptr if absent.
+  // Records the log's checksum sidecar does not vouch for stay hidden until a
+  // writer opens the log (IndexFile::CapToFlushSums).
   static absl::StatusOr<std::unique_ptr<Log>> OpenReadOnly(
       Env* env, const std::string& path, const Schema& schema);
 
