@@ -21,13 +21,17 @@
 //   (when the data file was well formed: sorted, with a consistent fan-out
 //   table). No instance shows a binding that is neither a record of a file,
 //   read by the format's rules (a log has no fan-out table; records end at the
-//   offset, cut to whole records), nor one of the writes. Nothing may crash, hang or allocate in proportion to a header
+//   offset, cut to whole records), nor one of the writes. Over a plain store
+//   (nothing to recover: a valid log, no log_async, a well-formed data file of
+//   the log's generation), an open that succeeds shows exactly the files'
+//   bindings, each key's newest: no silent loss. Nothing may crash, hang or allocate in proportion to a header
 //   field.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -87,8 +91,9 @@ int64_t Be64(absl::string_view b, size_t at) {
 
 // What the header of `bytes` says, per io/index_file.h.
 struct Expected {
-  bool too_short = false;  // < 32 bytes: absent (RO) / rewritten (RW)
-  bool valid = false;      // a usable header
+  // < 32 bytes, or 32 zero bytes: absent (RO) / rewritten (RW)
+  bool too_short = false;
+  bool valid = false;  // a usable header
   uint64_t header_size = 0;
   uint64_t offset = 0;  // usable record bytes
   int64_t generation = 0;
@@ -96,7 +101,10 @@ struct Expected {
 
 Expected ExpectedHeader(absl::string_view bytes, size_t entry_size) {
   Expected e;
-  if (bytes.size() < IndexFile::kHeaderSize) {
+  if (bytes.size() < IndexFile::kHeaderSize ||
+      bytes == absl::string_view("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                 "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                                 IndexFile::kHeaderSize)) {
     e.too_short = true;
     return e;
   }
@@ -307,10 +315,53 @@ void AddRecords(absl::string_view bytes, const Schema& schema, bool is_data,
   }
 }
 
+// No silent loss: over a plain store, whose files need no recovery (a valid
+// log, no log_async, and a data file, if any, that is well formed, holds no
+// key twice and has the log's generation), exactly the bindings the files
+// hold by the format's rules, each key's newest (the log's last record over
+// the data file's). nullopt for any other store.
+std::optional<std::map<std::string, std::string>> PlainStoreBindings(
+    const absl::string_view files[3], const bool present[3], bool well_formed,
+    const Schema& schema) {
+  const size_t es = schema.entry_size();
+  if (!present[1] || present[2] || !well_formed) return std::nullopt;
+  const Expected log = ExpectedHeader(files[1], es);
+  if (!log.valid || log.header_size != IndexFile::kHeaderSize) {
+    return std::nullopt;
+  }
+  std::map<std::string, std::string> bindings;
+  if (present[0]) {
+    const Expected data = ExpectedHeader(files[0], es);
+    if (!data.valid || data.generation != log.generation) return std::nullopt;
+    // A data file is written whole: an offset past its records is damage,
+    // which the open may refuse.
+    if (static_cast<uint64_t>(Be64(files[0], 0)) != data.offset) {
+      return std::nullopt;
+    }
+    for (uint64_t off = 0; off < data.offset; off += es) {
+      const absl::string_view r = files[0].substr(data.header_size + off, es);
+      const bool added = bindings
+                             .emplace(std::string(r.substr(0, schema.key_size)),
+                                      std::string(r.substr(schema.key_size)))
+                             .second;
+      if (!added) return std::nullopt;
+    }
+  }
+  for (uint64_t off = 0; off < log.offset; off += es) {
+    const absl::string_view r = files[1].substr(log.header_size + off, es);
+    bindings[std::string(r.substr(0, schema.key_size))] =
+        std::string(r.substr(schema.key_size));
+  }
+  return bindings;
+}
+
 // Find, Mem and Iter of one instance agree. `complete`: every key Iter shows
 // must be found (lookups can only miss records of a malformed data file).
+// `exact`: the bindings it must show (PlainStoreBindings), if known.
 void CheckConsistent(const RawIndex& index, const Store& st, bool complete,
-                     const char* what) {
+                     const char* what,
+                     const std::optional<std::map<std::string, std::string>>&
+                         exact = std::nullopt) {
   absl::StatusOr<Visits> visits = IterAll(index);
   FUZZ_LOG(what, ": iter ", Describe(visits.status()), " ",
            visits.ok() ? visits->size() : 0, " bindings");
@@ -328,6 +379,28 @@ void CheckConsistent(const RawIndex& index, const Store& st, bool complete,
         absl::StrCat(what, ": Iter shows ", Hex(kv.first), " = ",
                      Hex(kv.second), ", a binding no file holds as a record"));
     values[kv.first].push_back(kv.second);
+  }
+  if (exact.has_value()) {
+    for (const auto& [key, value] : *exact) {
+      auto it = values.find(key);
+      FUZZ_CHECK(
+          it != values.end(),
+          absl::StrCat(what, ": Iter misses ", Hex(key), " = ", Hex(value),
+                       ", which the files hold (silent loss)"));
+      FUZZ_CHECK(it->second.size() == 1 && it->second[0] == value,
+                 absl::StrCat(what, ": Iter shows ", Hex(key), " with ",
+                              it->second.size(), " value(s), the first ",
+                              Hex(it->second[0]), ", not only its newest ",
+                              Hex(value)));
+      std::string v;
+      absl::StatusOr<bool> found = FindValue(index, key, &v);
+      FUZZ_CHECK(!found.ok() || (*found && v == value),
+                 absl::StrCat(what, ": Find(", Hex(key),
+                              ") misses its newest value ", Hex(value)));
+    }
+    FUZZ_CHECK(values.size() == exact->size(),
+               absl::StrCat(what, ": Iter shows ", values.size(),
+                            " keys, the files hold ", exact->size()));
   }
   std::vector<std::string> keys = st.candidate_keys;
   for (const auto& kv : values) keys.push_back(kv.first);
@@ -428,6 +501,10 @@ void Run(FuzzInput& in) {
     }
   }
 
+  const std::optional<std::map<std::string, std::string>> plain =
+      PlainStoreBindings(files, present, well_formed, st.schema);
+  FUZZ_LOG("plain store: ", plain.has_value() ? plain->size() : 0, " bindings");
+
   st.options.env = &env;
   st.options.lru_size = (cfg >> 5) & 1 ? 4 : 0;
   st.options.log_size = 1 + (cfg >> 6);
@@ -442,7 +519,7 @@ void Run(FuzzInput& in) {
     if (!idx.ok()) {
       CheckStoreError(idx.status(), root, "RawIndex::Open read-only");
     } else {
-      CheckConsistent(**idx, st, well_formed, "read-only");
+      CheckConsistent(**idx, st, well_formed, "read-only", plain);
       FUZZ_CHECK((*idx)->Replace(writes[0].first, writes[0].second).code() ==
                      absl::StatusCode::kFailedPrecondition,
                  "Replace on a read-only instance");
@@ -461,7 +538,7 @@ void Run(FuzzInput& in) {
     return;
   }
   RawIndex& rw = **idx;
-  CheckConsistent(rw, st, well_formed, "read-write");
+  CheckConsistent(rw, st, well_formed, "read-write", plain);
   std::map<std::string, std::string> written;
   for (const auto& w : writes) {
     absl::Status s = rw.Replace(w.first, w.second);

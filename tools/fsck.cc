@@ -179,6 +179,14 @@ bool LoadHeader(Env* env, const std::string& root, const std::string& name,
                   absl::StrCat("cannot read the header: ", s.message()));
     return true;
   }
+  if (h->file_size == kHeaderSize &&
+      std::all_of(buf, buf + sizeof(buf), [](char c) { return c == 0; })) {
+    reporter->Error(0,
+                    "a header of zeros and nothing else: what a power cut "
+                    "leaves of a file whose header never reached the disk "
+                    "(the writer rewrites it, readers take it as absent)");
+    return true;
+  }
   // The fields as stored: CheckHeader reports the values no writer produces.
   absl::StatusOr<FileHeader> header =
       FileHeader::DecodeRaw(absl::string_view(buf, sizeof(buf)), h->path);

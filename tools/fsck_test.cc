@@ -605,6 +605,14 @@ TEST(IntegrityCheck, TruncatedHeader) {
   EXPECT_EQ(ExitCodeFor(r.problems, false), kExitDamaged);
 }
 
+TEST(IntegrityCheck, AHeaderOfZerosIsNamedAsSuch) {
+  const std::string root = CleanStore("zero_header");
+  WriteStoreFile(root, "log", std::string(32, '\0'));
+  const Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", 0, "a header of zeros and nothing else"), 1)
+      << Dump(r);
+}
+
 TEST(IntegrityCheck, NegativeOffset) {
   const std::string root = CleanStore("negative");
   std::string log = ReadStoreFile(root, "log");
