@@ -64,8 +64,11 @@ std::string KeyNumber(uint32_t j) {
   return test::SmallKey(j % 24 + 256 * (j / 24));
 }
 
-Options StoreOptions(Layout layout, bool readonly) {
+// `log_checksums`: Options::log_checksums, which the rounds alternate (a
+// writer killed with the sidecar, reopened without it, and the reverse).
+Options StoreOptions(Layout layout, bool readonly, bool log_checksums = false) {
   Options o;
+  o.log_checksums = log_checksums;
   o.log_size = 12;  // merges all the time: kills land in them too
   o.lru_size = readonly ? 0 : 16;
   o.layout = layout;
@@ -202,8 +205,10 @@ absl::StatusOr<Map> ReadAll(const RawIndex& index) {
 // The child: runs `ops`, writing each op's number down `ack_fd` once it
 // returned OK. Never returns.
 [[noreturn]] void RunWriter(const std::string& root, Layout layout,
-                            const std::vector<Op>& ops, int ack_fd) {
-  auto index = RawIndex::Open(root, TestSchema(), StoreOptions(layout, false));
+                            bool log_checksums, const std::vector<Op>& ops,
+                            int ack_fd) {
+  auto index = RawIndex::Open(root, TestSchema(),
+                              StoreOptions(layout, false, log_checksums));
   if (!index.ok()) {
     std::cerr << "writer: " << index.status() << "\n";
     ::_exit(2);
@@ -304,7 +309,7 @@ TEST_P(WriterKillModelTest, ReadersAndReopenMatchTheModel) {
     ASSERT_GE(writer, 0) << std::strerror(errno);
     if (writer == 0) {
       ::close(acks[0]);
-      RunWriter(root, layout, ops, acks[1]);
+      RunWriter(root, layout, /*log_checksums=*/round % 2 == 1, ops, acks[1]);
     }
     ::close(acks[1]);
 
@@ -370,8 +375,9 @@ TEST_P(WriterKillModelTest, ReadersAndReopenMatchTheModel) {
     }
     if (std::filesystem::exists(root + "/index/log_async")) ++killed_in_merge;
 
-    auto index =
-        RawIndex::Open(root, TestSchema(), StoreOptions(layout, false));
+    auto index = RawIndex::Open(
+        root, TestSchema(),
+        StoreOptions(layout, false, /*log_checksums=*/round % 4 < 2));
     ASSERT_TRUE(index.ok()) << index.status();
     const absl::StatusOr<Map> got = ReadAll(**index);
     ASSERT_TRUE(got.ok()) << got.status();
