@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <utility>
 
 #include "absl/base/internal/endian.h"
@@ -241,8 +240,9 @@ absl::Status IndexFile::SyncFileAndSums() {
 }
 
 IndexFile::Syncer IndexFile::syncer() const {
-  return Syncer(file_, path_,
-                sums_ != nullptr ? sums_->syncer() : FlushSums::Syncer());
+  if (sums_ == nullptr)
+    return Syncer(file_, path_, FlushSums::Syncer(), nullptr);
+  return Syncer(file_, path_, sums_->syncer(), background_sync_);
 }
 
 absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
@@ -311,6 +311,11 @@ absl::Status IndexFile::WriteBuffer() {
   // that vouches for it, unless a power cut kept either from the disk.
   if (sums_ != nullptr) {
     KVINDEX_RETURN_IF_ERROR(sums_->Add(flushed_, buffer_));
+    // Started with the first records, not at open: a log that is never
+    // written (most log_async files) costs no thread.
+    if (background_sync_ == nullptr) {
+      background_sync_ = std::make_shared<BackgroundSync>();
+    }
   }
   // Only once the records are in the file may the offset make them visible.
   char offset[8];
@@ -345,14 +350,16 @@ absl::Status IndexFile::Syncer::Sync() const {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
-  if (!sums_.active()) return Annotate(file_->Sync(), path_, "syncing");
+  if (!sums_.active() || background_ == nullptr) {
+    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+    return sums_.Sync();
+  }
   // Both must be durable. Issued together, two fsyncs share the device's
   // cache flush and cost well under twice one (bench/README.md).
-  absl::Status sums_synced;
-  std::thread sums_sync([&] { sums_synced = sums_.Sync(); });
+  const uint64_t ticket =
+      background_->Start([sums = sums_] { return sums.Sync(); });
   absl::Status synced = Annotate(file_->Sync(), path_, "syncing");
-  sums_sync.join();
-  synced.Update(sums_synced);
+  synced.Update(background_->Wait(ticket));
   return synced;
 }
 

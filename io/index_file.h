@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "io/background_sync.h"
 #include "io/env.h"
 #include "io/file_header.h"
 #include "io/flush_options.h"
@@ -135,11 +136,17 @@ class IndexFile {
 
    private:
     friend class IndexFile;
-    Syncer(std::shared_ptr<File> file, std::string path, FlushSums::Syncer sums)
-        : file_(std::move(file)), path_(std::move(path)), sums_(sums) {}
+    Syncer(std::shared_ptr<File> file, std::string path, FlushSums::Syncer sums,
+           std::shared_ptr<BackgroundSync> background)
+        : file_(std::move(file)),
+          path_(std::move(path)),
+          sums_(std::move(sums)),
+          background_(std::move(background)) {}
     std::shared_ptr<File> file_;  // null: the handle was closed
     std::string path_;
     FlushSums::Syncer sums_;
+    // Fsyncs the sidecar while the caller fsyncs the file (with sums_ only).
+    std::shared_ptr<BackgroundSync> background_;
   };
   // Read-write handles only (the others have nothing to make durable).
   Syncer syncer() const;
@@ -248,6 +255,7 @@ class IndexFile {
   // StartFlushSums: the sidecar, and whether records were written since the last
   // fsync through this handle (a close removes the sidecar only if not).
   std::unique_ptr<FlushSums> sums_;
+  std::shared_ptr<BackgroundSync> background_sync_;
   bool unsynced_writes_ = false;
   uint64_t unvouched_bytes_cut_ = 0;
   // CapToFlushSums: the end of the vouched records, while the header still
