@@ -13,6 +13,7 @@
 #include "index/clear_marker.h"
 #include "index/instance.h"
 #include "index/recovery_rules.h"
+#include "index/stats.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
 #include "runset/manifest.h"
@@ -104,6 +105,7 @@ absl::Status Instance::OpenWriter() {
       Log::OpenReadWrite(env_.get(), Path("log"), schema_,
                          /*fresh=*/false, /*generation=*/0,
                          options_.flush_callback, options_.log_checksums));
+  stats_internal::AddLogBytesUnvouched(log_->unvouched_bytes_cut());
   generation_ = log_->generation();
   if (options_.fresh) {
     KVINDEX_RETURN_IF_ERROR(ClearLocked());
@@ -239,6 +241,7 @@ absl::Status Instance::RecoverLogAsync() {
         Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
                            /*fresh=*/false, generation_ + 1,
                            options_.flush_callback, options_.log_checksums));
+    stats_internal::AddLogBytesUnvouched(stale->unvouched_bytes_cut());
     KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
     KVINDEX_ASSIGN_OR_RETURN(
         const bool wanted,

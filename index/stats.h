@@ -43,6 +43,11 @@ struct Stats {
   // did not match its records around the key's bucket: damage the open's
   // checks did not see (DataFile::WholeFileSearches). Zero for a sound store.
   uint64_t nb_find_whole_file = 0;
+  // Log bytes that opens hid or cut because the log's checksum sidecar did
+  // not vouch for them (Options::log_checksums, docs/format.md §9b): records
+  // of flushes never fsynced that a power cut may have kept from the disk.
+  // Zero unless such a cut came.
+  uint64_t log_bytes_unvouched = 0;
   // Durations (µs) of the last 10 merges, oldest first.
   std::vector<uint64_t> merge_durations_us;
   // Mean replace latency (ns) since the last reset, measured on one replace
@@ -74,6 +79,7 @@ void AddSync(uint64_t us);
 void AddDurableFlush();
 void AddFlushFsync();
 void AddLru(bool hit);
+void AddLogBytesUnvouched(uint64_t bytes);
 }  // namespace stats_internal
 
 }  // namespace kvindex

@@ -183,29 +183,27 @@ absl::Status IndexFile::StartFlushSums() {
     return absl::FailedPreconditionError(absl::StrCat(
         path_, ": checksums start on a read-write handle before any append"));
   }
-  {
-    KVINDEX_ASSIGN_OR_RETURN(
-        const FlushSums::Verdict verdict,
-        FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
-                          entry_size_, offset_));
-    if (verdict.applies && verdict.verified_end < offset_) {
-      // The records past verified_end were never fsynced (a durable flush
-      // fsyncs its entry too): after a power cut they may be pages the disk
-      // never got. Cut them, on disk too, before anyone reads them.
-      unvouched_bytes_cut_ = offset_ - verdict.verified_end;
-      offset_ = verdict.verified_end;
-      flushed_ = offset_;
-      char offset[8];
-      absl::big_endian::Store64(offset, offset_);
-      KVINDEX_RETURN_IF_ERROR(
-          Annotate(file_->PWrite(FileHeader::kOffsetAt,
-                                 absl::string_view(offset, sizeof(offset))),
-                   path_, "cutting the offset to the checksummed records"));
-    }
-    // The new sidecar vouches for nothing below offset_: that must be durable.
-    if (offset_ > 0 || unvouched_bytes_cut_ > 0) {
-      KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-    }
+  KVINDEX_ASSIGN_OR_RETURN(
+      const FlushSums::Verdict verdict,
+      FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
+                        entry_size_, offset_));
+  if (verdict.applies && verdict.verified_end < offset_) {
+    // The records past verified_end were never fsynced (a durable flush
+    // fsyncs its entry too): after a power cut they may be pages the disk
+    // never got. Cut them, on disk too, before anyone reads them.
+    unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+    offset_ = verdict.verified_end;
+    flushed_ = offset_;
+    char offset[8];
+    absl::big_endian::Store64(offset, offset_);
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(file_->PWrite(FileHeader::kOffsetAt,
+                               absl::string_view(offset, sizeof(offset))),
+                 path_, "cutting the offset to the checksummed records"));
+  }
+  // The new sidecar vouches for nothing below offset_: that must be durable.
+  if (offset_ > 0 || unvouched_bytes_cut_ > 0) {
+    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
   }
   KVINDEX_ASSIGN_OR_RETURN(sums_, FlushSums::Create(env_, path_, generation_,
                                                     header_size(), offset_));

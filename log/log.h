@@ -72,6 +72,9 @@ class Log {
   IndexFile& file() { return *file_; }
   const IndexFile& file() const { return *file_; }
   int64_t generation() const { return file_->generation(); }
+  // Bytes of records the open hid or cut because the log's checksum sidecar
+  // did not vouch for them (IndexFile::unvouched_bytes_cut).
+  uint64_t unvouched_bytes_cut() const { return file_->unvouched_bytes_cut(); }
 
  private:
   Log(const Schema& schema, std::unique_ptr<IndexFile> file)
