@@ -194,12 +194,8 @@ absl::Status IndexFile::StartFlushSums() {
     unvouched_bytes_cut_ = offset_ - verdict.verified_end;
     offset_ = verdict.verified_end;
     flushed_ = offset_;
-    char offset[8];
-    absl::big_endian::Store64(offset, offset_);
     KVINDEX_RETURN_IF_ERROR(
-        Annotate(file_->PWrite(FileHeader::kOffsetAt,
-                               absl::string_view(offset, sizeof(offset))),
-                 path_, "cutting the offset to the checksummed records"));
+        WriteOffset("cutting the offset to the checksummed records"));
   }
   // The new sidecar vouches for nothing below offset_: that must be durable.
   if (offset_ > 0 || unvouched_bytes_cut_ > 0) {
@@ -287,6 +283,14 @@ absl::Status IndexFile::Append(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
+absl::Status IndexFile::WriteOffset(absl::string_view what) {
+  char offset[8];
+  absl::big_endian::Store64(offset, offset_);
+  return Annotate(file_->PWrite(FileHeader::kOffsetAt,
+                                absl::string_view(offset, sizeof(offset))),
+                  path_, what);
+}
+
 absl::Status IndexFile::WriteBuffer() {
   KVINDEX_RETURN_IF_ERROR(
       Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
@@ -316,12 +320,7 @@ absl::Status IndexFile::WriteBuffer() {
     }
   }
   // Only once the records are in the file may the offset make them visible.
-  char offset[8];
-  absl::big_endian::Store64(offset, offset_);
-  KVINDEX_RETURN_IF_ERROR(
-      Annotate(file_->PWrite(FileHeader::kOffsetAt,
-                             absl::string_view(offset, sizeof(offset))),
-               path_, "writing the offset"));
+  KVINDEX_RETURN_IF_ERROR(WriteOffset("writing the offset"));
   // The buffer is dropped only now: after a failure above it is still there,
   // and a later flush writes it again at the same place.
   buffer_.clear();

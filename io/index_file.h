@@ -231,6 +231,8 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
+  // Writes offset_ into the header's offset field (no fsync).
+  absl::Status WriteOffset(absl::string_view what);
   absl::Status SyncFileAndSums();
 
   Env* env_;
