@@ -30,12 +30,12 @@ Instance::Instance(const std::string& root, const Schema& schema,
       lru_(options.lru_size, schema.key_size, schema.value_size) {}
 
 Instance::~Instance() {
-  // A handle-less instance may still have a merge thread finishing.
+  // A handle-less instance may still have a merge finishing.
   cancel_ = true;
   AcquireMergeLock();
   StopCompaction();
   ReleaseMergeLock(nullptr);
-  JoinMergeThread();
+  StopMergeWorker();
   absl::MutexLock lock(&handles_mu_);
   if (handles_ > 0) {
     handles_ = 0;
@@ -103,6 +103,7 @@ absl::Status Instance::CloseHandle(bool immediately) {
   AcquireMergeLock();
   cancel_ = false;
   absl::Status st;
+  bool shut_down = false;
   {
     absl::MutexLock lock(&handles_mu_);
     if (handles_ > 0 && --handles_ == 0) {
@@ -114,10 +115,13 @@ absl::Status Instance::CloseHandle(bool immediately) {
         AwaitCompactions();
       }
       st = Shutdown();
+      shut_down = true;
     }
   }
   ReleaseMergeLock(nullptr);
-  JoinMergeThread();
+  // Closed, the instance starts no merge again (StartMerge checks that under
+  // the merge lock).
+  if (shut_down) StopMergeWorker();
   return st;
 }
 

@@ -13,9 +13,9 @@
 //
 // Locks, in acquisition order:
 //   1. The merge lock (merging_, a binary semaphore on merge_mu_): held from
-//      the start of a merge in the caller's thread until the merge thread
-//      ends. Clear and close take it too, after setting cancel_ so that a
-//      running merge stops early.
+//      the start of a merge in the caller's thread until the merge worker
+//      has finished it. Clear and close take it too, after setting cancel_
+//      so that a running merge stops early.
 //      The compaction thread (tiered layout) runs outside it: one at a time
 //      (compacting_ on merge_mu_), started by a merge holding the merge lock,
 //      stopped (StopCompaction) only by one holding it.
@@ -228,7 +228,14 @@ class Instance {
   // --- instance_merge.cc
   void AcquireMergeLock();
   void ReleaseMergeLock(const absl::Status* result);
-  void JoinMergeThread();
+  // Hands a background merge (its poster holds the merge lock) to the merge
+  // worker, starting the worker on first use.
+  void PostMerge(std::shared_ptr<MergeJob> job);
+  // The worker's loop: runs each posted merge until stopped.
+  void MergeWorker();
+  // Stops and joins the worker. Only once no merge can start any more: the
+  // instance is shut down or being destroyed.
+  void StopMergeWorker();
   // StartMerge takes the merge lock and prepares (log_async, log fsync);
   // RunMerge does the work and releases the merge lock.
   absl::Status StartMerge(MergeWhen when, const KeepFn& keep, bool blocking);
@@ -305,7 +312,12 @@ class Instance {
 
   mutable absl::Mutex merge_mu_;
   bool merging_ ABSL_GUARDED_BY(merge_mu_) = false;
-  std::thread merge_thread_ ABSL_GUARDED_BY(merge_mu_);
+  // One thread runs the background merges of the instance, from the first
+  // one to its shutdown: a thread per merge costs more than merging a small
+  // log (under ASan mostly). It holds nothing between merges.
+  std::thread merge_worker_ ABSL_GUARDED_BY(merge_mu_);
+  std::shared_ptr<MergeJob> merge_job_ ABSL_GUARDED_BY(merge_mu_);
+  bool stop_merge_worker_ ABSL_GUARDED_BY(merge_mu_) = false;
   absl::Status merge_result_ ABSL_GUARDED_BY(merge_mu_);
   // Kept apart from merge_result_: a compaction the merge started may fail
   // before that merge records its own result.

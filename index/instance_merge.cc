@@ -75,15 +75,10 @@ absl::Status Instance::AwaitMerge() {
 }
 
 void Instance::AcquireMergeLock() {
-  std::thread previous;
-  {
-    absl::MutexLock lock(&merge_mu_);
-    merge_mu_.Await(absl::Condition(
-        +[](bool* merging) { return !*merging; }, &merging_));
-    merging_ = true;
-    previous = std::move(merge_thread_);
-  }
-  if (previous.joinable()) previous.join();
+  absl::MutexLock lock(&merge_mu_);
+  merge_mu_.Await(absl::Condition(
+      +[](bool* merging) { return !*merging; }, &merging_));
+  merging_ = true;
 }
 
 void Instance::ReleaseMergeLock(const absl::Status* result) {
@@ -92,14 +87,41 @@ void Instance::ReleaseMergeLock(const absl::Status* result) {
   if (result != nullptr) merge_result_ = *result;
 }
 
-void Instance::JoinMergeThread() {
-  std::thread t;
+void Instance::PostMerge(std::shared_ptr<MergeJob> job) {
+  absl::MutexLock lock(&merge_mu_);
+  merge_job_ = std::move(job);
+  if (!merge_worker_.joinable()) {
+    merge_worker_ = std::thread([this] { MergeWorker(); });
+  }
+}
+
+void Instance::MergeWorker() {
+  merge_mu_.Lock();
+  for (;;) {
+    merge_mu_.Await(absl::Condition(
+        +[](Instance* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return self->merge_job_ != nullptr || self->stop_merge_worker_;
+        },
+        this));
+    // A posted job runs even once stopping: its poster holds the merge lock
+    // until it ends.
+    if (merge_job_ == nullptr) break;
+    std::shared_ptr<MergeJob> job = std::move(merge_job_);
+    merge_mu_.Unlock();
+    RunMerge(std::move(job));
+    merge_mu_.Lock();
+  }
+  merge_mu_.Unlock();
+}
+
+void Instance::StopMergeWorker() {
+  std::thread worker;
   {
     absl::MutexLock lock(&merge_mu_);
-    if (merging_) return;  // someone else owns it now
-    t = std::move(merge_thread_);
+    stop_merge_worker_ = true;
+    worker = std::move(merge_worker_);
   }
-  if (t.joinable()) t.join();
+  if (worker.joinable()) worker.join();
 }
 
 absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
@@ -181,17 +203,16 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
     ReleaseMergeLock(&result);
     return result;
   }
-  // Started under merge_mu_: the merge may end (and the next merge start) as
-  // soon as it runs, and that next start must find it in merge_thread_ to
-  // join it.
-  absl::MutexLock lock(&merge_mu_);
-  merge_thread_ = std::thread([this, job] { RunMerge(job); });
+  PostMerge(std::move(job));
   return absl::OkStatus();
 }
 
 void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
   absl::Status result = MergeBody(*job);
   stats_internal::AddMergeDuration(MicrosSince(job->start));
+  // Nothing of the merge (such as the last reference to the old data file)
+  // outlives the merge lock: the next holder may shut the instance down.
+  job.reset();
   ReleaseMergeLock(&result);
 }
 
