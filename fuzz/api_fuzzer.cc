@@ -54,7 +54,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -108,9 +107,11 @@ class Gate {
     absl::MutexLock l(&mu_);
     held_.reset();
   }
-  bool reached() {
+  // Blocks until the merge thread is held (spinning would take the CPU from
+  // the merge thread it waits for).
+  void AwaitReached() {
     absl::MutexLock l(&mu_);
-    return reached_;
+    mu_.Await(absl::Condition(&reached_));
   }
 
  private:
@@ -625,9 +626,7 @@ class Driver {
       // wait until it is there, and touch only the reader meanwhile.
       absl::StatusOr<bool> started =
           env_.FileExists(StorePath(kRoot, "log_async"));
-      if (started.ok() && *started) {
-        while (!gate_.reached()) std::this_thread::yield();
-      }
+      if (started.ok() && *started) gate_.AwaitReached();
     }
     release_at_ = kReaderPoints[(b >> 2) & 3];
     if (readers_.count(id)) {
