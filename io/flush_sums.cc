@@ -8,12 +8,15 @@
 #include <utility>
 
 #include "absl/base/internal/endian.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "io/path_status.h"
 #include "io/status_macros.h"
 
 namespace kvindex {
 namespace {
+
+using io_internal::Annotate;
+using io_internal::Dirname;
 
 constexpr char kMagic[8] = {'k', 'v', 'l', 'o', 'g', 's', 'u', 'm'};
 constexpr size_t kGenerationAt = 8;
@@ -25,13 +28,6 @@ constexpr size_t kReadChunk = 1 << 16;
 
 uint64_t Sum(absl::string_view records, uint64_t begin) {
   return XXH3_64bits_withSeed(records.data(), records.size(), begin);
-}
-
-absl::Status Annotate(const absl::Status& status, const std::string& path,
-                      absl::string_view what) {
-  if (status.ok() || absl::StrContains(status.message(), path)) return status;
-  return absl::Status(status.code(),
-                      absl::StrCat(path, ": ", what, ": ", status.message()));
 }
 
 }  // namespace

@@ -16,34 +16,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "io/file_header.h"
+#include "io/path_status.h"
 #include "io/status_macros.h"
 
 namespace kvindex {
 
 namespace {
 
+using io_internal::Annotate;
+using io_internal::Dirname;
+
 constexpr uint64_t kMaxInt64 =
     static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-
-// Keeps the code of an Env error and adds what was being done and on which file
-// (the path only if the Env did not already name it).
-absl::Status Annotate(const absl::Status& status, absl::string_view path,
-                      absl::string_view what) {
-  if (status.ok()) return status;
-  if (absl::StrContains(status.message(), path)) {
-    return absl::Status(status.code(),
-                        absl::StrCat(what, ": ", status.message()));
-  }
-  return absl::Status(status.code(),
-                      absl::StrCat(path, ": ", what, ": ", status.message()));
-}
-
-std::string Dirname(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 // The part of an encoded header a writer rewrites in place.
 absl::string_view GetSetPart(const std::string& encoded) {
