@@ -40,7 +40,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,6 +57,7 @@
 #include "index/rw_lock.h"
 #include "io/env.h"
 #include "io/flush_options.h"
+#include "io/pooled_thread.h"
 #include "log/log.h"
 #include "runset/policy.h"
 #include "runset/run_set.h"
@@ -315,7 +315,7 @@ class Instance {
   // One thread runs the background merges of the instance, from the first
   // one to its shutdown: a thread per merge costs more than merging a small
   // log (under ASan mostly). It holds nothing between merges.
-  std::thread merge_worker_ ABSL_GUARDED_BY(merge_mu_);
+  PooledThread merge_worker_ ABSL_GUARDED_BY(merge_mu_);
   std::shared_ptr<MergeJob> merge_job_ ABSL_GUARDED_BY(merge_mu_);
   bool stop_merge_worker_ ABSL_GUARDED_BY(merge_mu_) = false;
   absl::Status merge_result_ ABSL_GUARDED_BY(merge_mu_);
@@ -324,7 +324,7 @@ class Instance {
   absl::Status compaction_error_ ABSL_GUARDED_BY(merge_mu_);
   std::atomic<bool> cancel_{false};
   bool compacting_ ABSL_GUARDED_BY(merge_mu_) = false;
-  std::thread compaction_thread_ ABSL_GUARDED_BY(merge_mu_);
+  PooledThread compaction_thread_ ABSL_GUARDED_BY(merge_mu_);
   std::atomic<bool> cancel_compaction_{false};
   absl::Mutex manifest_mu_;
 

@@ -6,7 +6,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -31,7 +30,7 @@ bool Instance::CompactionDue() const {
 }
 
 void Instance::MaybeStartCompaction() {
-  std::thread finished;
+  PooledThread finished;
   {
     absl::MutexLock lock(&merge_mu_);
     // A running compaction plans again when it is done.
@@ -45,7 +44,7 @@ void Instance::MaybeStartCompaction() {
   }
   absl::MutexLock lock(&merge_mu_);
   compacting_ = true;
-  compaction_thread_ = std::thread([this] { RunCompactions(); });
+  compaction_thread_ = PooledThread([this] { RunCompactions(); });
 }
 
 void Instance::StopCompaction() {
@@ -55,7 +54,7 @@ void Instance::StopCompaction() {
 }
 
 void Instance::AwaitCompactions() {
-  std::thread t;
+  PooledThread t;
   {
     absl::MutexLock lock(&merge_mu_);
     merge_mu_.Await(absl::Condition(

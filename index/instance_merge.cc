@@ -3,7 +3,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,7 +90,7 @@ void Instance::PostMerge(std::shared_ptr<MergeJob> job) {
   absl::MutexLock lock(&merge_mu_);
   merge_job_ = std::move(job);
   if (!merge_worker_.joinable()) {
-    merge_worker_ = std::thread([this] { MergeWorker(); });
+    merge_worker_ = PooledThread([this] { MergeWorker(); });
   }
 }
 
@@ -115,7 +114,7 @@ void Instance::MergeWorker() {
 }
 
 void Instance::StopMergeWorker() {
-  std::thread worker;
+  PooledThread worker;
   {
     absl::MutexLock lock(&merge_mu_);
     stop_merge_worker_ = true;

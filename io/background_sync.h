@@ -1,6 +1,6 @@
-// BackgroundSync: one long-lived thread that runs fsyncs handed to it, so that
-// a caller can fsync two files at once (a log and its checksum sidecar) without
-// starting a thread each time.
+// BackgroundSync: one long-lived thread (a PooledThread) that runs fsyncs handed
+// to it, so that a caller can fsync two files at once (a log and its checksum
+// sidecar) without starting a thread each time.
 //
 //   const uint64_t ticket = worker.Start([&] { return sidecar.Sync(); });
 //   absl::Status log_synced = log.Sync();
@@ -18,12 +18,12 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "io/pooled_thread.h"
 
 namespace kvindex {
 
@@ -50,7 +50,7 @@ class BackgroundSync {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar queued_or_stopping_;  // for the thread
   absl::CondVar ran_;                 // for Wait
-  std::thread thread_;
+  PooledThread thread_;
 };
 
 }  // namespace kvindex
