@@ -22,12 +22,13 @@ def cc_fuzz_target(name, srcs, deps = [], corpus = [], copts = [], shard_count =
     """
     replay = str(Label("//bazel/fuzzing:replay_main"))
     fuzzing = str(Label("//bazel/fuzzing:fuzzing"))
+    asan_defaults = str(Label("//bazel/fuzzing:asan_defaults"))
     cc_binary(
         name = name,
         srcs = srcs,
         copts = copts,
         deps = deps + select({
-            fuzzing: [],
+            fuzzing: [asan_defaults],
             "//conditions:default": [replay],
         }),
         linkopts = select({
