@@ -69,7 +69,10 @@ class ThreadCache {
 
   // fork() copies the cache's list but none of its threads: the child
   // forgets them. Holding mu_ across the fork keeps the list consistent.
-  ThreadCache() { pthread_atfork(BeforeFork, AfterForkParent, AfterForkChild); }
+  ThreadCache() {
+    idle_.reserve(PooledThread::kMaxIdle);
+    pthread_atfork(BeforeFork, AfterForkParent, AfterForkChild);
+  }
   static void BeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { Get().mu_.Lock(); }
   static void AfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     Get().mu_.Unlock();
@@ -90,14 +93,23 @@ class ThreadCache {
         std::function<void()> fn = std::move(run->fn);
         fn();
       }
+      // Back in the cache before join() returns: a thread started right after
+      // the join finds this one instead of creating another.
+      bool cached = false;
+      {
+        absl::MutexLock lock(&mu_);
+        if (idle_.size() < PooledThread::kMaxIdle) {
+          idle_.push_back(&self);
+          cached = true;
+        }
+      }
       {
         absl::MutexLock lock(&run->mu);
         run->done = true;
       }
       run.reset();
+      if (!cached) return;
       absl::MutexLock lock(&mu_);
-      if (idle_.size() >= PooledThread::kMaxIdle) return;
-      idle_.push_back(&self);
       while (self.next == nullptr) self.wake.Wait(&mu_);
       run = std::move(self.next);
     }
