@@ -1,6 +1,8 @@
 #include "index/raw_index.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <thread>
@@ -149,6 +151,29 @@ TEST_F(RawIndexTest, StatsCountMergesThatCopiedRuns) {
   EXPECT_EQ(GetStats().nb_merge_copied_runs, 0u);
   EXPECT_EQ(GetStats().time_merge_us, 0u);
   EXPECT_EQ(GetStats().time_verify_us, 0u);
+}
+
+// Stats::merge_durations_us holds the last 10 merges' durations, oldest first:
+// each is the step the merge added to time_merge_us.
+TEST_F(RawIndexTest, StatsKeepTheLastTenMergeDurationsOldestFirst) {
+  auto index = Open(Opts(/*log_size=*/1000));  // explicit merges only
+  ResetStats();
+  std::vector<uint64_t> durations;
+  uint64_t total = 0;
+  for (int merge = 0; merge < 13; ++merge) {
+    ASSERT_OK(index->Replace(Key(merge), Value(merge)));
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->AwaitMerge());
+    const Stats stats = GetStats();
+    durations.push_back(stats.time_merge_us - total);
+    total = stats.time_merge_us;
+    const size_t kept = std::min<size_t>(durations.size(), 10);
+    EXPECT_EQ(stats.merge_durations_us,
+              std::vector<uint64_t>(durations.end() - kept, durations.end()))
+        << "after merge " << merge;
+  }
+  ResetStats();
+  EXPECT_TRUE(GetStats().merge_durations_us.empty());
 }
 
 // Each merge leaves a key filter for its data file, which readers and the

@@ -1,7 +1,9 @@
 #include "index/stats.h"
 
+#include <array>
 #include <atomic>
-#include <deque>
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +49,36 @@ struct alignas(64) Stripe {
 };
 
 constexpr size_t kStripes = 16;
+constexpr size_t kMergeDurationsKept = 10;
+
+// The last kMergeDurationsKept merge durations, in a fixed ring: recording
+// one allocates nothing.
+class RecentDurations {
+ public:
+  void Add(uint64_t us) {
+    ring_[(first_ + size_) % kMergeDurationsKept] = us;
+    if (size_ < kMergeDurationsKept) {
+      ++size_;
+    } else {
+      first_ = (first_ + 1) % kMergeDurationsKept;
+    }
+  }
+  // Oldest first.
+  std::vector<uint64_t> InOrder() const {
+    std::vector<uint64_t> out;
+    out.reserve(size_);
+    for (size_t i = 0; i < size_; ++i) {
+      out.push_back(ring_[(first_ + i) % kMergeDurationsKept]);
+    }
+    return out;
+  }
+  void Clear() { first_ = size_ = 0; }
+
+ private:
+  std::array<uint64_t, kMergeDurationsKept> ring_{};
+  size_t first_ = 0;
+  size_t size_ = 0;
+};
 
 struct Counters {
   Stripe stripes[kStripes];
@@ -55,7 +87,7 @@ struct Counters {
   // DataFile::WholeFileSearches() at the last reset.
   std::atomic<uint64_t> whole_file_searches_base{0};
   absl::Mutex mu;
-  std::deque<uint64_t> merge_durations ABSL_GUARDED_BY(mu);
+  RecentDurations merge_durations ABSL_GUARDED_BY(mu);
 };
 
 Counters& Global() {
@@ -63,7 +95,6 @@ Counters& Global() {
   return *counters;
 }
 
-constexpr size_t kMergeDurationsKept = 10;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 Stripe& Mine() {
@@ -108,8 +139,7 @@ Stats GetStats() {
                           ? 0
                           : Sum(&Stripe::replace_ns) / s.nb_replace_timed;
   absl::MutexLock lock(&c.mu);
-  s.merge_durations_us.assign(c.merge_durations.begin(),
-                              c.merge_durations.end());
+  s.merge_durations_us = c.merge_durations.InOrder();
   return s;
 }
 
@@ -121,7 +151,7 @@ void ResetStats() {
   c.time_sync_us.store(0, kRelaxed);
   c.whole_file_searches_base.store(DataFile::WholeFileSearches(), kRelaxed);
   absl::MutexLock lock(&c.mu);
-  c.merge_durations.clear();
+  c.merge_durations.Clear();
 }
 
 namespace stats_internal {
@@ -141,10 +171,7 @@ void AddMergeDuration(uint64_t us) {
   Mine().merge_us.fetch_add(us, kRelaxed);
   Counters& c = Global();
   absl::MutexLock lock(&c.mu);
-  c.merge_durations.push_back(us);
-  while (c.merge_durations.size() > kMergeDurationsKept) {
-    c.merge_durations.pop_front();
-  }
+  c.merge_durations.Add(us);
 }
 void AddCompaction(uint64_t us) {
   Mine().nb_compaction.fetch_add(1, kRelaxed);
