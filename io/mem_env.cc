@@ -68,9 +68,12 @@ struct MemEnv::State {
   struct DirOp {
     std::vector<std::pair<std::string, InodePtr>> changes;
   };
+  // Maps keyed by path or name take absl::string_view lookups (std::less<>),
+  // so that looking a path up builds no string.
+  using Entries = std::map<std::string, InodePtr, std::less<>>;
   struct Dir {
-    std::map<std::string, InodePtr> current;
-    std::map<std::string, InodePtr> durable;
+    Entries current;
+    Entries durable;
     std::vector<DirOp> ops;  // issued since the last SyncDir
 
     void Apply(DirOp op) {
@@ -97,9 +100,11 @@ struct MemEnv::State {
   }
 
   mutable absl::Mutex mu;
-  std::map<std::string, Dir> dirs ABSL_GUARDED_BY(mu);
-  std::map<std::string, int> open_counts ABSL_GUARDED_BY(mu);
-  std::set<std::string> locks ABSL_GUARDED_BY(mu);
+  std::map<std::string, Dir, std::less<>> dirs ABSL_GUARDED_BY(mu);
+  // Open Files by normalised path. A count that drops to 0 stays: the same
+  // paths are opened again and again.
+  std::map<std::string, int, std::less<>> open_counts ABSL_GUARDED_BY(mu);
+  std::set<std::string, std::less<>> locks ABSL_GUARDED_BY(mu);
   uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
   uint64_t mutations ABSL_GUARDED_BY(mu) = 0;
   bool crash_armed ABSL_GUARDED_BY(mu) = false;
@@ -109,17 +114,34 @@ struct MemEnv::State {
   bool short_reads ABSL_GUARDED_BY(mu) = false;
   std::optional<uint64_t> space_limit ABSL_GUARDED_BY(mu);
   // StartWriteback hints, in bytes, by the path the file was opened with.
-  std::map<std::string, uint64_t> writeback_hinted ABSL_GUARDED_BY(mu);
+  Tallies writeback_hinted ABSL_GUARDED_BY(mu);
   // StartReadahead hints, likewise.
-  std::map<std::string, uint64_t> readahead_hinted ABSL_GUARDED_BY(mu);
+  Tallies readahead_hinted ABSL_GUARDED_BY(mu);
   // Bytes mapped by MapResident, likewise.
-  std::map<std::string, uint64_t> resident_mapped ABSL_GUARDED_BY(mu);
+  Tallies resident_mapped ABSL_GUARDED_BY(mu);
+
+  // Adds `n` to the tally of `key`.
+  static void Add(Tallies* tally, absl::string_view key, uint64_t n) {
+    auto it = tally->find(key);
+    if (it == tally->end()) it = tally->emplace(std::string(key), 0).first;
+    it->second += n;
+  }
 
   // --- Paths ---
 
-  // Collapses repeated '/', drops a trailing '/' and leading "./".
-  static std::string Normalize(absl::string_view path) {
-    std::string out;
+  // Whether Normalize leaves `path` as it is.
+  static bool IsNormal(absl::string_view path) {
+    if (path.size() > 2 && path[0] == '.' && path[1] == '/') return false;
+    if (path.size() > 1 && path.back() == '/') return false;
+    return path.find("//") == absl::string_view::npos;
+  }
+  // `path` with repeated '/' collapsed, a trailing '/' and leading "./"
+  // dropped: a view of `path` itself when that changes nothing (the usual
+  // case), else of *buf, which then holds the normal form.
+  static absl::string_view Normalize(absl::string_view path, std::string* buf) {
+    if (IsNormal(path)) return path;
+    std::string& out = *buf;
+    out.clear();
     out.reserve(path.size());
     for (char c : path) {
       if (c == '/' && !out.empty() && out.back() == '/') continue;
@@ -129,37 +151,37 @@ struct MemEnv::State {
     if (out.size() > 1 && out.back() == '/') out.pop_back();
     return out;
   }
-  static std::string DirName(const std::string& p) {
+  static absl::string_view DirName(absl::string_view p) {
     size_t slash = p.rfind('/');
-    if (slash == std::string::npos) return ".";
+    if (slash == absl::string_view::npos) return ".";
     if (slash == 0) return "/";
     return p.substr(0, slash);
   }
-  static std::string BaseName(const std::string& p) {
+  static absl::string_view BaseName(absl::string_view p) {
     size_t slash = p.rfind('/');
-    return slash == std::string::npos ? p : p.substr(slash + 1);
+    return slash == absl::string_view::npos ? p : p.substr(slash + 1);
   }
-  static std::string Join(const std::string& dir, const std::string& name) {
-    if (dir == ".") return name;
-    if (dir == "/") return "/" + name;
-    return dir + "/" + name;
+  static std::string Join(absl::string_view dir, absl::string_view name) {
+    if (dir == ".") return std::string(name);
+    if (dir == "/") return absl::StrCat("/", name);
+    return absl::StrCat(dir, "/", name);
   }
-  static bool IsRoot(const std::string& p) { return p == "/" || p == "."; }
+  static bool IsRoot(absl::string_view p) { return p == "/" || p == "."; }
 
   // The directory holding `p`, or nullptr if it does not exist.
-  Dir* ParentOf(const std::string& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Dir* ParentOf(absl::string_view p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = dirs.find(DirName(p));
     return it == dirs.end() ? nullptr : &it->second;
   }
-  InodePtr FindFile(const std::string& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  InodePtr FindFile(absl::string_view p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (IsRoot(p)) return nullptr;
     Dir* dir = ParentOf(p);
     if (dir == nullptr) return nullptr;
     auto it = dir->current.find(BaseName(p));
     return it == dir->current.end() ? nullptr : it->second;
   }
-  bool IsDir(const std::string& p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return dirs.count(p) > 0;
+  bool IsDir(absl::string_view p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return dirs.find(p) != dirs.end();
   }
 
   // --- Crash and fault checks ---
@@ -388,21 +410,19 @@ class SnapshotRegion final : public MappedRegion {
 
 class MemEnv::MemFile final : public File {
  public:
-  MemFile(std::shared_ptr<State> state, std::string path, std::string key,
+  MemFile(std::shared_ptr<State> state, std::string path, absl::string_view key,
           std::shared_ptr<Inode> inode, bool writable, uint64_t epoch)
       : state_(std::move(state)),
         path_(std::move(path)),
-        key_(std::move(key)),
+        normal_path_(key == path_ ? std::string() : std::string(key)),
         inode_(std::move(inode)),
         writable_(writable),
         epoch_(epoch) {}
 
   ~MemFile() override {
     absl::MutexLock l(&state_->mu);
-    auto it = state_->open_counts.find(key_);
-    if (it != state_->open_counts.end() && --it->second <= 0) {
-      state_->open_counts.erase(it);
-    }
+    auto it = state_->open_counts.find(key());
+    if (it != state_->open_counts.end() && it->second > 0) --it->second;
   }
 
   const std::string& path() const override { return path_; }
@@ -447,12 +467,12 @@ class MemEnv::MemFile final : public File {
   void StartWriteback(uint64_t, uint64_t n) override {
     // Nothing to start in memory; recorded so that tests can see the hint.
     absl::MutexLock l(&state_->mu);
-    state_->writeback_hinted[key_] += n;
+    State::Add(&state_->writeback_hinted, key(), n);
   }
 
   void StartReadahead(uint64_t, uint64_t n) const override {
     absl::MutexLock l(&state_->mu);
-    state_->readahead_hinted[key_] += n;
+    State::Add(&state_->readahead_hinted, key(), n);
   }
 
   absl::Status Sync() override {
@@ -484,7 +504,7 @@ class MemEnv::MemFile final : public File {
     auto region = Map(size);
     if (region.ok()) {
       absl::MutexLock l(&state_->mu);
-      state_->resident_mapped[key_] += size;
+      State::Add(&state_->resident_mapped, key(), size);
     }
     return region;
   }
@@ -514,8 +534,14 @@ class MemEnv::MemFile final : public File {
   }
 
   const std::shared_ptr<State> state_;
-  const std::string path_;  // as given to OpenFile
-  const std::string key_;   // normalised
+  // The normalised path, which keys the env's per-path tallies.
+  absl::string_view key() const {
+    return normal_path_.empty() ? absl::string_view(path_)
+                                : absl::string_view(normal_path_);
+  }
+
+  const std::string path_;         // as given to OpenFile
+  const std::string normal_path_;  // normalised, if that is not path_ itself
   const std::shared_ptr<Inode> inode_;
   const bool writable_;
   const uint64_t epoch_;
@@ -545,7 +571,8 @@ MemEnv::~MemEnv() = default;
 
 absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
                                                        OpenMode mode) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpOpen, path);
   if (!s.ok()) return s;
@@ -567,17 +594,22 @@ absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
     }
     inode = std::make_shared<Inode>();
     State::DirOp op;
-    op.changes.emplace_back(State::BaseName(key), inode);
+    op.changes.emplace_back(std::string(State::BaseName(key)), inode);
     dir->Apply(std::move(op));
   }
-  ++state_->open_counts[key];
+  auto count = state_->open_counts.find(key);
+  if (count == state_->open_counts.end()) {
+    count = state_->open_counts.emplace(std::string(key), 0).first;
+  }
+  ++count->second;
   return std::unique_ptr<File>(new MemFile(state_, path, key, std::move(inode),
                                            mode != OpenMode::kReadOnly,
                                            state_->epoch));
 }
 
 absl::StatusOr<FileId> MemEnv::PathId(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->CheckAlive(path);
   if (!s.ok()) return s;
@@ -590,7 +622,8 @@ absl::StatusOr<FileId> MemEnv::PathId(const std::string& path) {
 }
 
 absl::StatusOr<bool> MemEnv::FileExists(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->CheckAlive(path);
   if (!s.ok()) return s;
@@ -599,8 +632,9 @@ absl::StatusOr<bool> MemEnv::FileExists(const std::string& path) {
 
 absl::Status MemEnv::RenameFile(const std::string& src,
                                 const std::string& dst) {
-  const std::string from = State::Normalize(src);
-  const std::string to = State::Normalize(dst);
+  std::string from_buf, to_buf;
+  const absl::string_view from = State::Normalize(src, &from_buf);
+  const absl::string_view to = State::Normalize(dst, &to_buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpRename, src);
   if (!s.ok()) return s;
@@ -627,13 +661,14 @@ absl::Status MemEnv::RenameFile(const std::string& src,
     State::Dir* from_dir = state_->ParentOf(from);
     if (from_dir == to_dir) {
       State::DirOp op;
-      op.changes.emplace_back(State::BaseName(from), nullptr);
-      op.changes.emplace_back(State::BaseName(to), inode);
+      op.changes.reserve(2);
+      op.changes.emplace_back(std::string(State::BaseName(from)), nullptr);
+      op.changes.emplace_back(std::string(State::BaseName(to)), inode);
       to_dir->Apply(std::move(op));
     } else {
       State::DirOp unlink, link;
-      unlink.changes.emplace_back(State::BaseName(from), nullptr);
-      link.changes.emplace_back(State::BaseName(to), inode);
+      unlink.changes.emplace_back(std::string(State::BaseName(from)), nullptr);
+      link.changes.emplace_back(std::string(State::BaseName(to)), inode);
       from_dir->Apply(std::move(unlink));
       to_dir->Apply(std::move(link));
     }
@@ -643,7 +678,8 @@ absl::Status MemEnv::RenameFile(const std::string& src,
 }
 
 absl::Status MemEnv::RemoveFile(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpRemove, path);
   if (!s.ok()) return s;
@@ -656,14 +692,15 @@ absl::Status MemEnv::RemoveFile(const std::string& path) {
         absl::StrCat(path, ": remove: no such file or directory"));
   }
   State::DirOp op;
-  op.changes.emplace_back(State::BaseName(key), nullptr);
+  op.changes.emplace_back(std::string(State::BaseName(key)), nullptr);
   state_->ParentOf(key)->Apply(std::move(op));
   state_->Mutated();
   return absl::OkStatus();
 }
 
 absl::Status MemEnv::CreateDirs(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->CheckAlive(path);
   if (!s.ok()) return s;
@@ -671,19 +708,20 @@ absl::Status MemEnv::CreateDirs(const std::string& path) {
   // Every prefix that ends before a '/', then the whole path.
   for (size_t pos = 1; pos <= key.size(); ++pos) {
     if (pos < key.size() && key[pos] != '/') continue;
-    const std::string prefix = key.substr(0, pos);
+    const absl::string_view prefix = key.substr(0, pos);
     if (state_->IsDir(prefix)) continue;
     if (state_->FindFile(prefix) != nullptr) {
       return absl::FailedPreconditionError(
           absl::StrCat(prefix, ": mkdir: exists and is not a directory"));
     }
-    state_->dirs[prefix];
+    state_->dirs[std::string(prefix)];
   }
   return absl::OkStatus();
 }
 
 absl::Status MemEnv::SyncDir(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpSyncDir, path);
   if (!s.ok()) return s;
@@ -703,7 +741,8 @@ absl::Status MemEnv::SyncDir(const std::string& path) {
 }
 
 absl::StatusOr<std::string> MemEnv::ReadFileToString(const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpRead, path);
   if (!s.ok()) return s;
@@ -717,7 +756,8 @@ absl::StatusOr<std::string> MemEnv::ReadFileToString(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(
     const std::string& path) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpLock, path);
   if (!s.ok()) return s;
@@ -747,7 +787,7 @@ absl::StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(
     }
     inode = std::make_shared<Inode>();
     State::DirOp op;
-    op.changes.emplace_back(State::BaseName(key), inode);
+    op.changes.emplace_back(std::string(State::BaseName(key)), inode);
     dir->Apply(std::move(op));
   }
   // The PID record is informational: it is kept out of the crash model (its
@@ -755,8 +795,9 @@ absl::StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(
   inode->data = absl::StrCat(::getpid());
   inode->synced = inode->data;
   inode->unsynced.clear();
-  state_->locks.insert(key);
-  return std::unique_ptr<FileLock>(new MemLock(state_, key, state_->epoch));
+  state_->locks.emplace(key);
+  return std::unique_ptr<FileLock>(
+      new MemLock(state_, std::string(key), state_->epoch));
 }
 
 uint64_t MemEnv::mutation_count() const {
@@ -817,7 +858,8 @@ uint64_t MemEnv::SpaceUsed() const {
 }
 
 absl::StatusOr<std::string> MemEnv::Contents(const std::string& path) const {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   std::shared_ptr<Inode> inode = state_->FindFile(key);
   if (inode == nullptr) {
@@ -827,14 +869,15 @@ absl::StatusOr<std::string> MemEnv::Contents(const std::string& path) const {
 }
 
 void MemEnv::SetContents(const std::string& path, std::string bytes) {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   // The file's directories are created (always durable) as needed.
   for (size_t pos = 1; pos < key.size(); ++pos) {
-    if (key[pos] == '/') state_->dirs[key.substr(0, pos)];
+    if (key[pos] == '/') state_->dirs[std::string(key.substr(0, pos))];
   }
-  State::Dir& dir = state_->dirs[State::DirName(key)];
-  const std::string name = State::BaseName(key);
+  State::Dir& dir = state_->dirs[std::string(State::DirName(key))];
+  const std::string name(State::BaseName(key));
   std::shared_ptr<Inode>& inode = dir.current[name];
   if (inode == nullptr) inode = std::make_shared<Inode>();
   // In place, so that open Files see the new bytes, as with a disk edited under
@@ -858,17 +901,18 @@ std::vector<std::string> MemEnv::ListFiles() const {
 }
 
 int MemEnv::OpenCount(const std::string& path) const {
-  const std::string key = State::Normalize(path);
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   auto it = state_->open_counts.find(key);
   return it == state_->open_counts.end() ? 0 : it->second;
 }
 
-uint64_t MemEnv::Tally(std::map<std::string, uint64_t> State::*tally,
-                       const std::string& path) const {
-  const std::string key = State::Normalize(path);
+uint64_t MemEnv::Tally(Tallies State::*tally, const std::string& path) const {
+  std::string buf;
+  const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
-  const std::map<std::string, uint64_t>& counts = (*state_).*tally;
+  const Tallies& counts = (*state_).*tally;
   auto it = counts.find(key);
   return it == counts.end() ? 0 : it->second;
 }

@@ -39,6 +39,7 @@
 #define KVINDEX_IO_MEM_ENV_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -169,9 +170,10 @@ class MemEnv : public Env {
   struct State;
   class MemFile;
   class MemLock;
+  // Per-path tallies, by normalised path (looked up by absl::string_view).
+  using Tallies = std::map<std::string, uint64_t, std::less<>>;
   // The count of `path` in one of the state's per-path tallies.
-  uint64_t Tally(std::map<std::string, uint64_t> State::*tally,
-                 const std::string& path) const;
+  uint64_t Tally(Tallies State::*tally, const std::string& path) const;
   std::shared_ptr<State> state_;
 };
 

@@ -145,6 +145,37 @@ TEST(MemEnvTest, RelativePathsAndNormalisation) {
   EXPECT_EQ(env.ListFiles(), (std::vector<std::string>{"a/b/g", "rel"}));
 }
 
+// A File keeps the path it was opened with; its open count and hints go to
+// the normal form, whichever form opened it.
+TEST(MemEnvTest, FilesOpenedByAnyFormOfAPathShareItsTallies) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirs("/d").ok());
+  auto a = Open(&env, "/d//f");
+  auto b = Open(&env, "/d/f");
+  auto c = Open(&env, "./rel/");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(a->path(), "/d//f");
+  EXPECT_EQ(c->path(), "./rel/");
+  EXPECT_EQ(env.OpenCount("/d/f"), 2);
+  EXPECT_EQ(env.OpenCount("rel"), 1);
+  a->StartWriteback(0, 3);
+  b->StartWriteback(0, 4);
+  c->StartReadahead(0, 5);
+  EXPECT_EQ(env.WritebackHinted("/d/f"), 7u);
+  EXPECT_EQ(env.ReadaheadHinted("./rel"), 5u);
+  a.reset();
+  EXPECT_EQ(env.OpenCount("/d//f"), 1);
+  b.reset();
+  c.reset();
+  EXPECT_EQ(env.OpenCount("/d/f"), 0);
+  EXPECT_EQ(env.OpenCount("rel"), 0);
+  // Closed and opened again: counted afresh.
+  auto d = Open(&env, "/d/f/");
+  EXPECT_EQ(env.OpenCount("/d/f"), 1);
+}
+
 TEST(MemEnvTest, ShortReadAtEndAndEof) {
   MemEnv env;
   env.SetContents("/f", "0123456789");
