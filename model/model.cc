@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 
 namespace kvindex {
@@ -12,7 +13,7 @@ namespace {
 // it may have changed.
 void ApplyStep(const Step& step, Map* m,
                std::vector<std::string>* touched = nullptr) {
-  if (step.clear) {
+  if (step.clear()) {
     if (touched != nullptr) {
       for (const auto& [key, value] : *m) touched->push_back(key);
     }
@@ -34,11 +35,56 @@ std::optional<std::string> Get(const Map& m, const std::string& key) {
   return it->second;
 }
 
+// Whether `a` and `b` bind `key` alike (both to one value, or neither).
+bool SameValue(const Map& a, const Map& b, const std::string& key) {
+  const auto x = a.find(key);
+  const auto y = b.find(key);
+  if (x == a.end() || y == b.end()) return x == a.end() && y == b.end();
+  return x->second == y->second;
+}
+
 std::string ShowValue(const std::optional<std::string>& v) {
   return v ? Quote(*v) : "absent";
 }
 
+// Whether `visits` are exactly the bindings of `shown`, each once: the common
+// case, checked with one allocation rather than one per binding.
+bool VisitsMatch(const Map& shown, const Visits& visits) {
+  if (visits.size() != shown.size()) return false;
+  // The bindings visited: as many as there are, and all distinct.
+  std::vector<const std::string*> visited;
+  visited.reserve(visits.size());
+  for (const auto& [k, v] : visits) {
+    auto it = shown.find(k);
+    if (it == shown.end() || it->second != v) return false;
+    visited.push_back(&it->first);
+  }
+  std::sort(visited.begin(), visited.end(), std::less<const std::string*>());
+  return std::adjacent_find(visited.begin(), visited.end()) == visited.end();
+}
+
 }  // namespace
+
+std::string Step::Label() const {
+  switch (kind) {
+    case Kind::kReplace:
+      return "replace " + Quote(changes[0].first) + "=" +
+             Quote(*changes[0].second) + (overcommit ? " (overcommit)" : "");
+    case Kind::kFilter: {
+      std::string label = "filter, removing";
+      for (size_t i = 0; i < changes.size() && i < kMaxShown; ++i) {
+        label += " " + Quote(changes[i].first);
+      }
+      if (changes.size() > kMaxShown) {
+        label += " ... " + std::to_string(changes.size() - kMaxShown) + " more";
+      }
+      return label;
+    }
+    case Kind::kClear:
+      return "clear";
+  }
+  return "";
+}
 
 std::string Quote(const std::string& bytes) {
   std::string out = "\"";
@@ -91,12 +137,6 @@ std::string ShowDifferences(const Map& shown, const Map& expected) {
 
 void IndexModel::Append(Step step, Outcome outcome) {
   ApplyStep(step, &current_);
-  if (step.clear) since_clear_.clear();
-  for (const auto& [key, value] : step.changes) {
-    if (!value) continue;
-    since_clear_[key].insert(*value);
-    ever_[key].insert(*value);
-  }
   steps_.push_back(std::move(step));
   if (outcome == Outcome::kFailed) {
     maybe_flushed_ = end();
@@ -107,12 +147,24 @@ void IndexModel::Append(Step step, Outcome outcome) {
 void IndexModel::Replace(const std::string& key, const std::string& value,
                          bool overcommit, Outcome outcome) {
   Step step;
+  step.kind = Step::Kind::kReplace;
+  step.overcommit = overcommit;
   step.changes.emplace_back(key, value);
-  step.label = "replace " + Quote(key) + "=" + Quote(value) +
-               (overcommit ? " (overcommit)" : "");
   Append(std::move(step), outcome);
   if (!overcommit) merge_may_run_ = true;
   if (merge_may_run_) maybe_flushed_ = end();
+}
+
+void IndexModel::CollectValues() const {
+  for (; collected_ < steps_.size(); ++collected_) {
+    const Step& step = steps_[collected_];
+    if (step.clear()) since_clear_.clear();
+    for (const auto& [key, value] : step.changes) {
+      if (!value) continue;
+      since_clear_[key].insert(*value);
+      ever_[key].insert(*value);
+    }
+  }
 }
 
 std::optional<std::string> IndexModel::Find(const std::string& key) const {
@@ -121,15 +173,10 @@ std::optional<std::string> IndexModel::Find(const std::string& key) const {
 
 void IndexModel::Filter(const KeepFn& keep, Outcome outcome) {
   Step step;
-  step.label = "filter, removing";
+  step.kind = Step::Kind::kFilter;
   for (const auto& [key, value] : current_) {
     if (keep(key, value)) continue;
     step.changes.emplace_back(key, std::nullopt);
-    if (step.changes.size() <= kMaxShown) step.label += " " + Quote(key);
-  }
-  if (step.changes.size() > kMaxShown) {
-    step.label +=
-        " ... " + std::to_string(step.changes.size() - kMaxShown) + " more";
   }
   const size_t start = end();
   Append(std::move(step), outcome);
@@ -141,8 +188,7 @@ void IndexModel::Filter(const KeepFn& keep, Outcome outcome) {
 
 void IndexModel::Clear(Outcome outcome) {
   Step step;
-  step.clear = true;
-  step.label = "clear";
+  step.kind = Step::Kind::kClear;
   if (merge_may_run_) merge_may_have_aborted_ = true;
   Append(std::move(step), outcome);
   if (outcome == Outcome::kFailed) return;
@@ -224,7 +270,7 @@ std::vector<size_t> IndexModel::Matching(const Map& m, size_t lo,
   // change: state(p) == m exactly when there is none.
   std::set<std::string> differ;
   const auto update = [&](const std::string& key) {
-    if (Get(state, key) == Get(m, key)) {
+    if (SameValue(state, m, key)) {
       differ.erase(key);
     } else {
       differ.insert(key);
@@ -254,13 +300,16 @@ std::string IndexModel::DescribeSteps(size_t lo, size_t hi) const {
       os << "    ... " << count - kMaxShown << " more steps\n";
       p = last - kMaxShown / 2;
     }
-    os << "    step " << p << ": " << steps_[p - 1].label << "\n";
+    os << "    step " << p << ": " << steps_[p - 1].Label() << "\n";
   }
   return os.str();
 }
 
 std::string IndexModel::ExplainRange(const Map& observed, size_t lo, size_t hi,
                                      bool prefix) const {
+  // state(p) itself obeys both rules: no explanation to build. Matching is
+  // much cheaper than the per-key analysis below.
+  if (!Matching(observed, lo, hi).empty()) return "";
   // Per key: every value (or absence) it has in state(p), p in [lo, hi], with
   // the first position where it has it. A key's value changes only where a
   // step touches it.
@@ -299,7 +348,7 @@ std::string IndexModel::ExplainRange(const Map& observed, size_t lo, size_t hi,
            "): " + ShowMap(StateAt(lo)) + "\n  steps after it:\n" +
            DescribeSteps(lo, hi);
   }
-  if (prefix && Matching(observed, lo, hi).empty()) {
+  if (prefix) {
     return "prefix rule violated: " + ShowMap(observed) +
            " is state(p) for no p in [" + std::to_string(lo) + ", " +
            std::to_string(hi) + "]\n  state(" + std::to_string(lo) +
@@ -316,9 +365,11 @@ std::vector<int> IndexModel::ReadOnlyIds() const {
 }
 
 void IndexModel::Crash() {
+  CollectValues();  // the values bound stay in since_clear_ and ever_
   base_ = StateAt(durable_);
   current_ = base_;
   steps_.clear();
+  collected_ = 0;
   durable_ = flushed_ = maybe_flushed_ = 0;
   merge_may_run_ = false;
   merge_may_have_aborted_ = false;
@@ -328,6 +379,7 @@ void IndexModel::Crash() {
 }
 
 std::string CheckIterVisits(const Map& shown, const Visits& visits) {
+  if (VisitsMatch(shown, visits)) return "";
   std::map<std::string, std::vector<std::string>> by_key;
   for (const auto& [k, v] : visits) by_key[k].push_back(v);
   std::ostringstream os;

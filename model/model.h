@@ -100,12 +100,17 @@ using Visits = std::vector<std::pair<std::string, std::string>>;
 
 enum class Outcome { kOk, kFailed };
 
-// One atomic change: `clear` empties the map first, then each change binds
+// One atomic change: a clear empties the map first, then each change binds
 // (value) or removes (nullopt) a key.
 struct Step {
-  bool clear = false;
+  enum class Kind { kReplace, kFilter, kClear };
+  Kind kind = Kind::kReplace;
+  bool overcommit = false;  // of a replace
   std::vector<std::pair<std::string, std::optional<std::string>>> changes;
-  std::string label;  // for explanations, e.g. "replace k=v"
+
+  bool clear() const { return kind == Kind::kClear; }
+  // For explanations, e.g. "replace k=v"; built only when one is shown.
+  std::string Label() const;
 };
 
 class IndexModel {
@@ -182,11 +187,20 @@ class IndexModel {
   void Crash();
 
   // Every value each key was bound to since the last clear / ever.
-  const ValueSets& ValuesSinceClear() const { return since_clear_; }
-  const ValueSets& ValuesEver() const { return ever_; }
+  const ValueSets& ValuesSinceClear() const {
+    CollectValues();
+    return since_clear_;
+  }
+  const ValueSets& ValuesEver() const {
+    CollectValues();
+    return ever_;
+  }
 
  private:
   void Append(Step step, Outcome outcome);
+  // Brings since_clear_ and ever_ up to date with the steps not collected yet:
+  // done only when they are asked for, as most drivers never ask.
+  void CollectValues() const;
 
   Map base_;                 // state(0)
   std::vector<Step> steps_;  // steps 1..end
@@ -199,8 +213,10 @@ class IndexModel {
   bool writer_open_ = true;
   std::set<int> handles_ = {0};
   std::map<int, std::pair<size_t, size_t>> readers_;
-  ValueSets since_clear_;
-  ValueSets ever_;
+  // The values bound by steps_[0, collected_), and before them.
+  mutable ValueSets since_clear_;
+  mutable ValueSets ever_;
+  mutable size_t collected_ = 0;
 };
 
 // "" if one Iter call's `visits` are exactly the bindings of `shown`, each

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <optional>
+#include <set>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -297,6 +298,51 @@ TEST(IndexModel, ValuesSinceClearForgetClearedValues) {
   m.Replace("a", "2");
   EXPECT_EQ(m.ValuesSinceClear().at("a"), (std::set<std::string>{"2"}));
   EXPECT_EQ(m.ValuesEver().at("a"), (std::set<std::string>{"1", "2"}));
+}
+
+TEST(IndexModel, ValuesAreKeptAcrossCrashesWheneverAskedFor) {
+  IndexModel m;
+  m.Replace("a", "1");
+  EXPECT_EQ(m.ValuesEver().at("a"), (std::set<std::string>{"1"}));
+  m.Replace("a", "2");
+  m.Crash();
+  m.Replace("a", "3");
+  m.Replace("b", "4");
+  EXPECT_EQ(m.ValuesSinceClear().at("a"),
+            (std::set<std::string>{"1", "2", "3"}));
+  m.Clear();
+  m.Replace("b", "5");
+  EXPECT_EQ(m.ValuesSinceClear().count("a"), 0u);
+  EXPECT_EQ(m.ValuesSinceClear().at("b"), (std::set<std::string>{"5"}));
+  EXPECT_EQ(m.ValuesEver().at("a"), (std::set<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(m.ValuesEver().at("b"), (std::set<std::string>{"4", "5"}));
+}
+
+TEST(IndexModel, DescribeStepsLabelsEachKind) {
+  IndexModel m;
+  m.Replace("a", "1");
+  m.Replace("b", "\x01", true);
+  m.Filter([](const std::string& k, const std::string&) { return k != "a"; });
+  m.Clear();
+  EXPECT_EQ(m.DescribeSteps(0, 4),
+            "    step 1: replace \"a\"=\"1\"\n"
+            "    step 2: replace \"b\"=\"\\x01\" (overcommit)\n"
+            "    step 3: filter, removing \"a\"\n"
+            "    step 4: clear\n");
+  EXPECT_EQ(m.DescribeSteps(1, 2),
+            "    step 2: replace \"b\"=\"\\x01\" (overcommit)\n");
+}
+
+TEST(IndexModel, FilterLabelShowsAtMostSomeKeys) {
+  IndexModel m;
+  for (size_t i = 0; i < kMaxShown + 3; ++i) {
+    m.Replace("k" + std::to_string(100 + i), "v", true);
+  }
+  m.Filter([](const std::string&, const std::string&) { return false; });
+  const std::string steps = m.DescribeSteps(m.end() - 1, m.end());
+  EXPECT_THAT(steps, HasSubstr("filter, removing \"k100\" \"k101\""));
+  EXPECT_THAT(steps, HasSubstr(" \"k139\" ... 3 more\n"));
+  EXPECT_THAT(steps, Not(HasSubstr("k140")));
 }
 
 TEST(CheckIterVisits, AcceptsEachBindingOnceInAnyOrder) {
