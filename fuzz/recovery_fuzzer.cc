@@ -292,42 +292,51 @@ class Driver {
     injected_ = true;
   }
 
-  // The writer's view as a map; nullopt if an operation failed on the way (then
-  // the view is not checked).
-  std::optional<model::Map> Snapshot(const RawIndex& index, const char* what,
-                                     model::Visits* visits_out) {
+  // Checks the writer's view: what Find and Mem show of each key agrees with
+  // Iter's first visit of it, and the bindings shown have the schema's sizes.
+  // Fills *visits_out with Iter's visits; false if an operation failed on the
+  // way (then the view is not checked).
+  bool CheckView(const RawIndex& index, const char* what,
+                 model::Visits* visits_out) {
     absl::StatusOr<Visits> visits = IterAll(index);
     if (!visits.ok()) {
       FUZZ_LOG(what, ": iter -> ", Describe(visits.status()));
-      return std::nullopt;
+      return false;
     }
-    model::Map shown = FirstVisits(*visits);
     for (const std::string& k : keys_) {
       std::string v;
       absl::StatusOr<bool> found = FindValue(index, k, &v);
-      if (!found.ok()) return std::nullopt;
-      auto it = shown.find(k);
-      FUZZ_CHECK(*found == (it != shown.end()) && (!*found || v == it->second),
+      if (!found.ok()) return false;
+      const std::string* shown = FirstVisit(*visits, k);
+      FUZZ_CHECK(*found == (shown != nullptr) && (!*found || v == *shown),
                  absl::StrCat(what, ": Find(", Hex(k), ") = ",
                               *found ? Hex(v) : "absent", " but Iter shows ",
-                              it == shown.end() ? "nothing" : Hex(it->second)));
+                              shown == nullptr ? "nothing" : Hex(*shown)));
       absl::StatusOr<bool> mem = index.Mem(k);
       FUZZ_CHECK(!mem.ok() || *mem == *found, "Mem != Find");
     }
-    for (const auto& kv : shown) {
+    for (const auto& kv : *visits) {
+      if (FirstVisit(*visits, kv.first) != &kv.second) continue;  // not shown
       FUZZ_CHECK(
           kv.first.size() == kOpKeySize && kv.second.size() == kOpValueSize,
           "binding of the wrong size");
     }
-    *visits_out = model::Visits(visits->begin(), visits->end());
-    return shown;
+    *visits_out = *std::move(visits);
+    return true;
+  }
+
+  // The writer's view as a map, checked as CheckView checks it; nullopt if an
+  // operation failed on the way.
+  std::optional<model::Map> Snapshot(const RawIndex& index, const char* what,
+                                     model::Visits* visits_out) {
+    if (!CheckView(index, what, visits_out)) return std::nullopt;
+    return FirstVisits(*visits_out);
   }
 
   void Observe(const char* what) {
     if (failed_ || env_.crashed() || index_ == nullptr) return;
     model::Visits visits;
-    std::optional<model::Map> shown = Snapshot(*index_, what, &visits);
-    if (!shown.has_value()) return;
+    if (!CheckView(*index_, what, &visits)) return;
     // Every binding visited exactly once, with its value (a second visit is
     // wrong whatever value it carries: no set of older values is needed).
     const std::string bad = model::CheckIterVisits(model_.Bindings(), visits);
