@@ -337,10 +337,14 @@ struct MemEnv::State {
 
     for (const InodePtr& inode : inodes) {
       const size_t n = inode->unsynced.size();
+      if (n == 0) {  // nothing to lose, and no draw
+        inode->data = inode->synced;
+        continue;
+      }
       std::string bytes = inode->synced;
-      if (options.pages_in_any_order && n > 0) {
+      if (options.pages_in_any_order) {
         bytes = PagesInAnyOrder(*inode, options.page_size, &rng);
-      } else if (options.keep_unsynced_prefix && n > 0) {
+      } else if (options.keep_unsynced_prefix) {
         const size_t k = static_cast<size_t>(Draw(&rng, n));
         for (size_t i = 0; i < k; ++i) {
           ApplyWrite(&bytes, inode->unsynced[i].first,
