@@ -261,6 +261,33 @@ TEST_F(FlushSumsTest, ACloseAfterADurableFlushRemovesTheSidecar) {
   EXPECT_EQ(ReadRecords(*log), Records(0, 4));
 }
 
+// A close removes the sidecar durably: were it to come back after a power
+// cut, it would disown the records a writer without checksums appended since,
+// and the next open with checksums would cut those durable records.
+TEST_F(FlushSumsTest, TheSidecarACloseRemovedStaysRemovedAfterAPowerCut) {
+  const std::string sidecar = FlushSums::PathFor(kLog);
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 1)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  ASSERT_OK(log->Close());
+  EXPECT_FALSE(Exists(&env_, sidecar));
+
+  log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(1, 2)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  ASSERT_OK(log->Close());
+
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  EXPECT_FALSE(Exists(&env_, sidecar));
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 3));
+}
+
 TEST_F(FlushSumsTest, ClearReplacesTheSidecarOrRemovesItWithTheFile) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);

@@ -596,19 +596,27 @@ absl::Status IndexFile::Close() {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
+  absl::Status closed;
   if (sums_ != nullptr && buffer_.empty() && !unsynced_writes_) {
     // Every record is durable: nothing is left to vouch for, and without the
-    // sidecar a library that does not keep it (the OCaml one) may write the
-    // log next. Were the removal lost, the sidecar would still vouch for all.
-    const absl::Status removed = env_->RemoveFile(sums_->path());
-    (void)removed;  // best effort: a complete sidecar is harmless
+    // sidecar a writer that does not keep it (the OCaml library, or this one
+    // without the option) may write the log next. The removal is made
+    // durable: a sidecar that a power cut brought back would disown what such
+    // a writer appended, and the next open with checksums would cut it. A
+    // failed removal is harmless (the sidecar vouches for every record, and a
+    // writer without the option removes it at its open).
+    const std::string sums_path = sums_->path();
+    if (env_->RemoveFile(sums_path).ok()) {
+      closed = Annotate(env_->SyncDir(Dirname(path_)), sums_path,
+                        "syncing the directory after removing");
+    }
   }
   sums_.reset();
   buffer_.clear();
   buffer_.shrink_to_fit();
   offset_ = flushed_;
   file_.reset();
-  return absl::OkStatus();
+  return closed;
 }
 
 std::string StoreDir(const std::string& root) {
