@@ -157,11 +157,8 @@ absl::Status FlushSums::RemoveStale(Env* env, const std::string& log_path) {
   if (!exists) return absl::OkStatus();
   KVINDEX_RETURN_IF_ERROR(
       Annotate(env->RemoveFile(path), path, "removing a stale sidecar"));
-  const size_t slash = log_path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                       : log_path.substr(0, slash);
-  return Annotate(env->SyncDir(dir), path, "syncing the directory");
+  return Annotate(env->SyncDir(Dirname(log_path)), path,
+                  "syncing the directory");
 }
 
 absl::Status FlushSums::Add(uint64_t begin, absl::string_view records) {
