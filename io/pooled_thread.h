@@ -14,10 +14,7 @@
 // thread live on until the OS thread exits, which may be long after join().
 // At most kMaxIdle threads wait in the cache; more exit when their function
 // returns. A child process made by fork() starts with an empty cache.
-// ThreadSanitizer cannot follow a fork() made while other threads exist (a
-// child that starts a thread is killed), so its builds keep no idle thread:
-// there every PooledThread is a std::thread of its own, ended when join()
-// returns.
+// Builds without KVINDEX_POOLED_THREAD_CACHE keep no idle thread (see below).
 //
 // Thread safety: a PooledThread object is used by one thread at a time (like
 // std::thread); any number of them may start and join concurrently.
@@ -28,12 +25,13 @@
 #include <functional>
 #include <memory>
 
-#if defined(__SANITIZE_THREAD__)
-#define KVINDEX_POOLED_THREAD_NO_CACHE 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KVINDEX_POOLED_THREAD_NO_CACHE 1
-#endif
+// The cache is built only with KVINDEX_POOLED_THREAD_CACHE (the fuzz
+// configuration sets it): a process that fork()s while idle threads exist may
+// give the child a lock one of them held, and ThreadSanitizer kills a child
+// that starts a thread after such a fork. Elsewhere every PooledThread is a
+// std::thread of its own, ended when join() returns.
+#if defined(KVINDEX_POOLED_THREAD_CACHE) && !defined(__SANITIZE_THREAD__)
+#define KVINDEX_POOLED_THREAD_KEEPS_IDLE 1
 #endif
 
 namespace kvindex {
@@ -41,10 +39,10 @@ namespace kvindex {
 class PooledThread {
  public:
   // Idle threads kept for reuse at most.
-#ifdef KVINDEX_POOLED_THREAD_NO_CACHE
-  static constexpr size_t kMaxIdle = 0;
-#else
+#ifdef KVINDEX_POOLED_THREAD_KEEPS_IDLE
   static constexpr size_t kMaxIdle = 16;
+#else
+  static constexpr size_t kMaxIdle = 0;
 #endif
 
   // Not joinable.
