@@ -1,0 +1,47 @@
+#include "io/epoch.h"
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#endif
+
+namespace kvindex {
+
+#ifdef __linux__
+
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t),
+              "the futex word is the atomic's own storage");
+
+void Epoch::WaitPast(uint32_t seen) const {
+  // The kernel sleeps only while the word still holds `seen`, checked under
+  // its own lock against FUTEX_WAKE: an Advance before the sleep ends it.
+  // Interrupted or spurious returns loop.
+  while (value_.load(std::memory_order_acquire) == seen) {
+    syscall(SYS_futex, &value_, FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+  }
+}
+
+void Epoch::Advance() {
+  value_.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &value_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+#else
+
+void Epoch::WaitPast(uint32_t seen) const {
+  absl::MutexLock lock(&mu_);
+  while (value_.load(std::memory_order_acquire) == seen) moved_.Wait(&mu_);
+}
+
+void Epoch::Advance() {
+  absl::MutexLock lock(&mu_);
+  value_.fetch_add(1, std::memory_order_release);
+  moved_.SignalAll();
+}
+
+#endif
+
+}  // namespace kvindex
