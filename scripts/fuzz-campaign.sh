@@ -20,7 +20,8 @@
 # "cov: ft:" of the merged corpus.
 #
 # Environment:
-#   FUZZ_WORK_DIR       work corpora, logs and crashes (default /tmp/kvindex-fuzz)
+#   FUZZ_WORK_DIR       work corpora, logs and crashes (default /tmp/kvindex-fuzz-work; not the
+#                       fuzz build's Bazel output base, /tmp/kvindex-fuzz in README.md)
 #   BAZEL_STARTUP_OPTS  startup options for Bazel, e.g. --output_base=/tmp/ob_fuzz
 #   KVINDEX_FUZZ_TOLERATE  known bugs to step over (see fuzz/fuzz_util.h)
 # Exit status: 0 if no target crashed, 1 otherwise, 2 on usage or build errors.
@@ -55,7 +56,7 @@ echo "== building //fuzz:all with --config=fuzz" >&2
 bazel_cmd build --config=fuzz //fuzz:all || { echo "build failed" >&2; exit 2; }
 bin="$(bazel_cmd info --config=fuzz bazel-bin 2>/dev/null)/fuzz"
 
-work="${FUZZ_WORK_DIR:-/tmp/kvindex-fuzz}"
+work="${FUZZ_WORK_DIR:-/tmp/kvindex-fuzz-work}"
 declare -A summary
 failed=0
 
@@ -106,7 +107,7 @@ for t in "${targets[@]}"; do
     rm -rf "$fresh"; mkdir -p "$fresh"
     find "fuzz/corpus/$t" -maxdepth 1 -type f \( -name 'seed_*' -o -name 'bug_*' -o -name 'regress_*' \) \
       -exec cp {} "$fresh/" \;
-    if "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 "$fresh" "fuzz/corpus/$t" "$dir/corpus" \
+    if "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 -artifact_prefix="$dir/artifacts/" "$fresh" "fuzz/corpus/$t" "$dir/corpus" \
          > "$dir/logs/merge.log" 2>&1; then
       find "fuzz/corpus/$t" -maxdepth 1 -type f -delete
       cp "$fresh"/* "fuzz/corpus/$t/"
@@ -115,7 +116,7 @@ for t in "${targets[@]}"; do
     fi
   else
     echo "== $t: merging new inputs into fuzz/corpus/$t" >&2
-    "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 "fuzz/corpus/$t" "$dir/corpus" \
+    "$bin/$t" "${flags[@]}" -set_cover_merge=1 -timeout=30 -artifact_prefix="$dir/artifacts/" "fuzz/corpus/$t" "$dir/corpus" \
       > "$dir/logs/merge.log" 2>&1 || echo "!! $t: merge exited with an error (see $dir/logs/merge.log)" >&2
   fi
   n_after=$(find "fuzz/corpus/$t" -type f | wc -l)
