@@ -381,7 +381,10 @@ struct MemEnv::State {
           options.keep_unsynced_prefix || options.pages_in_any_order
               ? static_cast<size_t>(Draw(&rng, dir.ops.size()))
               : 0;
-      for (size_t i = 0; i < j; ++i) {
+      for (size_t i = 0; i < dir.ops.size(); ++i) {
+        const bool kept =
+            options.dir_ops_in_any_order ? Draw(&rng, 1) == 1 : i < j;
+        if (!kept) continue;
         for (const auto& change : dir.ops[i].changes) {
           if (change.second == nullptr) {
             dir.durable.erase(change.first);

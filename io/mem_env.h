@@ -16,6 +16,11 @@
 // without the pages of records it covers, which then read as zeros (or as
 // what the page held before).
 //
+// With CrashOptions::dir_ops_in_any_order, a directory's unsynced entry
+// operations survive each by its own draw, as on a file system that writes
+// directory blocks back in any order: a later rename can survive without an
+// earlier one.
+//
 // With CrashOptions::overwrites_overtake_appends, a crash may also keep some
 // later writes out of order, as a file system that writes back a rewritten
 // page before the pages that extend the file: after the kept prefix (and the
@@ -74,6 +79,12 @@ struct CrashOptions {
   // Overrides the three options above; directory operations keep a prefix.
   bool pages_in_any_order = false;
   uint64_t page_size = 4096;
+  // A file system that writes its directory blocks back in any order (ext2,
+  // or ext4 without a journal): each directory operation issued since the
+  // directory's last SyncDir survives by its own draw, not as a prefix. A
+  // rename within one directory stays one operation (all or nothing).
+  // Overrides the prefix drawn for directories by the options above.
+  bool dir_ops_in_any_order = false;
 };
 
 // Operation kinds, as a bit mask, for error injection and operation counting.

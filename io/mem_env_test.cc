@@ -685,6 +685,44 @@ TEST(MemEnvCrashTest, RenameWithoutSyncDirCanRevert) {
   EXPECT_EQ(ContentsOrMissing(env, "/tmp"), "<missing>");
 }
 
+// Two renames in one directory, nothing synced after them: a prefix of the
+// two keeps the second only with the first; dir_ops_in_any_order may keep the
+// second alone, and keeps each rename whole.
+TEST(MemEnvCrashTest, DirOpsInAnyOrderMayKeepALaterRenameWithoutAnEarlierOne) {
+  using State = std::pair<std::string, std::string>;  // /a, /b
+  const auto crash_outcomes = [](bool any_order) {
+    std::set<State> seen;
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+      MemEnv env;
+      WriteDurable(&env, "/a", "old a");
+      WriteDurable(&env, "/b", "old b");
+      WriteDurable(&env, "/a_new", "new a");
+      WriteDurable(&env, "/b_new", "new b");
+      EXPECT_TRUE(env.RenameFile("/a_new", "/a").ok());
+      EXPECT_TRUE(env.RenameFile("/b_new", "/b").ok());
+      CrashOptions crash;
+      crash.seed = seed;
+      crash.dir_ops_in_any_order = any_order;
+      env.Restart(crash);
+      const State got(ContentsOrMissing(env, "/a"),
+                      ContentsOrMissing(env, "/b"));
+      // A kept rename also removed its source name.
+      EXPECT_EQ(ContentsOrMissing(env, "/a_new") == "<missing>",
+                got.first == "new a");
+      EXPECT_EQ(ContentsOrMissing(env, "/b_new") == "<missing>",
+                got.second == "new b");
+      seen.insert(got);
+    }
+    return seen;
+  };
+  const std::set<State> prefixes = {
+      {"old a", "old b"}, {"new a", "old b"}, {"new a", "new b"}};
+  EXPECT_EQ(crash_outcomes(false), prefixes);
+  std::set<State> any = prefixes;
+  any.insert({"old a", "new b"});
+  EXPECT_EQ(crash_outcomes(true), any);
+}
+
 TEST(MemEnvCrashTest, RenameWithSyncDirIsDurable) {
   for (uint64_t seed = 0; seed < 30; ++seed) {
     MemEnv env;

@@ -218,6 +218,7 @@ TEST(DurableFlushProperty, AcknowledgedFlushesSurvivePowerLoss) {
         const bool log_checksums = *rc::gen::arbitrary<bool>();
         crash.pages_in_any_order = log_checksums && *rc::gen::arbitrary<bool>();
         crash.page_size = *rc::gen::element<uint64_t>(64, 4096);
+        crash.dir_ops_in_any_order = *rc::gen::arbitrary<bool>();
 
         MemEnv env;
         Options options = StoreOptions(&env, layout, log_size);

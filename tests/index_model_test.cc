@@ -1169,7 +1169,8 @@ class CrashCmd : public Cmd {
         overtake_(*rc::gen::arbitrary<bool>()),
         page_size_(ctx.config.log_checksums && *rc::gen::arbitrary<bool>()
                        ? *rc::gen::element<uint64_t>(64, 512, 4096)
-                       : 0) {}
+                       : 0),
+        dir_any_order_(*rc::gen::arbitrary<bool>()) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -1188,6 +1189,7 @@ class CrashCmd : public Cmd {
     options.overwrites_overtake_appends = overtake_;
     options.pages_in_any_order = page_size_ > 0;
     options.page_size = page_size_;
+    options.dir_ops_in_any_order = dir_any_order_;
     sut.env.Restart(options);
     ReopenWriter(sut, "after the crash");
     const model::Map got =
@@ -1216,6 +1218,7 @@ class CrashCmd : public Cmd {
        << (tear_ ? ", tear" : "")
        << (overtake_ ? ", overwrites overtake appends" : "");
     if (page_size_ > 0) os << ", pages of " << page_size_ << " in any order";
+    if (dir_any_order_) os << ", directory operations in any order";
     os << ") + Reopen()";
   }
 
@@ -1229,6 +1232,8 @@ class CrashCmd : public Cmd {
   bool overtake_;
   // > 0: a power cut persisting pages of this size in any order.
   uint64_t page_size_;
+  // Directory entries persisted in any order (no journal to order them).
+  bool dir_any_order_;
 };
 
 // --- Injected IO errors ------------------------------------------------------
