@@ -189,6 +189,9 @@ class Driver {
         // without phantoms (docs/design.md §11.2).
         co.pages_in_any_order = (a & 8) != 0 && options_.log_checksums;
         co.page_size = 64;
+        // The seed's top bit also picks directories that persist their
+        // operations in any order (a file system without a journal).
+        co.dir_ops_in_any_order = (co.seed & 0x80) != 0;
         CrashAndRecover(co);
         break;
       }
@@ -389,7 +392,8 @@ class Driver {
     FUZZ_LOG("crash and recover: seed ", co.seed, " keep_prefix ",
              co.keep_unsynced_prefix, " tear ", co.tear_last_write,
              " overwrites overtake appends ", co.overwrites_overtake_appends,
-             " pages in any order ", co.pages_in_any_order);
+             " pages in any order ", co.pages_in_any_order,
+             " directory operations in any order ", co.dir_ops_in_any_order);
     hooks_.Reset();
     if (index_ != nullptr) (void)index_->AwaitMerge();
     env_.Restart(co);
