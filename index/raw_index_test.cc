@@ -662,7 +662,10 @@ TEST_F(RawIndexTest, CrashAtEveryWritePoint) {
       }
     }
     const bool crashed = env.crashed();
-    env.Restart(CrashOptions{crash_at * 7919 + 1, true, true});
+    CrashOptions crash{crash_at * 7919 + 1, true, true};
+    // Every other crash point with the directory operations in any order.
+    crash.dir_ops_in_any_order = crash_at % 2 == 1;
+    env.Restart(crash);
     auto index = RawIndex::Open(kRoot, TestSchema(), o);
     ASSERT_TRUE(index.ok())
         << "crash at " << crash_at << ": " << index.status();
