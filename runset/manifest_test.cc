@@ -311,6 +311,7 @@ TEST_F(ManifestFileTest, ACrashAtAnyPointLeavesTheOldOrTheNewManifest) {
       crash.seed = seed;
       crash.keep_unsynced_prefix = seed % 3 != 0;
       crash.tear_last_write = seed % 2 == 0;
+      crash.dir_ops_in_any_order = seed >= 3;
       env.Restart(crash);
       absl::StatusOr<std::optional<Manifest>> m = ReadManifest(&env, kDir);
       ASSERT_TRUE(m.ok()) << m.status();
