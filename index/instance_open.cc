@@ -243,10 +243,12 @@ absl::Status Instance::RecoverLogAsync() {
                            options_.flush_callback, options_.log_checksums));
     stats_internal::AddLogBytesUnvouched(stale->unvouched_bytes_cut());
     KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
+    KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
+                             ReadClearMarker(env_.get(), StoreDir(root_)));
     KVINDEX_ASSIGN_OR_RETURN(
         const bool wanted,
-        PlanLogAsyncRecovery(
-            {Path("log_async"), stale->generation(), generation_, committed}));
+        PlanLogAsyncRecovery({Path("log_async"), stale->generation(),
+                              generation_, committed, marker}));
     if (!wanted) return Failed(stale->Clear(generation_, /*reopen=*/false));
   }
   // Once the merge reset the log (same generation), the log may already hold

@@ -65,12 +65,21 @@ absl::StatusOr<bool> PlanLogAsyncRecovery(const LogAsyncFacts& f) {
     if (f.committed_generation == l) return true;
     if (f.committed_generation < l) return false;
   }
+  // A merge committed and reset the log to `a` but failed before its copy;
+  // then a clear to `l` reset the log again and was cut before it removed
+  // log_async: what log_async holds was written before the clear.
+  if (IsNext(l, a) && f.clear_marker_generation == l &&
+      f.committed_generation < l) {
+    return false;
+  }
   return absl::DataLossError(absl::StrCat(
       f.log_async_path, ": header field generation: ", a,
       " next to the log's (", l, ") and the last merge commit's (",
       f.committed_generation,
       ") is a state no merge or clear leaves (log_async is one ahead of the "
-      "log, or at its generation): a damaged header; nothing was changed"));
+      "log, or at its generation, or one behind it with the marker of a "
+      "clear to the log's generation): a damaged header; nothing was "
+      "changed"));
 }
 
 }  // namespace kvindex

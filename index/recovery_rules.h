@@ -53,13 +53,17 @@ struct LogAsyncFacts {
   // The generation of the last merge commit on disk (the data file's or the
   // manifest's; -1 without either), after PlanDataRecovery's step.
   int64_t committed_generation;
+  // The clear marker's generation, if there is one (clear_marker.h).
+  std::optional<int64_t> clear_marker_generation = std::nullopt;
 };
 
 // Whether a log_async found at open holds writes to copy into the log (true:
 // its merge was cut before its commit, or after it but before the copy) or was
 // left by a clear (false: it is removed). A merge creates it one generation
 // ahead of the log; a clear leaves it at the log's generation with no merge
-// committed at that generation.
+// committed at that generation, or one behind the log when the merge had
+// already reset the log and the clear came before the copy: then the clear's
+// marker at the log's generation is the second fact.
 absl::StatusOr<bool> PlanLogAsyncRecovery(const LogAsyncFacts& facts);
 
 }  // namespace kvindex

@@ -76,5 +76,30 @@ TEST(RecoveryRulesTest, LogAsyncIsKeptForAMergeAndDroppedAfterAClear) {
   EXPECT_FALSE(plan(9, 10).ok());  // a commit ahead of the log it reset
 }
 
+// A merge committed and reset the log to 8, then failed before copying its
+// log_async (generation 8) back; a clear to 9 reset the log again and was cut
+// before it removed log_async. Only the clear's marker at the log's
+// generation tells that from a damaged header.
+TEST(RecoveryRulesTest, LogAsyncOneBehindTheLogIsDroppedOnlyWithTheMarker) {
+  auto plan = [](int64_t async, int64_t committed,
+                 std::optional<int64_t> marker) {
+    return PlanLogAsyncRecovery(
+        {"/s/index/log_async", async, 9, committed, marker});
+  };
+  EXPECT_FALSE(plan(8, -1, 9).value());  // the clear removed the data file
+  EXPECT_FALSE(plan(8, 8, 9).value());   // ... or had not yet
+  for (const std::optional<int64_t> marker :
+       {std::optional<int64_t>(), std::optional<int64_t>(8),
+        std::optional<int64_t>(10)}) {
+    const absl::StatusOr<bool> refused = plan(8, -1, marker);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  }
+  // Two generations behind: no clear and merge leave that.
+  EXPECT_FALSE(plan(7, -1, 9).ok());
+  // A commit at the log's generation: the clear did not come after it.
+  EXPECT_FALSE(plan(8, 9, 9).ok());
+}
+
 }  // namespace
 }  // namespace kvindex

@@ -1693,7 +1693,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
                                          : log_header.generation;
       absl::StatusOr<bool> wanted =
           PlanLogAsyncRecovery({async_header.path, async_header.generation,
-                                log_generation, committed});
+                                log_generation, committed, marker});
       if (!wanted.ok()) {
         report_refusal(async_header.path, wanted.status());
       } else {

@@ -678,6 +678,12 @@ TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
       {"merge-running", 9, false, 10, -1, nullptr,
        "log_async: holds the writes of a merge cut short"},
       {"stale-async", 9, false, 7, -1, "log_async", "no merge or clear leaves"},
+      // A merge reset the log to 8 and failed before copying log_async back;
+      // a clear to 9 was cut after its log reset.
+      {"clear-cut-after-merge-reset", 8, true, 8, 9, nullptr,
+       "log_async: left by a clear cut short"},
+      {"async-behind-without-marker", 9, true, 8, -1, "log_async",
+       "no merge or clear leaves"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
