@@ -660,7 +660,7 @@ TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
   const Schema s = SchemaOf(Opts20());
   struct Case {
     const char* name;
-    int64_t data_generation;  // the log's is 9
+    int64_t data_generation;  // the log's is 9; -1: no data file
     bool empty_log;
     int64_t log_async_generation;  // -1: none
     int64_t marker;                // the clear marker's; -1: none
@@ -684,13 +684,21 @@ TEST(IntegrityCheck, GenerationsOfInterruptedCommitsAndTheirLookalikes) {
        "log_async: left by a clear cut short"},
       {"async-behind-without-marker", 9, true, 8, -1, "log_async",
        "no merge or clear leaves"},
+      {"async-behind-no-data-no-marker", -1, true, 8, -1, "log_async",
+       "no merge or clear leaves"},
+      {"async-behind-no-data-marker-ahead", -1, true, 8, 10, "log_async",
+       "no merge or clear leaves"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string root = CleanStore(absl::StrCat("gen-", c.name));
-    std::string data = ReadStoreFile(root, "data");
-    PutBigEndian64(&data, 16, static_cast<uint64_t>(c.data_generation));
-    WriteStoreFile(root, "data", data);
+    if (c.data_generation < 0) {
+      ASSERT_EQ(std::remove((root + "/index/data").c_str()), 0);
+    } else {
+      std::string data = ReadStoreFile(root, "data");
+      PutBigEndian64(&data, 16, static_cast<uint64_t>(c.data_generation));
+      WriteStoreFile(root, "data", data);
+    }
     if (c.empty_log) WriteStoreFile(root, "log", LogFile(s, {}, 9));
     if (c.marker >= 0) {
       WriteStoreFile(
