@@ -232,7 +232,19 @@ absl::Status Instance::CopyIntoLog(const Log& from, bool only_missing) {
 // from a clear.
 absl::Status Instance::RecoverLogAsync() {
   std::unique_ptr<Log> stale = std::move(log_async_);
-  if (stale == nullptr) {
+  if (stale != nullptr) {
+    // A failed merge's, still open. Its file must hold, durably, the values
+    // the log is about to get: if its removal after the copy fails (or a
+    // crash comes first), the next open finds it one generation ahead of the
+    // log, takes it for a merge that never committed and copies it over the
+    // log again, which must then bring back no older value.
+    const absl::Status flushed =
+        Failed(stale->Flush(FlushOptions{.with_fsync = true}));
+    if (!flushed.ok()) {
+      log_async_ = std::move(stale);
+      return flushed;
+    }
+  } else {
     KVINDEX_ASSIGN_OR_RETURN(const bool exists,
                              env_->FileExists(Path("log_async")));
     if (!exists) return absl::OkStatus();

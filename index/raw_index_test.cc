@@ -589,6 +589,36 @@ TEST_F(RawIndexTest, IoErrorRefusesWritesAndReopenRecoversDurableData) {
   EXPECT_EQ(Get(*index, Key(10)), std::nullopt);
 }
 
+// A merge that fails leaves its log_async open; the next merge copies it into
+// the log and then removes it. When the removal fails, the file stays on disk
+// one generation ahead of the log, and the reopen copies it over the log
+// again: it must bring back no value older than what the log got.
+TEST_F(RawIndexTest, ALogAsyncWhoseRemovalFailedBringsBackNoOlderValue) {
+  {
+    auto index = Open(Opts(1000));
+    ASSERT_OK(index->Replace(Key(1), Value(1)));
+    // Every merge fails at its rename over `data`, leaving log_async open.
+    env_.InjectError(kOpRename, 0, -1, absl::InternalError("EIO"));
+    (void)index->Merge();
+    EXPECT_FALSE(index->AwaitMerge().ok());
+    ASSERT_OK(index->Replace(Key(2), Value(2)));
+    ASSERT_OK(index->Flush(FlushOptions()));  // Key(2) = Value(2) in its file
+    ASSERT_OK(index->Replace(Key(2), Value(3)));  // newer, buffered only
+    ASSERT_OK(index->Replace(Key(3), Value(4)));
+    env_.ClearInjectedErrors();
+    env_.InjectError(kOpRemove, 0, 1, absl::InternalError("EIO"));
+    const absl::Status merged = index->Merge();
+    EXPECT_THAT(merged,
+                StatusIs(absl::StatusCode::kInternal, HasSubstr("log_async")));
+    env_.ClearInjectedErrors();
+    ASSERT_TRUE(env_.FileExists(StorePath(kRoot, "log_async")).value());
+  }
+  auto index = Open(Opts(1000));
+  EXPECT_EQ(Get(*index, Key(1)), Value(1));
+  EXPECT_EQ(Get(*index, Key(2)), Value(3));
+  EXPECT_EQ(Get(*index, Key(3)), Value(4));
+}
+
 // Crash at every mutating operation of a workload with merges, flushes and a
 // clear: the reopened store holds every binding made durable before the crash,
 // and nothing that was never written.
