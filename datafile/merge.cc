@@ -268,8 +268,10 @@ class MergeWriter {
     }
     if (!runs.status().ok()) return runs.status();
     if (Cancelled()) return Aborted();
-    // Everything left in the log.
+    // Everything left in the log (all of it for a tiered merge that writes
+    // the log alone).
     for (; next < log.size(); ++next) {
+      PrefetchLog(log, next);
       if (Keep(log[next].entry)) {
         absl::Status st = Emit(log[next].hash, log[next].entry, true);
         if (!st.ok()) return st;
