@@ -271,9 +271,14 @@ bool DataFile::Encloses(const Window& w) const {
 }
 
 const char* DataFile::Find(absl::string_view key, const Window& given) const {
+  return Find(key, given, filter_ != nullptr ? KeyFingerprint(key) : 0);
+}
+
+const char* DataFile::Find(absl::string_view key, const Window& given,
+                           uint64_t fingerprint) const {
   const uint64_t hash = given.hash;
   if (filter_ != nullptr) {
-    const bool may_contain = filter_->MayContain(hash, KeyFingerprint(key));
+    const bool may_contain = filter_->MayContain(hash, fingerprint);
     RecordVerdict(may_contain, TrendOf(given));
     if (!may_contain) return nullptr;
   }

@@ -75,6 +75,11 @@ class DataFile {
   // "maybe"); nullptr shares one trend per thread.
   Window Prefetch(uint64_t hash, int* trend = nullptr) const;
   const char* Find(absl::string_view key, const Window& w) const;
+  // The same, given the key's KeyFingerprint, for a caller that checks the
+  // key against several files' filters (the runs of the tiered layout) and
+  // works it out once.
+  const char* Find(absl::string_view key, const Window& w,
+                   uint64_t fingerprint) const;
 
   // Finds (of all data files of the process) that searched the whole file
   // because the records around their bucket's window showed that the fan-out

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datafile/newest_records.h"
+#include "filter/key_filter.h"
 
 namespace kvindex {
 namespace {
@@ -164,8 +165,10 @@ void RunSet::Prefetch(uint64_t hash, Lookup* lookup) const {
 
 const char* RunSet::Find(absl::string_view key, const Lookup& lookup) const {
   const DataFile::Window* windows = lookup.windows();
+  // Every run's filter takes the same fingerprint: one hash of the key.
+  const uint64_t fingerprint = KeyFingerprint(key);
   for (size_t i = 0; i < lookup.count_ && i < runs_.size(); ++i) {
-    const char* entry = runs_[i]->Find(key, windows[i]);
+    const char* entry = runs_[i]->Find(key, windows[i], fingerprint);
     if (entry != nullptr) return entry;
   }
   return nullptr;
