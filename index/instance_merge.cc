@@ -1,5 +1,6 @@
 // Instance, merges: the merge lock, starting a merge (log_async takes the
 // writes, the log freezes), running it in the background, and its commit.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -309,7 +310,15 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     }
     generation_ = job.generation;
     if (job.keep) lru_.Clear();
+    // The reset log is likely to fill as far as the one just merged before
+    // the next merge: room for that now, instead of growing its arrays from
+    // nothing while the writer waits for this lock (the copy below) and
+    // after.
+    const uint64_t next_fill = std::max<uint64_t>(
+        log_async_->table().records(),
+        std::min<uint64_t>(log_->table().records(), options_.log_size));
     KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
+    log_->Reserve(next_fill);
     KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
     KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
     KVINDEX_RETURN_IF_ERROR(

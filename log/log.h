@@ -45,6 +45,8 @@ class Log {
   absl::Status Append(absl::string_view key, absl::string_view value);
   absl::Status AppendEntry(const char* entry, uint64_t hash);
   absl::Status AppendEntry(const char* entry);
+  // See LogTable::Reserve.
+  void Reserve(uint64_t records) { table_.Reserve(records); }
 
   // The newest entry of `key` (key then value bytes), or nullptr.
   const char* Find(absl::string_view key, uint64_t hash) const {

@@ -84,6 +84,14 @@ size_t LogTable::memory() const {
          slots_.bytes() + marks_.bytes();
 }
 
+void LogTable::Reserve(uint64_t records) {
+  records_.reserve(records_.size() + records * schema_.entry_size());
+  hashes_.reserve(hashes_.size() + records);
+  // Add keeps the load factor at most 1/2.
+  const uint64_t keys = cardinal_ + records;
+  while ((keys + 1) * 2 > slots_.size()) Grow();
+}
+
 void LogTable::Clear() {
   std::string().swap(records_);
   std::vector<uint64_t>().swap(hashes_);

@@ -43,6 +43,13 @@ class LogTable {
 
   void Clear();
 
+  // Makes room for `records` more records without reallocating or growing the
+  // hash table on the way (at most `records` new keys): for a caller that
+  // knows how far the log will fill, such as the log a merge just reset, which
+  // would otherwise double its arrays a few dozen times again, with the
+  // writer waiting on the copies.
+  void Reserve(uint64_t records);
+
   // The newest record of every key, in unspecified order.
   template <typename F>
   void ForEach(F&& f) const {

@@ -244,6 +244,37 @@ TEST(LogTable, ClearEmptiesAndStaysUsable) {
   EXPECT_EQ(table.records(), 1u);
 }
 
+// Reserve makes room once: the records it was told of then fit without the
+// table's memory moving, and a reserve on a table that already holds keys
+// (which rehashes them into a larger table) keeps every one of them.
+TEST(LogTable, ReserveMakesRoomForTheRecordsItIsToldOf) {
+  const Schema s = WideSchema();
+  LogTable table(s);
+  Model model;
+  for (uint32_t i = 0; i < 50; ++i) {
+    const std::string k = SmallKey(i);
+    table.Add(Entry(k, SmallValue(i)).data());
+    model[k] = SmallValue(i);
+  }
+  table.Reserve(2000);
+  const size_t reserved = table.memory();
+  EXPECT_GE(reserved, 2050 * s.entry_size());
+  EXPECT_EQ(Diff(table, s, model, {SmallKey(5000)}), "");
+  for (uint32_t i = 50; i < 2050; ++i) {
+    const std::string k = SmallKey(i);
+    table.Add(Entry(k, SmallValue(i + 7)).data());
+    model[k] = SmallValue(i + 7);
+  }
+  EXPECT_EQ(table.memory(), reserved);
+  EXPECT_EQ(table.cardinal(), 2050u);
+  EXPECT_EQ(Diff(table, s, model, {SmallKey(5000), SmallKey(5001)}), "");
+  // Past what was reserved, it grows as before.
+  table.Add(Entry(SmallKey(9000), SmallValue(1)).data());
+  model[SmallKey(9000)] = SmallValue(1);
+  EXPECT_GT(table.memory(), reserved);
+  EXPECT_EQ(Diff(table, s, model, {SmallKey(5000)}), "");
+}
+
 TEST(LogTable, EmptyValues) {
   Schema s = TinySchema();
   s.value_size = 0;
