@@ -36,6 +36,7 @@ Instance::~Instance() {
   StopCompaction();
   ReleaseMergeLock(nullptr);
   StopMergeWorker();
+  reaper_.Stop();
   absl::MutexLock lock(&handles_mu_);
   if (handles_ > 0) {
     handles_ = 0;
@@ -121,7 +122,11 @@ absl::Status Instance::CloseHandle(bool immediately) {
   ReleaseMergeLock(nullptr);
   // Closed, the instance starts no merge again (StartMerge checks that under
   // the merge lock).
-  if (shut_down) StopMergeWorker();
+  if (shut_down) {
+    StopMergeWorker();
+    // Closed, the instance leaves no file of the store open.
+    reaper_.Stop();
+  }
   return st;
 }
 

@@ -54,6 +54,7 @@
 #include "index/group_commit.h"
 #include "index/lru.h"
 #include "index/options.h"
+#include "index/reaper.h"
 #include "index/rw_lock.h"
 #include "io/env.h"
 #include "io/flush_options.h"
@@ -286,6 +287,10 @@ class Instance {
   const uint64_t log_size_bytes_;
   std::unique_ptr<Env> env_;  // counts IO in Stats
   std::unique_ptr<FileLock> lock_;
+  // Where the merge worker, the compactions and a reader's Sync leave the
+  // data files and runs they may hold last (index/reaper.h). Declared after
+  // env_, whose files they are: stopped before it goes.
+  Reaper reaper_;
 
   mutable RwLock mu_;
   std::unique_ptr<Log> log_ ABSL_GUARDED_BY(mu_);

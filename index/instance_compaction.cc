@@ -76,6 +76,9 @@ void Instance::RunCompactions() {
       plan = PlanCompaction(runs->manifest().runs, options_.log_size);
     }
     const absl::Status st = Compact(*plan, runs);
+    // The runs it folded, unlinked by its commit: closing them takes long,
+    // and AwaitCompactions waits for this thread.
+    reaper_.Drop(std::move(runs));
     if (!st.ok()) {
       // A cancelled compaction changed nothing; another error is reported by
       // the next AwaitMerge (an error after the commit point also stops

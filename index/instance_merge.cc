@@ -210,8 +210,14 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
 void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
   absl::Status result = MergeBody(*job);
   stats_internal::AddMergeDuration(MicrosSince(job->start));
-  // Nothing of the merge (such as the last reference to the old data file)
-  // outlives the merge lock: the next holder may shut the instance down.
+  // The files the merge started from may be held by nothing else now: the
+  // data file its commit replaced, runs a compaction retired meanwhile. Closed
+  // here, unlinked gigabytes would keep the merge lock, which a writer with a
+  // full log waits for, for seconds; the reaper closes them, and shutdown
+  // stops it. Nothing else of the merge outlives the merge lock: the next
+  // holder may shut the instance down.
+  reaper_.Drop(std::move(job->data));
+  reaper_.Drop(std::move(job->runs));
   job.reset();
   ReleaseMergeLock(&result);
 }

@@ -260,32 +260,40 @@ absl::Status Instance::DropObsoleteLogAsync(Log* current_async,
 }
 
 void Instance::PublishSync(SyncUpdate update) {
-  WriterLock lock(&mu_);
-  const bool reloaded =
-      update.new_log != nullptr || update.log_superseded_by.has_value();
-  const bool changed = update.replace_async || reloaded ||
-                       !update.async_records.empty() ||
-                       !update.log_records.empty();
-  if (update.replace_async) {
-    log_async_ = std::move(update.new_async);
-  } else if (log_async_ != nullptr) {
-    log_async_->AddRecords(update.async_records);
+  // What the instance read before: after a merge, the writer has unlinked it,
+  // and its last close may take seconds; not under mu_, which finds wait for.
+  std::shared_ptr<const DataFile> old_data;
+  std::shared_ptr<const RunSet> old_runs;
+  {
+    WriterLock lock(&mu_);
+    const bool reloaded =
+        update.new_log != nullptr || update.log_superseded_by.has_value();
+    const bool changed = update.replace_async || reloaded ||
+                         !update.async_records.empty() ||
+                         !update.log_records.empty();
+    if (update.replace_async) {
+      log_async_ = std::move(update.new_async);
+    } else if (log_async_ != nullptr) {
+      log_async_->AddRecords(update.async_records);
+    }
+    if (reloaded) {
+      generation_ = update.new_log != nullptr ? update.new_log->generation()
+                                              : *update.log_superseded_by;
+      log_ = std::move(update.new_log);
+      old_data = std::exchange(data_, std::move(update.new_data));
+      old_runs = std::exchange(runs_, std::move(update.new_runs));
+    } else if (log_ != nullptr) {
+      log_->AddRecords(update.log_records);
+    }
+    // A merge creates log_async with the generation it will produce: until the
+    // log reaches that generation, log_async holds the newer bindings.
+    async_first_ = log_async_ != nullptr && log_ != nullptr &&
+                   log_async_->generation() > log_->generation();
+    // Any new binding may shadow a cached one.
+    if (changed) lru_.Clear();
   }
-  if (reloaded) {
-    generation_ = update.new_log != nullptr ? update.new_log->generation()
-                                            : *update.log_superseded_by;
-    log_ = std::move(update.new_log);
-    data_ = std::move(update.new_data);
-    runs_ = std::move(update.new_runs);
-  } else if (log_ != nullptr) {
-    log_->AddRecords(update.log_records);
-  }
-  // A merge creates log_async with the generation it will produce: until the
-  // log reaches that generation, log_async holds the newer bindings.
-  async_first_ = log_async_ != nullptr && log_ != nullptr &&
-                 log_async_->generation() > log_->generation();
-  // Any new binding may shadow a cached one.
-  if (changed) lru_.Clear();
+  reaper_.Drop(std::move(old_data));
+  reaper_.Drop(std::move(old_runs));
 }
 
 absl::StatusOr<std::unique_ptr<Log>> Instance::OpenLive(

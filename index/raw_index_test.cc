@@ -6,17 +6,24 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "data/schema.h"
 #include "filter/key_filter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "index/options.h"
 #include "index/stats.h"
+#include "io/env.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
+#include "runset/manifest.h"
 #include "testing/keys.h"
 #include "testing/status.h"
 
@@ -41,6 +48,115 @@ std::string Value(int i) {
   std::string v = absl::StrCat(i);
   v.resize(4, '_');
   return v.substr(0, 4);
+}
+
+// Delays the release of chosen files' mappings (a data file or run keeps
+// only its mapping open): Arm() picks the files open now on one path; the
+// first of their mappings released after that notifies closing() and blocks
+// until Release(), 30 s at most, so that a bug fails the test instead of
+// hanging it. Stands for the last unmapping of an unlinked file of gigabytes,
+// which the kernel takes seconds to free.
+class SlowCloseEnv : public EnvWrapper {
+ public:
+  SlowCloseEnv(Env* base, std::string path)
+      : EnvWrapper(base), path_(std::move(path)) {}
+
+  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                 OpenMode mode) override {
+    auto file = target()->OpenFile(path, mode);
+    if (!file.ok() || path != path_) return file;
+    absl::MutexLock lock(&mu_);
+    return std::unique_ptr<File>(
+        new SlowFile(*std::move(file), this, next_serial_++));
+  }
+
+  void Arm() {
+    absl::MutexLock lock(&mu_);
+    armed_below_ = next_serial_;
+  }
+  absl::Notification& closing() { return closing_; }
+  void Release() { release_.Notify(); }
+  // The thread that released the slow mapping.
+  std::thread::id closed_on() {
+    absl::MutexLock lock(&mu_);
+    return closed_on_;
+  }
+
+ private:
+  class SlowRegion : public MappedRegion {
+   public:
+    SlowRegion(std::shared_ptr<const MappedRegion> base, SlowCloseEnv* env,
+               int serial)
+        : base_(std::move(base)), env_(env), serial_(serial) {}
+    ~SlowRegion() override { env_->Closing(serial_); }
+    absl::string_view bytes() const override { return base_->bytes(); }
+
+   private:
+    std::shared_ptr<const MappedRegion> base_;
+    SlowCloseEnv* const env_;
+    const int serial_;
+  };
+
+  class SlowFile : public File {
+   public:
+    SlowFile(std::unique_ptr<File> base, SlowCloseEnv* env, int serial)
+        : base_(std::move(base)), env_(env), serial_(serial) {}
+    const std::string& path() const override { return base_->path(); }
+    absl::Status PRead(uint64_t offset, size_t n, char* dst,
+                       size_t* bytes_read) const override {
+      return base_->PRead(offset, n, dst, bytes_read);
+    }
+    absl::Status PWrite(uint64_t offset, absl::string_view data) override {
+      return base_->PWrite(offset, data);
+    }
+    absl::Status Sync() override { return base_->Sync(); }
+    absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
+    absl::StatusOr<FileId> Id() const override { return base_->Id(); }
+    absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
+        uint64_t size) const override {
+      auto region = base_->Map(size);
+      if (!region.ok()) return region;
+      return std::shared_ptr<const MappedRegion>(
+          std::make_shared<SlowRegion>(*std::move(region), env_, serial_));
+    }
+
+   private:
+    std::unique_ptr<File> base_;
+    SlowCloseEnv* const env_;
+    const int serial_;
+  };
+
+  void Closing(int serial) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (serial >= armed_below_ || fired_) return;
+      fired_ = true;
+      closed_on_ = std::this_thread::get_id();
+    }
+    closing_.Notify();
+    release_.WaitForNotificationWithTimeout(absl::Seconds(30));
+  }
+
+  const std::string path_;
+  absl::Mutex mu_;
+  int next_serial_ ABSL_GUARDED_BY(mu_) = 0;
+  int armed_below_ ABSL_GUARDED_BY(mu_) = 0;
+  bool fired_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread::id closed_on_ ABSL_GUARDED_BY(mu_);
+  absl::Notification closing_;
+  absl::Notification release_;
+};
+
+// Polls IsMerging until it is false, for 10 s at most (a slow close lasts
+// 30 s).
+bool MergeLockReleased(RawIndex& index) {
+  for (int i = 0; i < 1000; ++i) {
+    auto merging = index.IsMerging();
+    if (!merging.ok()) return false;
+    if (!*merging) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
 }
 
 class RawIndexTest : public ::testing::Test {
@@ -827,6 +943,130 @@ TEST_F(RawIndexTest, GenerationAtItsLimitRefusesClearAndMerge) {
   ASSERT_OK(index->Close());
   auto reopened = Open(Opts(100));
   EXPECT_EQ(Get(*reopened, Key(1)), Value(1));
+}
+
+TEST_F(RawIndexTest, AMergeReleasesItsLockBeforeTheDataFileItReplacedIsClosed) {
+  SlowCloseEnv slow(&env_, StorePath(kRoot, "merge"));
+  Options o = Opts(/*log_size=*/1000);  // merges only when asked
+  o.env = &slow;
+  auto index = Open(o);
+  for (int i = 0; i < 5; ++i) ASSERT_OK(index->Replace(Key(i), Value(i)));
+  ASSERT_OK(index->Merge());
+  ASSERT_OK(index->AwaitMerge());
+  // The data file the first merge wrote (opened as `merge`) is closed slowly.
+  slow.Arm();
+  for (int i = 5; i < 10; ++i) ASSERT_OK(index->Replace(Key(i), Value(i)));
+  ASSERT_OK(index->Merge());
+  ASSERT_TRUE(slow.closing().WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // While it closes, the merge is over for writers and readers alike.
+  EXPECT_TRUE(MergeLockReleased(*index));
+  EXPECT_EQ(Get(*index, Key(7)), Value(7));
+  EXPECT_NE(slow.closed_on(), std::this_thread::get_id());
+  slow.Release();
+  EXPECT_OK(index->Close());
+}
+
+TEST_F(RawIndexTest, TieredMergeAndCompactionLeaveTheRunsTheyRetiredToClose) {
+  SlowCloseEnv slow(&env_, StorePath(kRoot, "merge"));
+  absl::Notification third_merge_started, compacted;
+  std::atomic<int> merges{0};
+  Options o = Opts(/*log_size=*/1000);  // merges only when asked
+  o.env = &slow;
+  o.layout = Layout::kTiered;
+  // The first compaction (of the first two runs, which log merges wrote as
+  // `merge`) commits while the third merge runs: whichever of the two lets
+  // go of the folded runs last must not close them itself.
+  o.test_hook = [&](HookPoint point) {
+    if (point == HookPoint::kMergeBefore && ++merges == 3) {
+      slow.Arm();
+      third_merge_started.Notify();
+      compacted.WaitForNotificationWithTimeout(absl::Seconds(30));
+    } else if (point == HookPoint::kCompactionBefore) {
+      third_merge_started.WaitForNotificationWithTimeout(absl::Seconds(30));
+    } else if (point == HookPoint::kCompactionAfter &&
+               !compacted.HasBeenNotified()) {
+      compacted.Notify();
+    }
+    return absl::OkStatus();
+  };
+  auto index = Open(o);
+  int next = 0;
+  for (int merge = 0; merge < 3; ++merge) {
+    for (int i = 0; i < 5; ++i, ++next) {
+      ASSERT_OK(index->Replace(Key(next), Value(next)));
+    }
+    // Waits for the merge before (not for the compaction).
+    ASSERT_OK(index->Merge());
+  }
+  ASSERT_TRUE(slow.closing().WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(compacted.HasBeenNotified());
+  EXPECT_TRUE(MergeLockReleased(*index));
+  for (int i = 0; i < next; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i));
+  EXPECT_NE(slow.closed_on(), std::this_thread::get_id());
+  slow.Release();
+  EXPECT_OK(index->AwaitMerge());
+  EXPECT_OK(index->Close());
+}
+
+TEST_F(RawIndexTest, ATieredMergeThatFoldsEveryRunLeavesThemToClose) {
+  SlowCloseEnv slow(&env_, StorePath(kRoot, "merge"));
+  Options o = Opts(/*log_size=*/1000);  // merges only when asked
+  o.env = &slow;
+  o.layout = Layout::kTiered;
+  // Without compactions the runs pile up until a log merge folds them all
+  // (kMaxRuns): the merge's own view of the runs is then the last to hold
+  // them.
+  o.test_hook = [](HookPoint point) {
+    return point == HookPoint::kCompactionBefore
+               ? absl::UnavailableError("compactions are off in this test")
+               : absl::OkStatus();
+  };
+  auto index = Open(o);
+  int next = 0;
+  auto merge_one_more = [&] {
+    ASSERT_OK(index->Replace(Key(next), Value(next)));
+    ++next;
+    ASSERT_OK(index->Merge());
+    // The compactions' refusals.
+    (void)index->AwaitMerge();
+  };
+  for (int i = 0; i + 1 < static_cast<int>(kMaxRuns); ++i) merge_one_more();
+  slow.Arm();
+  ASSERT_OK(index->Replace(Key(next), Value(next)));
+  ++next;
+  ASSERT_OK(index->Merge());
+  ASSERT_TRUE(slow.closing().WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(MergeLockReleased(*index));
+  for (int i = 0; i < next; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i));
+  EXPECT_NE(slow.closed_on(), std::this_thread::get_id());
+  slow.Release();
+  (void)index->AwaitMerge();
+  EXPECT_OK(index->Close());
+}
+
+TEST_F(RawIndexTest, AReaderSyncDoesNotCloseTheDataFileItLetGoOf) {
+  auto rw = Open(Opts(/*log_size=*/1000));
+  for (int i = 0; i < 5; ++i) ASSERT_OK(rw->Replace(Key(i), Value(i)));
+  ASSERT_OK(rw->Merge());
+  ASSERT_OK(rw->AwaitMerge());
+  SlowCloseEnv slow(&env_, StorePath(kRoot, "data"));
+  Options ro_opts = Opts();
+  ro_opts.env = &slow;
+  ro_opts.readonly = true;
+  auto ro = Open(ro_opts);
+  EXPECT_EQ(Get(*ro, Key(3)), Value(3));
+  slow.Arm();
+  for (int i = 5; i < 10; ++i) ASSERT_OK(rw->Replace(Key(i), Value(i)));
+  ASSERT_OK(rw->Merge());
+  ASSERT_OK(rw->AwaitMerge());
+  ASSERT_OK(ro->Sync());
+  ASSERT_TRUE(slow.closing().WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // Finds go on while the old data file closes, on another thread.
+  EXPECT_EQ(Get(*ro, Key(8)), Value(8));
+  EXPECT_NE(slow.closed_on(), std::this_thread::get_id());
+  slow.Release();
+  EXPECT_OK(ro->Close());
+  EXPECT_OK(rw->Close());
 }
 
 }  // namespace
