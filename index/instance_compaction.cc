@@ -14,6 +14,7 @@
 #include "filter/key_filter.h"
 #include "index/instance.h"
 #include "index/stats.h"
+#include "io/flush_options.h"
 #include "io/index_file.h"
 #include "io/status_macros.h"
 #include "log/log_table.h"
@@ -110,6 +111,15 @@ absl::Status Instance::Compact(const CompactionPlan& plan,
   auto merged = WriteMerge(request);
   if (!merged.ok()) return merged.status();
   stats_internal::AddVerify(merged->verify_us);
+  // Durable before the commit takes manifest_mu_: a log merge's commit, and
+  // through it a writer with a full log, may be waiting for that mutex, and
+  // the fsync of an output of gigabytes can take a good part of a second.
+  // The rename in the commit then has nothing left to fsync. (A cancelled
+  // compaction is not worth it: its commit removes the output.)
+  if (!cancel_compaction_) {
+    KVINDEX_RETURN_IF_ERROR(merged->file->Flush(
+        FlushOptions{.no_callback = true, .with_fsync = true}));
+  }
   KVINDEX_RETURN_IF_ERROR(CommitCompaction(plan, *std::move(merged)));
   stats_internal::AddCompaction(MicrosSince(start));
   return Hook(HookPoint::kCompactionAfter);
