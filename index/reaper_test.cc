@@ -13,15 +13,11 @@ namespace kvindex {
 namespace index_internal {
 namespace {
 
-// Counts its destructions, and notes the thread of the last one.
+// Counts its destructions.
 struct Tracked {
   explicit Tracked(std::atomic<int>* destroyed) : destroyed(destroyed) {}
-  ~Tracked() {
-    thread = std::this_thread::get_id();
-    destroyed->fetch_add(1);
-  }
+  ~Tracked() { destroyed->fetch_add(1); }
   std::atomic<int>* destroyed;
-  std::thread::id thread;
 };
 
 // Blocks its destructor until `release` (at most 30 s, so that a drop that
