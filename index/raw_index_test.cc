@@ -110,6 +110,9 @@ class SlowCloseEnv : public EnvWrapper {
       return base_->PWrite(offset, data);
     }
     absl::Status Sync() override { return base_->Sync(); }
+    absl::Status Allocate(uint64_t end) override {
+      return base_->Allocate(end);
+    }
     absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
     absl::StatusOr<FileId> Id() const override { return base_->Id(); }
     absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(

@@ -23,6 +23,7 @@ class StatsFile : public File {
     return s;
   }
   absl::Status Sync() override { return base_->Sync(); }
+  absl::Status Allocate(uint64_t end) override { return base_->Allocate(end); }
   void StartWriteback(uint64_t offset, uint64_t n) override {
     base_->StartWriteback(offset, n);
   }

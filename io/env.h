@@ -74,6 +74,19 @@ class File {
     (void)n;
   }
 
+  // Makes the file at least `end` bytes long, the new bytes reading as zeros,
+  // with disk blocks reserved for them (Linux: fallocate(2), mode 0). A writer
+  // that will rewrite those bytes in place spares each of its fdatasyncs the
+  // journal commit that a growing file's size costs (bench/README.md). A
+  // file never shrinks here, and bytes it already holds are left as they are.
+  // kUnimplemented where the file system or environment cannot; any error
+  // leaves the file as it was or longer, never with other contents, so a
+  // caller may go on without the reservation.
+  virtual absl::Status Allocate(uint64_t end) {
+    (void)end;
+    return absl::UnimplementedError(path() + ": allocate: not supported");
+  }
+
   // Asks the system to start reading [offset, offset + n) into its cache now,
   // without waiting (Linux: POSIX_FADV_WILLNEED). A hint for a file about to be
   // read at random that should be in memory, but some of which may have been

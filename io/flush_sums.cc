@@ -168,6 +168,18 @@ absl::Status FlushSums::Add(uint64_t begin, absl::string_view records) {
                                             begin, ", expected ", end_));
   }
   const uint64_t slot = again ? entries_ - 1 : entries_;
+  const uint64_t entry_end = kHeaderSize + (slot + 1) * kEntrySize;
+  // Grown ahead in steps, like the log (io/index_file.h): an fdatasync of a
+  // file whose size did not change commits nothing to the journal. Zeros
+  // past the entries end them for Verify (an entry must end past the last).
+  if (entry_end > reserved_end_ && reserving_) {
+    const uint64_t target = (entry_end / kReserveStep + 1) * kReserveStep;
+    if (file_->Allocate(target).ok()) {
+      reserved_end_ = target;
+    } else {
+      reserving_ = false;  // unsupported or out of space: plain appends
+    }
+  }
   char entry[kEntrySize];
   const uint64_t new_end = begin + records.size();
   absl::big_endian::Store64(entry, new_end);

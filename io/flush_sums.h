@@ -5,7 +5,7 @@
 // wrote from pages the disk never got (zeros, or older bytes) under an offset
 // that did reach it.
 //
-//   sidecar := header entry*
+//   sidecar := header entry* zeros
 //   header  := magic:"kvlogsum" generation:int64be header_size:int64be
 //              start:int64be zero:24 bytes header_sum:int64be   (64 bytes)
 //   entry   := end:int64be sum:int64be                           (16 bytes)
@@ -16,7 +16,9 @@
 // need no entry. Entry i covers the records [end(i-1), end(i)) (end(-1) =
 // start) with sum = XXH3-64 of their bytes seeded with end(i-1), so an entry
 // vouches for those bytes at that place only. header_sum is the XXH3-64 of the
-// header's first 56 bytes.
+// header's first 56 bytes. The writer grows the file ahead of its entries
+// (File::Allocate); the zeros past the last entry end them, as an entry must
+// end past the one before.
 //
 // The writer appends an entry after a flush's records and before the header
 // offset that commits them, and fsyncs the sidecar whenever it fsyncs the log:
@@ -123,6 +125,11 @@ class FlushSums {
   uint64_t end_;
   uint64_t last_begin_ = 0;  // of the last entry, if entries_ > 0
   uint64_t entries_ = 0;
+  // The size the file was grown to ahead of its entries (File::Allocate), and
+  // whether growing it still works here.
+  static constexpr uint64_t kReserveStep = uint64_t{64} << 10;
+  uint64_t reserved_end_ = kHeaderSize;
+  bool reserving_ = true;
 };
 
 }  // namespace kvindex

@@ -107,7 +107,12 @@ TEST_F(FlushSumsTest, AWriterKeepsAnEntryPerFlushThatVouchesForItsRecords) {
   EXPECT_EQ(sidecar, "/db/index/log.sum");
   absl::StatusOr<std::string> bytes = env_.ReadFileToString(sidecar);
   ASSERT_OK(bytes);
-  EXPECT_EQ(bytes->size(), FlushSums::kHeaderSize + 2 * FlushSums::kEntrySize);
+  // Two entries, then the zeros of the room the writer made ahead.
+  const size_t entries_end = FlushSums::kHeaderSize + 2 * FlushSums::kEntrySize;
+  ASSERT_GT(bytes->size(), entries_end);
+  EXPECT_NE(bytes->substr(entries_end - FlushSums::kEntrySize, 8),
+            std::string(8, '\0'));
+  EXPECT_EQ(bytes->find_first_not_of('\0', entries_end), std::string::npos);
 
   absl::StatusOr<std::unique_ptr<File>> file =
       env_.OpenFile(kLog, OpenMode::kReadOnly);
@@ -237,6 +242,97 @@ TEST_F(FlushSumsTest, AFlushRetriedAfterAFailedOffsetWriteRewritesItsEntry) {
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
   EXPECT_EQ(ReadRecords(*log), Records(0, 5));
+}
+
+// With a sidecar the log and the sidecar are grown ahead of what they hold,
+// so that their fdatasyncs find their sizes unchanged; records written over
+// the log's reserved zeros need no sync before their offset (the entry
+// vouches for them), so a flush without fsync syncs nothing.
+TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 1)));
+  ASSERT_OK(log->Flush());
+  absl::StatusOr<uint64_t> size = log->FileSize();
+  ASSERT_OK(size);
+  EXPECT_GE(*size, uint64_t{256} << 10);
+  absl::StatusOr<std::string> sidecar =
+      env_.ReadFileToString(FlushSums::PathFor(kLog));
+  ASSERT_OK(sidecar);
+  EXPECT_GE(sidecar->size(), uint64_t{64} << 10);
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  ASSERT_OK(log->Close());
+
+  // Reopened, the log holds zeros past its records: they are rewritten in
+  // place.
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  env_.InjectError(kOpSync, 0, -1, absl::InternalError("no sync expected"));
+  for (uint64_t i = 1; i < 50; ++i) {
+    ASSERT_OK(log->Append(Records(i, 1)));
+    ASSERT_OK(log->Flush());
+  }
+  env_.ClearInjectedErrors();
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  size = log->FileSize();
+  ASSERT_OK(size);
+  EXPECT_GE(*size, uint64_t{256} << 10);
+  log.reset();
+
+  // A power cut now loses nothing, and shows nothing past the records.
+  env_.Restart({.seed = 3, .pages_in_any_order = true});
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 50));
+}
+
+// Without a sidecar nothing is reserved (zeros under an offset that reached
+// the disk before its records would read as records), and records written
+// over bytes the file already holds are synced before their offset.
+TEST_F(FlushSumsTest, WithoutChecksumsTheLogIsNotGrownAhead) {
+  std::unique_ptr<IndexFile> log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 3)));
+  ASSERT_OK(log->Flush());
+  absl::StatusOr<uint64_t> size = log->FileSize();
+  ASSERT_OK(size);
+  EXPECT_EQ(*size, IndexFile::kHeaderSize + 3 * kEntry);
+  log.reset();
+
+  // A log a writer with checksums grew ahead, reopened without them.
+  ASSERT_OK(env_.RemoveFile(kLog));
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 3)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  ASSERT_OK(log->Close());
+  log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  env_.InjectError(kOpSync, 0, -1, absl::InternalError("EIO"));
+  ASSERT_OK(log->Append(Records(3, 1)));
+  EXPECT_FALSE(log->Flush().ok());
+}
+
+// A file system that cannot reserve (or is full) costs the writer its
+// reservation, not its writes: the records are appended as without it.
+TEST_F(FlushSumsTest, AFailedReservationFallsBackToAppends) {
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  // The first write of the first flush is the log's reservation.
+  env_.InjectError(kOpWrite, 0, 1, absl::ResourceExhaustedError("ENOSPC"));
+  ASSERT_OK(log->Append(Records(0, 2)));
+  ASSERT_OK(log->Flush());
+  ASSERT_OK(log->Append(Records(2, 2)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  absl::StatusOr<uint64_t> size = log->FileSize();
+  ASSERT_OK(size);
+  EXPECT_EQ(*size, IndexFile::kHeaderSize + 4 * kEntry);
+  log.reset();
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 4));
 }
 
 TEST_F(FlushSumsTest, ACloseAfterADurableFlushRemovesTheSidecar) {

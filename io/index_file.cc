@@ -122,6 +122,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   handle->flush_callback_ = options.flush_callback;
   handle->write_behind_ = options.write_behind;
   handle->stale_end_ = file_size;
+  handle->reserved_end_ = file_size;
 
   // A file shorter than its header, or a header of zeros, is what a crash
   // right after creation can leave (upstream did not fsync new files): it
@@ -275,7 +276,25 @@ absl::Status IndexFile::WriteOffset(absl::string_view what) {
                   path_, what);
 }
 
+void IndexFile::ReserveAhead(uint64_t end) {
+  if (end <= reserved_end_ || !reserving_) return;
+  const uint64_t target = (end / kReserveStep + 1) * kReserveStep;
+  // Unsupported or out of space: the records are appended as without it.
+  if (!file_->Allocate(target).ok()) {
+    reserving_ = false;
+    return;
+  }
+  reserved_end_ = target;
+}
+
 absl::Status IndexFile::WriteBuffer() {
+  // With a sidecar, records may land on reserved bytes without a sync first
+  // (see below), so the file is grown ahead of them: a durable flush's
+  // fdatasync then finds its size unchanged and has no size to commit to the
+  // file system's journal (bench/README.md).
+  if (sums_ != nullptr) {
+    ReserveAhead(header_size() + flushed_ + buffer_.size());
+  }
   KVINDEX_RETURN_IF_ERROR(
       Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
                absl::StrCat("writing ", buffer_.size(), " bytes of records")));
@@ -287,8 +306,10 @@ absl::Status IndexFile::WriteBuffer() {
   // would then show the left-over bytes as records. Syncing first keeps the
   // order. Appends past the old end need no sync: an offset that reaches the
   // disk before them claims bytes the file does not hold, and readers cut it
-  // to the whole records there (format.md §3.4).
-  if (header_size() + flushed_ < stale_end_) {
+  // to the whole records there (format.md §3.4). With a sidecar the order
+  // does not matter: its entry vouches for these bytes at this place only, and
+  // an open cuts an offset over bytes that do not match (io/flush_sums.h).
+  if (sums_ == nullptr && header_size() + flushed_ < stale_end_) {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(file_->Sync(), path_, "syncing records over left-over bytes"));
   }
@@ -545,6 +566,8 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   offset_ = 0;
   flushed_ = 0;
   stale_end_ = 0;  // the new file holds only its header
+  reserved_end_ = kHeaderSize;
+  reserving_ = true;
   generation_ = generation;
   sums_ = std::move(new_sums);
   unsynced_writes_ = false;

@@ -471,6 +471,19 @@ class MemEnv::MemFile final : public File {
     return absl::OkStatus();
   }
 
+  // A write of zeros past the end: for the crash model, space that may or may
+  // not survive a crash like any other unsynced write, and reads as zeros
+  // where it does. Counts as a write for error injection and crash points.
+  absl::Status Allocate(uint64_t end) override {
+    uint64_t size;
+    {
+      absl::MutexLock l(&state_->mu);
+      size = inode_->data.size();
+    }
+    if (end <= size) return absl::OkStatus();
+    return PWrite(size, std::string(static_cast<size_t>(end - size), '\0'));
+  }
+
   void StartWriteback(uint64_t, uint64_t n) override {
     // Nothing to start in memory; recorded so that tests can see the hint.
     absl::MutexLock l(&state_->mu);

@@ -369,6 +369,39 @@ TEST(MemEnvCrashTest, SyncedDataSurvives) {
   }
 }
 
+// Allocate is a write of zeros past the end: it never shrinks a file or
+// changes its bytes, and until a Sync a crash can drop it like any write.
+TEST(MemEnvCrashTest, AllocateGrowsWithZerosDurableOnlyAfterSync) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirs("/d").ok());
+  WriteDurable(&env, "/d/f", "durable");
+  auto f = Open(&env, "/d/f");
+  const uint64_t before = env.mutation_count();
+  ASSERT_TRUE(f->Allocate(64).ok());
+  EXPECT_EQ(env.mutation_count(), before + 1);
+  ASSERT_TRUE(f->Allocate(10).ok());  // holds more already: nothing to do
+  EXPECT_EQ(env.mutation_count(), before + 1);
+  ASSERT_TRUE(f->PWrite(7, "+").ok());
+  EXPECT_EQ(*env.Contents("/d/f"), "durable+" + std::string(56, '\0'));
+  env.Restart({.keep_unsynced_prefix = false});
+  EXPECT_EQ(ContentsOrMissing(env, "/d/f"), "durable");
+
+  f = Open(&env, "/d/f");
+  ASSERT_TRUE(f->Allocate(20).ok());
+  ASSERT_TRUE(f->Sync().ok());
+  env.Restart({.keep_unsynced_prefix = false});
+  EXPECT_EQ(ContentsOrMissing(env, "/d/f"), "durable" + std::string(13, '\0'));
+
+  // Injected write errors and a full disk refuse it, leaving the file as it
+  // was.
+  f = Open(&env, "/d/f");
+  env.InjectError(kOpWrite, 0, 1, absl::InternalError("EIO"));
+  EXPECT_FALSE(f->Allocate(100).ok());
+  env.SetSpaceLimit(50);
+  EXPECT_EQ(f->Allocate(100).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(*f->Size(), 20u);
+}
+
 TEST(MemEnvCrashTest, UnsyncedWritesDroppedWithoutPrefix) {
   for (uint64_t seed = 0; seed < 20; ++seed) {
     MemEnv env;

@@ -140,6 +140,23 @@ class PosixFile final : public File {
     return absl::OkStatus();
   }
 
+  absl::Status Allocate(uint64_t end) override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return PosixError("fstat", path_, errno);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (end <= size) return absl::OkStatus();
+    int r;
+    do {
+      r = ::fallocate(fd_, 0, static_cast<off_t>(size),
+                      static_cast<off_t>(end - size));
+    } while (r != 0 && errno == EINTR);
+    if (r == 0) return absl::OkStatus();
+    if (errno == EOPNOTSUPP) {
+      return absl::UnimplementedError(path_ + ": fallocate: not supported");
+    }
+    return PosixError("fallocate", path_, errno);
+  }
+
   void StartWriteback(uint64_t offset, uint64_t n) override {
     // A hint: an error here (an old kernel, a file system without it) changes
     // nothing, and a real write error shows at the next Sync.

@@ -228,6 +228,27 @@ TEST_F(PosixEnvTest, WriteBeyondEndExtendsWithZeros) {
   EXPECT_EQ(*text, std::string("\0\0\0\0ab", 6));
 }
 
+TEST_F(PosixEnvTest, AllocateGrowsWithZerosAndNeverShrinks) {
+  std::string path = MakeFile("f", "contents");
+  auto f = env_->OpenFile(path, OpenMode::kReadWrite);
+  ASSERT_TRUE(f.ok());
+  absl::Status s = (*f)->Allocate(1 << 20);
+  if (absl::IsUnimplemented(s)) GTEST_SKIP() << s;  // e.g. some tmpfs
+  ASSERT_TRUE(s.ok()) << s;
+  auto size = (*f)->Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 1u << 20);
+  // Writes into the reserved bytes do not grow the file.
+  ASSERT_TRUE((*f)->PWrite(8, "more").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Allocate(100).ok());  // less than it holds: no change
+  auto text = env_->ReadFileToString(path);
+  ASSERT_TRUE(text.ok());
+  ASSERT_EQ(text->size(), 1u << 20);
+  EXPECT_EQ(text->substr(0, 12), "contentsmore");
+  EXPECT_EQ(text->find_first_not_of('\0', 12), std::string::npos);
+}
+
 TEST_F(PosixEnvTest, CreateNeverTruncates) {
   std::string path = MakeFile("f", "contents");
   auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);

@@ -90,7 +90,12 @@ TEST_P(LogChecksumsTest, RecordsAPowerCutKeptFromTheDiskAreNeverShown) {
     ASSERT_TRUE(bytes.ok()) << "no sidecar beside the log";
     log_sum = *bytes;
   }
-  log.replace(log.size() - 2 * entry, 2 * entry, std::string(2 * entry, '\0'));
+  // The writer grew the log ahead of its records (io/index_file.h), so that
+  // its fdatasyncs find its size unchanged.
+  const size_t records_end = 32 + 5 * entry;
+  EXPECT_GE(log.size(), size_t{256} << 10);
+  EXPECT_EQ(log.find_first_not_of('\0', records_end), std::string::npos);
+  log.replace(records_end - 2 * entry, 2 * entry, std::string(2 * entry, '\0'));
   env.SetContents(kLog, log);
   env.SetContents(kLogSum, log_sum);
 

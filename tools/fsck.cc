@@ -216,7 +216,23 @@ struct Extent {
   uint64_t claimed = 0;      // records the offset claims (rounded down)
 };
 
-// Checks the header fields against each other and the file size.
+// Whether bytes [from, to) of `file` are all zero (false if they cannot be
+// read).
+bool AllZeros(const File& file, uint64_t from, uint64_t to) {
+  std::string chunk;
+  for (uint64_t at = from; at < to;) {
+    chunk.resize(static_cast<size_t>(std::min<uint64_t>(to - at, 1 << 16)));
+    if (!ReadFully(file, at, chunk.size(), &chunk[0]).ok()) return false;
+    if (chunk.find_first_not_of('\0') != std::string::npos) return false;
+    at += chunk.size();
+  }
+  return true;
+}
+
+// Checks the header fields against each other and the file size. Zeros past
+// a log's records are not reported: a writer with log checksums grows its
+// logs ahead of their records (io/index_file.h), and the index ignores
+// them like any bytes past the offset.
 Extent CheckHeader(const Header& h, const Schema& schema, bool is_log,
                    Reporter* r) {
   Extent e;
@@ -269,7 +285,8 @@ Extent CheckHeader(const Header& h, const Schema& schema, bool is_log,
     }
   } else {
     e.records = e.claimed;
-    if (held > offset) {
+    if (held > offset &&
+        !(is_log && AllZeros(*h.file, e.header_size + offset, h.file_size))) {
       r->Warning(e.header_size + offset,
                  absl::StrCat(held - offset,
                               " bytes of trailing garbage past the committed "

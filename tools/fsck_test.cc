@@ -552,6 +552,28 @@ TEST(IntegrityCheck, GarbagePastTheOffsetIsAWarning) {
   EXPECT_EQ(ExitCodeFor(r.problems, true), kExitDamaged);
 }
 
+// A writer with log checksums grows its logs ahead of their records: zeros
+// past a log's offset are no problem, but a byte that is not zero among them
+// is still garbage.
+TEST(IntegrityCheck, ZerosPastALogsOffsetAreReservedSpace) {
+  const std::string root = CleanStore("reserved");
+  std::string log = ReadStoreFile(root, "log");
+  const std::string committed = log;
+  log += std::string(300000, '\0');
+  WriteStoreFile(root, "log", log);
+  Report r = Check(root);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(ExitCodeFor(r.problems, true), kExitOk);
+
+  log[committed.size() + 299990] = 'g';
+  WriteStoreFile(root, "log", log);
+  r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", 3712, "300000 bytes of trailing garbage",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+}
+
 TEST(IntegrityCheck, DuplicateKey) {
   const Schema s = SchemaOf(Opts20());
   const std::string root = NewRoot("duplicate");
