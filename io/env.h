@@ -86,6 +86,16 @@ class File {
     (void)end;
     return absl::UnimplementedError(path() + ": allocate: not supported");
   }
+  // Where a writer that grows a file ahead of its writes, which now reach
+  // `end`, asks it to end (Allocate): as far again as it holds, at least 4 KiB
+  // and at most 1 MiB further, on a 4 KiB boundary. Small files (and the
+  // in-memory ones of tests) stay small; a large one grows once per MiB.
+  static uint64_t GrowAheadTarget(uint64_t end) {
+    constexpr uint64_t kMin = uint64_t{4} << 10;
+    constexpr uint64_t kMax = uint64_t{1} << 20;
+    const uint64_t ahead = end < kMin ? kMin : (end > kMax ? kMax : end);
+    return (end + ahead + kMin - 1) / kMin * kMin;
+  }
 
   // Asks the system to start reading [offset, offset + n) into its cache now,
   // without waiting (Linux: POSIX_FADV_WILLNEED). A hint for a file about to be

@@ -169,11 +169,11 @@ absl::Status FlushSums::Add(uint64_t begin, absl::string_view records) {
   }
   const uint64_t slot = again ? entries_ - 1 : entries_;
   const uint64_t entry_end = kHeaderSize + (slot + 1) * kEntrySize;
-  // Grown ahead in steps, like the log (io/index_file.h): an fdatasync of a
-  // file whose size did not change commits nothing to the journal. Zeros
-  // past the entries end them for Verify (an entry must end past the last).
+  // Grown ahead, like the log (io/index_file.h): an fdatasync of a file whose
+  // size did not change commits nothing to the journal. Zeros past the
+  // entries end them for Verify (an entry must end past the last).
   if (entry_end > reserved_end_ && reserving_) {
-    const uint64_t target = (entry_end / kReserveStep + 1) * kReserveStep;
+    const uint64_t target = File::GrowAheadTarget(entry_end);
     if (file_->Allocate(target).ok()) {
       reserved_end_ = target;
     } else {

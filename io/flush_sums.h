@@ -127,7 +127,6 @@ class FlushSums {
   uint64_t entries_ = 0;
   // The size the file was grown to ahead of its entries (File::Allocate), and
   // whether growing it still works here.
-  static constexpr uint64_t kReserveStep = uint64_t{64} << 10;
   uint64_t reserved_end_ = kHeaderSize;
   bool reserving_ = true;
 };

@@ -255,11 +255,12 @@ TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
   ASSERT_OK(log->Flush());
   absl::StatusOr<uint64_t> size = log->FileSize();
   ASSERT_OK(size);
-  EXPECT_GE(*size, uint64_t{256} << 10);
+  EXPECT_EQ(*size, File::GrowAheadTarget(IndexFile::kHeaderSize + kEntry));
   absl::StatusOr<std::string> sidecar =
       env_.ReadFileToString(FlushSums::PathFor(kLog));
   ASSERT_OK(sidecar);
-  EXPECT_GE(sidecar->size(), uint64_t{64} << 10);
+  EXPECT_EQ(sidecar->size(), File::GrowAheadTarget(FlushSums::kHeaderSize +
+                                                   FlushSums::kEntrySize));
   ASSERT_OK(log->Flush({.with_fsync = true}));
   ASSERT_OK(log->Close());
 
@@ -268,7 +269,8 @@ TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   env_.InjectError(kOpSync, 0, -1, absl::InternalError("no sync expected"));
-  for (uint64_t i = 1; i < 50; ++i) {
+  // Enough records to grow the log more than once.
+  for (uint64_t i = 1; i < 1000; ++i) {
     ASSERT_OK(log->Append(Records(i, 1)));
     ASSERT_OK(log->Flush());
   }
@@ -276,7 +278,8 @@ TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
   ASSERT_OK(log->Flush({.with_fsync = true}));
   size = log->FileSize();
   ASSERT_OK(size);
-  EXPECT_GE(*size, uint64_t{256} << 10);
+  EXPECT_GT(*size, IndexFile::kHeaderSize + 1000 * kEntry);
+  EXPECT_EQ(*size % 4096, 0u);
   log.reset();
 
   // A power cut now loses nothing, and shows nothing past the records.
@@ -284,7 +287,7 @@ TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
-  EXPECT_EQ(ReadRecords(*log), Records(0, 50));
+  EXPECT_EQ(ReadRecords(*log), Records(0, 1000));
 }
 
 // Without a sidecar nothing is reserved (zeros under an offset that reached

@@ -278,7 +278,7 @@ absl::Status IndexFile::WriteOffset(absl::string_view what) {
 
 void IndexFile::ReserveAhead(uint64_t end) {
   if (end <= reserved_end_ || !reserving_) return;
-  const uint64_t target = (end / kReserveStep + 1) * kReserveStep;
+  const uint64_t target = File::GrowAheadTarget(end);
   // Unsupported or out of space: the records are appended as without it.
   if (!file_->Allocate(target).ok()) {
     reserving_ = false;

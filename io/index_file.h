@@ -231,8 +231,8 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
-  // Grows the file with File::Allocate past `end` (an absolute position), in
-  // steps of kReserveStep; gives up for good on the first failure.
+  // Grows the file with File::Allocate past `end` (an absolute position), to
+  // File::GrowAheadTarget; gives up for good on the first failure.
   void ReserveAhead(uint64_t end);
   // Writes offset_ into the header's offset field (no fsync).
   absl::Status WriteOffset(absl::string_view what);
@@ -255,7 +255,6 @@ class IndexFile {
   uint64_t stale_end_ = 0;
   // With a sidecar: the file's size as far as this handle grew it ahead of
   // its records, and whether growing it still works here.
-  static constexpr uint64_t kReserveStep = uint64_t{256} << 10;
   uint64_t reserved_end_ = 0;
   bool reserving_ = true;
   int64_t generation_ = 0;

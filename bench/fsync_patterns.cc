@@ -1,0 +1,227 @@
+// fsync_patterns: what one durable write costs on this machine's file system
+// in the write patterns a log can use, measured on plain files, alternating
+// the patterns round by round so that they share the disk's moods (its fsync
+// rate moves by a factor of two or more within minutes in a virtual machine).
+//
+//   ./bazelw run -c opt //bench:fsync_patterns -- [--dir D] [--ops N]
+//                                                 [--rounds R]
+//
+// Patterns (each op: a 45-byte record, then fdatasync):
+//   append               the record appended (index_bench's fsync_baseline)
+//   append+offset        and an 8-byte offset written at byte 0: a log's flush
+//   reserved+offset      the same in a file grown ahead with fallocate(2)
+//   2 files appending    append+offset, and a 16-byte entry appended to a
+//                        second file, both fdatasynced at once (the second on
+//                        another thread): a log with its checksum sidecar
+//   2 files reserved     the same, both files grown ahead with fallocate(2)
+//
+// Prints ops/s per pattern and round, then each pattern's median and its
+// ratio to the median of `append`.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr off_t kReserve = off_t{64} << 20;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::perror(what.c_str());
+  std::exit(1);
+}
+
+int OpenFresh(const std::string& path, bool reserve) {
+  ::unlink(path.c_str());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) Die(path);
+  char header[32] = {};
+  if (::pwrite(fd, header, sizeof(header), 0) != sizeof(header)) Die(path);
+  if (reserve && ::fallocate(fd, 0, 0, kReserve) != 0) Die("fallocate");
+  if (::fsync(fd) != 0) Die("fsync");
+  return fd;
+}
+
+// fdatasyncs a file on a thread of its own when asked, so that two files'
+// fdatasyncs are issued together.
+class SideSyncer {
+ public:
+  explicit SideSyncer(int fd) : fd_(fd), thread_([this] { Run(); }) {}
+  ~SideSyncer() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Start() {
+    std::lock_guard<std::mutex> l(mu_);
+    requested_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !requested_; });
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      cv_.wait(l, [this] { return requested_ || stop_; });
+      if (stop_) return;
+      l.unlock();
+      if (::fdatasync(fd_) != 0) Die("fdatasync");
+      l.lock();
+      requested_ = false;
+      cv_.notify_all();
+    }
+  }
+  const int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool requested_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+enum class Pattern {
+  kAppend,
+  kAppendOffset,
+  kReservedOffset,
+  kTwo,
+  kTwoReserved
+};
+
+const char* Name(Pattern p) {
+  switch (p) {
+    case Pattern::kAppend:
+      return "append";
+    case Pattern::kAppendOffset:
+      return "append+offset";
+    case Pattern::kReservedOffset:
+      return "reserved+offset";
+    case Pattern::kTwo:
+      return "2 files appending";
+    case Pattern::kTwoReserved:
+      return "2 files reserved";
+  }
+  return "?";
+}
+
+double Run(Pattern p, const std::string& dir, int ops) {
+  const bool reserve =
+      p == Pattern::kReservedOffset || p == Pattern::kTwoReserved;
+  const bool two = p == Pattern::kTwo || p == Pattern::kTwoReserved;
+  const std::string log_path = dir + "/fsync_patterns.log";
+  const std::string side_path = dir + "/fsync_patterns.sum";
+  const int log = OpenFresh(log_path, reserve);
+  const int side = two ? OpenFresh(side_path, reserve) : -1;
+  std::unique_ptr<SideSyncer> syncer;
+  if (two) syncer = std::make_unique<SideSyncer>(side);
+  char record[45];
+  std::memset(record, 'r', sizeof(record));
+  char entry[16];
+  std::memset(entry, 'e', sizeof(entry));
+  uint64_t end = 32;
+  uint64_t side_end = 32;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < ops; ++i) {
+    if (::pwrite(log, record, sizeof(record), static_cast<off_t>(end)) !=
+        sizeof(record)) {
+      Die("pwrite");
+    }
+    end += sizeof(record);
+    if (p != Pattern::kAppend &&
+        ::pwrite(log, &end, sizeof(end), 0) != sizeof(end)) {
+      Die("pwrite");
+    }
+    if (two) {
+      if (::pwrite(side, entry, sizeof(entry), static_cast<off_t>(side_end)) !=
+          sizeof(entry)) {
+        Die("pwrite");
+      }
+      side_end += sizeof(entry);
+      syncer->Start();
+    }
+    if (::fdatasync(log) != 0) Die("fdatasync");
+    if (two) syncer->Wait();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  syncer.reset();
+  ::close(log);
+  ::unlink(log_path.c_str());
+  if (two) {
+    ::close(side);
+    ::unlink(side_path.c_str());
+  }
+  return ops / seconds;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir = ".";
+  int ops = 2000;
+  int rounds = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--dir") {
+      dir = argv[i + 1];
+    } else if (flag == "--ops") {
+      ops = std::atoi(argv[i + 1]);
+    } else if (flag == "--rounds") {
+      rounds = std::atoi(argv[i + 1]);
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (ops <= 0 || rounds <= 0) {
+    std::fprintf(stderr, "--ops and --rounds must be positive\n");
+    return 2;
+  }
+  const Pattern patterns[] = {Pattern::kAppend, Pattern::kAppendOffset,
+                              Pattern::kReservedOffset, Pattern::kTwo,
+                              Pattern::kTwoReserved};
+  std::vector<std::vector<double>> rates(std::size(patterns));
+  std::printf(
+      "fsync_patterns: %d ops per pattern and round, %d rounds, in %s\n", ops,
+      rounds, dir.c_str());
+  for (int r = 0; r < rounds; ++r) {
+    std::printf("round %d:", r + 1);
+    for (size_t p = 0; p < std::size(patterns); ++p) {
+      rates[p].push_back(Run(patterns[p], dir, ops));
+      std::printf("  %s %.0f", Name(patterns[p]), rates[p].back());
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+  }
+  const double append = Median(rates[0]);
+  std::printf("%-20s %12s %10s\n", "pattern", "median/s", "x append");
+  for (size_t p = 0; p < std::size(patterns); ++p) {
+    const double m = Median(rates[p]);
+    std::printf("%-20s %12.0f %9.2fx\n", Name(patterns[p]), m, m / append);
+  }
+  return 0;
+}
