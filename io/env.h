@@ -77,7 +77,7 @@ class File {
   // Makes the file at least `end` bytes long, the new bytes reading as zeros,
   // with disk blocks reserved for them (Linux: fallocate(2), mode 0). A writer
   // that will rewrite those bytes in place spares each of its fdatasyncs the
-  // journal commit that a growing file's size costs (bench/README.md). A
+  // journal commit that a growing file's size costs (io/grow_ahead.h). A
   // file never shrinks here, and bytes it already holds are left as they are.
   // kUnimplemented where the file system or environment cannot; any error
   // leaves the file as it was or longer, never with other contents, so a
@@ -85,16 +85,6 @@ class File {
   virtual absl::Status Allocate(uint64_t end) {
     (void)end;
     return absl::UnimplementedError(path() + ": allocate: not supported");
-  }
-  // Where a writer that grows a file ahead of its writes, which now reach
-  // `end`, asks it to end (Allocate): as far again as it holds, at least 4 KiB
-  // and at most 1 MiB further, on a 4 KiB boundary. Small files (and the
-  // in-memory ones of tests) stay small; a large one grows once per MiB.
-  static uint64_t GrowAheadTarget(uint64_t end) {
-    constexpr uint64_t kMin = uint64_t{4} << 10;
-    constexpr uint64_t kMax = uint64_t{1} << 20;
-    const uint64_t ahead = end < kMin ? kMin : (end > kMax ? kMax : end);
-    return (end + ahead + kMin - 1) / kMin * kMin;
   }
 
   // Asks the system to start reading [offset, offset + n) into its cache now,

@@ -169,17 +169,9 @@ absl::Status FlushSums::Add(uint64_t begin, absl::string_view records) {
   }
   const uint64_t slot = again ? entries_ - 1 : entries_;
   const uint64_t entry_end = kHeaderSize + (slot + 1) * kEntrySize;
-  // Grown ahead, like the log (io/index_file.h): an fdatasync of a file whose
-  // size did not change commits nothing to the journal. Zeros past the
-  // entries end them for Verify (an entry must end past the last).
-  if (entry_end > reserved_end_ && reserving_) {
-    const uint64_t target = File::GrowAheadTarget(entry_end);
-    if (file_->Allocate(target).ok()) {
-      reserved_end_ = target;
-    } else {
-      reserving_ = false;  // unsupported or out of space: plain appends
-    }
-  }
+  // Zeros past the entries end them for Verify (an entry must end past the
+  // one before), so the file may be grown ahead like the log.
+  grow_ahead_.Before(file_.get(), entry_end);
   char entry[kEntrySize];
   const uint64_t new_end = begin + records.size();
   absl::big_endian::Store64(entry, new_end);

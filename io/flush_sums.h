@@ -17,7 +17,7 @@
 // start) with sum = XXH3-64 of their bytes seeded with end(i-1), so an entry
 // vouches for those bytes at that place only. header_sum is the XXH3-64 of the
 // header's first 56 bytes. The writer grows the file ahead of its entries
-// (File::Allocate); the zeros past the last entry end them, as an entry must
+// (io/grow_ahead.h); the zeros past the last entry end them, as an entry must
 // end past the one before.
 //
 // The writer appends an entry after a flush's records and before the header
@@ -41,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "io/env.h"
+#include "io/grow_ahead.h"
 
 namespace kvindex {
 
@@ -125,10 +126,7 @@ class FlushSums {
   uint64_t end_;
   uint64_t last_begin_ = 0;  // of the last entry, if entries_ > 0
   uint64_t entries_ = 0;
-  // The size the file was grown to ahead of its entries (File::Allocate), and
-  // whether growing it still works here.
-  uint64_t reserved_end_ = kHeaderSize;
-  bool reserving_ = true;
+  GrowAhead grow_ahead_{kHeaderSize};
 };
 
 }  // namespace kvindex

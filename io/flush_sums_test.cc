@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/env.h"
+#include "io/grow_ahead.h"
 #include "io/index_file.h"
 #include "io/mem_env.h"
 #include "testing/status.h"
@@ -255,12 +256,12 @@ TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
   ASSERT_OK(log->Flush());
   absl::StatusOr<uint64_t> size = log->FileSize();
   ASSERT_OK(size);
-  EXPECT_EQ(*size, File::GrowAheadTarget(IndexFile::kHeaderSize + kEntry));
+  EXPECT_EQ(*size, GrowAhead::Target(IndexFile::kHeaderSize + kEntry));
   absl::StatusOr<std::string> sidecar =
       env_.ReadFileToString(FlushSums::PathFor(kLog));
   ASSERT_OK(sidecar);
-  EXPECT_EQ(sidecar->size(), File::GrowAheadTarget(FlushSums::kHeaderSize +
-                                                   FlushSums::kEntrySize));
+  EXPECT_EQ(sidecar->size(),
+            GrowAhead::Target(FlushSums::kHeaderSize + FlushSums::kEntrySize));
   ASSERT_OK(log->Flush({.with_fsync = true}));
   ASSERT_OK(log->Close());
 

@@ -122,7 +122,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   handle->flush_callback_ = options.flush_callback;
   handle->write_behind_ = options.write_behind;
   handle->stale_end_ = file_size;
-  handle->reserved_end_ = file_size;
+  handle->grow_ahead_ = GrowAhead(file_size);
 
   // A file shorter than its header, or a header of zeros, is what a crash
   // right after creation can leave (upstream did not fsync new files): it
@@ -276,24 +276,13 @@ absl::Status IndexFile::WriteOffset(absl::string_view what) {
                   path_, what);
 }
 
-void IndexFile::ReserveAhead(uint64_t end) {
-  if (end <= reserved_end_ || !reserving_) return;
-  const uint64_t target = File::GrowAheadTarget(end);
-  // Unsupported or out of space: the records are appended as without it.
-  if (!file_->Allocate(target).ok()) {
-    reserving_ = false;
-    return;
-  }
-  reserved_end_ = target;
-}
-
 absl::Status IndexFile::WriteBuffer() {
   // With a sidecar, records may land on reserved bytes without a sync first
   // (see below), so the file is grown ahead of them: a durable flush's
   // fdatasync then finds its size unchanged and has no size to commit to the
   // file system's journal (bench/README.md).
   if (sums_ != nullptr) {
-    ReserveAhead(header_size() + flushed_ + buffer_.size());
+    grow_ahead_.Before(file_.get(), header_size() + flushed_ + buffer_.size());
   }
   KVINDEX_RETURN_IF_ERROR(
       Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
@@ -566,8 +555,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   offset_ = 0;
   flushed_ = 0;
   stale_end_ = 0;  // the new file holds only its header
-  reserved_end_ = kHeaderSize;
-  reserving_ = true;
+  grow_ahead_ = GrowAhead(kHeaderSize);
   generation_ = generation;
   sums_ = std::move(new_sums);
   unsynced_writes_ = false;

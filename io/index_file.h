@@ -42,6 +42,7 @@
 #include "io/file_header.h"
 #include "io/flush_options.h"
 #include "io/flush_sums.h"
+#include "io/grow_ahead.h"
 
 namespace kvindex {
 
@@ -231,9 +232,6 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
-  // Grows the file with File::Allocate past `end` (an absolute position), to
-  // File::GrowAheadTarget; gives up for good on the first failure.
-  void ReserveAhead(uint64_t end);
   // Writes offset_ into the header's offset field (no fsync).
   absl::Status WriteOffset(absl::string_view what);
   absl::Status SyncFileAndSums();
@@ -251,12 +249,10 @@ class IndexFile {
   // Read-write: the file's size at open. Bytes below it and past the records
   // are left over (a fresh reopen, a crash) and are rewritten in place by the
   // next records, so WriteBuffer syncs records written there before the offset
-  // that covers them.
+  // that covers them (unless a sidecar vouches for them).
   uint64_t stale_end_ = 0;
-  // With a sidecar: the file's size as far as this handle grew it ahead of
-  // its records, and whether growing it still works here.
-  uint64_t reserved_end_ = 0;
-  bool reserving_ = true;
+  // With a sidecar, the file is grown ahead of its records.
+  GrowAhead grow_ahead_{0};
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;

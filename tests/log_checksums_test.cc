@@ -15,7 +15,7 @@
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "index/stats.h"
-#include "io/env.h"
+#include "io/grow_ahead.h"
 #include "io/mem_env.h"
 #include "testing/keys.h"
 
@@ -94,7 +94,7 @@ TEST_P(LogChecksumsTest, RecordsAPowerCutKeptFromTheDiskAreNeverShown) {
   // The writer grew the log ahead of its records (io/index_file.h), so that
   // its fdatasyncs find its size unchanged.
   const size_t records_end = 32 + 5 * entry;
-  EXPECT_EQ(log.size(), File::GrowAheadTarget(records_end));
+  EXPECT_EQ(log.size(), GrowAhead::Target(records_end));
   EXPECT_EQ(log.find_first_not_of('\0', records_end), std::string::npos);
   log.replace(records_end - 2 * entry, 2 * entry, std::string(2 * entry, '\0'));
   env.SetContents(kLog, log);
