@@ -46,7 +46,6 @@ std::string Encode(uint64_t block_size, const SumsTarget& target,
 
 DataSumsBuilder::DataSumsBuilder(uint64_t head_bytes, uint64_t block_size)
     : block_size_(block_size),
-      head_bytes_(head_bytes),
       head_blocks_end_(BlocksOf(head_bytes, block_size) * block_size),
       at_(head_bytes) {}
 

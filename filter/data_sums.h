@@ -94,7 +94,6 @@ class DataSumsBuilder {
   void Sum(absl::string_view block);
 
   uint64_t block_size_;
-  uint64_t head_bytes_;
   // The end of the last block the head overlaps: bytes appended below it wait
   // in head_rest_ for the head.
   uint64_t head_blocks_end_;
