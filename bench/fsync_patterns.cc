@@ -22,16 +22,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "io/background_sync.h"
 
 namespace {
 
@@ -52,50 +52,6 @@ int OpenFresh(const std::string& path, bool reserve) {
   if (::fsync(fd) != 0) Die("fsync");
   return fd;
 }
-
-// fdatasyncs a file on a thread of its own when asked, so that two files'
-// fdatasyncs are issued together.
-class SideSyncer {
- public:
-  explicit SideSyncer(int fd) : fd_(fd), thread_([this] { Run(); }) {}
-  ~SideSyncer() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void Start() {
-    std::lock_guard<std::mutex> l(mu_);
-    requested_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return !requested_; });
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> l(mu_);
-    for (;;) {
-      cv_.wait(l, [this] { return requested_ || stop_; });
-      if (stop_) return;
-      l.unlock();
-      if (::fdatasync(fd_) != 0) Die("fdatasync");
-      l.lock();
-      requested_ = false;
-      cv_.notify_all();
-    }
-  }
-  const int fd_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool requested_ = false;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 enum class Pattern {
   kAppend,
@@ -129,8 +85,10 @@ double Run(Pattern p, const std::string& dir, int ops) {
   const std::string side_path = dir + "/fsync_patterns.sum";
   const int log = OpenFresh(log_path, reserve);
   const int side = two ? OpenFresh(side_path, reserve) : -1;
-  std::unique_ptr<SideSyncer> syncer;
-  if (two) syncer = std::make_unique<SideSyncer>(side);
+  // The library's own hand-off: the sidecar's fdatasync runs on this
+  // thread while the caller fdatasyncs the log.
+  std::unique_ptr<kvindex::BackgroundSync> syncer;
+  if (two) syncer = std::make_unique<kvindex::BackgroundSync>();
   char record[45];
   std::memset(record, 'r', sizeof(record));
   char entry[16];
@@ -138,6 +96,7 @@ double Run(Pattern p, const std::string& dir, int ops) {
   uint64_t end = 32;
   uint64_t side_end = 32;
   const auto start = std::chrono::steady_clock::now();
+  uint64_t ticket = 0;
   for (int i = 0; i < ops; ++i) {
     if (::pwrite(log, record, sizeof(record), static_cast<off_t>(end)) !=
         sizeof(record)) {
@@ -154,10 +113,13 @@ double Run(Pattern p, const std::string& dir, int ops) {
         Die("pwrite");
       }
       side_end += sizeof(entry);
-      syncer->Start();
+      ticket = syncer->Start([side] {
+        return ::fdatasync(side) == 0 ? absl::OkStatus()
+                                      : absl::InternalError("fdatasync");
+      });
     }
     if (::fdatasync(log) != 0) Die("fdatasync");
-    if (two) syncer->Wait();
+    if (two && !syncer->Wait(ticket).ok()) Die("fdatasync");
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
