@@ -10,10 +10,10 @@
 //   append               the record appended (index_bench's fsync_baseline)
 //   append+offset        and an 8-byte offset written at byte 0: a log's flush
 //   reserved+offset      the same in a file grown ahead with fallocate(2)
-//   2 files appending    append+offset, and a 16-byte entry appended to a
-//                        second file, both fdatasynced at once (the second on
-//                        another thread): a log with its checksum sidecar
-//   2 files reserved     the same, both files grown ahead with fallocate(2)
+//   journal              append+offset left unsynced, and a 61-byte frame
+//                        (16-byte head, the record again) appended to a
+//                        second file grown ahead, which alone is fdatasynced:
+//                        a log with its journal (Options::log_checksums)
 //
 // Prints ops/s per pattern and round, then each pattern's median and its
 // ratio to the median of `append`.
@@ -26,12 +26,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
-
-#include "absl/status/status.h"
-#include "io/background_sync.h"
 
 namespace {
 
@@ -53,13 +49,7 @@ int OpenFresh(const std::string& path, bool reserve) {
   return fd;
 }
 
-enum class Pattern {
-  kAppend,
-  kAppendOffset,
-  kReservedOffset,
-  kTwo,
-  kTwoReserved
-};
+enum class Pattern { kAppend, kAppendOffset, kReservedOffset, kJournal };
 
 const char* Name(Pattern p) {
   switch (p) {
@@ -69,34 +59,26 @@ const char* Name(Pattern p) {
       return "append+offset";
     case Pattern::kReservedOffset:
       return "reserved+offset";
-    case Pattern::kTwo:
-      return "2 files appending";
-    case Pattern::kTwoReserved:
-      return "2 files reserved";
+    case Pattern::kJournal:
+      return "journal";
   }
   return "?";
 }
 
 double Run(Pattern p, const std::string& dir, int ops) {
-  const bool reserve =
-      p == Pattern::kReservedOffset || p == Pattern::kTwoReserved;
-  const bool two = p == Pattern::kTwo || p == Pattern::kTwoReserved;
+  const bool journal = p == Pattern::kJournal;
   const std::string log_path = dir + "/fsync_patterns.log";
-  const std::string side_path = dir + "/fsync_patterns.sum";
-  const int log = OpenFresh(log_path, reserve);
-  const int side = two ? OpenFresh(side_path, reserve) : -1;
-  // The library's own hand-off: the sidecar's fdatasync runs on this
-  // thread while the caller fdatasyncs the log.
-  std::unique_ptr<kvindex::BackgroundSync> syncer;
-  if (two) syncer = std::make_unique<kvindex::BackgroundSync>();
+  const std::string journal_path = dir + "/fsync_patterns.sum";
+  const int log = OpenFresh(log_path, p == Pattern::kReservedOffset);
+  const int side = journal ? OpenFresh(journal_path, /*reserve=*/true) : -1;
   char record[45];
   std::memset(record, 'r', sizeof(record));
-  char entry[16];
-  std::memset(entry, 'e', sizeof(entry));
+  // A journal frame: end and sum, then the record again.
+  char frame[16 + sizeof(record)];
+  std::memset(frame, 'f', sizeof(frame));
   uint64_t end = 32;
-  uint64_t side_end = 32;
+  uint64_t journal_end = 64;
   const auto start = std::chrono::steady_clock::now();
-  uint64_t ticket = 0;
   for (int i = 0; i < ops; ++i) {
     if (::pwrite(log, record, sizeof(record), static_cast<off_t>(end)) !=
         sizeof(record)) {
@@ -107,29 +89,23 @@ double Run(Pattern p, const std::string& dir, int ops) {
         ::pwrite(log, &end, sizeof(end), 0) != sizeof(end)) {
       Die("pwrite");
     }
-    if (two) {
-      if (::pwrite(side, entry, sizeof(entry), static_cast<off_t>(side_end)) !=
-          sizeof(entry)) {
+    if (journal) {
+      if (::pwrite(side, frame, sizeof(frame),
+                   static_cast<off_t>(journal_end)) != sizeof(frame)) {
         Die("pwrite");
       }
-      side_end += sizeof(entry);
-      ticket = syncer->Start([side] {
-        return ::fdatasync(side) == 0 ? absl::OkStatus()
-                                      : absl::InternalError("fdatasync");
-      });
+      journal_end += sizeof(frame);
     }
-    if (::fdatasync(log) != 0) Die("fdatasync");
-    if (two && !syncer->Wait(ticket).ok()) Die("fdatasync");
+    if (::fdatasync(journal ? side : log) != 0) Die("fdatasync");
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  syncer.reset();
   ::close(log);
   ::unlink(log_path.c_str());
-  if (two) {
+  if (journal) {
     ::close(side);
-    ::unlink(side_path.c_str());
+    ::unlink(journal_path.c_str());
   }
   return ops / seconds;
 }
@@ -164,8 +140,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Pattern patterns[] = {Pattern::kAppend, Pattern::kAppendOffset,
-                              Pattern::kReservedOffset, Pattern::kTwo,
-                              Pattern::kTwoReserved};
+                              Pattern::kReservedOffset, Pattern::kJournal};
   std::vector<std::vector<double>> rates(std::size(patterns));
   std::printf(
       "fsync_patterns: %d ops per pattern and round, %d rounds, in %s\n", ops,

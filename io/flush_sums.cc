@@ -18,17 +18,49 @@ namespace {
 using io_internal::Annotate;
 using io_internal::Dirname;
 
-constexpr char kMagic[8] = {'k', 'v', 'l', 'o', 'g', 's', 'u', 'm'};
+// Frames carry their records (the format written).
+constexpr char kMagic[8] = {'k', 'v', 'l', 'o', 'g', 'j', 'n', 'l'};
+// The earlier format: 16-byte entries `end sum`, no records (read only).
+constexpr char kEntriesMagic[8] = {'k', 'v', 'l', 'o', 'g', 's', 'u', 'm'};
+constexpr size_t kEntrySize = 16;
 constexpr size_t kGenerationAt = 8;
 constexpr size_t kHeaderSizeAt = 16;
 constexpr size_t kStartAt = 24;
 constexpr size_t kHeaderSumAt = 56;
-// Entries are read in batches of this many bytes.
+// Files are read in windows of at least this many bytes.
 constexpr size_t kReadChunk = 1 << 16;
 
 uint64_t Sum(absl::string_view records, uint64_t begin) {
   return XXH3_64bits_withSeed(records.data(), records.size(), begin);
 }
+
+// Reads a file front to back through a window, so that many small frames (or
+// the records they vouch for) cost one read per window, not one each.
+class WindowReader {
+ public:
+  WindowReader(const File& file, uint64_t size) : file_(file), size_(size) {}
+
+  // The `n` bytes at `at`, valid until the next call; false if the file ends
+  // first.
+  absl::StatusOr<bool> Read(uint64_t at, size_t n, absl::string_view* out) {
+    if (at > size_ || n > size_ - at) return false;
+    if (at < window_at_ || at + n > window_at_ + window_.size()) {
+      const size_t len = static_cast<size_t>(
+          std::min<uint64_t>(std::max(n, kReadChunk), size_ - at));
+      window_.resize(len);
+      KVINDEX_RETURN_IF_ERROR(ReadFully(file_, at, len, &window_[0]));
+      window_at_ = at;
+    }
+    *out = absl::string_view(window_.data() + (at - window_at_), n);
+    return true;
+  }
+
+ private:
+  const File& file_;
+  const uint64_t size_;
+  uint64_t window_at_ = 0;
+  std::string window_;
+};
 
 }  // namespace
 
@@ -38,7 +70,8 @@ std::string FlushSums::PathFor(const std::string& log_path) {
 
 absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
     Env* env, const File& log, const std::string& log_path, int64_t generation,
-    uint64_t header_size, size_t entry_size, uint64_t offset) {
+    uint64_t header_size, size_t entry_size, uint64_t offset,
+    File* restore_into, std::string* unheld) {
   const std::string path = PathFor(log_path);
   Verdict verdict;
   absl::StatusOr<std::unique_ptr<File>> file =
@@ -57,7 +90,9 @@ absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
   }
   KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(**file, 0, kHeaderSize, header),
                                    path, "reading the header"));
-  if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0 ||
+  const bool frames = std::memcmp(header, kMagic, sizeof(kMagic)) == 0;
+  if ((!frames &&
+       std::memcmp(header, kEntriesMagic, sizeof(kEntriesMagic)) != 0) ||
       absl::big_endian::Load64(header + kHeaderSumAt) !=
           XXH3_64bits(header, kHeaderSumAt)) {
     verdict.detail = "sidecar header damaged";
@@ -81,40 +116,75 @@ absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
   }
 
   verdict.applies = true;
+  KVINDEX_ASSIGN_OR_RETURN(const uint64_t log_size, log.Size());
+  WindowReader sidecar(**file, size);
+  WindowReader log_reader(log, log_size);
+  // Frames from `start` to `end` are whole; `matching` while the log holds
+  // every record they carry.
   uint64_t end = start;
-  std::string entries;
-  std::string records;
+  bool matching = true;
+  verdict.verified_end = start;
+  verdict.restorable_end = start;
   uint64_t at = kHeaderSize;
-  while (end < offset) {
-    if (entries.size() < kEntrySize) {
-      if (at >= size) break;
-      const size_t n = static_cast<size_t>(
-          std::min<uint64_t>(kReadChunk - kReadChunk % kEntrySize, size - at));
-      std::string chunk(n, '\0');
-      KVINDEX_RETURN_IF_ERROR(Annotate(ReadFully(**file, at, n, &chunk[0]),
-                                       path, "reading entries"));
-      at += n;
-      entries += chunk;
-      if (entries.size() < kEntrySize) break;  // a torn last entry
-    }
-    const uint64_t entry_end = absl::big_endian::Load64(entries.data());
-    const uint64_t sum = absl::big_endian::Load64(entries.data() + 8);
-    entries.erase(0, kEntrySize);
-    if (entry_end <= end || entry_end > offset ||
-        (entry_end - end) % entry_size != 0) {
+  while (true) {
+    // The next frame (or entry) header: its end and sum.
+    if (!frames && end >= offset) break;
+    absl::string_view head;
+    absl::StatusOr<bool> got = sidecar.Read(at, kFrameHeaderSize, &head);
+    if (!got.ok()) return Annotate(got.status(), path, "reading frames");
+    if (!*got) break;  // a torn last frame, or the end
+    const uint64_t frame_end = absl::big_endian::Load64(head.data());
+    const uint64_t sum = absl::big_endian::Load64(head.data() + 8);
+    if (frame_end <= end || (frame_end - end) % entry_size != 0 ||
+        (!frames && frame_end > offset)) {
       break;
     }
-    records.resize(static_cast<size_t>(entry_end - end));
-    KVINDEX_RETURN_IF_ERROR(
-        Annotate(ReadFully(log, header_size + end, records.size(), &records[0]),
-                 log_path, "reading records to check them"));
-    if (Sum(records, end) != sum) break;
-    end = entry_end;
+    const uint64_t n = frame_end - end;
+    absl::string_view carried;  // the frame's own records
+    if (frames) {
+      if (n > size - at - kFrameHeaderSize) break;  // torn
+      got =
+          sidecar.Read(at + kFrameHeaderSize, static_cast<size_t>(n), &carried);
+      if (!got.ok()) return Annotate(got.status(), path, "reading frames");
+      if (!*got || Sum(carried, end) != sum) break;  // torn or damaged
+      at += kFrameHeaderSize + n;
+    } else {
+      at += kEntrySize;
+    }
+    // What the log holds at that place.
+    absl::string_view held;
+    bool held_whole = false;
+    if (matching && frame_end <= offset) {
+      got = log_reader.Read(header_size + end, static_cast<size_t>(n), &held);
+      if (!got.ok()) {
+        return Annotate(got.status(), log_path,
+                        "reading records to check them");
+      }
+      held_whole = *got;
+    }
+    const bool held_matches =
+        held_whole && (frames ? held == carried : Sum(held, end) == sum);
+    if (!held_matches) {
+      if (!frames) break;
+      // From here on the log's bytes are not trusted, even where they would
+      // match: a writer restores every frame's records past this point.
+      matching = false;
+    }
+    if (!matching && restore_into != nullptr) {
+      KVINDEX_RETURN_IF_ERROR(
+          Annotate(restore_into->PWrite(header_size + end, carried), log_path,
+                   "restoring records from the journal"));
+      verdict.restored_bytes += n;
+    } else if (!matching && unheld != nullptr) {
+      unheld->append(carried.data(), carried.size());
+    }
+    end = frame_end;
+    if (matching || restore_into != nullptr) verdict.verified_end = end;
+    verdict.restorable_end = end;
   }
-  verdict.verified_end = end;
-  if (end < offset) {
+  if (verdict.verified_end < offset) {
     verdict.detail = absl::StrCat("the sidecar vouches for the records up to ",
-                                  end, " of ", offset);
+                                  verdict.verified_end, " of ", offset);
   }
   return verdict;
 }
@@ -162,27 +232,29 @@ absl::Status FlushSums::RemoveStale(Env* env, const std::string& log_path) {
 }
 
 absl::Status FlushSums::Add(uint64_t begin, absl::string_view records) {
-  const bool again = entries_ > 0 && begin == last_begin_ && begin != end_;
+  const bool again = has_frames_ && begin == last_begin_ && begin != end_;
   if (begin != end_ && !again) {
-    return absl::InternalError(absl::StrCat(path_, ": entry for records at ",
+    return absl::InternalError(absl::StrCat(path_, ": frame for records at ",
                                             begin, ", expected ", end_));
   }
-  const uint64_t slot = again ? entries_ - 1 : entries_;
-  const uint64_t entry_end = kHeaderSize + (slot + 1) * kEntrySize;
-  // Zeros past the entries end them for Verify (an entry must end past the
-  // one before), so the file may be grown ahead like the log.
-  grow_ahead_.Before(file_.get(), entry_end);
-  char entry[kEntrySize];
+  const uint64_t at = again ? last_at_ : next_at_;
   const uint64_t new_end = begin + records.size();
-  absl::big_endian::Store64(entry, new_end);
-  absl::big_endian::Store64(entry + 8, Sum(records, begin));
+  frame_.resize(kFrameHeaderSize);
+  absl::big_endian::Store64(&frame_[0], new_end);
+  absl::big_endian::Store64(&frame_[8], Sum(records, begin));
+  frame_.append(records.data(), records.size());
+  // Zeros past the frames end them for Verify (a frame must end past the one
+  // before), so the file may be grown ahead: its fdatasync then has no new
+  // size to commit.
+  grow_ahead_.Before(file_.get(), at + frame_.size());
   KVINDEX_RETURN_IF_ERROR(
-      Annotate(file_->PWrite(kHeaderSize + slot * kEntrySize,
-                             absl::string_view(entry, kEntrySize)),
-               path_, "writing an entry"));
-  entries_ = slot + 1;
+      Annotate(file_->PWrite(at, frame_), path_, "writing a frame"));
+  has_frames_ = true;
+  last_at_ = at;
+  next_at_ = at + frame_.size();
   last_begin_ = begin;
   end_ = new_end;
+  if (frame_.capacity() > (size_t{1} << 20)) std::string().swap(frame_);
   return absl::OkStatus();
 }
 

@@ -1,31 +1,38 @@
-// FlushSums: the checksum sidecar of a log file, `<log>.sum` (docs/format.md
-// §9b), written when Options::log_checksums is on. The log keeps the OCaml
-// format, which has no room for a checksum; the sidecar holds one entry per
-// flush, so that an open after a power cut can tell the records a flush really
-// wrote from pages the disk never got (zeros, or older bytes) under an offset
-// that did reach it.
+// FlushSums: the journal of a log file, `<log>.sum` (docs/format.md §9b),
+// written when Options::log_checksums is on. The log keeps the OCaml format,
+// which has no room for a checksum; the sidecar holds one checksummed frame
+// per flush, carrying the flush's records. A durable flush fsyncs the sidecar
+// only: the log is written as usual and fsynced lazily (merge, clear, close),
+// and an open after a power cut restores from the frames the records whose
+// pages the log lost, and cuts what no frame vouches for, so that a page the
+// disk never got (zeros, or older bytes) under an offset that did reach it
+// never reads as a binding.
 //
-//   sidecar := header entry* zeros
-//   header  := magic:"kvlogsum" generation:int64be header_size:int64be
+//   sidecar := header frame* zeros
+//   header  := magic:"kvlogjnl" generation:int64be header_size:int64be
 //              start:int64be zero:24 bytes header_sum:int64be   (64 bytes)
-//   entry   := end:int64be sum:int64be                           (16 bytes)
+//   frame   := end:int64be sum:int64be records                  (16 + n bytes)
 //
 // `generation` and `header_size` name the log file the sidecar describes;
 // `start` is the logical offset (IndexFile's, from the end of the fan-out)
 // below which the log was durable when the sidecar was made, so its records
-// need no entry. Entry i covers the records [end(i-1), end(i)) (end(-1) =
-// start) with sum = XXH3-64 of their bytes seeded with end(i-1), so an entry
-// vouches for those bytes at that place only. header_sum is the XXH3-64 of the
-// header's first 56 bytes. The writer grows the file ahead of its entries
-// (io/grow_ahead.h); the zeros past the last entry end them, as an entry must
-// end past the one before.
+// need no frame. Frame i carries the records [end(i-1), end(i)) (end(-1) =
+// start), n = end(i) - end(i-1) bytes, with sum = XXH3-64 of those bytes
+// seeded with end(i-1), so a frame vouches for them at that place only.
+// header_sum is the XXH3-64 of the header's first 56 bytes. The writer grows
+// the file ahead of its frames (io/grow_ahead.h); the zeros past the last
+// frame end them, as a frame must end past the one before.
 //
-// The writer appends an entry after a flush's records and before the header
-// offset that commits them, and fsyncs the sidecar whenever it fsyncs the log:
-// a durable flush's entry is durable with it. At open, the records from
-// `start` on count only as far as consecutive entries vouch for them; an
-// offset past that is cut (those records were never fsynced, or the sidecar's
-// entry would be there).
+// Sidecars of the earlier format, magic "kvlogsum" with 16-byte entries
+// `end sum` and no records (the log was fsynced with them), are still read:
+// they vouch for the log's bytes and restore nothing.
+//
+// The writer appends a frame after a flush's records reach the log and before
+// the header offset that commits them. At a writer's open (Recover), frames
+// whose records the log holds are checked, the others are written back into
+// the log, and the offset is set to the end of the last whole frame: records
+// past it were never fsynced (their frame would be there). Readers cannot
+// write: they show the records up to the first frame the log does not match.
 //
 // Thread safety: a FlushSums is used by the one IndexFile that owns it;
 // Syncer() may run concurrently with Add.
@@ -48,7 +55,8 @@ namespace kvindex {
 class FlushSums {
  public:
   static constexpr size_t kHeaderSize = 64;
-  static constexpr size_t kEntrySize = 16;
+  // A frame's end and sum, before its records.
+  static constexpr size_t kFrameHeaderSize = 16;
 
   // `<log_path>.sum`.
   static std::string PathFor(const std::string& log_path);
@@ -60,21 +68,37 @@ class FlushSums {
     // header). Such a sidecar vouches for nothing and the log is read as it
     // is.
     bool applies = false;
-    // When it applies: the end of the records it vouches for, at most the
-    // log's offset. Records past it were never fsynced.
+    // When it applies: the end of the records in the log that it vouches
+    // for, at most the log's offset (with `restore_into`: the end of the
+    // frames, whose records are now in the log).
     uint64_t verified_end = 0;
+    // When it applies: the end of its whole frames, which may lie past the
+    // log's offset (the offset did not reach the disk) or past records the
+    // log does not match (their pages did not). A writer's open restores the
+    // log up to it; records past it were never fsynced. Equal to
+    // verified_end for a sidecar of the earlier format.
+    uint64_t restorable_end = 0;
+    // Bytes of records written back into the log (with `restore_into`).
+    uint64_t restored_bytes = 0;
     // Why it does not apply, or why verification stopped before the offset.
     std::string detail;
   };
 
   // Checks the records of the log open as `log` (read through it), whose
   // header says `generation`, `header_size` and whose whole records end at
-  // logical `offset`, against its sidecar.
+  // logical `offset`, against its sidecar. With `restore_into` (the log's
+  // writable handle; the writer's open), every frame's records that the log
+  // does not hold are written into it at their place (not synced), and
+  // verified_end becomes restorable_end. With `unheld` (readers, which
+  // cannot write), the frames' records from verified_end to restorable_end
+  // are appended to it instead.
   static absl::StatusOr<Verdict> Verify(Env* env, const File& log,
                                         const std::string& log_path,
                                         int64_t generation,
                                         uint64_t header_size, size_t entry_size,
-                                        uint64_t offset);
+                                        uint64_t offset,
+                                        File* restore_into = nullptr,
+                                        std::string* unheld = nullptr);
 
   // Replaces the sidecar of `log_path` with an empty one for records from
   // logical offset `start` on: written aside, fsynced and renamed in. The
@@ -86,15 +110,16 @@ class FlushSums {
 
   // Removes the sidecar of `log_path`, if any, durably: for a log written
   // without one from now on, which the sidecar would otherwise disown were it
-  // to come back after a crash.
+  // to come back after a crash. The caller has restored and fsynced the log
+  // first (IndexFile::DropFlushSums): the frames may hold durable records.
   static absl::Status RemoveStale(Env* env, const std::string& log_path);
 
   const std::string& path() const { return path_; }
-  // Logical end of the records the entries cover so far.
+  // Logical end of the records the frames cover so far.
   uint64_t end() const { return end_; }
 
-  // Appends the entry for `records`, which the log holds from logical offset
-  // `begin` on: end(), or the begin of the last entry, which is then written
+  // Appends the frame of `records`, which the log holds from logical offset
+  // `begin` on: end(), or the begin of the last frame, which is then written
   // again (a flush retried after a failure, maybe with more records). Not
   // fsynced. On failure nothing advances.
   absl::Status Add(uint64_t begin, absl::string_view records);
@@ -124,8 +149,11 @@ class FlushSums {
   std::string path_;
   std::shared_ptr<File> file_;
   uint64_t end_;
-  uint64_t last_begin_ = 0;  // of the last entry, if entries_ > 0
-  uint64_t entries_ = 0;
+  bool has_frames_ = false;
+  uint64_t last_begin_ = 0;         // of the last frame, if has_frames_
+  uint64_t last_at_ = 0;            // where the last frame starts in the file
+  uint64_t next_at_ = kHeaderSize;  // where the next frame goes
+  std::string frame_;               // reused to build frames
   GrowAhead grow_ahead_{kHeaderSize};
 };
 

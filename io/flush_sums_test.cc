@@ -1,13 +1,18 @@
-// The checksum sidecar of a log (io/flush_sums.h) and IndexFile's use of it:
-// what it vouches for, how it follows the file through flushes, clears and
-// closes, and that after a power cut that persists pages in any order no
-// record the writer did not write is ever read, and every fsynced one is.
+// The journal of a log (io/flush_sums.h) and IndexFile's use of it: what it
+// vouches for and restores, how it follows the file through flushes, clears
+// and closes, and that after a power cut that persists pages in any order no
+// record the writer did not write is ever read, and every fsynced one is,
+// although a durable flush fsyncs the journal alone.
 #include "io/flush_sums.h"
 
+#include <xxhash.h>
+
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
+#include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -50,18 +55,26 @@ IndexFile::ReadWriteOptions LogOptions(int64_t generation = 1) {
   return options;
 }
 
-// A log handle keeping its sidecar, or nullptr (with a test failure).
+// A log handle keeping its journal (or, without `sums`, dropping the one a
+// previous writer left, as log/log.cc does), or nullptr (with a test
+// failure).
 std::unique_ptr<IndexFile> OpenLog(Env* env, bool sums = true) {
   absl::StatusOr<std::unique_ptr<IndexFile>> log =
       IndexFile::OpenReadWrite(env, kLog, LogOptions());
   EXPECT_OK(log);
   if (!log.ok()) return nullptr;
-  if (sums) {
-    const absl::Status started = (*log)->StartFlushSums();
-    EXPECT_OK(started);
-    if (!started.ok()) return nullptr;
-  }
+  const absl::Status started =
+      sums ? (*log)->StartFlushSums() : (*log)->DropFlushSums();
+  EXPECT_OK(started);
+  if (!started.ok()) return nullptr;
   return *std::move(log);
+}
+
+// Where frame `i` of a journal starts, when every frame before it carried
+// `records` records.
+uint64_t FrameAt(uint64_t i, uint64_t records) {
+  return FlushSums::kHeaderSize +
+         i * (FlushSums::kFrameHeaderSize + records * kEntry);
 }
 
 std::string ReadRecords(const IndexFile& log) {
@@ -95,9 +108,10 @@ class FlushSumsTest : public ::testing::Test {
   }
 
   MemEnv env_;
+  absl::StatusOr<std::string> bytes_;
 };
 
-TEST_F(FlushSumsTest, AWriterKeepsAnEntryPerFlushThatVouchesForItsRecords) {
+TEST_F(FlushSumsTest, AWriterKeepsAFramePerFlushThatCarriesItsRecords) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->Append(Records(0, 3)));
@@ -108,12 +122,17 @@ TEST_F(FlushSumsTest, AWriterKeepsAnEntryPerFlushThatVouchesForItsRecords) {
   EXPECT_EQ(sidecar, "/db/index/log.sum");
   absl::StatusOr<std::string> bytes = env_.ReadFileToString(sidecar);
   ASSERT_OK(bytes);
-  // Two entries, then the zeros of the room the writer made ahead.
-  const size_t entries_end = FlushSums::kHeaderSize + 2 * FlushSums::kEntrySize;
-  ASSERT_GT(bytes->size(), entries_end);
-  EXPECT_NE(bytes->substr(entries_end - FlushSums::kEntrySize, 8),
-            std::string(8, '\0'));
-  EXPECT_EQ(bytes->find_first_not_of('\0', entries_end), std::string::npos);
+  // Two frames carrying the records, then the zeros of the room the writer
+  // made ahead.
+  const uint64_t second = FrameAt(1, 3);
+  const uint64_t frames_end = second + FlushSums::kFrameHeaderSize + 2 * kEntry;
+  ASSERT_GT(bytes->size(), frames_end);
+  EXPECT_EQ(bytes->substr(FlushSums::kHeaderSize + FlushSums::kFrameHeaderSize,
+                          3 * kEntry),
+            Records(0, 3));
+  EXPECT_EQ(bytes->substr(second + FlushSums::kFrameHeaderSize, 2 * kEntry),
+            Records(3, 2));
+  EXPECT_EQ(bytes->find_first_not_of('\0', frames_end), std::string::npos);
 
   absl::StatusOr<std::unique_ptr<File>> file =
       env_.OpenFile(kLog, OpenMode::kReadOnly);
@@ -123,6 +142,7 @@ TEST_F(FlushSumsTest, AWriterKeepsAnEntryPerFlushThatVouchesForItsRecords) {
   ASSERT_OK(verdict);
   EXPECT_TRUE(verdict->applies);
   EXPECT_EQ(verdict->verified_end, 5 * kEntry);
+  EXPECT_EQ(verdict->restorable_end, 5 * kEntry);
   EXPECT_EQ(verdict->detail, "");
 
   // Another generation, or another fan-out size: the sidecar is not this
@@ -138,7 +158,71 @@ TEST_F(FlushSumsTest, AWriterKeepsAnEntryPerFlushThatVouchesForItsRecords) {
   EXPECT_FALSE(verdict->applies);
 }
 
-TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
+TEST_F(FlushSumsTest, AnOpenRestoresTheRecordsALogLostFromItsFrames) {
+  {
+    std::unique_ptr<IndexFile> log = OpenLog(&env_);
+    ASSERT_NE(log, nullptr);
+    ASSERT_OK(log->Append(Records(0, 3)));
+    ASSERT_OK(log->Flush());
+    ASSERT_OK(log->Append(Records(3, 2)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+    // No close: the journal stays, as after a crash.
+  }
+  // The second flush's records as a power cut may leave them: zeros (the
+  // journal alone was fsynced).
+  absl::StatusOr<std::string> bytes = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes);
+  bytes->replace(IndexFile::kHeaderSize + 3 * kEntry, 2 * kEntry,
+                 std::string(2 * kEntry, '\0'));
+  env_.SetContents(kLog, *bytes);
+
+  // A reader opened before any writer serves them from the frames.
+  absl::StatusOr<std::unique_ptr<IndexFile>> early =
+      IndexFile::OpenReadOnly(&env_, kLog, kEntry);
+  ASSERT_OK(early);
+  ASSERT_NE(*early, nullptr);
+  ASSERT_OK((*early)->CapToFlushSums());
+  EXPECT_EQ((*early)->offset(), 5 * kEntry);
+  EXPECT_EQ(ReadRecords(**early), Records(0, 5));
+  EXPECT_EQ((*early)->unvouched_bytes_cut(), 0u);
+  ASSERT_OK((*early)->ReadHeader());
+  EXPECT_EQ(ReadRecords(**early), Records(0, 5));
+
+  // The writer's open writes them back, durably.
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->restored_bytes(), 2 * kEntry);
+  EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 5));
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  absl::StatusOr<std::unique_ptr<IndexFile>> reader =
+      IndexFile::OpenReadOnly(&env_, kLog, kEntry);
+  ASSERT_OK(reader);
+  ASSERT_NE(*reader, nullptr);
+  EXPECT_EQ(ReadRecords(**reader), Records(0, 5));
+}
+
+TEST_F(FlushSumsTest, AnOffsetThatNeverReachedTheDiskIsSetFromTheFrames) {
+  {
+    std::unique_ptr<IndexFile> log = OpenLog(&env_);
+    ASSERT_NE(log, nullptr);
+    ASSERT_OK(log->Append(Records(0, 2)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+  }
+  // The header as it was before the flush: offset 0.
+  absl::StatusOr<std::string> bytes = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes);
+  bytes->replace(0, 8, std::string(8, '\0'));
+  env_.SetContents(kLog, *bytes);
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->offset(), 2 * kEntry);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 2));
+}
+
+TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoFrameVouchesFor) {
   {
     std::unique_ptr<IndexFile> log = OpenLog(&env_);
     ASSERT_NE(log, nullptr);
@@ -146,9 +230,10 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
     ASSERT_OK(log->Flush());
     ASSERT_OK(log->Append(Records(3, 2)));
     ASSERT_OK(log->Flush());
-    // No close: the sidecar stays, as after a crash.
   }
-  // The second flush's records as a power cut may leave them: zeros.
+  // The second frame as a power cut may leave it (it was never fsynced):
+  // zeros, while the log's offset covers its records, which are zeros too.
+  Damage(FlushSums::PathFor(kLog), FrameAt(1, 3), 1);
   absl::StatusOr<std::string> bytes = env_.ReadFileToString(kLog);
   ASSERT_OK(bytes);
   bytes->replace(IndexFile::kHeaderSize + 3 * kEntry, 2 * kEntry,
@@ -172,6 +257,7 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->offset(), 3 * kEntry);
   EXPECT_EQ(log->unvouched_bytes_cut(), 2 * kEntry);
+  EXPECT_EQ(log->restored_bytes(), 0u);
   EXPECT_EQ(ReadRecords(*log), Records(0, 3));
   // The cut is on disk: a reader sees it too.
   absl::StatusOr<std::unique_ptr<IndexFile>> reader =
@@ -193,7 +279,43 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoEntryVouchesFor) {
   EXPECT_EQ(ReadRecords(*log), Records(0, 3) + Records(10, 1));
 }
 
-TEST_F(FlushSumsTest, ADamagedEntryStopsTheRecordsItAndLaterEntriesCover) {
+// A journal of the earlier format (16-byte entries `end sum`, no records)
+// still vouches for the log's bytes, and restores nothing.
+TEST_F(FlushSumsTest, AJournalOfTheEarlierFormatStillVouchesForTheLog) {
+  {
+    std::unique_ptr<IndexFile> log = OpenLog(&env_, /*sums=*/false);
+    ASSERT_NE(log, nullptr);
+    ASSERT_OK(log->Append(Records(0, 3)));
+    ASSERT_OK(log->Flush());
+  }
+  // One entry for the 3 records, none for the 2 that follow (zeros).
+  char header[FlushSums::kHeaderSize] = {};
+  std::memcpy(header, "kvlogsum", 8);
+  absl::big_endian::Store64(header + 8, 1);
+  absl::big_endian::Store64(header + 16, IndexFile::kHeaderSize);
+  absl::big_endian::Store64(header + 56, XXH3_64bits(header, 56));
+  char entry[16];
+  const std::string records = Records(0, 3);
+  absl::big_endian::Store64(entry, 3 * kEntry);
+  absl::big_endian::Store64(
+      entry + 8, XXH3_64bits_withSeed(records.data(), records.size(), 0));
+  env_.SetContents(
+      FlushSums::PathFor(kLog),
+      std::string(header, sizeof(header)) + std::string(entry, sizeof(entry)));
+  absl::StatusOr<std::string> bytes = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes);
+  *bytes += std::string(2 * kEntry, '\0');
+  absl::big_endian::Store64(&(*bytes)[0], 5 * kEntry);
+  env_.SetContents(kLog, *bytes);
+
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->unvouched_bytes_cut(), 2 * kEntry);
+  EXPECT_EQ(log->restored_bytes(), 0u);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 3));
+}
+
+TEST_F(FlushSumsTest, ADamagedFrameStopsTheRecordsItAndLaterFramesCarry) {
   {
     std::unique_ptr<IndexFile> log = OpenLog(&env_);
     ASSERT_NE(log, nullptr);
@@ -202,9 +324,8 @@ TEST_F(FlushSumsTest, ADamagedEntryStopsTheRecordsItAndLaterEntriesCover) {
       ASSERT_OK(log->Flush());
     }
   }
-  // The third entry's sum.
-  Damage(FlushSums::PathFor(kLog),
-         FlushSums::kHeaderSize + 2 * FlushSums::kEntrySize + 8, 1);
+  // The third frame's sum.
+  Damage(FlushSums::PathFor(kLog), FrameAt(2, 2) + 8, 1);
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(ReadRecords(*log), Records(0, 4));
@@ -225,13 +346,13 @@ TEST_F(FlushSumsTest, ASidecarForAnotherFileVouchesForNothingAndCutsNothing) {
   EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
 }
 
-TEST_F(FlushSumsTest, AFlushRetriedAfterAFailedOffsetWriteRewritesItsEntry) {
+TEST_F(FlushSumsTest, AFlushRetriedAfterAFailedOffsetWriteRewritesItsFrame) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->Append(Records(0, 2)));
   ASSERT_OK(log->Flush());
   ASSERT_OK(log->Append(Records(2, 2)));
-  // Records, then the entry, then the offset: the third write fails.
+  // Records, then the frame, then the offset: the third write fails.
   env_.InjectError(kOpWrite, /*skip=*/2, /*count=*/1,
                    absl::InternalError("EIO"));
   EXPECT_FALSE(log->Flush().ok());
@@ -245,56 +366,66 @@ TEST_F(FlushSumsTest, AFlushRetriedAfterAFailedOffsetWriteRewritesItsEntry) {
   EXPECT_EQ(ReadRecords(*log), Records(0, 5));
 }
 
-// With a sidecar the log and the sidecar are grown ahead of what they hold,
-// so that their fdatasyncs find their sizes unchanged; records written over
-// the log's reserved zeros need no sync before their offset (the entry
-// vouches for them), so a flush without fsync syncs nothing.
-TEST_F(FlushSumsTest, WithChecksumsTheFilesGrowAheadAndAFlushSyncsNothing) {
+// With a journal, a durable flush fsyncs the journal alone, which is grown
+// ahead of its frames so that its fdatasync finds its size unchanged; the log
+// is neither grown nor fsynced, and records written over its left-over bytes
+// need no sync before their offset (their frame carries them).
+TEST_F(FlushSumsTest, WithAJournalADurableFlushFsyncsTheJournalAlone) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->Append(Records(0, 1)));
-  ASSERT_OK(log->Flush());
+  ASSERT_OK(log->Flush({.with_fsync = true}));
   absl::StatusOr<uint64_t> size = log->FileSize();
   ASSERT_OK(size);
-  EXPECT_EQ(*size, GrowAhead::Target(IndexFile::kHeaderSize + kEntry));
-  absl::StatusOr<std::string> sidecar =
+  EXPECT_EQ(*size, IndexFile::kHeaderSize + kEntry);
+  absl::StatusOr<std::string> journal =
       env_.ReadFileToString(FlushSums::PathFor(kLog));
-  ASSERT_OK(sidecar);
-  EXPECT_EQ(sidecar->size(),
-            GrowAhead::Target(FlushSums::kHeaderSize + FlushSums::kEntrySize));
-  ASSERT_OK(log->Flush({.with_fsync = true}));
-  ASSERT_OK(log->Close());
+  ASSERT_OK(journal);
+  EXPECT_EQ(journal->size(), GrowAhead::Target(FrameAt(1, 1)));
+  for (uint64_t i = 1; i < 1000; ++i) {
+    ASSERT_OK(log->Append(Records(i, 1)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+  }
+  journal = env_.ReadFileToString(FlushSums::PathFor(kLog));
+  ASSERT_OK(journal);
+  EXPECT_EQ(journal->size() % 4096, 0u);
+  EXPECT_GE(journal->size(), FrameAt(1000, 1));
+  log.reset();
 
-  // Reopened, the log holds zeros past its records: they are rewritten in
-  // place.
+  // A power cut that keeps no unsynced write: the log lost every record,
+  // the journal none.
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  absl::StatusOr<std::unique_ptr<IndexFile>> reader =
+      IndexFile::OpenReadOnly(&env_, kLog, kEntry);
+  ASSERT_OK(reader);
+  ASSERT_NE(*reader, nullptr);
+  EXPECT_EQ((*reader)->offset(), 0u);
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->restored_bytes(), 1000 * kEntry);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 1000));
+
+  // Left-over bytes past the records (a crash that kept a longer file):
+  // rewritten without a sync.
+  ASSERT_OK(log->Close());
+  bytes_ = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes_);
+  absl::big_endian::Store64(&(*bytes_)[0], 10 * kEntry);
+  env_.SetContents(kLog, *bytes_);
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   env_.InjectError(kOpSync, 0, -1, absl::InternalError("no sync expected"));
-  // Enough records to grow the log more than once.
-  for (uint64_t i = 1; i < 1000; ++i) {
-    ASSERT_OK(log->Append(Records(i, 1)));
-    ASSERT_OK(log->Flush());
-  }
+  ASSERT_OK(log->Append(Records(2000, 1)));
+  EXPECT_OK(log->Flush());
   env_.ClearInjectedErrors();
-  ASSERT_OK(log->Flush({.with_fsync = true}));
-  size = log->FileSize();
-  ASSERT_OK(size);
-  EXPECT_GT(*size, IndexFile::kHeaderSize + 1000 * kEntry);
-  EXPECT_EQ(*size % 4096, 0u);
-  log.reset();
-
-  // A power cut now loses nothing, and shows nothing past the records.
-  env_.Restart({.seed = 3, .pages_in_any_order = true});
-  log = OpenLog(&env_);
-  ASSERT_NE(log, nullptr);
-  EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
-  EXPECT_EQ(ReadRecords(*log), Records(0, 1000));
 }
 
-// Without a sidecar nothing is reserved (zeros under an offset that reached
-// the disk before its records would read as records), and records written
-// over bytes the file already holds are synced before their offset.
-TEST_F(FlushSumsTest, WithoutChecksumsTheLogIsNotGrownAhead) {
+// Without a journal nothing is reserved, and records written over bytes the
+// file already holds are synced before their offset (zeros or older bytes
+// under an offset that reached the disk first would read as records).
+TEST_F(FlushSumsTest, WithoutAJournalRecordsOverLeftOverBytesAreSyncedFirst) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_, /*sums=*/false);
   ASSERT_NE(log, nullptr);
   ASSERT_OK(log->Append(Records(0, 3)));
@@ -302,15 +433,12 @@ TEST_F(FlushSumsTest, WithoutChecksumsTheLogIsNotGrownAhead) {
   absl::StatusOr<uint64_t> size = log->FileSize();
   ASSERT_OK(size);
   EXPECT_EQ(*size, IndexFile::kHeaderSize + 3 * kEntry);
-  log.reset();
-
-  // A log a writer with checksums grew ahead, reopened without them.
-  ASSERT_OK(env_.RemoveFile(kLog));
-  log = OpenLog(&env_);
-  ASSERT_NE(log, nullptr);
-  ASSERT_OK(log->Append(Records(0, 3)));
-  ASSERT_OK(log->Flush({.with_fsync = true}));
   ASSERT_OK(log->Close());
+
+  bytes_ = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes_);
+  absl::big_endian::Store64(&(*bytes_)[0], kEntry);
+  env_.SetContents(kLog, *bytes_);
   log = OpenLog(&env_, /*sums=*/false);
   ASSERT_NE(log, nullptr);
   env_.InjectError(kOpSync, 0, -1, absl::InternalError("EIO"));
@@ -319,19 +447,21 @@ TEST_F(FlushSumsTest, WithoutChecksumsTheLogIsNotGrownAhead) {
 }
 
 // A file system that cannot reserve (or is full) costs the writer its
-// reservation, not its writes: the records are appended as without it.
+// reservation, not its writes: the frames are appended as without it.
 TEST_F(FlushSumsTest, AFailedReservationFallsBackToAppends) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
-  // The first write of the first flush is the log's reservation.
-  env_.InjectError(kOpWrite, 0, 1, absl::ResourceExhaustedError("ENOSPC"));
+  // The second write of the first flush is the journal's reservation (the
+  // first, the log's records).
+  env_.InjectError(kOpWrite, 1, 1, absl::ResourceExhaustedError("ENOSPC"));
   ASSERT_OK(log->Append(Records(0, 2)));
   ASSERT_OK(log->Flush());
   ASSERT_OK(log->Append(Records(2, 2)));
   ASSERT_OK(log->Flush({.with_fsync = true}));
-  absl::StatusOr<uint64_t> size = log->FileSize();
-  ASSERT_OK(size);
-  EXPECT_EQ(*size, IndexFile::kHeaderSize + 4 * kEntry);
+  absl::StatusOr<std::string> journal =
+      env_.ReadFileToString(FlushSums::PathFor(kLog));
+  ASSERT_OK(journal);
+  EXPECT_EQ(journal->size(), FrameAt(2, 2));
   log.reset();
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
@@ -411,16 +541,30 @@ TEST_F(FlushSumsTest, ClearReplacesTheSidecarOrRemovesItWithTheFile) {
   EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
 }
 
-TEST_F(FlushSumsTest, ALogWrittenWithoutChecksumsLosesItsStaleSidecar) {
+// A writer without the option first restores what the journal holds, fsyncs
+// the log, and only then removes the journal: it may hold durable records
+// the log lost.
+TEST_F(FlushSumsTest, AWriterWithoutChecksumsRestoresThenDropsTheJournal) {
   {
     std::unique_ptr<IndexFile> log = OpenLog(&env_);
     ASSERT_NE(log, nullptr);
-    ASSERT_OK(log->Append(Records(0, 1)));
-    ASSERT_OK(log->Flush());
+    ASSERT_OK(log->Append(Records(0, 2)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
   }
-  ASSERT_OK(FlushSums::RemoveStale(&env_, kLog));
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  std::unique_ptr<IndexFile> log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->restored_bytes(), 2 * kEntry);
   EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
-  // Idempotent.
+  log.reset();
+  env_.Restart(lose_everything_unsynced);
+  EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
+  log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 2));
+  // Nothing to drop: idempotent.
   ASSERT_OK(FlushSums::RemoveStale(&env_, kLog));
 }
 

@@ -5,8 +5,9 @@
 // "Logs grown ahead of their writes").
 //
 // Only for files whose readers cannot mistake the zeros past the last write
-// for data (a log with a checksum sidecar, the sidecar itself: see
-// io/index_file.h and io/flush_sums.h).
+// for data: a log's journal, whose zeros end its frames (io/flush_sums.h).
+// Not the log itself: an unwritten extent under an offset that reached the
+// disk would read as records.
 //
 // Not thread-safe: used by the one writer of a file.
 #ifndef KVINDEX_IO_GROW_AHEAD_H_

@@ -122,7 +122,6 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   handle->flush_callback_ = options.flush_callback;
   handle->write_behind_ = options.write_behind;
   handle->stale_end_ = file_size;
-  handle->grow_ahead_ = GrowAhead(file_size);
 
   // A file shorter than its header, or a header of zeros, is what a crash
   // right after creation can leave (upstream did not fsync new files): it
@@ -163,33 +162,52 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
   return handle;
 }
 
-absl::Status IndexFile::StartFlushSums() {
+absl::Status IndexFile::RecoverFromFlushSums(absl::string_view what) {
   if (file_ == nullptr || readonly_ || sums_ != nullptr || !buffer_.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        path_, ": checksums start on a read-write handle before any append"));
+        path_, ": ", what, " on a read-write handle before any append"));
   }
   KVINDEX_ASSIGN_OR_RETURN(
       const FlushSums::Verdict verdict,
       FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
-                        entry_size_, offset_));
-  if (verdict.applies && verdict.verified_end < offset_) {
-    // The records past verified_end were never fsynced (a durable flush
-    // fsyncs its entry too): after a power cut they may be pages the disk
-    // never got. Cut them, on disk too, before anyone reads them.
-    unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+                        entry_size_, offset_, file_.get()));
+  if (!verdict.applies && offset_ == 0) return absl::OkStatus();
+  restored_bytes_ = verdict.restored_bytes;
+  if (verdict.applies && verdict.verified_end != offset_) {
+    // Past verified_end no frame vouches for the records: they were never
+    // fsynced (a durable flush fsyncs its frame), and after a power cut they
+    // may be pages the disk never got. Short of it, the offset never reached
+    // the disk, but the frames did. Either way the frames decide, on disk too,
+    // before anyone reads the records.
+    if (verdict.verified_end < offset_) {
+      unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+    }
     offset_ = verdict.verified_end;
     flushed_ = offset_;
     KVINDEX_RETURN_IF_ERROR(
-        WriteOffset("cutting the offset to the checksummed records"));
+        WriteOffset("setting the offset to the journal's records"));
   }
-  // The new sidecar vouches for nothing below offset_: that must be durable.
-  if (offset_ > 0 || unvouched_bytes_cut_ > 0) {
-    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-  }
+  // The log is fsynced lazily (its frames make flushes durable): whatever
+  // replaces the sidecar must find its records durable in the log itself.
+  KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+  file_unsynced_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::StartFlushSums() {
+  KVINDEX_RETURN_IF_ERROR(RecoverFromFlushSums("checksums start"));
   KVINDEX_ASSIGN_OR_RETURN(sums_, FlushSums::Create(env_, path_, generation_,
                                                     header_size(), offset_));
   return Annotate(env_->SyncDir(Dirname(path_)), path_,
                   "syncing the directory");
+}
+
+absl::Status IndexFile::DropFlushSums() {
+  KVINDEX_ASSIGN_OR_RETURN(const bool exists,
+                           env_->FileExists(FlushSums::PathFor(path_)));
+  if (!exists) return absl::OkStatus();
+  KVINDEX_RETURN_IF_ERROR(RecoverFromFlushSums("a journal is dropped"));
+  return FlushSums::RemoveStale(env_, path_);
 }
 
 absl::Status IndexFile::CapToFlushSums() {
@@ -197,17 +215,27 @@ absl::Status IndexFile::CapToFlushSums() {
     return absl::FailedPreconditionError(
         absl::StrCat(path_, ": only read-only handles cap to checksums"));
   }
+  std::string unheld;
   KVINDEX_ASSIGN_OR_RETURN(
       const FlushSums::Verdict verdict,
       FlushSums::Verify(env_, *file_, path_, generation_, header_size(),
-                        entry_size_, offset_));
-  if (!verdict.applies || verdict.verified_end >= offset_)
+                        entry_size_, offset_, nullptr, &unheld));
+  if (!verdict.applies ||
+      (verdict.verified_end == offset_ && verdict.restorable_end == offset_)) {
     return absl::OkStatus();
-  unvouched_bytes_cut_ = offset_ - verdict.verified_end;
+  }
+  // The records past restorable_end were never fsynced: hidden. The ones
+  // from verified_end on are served from the journal's frames, as the
+  // writer's open will write them back.
+  if (verdict.restorable_end < offset_) {
+    unvouched_bytes_cut_ = offset_ - verdict.restorable_end;
+  }
   capped_ = true;
-  cap_end_ = verdict.verified_end;
+  cap_end_ = verdict.restorable_end;
   cap_claimed_ = claimed_;
   cap_generation_ = generation_;
+  overlay_begin_ = verdict.verified_end;
+  overlay_ = std::move(unheld);
   offset_ = flushed_ = cap_end_;
   return absl::OkStatus();
 }
@@ -219,9 +247,8 @@ absl::Status IndexFile::SyncFileAndSums() {
 }
 
 IndexFile::Syncer IndexFile::syncer() const {
-  if (sums_ == nullptr)
-    return Syncer(file_, path_, FlushSums::Syncer(), nullptr);
-  return Syncer(file_, path_, sums_->syncer(), background_sync_);
+  if (sums_ == nullptr) return Syncer(file_, path_, FlushSums::Syncer());
+  return Syncer(file_, path_, sums_->syncer());
 }
 
 absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
@@ -277,13 +304,6 @@ absl::Status IndexFile::WriteOffset(absl::string_view what) {
 }
 
 absl::Status IndexFile::WriteBuffer() {
-  // With a sidecar, records may land on reserved bytes without a sync first
-  // (see below), so the file is grown ahead of them: a durable flush's
-  // fdatasync then finds its size unchanged and has no size to commit to the
-  // file system's journal (bench/README.md).
-  if (sums_ != nullptr) {
-    grow_ahead_.Before(file_.get(), header_size() + flushed_ + buffer_.size());
-  }
   KVINDEX_RETURN_IF_ERROR(
       Annotate(file_->PWrite(header_size() + flushed_, buffer_), path_,
                absl::StrCat("writing ", buffer_.size(), " bytes of records")));
@@ -295,24 +315,18 @@ absl::Status IndexFile::WriteBuffer() {
   // would then show the left-over bytes as records. Syncing first keeps the
   // order. Appends past the old end need no sync: an offset that reaches the
   // disk before them claims bytes the file does not hold, and readers cut it
-  // to the whole records there (format.md §3.4). With a sidecar the order
-  // does not matter: its entry vouches for these bytes at this place only, and
-  // an open cuts an offset over bytes that do not match (io/flush_sums.h).
+  // to the whole records there (format.md §3.4). With a journal the order
+  // does not matter: its frame carries these bytes, and an open writes them
+  // back wherever the log does not hold them (io/flush_sums.h).
   if (sums_ == nullptr && header_size() + flushed_ < stale_end_) {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(file_->Sync(), path_, "syncing records over left-over bytes"));
   }
   unsynced_writes_ = true;
-  // The entry goes before the offset: an offset on disk always has the entry
-  // that vouches for it, unless a power cut kept either from the disk.
-  if (sums_ != nullptr) {
-    KVINDEX_RETURN_IF_ERROR(sums_->Add(flushed_, buffer_));
-    // Started with the first records, not at open: a log that is never
-    // written (most log_async files) costs no thread.
-    if (background_sync_ == nullptr) {
-      background_sync_ = std::make_shared<BackgroundSync>();
-    }
-  }
+  file_unsynced_ = true;
+  // The frame goes before the offset: an offset the journal knows of always
+  // has the frame that carries its records.
+  if (sums_ != nullptr) KVINDEX_RETURN_IF_ERROR(sums_->Add(flushed_, buffer_));
   // Only once the records are in the file may the offset make them visible.
   KVINDEX_RETURN_IF_ERROR(WriteOffset("writing the offset"));
   // The buffer is dropped only now: after a failure above it is still there,
@@ -341,17 +355,10 @@ absl::Status IndexFile::Syncer::Sync() const {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
-  if (!sums_.active() || background_ == nullptr) {
-    KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-    return sums_.Sync();
-  }
-  // Both must be durable. Issued together, two fsyncs share the device's
-  // cache flush and cost well under twice one (bench/README.md).
-  const uint64_t ticket =
-      background_->Start([sums = sums_] { return sums.Sync(); });
-  absl::Status synced = Annotate(file_->Sync(), path_, "syncing");
-  synced.Update(background_->Wait(ticket));
-  return synced;
+  // With a journal its frames carry the records: one fsync, of the journal
+  // alone, makes them durable (the log is fsynced lazily).
+  if (sums_.active()) return sums_.Sync();
+  return Annotate(file_->Sync(), path_, "syncing");
 }
 
 absl::Status IndexFile::Read(uint64_t offset, size_t n, char* dst,
@@ -364,11 +371,21 @@ absl::Status IndexFile::Read(uint64_t offset, size_t n, char* dst,
   const size_t total =
       static_cast<size_t>(std::min<uint64_t>(n, offset_ - offset));
   size_t done = 0;
-  if (offset < flushed_) {
-    done = static_cast<size_t>(std::min<uint64_t>(total, flushed_ - offset));
+  // Read-only handles capped to a journal serve its frames' records from
+  // overlay_begin_ on (CapToFlushSums).
+  const uint64_t file_end = overlay_.empty() ? flushed_ : overlay_begin_;
+  if (offset < file_end) {
+    done = static_cast<size_t>(std::min<uint64_t>(total, file_end - offset));
     KVINDEX_RETURN_IF_ERROR(
         Annotate(ReadFully(*file_, header_size() + offset, done, dst), path_,
                  absl::StrCat("reading records at ", offset)));
+  }
+  if (done < total && !overlay_.empty()) {
+    const uint64_t at = offset + done - overlay_begin_;
+    const size_t k = static_cast<size_t>(
+        std::min<uint64_t>(total - done, overlay_.size() - at));
+    std::memcpy(dst + done, overlay_.data() + at, k);
+    done += k;
   }
   if (done < total) {
     // The rest lies in the write buffer, which starts at logical offset
@@ -402,9 +419,10 @@ absl::StatusOr<IndexFile::Header> IndexFile::ReadHeader() {
     claimed_ = static_cast<uint64_t>(header.offset);
     offset_ = UsableOffset(claimed_, *size, header_size(), entry_size_);
     if (capped_ && claimed_ == cap_claimed_ && generation_ == cap_generation_) {
-      offset_ = std::min(offset_, cap_end_);
+      offset_ = overlay_.empty() ? std::min(offset_, cap_end_) : cap_end_;
     } else {
       capped_ = false;
+      overlay_.clear();
     }
     flushed_ = offset_;
     header.offset = static_cast<int64_t>(offset_);
@@ -531,7 +549,13 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
                                      "writing the header"));
     KVINDEX_RETURN_IF_ERROR(Annotate((*file)->Sync(), tmp, "syncing"));
     if (sums_ != nullptr) {
-      // Renamed in first: a crash before the log's rename leaves a sidecar of
+      // The old file's records must not depend on the journal replaced here:
+      // a crash before the rename below leaves the old file under its name.
+      if (file_unsynced_) {
+        KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+        file_unsynced_ = false;
+      }
+      // Renamed in first: a crash before the log's rename leaves a journal of
       // the new generation, which vouches for nothing in the old log.
       KVINDEX_ASSIGN_OR_RETURN(
           new_sums, FlushSums::Create(env_, path_, generation, kHeaderSize, 0));
@@ -543,6 +567,10 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
     KVINDEX_RETURN_IF_ERROR(
         Annotate(env_->RemoveFile(path_), path_, "removing"));
     if (sums_ != nullptr) {
+      // The file's removal is made durable first: a crash must not bring it
+      // back without the journal its unsynced records depend on.
+      KVINDEX_RETURN_IF_ERROR(Annotate(env_->SyncDir(Dirname(path_)), path_,
+                                       "syncing the directory"));
       const std::string sums = FlushSums::PathFor(path_);
       KVINDEX_RETURN_IF_ERROR(
           Annotate(env_->RemoveFile(sums), sums, "removing"));
@@ -555,10 +583,10 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   offset_ = 0;
   flushed_ = 0;
   stale_end_ = 0;  // the new file holds only its header
-  grow_ahead_ = GrowAhead(kHeaderSize);
   generation_ = generation;
   sums_ = std::move(new_sums);
   unsynced_writes_ = false;
+  file_unsynced_ = false;
   std::shared_ptr<File> old = std::move(file_);
   file_ = std::move(replacement);
   if (reopen) fan_size_ = 0;  // the new file has no fan-out table
@@ -609,15 +637,17 @@ absl::Status IndexFile::Close() {
   }
   absl::Status closed;
   if (sums_ != nullptr && buffer_.empty() && !unsynced_writes_) {
-    // Every record is durable: nothing is left to vouch for, and without the
-    // sidecar a writer that does not keep it (the OCaml library, or this one
-    // without the option) may write the log next. The removal is made
-    // durable: a sidecar that a power cut brought back would disown what such
-    // a writer appended, and the next open with checksums would cut it. A
-    // failed removal is harmless (the sidecar vouches for every record, and a
-    // writer without the option removes it at its open).
+    // Every record is durable, in the journal: once the log itself is
+    // fsynced, nothing is left to vouch for, and without the sidecar a writer
+    // that does not keep it (the OCaml library, or this one without the
+    // option) may write the log next. The removal is made durable: a sidecar
+    // that a power cut brought back would disown what such a writer appended,
+    // and the next open with checksums would cut it. A failed removal is
+    // harmless (the sidecar vouches for every record, and a writer without
+    // the option removes it at its open); a failed fsync keeps the sidecar.
+    if (file_unsynced_) closed = Annotate(file_->Sync(), path_, "syncing");
     const std::string sums_path = sums_->path();
-    if (env_->RemoveFile(sums_path).ok()) {
+    if (closed.ok() && env_->RemoveFile(sums_path).ok()) {
       closed = Annotate(env_->SyncDir(Dirname(path_)), sums_path,
                         "syncing the directory after removing");
     }

@@ -37,12 +37,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "io/background_sync.h"
 #include "io/env.h"
 #include "io/file_header.h"
 #include "io/flush_options.h"
 #include "io/flush_sums.h"
-#include "io/grow_ahead.h"
 
 namespace kvindex {
 
@@ -126,8 +124,9 @@ class IndexFile {
   // header offset), then fsyncs if asked, even when the buffer was empty.
   absl::Status Flush(const FlushOptions& options = FlushOptions());
 
-  // fsyncs the file a handle was open on when syncer() was called (and its
-  // checksum sidecar, if any), without the handle: it may run in another thread while the handle's owner goes on
+  // fsyncs the file a handle was open on when syncer() was called (or, with
+  // a journal, the journal alone: its frames carry the records), without the
+  // handle: it may run in another thread while the handle's owner goes on
   // appending and flushing (group commit), and stays harmless after the handle
   // has moved to another file (Clear) or closed. What was written to the file
   // before Sync() starts is durable when it returns OK.
@@ -137,43 +136,51 @@ class IndexFile {
 
    private:
     friend class IndexFile;
-    Syncer(std::shared_ptr<File> file, std::string path, FlushSums::Syncer sums,
-           std::shared_ptr<BackgroundSync> background)
+    Syncer(std::shared_ptr<File> file, std::string path, FlushSums::Syncer sums)
         : file_(std::move(file)),
           path_(std::move(path)),
-          sums_(std::move(sums)),
-          background_(std::move(background)) {}
+          sums_(std::move(sums)) {}
     std::shared_ptr<File> file_;  // null: the handle was closed
     std::string path_;
     FlushSums::Syncer sums_;
-    // Fsyncs the sidecar while the caller fsyncs the file (with sums_ only).
-    std::shared_ptr<BackgroundSync> background_;
   };
   // Read-write handles only (the others have nothing to make durable).
   Syncer syncer() const;
 
-  // Keeps a checksum sidecar, `<path>.sum`, with an entry per flush from now
-  // on (io/flush_sums.h). Call once, right after OpenReadWrite, before any
-  // Append. First checks the records against the sidecar a previous writer
-  // left and cuts the offset (on disk too) to the records it vouches for, so
-  // that records a power cut kept from the disk never read as bindings; then
-  // fsyncs the file and starts a new sidecar. From then on the sidecar is
-  // fsynced with the file, Clear replaces or removes it with the file, and a
-  // Close after a durable flush removes it. For logs: RenameTo refuses a
-  // handle that keeps one.
+  // Keeps a journal, `<path>.sum`, with a frame per flush from now on
+  // (io/flush_sums.h). Call once, right after OpenReadWrite, before any
+  // Append. First recovers from the journal a previous writer left: records
+  // the log lost are written back from its frames, and the offset (on disk
+  // too) is set to the end of its frames, so that records a power cut kept
+  // from the disk never read as bindings and no durable record is lost; then
+  // fsyncs the file and starts a new journal. From then on a durable flush
+  // fsyncs the journal only (the file is fsynced at Close, or replaced by
+  // Clear, which replaces or removes the journal with it); a Close after a
+  // durable flush fsyncs the file and removes the journal. For logs:
+  // RenameTo refuses a handle that keeps one.
   absl::Status StartFlushSums();
 
-  // Read-only handles of a log: checks the records against the log's checksum
-  // sidecar, if one applies (io/flush_sums.h), and shows only the records it
-  // vouches for, for as long as the header's offset and generation stay as
-  // they are now: a power cut may have kept from the disk pages that the
-  // offset covers, and no writer has cut them yet. Once the header changes, a
-  // writer has opened the log (and cut it itself), and the handle follows it.
+  // For a writer that keeps no journal: recovers from the one a previous
+  // writer left, if any (as StartFlushSums does), fsyncs the file and removes
+  // the journal durably. Call right after OpenReadWrite, before any Append.
+  absl::Status DropFlushSums();
+
+  // Read-only handles of a log: checks the records against the log's journal,
+  // if one applies (io/flush_sums.h), and shows the records as the writer's
+  // next open will leave them, for as long as the header's offset and
+  // generation stay as they are now: records the log does not hold (a power
+  // cut kept their pages from the disk) are served from the journal's frames,
+  // and records no frame vouches for are hidden. Once the header changes, a
+  // writer has opened the log (and restored it itself), and the handle
+  // follows it.
   absl::Status CapToFlushSums();
 
-  // After StartFlushSums or CapToFlushSums: the bytes of records it cut because the sidecar did
-  // not vouch for them (0 if none).
+  // After StartFlushSums, DropFlushSums or CapToFlushSums: the bytes of
+  // records it cut because the journal did not vouch for them (0 if none).
   uint64_t unvouched_bytes_cut() const { return unvouched_bytes_cut_; }
+  // After StartFlushSums or DropFlushSums: the bytes of records written back
+  // into the file from the journal's frames (0 if none).
+  uint64_t restored_bytes() const { return restored_bytes_; }
 
   // Reads up to `n` bytes at logical offset `offset`, from the file and
   // (read-write) from the write buffer, never past offset(). *bytes_read < n
@@ -235,6 +242,7 @@ class IndexFile {
   // Writes offset_ into the header's offset field (no fsync).
   absl::Status WriteOffset(absl::string_view what);
   absl::Status SyncFileAndSums();
+  absl::Status RecoverFromFlushSums(absl::string_view what);
 
   Env* env_;
   std::string path_;
@@ -251,8 +259,6 @@ class IndexFile {
   // next records, so WriteBuffer syncs records written there before the offset
   // that covers them (unless a sidecar vouches for them).
   uint64_t stale_end_ = 0;
-  // With a sidecar, the file is grown ahead of its records.
-  GrowAhead grow_ahead_{0};
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;
@@ -260,15 +266,22 @@ class IndexFile {
   // StartFlushSums: the sidecar, and whether records were written since the last
   // fsync through this handle (a close removes the sidecar only if not).
   std::unique_ptr<FlushSums> sums_;
-  std::shared_ptr<BackgroundSync> background_sync_;
   bool unsynced_writes_ = false;
+  // With a journal: records were written to the file since this handle last
+  // fsynced it (a durable flush fsyncs the journal only).
+  bool file_unsynced_ = false;
   uint64_t unvouched_bytes_cut_ = 0;
+  uint64_t restored_bytes_ = 0;
   // CapToFlushSums: the end of the vouched records, while the header still
   // claims cap_claimed_ at cap_generation_.
   bool capped_ = false;
   uint64_t cap_end_ = 0;
   uint64_t cap_claimed_ = 0;
   int64_t cap_generation_ = 0;
+  // While capped: the journal's records from logical overlay_begin_ on, which
+  // the file does not hold.
+  uint64_t overlay_begin_ = 0;
+  std::string overlay_;
 };
 
 // Directory holding every file of the store rooted at `root`: `<root>/index`.

@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
   absl::Status no_fanout = CheckNoFanout(**file);
   if (!no_fanout.ok()) return no_fanout;
   absl::Status sums =
-      checksums ? (*file)->StartFlushSums() : FlushSums::RemoveStale(env, path);
+      checksums ? (*file)->StartFlushSums() : (*file)->DropFlushSums();
   if (!sums.ok()) return sums;
   std::unique_ptr<Log> log(new Log(schema, *std::move(file)));
   absl::Status s = log->LoadNewRecords();

@@ -25,16 +25,19 @@ namespace kvindex {
 class Log {
  public:
   // Opens or creates the log at `path` and loads its records. With
-  // `checksums`, the log keeps its checksum sidecar (IndexFile::StartFlushSums:
-  // records a power cut kept from the disk are cut first); without, a sidecar
-  // left by an earlier writer is removed.
+  // `checksums`, the log keeps its journal (IndexFile::StartFlushSums: records
+  // a power cut kept from the disk are first restored from the journal an
+  // earlier writer left, or cut if it never fsynced them); without, such a
+  // journal is recovered from the same way, then removed
+  // (IndexFile::DropFlushSums).
   static absl::StatusOr<std::unique_ptr<Log>> OpenReadWrite(
       Env* env, const std::string& path, const Schema& schema, bool fresh,
       int64_t generation, IndexFile::FlushCallback flush_callback,
       bool checksums = false);
   // Opens an existing log read-only and loads its records; nullptr if absent.
-  // Records the log's checksum sidecar does not vouch for stay hidden until a
-  // writer opens the log (IndexFile::CapToFlushSums).
+  // Records the log's journal does not vouch for (or that the log lost and the
+  // journal holds) stay hidden until a writer opens the log and restores them
+  // (IndexFile::CapToFlushSums).
   static absl::StatusOr<std::unique_ptr<Log>> OpenReadOnly(
       Env* env, const std::string& path, const Schema& schema);
 

@@ -389,7 +389,7 @@ TEST_F(LogTest, OpenReadWriteCreatesAnEmptyLog) {
 // With checksums, records of a flush whose pages a power cut kept from the
 // disk (zeros here) are hidden from readers and cut by the next writer; a
 // writer without checksums removes the sidecar and reads the log as it is.
-TEST_F(LogTest, ChecksumsHideWhatTheSidecarDoesNotVouchFor) {
+TEST_F(LogTest, ChecksumsHideWhatTheJournalDoesNotVouchFor) {
   {
     auto log = Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr,
                                   /*checksums=*/true);
@@ -402,12 +402,21 @@ TEST_F(LogTest, ChecksumsHideWhatTheSidecarDoesNotVouchFor) {
   absl::StatusOr<std::string> bytes = env_.Contents(kLogPath);
   ASSERT_OK(bytes);
   const size_t entry = schema_.entry_size();
-  // The second record as a power cut may leave it: zeros. (The file goes on
-  // past the records: the writer grew it ahead of them.)
+  // The second record as a power cut may leave it, and its frame in the
+  // journal (neither was fsynced): zeros.
   const size_t records_end = IndexFile::kHeaderSize + 2 * entry;
-  ASSERT_GT(bytes->size(), records_end);
+  ASSERT_EQ(bytes->size(), records_end);
   bytes->replace(records_end - entry, entry, std::string(entry, '\0'));
   env_.SetContents(kLogPath, *bytes);
+  const std::string journal_path = FlushSums::PathFor(kLogPath);
+  absl::StatusOr<std::string> journal = env_.Contents(journal_path);
+  ASSERT_OK(journal);
+  const size_t second_frame =
+      FlushSums::kHeaderSize + FlushSums::kFrameHeaderSize + entry;
+  ASSERT_GT(journal->size(), second_frame);
+  journal->replace(second_frame, journal->size() - second_frame,
+                   std::string(journal->size() - second_frame, '\0'));
+  env_.SetContents(journal_path, *journal);
 
   std::unique_ptr<Log> reader = OpenRo();
   ASSERT_NE(reader, nullptr);
@@ -422,7 +431,7 @@ TEST_F(LogTest, ChecksumsHideWhatTheSidecarDoesNotVouchFor) {
   ASSERT_OK((*writer)->file().Close());
   writer->reset();
 
-  // The same damage, then a writer without checksums: the sidecar goes.
+  // Then a writer without checksums: the journal goes.
   {
     auto log = Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr,
                                   /*checksums=*/true);

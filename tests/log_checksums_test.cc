@@ -1,9 +1,10 @@
 // Options::log_checksums at the index level (docs/format.md §9b): after a
-// power cut that kept a flush's records from the disk but not the log's
-// offset, neither a reader opened first nor the writer shows them, both count
-// them in Stats::log_bytes_unvouched, and every fsynced binding stays. A
-// clean close removes the sidecars; a writer without the option removes one
-// it finds.
+// power cut that kept a flush's records and its journal frame from the disk
+// but not the log's offset, neither a reader opened first nor the writer
+// shows them, and both count them in Stats::log_bytes_unvouched; records the
+// log lost but the journal kept are shown by both, and every fsynced binding
+// stays. A clean close removes the journals; a writer without the option
+// restores from one it finds, then removes it.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,7 +16,7 @@
 #include "index/options.h"
 #include "index/raw_index.h"
 #include "index/stats.h"
-#include "io/grow_ahead.h"
+#include "io/flush_sums.h"
 #include "io/mem_env.h"
 #include "testing/keys.h"
 
@@ -91,13 +92,16 @@ TEST_P(LogChecksumsTest, RecordsAPowerCutKeptFromTheDiskAreNeverShown) {
     ASSERT_TRUE(bytes.ok()) << "no sidecar beside the log";
     log_sum = *bytes;
   }
-  // The writer grew the log ahead of its records (io/index_file.h), so that
-  // its fdatasyncs find its size unchanged.
   const size_t records_end = 32 + 5 * entry;
-  EXPECT_EQ(log.size(), GrowAhead::Target(records_end));
-  EXPECT_EQ(log.find_first_not_of('\0', records_end), std::string::npos);
+  EXPECT_EQ(log.size(), records_end);
   log.replace(records_end - 2 * entry, 2 * entry, std::string(2 * entry, '\0'));
   env.SetContents(kLog, log);
+  // The second flush's frame, never fsynced, did not reach the disk either.
+  const size_t second_frame =
+      FlushSums::kHeaderSize + FlushSums::kFrameHeaderSize + 3 * entry;
+  ASSERT_GT(log_sum.size(), second_frame);
+  log_sum.replace(second_frame, log_sum.size() - second_frame,
+                  std::string(log_sum.size() - second_frame, '\0'));
   env.SetContents(kLogSum, log_sum);
 
   std::map<std::string, std::string> expected;
@@ -130,30 +134,76 @@ TEST_P(LogChecksumsTest, RecordsAPowerCutKeptFromTheDiskAreNeverShown) {
   EXPECT_FALSE(Exists(&env, kLogSum));
 }
 
-TEST_P(LogChecksumsTest, AWriterWithoutTheOptionRemovesASidecarItFinds) {
+TEST_P(LogChecksumsTest, RecordsTheLogLostAreRestoredFromTheJournal) {
   MemEnv env;
-  std::string log_sum;
+  {
+    auto index = RawIndex::Open(kRoot, TestSchema(),
+                                StoreOptions(&env, GetParam(), true));
+    ASSERT_TRUE(index.ok()) << index.status();
+    for (uint32_t k = 0; k < 5; ++k) {
+      ASSERT_TRUE(
+          (*index)->Replace(test::SmallKey(k), test::SmallValue(k)).ok());
+      ASSERT_TRUE((*index)->Flush({.with_fsync = true}).ok());
+    }
+    env.CrashAfter(0);  // the power goes before the close
+  }
+  // A power cut that keeps no unsynced write: a durable flush fsynced the
+  // journal alone, so the log lost every record.
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env.Restart(lose_everything_unsynced);
+  std::map<std::string, std::string> expected;
+  for (uint32_t k = 0; k < 5; ++k)
+    expected[test::SmallKey(k)] = test::SmallValue(k);
+
+  Options ro = StoreOptions(&env, GetParam(), false);
+  ro.readonly = true;
+  auto reader = RawIndex::Open(kRoot, TestSchema(), ro);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ(ReadAll(**reader), expected);
+  {
+    auto writer = RawIndex::Open(kRoot, TestSchema(),
+                                 StoreOptions(&env, GetParam(), true));
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    EXPECT_EQ(ReadAll(**writer), expected);
+    ASSERT_TRUE((*writer)->Close().ok());
+  }
+  // The close fsynced the restored log before it removed the journal.
+  EXPECT_FALSE(Exists(&env, kLogSum));
+  env.Restart(lose_everything_unsynced);
+  auto again = RawIndex::Open(kRoot, TestSchema(),
+                              StoreOptions(&env, GetParam(), false));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(ReadAll(**again), expected);
+}
+
+TEST_P(LogChecksumsTest, AWriterWithoutTheOptionRestoresThenRemovesAJournal) {
+  MemEnv env;
   {
     auto index = RawIndex::Open(kRoot, TestSchema(),
                                 StoreOptions(&env, GetParam(), true));
     ASSERT_TRUE(index.ok()) << index.status();
     ASSERT_TRUE((*index)->Replace(test::SmallKey(1), test::SmallValue(1)).ok());
-    ASSERT_TRUE((*index)->Flush().ok());
-    absl::StatusOr<std::string> bytes = env.Contents(kLogSum);
-    ASSERT_TRUE(bytes.ok());
-    log_sum = *bytes;
+    ASSERT_TRUE((*index)->Flush({.with_fsync = true}).ok());
+    env.CrashAfter(0);  // the power goes before the close
   }
-  // What a crash leaves: the sidecar of an unclean stop.
-  env.SetContents(kLogSum, log_sum);
+  // What a power cut leaves: the journal of an unclean stop, the log without
+  // the records it carries.
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env.Restart(lose_everything_unsynced);
+  ASSERT_TRUE(Exists(&env, kLogSum));
   {
     auto index = RawIndex::Open(kRoot, TestSchema(),
                                 StoreOptions(&env, GetParam(), false));
     ASSERT_TRUE(index.ok()) << index.status();
     EXPECT_FALSE(Exists(&env, kLogSum));
     ASSERT_TRUE((*index)->Replace(test::SmallKey(2), test::SmallValue(2)).ok());
-    ASSERT_TRUE((*index)->Flush().ok());
+    ASSERT_TRUE((*index)->Flush({.with_fsync = true}).ok());
+    env.CrashAfter(0);
   }
-  // Records written without the sidecar are all kept by a later writer that
+  env.Restart(lose_everything_unsynced);
+  // Records written without the journal are all kept by a later writer that
   // has the option again.
   auto index =
       RawIndex::Open(kRoot, TestSchema(), StoreOptions(&env, GetParam(), true));

@@ -478,10 +478,10 @@ void CheckSums(Env* env, const Header& h, const ProgressFn& progress,
       bad == 0 ? "all match" : absl::StrCat(bad, " do not match")));
 }
 
-// The checksum sidecar of a log (io/flush_sums.h, Options::log_checksums):
-// absent is normal (the option is off, or the last writer closed cleanly);
-// one that does not apply is a note; one that applies but does not vouch for
-// every record is a warning, since the next writer's open cuts those records.
+// The journal of a log (io/flush_sums.h, Options::log_checksums): absent is
+// normal (the option is off, or the last writer closed cleanly); one that
+// does not apply is a note; one that applies but does not match every record
+// is a warning, since the next writer's open restores or cuts those records.
 void CheckLogSums(Env* env, const Header& h, const Extent& e,
                   const Schema& schema, Reporter* r,
                   std::vector<std::string>* notes) {
@@ -504,15 +504,24 @@ void CheckLogSums(Env* env, const Header& h, const Extent& e,
     return;
   }
   const uint64_t vouched = verdict->verified_end / entry;
-  if (vouched < e.records) {
+  const uint64_t restorable = verdict->restorable_end / entry;
+  if (restorable > vouched) {
+    r->Warning(e.header_size + verdict->verified_end,
+               absl::StrCat(name, " holds ", restorable - vouched,
+                            " records from record ", vouched,
+                            " on that the log does not (pages a power cut "
+                            "kept from the disk): the next writer's open "
+                            "restores them"));
+  }
+  if (restorable < e.records) {
     r->Warning(
-        e.header_size + verdict->verified_end,
-        absl::StrCat(name, " vouches for ", vouched, " of the ", e.records,
+        e.header_size + verdict->restorable_end,
+        absl::StrCat(name, " vouches for ", restorable, " of the ", e.records,
                      " records: the rest were flushed without an "
                      "fsync and may be pages a power cut kept from "
                      "the disk; the next writer's open cuts them"));
-    return;
   }
+  if (restorable > vouched || restorable < e.records) return;
   notes->push_back(
       absl::StrCat(name, ": vouches for all ", e.records, " records"));
 }

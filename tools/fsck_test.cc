@@ -1450,10 +1450,10 @@ TEST(TieredIntegrityCheck, StaleSumsAreWarnings) {
   EXPECT_EQ(r.errors(), 1u) << Dump(r);
 }
 
-// ---- The logs' checksum sidecars (io/flush_sums.h) ----
+// ---- The logs' journals (io/flush_sums.h) ----
 
 // Appends `n` records to the log of `root` through a handle that keeps its
-// checksum sidecar, and leaves the sidecar (no close), as a crash would.
+// journal, and leaves the journal (no close), as a crash would.
 void AppendWithLogSums(const std::string& root, const Schema& s, int n) {
   IndexFile::ReadWriteOptions options;
   options.entry_size = s.entry_size();
@@ -1476,15 +1476,40 @@ TEST(IntegrityCheck, ALogSumThatVouchesForEveryRecordIsANote) {
   EXPECT_TRUE(HasNote(r, "log.sum: vouches for all 95 records")) << Dump(r);
 }
 
-TEST(IntegrityCheck, RecordsALogSumDoesNotVouchForAreAWarning) {
-  const std::string root = CleanStore("log_sums_unvouched");
+TEST(IntegrityCheck, RecordsTheLogLostAndItsJournalHoldsAreAWarning) {
+  const std::string root = CleanStore("log_sums_restorable");
   const Schema s = SchemaOf(Opts20());
   AppendWithLogSums(root, s, 3);
-  // The three new records as a power cut may leave them: zeros.
+  // The three new records as a power cut may leave them in the log: zeros;
+  // the journal's frame carries them.
   std::string log = ReadStoreFile(root, "log");
   const uint64_t at = 32 + kLogRecords * s.entry_size();
   log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
   WriteStoreFile(root, "log", log);
+  const Report r = Check(root);
+  EXPECT_EQ(CountAt(r, root, "log", at,
+                    "log.sum holds 3 records from record 92 on that the log "
+                    "does not",
+                    Severity::kWarning),
+            1)
+      << Dump(r);
+}
+
+TEST(IntegrityCheck, RecordsALogSumDoesNotVouchForAreAWarning) {
+  const std::string root = CleanStore("log_sums_unvouched");
+  const Schema s = SchemaOf(Opts20());
+  AppendWithLogSums(root, s, 3);
+  // The three new records and their frame as a power cut may leave them:
+  // zeros.
+  std::string log = ReadStoreFile(root, "log");
+  const uint64_t at = 32 + kLogRecords * s.entry_size();
+  log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
+  WriteStoreFile(root, "log", log);
+  std::string journal = ReadStoreFile(root, "log.sum");
+  ASSERT_GT(journal.size(), 64u);
+  journal.replace(64, journal.size() - 64,
+                  std::string(journal.size() - 64, '\0'));
+  WriteStoreFile(root, "log.sum", journal);
   const Report r = Check(root);
   EXPECT_EQ(CountAt(r, root, "log", at, "log.sum vouches for 92 of the 95",
                     Severity::kWarning),
