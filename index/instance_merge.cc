@@ -264,6 +264,11 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     return absl::AbortedError(
         absl::StrCat(root_, ": merge cancelled by clear or close"));
   }
+  // With log checksums the frozen log's records were made durable by its
+  // journal only; the log reset below fsyncs the log before it replaces the
+  // journal. Done here, on the merge's thread, that fsync does not hold up
+  // writers waiting for mu_. A failure is retried by the reset.
+  (void)job.log->file().SyncFile();
   std::shared_ptr<const DataFile> data;
   std::shared_ptr<const RunSet> runs;
   // Tiered: a compaction commits before or after this whole commit, not in

@@ -518,6 +518,46 @@ TEST_F(FlushSumsTest, TheSidecarACloseRemovedStaysRemovedAfterAPowerCut) {
   EXPECT_EQ(ReadRecords(*log), Records(0, 3));
 }
 
+// The records of a durable flush are durable in the journal alone: a close
+// that removes it fsyncs the log first.
+TEST_F(FlushSumsTest, ACloseFsyncsTheLogBeforeItRemovesTheJournal) {
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 3)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  ASSERT_OK(log->Close());
+  EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  log = OpenLog(&env_, /*sums=*/false);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 3));
+}
+
+// A clear that stops after the new journal replaced the old one but before
+// the new log replaced the old one leaves the old log, with a journal that
+// does not apply to it: its durable records must be in it by then.
+TEST_F(FlushSumsTest, AClearFsyncsTheOldLogBeforeItReplacesTheJournal) {
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(0, 3)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  // The renames: the new journal's, then the new log's, which fails.
+  env_.InjectError(kOpRename, /*skip=*/1, /*count=*/1,
+                   absl::InternalError("EIO"));
+  EXPECT_FALSE(log->Clear(/*generation=*/2, /*reopen=*/true).ok());
+  env_.ClearInjectedErrors();
+  log.reset();
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env_.Restart(lose_everything_unsynced);
+  log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->generation(), 1);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 3));
+}
+
 TEST_F(FlushSumsTest, ClearReplacesTheSidecarOrRemovesItWithTheFile) {
   std::unique_ptr<IndexFile> log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);

@@ -190,7 +190,7 @@ absl::Status IndexFile::RecoverFromFlushSums(absl::string_view what) {
   // The log is fsynced lazily (its frames make flushes durable): whatever
   // replaces the sidecar must find its records durable in the log itself.
   KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-  file_unsynced_ = false;
+  synced_writes_ = writes_.load();
   return absl::OkStatus();
 }
 
@@ -241,8 +241,23 @@ absl::Status IndexFile::CapToFlushSums() {
 }
 
 absl::Status IndexFile::SyncFileAndSums() {
+  const uint64_t writes = writes_.load();
   KVINDEX_RETURN_IF_ERROR(syncer().Sync());
   unsynced_writes_ = false;
+  if (sums_ == nullptr) synced_writes_ = writes;  // the syncer synced the file
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::SyncFile() const {
+  if (file_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
+  }
+  // A write that lands after this load keeps the counts apart, and the next
+  // SyncFile syncs again.
+  const uint64_t writes = writes_.load();
+  if (writes == synced_writes_.load()) return absl::OkStatus();
+  KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
+  synced_writes_ = writes;
   return absl::OkStatus();
 }
 
@@ -323,7 +338,7 @@ absl::Status IndexFile::WriteBuffer() {
         Annotate(file_->Sync(), path_, "syncing records over left-over bytes"));
   }
   unsynced_writes_ = true;
-  file_unsynced_ = true;
+  writes_.fetch_add(1);
   // The frame goes before the offset: an offset the journal knows of always
   // has the frame that carries its records.
   if (sums_ != nullptr) KVINDEX_RETURN_IF_ERROR(sums_->Add(flushed_, buffer_));
@@ -551,10 +566,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
     if (sums_ != nullptr) {
       // The old file's records must not depend on the journal replaced here:
       // a crash before the rename below leaves the old file under its name.
-      if (file_unsynced_) {
-        KVINDEX_RETURN_IF_ERROR(Annotate(file_->Sync(), path_, "syncing"));
-        file_unsynced_ = false;
-      }
+      KVINDEX_RETURN_IF_ERROR(SyncFile());
       // Renamed in first: a crash before the log's rename leaves a journal of
       // the new generation, which vouches for nothing in the old log.
       KVINDEX_ASSIGN_OR_RETURN(
@@ -586,7 +598,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   generation_ = generation;
   sums_ = std::move(new_sums);
   unsynced_writes_ = false;
-  file_unsynced_ = false;
+  synced_writes_ = writes_.load();  // the new file holds only its header
   std::shared_ptr<File> old = std::move(file_);
   file_ = std::move(replacement);
   if (reopen) fan_size_ = 0;  // the new file has no fan-out table
@@ -645,7 +657,7 @@ absl::Status IndexFile::Close() {
     // and the next open with checksums would cut it. A failed removal is
     // harmless (the sidecar vouches for every record, and a writer without
     // the option removes it at its open); a failed fsync keeps the sidecar.
-    if (file_unsynced_) closed = Annotate(file_->Sync(), path_, "syncing");
+    closed = SyncFile();
     const std::string sums_path = sums_->path();
     if (closed.ok() && env_->RemoveFile(sums_path).ok()) {
       closed = Annotate(env_->SyncDir(Dirname(path_)), sums_path,

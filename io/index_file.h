@@ -28,6 +28,7 @@
 #ifndef KVINDEX_IO_INDEX_FILE_H_
 #define KVINDEX_IO_INDEX_FILE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -182,6 +183,13 @@ class IndexFile {
   // into the file from the journal's frames (0 if none).
   uint64_t restored_bytes() const { return restored_bytes_; }
 
+  // fsyncs the file itself, unless no record was written to it since its
+  // last fsync: with a journal, a durable flush fsyncs the journal only.
+  // Safe to call from another thread while no other thread writes through
+  // the handle (a merge's, on its frozen log), so that Clear, which fsyncs
+  // the file before it replaces the journal, finds nothing left to sync.
+  absl::Status SyncFile() const;
+
   // Reads up to `n` bytes at logical offset `offset`, from the file and
   // (read-write) from the write buffer, never past offset(). *bytes_read < n
   // only at the end.
@@ -267,9 +275,11 @@ class IndexFile {
   // fsync through this handle (a close removes the sidecar only if not).
   std::unique_ptr<FlushSums> sums_;
   bool unsynced_writes_ = false;
-  // With a journal: records were written to the file since this handle last
-  // fsynced it (a durable flush fsyncs the journal only).
-  bool file_unsynced_ = false;
+  // Writes of records to the file, and how many of them the last fsync of the
+  // file itself covered (with a journal, a durable flush fsyncs the journal
+  // only). Atomic: SyncFile may run on another thread (a merge's).
+  std::atomic<uint64_t> writes_{0};
+  mutable std::atomic<uint64_t> synced_writes_{0};
   uint64_t unvouched_bytes_cut_ = 0;
   uint64_t restored_bytes_ = 0;
   // CapToFlushSums: the end of the vouched records, while the header still
