@@ -549,6 +549,8 @@ TEST_F(FlushSumsTest, AClearFsyncsTheOldLogBeforeItReplacesTheJournal) {
   EXPECT_FALSE(log->Clear(/*generation=*/2, /*reopen=*/true).ok());
   env_.ClearInjectedErrors();
   log.reset();
+  // The journal's replacement reached the disk (a later directory sync).
+  ASSERT_OK(env_.SyncDir(kDir));
   CrashOptions lose_everything_unsynced;
   lose_everything_unsynced.keep_unsynced_prefix = false;
   env_.Restart(lose_everything_unsynced);
