@@ -105,7 +105,8 @@ absl::Status Instance::OpenWriter() {
       Log::OpenReadWrite(env_.get(), Path("log"), schema_,
                          /*fresh=*/false, /*generation=*/0,
                          options_.flush_callback, options_.log_checksums));
-  stats_internal::AddLogBytesUnvouched(log_->unvouched_bytes_cut());
+  stats_internal::AddLogJournal(log_->unvouched_bytes_cut(),
+                                log_->restored_bytes());
   generation_ = log_->generation();
   if (options_.fresh) {
     KVINDEX_RETURN_IF_ERROR(ClearLocked());
@@ -253,7 +254,8 @@ absl::Status Instance::RecoverLogAsync() {
         Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,
                            /*fresh=*/false, generation_ + 1,
                            options_.flush_callback, options_.log_checksums));
-    stats_internal::AddLogBytesUnvouched(stale->unvouched_bytes_cut());
+    stats_internal::AddLogJournal(stale->unvouched_bytes_cut(),
+                                  stale->restored_bytes());
     KVINDEX_ASSIGN_OR_RETURN(const int64_t committed, CommittedGeneration());
     KVINDEX_ASSIGN_OR_RETURN(const std::optional<int64_t> marker,
                              ReadClearMarker(env_.get(), StoreDir(root_)));

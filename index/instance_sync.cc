@@ -304,7 +304,7 @@ absl::StatusOr<std::unique_ptr<Log>> Instance::OpenLive(
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto log = Log::OpenReadOnly(env_.get(), path, schema_);
     if (!log.ok() || *log == nullptr) return log;
-    stats_internal::AddLogBytesUnvouched((*log)->unvouched_bytes_cut());
+    stats_internal::AddLogJournal((*log)->unvouched_bytes_cut(), 0);
     KVINDEX_ASSIGN_OR_RETURN(const bool live, IsLive(**log, name));
     if (live) return log;
   }

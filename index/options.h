@@ -99,21 +99,25 @@ struct Options {
   // without this. An open served by the instance cache (below) checks
   // nothing.
   bool verify_data_on_open = false;
-  // Read-write only: keep a checksum sidecar beside each log (`log.sum`,
-  // `log_async.sum`; docs/format.md §9b, outside the OCaml format) with an
-  // entry per flush, fsynced with the log. A writer's open then cuts the
-  // records no entry vouches for, which only a flush that was never fsynced
-  // leaves: after a power cut on a device that persists pages in any order,
-  // a log's offset can reach the disk without the records it covers, and
-  // without the sidecar their pages (zeros, old bytes) would read as
-  // bindings. Costs a second fsync per durable flush (of the sidecar, run
-  // alongside the log's), an fsync of the log at open, and a read of the
-  // records flushed since the last clean close. Off, an open removes a
-  // sidecar an earlier writer left. A clean close removes the sidecar, so
-  // that the OCaml library may write the store next; after a crash, open it
-  // with kvindex first. Read-only instances check a log's sidecar when they
-  // open the log, whatever this says, and hide what it does not vouch for
-  // until a writer reopens the log.
+  // Read-write only: keep a journal beside each log (`log.sum`,
+  // `log_async.sum`; docs/format.md §9b, outside the OCaml format) with a
+  // checksummed frame per flush that carries the flush's records. A durable
+  // flush then fsyncs the journal alone (the log is fsynced lazily: at a
+  // merge's commit, a clear, a clean close), and a writer's open restores
+  // from the frames the records a power cut kept from the log and cuts those
+  // no frame vouches for, which only a flush that was never fsynced leaves:
+  // on a device that persists pages in any order, a log's offset can reach
+  // the disk without the records it covers, and without the journal their
+  // pages (zeros, old bytes) would read as bindings. Durable flushes cost
+  // less than without it (one fsync of a file grown ahead, no header page
+  // rewritten); every flushed record is written twice, and an open reads the
+  // journal and fsyncs the log. Off, an open restores from a journal an
+  // earlier writer left, then removes it. A clean close fsyncs the log and
+  // removes the journal, so that the OCaml library may write the store next;
+  // after a crash, open it with kvindex first. Read-only instances read a
+  // log's journal when they open the log, whatever this says, and show what
+  // the writer's open will leave (the frames' records included) until a
+  // writer reopens the log.
   bool log_checksums = false;
   // Share one instance per (root, readonly) among opens that pass the same
   // cache. Not owned; must outlive the indexes opened with it.

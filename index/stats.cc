@@ -36,15 +36,29 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> nb_durable_flush{0};
   std::atomic<uint64_t> nb_flush_fsync{0};
   std::atomic<uint64_t> log_bytes_unvouched{0};
+  std::atomic<uint64_t> log_bytes_restored{0};
 
   std::vector<std::atomic<uint64_t>*> All() {
-    return {&bytes_read,         &nb_reads,         &bytes_written,
-            &nb_writes,          &nb_merge,         &nb_merge_copied_runs,
-            &nb_compaction,      &compaction_us,    &nb_replace,
-            &replace_ns,         &nb_replace_timed, &nb_sync,
-            &lru_hits,           &lru_misses,       &nb_durable_flush,
-            &nb_flush_fsync,     &merge_us,         &verify_us,
-            &log_bytes_unvouched};
+    return {&bytes_read,
+            &nb_reads,
+            &bytes_written,
+            &nb_writes,
+            &nb_merge,
+            &nb_merge_copied_runs,
+            &nb_compaction,
+            &compaction_us,
+            &nb_replace,
+            &replace_ns,
+            &nb_replace_timed,
+            &nb_sync,
+            &lru_hits,
+            &lru_misses,
+            &nb_durable_flush,
+            &nb_flush_fsync,
+            &merge_us,
+            &verify_us,
+            &log_bytes_unvouched,
+            &log_bytes_restored};
   }
 };
 
@@ -132,6 +146,7 @@ Stats GetStats() {
   s.nb_durable_flush = Sum(&Stripe::nb_durable_flush);
   s.nb_flush_fsync = Sum(&Stripe::nb_flush_fsync);
   s.log_bytes_unvouched = Sum(&Stripe::log_bytes_unvouched);
+  s.log_bytes_restored = Sum(&Stripe::log_bytes_restored);
   s.nb_find_whole_file =
       DataFile::WholeFileSearches() - c.whole_file_searches_base.load(kRelaxed);
   s.nb_replace_timed = Sum(&Stripe::nb_replace_timed);
@@ -196,8 +211,9 @@ void AddSync(uint64_t us) {
 }
 void AddDurableFlush() { Mine().nb_durable_flush.fetch_add(1, kRelaxed); }
 void AddFlushFsync() { Mine().nb_flush_fsync.fetch_add(1, kRelaxed); }
-void AddLogBytesUnvouched(uint64_t bytes) {
-  if (bytes > 0) Mine().log_bytes_unvouched.fetch_add(bytes, kRelaxed);
+void AddLogJournal(uint64_t unvouched, uint64_t restored) {
+  if (unvouched > 0) Mine().log_bytes_unvouched.fetch_add(unvouched, kRelaxed);
+  if (restored > 0) Mine().log_bytes_restored.fetch_add(restored, kRelaxed);
 }
 void AddLru(bool hit) {
   (hit ? Mine().lru_hits : Mine().lru_misses).fetch_add(1, kRelaxed);

@@ -43,11 +43,15 @@ struct Stats {
   // did not match its records around the key's bucket: damage the open's
   // checks did not see (DataFile::WholeFileSearches). Zero for a sound store.
   uint64_t nb_find_whole_file = 0;
-  // Log bytes that opens hid or cut because the log's checksum sidecar did
-  // not vouch for them (Options::log_checksums, docs/format.md §9b): records
-  // of flushes never fsynced that a power cut may have kept from the disk.
-  // Zero unless such a cut came.
+  // Log bytes that opens hid or cut because the log's journal did not vouch
+  // for them (Options::log_checksums, docs/format.md §9b): records of flushes
+  // never fsynced that a power cut may have kept from the disk. Zero unless
+  // such a cut came.
   uint64_t log_bytes_unvouched = 0;
+  // Log bytes that writers' opens wrote back into a log from its journal's
+  // frames: records of durable flushes whose pages a power cut kept from the
+  // log. Zero unless such a power cut came.
+  uint64_t log_bytes_restored = 0;
   // Durations (µs) of the last 10 merges, oldest first.
   std::vector<uint64_t> merge_durations_us;
   // Mean replace latency (ns) since the last reset, measured on one replace
@@ -79,7 +83,8 @@ void AddSync(uint64_t us);
 void AddDurableFlush();
 void AddFlushFsync();
 void AddLru(bool hit);
-void AddLogBytesUnvouched(uint64_t bytes);
+// What a log's open made of its journal: bytes hidden or cut, bytes restored.
+void AddLogJournal(uint64_t unvouched, uint64_t restored);
 }  // namespace stats_internal
 
 }  // namespace kvindex

@@ -265,14 +265,15 @@ class IndexFile {
   // Read-write: the file's size at open. Bytes below it and past the records
   // are left over (a fresh reopen, a crash) and are rewritten in place by the
   // next records, so WriteBuffer syncs records written there before the offset
-  // that covers them (unless a sidecar vouches for them).
+  // that covers them (unless a journal's frame carries them).
   uint64_t stale_end_ = 0;
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;
   FlushCallback flush_callback_;
-  // StartFlushSums: the sidecar, and whether records were written since the last
-  // fsync through this handle (a close removes the sidecar only if not).
+  // StartFlushSums: the journal, and whether records were written since the
+  // last durable flush through this handle (a close removes the journal only
+  // if not).
   std::unique_ptr<FlushSums> sums_;
   bool unsynced_writes_ = false;
   // Writes of records to the file, and how many of them the last fsync of the

@@ -2,8 +2,7 @@
 // the OS thread from a process-wide cache of idle threads and gives it back
 // when the function returns, so that a store opened and closed often (a
 // server's short-lived handles, the fuzzers' reopens) does not pay for a
-// thread's creation and teardown at every background merge, compaction or
-// sidecar sync.
+// thread's creation and teardown at every background merge or compaction.
 //
 //   PooledThread worker([this] { RunMerges(); });
 //   ...

@@ -77,9 +77,12 @@ class Log {
   IndexFile& file() { return *file_; }
   const IndexFile& file() const { return *file_; }
   int64_t generation() const { return file_->generation(); }
-  // Bytes of records the open hid or cut because the log's checksum sidecar
-  // did not vouch for them (IndexFile::unvouched_bytes_cut).
+  // Bytes of records the open hid or cut because the log's journal did not
+  // vouch for them (IndexFile::unvouched_bytes_cut).
   uint64_t unvouched_bytes_cut() const { return file_->unvouched_bytes_cut(); }
+  // Bytes of records a writer's open wrote back from the log's journal
+  // (IndexFile::restored_bytes).
+  uint64_t restored_bytes() const { return file_->restored_bytes(); }
 
  private:
   Log(const Schema& schema, std::unique_ptr<IndexFile> file)

@@ -2,9 +2,10 @@
 // power cut that kept a flush's records and its journal frame from the disk
 // but not the log's offset, neither a reader opened first nor the writer
 // shows them, and both count them in Stats::log_bytes_unvouched; records the
-// log lost but the journal kept are shown by both, and every fsynced binding
-// stays. A clean close removes the journals; a writer without the option
-// restores from one it finds, then removes it.
+// log lost but the journal kept are shown by both, the writer's open writes
+// them back (Stats::log_bytes_restored), and every fsynced binding stays. A
+// clean close removes the journals; a writer without the option restores
+// from one it finds, then removes it.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -156,16 +157,20 @@ TEST_P(LogChecksumsTest, RecordsTheLogLostAreRestoredFromTheJournal) {
   for (uint32_t k = 0; k < 5; ++k)
     expected[test::SmallKey(k)] = test::SmallValue(k);
 
+  ResetStats();
   Options ro = StoreOptions(&env, GetParam(), false);
   ro.readonly = true;
   auto reader = RawIndex::Open(kRoot, TestSchema(), ro);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ(ReadAll(**reader), expected);
+  EXPECT_EQ(GetStats().log_bytes_restored, 0u);  // a reader writes nothing
   {
     auto writer = RawIndex::Open(kRoot, TestSchema(),
                                  StoreOptions(&env, GetParam(), true));
     ASSERT_TRUE(writer.ok()) << writer.status();
     EXPECT_EQ(ReadAll(**writer), expected);
+    EXPECT_EQ(GetStats().log_bytes_restored, 5 * TestSchema().entry_size());
+    EXPECT_EQ(GetStats().log_bytes_unvouched, 0u);
     ASSERT_TRUE((*writer)->Close().ok());
   }
   // The close fsynced the restored log before it removed the journal.
