@@ -98,6 +98,13 @@ class FlushSumsTest : public ::testing::Test {
     ASSERT_OK(env_.SyncDir(kDir));
   }
 
+  // A power cut that keeps no write made since the last fsync.
+  void PowerCut() {
+    CrashOptions lose_everything_unsynced;
+    lose_everything_unsynced.keep_unsynced_prefix = false;
+    env_.Restart(lose_everything_unsynced);
+  }
+
   // Overwrites `n` bytes of the file at `path` at `at` with 0xff.
   void Damage(const std::string& path, uint64_t at, size_t n) {
     absl::StatusOr<std::string> bytes = env_.ReadFileToString(path);
@@ -194,9 +201,7 @@ TEST_F(FlushSumsTest, AnOpenRestoresTheRecordsALogLostFromItsFrames) {
   EXPECT_EQ(log->restored_bytes(), 2 * kEntry);
   EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
   EXPECT_EQ(ReadRecords(*log), Records(0, 5));
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   absl::StatusOr<std::unique_ptr<IndexFile>> reader =
       IndexFile::OpenReadOnly(&env_, kLog, kEntry);
   ASSERT_OK(reader);
@@ -394,9 +399,7 @@ TEST_F(FlushSumsTest, WithAJournalADurableFlushFsyncsTheJournalAlone) {
 
   // A power cut that keeps no unsynced write: the log lost every record,
   // the journal none.
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   absl::StatusOr<std::unique_ptr<IndexFile>> reader =
       IndexFile::OpenReadOnly(&env_, kLog, kEntry);
   ASSERT_OK(reader);
@@ -509,9 +512,7 @@ TEST_F(FlushSumsTest, TheSidecarACloseRemovedStaysRemovedAfterAPowerCut) {
   ASSERT_OK(log->Flush({.with_fsync = true}));
   ASSERT_OK(log->Close());
 
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   EXPECT_FALSE(Exists(&env_, sidecar));
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
@@ -527,9 +528,7 @@ TEST_F(FlushSumsTest, ACloseFsyncsTheLogBeforeItRemovesTheJournal) {
   ASSERT_OK(log->Flush({.with_fsync = true}));
   ASSERT_OK(log->Close());
   EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   log = OpenLog(&env_, /*sums=*/false);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(ReadRecords(*log), Records(0, 3));
@@ -551,9 +550,7 @@ TEST_F(FlushSumsTest, AClearFsyncsTheOldLogBeforeItReplacesTheJournal) {
   log.reset();
   // The journal's replacement reached the disk (a later directory sync).
   ASSERT_OK(env_.SyncDir(kDir));
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   log = OpenLog(&env_);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->generation(), 1);
@@ -593,15 +590,13 @@ TEST_F(FlushSumsTest, AWriterWithoutChecksumsRestoresThenDropsTheJournal) {
     ASSERT_OK(log->Append(Records(0, 2)));
     ASSERT_OK(log->Flush({.with_fsync = true}));
   }
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   std::unique_ptr<IndexFile> log = OpenLog(&env_, /*sums=*/false);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->restored_bytes(), 2 * kEntry);
   EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
   log.reset();
-  env_.Restart(lose_everything_unsynced);
+  PowerCut();
   EXPECT_FALSE(Exists(&env_, FlushSums::PathFor(kLog)));
   log = OpenLog(&env_, /*sums=*/false);
   ASSERT_NE(log, nullptr);

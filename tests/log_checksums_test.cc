@@ -59,6 +59,13 @@ bool Exists(MemEnv* env, const std::string& path) {
   return exists.ok() && *exists;
 }
 
+// A power cut that keeps no write made since the last fsync.
+void PowerCut(MemEnv* env) {
+  CrashOptions lose_everything_unsynced;
+  lose_everything_unsynced.keep_unsynced_prefix = false;
+  env->Restart(lose_everything_unsynced);
+}
+
 class LogChecksumsTest : public ::testing::TestWithParam<Layout> {};
 
 INSTANTIATE_TEST_SUITE_P(Layouts, LogChecksumsTest,
@@ -150,9 +157,7 @@ TEST_P(LogChecksumsTest, RecordsTheLogLostAreRestoredFromTheJournal) {
   }
   // A power cut that keeps no unsynced write: a durable flush fsynced the
   // journal alone, so the log lost every record.
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env.Restart(lose_everything_unsynced);
+  PowerCut(&env);
   std::map<std::string, std::string> expected;
   for (uint32_t k = 0; k < 5; ++k)
     expected[test::SmallKey(k)] = test::SmallValue(k);
@@ -175,7 +180,7 @@ TEST_P(LogChecksumsTest, RecordsTheLogLostAreRestoredFromTheJournal) {
   }
   // The close fsynced the restored log before it removed the journal.
   EXPECT_FALSE(Exists(&env, kLogSum));
-  env.Restart(lose_everything_unsynced);
+  PowerCut(&env);
   auto again = RawIndex::Open(kRoot, TestSchema(),
                               StoreOptions(&env, GetParam(), false));
   ASSERT_TRUE(again.ok()) << again.status();
@@ -194,9 +199,7 @@ TEST_P(LogChecksumsTest, AWriterWithoutTheOptionRestoresThenRemovesAJournal) {
   }
   // What a power cut leaves: the journal of an unclean stop, the log without
   // the records it carries.
-  CrashOptions lose_everything_unsynced;
-  lose_everything_unsynced.keep_unsynced_prefix = false;
-  env.Restart(lose_everything_unsynced);
+  PowerCut(&env);
   ASSERT_TRUE(Exists(&env, kLogSum));
   {
     auto index = RawIndex::Open(kRoot, TestSchema(),
@@ -207,7 +210,7 @@ TEST_P(LogChecksumsTest, AWriterWithoutTheOptionRestoresThenRemovesAJournal) {
     ASSERT_TRUE((*index)->Flush({.with_fsync = true}).ok());
     env.CrashAfter(0);
   }
-  env.Restart(lose_everything_unsynced);
+  PowerCut(&env);
   // Records written without the journal are all kept by a later writer that
   // has the option again.
   auto index =

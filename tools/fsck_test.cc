@@ -1467,6 +1467,16 @@ void AppendWithLogSums(const std::string& root, const Schema& s, int n) {
   ASSERT_TRUE((*log)->Flush().ok());
 }
 
+// The three records AppendWithLogSums added, as a power cut may leave them
+// in the log: zeros. Returns where they start in the file.
+uint64_t ZeroAppendedLogRecords(const std::string& root, const Schema& s) {
+  std::string log = ReadStoreFile(root, "log");
+  const uint64_t at = 32 + kLogRecords * s.entry_size();
+  log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
+  WriteStoreFile(root, "log", log);
+  return at;
+}
+
 TEST(IntegrityCheck, ALogSumThatVouchesForEveryRecordIsANote) {
   const std::string root = CleanStore("log_sums_clean");
   AppendWithLogSums(root, SchemaOf(Opts20()), 3);
@@ -1480,12 +1490,8 @@ TEST(IntegrityCheck, RecordsTheLogLostAndItsJournalHoldsAreAWarning) {
   const std::string root = CleanStore("log_sums_restorable");
   const Schema s = SchemaOf(Opts20());
   AppendWithLogSums(root, s, 3);
-  // The three new records as a power cut may leave them in the log: zeros;
-  // the journal's frame carries them.
-  std::string log = ReadStoreFile(root, "log");
-  const uint64_t at = 32 + kLogRecords * s.entry_size();
-  log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
-  WriteStoreFile(root, "log", log);
+  // The journal's frame carries the three records the log lost.
+  const uint64_t at = ZeroAppendedLogRecords(root, s);
   const Report r = Check(root);
   EXPECT_EQ(CountAt(r, root, "log", at,
                     "log.sum holds 3 records from record 92 on that the log "
@@ -1499,12 +1505,8 @@ TEST(IntegrityCheck, RecordsALogSumDoesNotVouchForAreAWarning) {
   const std::string root = CleanStore("log_sums_unvouched");
   const Schema s = SchemaOf(Opts20());
   AppendWithLogSums(root, s, 3);
-  // The three new records and their frame as a power cut may leave them:
-  // zeros.
-  std::string log = ReadStoreFile(root, "log");
-  const uint64_t at = 32 + kLogRecords * s.entry_size();
-  log.replace(at, 3 * s.entry_size(), std::string(3 * s.entry_size(), '\0'));
-  WriteStoreFile(root, "log", log);
+  // The frame of the three records the log lost, lost too.
+  const uint64_t at = ZeroAppendedLogRecords(root, s);
   std::string journal = ReadStoreFile(root, "log.sum");
   ASSERT_GT(journal.size(), 64u);
   journal.replace(64, journal.size() - 64,
