@@ -284,6 +284,34 @@ TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoFrameVouchesFor) {
   EXPECT_EQ(ReadRecords(*log), Records(0, 3) + Records(10, 1));
 }
 
+// A log started afresh (Options::fresh, or the fresh log_async of each merge)
+// at the generation of a journal left beside it must not get that journal's
+// records back: they belong to the file's earlier life.
+TEST_F(FlushSumsTest, AFreshLogIgnoresAJournalLeftBesideIt) {
+  {
+    std::unique_ptr<IndexFile> log = OpenLog(&env_);
+    ASSERT_NE(log, nullptr);
+    ASSERT_OK(log->Append(Records(0, 3)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+    // No close: the journal stays, as after a crash.
+  }
+  IndexFile::ReadWriteOptions fresh = LogOptions();
+  fresh.fresh = true;
+  absl::StatusOr<std::unique_ptr<IndexFile>> log =
+      IndexFile::OpenReadWrite(&env_, kLog, fresh);
+  ASSERT_OK(log);
+  ASSERT_OK((*log)->StartFlushSums());
+  EXPECT_EQ((*log)->offset(), 0u);
+  EXPECT_EQ((*log)->restored_bytes(), 0u);
+  ASSERT_OK((*log)->Append(Records(10, 1)));
+  ASSERT_OK((*log)->Flush({.with_fsync = true}));
+  log->reset();
+  PowerCut();
+  std::unique_ptr<IndexFile> reopened = OpenLog(&env_);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(ReadRecords(*reopened), Record(10));
+}
+
 // A journal of the earlier format (16-byte entries `end sum`, no records)
 // still vouches for the log's bytes, and restores nothing.
 TEST_F(FlushSumsTest, AJournalOfTheEarlierFormatStillVouchesForTheLog) {

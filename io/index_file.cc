@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadWrite(
         Annotate(handle->file_->Sync(), path, "syncing the header"));
     handle->fan_size_ = options.fan_size;
     handle->generation_ = options.generation;
+    handle->header_rewritten_ = true;
     if (never_written) {
       // Make the directory entry durable too, so that a crash cannot leave the
       // synced file unreachable (or an older, shorter one in its place).
@@ -167,6 +168,10 @@ absl::Status IndexFile::RecoverFromFlushSums(absl::string_view what) {
     return absl::FailedPreconditionError(absl::StrCat(
         path_, ": ", what, " on a read-write handle before any append"));
   }
+  // A journal left beside a file this handle started afresh describes the
+  // file's earlier life, even at the same generation: it must not bring
+  // those records back.
+  if (header_rewritten_) return absl::OkStatus();
   KVINDEX_ASSIGN_OR_RETURN(
       const FlushSums::Verdict verdict,
       FlushSums::Verify(env_, *file_, path_, generation_, header_size(),

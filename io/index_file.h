@@ -267,6 +267,9 @@ class IndexFile {
   // next records, so WriteBuffer syncs records written there before the offset
   // that covers them (unless a journal's frame carries them).
   uint64_t stale_end_ = 0;
+  // Read-write: OpenReadWrite wrote a new header (a new file, `fresh`, or one
+  // a crash left without a header).
+  bool header_rewritten_ = false;
   int64_t generation_ = 0;
   std::string buffer_;
   bool write_behind_ = false;
