@@ -32,6 +32,13 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
   options.fan_size = 0;
   options.entry_size = schema.entry_size();
   options.flush_callback = std::move(flush_callback);
+  if (fresh) {
+    // A journal of the file's earlier life must be gone before the fresh
+    // header is: a reader opening the fresh file would otherwise show the
+    // journal's records until the writer replaced it.
+    absl::Status removed = FlushSums::RemoveStale(env, path);
+    if (!removed.ok()) return removed;
+  }
   auto file = IndexFile::OpenReadWrite(env, path, options);
   if (!file.ok()) return file.status();
   absl::Status no_fanout = CheckNoFanout(**file);

@@ -389,6 +389,30 @@ TEST_F(LogTest, OpenReadWriteCreatesAnEmptyLog) {
 // With checksums, records of a flush whose pages a power cut kept from the
 // disk (zeros here) are hidden from readers and cut by the next writer; a
 // writer without checksums removes the sidecar and reads the log as it is.
+// A fresh log (a merge's log_async) removes a journal of the file's earlier
+// life before it writes its fresh header: a reader opening the fresh file
+// before the writer's new journal is in place must not show that journal's
+// records.
+TEST_F(LogTest, AFreshLogRemovesAnEarlierJournalBeforeItsHeader) {
+  {
+    auto log = Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr,
+                                  /*checksums=*/true);
+    ASSERT_OK(log);
+    ASSERT_OK((*log)->Append(SmallKey(1), SmallValue(1)));
+    ASSERT_OK((*log)->Flush({.with_fsync = true}));
+    // No close: the journal stays, as after a crash.
+  }
+  // The fresh open stops before its new journal is renamed in.
+  env_.InjectError(kOpRename, 0, 1, absl::InternalError("EIO"));
+  EXPECT_FALSE(Log::OpenReadWrite(&env_, kLogPath, schema_, /*fresh=*/true, 0,
+                                  nullptr, /*checksums=*/true)
+                   .ok());
+  env_.ClearInjectedErrors();
+  std::unique_ptr<Log> reader = OpenRo();
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(reader->table().cardinal(), 0u);
+}
+
 TEST_F(LogTest, ChecksumsHideWhatTheJournalDoesNotVouchFor) {
   {
     auto log = Log::OpenReadWrite(&env_, kLogPath, schema_, false, 0, nullptr,
