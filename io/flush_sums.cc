@@ -151,10 +151,13 @@ absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
     } else {
       at += kEntrySize;
     }
-    // What the log holds at that place.
+    // What the log holds at that place. A writer also compares past the
+    // first mismatch and past the offset (which may not have reached the
+    // disk while the records did): it writes back only the frames whose
+    // records the log lacks, and its open fsyncs the log either way.
     absl::string_view held;
     bool held_whole = false;
-    if (matching && frame_end <= offset) {
+    if (restore_into != nullptr || (matching && frame_end <= offset)) {
       got = log_reader.Read(header_size + end, static_cast<size_t>(n), &held);
       if (!got.ok()) {
         return Annotate(got.status(), log_path,
@@ -166,11 +169,11 @@ absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
         held_whole && (frames ? held == carried : Sum(held, end) == sum);
     if (!held_matches) {
       if (!frames) break;
-      // From here on the log's bytes are not trusted, even where they would
-      // match: a writer restores every frame's records past this point.
+      // From here on a reader does not trust the log's bytes, even where
+      // they would match: it serves every later frame's records itself.
       matching = false;
     }
-    if (!matching && restore_into != nullptr) {
+    if (!held_matches && restore_into != nullptr) {
       KVINDEX_RETURN_IF_ERROR(
           Annotate(restore_into->PWrite(header_size + end, carried), log_path,
                    "restoring records from the journal"));

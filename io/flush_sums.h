@@ -87,8 +87,9 @@ class FlushSums {
   // Checks the records of the log open as `log` (read through it), whose
   // header says `generation`, `header_size` and whose whole records end at
   // logical `offset`, against its sidecar. With `restore_into` (the log's
-  // writable handle; the writer's open), every frame's records that the log
-  // does not hold are written into it at their place (not synced), and
+  // writable handle; the writer's open), the records of every frame whose
+  // bytes the log does not hold are written into it at their place (not
+  // synced; frames the log already holds are not rewritten), and
   // verified_end becomes restorable_end. With `unheld` (readers, which
   // cannot write), the frames' records from verified_end to restorable_end
   // are appended to it instead.

@@ -225,6 +225,40 @@ TEST_F(FlushSumsTest, AnOffsetThatNeverReachedTheDiskIsSetFromTheFrames) {
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->offset(), 2 * kEntry);
   EXPECT_EQ(ReadRecords(*log), Records(0, 2));
+  // The records themselves reached the disk: nothing is written back.
+  EXPECT_EQ(log->restored_bytes(), 0u);
+}
+
+TEST_F(FlushSumsTest, AnOpenWritesBackOnlyTheFramesTheLogLacks) {
+  {
+    std::unique_ptr<IndexFile> log = OpenLog(&env_);
+    ASSERT_NE(log, nullptr);
+    ASSERT_OK(log->Append(Records(0, 2)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+    ASSERT_OK(log->Append(Records(2, 3)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+    ASSERT_OK(log->Append(Records(5, 4)));
+    ASSERT_OK(log->Flush({.with_fsync = true}));
+  }
+  // The second flush's pages did not reach the disk; the third's did, and
+  // so did the offset.
+  absl::StatusOr<std::string> bytes = env_.ReadFileToString(kLog);
+  ASSERT_OK(bytes);
+  bytes->replace(IndexFile::kHeaderSize + 2 * kEntry, 3 * kEntry,
+                 std::string(3 * kEntry, '\0'));
+  env_.SetContents(kLog, *bytes);
+
+  std::unique_ptr<IndexFile> log = OpenLog(&env_);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->restored_bytes(), 3 * kEntry);
+  EXPECT_EQ(log->unvouched_bytes_cut(), 0u);
+  EXPECT_EQ(ReadRecords(*log), Records(0, 9));
+  PowerCut();
+  absl::StatusOr<std::unique_ptr<IndexFile>> reader =
+      IndexFile::OpenReadOnly(&env_, kLog, kEntry);
+  ASSERT_OK(reader);
+  ASSERT_NE(*reader, nullptr);
+  EXPECT_EQ(ReadRecords(**reader), Records(0, 9));
 }
 
 TEST_F(FlushSumsTest, AnOpenCutsTheRecordsNoFrameVouchesFor) {
