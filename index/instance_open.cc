@@ -248,7 +248,12 @@ absl::Status Instance::RecoverLogAsync() {
   } else {
     KVINDEX_ASSIGN_OR_RETURN(const bool exists,
                              env_->FileExists(Path("log_async")));
-    if (!exists) return absl::OkStatus();
+    if (!exists) {
+      // Best effort: an orphan journal is clutter, not a reason to refuse
+      // the store (the next merge's fresh log_async removes it anyway).
+      (void)Log::RemoveOrphanJournal(env_.get(), Path("log_async"));
+      return absl::OkStatus();
+    }
     KVINDEX_ASSIGN_OR_RETURN(
         stale,
         Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,

@@ -52,6 +52,21 @@ absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadWrite(
   return log;
 }
 
+absl::Status Log::RemoveOrphanJournal(Env* env, const std::string& path) {
+  absl::StatusOr<bool> log_exists = env->FileExists(path);
+  if (!log_exists.ok()) return log_exists.status();
+  if (*log_exists) return absl::OkStatus();
+  const std::string journal = FlushSums::PathFor(path);
+  for (const std::string& orphan : {journal, journal + ".tmp"}) {
+    absl::StatusOr<bool> exists = env->FileExists(orphan);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) continue;
+    absl::Status removed = env->RemoveFile(orphan);
+    if (!removed.ok()) return removed;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Log>> Log::OpenReadOnly(Env* env,
                                                        const std::string& path,
                                                        const Schema& schema) {

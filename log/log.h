@@ -34,6 +34,13 @@ class Log {
       Env* env, const std::string& path, const Schema& schema, bool fresh,
       int64_t generation, IndexFile::FlushCallback flush_callback,
       bool checksums = false);
+  // Removes the journal (and a journal being written) of the log at `path`
+  // when the log itself is gone: its removal came first and then a failure or
+  // a crash. A journal vouches only for the log beside it, so this one holds
+  // nothing any log needs. Not durable: one a power cut brings back is
+  // removed again, and a fresh log never reads one (OpenReadWrite).
+  static absl::Status RemoveOrphanJournal(Env* env, const std::string& path);
+
   // Opens an existing log read-only and loads its records; nullptr if absent.
   // Records the log's journal does not vouch for (or that the log lost and the
   // journal holds) stay hidden until a writer opens the log and restores them

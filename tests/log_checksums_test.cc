@@ -222,5 +222,44 @@ TEST_P(LogChecksumsTest, AWriterWithoutTheOptionRestoresThenRemovesAJournal) {
   EXPECT_EQ(ReadAll(**index), expected);
 }
 
+TEST_P(LogChecksumsTest, AWritersOpenRemovesAJournalWhoseLogAsyncIsGone) {
+  MemEnv env;
+  const std::string log_async = "/store/index/log_async";
+  {
+    auto index = RawIndex::Open(kRoot, TestSchema(),
+                                StoreOptions(&env, GetParam(), true));
+    ASSERT_TRUE(index.ok()) << index.status();
+    ASSERT_TRUE((*index)->Replace(test::SmallKey(1), test::SmallValue(1)).ok());
+    ASSERT_TRUE((*index)->Close().ok());
+  }
+  // What a failed removal after log_async's own leaves (a journal, and one
+  // being written), and a log_async's removal that fails would not.
+  const std::string orphan = FlushSums::PathFor(log_async);
+  env.SetContents(orphan, std::string(64, 'j'));
+  env.SetContents(orphan + ".tmp", std::string(64, 't'));
+  env.SetContents("/store/index/other.sum", "kept");
+  {
+    auto reader = RawIndex::Open(kRoot, TestSchema(), [&] {
+      Options o = StoreOptions(&env, GetParam(), true);
+      o.readonly = true;
+      return o;
+    }());
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    // Readers leave files alone.
+    EXPECT_TRUE(Exists(&env, orphan));
+  }
+  for (const bool checksums : {true, false}) {
+    env.SetContents(orphan, std::string(64, 'j'));
+    auto index = RawIndex::Open(kRoot, TestSchema(),
+                                StoreOptions(&env, GetParam(), checksums));
+    ASSERT_TRUE(index.ok()) << index.status();
+    EXPECT_FALSE(Exists(&env, orphan)) << checksums;
+    EXPECT_FALSE(Exists(&env, orphan + ".tmp")) << checksums;
+    EXPECT_TRUE(Exists(&env, "/store/index/other.sum"));
+    EXPECT_EQ(ReadAll(**index), (std::map<std::string, std::string>{
+                                    {test::SmallKey(1), test::SmallValue(1)}}));
+  }
+}
+
 }  // namespace
 }  // namespace kvindex

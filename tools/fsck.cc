@@ -478,6 +478,24 @@ void CheckSums(Env* env, const Header& h, const ProgressFn& progress,
       bad == 0 ? "all match" : absl::StrCat(bad, " do not match")));
 }
 
+// A journal whose log is gone: removing log_async after its copy into the
+// log removes the file first, and a failure or a crash may keep the journal.
+// It vouches for nothing; the writer's next open removes it.
+void NoteOrphanJournal(Env* env, const std::string& log_path,
+                       const std::string& name,
+                       std::vector<std::string>* notes) {
+  const std::string journal = FlushSums::PathFor(log_path);
+  for (const std::string& path : {journal, journal + ".tmp"}) {
+    absl::StatusOr<bool> exists = env->FileExists(path);
+    if (!exists.ok() || !*exists) continue;
+    notes->push_back(absl::StrCat(
+        name, path.size() > journal.size() ? ".sum.tmp" : ".sum",
+        ": a journal without its log (", name,
+        " is absent): it vouches for nothing, and the index removes it at "
+        "its next open"));
+  }
+}
+
 // The journal of a log (io/flush_sums.h, Options::log_checksums): absent is
 // normal (the option is off, or the last writer closed cleanly); one that
 // does not apply is a note; one that applies but does not match every record
@@ -1595,6 +1613,9 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
         report.notes.push_back("data: absent (nothing merged yet)");
       } else if (n == "log") {
         report.notes.push_back("log: absent");
+      }
+      if (n == "log" || n == "log_async") {
+        NoteOrphanJournal(env, StorePath(root, name), n, &report.notes);
       }
       continue;
     }

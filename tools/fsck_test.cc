@@ -1531,6 +1531,19 @@ TEST(IntegrityCheck, ALogSumOfAnotherGenerationIsANote) {
       << Dump(r);
 }
 
+TEST(IntegrityCheck, AJournalWithoutItsLogIsANote) {
+  const std::string root = CleanStore("log_sums_orphan");
+  AppendWithLogSums(root, SchemaOf(Opts20()), 1);
+  WriteStoreFile(root, "log_async.sum", std::string(64, 'j'));
+  const Report r = Check(root);
+  EXPECT_EQ(r.errors(), 0u) << Dump(r);
+  EXPECT_EQ(r.warnings(), 0u) << Dump(r);
+  EXPECT_TRUE(HasNote(r,
+                      "log_async.sum: a journal without its log (log_async "
+                      "is absent)"))
+      << Dump(r);
+}
+
 }  // namespace
 }  // namespace fsck
 }  // namespace kvindex
