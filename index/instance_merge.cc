@@ -291,7 +291,18 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     }
   } else {
     std::unique_ptr<IndexFile> file = std::move(merged.file);
-    KVINDEX_RETURN_IF_ERROR(file->RenameTo(Path("data")));
+    // The rename is the commit point. Once it is done (the handle then names
+    // `data`), a failure after it (the directory's fsync) leaves the files
+    // ahead of this instance, which must stop writing: carrying on as after a
+    // merge that never committed would copy log_async into the un-reset log
+    // and remove it, leaving a store whose data is a generation ahead of its
+    // log with no log_async to say why. The next open finishes the commit.
+    const absl::Status renamed = file->RenameTo(Path("data"));
+    if (!renamed.ok()) {
+      if (file->path() != Path("data")) return renamed;
+      WriterLock lock(&mu_);
+      return Failed(renamed);
+    }
     // The filter goes next to the committed data file, whose generation it
     // names; it is an accelerator only, so a failure to write it just leaves
     // finds without it (an older filter names another generation).
@@ -305,8 +316,13 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
       (void)DataSums::Write(env_.get(), DataFile::SumsPath(Path("data")),
                             merged.sums);
     }
-    KVINDEX_ASSIGN_OR_RETURN(
-        data, DataFile::FromFile(std::move(file), schema_, env_.get()));
+    absl::StatusOr<std::shared_ptr<const DataFile>> opened =
+        DataFile::FromFile(std::move(file), schema_, env_.get());
+    if (!opened.ok()) {
+      WriterLock lock(&mu_);
+      return Failed(opened.status());
+    }
+    data = *std::move(opened);
   }
 
   // Committed, the log not yet reset: what a reader syncing now, or the

@@ -738,6 +738,77 @@ TEST_F(RawIndexTest, ALogAsyncWhoseRemovalFailedBringsBackNoOlderValue) {
   EXPECT_EQ(Get(*index, Key(3)), Value(4));
 }
 
+// Fails the directory fsync that follows a rename over `data` (a merge's
+// commit point), once armed.
+class FailSyncAfterDataRenameEnv : public EnvWrapper {
+ public:
+  using EnvWrapper::EnvWrapper;
+  void Arm() { armed_ = true; }
+  absl::Status RenameFile(const std::string& src,
+                          const std::string& dst) override {
+    absl::Status st = EnvWrapper::RenameFile(src, dst);
+    if (st.ok() && armed_ && dst == StorePath(kRoot, "data")) {
+      armed_ = false;
+      fail_sync_ = true;
+    }
+    return st;
+  }
+  absl::Status SyncDir(const std::string& path) override {
+    if (fail_sync_) {
+      fail_sync_ = false;
+      return absl::InternalError(absl::StrCat(path, ": EIO (injected)"));
+    }
+    return EnvWrapper::SyncDir(path);
+  }
+
+ private:
+  bool armed_ = false;
+  bool fail_sync_ = false;
+};
+
+// Past its rename over `data`, a merge has committed even if the directory's
+// fsync then fails: the writer stops writing (it must not treat log_async as
+// a failed merge's and fold it into the log it never reset), and the next
+// open finishes the commit, whatever the directory kept.
+TEST_F(RawIndexTest, AMergeWhoseCommitFailsAfterItsRenameStopsTheWriter) {
+  // Whatever the directory kept of the rename when the power went: both
+  // ways must open with every durable binding.
+  for (const bool rename_kept : {false, true}) {
+    MemEnv mem;
+    FailSyncAfterDataRenameEnv env(&mem);
+    Options o = Opts(1000);
+    o.env = &env;
+    {
+      auto index = Open(o);
+      ASSERT_NE(index, nullptr);
+      ASSERT_OK(index->Replace(Key(1), Value(1)));
+      ASSERT_OK(index->Replace(Key(2), Value(2)));
+      ASSERT_OK(index->Flush(FlushOptions{.with_fsync = true}));
+      env.Arm();
+      ASSERT_OK(index->Merge());  // started; its commit fails later
+      EXPECT_THAT(index->AwaitMerge(),
+                  StatusIs(absl::StatusCode::kInternal,
+                           HasSubstr("syncing the directory")));
+      EXPECT_THAT(index->Replace(Key(3), Value(3)),
+                  StatusIs(absl::StatusCode::kFailedPrecondition));
+      EXPECT_EQ(Get(*index, Key(1)), Value(1));
+      (void)index->Close();
+    }
+    if (rename_kept) {
+      ASSERT_OK(mem.SyncDir(StorePath(kRoot, "")));
+    }
+    CrashOptions lose_unsynced;
+    lose_unsynced.keep_unsynced_prefix = false;
+    mem.Restart(lose_unsynced);
+    o.env = &mem;
+    auto index = Open(o);
+    ASSERT_NE(index, nullptr) << rename_kept;
+    EXPECT_EQ(Get(*index, Key(1)), Value(1)) << rename_kept;
+    EXPECT_EQ(Get(*index, Key(2)), Value(2)) << rename_kept;
+    EXPECT_EQ(Get(*index, Key(3)), std::nullopt) << rename_kept;
+  }
+}
+
 // Crash at every mutating operation of a workload with merges, flushes and a
 // clear: the reopened store holds every binding made durable before the crash,
 // and nothing that was never written.
