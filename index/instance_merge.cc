@@ -291,12 +291,12 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     }
   } else {
     std::unique_ptr<IndexFile> file = std::move(merged.file);
-    // The rename is the commit point. Once it is done (the handle then names
-    // `data`), a failure after it (the directory's fsync) leaves the files
-    // ahead of this instance, which must stop writing: carrying on as after a
-    // merge that never committed would copy log_async into the un-reset log
-    // and remove it, leaving a store whose data is a generation ahead of its
-    // log with no log_async to say why. The next open finishes the commit.
+    // Once the rename is done (the handle then names `data`), an open
+    // finishes this merge (docs/design.md §10.2), so a failure after it (the
+    // directory's fsync) leaves the files ahead of this instance, which must
+    // stop writing: carrying on as after a merge that never got this far
+    // would copy log_async into the log it never reset and remove it, leaving
+    // data a generation ahead of the log with no log_async to say why.
     const absl::Status renamed = file->RenameTo(Path("data"));
     if (!renamed.ok()) {
       if (file->path() != Path("data")) return renamed;
