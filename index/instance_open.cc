@@ -125,6 +125,9 @@ absl::Status Instance::OpenWriter() {
       KVINDEX_RETURN_IF_ERROR(RecoverSingleFile());
     }
     KVINDEX_RETURN_IF_ERROR(RecoverLogAsync());
+    // log_async is gone by now; a journal it left is clutter, removed best
+    // effort (a merge's fresh log_async would replace it anyway).
+    (void)Log::RemoveOrphanJournal(env_.get(), Path("log_async"));
     // A clear marker left behind: its clear finished (or never reached its
     // commit point, and the log says which).
     KVINDEX_RETURN_IF_ERROR(RemoveClearMarker(env_.get(), StoreDir(root_)));
@@ -248,12 +251,7 @@ absl::Status Instance::RecoverLogAsync() {
   } else {
     KVINDEX_ASSIGN_OR_RETURN(const bool exists,
                              env_->FileExists(Path("log_async")));
-    if (!exists) {
-      // Best effort: an orphan journal is clutter, not a reason to refuse
-      // the store (the next merge's fresh log_async removes it anyway).
-      (void)Log::RemoveOrphanJournal(env_.get(), Path("log_async"));
-      return absl::OkStatus();
-    }
+    if (!exists) return absl::OkStatus();
     KVINDEX_ASSIGN_OR_RETURN(
         stale,
         Log::OpenReadWrite(env_.get(), Path("log_async"), schema_,

@@ -237,7 +237,8 @@ class IndexFile {
 
   // Flushes with fsync (no callback), renames the file to `new_path` (replacing
   // it) and makes the rename durable. The handle keeps working under the new
-  // name.
+  // name. After an error, path() says whether the rename was done: it is
+  // `new_path` when only making it durable failed.
   absl::Status RenameTo(const std::string& new_path);
 
   // Closes the file. Unflushed bytes are dropped: flush first.
