@@ -87,6 +87,11 @@ absl::Status Instance::Failed(absl::Status error) {
   return error;
 }
 
+absl::Status Instance::FailedUnderLock(absl::Status error) {
+  WriterLock lock(&mu_);
+  return Failed(std::move(error));
+}
+
 // ---------------------------------------------------------------- handles
 
 bool Instance::AddHandle() {

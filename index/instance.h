@@ -123,6 +123,8 @@ class Instance {
   // Records the first error of a write path (the instance then refuses
   // writes) and returns `error`.
   absl::Status Failed(absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Failed(), taking mu_ for it.
+  absl::Status FailedUnderLock(absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
   // The two logs in lookup order (newest bindings first); either may be null.
   std::pair<const Log*, const Log*> LogsInOrder() const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -286,8 +286,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     if (!st.ok()) {
       // It may have failed after its commit point (the manifest's rename):
       // the files no longer match this instance, which stops writing.
-      WriterLock lock(&mu_);
-      return Failed(st);
+      return FailedUnderLock(st);
     }
   } else {
     std::unique_ptr<IndexFile> file = std::move(merged.file);
@@ -300,8 +299,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     const absl::Status renamed = file->RenameTo(Path("data"));
     if (!renamed.ok()) {
       if (file->path() != Path("data")) return renamed;
-      WriterLock lock(&mu_);
-      return Failed(renamed);
+      return FailedUnderLock(renamed);
     }
     // The filter goes next to the committed data file, whose generation it
     // names; it is an accelerator only, so a failure to write it just leaves
@@ -319,8 +317,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     absl::StatusOr<std::shared_ptr<const DataFile>> opened =
         DataFile::FromFile(std::move(file), schema_, env_.get());
     if (!opened.ok()) {
-      WriterLock lock(&mu_);
-      return Failed(opened.status());
+      return FailedUnderLock(opened.status());
     }
     data = *std::move(opened);
   }

@@ -738,8 +738,8 @@ TEST_F(RawIndexTest, ALogAsyncWhoseRemovalFailedBringsBackNoOlderValue) {
   EXPECT_EQ(Get(*index, Key(3)), Value(4));
 }
 
-// Fails the directory fsync that follows a rename over `data` (a merge's
-// commit point), once armed.
+// Fails the directory fsync that follows a rename over `data` (from where an
+// open finishes the merge), once armed.
 class FailSyncAfterDataRenameEnv : public EnvWrapper {
  public:
   using EnvWrapper::EnvWrapper;

@@ -1241,9 +1241,12 @@ class CrashCmd : public Cmd {
 class IoErrorCmd : public Cmd {
  public:
   explicit IoErrorCmd(const GenContext& ctx)
+      // kOpSyncDir alone: a directory fsync that fails after its rename took
+      // effect (a merge's rename over `data`) leaves the files ahead of the
+      // writer, which must stop writing.
       : mask_(*rc::gen::element<uint32_t>(kOpWrite, kOpSync, kOpWrite | kOpSync,
                                           kOpRename | kOpRemove | kOpSyncDir,
-                                          kOpMutating)),
+                                          kOpSyncDir, kOpMutating)),
         skip_(*Uniform<uint64_t>(0, ctx.config.error_skip)),
         count_(*rc::gen::element<int64_t>(1, 3, -1)),
         enospc_(*rc::gen::arbitrary<bool>()),
