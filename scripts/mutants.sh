@@ -196,8 +196,9 @@ run_one() {
     echo "== $name: ${cmd[*]} ($(date -u +%H:%M:%S))" >&2
     (cd "$scratch" && "${cmd[@]}") >"$log" 2>&1 || rc=$?
     reset_scratch
-    # Test targets that failed or timed out, from Bazel's summary.
-    catchers="$(grep -E '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY)' "$log" |
+    # Test targets that failed or timed out, from Bazel's summary (a sharded
+    # target some of whose shards were cached shows "(3/4 cached)").
+    catchers="$(grep -E '^//[^ ]+ +(\(([0-9]+/[0-9]+ )?cached\) )?(FAILED|TIMEOUT|FLAKY)' "$log" |
                 grep -v 'FAILED TO BUILD' | awk '{print $1}' | sort -u |
                 paste -sd ' ' - || true)"
     if grep -qE '^//[^ ]+ +FAILED TO BUILD' "$log" || [[ $rc -eq 1 ]]; then
