@@ -213,17 +213,21 @@ class Driver {
 
  private:
   model::Outcome Outcome(const absl::Status& s) {
-    if (s.ok() && failed_) {
-      // Success after a failure: the failed operation's steps are in the
-      // model's history, but it may not have taken effect at all (a failed
-      // filter leaves the writer working, unchanged). From here to the next
-      // reopen the history is not linear: nothing more counts as flushed or
-      // durable, and recovery is checked key by key only.
-      if (!mixed_) FUZZ_LOG("  (success after a failure: per-key checks only)");
+    // After a failure, an operation that may have taken effect, whether it
+    // succeeded or failed in turn (a filter that fails after its commit),
+    // breaks the history's order: the failed operation before it may not
+    // have taken effect at all (a failed filter leaves the writer working,
+    // unchanged). From here to the next reopen nothing more counts as flushed
+    // or durable, and recovery is checked key by key only. Only a writer's
+    // refusal (kFailedPrecondition) is sure to have done nothing.
+    if (failed_ && !absl::IsFailedPrecondition(s)) {
+      if (!mixed_) {
+        FUZZ_LOG(s.ok() ? "  (success" : "  (another failure",
+                 " after a failure: per-key checks only)");
+      }
       mixed_ = true;
-      return model::Outcome::kFailed;
     }
-    if (s.ok()) return model::Outcome::kOk;
+    if (s.ok()) return failed_ ? model::Outcome::kFailed : model::Outcome::kOk;
     FUZZ_LOG("  -> ", Describe(s));
     FUZZ_CHECK(!s.message().empty(), "error without a message");
     failed_ = true;
@@ -523,7 +527,8 @@ class Driver {
   bool failed_ = false;        // an operation failed since the last (re)open
   bool injected_ = false;      // IO errors may still be armed in the env
   bool merge_failed_ = false;  // AwaitMerge reported an error since then
-  bool mixed_ = false;  // an operation succeeded after one failed (see Outcome)
+  bool mixed_ = false;  // an operation that may have taken effect followed
+                        // a failed one (see Outcome)
 };
 
 }  // namespace
