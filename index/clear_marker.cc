@@ -56,6 +56,11 @@ absl::Status RemoveClearMarker(Env* env, const std::string& dir) {
   const std::string path = ClearMarkerPath(dir);
   KVINDEX_ASSIGN_OR_RETURN(const bool exists, env->FileExists(path));
   if (!exists) return absl::OkStatus();
+  // What the marker vouched for goes first: a directory written back in any
+  // order could otherwise keep the marker's removal without the removals
+  // before it, leaving a data file one generation behind the log with
+  // nothing to say why.
+  KVINDEX_RETURN_IF_ERROR(env->SyncDir(dir));
   return env->RemoveFile(path);
 }
 

@@ -34,7 +34,9 @@ absl::Status WriteClearMarker(Env* env, const std::string& dir,
 absl::StatusOr<std::optional<int64_t>> ReadClearMarker(Env* env,
                                                        const std::string& dir);
 
-// Removes the marker if there is one (durable with the next directory sync).
+// Removes the marker if there is one, after a directory fsync that makes every
+// earlier operation in `dir` durable (the removals of what the marker vouched
+// for); the removal itself is durable with the next directory sync.
 absl::Status RemoveClearMarker(Env* env, const std::string& dir);
 
 }  // namespace kvindex

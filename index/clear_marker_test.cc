@@ -29,6 +29,29 @@ TEST(ClearMarkerTest, WrittenDurablyReadAndRemoved) {
   EXPECT_TRUE(RemoveClearMarker(&env, kDir).ok());  // none: fine
 }
 
+// The marker goes only once what it vouched for is gone for good: a file
+// removed before it never comes back without it, even from a directory
+// written back in any order.
+TEST(ClearMarkerTest, RemovedOnlyAfterTheRemovalsBeforeItAreDurable) {
+  const std::string data = std::string(kDir) + "/data";
+  for (uint64_t seed = 0; seed < 32; ++seed) {
+    MemEnv env;
+    ASSERT_TRUE(env.CreateDirs(kDir).ok());
+    env.SetContents(data, "old");
+    ASSERT_TRUE(env.SyncDir(kDir).ok());
+    ASSERT_TRUE(WriteClearMarker(&env, kDir, 7).ok());
+    ASSERT_TRUE(env.RemoveFile(data).ok());
+    ASSERT_TRUE(RemoveClearMarker(&env, kDir).ok());
+    CrashOptions any_order;
+    any_order.seed = seed;
+    any_order.dir_ops_in_any_order = true;
+    env.Restart(any_order);
+    const bool marker = ReadClearMarker(&env, kDir).value().has_value();
+    EXPECT_TRUE(marker || !env.FileExists(data).value())
+        << "seed " << seed << ": the data file came back without the marker";
+  }
+}
+
 // A marker cut short or damaged proves nothing.
 TEST(ClearMarkerTest, AnUnfinishedOrDamagedMarkerIsNoEvidence) {
   MemEnv env;

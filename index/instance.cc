@@ -475,15 +475,11 @@ absl::Status Instance::ClearLocked() {
     if (!exists.ok()) return Failed(exists.status());
     if (*exists) {
       KVINDEX_RETURN_IF_ERROR(Failed(env_->RemoveFile(Path("data"))));
-      // Durable before the marker goes: a directory written back in any
-      // order could keep the marker's removal without this one, leaving a
-      // data file one generation behind the log with nothing to say why.
-      KVINDEX_RETURN_IF_ERROR(Failed(env_->SyncDir(StoreDir(root_))));
     }
     RemoveSidecars();
   }
-  // Last: everything the marker was needed for is gone (log_async's removal
-  // and the runs' manifest were made durable by their own directory fsyncs).
+  // Last: everything the marker was needed for is gone (RemoveClearMarker
+  // makes that durable before the marker goes).
   KVINDEX_RETURN_IF_ERROR(
       Failed(RemoveClearMarker(env_.get(), StoreDir(root_))));
   return Failed(env_->SyncDir(StoreDir(root_)));
