@@ -130,11 +130,14 @@ absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
   const std::string dir = StoreDir(root_);
   absl::MutexLock commit(&manifest_mu_);
   std::shared_ptr<const RunSet> current;
+  bool stopped;
   {
     ReaderLock lock(&mu_);
     current = runs_;
+    stopped =
+        !write_error_.ok();  // see Commit: a stopped writer commits nothing
   }
-  if (cancel_compaction_ || current == nullptr) {
+  if (cancel_compaction_ || current == nullptr || stopped) {
     (void)merged.file->Close();
     (void)env_->RemoveFile(Path(kCompactionOutput));
     return absl::AbortedError(

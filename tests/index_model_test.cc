@@ -1560,6 +1560,39 @@ class IndexModelRegressionTest : public ::testing::Test {
   }();
 };
 
+// IoErrorsNeverLoseDurableBindings (a soak run, seed 1796569005): directory
+// fsyncs failing while a tiered store merges and compacts in the background.
+// Once a commit failed past its manifest's rename (the writer then stops), a
+// log merge already under way went on to commit with the manifest before it
+// and removed, as that manifest's uncommitted output, the run the new manifest
+// names: no open accepted the store. Whichever fsyncs fail, it reopens.
+TEST_F(IndexModelRegressionTest, TieredStoreReopensAfterFailedDirectoryFsyncs) {
+  for (uint64_t skip = 0; skip < 96; ++skip) {
+    MemEnv env;
+    Options o;
+    o.env = &env;
+    o.fresh = true;
+    o.log_size = 16;
+    o.lru_size = 1;
+    o.layout = Layout::kTiered;
+    o.log_checksums = true;
+    {
+      auto w = RawIndex::Open(kRoot, LargePool().schema, o);
+      ASSERT_TRUE(w.ok()) << w.status();
+      env.InjectError(kOpSyncDir, skip, 3, absl::InternalError("injected EIO"));
+      for (int i = 0; i < 119; ++i) {
+        (void)(*w)->Replace(LargeKey(i), LargeValue(91733 + i));
+      }
+      (void)(*w)->Close();
+    }
+    env.ClearInjectedErrors();
+    o.fresh = false;
+    auto reopened = RawIndex::Open(kRoot, LargePool().schema, o);
+    ASSERT_TRUE(reopened.ok()) << "directory fsyncs failing after " << skip
+                               << " good ones: " << reopened.status();
+  }
+}
+
 // IoErrorsNeverLoseDurableBindings: a clear that fails on an IO error must
 // leave the writer showing either the old bindings or none, never a value
 // overwritten before the clear (the data file without the log).
