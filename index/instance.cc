@@ -69,6 +69,10 @@ absl::Status Instance::CheckOpen() const {
 
 absl::Status Instance::CheckWritable() const {
   KVINDEX_RETURN_IF_ERROR(CheckOpen());
+  return StoppedError();
+}
+
+absl::Status Instance::StoppedError() const {
   if (!write_error_.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         root_, ": index refuses writes after an IO error (reopen it): ",

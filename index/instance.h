@@ -118,6 +118,11 @@ class Instance {
   absl::Status Hook(HookPoint point) const;
   absl::Status CheckOpen() const;
   absl::Status CheckWritable() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // kFailedPrecondition once a write path failed (Failed), OK before. A
+  // tiered merge or compaction under way then commits nothing: the commit
+  // that stopped the writer may have failed past its manifest's rename, so
+  // runs_ may be older than the manifest on disk.
+  absl::Status StoppedError() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // kFailedPrecondition: `op` is not allowed on a read-only instance.
   absl::Status ReadOnlyError(absl::string_view op) const;
   // Records the first error of a write path (the instance then refuses

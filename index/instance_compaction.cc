@@ -77,6 +77,7 @@ void Instance::RunCompactions() {
       plan = PlanCompaction(runs->manifest().runs, options_.log_size);
     }
     const absl::Status st = Compact(*plan, runs);
+    (void)Hook(HookPoint::kCompactionEnded);
     // The runs it folded, unlinked by its commit: closing them takes long,
     // and AwaitCompactions waits for this thread.
     reaper_.Drop(std::move(runs));
@@ -130,16 +131,16 @@ absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
   const std::string dir = StoreDir(root_);
   absl::MutexLock commit(&manifest_mu_);
   std::shared_ptr<const RunSet> current;
-  bool stopped;
+  absl::Status stopped;
   {
     ReaderLock lock(&mu_);
     current = runs_;
-    stopped =
-        !write_error_.ok();  // see Commit: a stopped writer commits nothing
+    stopped = StoppedError();
   }
-  if (cancel_compaction_ || current == nullptr || stopped) {
+  if (cancel_compaction_ || current == nullptr || !stopped.ok()) {
     (void)merged.file->Close();
     (void)env_->RemoveFile(Path(kCompactionOutput));
+    if (!stopped.ok()) return stopped;
     return absl::AbortedError(
         absl::StrCat(root_, ": compaction cancelled by clear or close"));
   }

@@ -283,7 +283,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
       // A writer stopped by a commit that failed past its manifest's rename
       // commits nothing more: runs_ is the manifest before that one, whose
       // uncommitted output (RemoveStaleRunFiles) is the run the new one names.
-      if (!write_error_.ok()) return write_error_;
+      KVINDEX_RETURN_IF_ERROR(StoppedError());
     }
     const absl::Status st = CommitRun(*current, *job.runs, job.plan,
                                       job.generation, std::move(merged), &runs);

@@ -55,6 +55,7 @@ enum class HookPoint {
   kSyncReloadLogAsync,    // sync: log_async (re)opened from its path
   kCompactionBefore,      // tiered: compaction thread, before its output
   kCompactionAfter,       // tiered: compaction committed
+  kCompactionEnded,       // tiered: a compaction returned, committed or not
   kFlushAwaitDurable,     // durable flush: records written, fsync awaited
   kFlushSync,             // durable flush: this thread fsyncs the logs
 };

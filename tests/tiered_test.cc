@@ -330,6 +330,74 @@ TEST_F(CompactionTest, ClearWhileACompactionRunsLeavesNothing) {
   ExpectMatches(index_.get(), Model());
 }
 
+// Directory fsyncs fail while a compaction commits, and again while a log
+// merge that was under way then commits. Once the compaction failed past its
+// manifest's rename (the writer stops), the runs the log merge would commit
+// against are the manifest before the one on disk, whose uncommitted output
+// is the run the new one names: the log merge must commit nothing. Whichever
+// fsyncs fail, the store reopens with every binding.
+TEST(TieredTest, ALogMergeCommitsNothingAfterACompactionStoppedTheWriter) {
+  constexpr uint32_t kLogSize = 8;
+  for (uint64_t compaction_skip = 0; compaction_skip < 6; ++compaction_skip) {
+    for (uint64_t merge_skip = 0; merge_skip < 6; ++merge_skip) {
+      SCOPED_TRACE(absl::StrCat(
+          "directory fsyncs failing after ", compaction_skip,
+          " good ones in the compaction, ", merge_skip, " in the log merge"));
+      MemEnv env;
+      test::Semaphore compaction_held, compaction_go, compaction_ended,
+          merge_held, merge_go, merged;
+      std::atomic<int> compactions{0};
+      std::atomic<bool> hold_merge{false};
+      Options o = TieredOptions(&env, kLogSize);
+      o.test_hook = [&](HookPoint p) {
+        if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
+          compaction_held.Release();
+          compaction_go.Acquire();
+        }
+        if (p == HookPoint::kCompactionEnded && compactions == 1) {
+          compaction_ended.Release();
+        }
+        if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
+          merge_held.Release();
+          merge_go.Acquire();
+        }
+        if (p == HookPoint::kMergeAfter) merged.Release();
+        return absl::OkStatus();
+      };
+      auto index = OpenOrDie(o);
+      ASSERT_NE(index, nullptr);
+      Model model;
+      // Two logs: two runs, which the first compaction folds (held).
+      for (uint32_t l = 0; l < 2; ++l) {
+        WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
+        ASSERT_OK(index->Merge());
+        merged.Acquire();
+      }
+      compaction_held.Acquire();
+      // A third log, whose merge is held before it starts its output.
+      WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
+      hold_merge = true;
+      ASSERT_OK(index->Merge());
+      merge_held.Acquire();
+      env.InjectError(kOpSyncDir, compaction_skip, -1,
+                      absl::InternalError("injected EIO"));
+      compaction_go.Release();
+      compaction_ended.Acquire();
+      env.ClearInjectedErrors();
+      env.InjectError(kOpSyncDir, merge_skip, -1,
+                      absl::InternalError("injected EIO"));
+      merge_go.Release();
+      (void)index->AwaitMerge();
+      (void)index->Close();
+      index.reset();
+      env.ClearInjectedErrors();
+      auto reopened = RawIndex::Open(kRoot, TestSchema(), TieredOptions(&env));
+      ASSERT_TRUE(reopened.ok()) << reopened.status();
+      ExpectMatches(reopened->get(), model);
+    }
+  }
+}
+
 TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {
   MemEnv env;
   auto index = OpenOrDie(TieredOptions(&env));
