@@ -199,6 +199,7 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
   }
   if (blocking) {
     absl::Status result = MergeBody(*job);
+    (void)Hook(HookPoint::kMergeEnded);
     stats_internal::AddMergeDuration(MicrosSince(job->start));
     ReleaseMergeLock(&result);
     return result;
@@ -209,6 +210,7 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
 
 void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
   absl::Status result = MergeBody(*job);
+  (void)Hook(HookPoint::kMergeEnded);
   stats_internal::AddMergeDuration(MicrosSince(job->start));
   // The files the merge started from may be held by nothing else now: the
   // data file its commit replaced, runs a compaction retired meanwhile. Closed

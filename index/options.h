@@ -45,6 +45,7 @@ enum class HookPoint {
   kMergeCommitted,        // commit: output committed, log not yet reset
   kMergeAfterClear,       // commit: log reset, log_async not yet copied back
   kMergeAfter,            // commit done, merge lock still held
+  kMergeEnded,            // merge thread: a merge returned, committed or not
   kClearAbortSignalled,   // clear: cancel flag set, merge lock not yet taken
   kClearIo,               // clear: new log renamed in, old file not yet stamped
   kCloseAbortSignalled,   // close(immediately): cancel flag set

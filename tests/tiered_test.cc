@@ -330,70 +330,104 @@ TEST_F(CompactionTest, ClearWhileACompactionRunsLeavesNothing) {
   ExpectMatches(index_.get(), Model());
 }
 
-// Directory fsyncs fail while a compaction commits, and again while a log
-// merge that was under way then commits. Once the compaction failed past its
-// manifest's rename (the writer stops), the runs the log merge would commit
-// against are the manifest before the one on disk, whose uncommitted output
-// is the run the new one names: the log merge must commit nothing. Whichever
-// fsyncs fail, the store reopens with every binding.
-TEST(TieredTest, ALogMergeCommitsNothingAfterACompactionStoppedTheWriter) {
+// Which of a tiered store's two background commits fails first.
+enum class FirstToFail { kCompaction, kLogMerge };
+
+// A compaction (folding two runs) and a log merge (of a third log) run side
+// by side; the one `first` names commits first with directory fsyncs failing
+// after `first_skip` good ones, then the other with them failing after
+// `second_skip`. Once the first failed past its manifest's rename (the writer
+// stops), the runs the second would commit against are the manifest before
+// the one on disk, whose uncommitted output is the run the new one names: the
+// second must commit nothing. Whichever fsyncs fail, the store then reopens
+// with every binding.
+void RunTwoFailingCommits(FirstToFail first, uint64_t first_skip,
+                          uint64_t second_skip) {
   constexpr uint32_t kLogSize = 8;
-  for (uint64_t compaction_skip = 0; compaction_skip < 6; ++compaction_skip) {
-    for (uint64_t merge_skip = 0; merge_skip < 6; ++merge_skip) {
-      SCOPED_TRACE(absl::StrCat(
-          "directory fsyncs failing after ", compaction_skip,
-          " good ones in the compaction, ", merge_skip, " in the log merge"));
-      MemEnv env;
-      test::Semaphore compaction_held, compaction_go, compaction_ended,
-          merge_held, merge_go, merged;
-      std::atomic<int> compactions{0};
-      std::atomic<bool> hold_merge{false};
-      Options o = TieredOptions(&env, kLogSize);
-      o.test_hook = [&](HookPoint p) {
-        if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
-          compaction_held.Release();
-          compaction_go.Acquire();
-        }
-        if (p == HookPoint::kCompactionEnded && compactions == 1) {
-          compaction_ended.Release();
-        }
-        if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
-          merge_held.Release();
-          merge_go.Acquire();
-        }
-        if (p == HookPoint::kMergeAfter) merged.Release();
-        return absl::OkStatus();
-      };
-      auto index = OpenOrDie(o);
-      ASSERT_NE(index, nullptr);
-      Model model;
-      // Two logs: two runs, which the first compaction folds (held).
-      for (uint32_t l = 0; l < 2; ++l) {
-        WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
-        ASSERT_OK(index->Merge());
-        merged.Acquire();
-      }
-      compaction_held.Acquire();
-      // A third log, whose merge is held before it starts its output.
-      WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
-      hold_merge = true;
-      ASSERT_OK(index->Merge());
-      merge_held.Acquire();
-      env.InjectError(kOpSyncDir, compaction_skip, -1,
-                      absl::InternalError("injected EIO"));
-      compaction_go.Release();
-      compaction_ended.Acquire();
-      env.ClearInjectedErrors();
-      env.InjectError(kOpSyncDir, merge_skip, -1,
-                      absl::InternalError("injected EIO"));
-      merge_go.Release();
-      (void)index->AwaitMerge();
-      (void)index->Close();
-      index.reset();
-      env.ClearInjectedErrors();
-      auto reopened = RawIndex::Open(kRoot, TestSchema(), TieredOptions(&env));
-      ASSERT_TRUE(reopened.ok()) << reopened.status();
-      ExpectMatches(reopened->get(), model);
+  SCOPED_TRACE(absl::StrCat(
+      first == FirstToFail::kCompaction ? "compaction" : "log merge",
+      " first, directory fsyncs failing after ", first_skip,
+      " good ones, then ", second_skip));
+  MemEnv env;
+  test::Semaphore compaction_held, compaction_go, compaction_ended, merge_held,
+      merge_go, merge_ended, merged;
+  std::atomic<int> compactions{0};
+  std::atomic<bool> hold_merge{false}, in_held_merge{false};
+  Options o = TieredOptions(&env, kLogSize);
+  o.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
+      compaction_held.Release();
+      compaction_go.Acquire();
+    }
+    if (p == HookPoint::kCompactionEnded && compactions == 1) {
+      compaction_ended.Release();
+    }
+    if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
+      merge_held.Release();
+      merge_go.Acquire();
+      in_held_merge = true;
+    }
+    if (p == HookPoint::kMergeEnded && in_held_merge.exchange(false)) {
+      merge_ended.Release();
+    }
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    return absl::OkStatus();
+  };
+  auto index = OpenOrDie(o);
+  ASSERT_NE(index, nullptr);
+  Model model;
+  // Two logs: two runs, which the first compaction folds (held).
+  for (uint32_t l = 0; l < 2; ++l) {
+    WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
+    ASSERT_OK(index->Merge());
+    merged.Acquire();
+  }
+  compaction_held.Acquire();
+  // A third log, whose merge is held before it starts its output.
+  WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
+  hold_merge = true;
+  ASSERT_OK(index->Merge());
+  merge_held.Acquire();
+  const auto fail_dir_fsyncs_after = [&](uint64_t skip) {
+    env.ClearInjectedErrors();
+    env.InjectError(kOpSyncDir, skip, -1, absl::InternalError("injected EIO"));
+  };
+  if (first == FirstToFail::kCompaction) {
+    fail_dir_fsyncs_after(first_skip);
+    compaction_go.Release();
+    compaction_ended.Acquire();
+    fail_dir_fsyncs_after(second_skip);
+    merge_go.Release();
+  } else {
+    fail_dir_fsyncs_after(first_skip);
+    merge_go.Release();
+    merge_ended.Acquire();
+    fail_dir_fsyncs_after(second_skip);
+    compaction_go.Release();
+  }
+  (void)index->AwaitMerge();
+  (void)index->Close();
+  index.reset();
+  env.ClearInjectedErrors();
+  auto reopened = RawIndex::Open(kRoot, TestSchema(), TieredOptions(&env));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ExpectMatches(reopened->get(), model);
+}
+
+TEST(TieredTest, ALogMergeCommitsNothingAfterACompactionStoppedTheWriter) {
+  for (uint64_t first_skip = 0; first_skip < 6; ++first_skip) {
+    for (uint64_t second_skip = 0; second_skip < 6; ++second_skip) {
+      RunTwoFailingCommits(FirstToFail::kCompaction, first_skip, second_skip);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+TEST(TieredTest, ACompactionCommitsNothingAfterALogMergeStoppedTheWriter) {
+  for (uint64_t first_skip = 0; first_skip < 6; ++first_skip) {
+    for (uint64_t second_skip = 0; second_skip < 6; ++second_skip) {
+      RunTwoFailingCommits(FirstToFail::kLogMerge, first_skip, second_skip);
+      if (::testing::Test::HasFailure()) return;
     }
   }
 }
