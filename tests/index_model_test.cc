@@ -1565,31 +1565,35 @@ class IndexModelRegressionTest : public ::testing::Test {
 // Once a commit failed past its manifest's rename (the writer then stops), a
 // log merge already under way went on to commit with the manifest before it
 // and removed, as that manifest's uncommitted output, the run the new manifest
-// names: no open accepted the store. Whichever fsyncs fail, it reopens.
+// names: no open accepted the store (likewise a compaction after a log merge
+// failed so). Whichever fsyncs fail, it reopens.
 TEST_F(IndexModelRegressionTest, TieredStoreReopensAfterFailedDirectoryFsyncs) {
-  for (uint64_t skip = 0; skip < 96; ++skip) {
-    MemEnv env;
-    Options o;
-    o.env = &env;
-    o.fresh = true;
-    o.log_size = 16;
-    o.lru_size = 1;
-    o.layout = Layout::kTiered;
-    o.log_checksums = true;
-    {
-      auto w = RawIndex::Open(kRoot, LargePool().schema, o);
-      ASSERT_TRUE(w.ok()) << w.status();
-      env.InjectError(kOpSyncDir, skip, 3, absl::InternalError("injected EIO"));
-      for (int i = 0; i < 119; ++i) {
-        (void)(*w)->Replace(LargeKey(i), LargeValue(91733 + i));
+  for (int64_t count : {2, 3}) {
+    for (uint64_t skip = 0; skip < 128; ++skip) {
+      MemEnv env;
+      Options o;
+      o.env = &env;
+      o.fresh = true;
+      o.log_size = 16;
+      o.lru_size = 1;
+      o.layout = Layout::kTiered;
+      o.log_checksums = true;
+      {
+        auto w = RawIndex::Open(kRoot, LargePool().schema, o);
+        ASSERT_TRUE(w.ok()) << w.status();
+        env.InjectError(kOpSyncDir, skip, count,
+                        absl::InternalError("injected EIO"));
+        for (int i = 0; i < 300; ++i) {
+          (void)(*w)->Replace(LargeKey(i), LargeValue(91733 + i));
+        }
+        (void)(*w)->Close();
       }
-      (void)(*w)->Close();
+      env.ClearInjectedErrors();
+      o.fresh = false;
+      auto reopened = RawIndex::Open(kRoot, LargePool().schema, o);
+      ASSERT_TRUE(reopened.ok()) << count << " directory fsyncs failing after "
+                                 << skip << " good ones: " << reopened.status();
     }
-    env.ClearInjectedErrors();
-    o.fresh = false;
-    auto reopened = RawIndex::Open(kRoot, LargePool().schema, o);
-    ASSERT_TRUE(reopened.ok()) << "directory fsyncs failing after " << skip
-                               << " good ones: " << reopened.status();
   }
 }
 
