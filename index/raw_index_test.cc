@@ -711,6 +711,69 @@ TEST_F(RawIndexTest, IoErrorRefusesWritesAndReopenRecoversDurableData) {
   EXPECT_EQ(Get(*index, Key(10)), std::nullopt);
 }
 
+// A single-file merge under way when a write error stops the writer still
+// commits (unlike a tiered one, its commit depends on nothing the failure
+// made stale: one merge at a time, data replaced by the commit itself): the
+// frozen log goes into data and log_async's records into the reset log.
+// Every write acknowledged as durable before the failure survives, with or
+// without a power loss after it, and a write the stopped writer refused
+// never appears.
+TEST_F(RawIndexTest, AMergeUnderWayWhenAWriteStopsTheWriterLosesNothing) {
+  for (const uint32_t failing : {kOpWrite, kOpSync}) {
+    for (const bool power_loss : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(failing == kOpWrite ? "write" : "fsync",
+                                " fails",
+                                power_loss ? ", then power loss" : ""));
+      env_ = MemEnv();
+      absl::Notification held, release;
+      std::atomic<bool> hold{true};
+      Options o = Opts(1000);
+      o.test_hook = [&](HookPoint p) {
+        if (p == HookPoint::kMergeBefore && hold.exchange(false)) {
+          held.Notify();
+          release.WaitForNotification();
+        }
+        return absl::OkStatus();
+      };
+      FlushOptions sync;
+      sync.with_fsync = true;
+      std::map<std::string, std::string> durable;
+      {
+        auto index = Open(o);
+        ASSERT_NE(index, nullptr);
+        for (int i = 0; i < 5; ++i) {
+          ASSERT_OK(index->Replace(Key(i), Value(i)));
+          durable[Key(i)] = Value(i);
+        }
+        ASSERT_OK(index->Merge());
+        held.WaitForNotification();
+        // The log is frozen: these go to log_async.
+        ASSERT_OK(index->Replace(Key(5), Value(5)));
+        ASSERT_OK(index->Flush(sync));
+        durable[Key(5)] = Value(5);
+        env_.InjectError(failing, 0, -1, absl::InternalError("injected EIO"));
+        ASSERT_OK(index->Replace(Key(6), Value(6)));
+        EXPECT_FALSE(index->Flush(sync).ok());
+        EXPECT_THAT(index->Replace(Key(7), Value(7)),
+                    StatusIs(absl::StatusCode::kFailedPrecondition));
+        env_.ClearInjectedErrors();
+        release.Notify();
+        EXPECT_OK(index->AwaitMerge());  // committed
+        EXPECT_FALSE(env_.FileExists(StorePath(kRoot, "log_async")).value());
+        EXPECT_FALSE(index->Close().ok());  // it refuses writes: not durable
+      }
+      if (power_loss) env_.Restart(CrashOptions());
+      o.test_hook = nullptr;
+      auto index = Open(o);
+      ASSERT_NE(index, nullptr);
+      for (const auto& [k, v] : durable) EXPECT_EQ(Get(*index, k), v) << k;
+      EXPECT_EQ(Get(*index, Key(7)), std::nullopt);
+      const std::map<std::string, std::string> all = All(*index);
+      EXPECT_LE(all.size(), durable.size() + 1);  // Key(6) may have made it
+    }
+  }
+}
+
 // A merge that fails leaves its log_async open; the next merge copies it into
 // the log and then removes it. When the removal fails, the file stays on disk
 // one generation ahead of the log, and the reopen copies it over the log
