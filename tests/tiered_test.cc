@@ -334,19 +334,19 @@ TEST_F(CompactionTest, ClearWhileACompactionRunsLeavesNothing) {
 enum class FirstToFail { kCompaction, kLogMerge };
 
 // A compaction (folding two runs) and a log merge (of a third log) run side
-// by side; the one `first` names commits first with directory fsyncs failing
-// after `first_skip` good ones, then the other with them failing after
-// `second_skip`. Once the first failed past its manifest's rename (the writer
-// stops), the runs the second would commit against are the manifest before
-// the one on disk, whose uncommitted output is the run the new one names: the
-// second must commit nothing. Whichever fsyncs fail, the store then reopens
-// with every binding.
-void RunTwoFailingCommits(FirstToFail first, uint64_t first_skip,
-                          uint64_t second_skip) {
+// by side; the one `first` names goes on first with the operations of
+// `failing_ops` failing after `first_skip` good ones, then the other with them
+// failing after `second_skip`. Once the first failed past its manifest's
+// rename (the writer stops), the runs the second would commit against are the
+// manifest before the one on disk, whose uncommitted output is the run the new
+// one names: the second must commit nothing. Whatever fails, the store then
+// reopens with every binding.
+void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
+                          uint64_t first_skip, uint64_t second_skip) {
   constexpr uint32_t kLogSize = 8;
   SCOPED_TRACE(absl::StrCat(
       first == FirstToFail::kCompaction ? "compaction" : "log merge",
-      " first, directory fsyncs failing after ", first_skip,
+      " first, operations ", failing_ops, " failing after ", first_skip,
       " good ones, then ", second_skip));
   MemEnv env;
   test::Semaphore compaction_held, compaction_go, compaction_ended, merge_held,
@@ -390,7 +390,7 @@ void RunTwoFailingCommits(FirstToFail first, uint64_t first_skip,
   merge_held.Acquire();
   const auto fail_dir_fsyncs_after = [&](uint64_t skip) {
     env.ClearInjectedErrors();
-    env.InjectError(kOpSyncDir, skip, -1, absl::InternalError("injected EIO"));
+    env.InjectError(failing_ops, skip, -1, absl::InternalError("injected EIO"));
   };
   if (first == FirstToFail::kCompaction) {
     fail_dir_fsyncs_after(first_skip);
@@ -414,19 +414,30 @@ void RunTwoFailingCommits(FirstToFail first, uint64_t first_skip,
   ExpectMatches(reopened->get(), model);
 }
 
+// What fails in RunTwoFailingCommits: directory fsyncs (the one failure past a
+// manifest's rename that needs no read), file fsyncs, renames, writes, reads.
+constexpr uint32_t kFailingOps[] = {kOpSyncDir, kOpSync, kOpRename, kOpWrite,
+                                    kOpRead};
+
 TEST(TieredTest, ALogMergeCommitsNothingAfterACompactionStoppedTheWriter) {
-  for (uint64_t first_skip = 0; first_skip < 6; ++first_skip) {
-    for (uint64_t second_skip = 0; second_skip < 6; ++second_skip) {
-      RunTwoFailingCommits(FirstToFail::kCompaction, first_skip, second_skip);
+  for (uint64_t first_skip = 0; first_skip < 12; ++first_skip) {
+    for (uint64_t second_skip = 0; second_skip < 12; ++second_skip) {
+      for (const uint32_t ops : kFailingOps) {
+        RunTwoFailingCommits(FirstToFail::kCompaction, ops, first_skip,
+                             second_skip);
+      }
       if (::testing::Test::HasFailure()) return;
     }
   }
 }
 
 TEST(TieredTest, ACompactionCommitsNothingAfterALogMergeStoppedTheWriter) {
-  for (uint64_t first_skip = 0; first_skip < 6; ++first_skip) {
-    for (uint64_t second_skip = 0; second_skip < 6; ++second_skip) {
-      RunTwoFailingCommits(FirstToFail::kLogMerge, first_skip, second_skip);
+  for (uint64_t first_skip = 0; first_skip < 12; ++first_skip) {
+    for (uint64_t second_skip = 0; second_skip < 12; ++second_skip) {
+      for (const uint32_t ops : kFailingOps) {
+        RunTwoFailingCommits(FirstToFail::kLogMerge, ops, first_skip,
+                             second_skip);
+      }
       if (::testing::Test::HasFailure()) return;
     }
   }
