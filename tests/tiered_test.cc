@@ -443,6 +443,82 @@ TEST(TieredTest, ACompactionCommitsNothingAfterALogMergeStoppedTheWriter) {
   }
 }
 
+// A clear comes while a compaction and a log merge are held, and cancels
+// both, with the operations of `failing_ops` failing after `skip` good ones
+// from then on. A clear that returns OK leaves an empty store; one that fails
+// leaves, once reopened, either every binding or none.
+void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
+  constexpr uint32_t kLogSize = 8;
+  SCOPED_TRACE(absl::StrCat("operations ", failing_ops, " failing after ", skip,
+                            " good ones"));
+  MemEnv env;
+  test::Semaphore compaction_held, merge_held, merged;
+  absl::Notification go;
+  std::atomic<bool> went{false};
+  const auto let_go = [&] {
+    if (!went.exchange(true)) go.Notify();
+  };
+  std::atomic<int> compactions{0};
+  std::atomic<bool> hold_merge{false};
+  Options o = TieredOptions(&env, kLogSize);
+  o.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
+      compaction_held.Release();
+      go.WaitForNotification();
+    }
+    if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
+      merge_held.Release();
+      go.WaitForNotification();
+    }
+    if (p == HookPoint::kClearAbortSignalled) let_go();
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    return absl::OkStatus();
+  };
+  auto index = OpenOrDie(o);
+  ASSERT_NE(index, nullptr);
+  Model model;
+  for (uint32_t l = 0; l < 2; ++l) {
+    WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
+    ASSERT_OK(index->Merge());
+    merged.Acquire();
+  }
+  compaction_held.Acquire();
+  WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
+  hold_merge = true;
+  ASSERT_OK(index->Merge());
+  merge_held.Acquire();
+  env.InjectError(failing_ops, skip, -1, absl::InternalError("injected EIO"));
+  const absl::Status cleared = index->Clear();
+  let_go();  // if the clear failed before it signalled
+  (void)index->AwaitMerge();
+  (void)index->Close();
+  index.reset();
+  env.ClearInjectedErrors();
+  auto reopened = RawIndex::Open(kRoot, TestSchema(), TieredOptions(&env));
+  ASSERT_TRUE(reopened.ok())
+      << "clear: " << cleared << "; reopen: " << reopened.status();
+  Model seen;
+  ASSERT_OK((*reopened)->Iter([&](absl::string_view k, absl::string_view v) {
+    seen[std::string(k)] = std::string(v);
+  }));
+  if (cleared.ok()) {
+    EXPECT_TRUE(seen.empty()) << seen.size() << " bindings after a clear";
+  } else {
+    EXPECT_TRUE(seen.empty() || seen == model)
+        << "after a failed clear (" << cleared << "): " << seen.size()
+        << " bindings of " << model.size();
+  }
+}
+
+TEST(TieredTest, AFailingClearOverAMergeAndACompactionIsAllOrNothing) {
+  for (const uint32_t ops : kFailingOps) {
+    for (uint64_t skip = 0; skip < 24; ++skip) {
+      RunFailingClearOverBackgroundWork(ops, skip);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {
   MemEnv env;
   auto index = OpenOrDie(TieredOptions(&env));
