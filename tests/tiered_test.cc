@@ -443,13 +443,17 @@ TEST(TieredTest, ACompactionCommitsNothingAfterALogMergeStoppedTheWriter) {
   }
 }
 
-// A clear comes while a compaction and a log merge are held, and cancels
-// both, with the operations of `failing_ops` failing after `skip` good ones
-// from then on. A clear that returns OK leaves an empty store; one that fails
-// leaves, once reopened, either every binding or none.
-void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
+// A clear comes while a log merge is held (and in the tiered layout a
+// compaction too), and cancels them, with the operations of `failing_ops`
+// failing after `skip` good ones from then on. A clear that returns OK leaves
+// an empty store; one that fails leaves, once reopened, either every binding
+// or none.
+void RunFailingClearOverBackgroundWork(Layout layout, uint32_t failing_ops,
+                                       uint64_t skip) {
   constexpr uint32_t kLogSize = 8;
-  SCOPED_TRACE(absl::StrCat("operations ", failing_ops, " failing after ", skip,
+  const bool tiered = layout == Layout::kTiered;
+  SCOPED_TRACE(absl::StrCat(tiered ? "tiered" : "single file", ": operations ",
+                            failing_ops, " failing after ", skip,
                             " good ones"));
   MemEnv env;
   test::Semaphore compaction_held, merge_held, merged;
@@ -460,7 +464,8 @@ void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
   };
   std::atomic<int> compactions{0};
   std::atomic<bool> hold_merge{false};
-  Options o = TieredOptions(&env, kLogSize);
+  Options o = tiered ? TieredOptions(&env, kLogSize)
+                     : SingleFileOptions(&env, kLogSize);
   o.test_hook = [&](HookPoint p) {
     if (p == HookPoint::kCompactionBefore && compactions++ == 0) {
       compaction_held.Release();
@@ -482,7 +487,7 @@ void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
     ASSERT_OK(index->Merge());
     merged.Acquire();
   }
-  compaction_held.Acquire();
+  if (tiered) compaction_held.Acquire();
   WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
   hold_merge = true;
   ASSERT_OK(index->Merge());
@@ -494,7 +499,8 @@ void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
   (void)index->Close();
   index.reset();
   env.ClearInjectedErrors();
-  auto reopened = RawIndex::Open(kRoot, TestSchema(), TieredOptions(&env));
+  o.test_hook = nullptr;
+  auto reopened = RawIndex::Open(kRoot, TestSchema(), o);
   ASSERT_TRUE(reopened.ok())
       << "clear: " << cleared << "; reopen: " << reopened.status();
   Model seen;
@@ -510,11 +516,13 @@ void RunFailingClearOverBackgroundWork(uint32_t failing_ops, uint64_t skip) {
   }
 }
 
-TEST(TieredTest, AFailingClearOverAMergeAndACompactionIsAllOrNothing) {
-  for (const uint32_t ops : kFailingOps) {
-    for (uint64_t skip = 0; skip < 24; ++skip) {
-      RunFailingClearOverBackgroundWork(ops, skip);
-      if (::testing::Test::HasFailure()) return;
+TEST(TieredTest, AFailingClearOverBackgroundWorkIsAllOrNothing) {
+  for (const Layout layout : {Layout::kTiered, Layout::kSingleFile}) {
+    for (const uint32_t ops : kFailingOps) {
+      for (uint64_t skip = 0; skip < 24; ++skip) {
+        RunFailingClearOverBackgroundWork(layout, ops, skip);
+        if (::testing::Test::HasFailure()) return;
+      }
     }
   }
 }
