@@ -330,6 +330,35 @@ TEST_F(CompactionTest, ClearWhileACompactionRunsLeavesNothing) {
   ExpectMatches(index_.get(), Model());
 }
 
+// Writes two logs of `log_size` new keys into `model`, merging each and
+// waiting for `merged` (released at kMergeAfter) after each merge.
+void WriteTwoMergedLogs(RawIndex* index, Model* model, uint32_t log_size,
+                        test::Semaphore& merged) {
+  for (uint32_t l = 0; l < 2; ++l) {
+    WriteSome(index, model, l * log_size, log_size, 1000);
+    ASSERT_OK(index->Merge());
+    merged.Acquire();
+  }
+}
+
+// What a store shows after a power loss that followed WriteTwoMergedLogs and
+// more writes: nothing never written (`model`), and every key of the two
+// merged logs (durable since their merges).
+void ExpectWrittenAndMergedKept(const Model& recovered, const Model& model,
+                                uint32_t log_size) {
+  for (const auto& [key, value] : recovered) {
+    auto it = model.find(key);
+    EXPECT_TRUE(it != model.end() && it->second == value)
+        << "after a power loss: " << absl::CEscape(key) << " = "
+        << absl::CEscape(value) << " was never written";
+  }
+  for (uint32_t i = 0; i < 2 * log_size; ++i) {
+    const std::string key = test::SmallKey((i * 7919u) % 1000);
+    EXPECT_EQ(recovered.count(key), 1u)
+        << "after a power loss: merged key " << absl::CEscape(key) << " lost";
+  }
+}
+
 // Which of a tiered store's two background commits fails first.
 enum class FirstToFail { kCompaction, kLogMerge };
 
@@ -377,11 +406,7 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
   ASSERT_NE(index, nullptr);
   Model model;
   // Two logs: two runs, which the first compaction folds (held).
-  for (uint32_t l = 0; l < 2; ++l) {
-    WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
-    ASSERT_OK(index->Merge());
-    merged.Acquire();
-  }
+  WriteTwoMergedLogs(index.get(), &model, kLogSize, merged);
   compaction_held.Acquire();
   // A third log, whose merge is held before it starts its output.
   WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
@@ -427,17 +452,7 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
   ASSERT_OK((*recovered)->Iter([&](absl::string_view k, absl::string_view v) {
     seen[std::string(k)] = std::string(v);
   }));
-  for (const auto& [key, value] : seen) {
-    auto it = model.find(key);
-    EXPECT_TRUE(it != model.end() && it->second == value)
-        << "after a power loss: " << absl::CEscape(key) << " = "
-        << absl::CEscape(value) << " was never written";
-  }
-  for (uint32_t i = 0; i < 2 * kLogSize; ++i) {
-    const std::string key = test::SmallKey((i * 7919u) % 1000);
-    EXPECT_EQ(seen.count(key), 1u)
-        << "after a power loss: merged key " << absl::CEscape(key) << " lost";
-  }
+  ExpectWrittenAndMergedKept(seen, model, kLogSize);
 }
 
 // What fails in RunTwoFailingCommits: directory fsyncs (the one failure past a
@@ -508,11 +523,7 @@ void RunFailingClearOverBackgroundWork(Layout layout, uint32_t failing_ops,
   auto index = OpenOrDie(o);
   ASSERT_NE(index, nullptr);
   Model model;
-  for (uint32_t l = 0; l < 2; ++l) {
-    WriteSome(index.get(), &model, l * kLogSize, kLogSize, 1000);
-    ASSERT_OK(index->Merge());
-    merged.Acquire();
-  }
+  WriteTwoMergedLogs(index.get(), &model, kLogSize, merged);
   if (tiered) compaction_held.Acquire();
   WriteSome(index.get(), &model, 2 * kLogSize, kLogSize, 1000);
   hold_merge = true;
@@ -561,17 +572,7 @@ void RunFailingClearOverBackgroundWork(Layout layout, uint32_t failing_ops,
         << recovered->size() << " bindings after a clear and a power loss";
     return;
   }
-  for (const auto& [key, value] : *recovered) {
-    auto it = model.find(key);
-    EXPECT_TRUE(it != model.end() && it->second == value)
-        << "after a power loss: " << absl::CEscape(key) << " = "
-        << absl::CEscape(value) << " was never written";
-  }
-  for (uint32_t i = 0; i < 2 * kLogSize; ++i) {
-    const std::string key = test::SmallKey((i * 7919u) % 1000);
-    EXPECT_EQ(recovered->count(key), 1u)
-        << "after a power loss: merged key " << absl::CEscape(key) << " lost";
-  }
+  ExpectWrittenAndMergedKept(*recovered, model, kLogSize);
 }
 
 TEST(TieredTest, AFailingClearOverBackgroundWorkIsAllOrNothing) {
