@@ -586,6 +586,84 @@ TEST(TieredTest, AFailingClearOverBackgroundWorkIsAllOrNothing) {
   }
 }
 
+// A store in `layout` that an open has to repair: two merged logs (in the
+// tiered layout, two runs), a third log flushed with fsync, and the power
+// lost while that log's merge was held at its start with more writes in
+// log_async, also flushed with fsync. Every binding in `model` is durable.
+void MakeStoreWithAnInterruptedMerge(MemEnv* env, Layout layout, Model* model) {
+  constexpr uint32_t kLogSize = 8;
+  test::Semaphore merged, merge_held;
+  absl::Notification go;
+  std::atomic<bool> hold_merge{false};
+  Options o = layout == Layout::kTiered ? TieredOptions(env, kLogSize)
+                                        : SingleFileOptions(env, kLogSize);
+  o.lru_size = 0;
+  o.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
+      merge_held.Release();
+      go.WaitForNotification();
+    }
+    if (p == HookPoint::kMergeAfter) merged.Release();
+    return absl::OkStatus();
+  };
+  auto index = OpenOrDie(o);
+  ASSERT_NE(index, nullptr);
+  FlushOptions fsync;
+  fsync.with_fsync = true;
+  WriteTwoMergedLogs(index.get(), model, kLogSize, merged);
+  ASSERT_OK(index->AwaitMerge());  // and the compaction it started
+  WriteSome(index.get(), model, 2 * kLogSize, kLogSize - 1, 1000);
+  ASSERT_OK(index->Flush(fsync));
+  hold_merge = true;
+  ASSERT_OK(index->Merge());
+  merge_held.Acquire();
+  WriteSome(index.get(), model, 3 * kLogSize, 3, 1000);  // to log_async
+  ASSERT_OK(index->Flush(fsync));
+  env->Restart(CrashOptions());
+  go.Notify();
+  index.reset();  // its files are dead: closing fails quietly
+}
+
+// An open that fails anywhere (any kind of operation failing after any number
+// of good ones), reopening the layout it was written in or converting it,
+// leaves a store that the next open accepts with every durable binding, also
+// after a power loss that follows the failed open.
+TEST(TieredTest, AnOpenFailingAnywhereLeavesAStoreTheNextOpenAccepts) {
+  for (const Layout written : {Layout::kTiered, Layout::kSingleFile}) {
+    for (const Layout opened : {Layout::kTiered, Layout::kSingleFile}) {
+      for (const uint32_t ops : kFailingOps) {
+        for (uint64_t skip = 0; skip < 40; ++skip) {
+          SCOPED_TRACE(absl::StrCat(
+              written == Layout::kTiered ? "tiered" : "single file",
+              " store opened ",
+              opened == Layout::kTiered ? "tiered" : "single file",
+              ", operations ", ops, " failing after ", skip, " good ones"));
+          MemEnv env;
+          Model model;
+          MakeStoreWithAnInterruptedMerge(&env, written, &model);
+          if (::testing::Test::HasFailure()) return;
+          Options o = opened == Layout::kTiered ? TieredOptions(&env)
+                                                : SingleFileOptions(&env);
+          env.InjectError(ops, skip, -1, absl::InternalError("injected EIO"));
+          {
+            auto failing = RawIndex::Open(kRoot, TestSchema(), o);
+            if (failing.ok()) (void)(*failing)->Close();
+          }
+          env.ClearInjectedErrors();
+          CrashOptions crash;
+          crash.seed = skip;
+          crash.dir_ops_in_any_order = true;
+          env.Restart(crash);
+          auto index = RawIndex::Open(kRoot, TestSchema(), o);
+          ASSERT_TRUE(index.ok()) << index.status();
+          ExpectMatches(index->get(), model);
+          if (::testing::Test::HasFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 TEST(TieredTest, FilterCompactsIntoOneRunAndNothingOlderResurfaces) {
   MemEnv env;
   auto index = OpenOrDie(TieredOptions(&env));
