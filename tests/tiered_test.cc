@@ -586,24 +586,30 @@ TEST(TieredTest, AFailingClearOverBackgroundWorkIsAllOrNothing) {
   }
 }
 
+// What the power cut in MakeStoreToRepair interrupts.
+enum class Interrupted { kMerge, kClear };
+
 // A store in `layout` that an open has to repair: two merged logs (in the
-// tiered layout, two runs), a third log flushed with fsync, and the power
-// lost while that log's merge was held at its start with more writes in
-// log_async, also flushed with fsync. Every binding in `model` is durable.
-void MakeStoreWithAnInterruptedMerge(MemEnv* env, Layout layout, Model* model) {
+// tiered layout, two runs) and a third log flushed with fsync, then the power
+// lost either while that log's merge was held at its start with more writes
+// in log_async, also flushed with fsync, or in a clear right after its commit
+// point (its new log in place, its marker left). `model` is what the store
+// holds once repaired: every binding (all durable), or none after the clear.
+void MakeStoreToRepair(MemEnv* env, Layout layout, Interrupted interrupted,
+                       Model* model) {
   constexpr uint32_t kLogSize = 8;
   test::Semaphore merged, merge_held;
   absl::Notification go;
   std::atomic<bool> hold_merge{false};
   Options o = layout == Layout::kTiered ? TieredOptions(env, kLogSize)
                                         : SingleFileOptions(env, kLogSize);
-  o.lru_size = 0;
   o.test_hook = [&](HookPoint p) {
     if (p == HookPoint::kMergeBefore && hold_merge.exchange(false)) {
       merge_held.Release();
       go.WaitForNotification();
     }
     if (p == HookPoint::kMergeAfter) merged.Release();
+    if (p == HookPoint::kClearIo) env->CrashAfter(0);
     return absl::OkStatus();
   };
   auto index = OpenOrDie(o);
@@ -614,6 +620,15 @@ void MakeStoreWithAnInterruptedMerge(MemEnv* env, Layout layout, Model* model) {
   ASSERT_OK(index->AwaitMerge());  // and the compaction it started
   WriteSome(index.get(), model, 2 * kLogSize, kLogSize - 1, 1000);
   ASSERT_OK(index->Flush(fsync));
+  if (interrupted == Interrupted::kClear) {
+    EXPECT_FALSE(index->Clear().ok());  // the power lost inside
+    index.reset();
+    env->Restart(CrashOptions());
+    ASSERT_TRUE(env->FileExists(StorePath(kRoot, "clear")).value())
+        << "the case needs the cut clear's marker";
+    model->clear();
+    return;
+  }
   hold_merge = true;
   ASSERT_OK(index->Merge());
   merge_held.Acquire();
@@ -625,39 +640,44 @@ void MakeStoreWithAnInterruptedMerge(MemEnv* env, Layout layout, Model* model) {
 }
 
 // An open that fails anywhere (any kind of operation failing after any number
-// of good ones), reopening the layout it was written in or converting it,
-// leaves a store that the next open accepts with every durable binding, also
-// after a power loss that follows the failed open.
+// of good ones), reopening the layout the store was written in or converting
+// it, leaves a store that the next open accepts with what the store held,
+// also after a power loss that follows the failed open.
 TEST(TieredTest, AnOpenFailingAnywhereLeavesAStoreTheNextOpenAccepts) {
-  for (const Layout written : {Layout::kTiered, Layout::kSingleFile}) {
-    for (const Layout opened : {Layout::kTiered, Layout::kSingleFile}) {
-      for (const uint32_t ops : kFailingOps) {
-        for (uint64_t skip = 0; skip < 40; ++skip) {
-          SCOPED_TRACE(absl::StrCat(
-              written == Layout::kTiered ? "tiered" : "single file",
-              " store opened ",
-              opened == Layout::kTiered ? "tiered" : "single file",
-              ", operations ", ops, " failing after ", skip, " good ones"));
-          MemEnv env;
-          Model model;
-          MakeStoreWithAnInterruptedMerge(&env, written, &model);
-          if (::testing::Test::HasFailure()) return;
-          Options o = opened == Layout::kTiered ? TieredOptions(&env)
-                                                : SingleFileOptions(&env);
-          env.InjectError(ops, skip, -1, absl::InternalError("injected EIO"));
-          {
-            auto failing = RawIndex::Open(kRoot, TestSchema(), o);
-            if (failing.ok()) (void)(*failing)->Close();
+  for (const Interrupted interrupted :
+       {Interrupted::kMerge, Interrupted::kClear}) {
+    for (const Layout written : {Layout::kTiered, Layout::kSingleFile}) {
+      for (const Layout opened : {Layout::kTiered, Layout::kSingleFile}) {
+        for (const uint32_t ops : kFailingOps) {
+          for (uint64_t skip = 0; skip < 40; ++skip) {
+            SCOPED_TRACE(absl::StrCat(
+                interrupted == Interrupted::kMerge ? "merge" : "clear",
+                " interrupted, ",
+                written == Layout::kTiered ? "tiered" : "single file",
+                " store opened ",
+                opened == Layout::kTiered ? "tiered" : "single file",
+                ", operations ", ops, " failing after ", skip, " good ones"));
+            MemEnv env;
+            Model model;
+            MakeStoreToRepair(&env, written, interrupted, &model);
+            if (::testing::Test::HasFailure()) return;
+            Options o = opened == Layout::kTiered ? TieredOptions(&env)
+                                                  : SingleFileOptions(&env);
+            env.InjectError(ops, skip, -1, absl::InternalError("injected EIO"));
+            {
+              auto failing = RawIndex::Open(kRoot, TestSchema(), o);
+              if (failing.ok()) (void)(*failing)->Close();
+            }
+            env.ClearInjectedErrors();
+            CrashOptions crash;
+            crash.seed = skip;
+            crash.dir_ops_in_any_order = true;
+            env.Restart(crash);
+            auto index = RawIndex::Open(kRoot, TestSchema(), o);
+            ASSERT_TRUE(index.ok()) << index.status();
+            ExpectMatches(index->get(), model);
+            if (::testing::Test::HasFailure()) return;
           }
-          env.ClearInjectedErrors();
-          CrashOptions crash;
-          crash.seed = skip;
-          crash.dir_ops_in_any_order = true;
-          env.Restart(crash);
-          auto index = RawIndex::Open(kRoot, TestSchema(), o);
-          ASSERT_TRUE(index.ok()) << index.status();
-          ExpectMatches(index->get(), model);
-          if (::testing::Test::HasFailure()) return;
         }
       }
     }
