@@ -1254,7 +1254,12 @@ class IoErrorCmd : public Cmd {
             static_cast<size_t>(*Uniform(1, 8)),
             GenWriteOp(ctx.config, /*with_close=*/false))),
         probe_key_(*GenKey(ctx.pool())),
-        probe_value_(*GenValue(ctx.pool())) {}
+        probe_value_(*GenValue(ctx.pool())),
+        open_fails_(*rc::gen::arbitrary<bool>()),
+        open_mask_(*rc::gen::element<uint32_t>(kOpWrite, kOpSync, kOpRename,
+                                               kOpRemove, kOpSyncDir, kOpRead,
+                                               kOpMutating)),
+        open_skip_(*Uniform<uint64_t>(0, 40)) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -1337,6 +1342,14 @@ class IoErrorCmd : public Cmd {
     }
     m.Close(closed.ok() && !any_failed ? Outcome::kOk : Outcome::kFailed);
     sut.writer.reset();
+    if (open_fails_) {
+      // An open that fails part-way must leave what the next one expects.
+      sut.env.InjectError(open_mask_, open_skip_, -1, error);
+      auto w = RawIndex::Open(kRoot, sut.schema(), sut.WriterOptions());
+      log << "    failing open -> " << w.status().ToString() << "\n";
+      if (w.ok()) (void)(*w)->Close();
+      sut.env.ClearInjectedErrors();
+    }
     ReopenWriter(sut, "after IO errors");
     const model::Map got =
         ReadAllOrFail(*sut.writer, sut.pool(), "after IO errors and reopen");
@@ -1352,8 +1365,12 @@ class IoErrorCmd : public Cmd {
        << ", skip=" << skip_ << ", count=" << count_ << ", "
        << (enospc_ ? "ENOSPC" : "EIO") << ", [";
     for (size_t i = 0; i < ops_.size(); ++i) os << (i ? ", " : "") << ops_[i];
-    os << "], probe " << probe_key_ << "=" << probe_value_
-       << ") + Close() + Reopen()";
+    os << "], probe " << probe_key_ << "=" << probe_value_ << ") + Close()";
+    if (open_fails_) {
+      os << " + Open(failing: mask=0x" << std::hex << open_mask_ << std::dec
+         << ", skip=" << open_skip_ << ")";
+    }
+    os << " + Reopen()";
   }
 
  private:
@@ -1363,6 +1380,11 @@ class IoErrorCmd : public Cmd {
   bool enospc_;
   std::vector<WriteOp> ops_;
   std::string probe_key_, probe_value_;
+  // Before the reopen, an open with open_mask_ failing after open_skip_ good
+  // operations (it may also succeed).
+  bool open_fails_;
+  uint32_t open_mask_;
+  uint64_t open_skip_;
 };
 
 // --- Command generation ------------------------------------------------------
