@@ -345,18 +345,31 @@ void WriteTwoMergedLogs(RawIndex* index, Model* model, uint32_t log_size,
 // more writes: nothing never written (`model`), and every key of the two
 // merged logs (durable since their merges).
 void ExpectWrittenAndMergedKept(const Model& recovered, const Model& model,
-                                uint32_t log_size) {
+                                uint32_t log_size,
+                                absl::string_view when = "after a power loss") {
   for (const auto& [key, value] : recovered) {
     auto it = model.find(key);
     EXPECT_TRUE(it != model.end() && it->second == value)
-        << "after a power loss: " << absl::CEscape(key) << " = "
-        << absl::CEscape(value) << " was never written";
+        << when << ": " << absl::CEscape(key) << " = " << absl::CEscape(value)
+        << " was never written";
   }
   for (uint32_t i = 0; i < 2 * log_size; ++i) {
     const std::string key = test::SmallKey((i * 7919u) % 1000);
     EXPECT_EQ(recovered.count(key), 1u)
-        << "after a power loss: merged key " << absl::CEscape(key) << " lost";
+        << when << ": merged key " << absl::CEscape(key) << " lost";
   }
+}
+
+// A read-only instance's Sync succeeds and it shows what
+// ExpectWrittenAndMergedKept allows.
+void ExpectReaderSyncs(RawIndex* reader, const Model& model, uint32_t log_size,
+                       absl::string_view when) {
+  ASSERT_OK(reader->Sync());
+  Model seen;
+  ASSERT_OK(reader->Iter([&](absl::string_view k, absl::string_view v) {
+    seen[std::string(k)] = std::string(v);
+  }));
+  ExpectWrittenAndMergedKept(seen, model, log_size, when);
 }
 
 // Which of a tiered store's two background commits fails first.
@@ -413,6 +426,12 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
   hold_merge = true;
   ASSERT_OK(index->Merge());
   merge_held.Acquire();
+  // A reader follows the store between the failures (it syncs while none
+  // is injected: its own reads would fail too).
+  Options ro = TieredOptions(&env, kLogSize);
+  ro.readonly = true;
+  auto reader = OpenOrDie(ro);
+  ASSERT_NE(reader, nullptr);
   const auto fail_dir_fsyncs_after = [&](uint64_t skip) {
     env.ClearInjectedErrors();
     env.InjectError(failing_ops, skip, -1, absl::InternalError("injected EIO"));
@@ -421,17 +440,25 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
     fail_dir_fsyncs_after(first_skip);
     compaction_go.Release();
     compaction_ended.Acquire();
+    env.ClearInjectedErrors();
+    ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, first commit");
     fail_dir_fsyncs_after(second_skip);
     merge_go.Release();
   } else {
     fail_dir_fsyncs_after(first_skip);
     merge_go.Release();
     merge_ended.Acquire();
+    env.ClearInjectedErrors();
+    ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, first commit");
     fail_dir_fsyncs_after(second_skip);
     compaction_go.Release();
   }
   (void)index->AwaitMerge();
+  env.ClearInjectedErrors();
+  ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, second commit");
   (void)index->Close();
+  ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, writer closed");
+  ASSERT_OK(reader->Close());
   index.reset();
   env.ClearInjectedErrors();
   {
