@@ -432,25 +432,25 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
   ro.readonly = true;
   auto reader = OpenOrDie(ro);
   ASSERT_NE(reader, nullptr);
-  const auto fail_dir_fsyncs_after = [&](uint64_t skip) {
+  const auto fail_after = [&](uint64_t skip) {
     env.ClearInjectedErrors();
     env.InjectError(failing_ops, skip, -1, absl::InternalError("injected EIO"));
   };
   if (first == FirstToFail::kCompaction) {
-    fail_dir_fsyncs_after(first_skip);
+    fail_after(first_skip);
     compaction_go.Release();
     compaction_ended.Acquire();
     env.ClearInjectedErrors();
     ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, first commit");
-    fail_dir_fsyncs_after(second_skip);
+    fail_after(second_skip);
     merge_go.Release();
   } else {
-    fail_dir_fsyncs_after(first_skip);
+    fail_after(first_skip);
     merge_go.Release();
     merge_ended.Acquire();
     env.ClearInjectedErrors();
     ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, first commit");
-    fail_dir_fsyncs_after(second_skip);
+    fail_after(second_skip);
     compaction_go.Release();
   }
   (void)index->AwaitMerge();
