@@ -248,7 +248,10 @@ class Instance {
   // RunMerge does the work and releases the merge lock.
   absl::Status StartMerge(MergeWhen when, const KeepFn& keep, bool blocking);
   void RunMerge(std::shared_ptr<MergeJob> job);
+  // The merge's work under the merge lock: WriteAndCommitMerge; after a
+  // failure, no output left behind.
   absl::Status MergeBody(MergeJob& job);
+  absl::Status WriteAndCommitMerge(MergeJob& job);
   absl::Status Commit(MergeJob& job, MergeResult merged);
 
   // --- instance_sync.cc

@@ -77,6 +77,8 @@ void Instance::RunCompactions() {
       plan = PlanCompaction(runs->manifest().runs, options_.log_size);
     }
     const absl::Status st = Compact(*plan, runs);
+    // Its output, if still there, was not committed (see MergeBody).
+    if (!st.ok()) RemoveIfPresent(Path(kCompactionOutput));
     (void)Hook(HookPoint::kCompactionEnded);
     // The runs it folded, unlinked by its commit: closing them takes long,
     // and AwaitCompactions waits for this thread.
@@ -138,8 +140,6 @@ absl::Status Instance::CommitCompaction(const CompactionPlan& plan,
     stopped = StoppedError();
   }
   if (cancel_compaction_ || current == nullptr || !stopped.ok()) {
-    (void)merged.file->Close();
-    (void)env_->RemoveFile(Path(kCompactionOutput));
     if (!stopped.ok()) return stopped;
     return absl::AbortedError(
         absl::StrCat(root_, ": compaction cancelled by clear or close"));

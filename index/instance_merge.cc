@@ -225,6 +225,15 @@ void Instance::RunMerge(std::shared_ptr<MergeJob> job) {
 }
 
 absl::Status Instance::MergeBody(MergeJob& job) {
+  absl::Status st = WriteAndCommitMerge(job);
+  // A commit renames its output: one still there was not committed, and goes
+  // now rather than at the next merge or open (it can be as large as the
+  // store).
+  if (!st.ok()) RemoveIfPresent(Path("merge"));
+  return st;
+}
+
+absl::Status Instance::WriteAndCommitMerge(MergeJob& job) {
   KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeBefore));
   MergeRequest request;
   request.env = env_.get();
@@ -261,8 +270,6 @@ absl::Status Instance::MergeBody(MergeJob& job) {
 // log_async into the new log and fsynced, and only then is log_async deleted.
 absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   if (cancel_) {
-    (void)merged.file->Close();
-    (void)env_->RemoveFile(Path("merge"));
     return absl::AbortedError(
         absl::StrCat(root_, ": merge cancelled by clear or close"));
   }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -568,6 +569,50 @@ TEST_F(RawIndexTest, MergeFailureKeepsIndexUsableAndNothingIsLost) {
   }
   auto index = Open(Opts(1000));
   EXPECT_EQ(All(*index), model);
+}
+
+// A merge that fails anywhere (its writes, fsyncs, renames, directory fsyncs
+// or reads failing after any number of good ones) leaves no output file: it
+// was renamed by a commit, or removed when the merge failed, not left for the
+// next merge or open (it can be as large as the store).
+TEST_F(RawIndexTest, AFailedMergeLeavesNoOutputBehind) {
+  for (const Layout layout : {Layout::kSingleFile, Layout::kTiered}) {
+    for (const uint32_t ops :
+         {kOpWrite, kOpSync, kOpRename, kOpSyncDir, kOpRead}) {
+      for (uint64_t skip = 0; skip < 24; ++skip) {
+        SCOPED_TRACE(absl::StrCat(
+            layout == Layout::kTiered ? "tiered" : "single", ", operations ",
+            ops, " failing after ", skip, " good ones"));
+        MemEnv env;
+        Options o = Opts(4);
+        o.env = &env;
+        o.layout = layout;
+        std::map<std::string, std::string> model;
+        auto index = Open(o);
+        ASSERT_NE(index, nullptr);
+        for (int i = 0; i < 12; ++i) {  // a data file or runs, and a log
+          ASSERT_OK(index->Replace(Key(i), Value(i)));
+          model[Key(i)] = Value(i);
+          ASSERT_OK(index->AwaitMerge());
+        }
+        ASSERT_OK(index->Flush(FlushOptions{.with_fsync = true}));
+        env.InjectError(ops, skip, -1, absl::InternalError("injected EIO"));
+        const absl::Status started = index->Merge();
+        const absl::Status merged = index->AwaitMerge();
+        env.ClearInjectedErrors();
+        if (started.ok() && merged.ok()) continue;  // nothing failed
+        for (const std::string& path : env.ListFiles()) {
+          EXPECT_FALSE(absl::EndsWith(path, "/merge"))
+              << path << " left behind by "
+              << (started.ok() ? merged : started);
+        }
+        (void)index->Close();  // fails if the merge stopped the writer
+        index = Open(o);
+        ASSERT_NE(index, nullptr);
+        EXPECT_EQ(All(*index), model);
+      }
+    }
+  }
 }
 
 TEST_F(RawIndexTest, FilesOnDiskAfterClear) {

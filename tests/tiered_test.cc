@@ -457,6 +457,13 @@ void RunTwoFailingCommits(FirstToFail first, uint32_t failing_ops,
   env.ClearInjectedErrors();
   ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, second commit");
   (void)index->Close();
+  // No merge or compaction left its output behind: committed (renamed), or
+  // removed when it failed, was refused or was cancelled by the close.
+  for (const std::string& path : env.ListFiles()) {
+    EXPECT_FALSE(absl::EndsWith(path, "/merge") ||
+                 absl::EndsWith(path, "/compact"))
+        << path << " left behind";
+  }
   ExpectReaderSyncs(reader.get(), model, kLogSize, "reader, writer closed");
   ASSERT_OK(reader->Close());
   index.reset();
