@@ -586,7 +586,8 @@ void ApplyOp(const WriteOp& op, int attempted, Outcome earlier, Outcome o,
 bool RunOps(const std::vector<WriteOp>& ops, Sut& sut, IndexModel* m,
             std::ostringstream* log,
             const std::function<void(const WriteOp&, const absl::Status&)>&
-                check_status = nullptr) {
+                check_status = nullptr,
+            const std::function<void()>& after_op = nullptr) {
   bool failed = false;
   for (const WriteOp& op : ops) {
     int attempted = 0;
@@ -600,6 +601,7 @@ bool RunOps(const std::vector<WriteOp>& ops, Sut& sut, IndexModel* m,
     const Outcome earlier = failed ? Outcome::kFailed : Outcome::kOk;
     ApplyOp(op, attempted, earlier, s.ok() ? earlier : Outcome::kFailed, m);
     if (!s.ok()) failed = true;
+    if (after_op) after_op();
   }
   return failed;
 }
@@ -1259,7 +1261,8 @@ class IoErrorCmd : public Cmd {
         open_mask_(*rc::gen::element<uint32_t>(kOpWrite, kOpSync, kOpRename,
                                                kOpRemove, kOpSyncDir, kOpRead,
                                                kOpMutating)),
-        open_skip_(*Uniform<uint64_t>(0, 40)) {}
+        open_skip_(*Uniform<uint64_t>(0, 40)),
+        reader_follows_(*rc::gen::arbitrary<bool>()) {}
 
   void apply(IndexModel& m) const override { m.Crash(); }
 
@@ -1278,11 +1281,35 @@ class IoErrorCmd : public Cmd {
         enospc_ ? absl::ResourceExhaustedError("injected ENOSPC")
                 : absl::InternalError("injected EIO");
     std::ostringstream log;
+    // A read-only instance that syncs after every operation while the
+    // writer's operations fail. The injected errors hit mutating operations
+    // only, which a reader never makes: its syncs must all succeed, and show
+    // for each key a value the model allows between what was surely flushed
+    // and what may have been (per key: after a failure the writer's history
+    // has no order).
+    std::unique_ptr<RawIndex> follower;
+    if (reader_follows_) {
+      auto r = RawIndex::Open(kRoot, sut.schema(), sut.ReaderOptions());
+      if (!r.ok()) Fail("opening read-only: " + r.status().ToString());
+      follower = *std::move(r);
+    }
+    const auto follow = [&](const std::string& when, size_t lo, size_t hi) {
+      if (follower == nullptr) return;
+      const absl::Status synced = follower->Sync();
+      log << "    read-only sync " << when << " -> " << synced.ToString()
+          << "\n";
+      if (!synced.ok()) Fail("read-only sync " + when + ":\n" + log.str());
+      const model::Map seen =
+          ReadAllOrFail(*follower, sut.pool(), "read-only " + when);
+      const std::string why = m.ExplainRange(seen, lo, hi, /*prefix=*/false);
+      if (!why.empty()) Fail("read-only " + when + ": " + why + log.str());
+    };
     sut.env.InjectError(mask_, skip_, count_, error);
     size_t lo = m.end();
     bool failed_before = false;
     const bool failed = RunOps(
-        ops_, sut, &m, &log, [&](const WriteOp& op, const absl::Status& s) {
+        ops_, sut, &m, &log,
+        [&](const WriteOp& op, const absl::Status& s) {
           if (!failed_before) lo = m.end();
           if (!s.ok()) failed_before = true;
           const bool allowed =
@@ -1292,7 +1319,8 @@ class IoErrorCmd : public Cmd {
           if (!allowed) {
             Fail("unexpected status under IO errors:\n" + log.str());
           }
-        });
+        },
+        [&] { follow("under IO errors", m.flushed(), m.maybe_flushed()); });
     sut.env.ClearInjectedErrors();
 
     // Reads keep working and show what the writer did (or may have done).
@@ -1342,6 +1370,7 @@ class IoErrorCmd : public Cmd {
     }
     m.Close(closed.ok() && !any_failed ? Outcome::kOk : Outcome::kFailed);
     sut.writer.reset();
+    follow("after the writer's close", m.flushed(), m.maybe_flushed());
     if (open_fails_) {
       // An open that fails part-way must leave what the next one expects.
       sut.env.InjectError(open_mask_, open_skip_, -1, error);
@@ -1357,6 +1386,17 @@ class IoErrorCmd : public Cmd {
         m.ExplainRange(got, m.durable(), m.maybe_flushed(), !any_failed);
     if (!why.empty()) Fail("reopened after IO errors: " + why + log.str());
     CheckIter(*sut.writer, got, "reopened after IO errors: writer");
+    if (follower != nullptr) {
+      // The reopened writer's recovery is on disk: the reader sees just that.
+      AssertOk(follower->Sync(), "read-only sync after the writer's reopen");
+      const model::Map seen =
+          ReadAllOrFail(*follower, sut.pool(), "read-only after the reopen");
+      if (seen != got) {
+        Fail("read-only after the writer's reopen after IO errors:\n" +
+             model::ShowDifferences(seen, got) + log.str());
+      }
+      AssertOk(follower->Close(), "read-only close");
+    }
     Normalize(sut, s0.StateAt(s0.durable()));
   }
 
@@ -1371,6 +1411,7 @@ class IoErrorCmd : public Cmd {
          << ", skip=" << open_skip_ << ")";
     }
     os << " + Reopen()";
+    if (reader_follows_) os << ", a reader syncing after each operation";
   }
 
  private:
@@ -1385,6 +1426,9 @@ class IoErrorCmd : public Cmd {
   bool open_fails_;
   uint32_t open_mask_;
   uint64_t open_skip_;
+  // A read-only instance syncs after each operation, the writer's close and
+  // its reopen.
+  bool reader_follows_;
 };
 
 // --- Command generation ------------------------------------------------------
