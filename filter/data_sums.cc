@@ -156,12 +156,12 @@ std::unique_ptr<const DataSums> DataSums::Parse(absl::string_view bytes,
 absl::StatusOr<std::unique_ptr<const DataSums>> DataSums::Read(
     Env* env, const std::string& path, const SumsTarget& target,
     std::string* why) {
-  auto file = env->OpenFile(path, OpenMode::kReadOnly);
-  if (absl::IsNotFound(file.status())) {
+  auto file = env->OpenFileIfExists(path, OpenMode::kReadOnly);
+  if (!file.ok()) return file.status();
+  if (*file == nullptr) {
     if (why != nullptr) *why = "absent";
     return std::unique_ptr<const DataSums>();
   }
-  if (!file.ok()) return file.status();
   auto size = (*file)->Size();
   if (!size.ok()) return size.status();
   // Far more than any data file needs (8 bytes per block): not a sidecar.

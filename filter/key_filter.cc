@@ -161,11 +161,9 @@ std::unique_ptr<const KeyFilter> KeyFilter::Parse(absl::string_view bytes,
 absl::StatusOr<std::shared_ptr<const KeyFilter>> KeyFilter::Open(
     Env* env, const std::string& path, const FilterTarget& target,
     int hash_bits) {
-  auto file = env->OpenFile(path, OpenMode::kReadOnly);
-  if (absl::IsNotFound(file.status())) {
-    return std::shared_ptr<const KeyFilter>();
-  }
+  auto file = env->OpenFileIfExists(path, OpenMode::kReadOnly);
   if (!file.ok()) return file.status();
+  if (*file == nullptr) return std::shared_ptr<const KeyFilter>();
   auto size = (*file)->Size();
   if (!size.ok()) return size.status();
   // Every find of an absent key reads a random block: the filter should be

@@ -37,10 +37,10 @@ absl::StatusOr<std::optional<int64_t>> ReadClearMarker(Env* env,
   const std::string path = ClearMarkerPath(dir);
   // No existence check first: a reader's writer removes the marker at the end
   // of its clear, possibly between the check and the read.
-  absl::StatusOr<std::string> text = env->ReadFileToString(path);
-  if (absl::IsNotFound(text.status())) return std::optional<int64_t>();
+  absl::StatusOr<std::optional<std::string>> text = env->ReadFileIfExists(path);
   if (!text.ok()) return text.status();
-  absl::string_view rest = *text;
+  if (!text->has_value()) return std::optional<int64_t>();
+  absl::string_view rest = **text;
   int64_t generation = 0;
   if (!absl::ConsumePrefix(&rest, kPrefix) ||
       !absl::ConsumeSuffix(&rest, "\n") ||

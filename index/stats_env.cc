@@ -1,5 +1,7 @@
 #include "index/stats_env.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "index/stats.h"
@@ -53,6 +55,18 @@ class StatsEnv : public EnvWrapper {
     auto f = target()->OpenFile(path, mode);
     if (!f.ok()) return f.status();
     return std::unique_ptr<File>(new StatsFile(*std::move(f)));
+  }
+  // Forwarded (EnvWrapper does not): the target's probes build no error for
+  // a missing file.
+  absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
+      const std::string& path, OpenMode mode) override {
+    auto f = target()->OpenFileIfExists(path, mode);
+    if (!f.ok() || *f == nullptr) return f;
+    return std::unique_ptr<File>(new StatsFile(*std::move(f)));
+  }
+  absl::StatusOr<std::optional<std::string>> ReadFileIfExists(
+      const std::string& path) override {
+    return target()->ReadFileIfExists(path);
   }
 };
 

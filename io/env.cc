@@ -1,5 +1,7 @@
 #include "io/env.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace kvindex {
@@ -18,6 +20,21 @@ absl::Status ReadFully(const File& file, uint64_t offset, size_t n, char* dst) {
     done += got;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<File>> Env::OpenFileIfExists(
+    const std::string& path, OpenMode mode) {
+  absl::StatusOr<std::unique_ptr<File>> file = OpenFile(path, mode);
+  if (absl::IsNotFound(file.status())) return std::unique_ptr<File>();
+  return file;
+}
+
+absl::StatusOr<std::optional<std::string>> Env::ReadFileIfExists(
+    const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (absl::IsNotFound(bytes.status())) return std::optional<std::string>();
+  if (!bytes.ok()) return bytes.status();
+  return std::optional<std::string>(*std::move(bytes));
 }
 
 absl::Status WriteFileAside(Env* env, const std::string& path,

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -174,6 +175,15 @@ class Env {
   virtual absl::StatusOr<std::string> ReadFileToString(
       const std::string& path) = 0;
 
+  // For probes of files that are often absent (at open and sync): a missing
+  // file is no error, and none is built for it. OpenFile with a `mode` that
+  // does not create: nullptr if `path` is missing.
+  virtual absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
+      const std::string& path, OpenMode mode);
+  // ReadFileToString: std::nullopt if `path` is missing.
+  virtual absl::StatusOr<std::optional<std::string>> ReadFileIfExists(
+      const std::string& path);
+
   // Takes the exclusive, non-blocking writer lock on `path` (created mode 0600
   // if missing) and records the caller's PID in it. The lock excludes every
   // other holder, in this process or another (open-file-description locks,
@@ -193,7 +203,10 @@ absl::Status WriteFileAside(Env* env, const std::string& path,
                             absl::string_view bytes);
 
 // An Env that forwards every call to another one: derive from it to change a
-// few operations (counting, fault hooks) and keep the rest.
+// few operations (counting, fault hooks) and keep the rest. OpenFileIfExists
+// and ReadFileIfExists are not forwarded: they go through the wrapper's own
+// OpenFile and ReadFileToString, so that a wrapper changing those changes
+// every open and read.
 class EnvWrapper : public Env {
  public:
   // `target` is not owned and must outlive the wrapper.

@@ -75,12 +75,12 @@ absl::StatusOr<FlushSums::Verdict> FlushSums::Verify(
   const std::string path = PathFor(log_path);
   Verdict verdict;
   absl::StatusOr<std::unique_ptr<File>> file =
-      env->OpenFile(path, OpenMode::kReadOnly);
-  if (absl::IsNotFound(file.status())) {
+      env->OpenFileIfExists(path, OpenMode::kReadOnly);
+  if (!file.ok()) return Annotate(file.status(), path, "opening read-only");
+  if (*file == nullptr) {
     verdict.detail = "no sidecar";
     return verdict;
   }
-  if (!file.ok()) return Annotate(file.status(), path, "opening read-only");
   KVINDEX_ASSIGN_OR_RETURN(const uint64_t size, (*file)->Size());
 
   char header[kHeaderSize];

@@ -278,9 +278,9 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::OpenReadOnly(
         absl::StrCat(path, ": entry size must be positive"));
   }
   absl::StatusOr<std::unique_ptr<File>> file =
-      env->OpenFile(path, OpenMode::kReadOnly);
-  if (absl::IsNotFound(file.status())) return nullptr;
+      env->OpenFileIfExists(path, OpenMode::kReadOnly);
   if (!file.ok()) return Annotate(file.status(), path, "opening read-only");
+  if (*file == nullptr) return nullptr;
   absl::StatusOr<uint64_t> size = (*file)->Size();
   if (!size.ok()) return Annotate(size.status(), path, "reading the size");
   KVINDEX_ASSIGN_OR_RETURN(const bool never_written,

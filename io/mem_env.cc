@@ -591,6 +591,24 @@ MemEnv::~MemEnv() = default;
 
 absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
                                                        OpenMode mode) {
+  bool missing = false;
+  absl::StatusOr<std::unique_ptr<File>> file = Open(path, mode, &missing);
+  if (missing) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": open: no such file or directory"));
+  }
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFileIfExists(
+    const std::string& path, OpenMode mode) {
+  bool missing = false;
+  return Open(path, mode, &missing);
+}
+
+absl::StatusOr<std::unique_ptr<File>> MemEnv::Open(const std::string& path,
+                                                   OpenMode mode,
+                                                   bool* missing) {
   std::string buf;
   const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
@@ -604,8 +622,8 @@ absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
   std::shared_ptr<Inode> inode = state_->FindFile(key);
   if (inode == nullptr) {
     if (mode != OpenMode::kCreateReadWrite) {
-      return absl::NotFoundError(
-          absl::StrCat(path, ": open: no such file or directory"));
+      *missing = true;
+      return std::unique_ptr<File>();
     }
     State::Dir* dir = state_->ParentOf(key);
     if (dir == nullptr) {
@@ -761,17 +779,25 @@ absl::Status MemEnv::SyncDir(const std::string& path) {
 }
 
 absl::StatusOr<std::string> MemEnv::ReadFileToString(const std::string& path) {
+  absl::StatusOr<std::optional<std::string>> bytes = ReadFileIfExists(path);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": read: no such file or directory"));
+  }
+  return **std::move(bytes);
+}
+
+absl::StatusOr<std::optional<std::string>> MemEnv::ReadFileIfExists(
+    const std::string& path) {
   std::string buf;
   const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
   absl::Status s = state_->Begin(kOpRead, path);
   if (!s.ok()) return s;
   std::shared_ptr<Inode> inode = state_->FindFile(key);
-  if (inode == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": read: no such file or directory"));
-  }
-  return inode->data;
+  if (inode == nullptr) return std::optional<std::string>();
+  return std::optional<std::string>(inode->data);
 }
 
 absl::StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(

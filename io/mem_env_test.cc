@@ -132,6 +132,80 @@ TEST(MemEnvTest, OpenModes) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// The probes for files that are often absent: a missing file is no error,
+// anything else is what OpenFile and ReadFileToString return, faults and
+// crashes included.
+TEST(MemEnvTest, IfExistsProbesTellMissingFromPresentAndFromErrors) {
+  MemEnv env;
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    auto missing = env.OpenFileIfExists("/missing", mode);
+    ASSERT_TRUE(missing.ok()) << missing.status();
+    EXPECT_EQ(*missing, nullptr);
+  }
+  auto no_bytes = env.ReadFileIfExists("/missing");
+  ASSERT_TRUE(no_bytes.ok()) << no_bytes.status();
+  EXPECT_FALSE(no_bytes->has_value());
+  EXPECT_EQ(env.OpenCount("/missing"), 0);
+
+  env.SetContents("/f", "abc");
+  auto f = env.OpenFileIfExists("/f", OpenMode::kReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_NE(*f, nullptr);
+  EXPECT_EQ(env.OpenCount("/f"), 1);
+  ASSERT_TRUE((*f)->PWrite(0, "A").ok());
+  auto bytes = env.ReadFileIfExists("/f");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_TRUE(bytes->has_value());
+  EXPECT_EQ(**bytes, "Abc");
+
+  ASSERT_TRUE(env.CreateDirs("/d").ok());
+  EXPECT_EQ(env.OpenFileIfExists("/d", OpenMode::kReadOnly).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Injected faults count the probes as opens and reads, missing file or not.
+  env.InjectError(kOpOpen, 0, 1, absl::InternalError("EIO"));
+  EXPECT_EQ(
+      env.OpenFileIfExists("/missing", OpenMode::kReadOnly).status().code(),
+      absl::StatusCode::kInternal);
+  env.InjectError(kOpRead, 0, 1, absl::InternalError("EIO"));
+  EXPECT_EQ(env.ReadFileIfExists("/missing").status().code(),
+            absl::StatusCode::kInternal);
+  env.CrashAfter(0);
+  EXPECT_TRUE(absl::IsAborted((*f)->PWrite(0, "x")));
+  ASSERT_TRUE(env.crashed());
+  EXPECT_EQ(env.ReadFileIfExists("/f").status().code(),
+            absl::StatusCode::kAborted);
+}
+
+// An EnvWrapper's probes go through its own OpenFile and ReadFileToString, so
+// that a wrapper that changes those (a fault hook) changes them too.
+TEST(MemEnvTest, AWrappersProbesGoThroughItsOpenAndRead) {
+  class Refusing : public EnvWrapper {
+   public:
+    using EnvWrapper::EnvWrapper;
+    absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                   OpenMode) override {
+      return absl::PermissionDeniedError(path + ": refused");
+    }
+    absl::StatusOr<std::string> ReadFileToString(
+        const std::string& path) override {
+      if (path == "/gone") return absl::NotFoundError(path + ": gone");
+      return absl::PermissionDeniedError(path + ": refused");
+    }
+  };
+  MemEnv mem;
+  mem.SetContents("/f", "abc");
+  Refusing env(&mem);
+  EXPECT_EQ(env.OpenFileIfExists("/f", OpenMode::kReadOnly).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(env.ReadFileIfExists("/f").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // The default maps the wrapper's kNotFound to a missing file.
+  auto gone = env.ReadFileIfExists("/gone");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value());
+}
+
 TEST(MemEnvTest, RelativePathsAndNormalisation) {
   MemEnv env;
   auto f = Open(&env, "rel");

@@ -281,24 +281,12 @@ class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override {
-    int flags = O_CLOEXEC;
-    switch (mode) {
-      case OpenMode::kReadOnly:
-        flags |= O_RDONLY;
-        break;
-      case OpenMode::kReadWrite:
-        flags |= O_RDWR;
-        break;
-      case OpenMode::kCreateReadWrite:
-        flags |= O_RDWR | O_CREAT;
-        break;
-    }
-    int fd;
-    do {
-      fd = ::open(path.c_str(), flags, 0644);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return PosixError("open", path, errno);
-    return std::unique_ptr<File>(new PosixFile(path, fd));
+    return Open(path, mode, /*missing_is_error=*/true);
+  }
+
+  absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
+      const std::string& path, OpenMode mode) override {
+    return Open(path, mode, /*missing_is_error=*/false);
   }
 
   absl::StatusOr<FileId> PathId(const std::string& path) override {
@@ -369,18 +357,18 @@ class PosixEnv final : public Env {
     absl::StatusOr<std::unique_ptr<File>> file =
         OpenFile(path, OpenMode::kReadOnly);
     if (!file.ok()) return file.status();
-    std::string out;
-    char buf[64 * 1024];
-    uint64_t offset = 0;
-    while (true) {
-      size_t got = 0;
-      absl::Status s = (*file)->PRead(offset, sizeof(buf), buf, &got);
-      if (!s.ok()) return s;
-      if (got == 0) break;
-      out.append(buf, got);
-      offset += got;
-    }
-    return out;
+    return ReadAll(**file);
+  }
+
+  absl::StatusOr<std::optional<std::string>> ReadFileIfExists(
+      const std::string& path) override {
+    absl::StatusOr<std::unique_ptr<File>> file =
+        OpenFileIfExists(path, OpenMode::kReadOnly);
+    if (!file.ok()) return file.status();
+    if (*file == nullptr) return std::optional<std::string>();
+    absl::StatusOr<std::string> bytes = ReadAll(**file);
+    if (!bytes.ok()) return bytes.status();
+    return std::optional<std::string>(*std::move(bytes));
   }
 
   absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
@@ -426,6 +414,49 @@ class PosixEnv final : public Env {
   }
 
  private:
+  // OpenFile; a missing file is nullptr unless `missing_is_error`.
+  absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path,
+                                             OpenMode mode,
+                                             bool missing_is_error) {
+    int flags = O_CLOEXEC;
+    switch (mode) {
+      case OpenMode::kReadOnly:
+        flags |= O_RDONLY;
+        break;
+      case OpenMode::kReadWrite:
+        flags |= O_RDWR;
+        break;
+      case OpenMode::kCreateReadWrite:
+        flags |= O_RDWR | O_CREAT;
+        break;
+    }
+    int fd;
+    do {
+      fd = ::open(path.c_str(), flags, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      if (errno == ENOENT && !missing_is_error) return std::unique_ptr<File>();
+      return PosixError("open", path, errno);
+    }
+    return std::unique_ptr<File>(new PosixFile(path, fd));
+  }
+
+  // The whole of `file`, from its start.
+  static absl::StatusOr<std::string> ReadAll(const File& file) {
+    std::string out;
+    char buf[64 * 1024];
+    uint64_t offset = 0;
+    while (true) {
+      size_t got = 0;
+      absl::Status s = file.PRead(offset, sizeof(buf), buf, &got);
+      if (!s.ok()) return s;
+      if (got == 0) break;
+      out.append(buf, got);
+      offset += got;
+    }
+    return out;
+  }
+
   // Creates one directory; an existing directory is fine, anything else is an
   // error.
   static absl::Status MakeDir(const std::string& dir) {

@@ -106,6 +106,39 @@ TEST_F(PosixEnvTest, OpenMissingFileIsNotFound) {
   EXPECT_FALSE(*exists);
 }
 
+// The probes for files that are often absent: a missing file is no error,
+// anything else is what OpenFile and ReadFileToString return.
+TEST_F(PosixEnvTest, IfExistsProbesTellMissingFromPresentAndFromErrors) {
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    auto missing = env_->OpenFileIfExists(Path("missing"), mode);
+    ASSERT_TRUE(missing.ok()) << missing.status();
+    EXPECT_EQ(*missing, nullptr);
+  }
+  auto no_bytes = env_->ReadFileIfExists(Path("missing"));
+  ASSERT_TRUE(no_bytes.ok()) << no_bytes.status();
+  EXPECT_FALSE(no_bytes->has_value());
+
+  const std::string path = MakeFile("present", "bytes");
+  auto f = env_->OpenFileIfExists(path, OpenMode::kReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_NE(*f, nullptr);
+  EXPECT_EQ((*f)->path(), path);
+  ASSERT_TRUE((*f)->PWrite(0, "B").ok());
+  auto bytes = env_->ReadFileIfExists(path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_TRUE(bytes->has_value());
+  EXPECT_EQ(**bytes, "Bytes");
+
+  // A directory is no missing file: the error names it.
+  ASSERT_TRUE(env_->CreateDirs(Path("d")).ok());
+  auto dir = env_->OpenFileIfExists(Path("d"), OpenMode::kReadWrite);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_TRUE(absl::StrContains(dir.status().message(), Path("d")))
+      << dir.status();
+  auto dir_bytes = env_->ReadFileIfExists(Path("d"));
+  EXPECT_FALSE(dir_bytes.ok());
+}
+
 TEST_F(PosixEnvTest, CreateWriteReadBack) {
   std::string path = Path("f");
   auto f = env_->OpenFile(path, OpenMode::kCreateReadWrite);

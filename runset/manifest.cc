@@ -152,6 +152,11 @@ std::string ManifestProblem(const Manifest& m) {
 }
 
 absl::Status RemoveIfPresent(Env* env, const std::string& path, bool* removed) {
+  // Most of the files asked for are absent: probe first rather than build an
+  // error for each.
+  const absl::StatusOr<bool> exists = env->FileExists(path);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return absl::OkStatus();
   const absl::Status st = env->RemoveFile(path);
   if (st.ok()) {
     *removed = true;
@@ -168,9 +173,9 @@ absl::StatusOr<bool> HoldsListedRun(Env* env, const std::string& path,
                                     const Manifest& m) {
   constexpr uint64_t kGenerationAt = 16;
   absl::StatusOr<std::unique_ptr<File>> file =
-      env->OpenFile(path, OpenMode::kReadOnly);
-  if (absl::IsNotFound(file.status())) return false;
+      env->OpenFileIfExists(path, OpenMode::kReadOnly);
   if (!file.ok()) return file.status();
+  if (*file == nullptr) return false;
   char bytes[8];
   const absl::Status st =
       ReadFully(**file, kGenerationAt, sizeof(bytes), bytes);
@@ -294,10 +299,11 @@ absl::StatusOr<Manifest> DecodeManifest(absl::string_view bytes,
 absl::StatusOr<std::optional<Manifest>> ReadManifest(Env* env,
                                                      const std::string& dir) {
   const std::string path = ManifestPath(dir);
-  absl::StatusOr<std::string> bytes = env->ReadFileToString(path);
-  if (absl::IsNotFound(bytes.status())) return std::optional<Manifest>();
+  absl::StatusOr<std::optional<std::string>> bytes =
+      env->ReadFileIfExists(path);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<Manifest> m = DecodeManifest(*bytes, path);
+  if (!bytes->has_value()) return std::optional<Manifest>();
+  absl::StatusOr<Manifest> m = DecodeManifest(**bytes, path);
   if (!m.ok()) return m.status();
   return std::optional<Manifest>(*std::move(m));
 }
