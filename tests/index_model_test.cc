@@ -1371,6 +1371,17 @@ class IoErrorCmd : public Cmd {
     m.Close(closed.ok() && !any_failed ? Outcome::kOk : Outcome::kFailed);
     sut.writer.reset();
     follow("after the writer's close", m.flushed(), m.maybe_flushed());
+    // No merge or compaction left its output behind: committed (renamed), or
+    // removed when it failed or the close cancelled it (unless removals were
+    // failing too: the removal is best effort, the next open's to finish).
+    if ((mask_ & kOpRemove) == 0) {
+      for (const std::string& path : sut.env.ListFiles()) {
+        if (absl::EndsWith(path, "/merge") ||
+            absl::EndsWith(path, "/compact")) {
+          Fail(path + " left behind after IO errors:\n" + log.str());
+        }
+      }
+    }
     if (open_fails_) {
       // An open that fails part-way must leave what the next one expects.
       sut.env.InjectError(open_mask_, open_skip_, -1, error);
