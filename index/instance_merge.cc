@@ -354,6 +354,16 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     const uint64_t next_fill = std::max<uint64_t>(
         log_async_->table().records(),
         std::min<uint64_t>(log_->table().records(), options_.log_size));
+    // The copy below writes log_async's newest values into the reset log, key
+    // by key in hash order. A crash in the middle leaves some keys copied;
+    // the next open takes the rest from log_async's file (RecoverLogAsync),
+    // which must therefore hold every value the copy writes, durably, before
+    // the reset: else the keys copied show newer values than the keys taken
+    // from the file, a state no prefix of the writes ever had.
+    if (log_async_->table().records() > 0) {
+      KVINDEX_RETURN_IF_ERROR(
+          Failed(log_async_->Flush(FlushOptions{.with_fsync = true})));
+    }
     KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
     log_->Reserve(next_fill);
     KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));

@@ -465,10 +465,14 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
   expect(true, flushed, "unflushed log_async");
   flush();
   expect(true, flushed, "flushed log_async");
-  write(3, 1);  // unflushed, copied into the new log at the end of the merge
+  write(3, 1);  // unflushed until the commit
   go.Notify();
   at_after_clear.WaitForNotification();
   expect(false, flushed, "commit in progress, not synced");
+  // Before the log reset the commit flushed log_async, with fsync (its file
+  // must hold what the copy into the new log writes: RecoverLogAsync).
+  for (const auto& [k, v] : pending) flushed[k] = v;
+  pending.clear();
   const Table before_copy = flushed;
   // The writer holds its lock: no call into it until `finish`.
   EXPECT_EQ(child.Call(ExpectCommand(before_copy, unflushed_keys(), true)),
@@ -477,8 +481,6 @@ TEST_F(MultiprocessTest, ReaderSeesExactlyTheFlushedBindings) {
   finish.Notify();
   ASSERT_OK(w.AwaitMerge());
   SetHook(nullptr);
-  for (const auto& [k, v] : pending) flushed[k] = v;  // copied and fsynced
-  pending.clear();
   expect(true, flushed, "after the paused merge");
 
   // Clear: the reader keeps its snapshot until it syncs.
