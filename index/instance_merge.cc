@@ -266,8 +266,9 @@ absl::Status Instance::WriteAndCommitMerge(MergeJob& job) {
 // tiered: renamed to its run's name, then a new manifest written by rename),
 // its filter and checksum sidecar written (not synced: a damaged or missing
 // one is not used),
-// then the log is reset, the writes made during the merge are copied from
-// log_async into the new log and fsynced, and only then is log_async deleted.
+// then log_async is fsynced, the log is reset, the writes made during the
+// merge are copied from log_async into the new log and fsynced, and only then
+// is log_async deleted.
 absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   if (cancel_) {
     return absl::AbortedError(
