@@ -591,9 +591,8 @@ MemEnv::~MemEnv() = default;
 
 absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
                                                        OpenMode mode) {
-  bool missing = false;
-  absl::StatusOr<std::unique_ptr<File>> file = Open(path, mode, &missing);
-  if (missing) {
+  absl::StatusOr<std::unique_ptr<File>> file = OpenFileIfExists(path, mode);
+  if (file.ok() && *file == nullptr) {
     return absl::NotFoundError(
         absl::StrCat(path, ": open: no such file or directory"));
   }
@@ -602,13 +601,6 @@ absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFile(const std::string& path,
 
 absl::StatusOr<std::unique_ptr<File>> MemEnv::OpenFileIfExists(
     const std::string& path, OpenMode mode) {
-  bool missing = false;
-  return Open(path, mode, &missing);
-}
-
-absl::StatusOr<std::unique_ptr<File>> MemEnv::Open(const std::string& path,
-                                                   OpenMode mode,
-                                                   bool* missing) {
   std::string buf;
   const absl::string_view key = State::Normalize(path, &buf);
   absl::MutexLock l(&state_->mu);
@@ -622,7 +614,6 @@ absl::StatusOr<std::unique_ptr<File>> MemEnv::Open(const std::string& path,
   std::shared_ptr<Inode> inode = state_->FindFile(key);
   if (inode == nullptr) {
     if (mode != OpenMode::kCreateReadWrite) {
-      *missing = true;
       return std::unique_ptr<File>();
     }
     State::Dir* dir = state_->ParentOf(key);

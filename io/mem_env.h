@@ -187,10 +187,6 @@ class MemEnv : public Env {
   class MemLock;
   // Per-path tallies, by normalised path (looked up by absl::string_view).
   using Tallies = std::map<std::string, uint64_t, std::less<>>;
-  // OpenFile, except that a missing file (in a mode that does not create) is
-  // no error: nullptr, and *missing set.
-  absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path,
-                                             OpenMode mode, bool* missing);
   // The count of `path` in one of the state's per-path tallies.
   uint64_t Tally(Tallies State::*tally, const std::string& path) const;
   std::shared_ptr<State> state_;

@@ -281,12 +281,34 @@ class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override {
-    return Open(path, mode, /*missing_is_error=*/true);
+    absl::StatusOr<std::unique_ptr<File>> file = OpenFileIfExists(path, mode);
+    if (file.ok() && *file == nullptr) return PosixError("open", path, ENOENT);
+    return file;
   }
 
   absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
       const std::string& path, OpenMode mode) override {
-    return Open(path, mode, /*missing_is_error=*/false);
+    int flags = O_CLOEXEC;
+    switch (mode) {
+      case OpenMode::kReadOnly:
+        flags |= O_RDONLY;
+        break;
+      case OpenMode::kReadWrite:
+        flags |= O_RDWR;
+        break;
+      case OpenMode::kCreateReadWrite:
+        flags |= O_RDWR | O_CREAT;
+        break;
+    }
+    int fd;
+    do {
+      fd = ::open(path.c_str(), flags, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      if (errno == ENOENT) return std::unique_ptr<File>();
+      return PosixError("open", path, errno);
+    }
+    return std::unique_ptr<File>(new PosixFile(path, fd));
   }
 
   absl::StatusOr<FileId> PathId(const std::string& path) override {
@@ -414,33 +436,6 @@ class PosixEnv final : public Env {
   }
 
  private:
-  // OpenFile; a missing file is nullptr unless `missing_is_error`.
-  absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path,
-                                             OpenMode mode,
-                                             bool missing_is_error) {
-    int flags = O_CLOEXEC;
-    switch (mode) {
-      case OpenMode::kReadOnly:
-        flags |= O_RDONLY;
-        break;
-      case OpenMode::kReadWrite:
-        flags |= O_RDWR;
-        break;
-      case OpenMode::kCreateReadWrite:
-        flags |= O_RDWR | O_CREAT;
-        break;
-    }
-    int fd;
-    do {
-      fd = ::open(path.c_str(), flags, 0644);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-      if (errno == ENOENT && !missing_is_error) return std::unique_ptr<File>();
-      return PosixError("open", path, errno);
-    }
-    return std::unique_ptr<File>(new PosixFile(path, fd));
-  }
-
   // The whole of `file`, from its start.
   static absl::StatusOr<std::string> ReadAll(const File& file) {
     std::string out;
