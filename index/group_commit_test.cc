@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "testing/sleeping.h"
 
 namespace kvindex {
 namespace index_internal {
@@ -37,23 +38,27 @@ TEST(GroupCommitTest, OneThreadSyncsOncePerNewTicket) {
 }
 
 // A first ticket whose sync runs in its own thread and is held until
-// Release(): Started() returns once it has read the last ticket.
+// Release(): Started() returns once it has read the last ticket (with
+// TakeGroup if `take_group`). The sync returns `result` if it is an error.
 class HeldSync {
  public:
-  explicit HeldSync(GroupCommit& group) : group_(group) {
+  explicit HeldSync(GroupCommit& group, bool take_group = false,
+                    absl::Status result = absl::OkStatus())
+      : group_(group) {
     const uint64_t ticket = group_.NextTicket();
-    thread_ = std::thread([this, ticket] {
-      EXPECT_TRUE(group_
-                      .AwaitDurable(ticket,
-                                    [this]() -> absl::StatusOr<uint64_t> {
+    thread_ = std::thread([this, ticket, take_group, result] {
+      EXPECT_EQ(group_.AwaitDurable(ticket,
+                                    [&]() -> absl::StatusOr<uint64_t> {
                                       const uint64_t covered =
-                                          group_.LastTicket();
+                                          take_group ? group_.TakeGroup()
+                                                     : group_.LastTicket();
                                       started_.Notify();
                                       release_.WaitForNotification();
                                       done_ = true;
+                                      if (!result.ok()) return result;
                                       return covered;
-                                    })
-                      .ok());
+                                    }),
+                result);
     });
   }
   ~HeldSync() { Join(); }
@@ -123,6 +128,96 @@ TEST(GroupCommitTest, WaitersGatherBehindARunningSyncAndShareTheNext) {
   EXPECT_EQ(group.syncs(), 2u);
 }
 
+#ifdef __linux__
+// Threads that took their tickets after the running sync took its group
+// (TakeGroup) sleep through its end: it wakes one of them, which leads the
+// next sync, and that sync's end wakes the others. Three wake-ups in all;
+// woken with the running sync's end, they would be five.
+TEST(GroupCommitTest, TheWaitersOfTheNextSyncSleepThroughTheRunningOnesEnd) {
+  GroupCommit group;
+  HeldSync first(group, /*take_group=*/true);
+  first.Started();
+  constexpr int kWaiters = 3;
+  std::atomic<int> tids[kWaiters] = {};
+  std::atomic<int> ran{0};
+  std::atomic<int> leader{0};
+  absl::Notification second_started, second_release;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    const uint64_t ticket = group.NextTicket();
+    waiters.emplace_back([&, i, ticket] {
+      tids[i] = test::CurrentThreadId();
+      EXPECT_TRUE(group
+                      .AwaitDurable(ticket,
+                                    [&]() -> absl::StatusOr<uint64_t> {
+                                      ++ran;
+                                      leader = test::CurrentThreadId();
+                                      const uint64_t covered =
+                                          group.TakeGroup();
+                                      second_started.Notify();
+                                      second_release.WaitForNotification();
+                                      return covered;
+                                    })
+                      .ok());
+    });
+  }
+  for (int i = 0; i < kWaiters; ++i) {
+    while (tids[i].load() == 0) std::this_thread::yield();
+    test::AwaitThreadSleeps(tids[i].load());
+  }
+  first.Release();
+  first.Join();
+  // While the second sync runs, the two threads that do not lead it sleep
+  // (again, had the first sync's end woken them).
+  second_started.WaitForNotification();
+  for (int i = 0; i < kWaiters; ++i) {
+    if (tids[i].load() != leader.load()) {
+      test::AwaitThreadSleeps(tids[i].load());
+    }
+  }
+  second_release.Notify();
+  for (std::thread& t : waiters) t.join();
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(group.syncs(), 2u);
+  EXPECT_EQ(group.woken(), static_cast<uint64_t>(kWaiters));
+}
+
+// The waiters of the next sync, asleep through a failing one, all wake to its
+// error: none is left waiting for a sync that nobody will lead.
+TEST(GroupCommitTest, AFailedSyncWakesEveryWaiterOfTheNextOne) {
+  GroupCommit group;
+  const absl::Status eio = absl::InternalError("EIO on fsync");
+  HeldSync first(group, /*take_group=*/true, eio);
+  first.Started();
+  constexpr int kWaiters = 3;
+  std::atomic<int> tids[kWaiters] = {};
+  std::atomic<int> ran{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    const uint64_t ticket = group.NextTicket();
+    waiters.emplace_back([&, i, ticket] {
+      tids[i] = test::CurrentThreadId();
+      EXPECT_EQ(group.AwaitDurable(ticket,
+                                   [&]() -> absl::StatusOr<uint64_t> {
+                                     ++ran;
+                                     return group.TakeGroup();
+                                   }),
+                eio);
+    });
+  }
+  for (int i = 0; i < kWaiters; ++i) {
+    while (tids[i].load() == 0) std::this_thread::yield();
+    test::AwaitThreadSleeps(tids[i].load());
+  }
+  first.Release();
+  first.Join();
+  for (std::thread& t : waiters) t.join();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(group.syncs(), 1u);
+  EXPECT_EQ(group.woken(), static_cast<uint64_t>(kWaiters));
+}
+#endif
+
 TEST(GroupCommitTest, AFailedSyncFailsItsWaitersAndEveryLaterOne) {
   GroupCommit group;
   auto ok = [&]() -> absl::StatusOr<uint64_t> { return group.LastTicket(); };
@@ -150,8 +245,13 @@ TEST(GroupCommitTest, AFailedSyncFailsItsWaitersAndEveryLaterOne) {
 
 // Many threads: every AwaitDurable that returns OK is preceded by a sync that
 // started after its ticket was taken and ended before the return (a logical
-// clock orders the events).
-TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
+// clock orders the events). With a sync that takes its group by TakeGroup
+// (the waiters it misses sleep through its end) and with one that reads
+// LastTicket (they all wake).
+class GroupCommitStressTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(GroupCommitStressTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
+  const bool take_group = GetParam();
   GroupCommit group;
   std::atomic<uint64_t> clock{0};
   struct Interval {
@@ -163,7 +263,8 @@ TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
   // The tickets taken before the sync reads the last one are covered; its
   // start is stamped after that read, its end before it returns.
   auto sync = [&]() -> absl::StatusOr<uint64_t> {
-    const uint64_t covered = group.LastTicket();
+    const uint64_t covered =
+        take_group ? group.TakeGroup() : group.LastTicket();
     const uint64_t start = clock++;
     std::this_thread::yield();
     const uint64_t end = clock++;
@@ -201,6 +302,9 @@ TEST(GroupCommitTest, EveryReturnIsCoveredByASyncStartedAfterItsWrite) {
                          << " without an fsync in between";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(TakeGroupOrLastTicket, GroupCommitStressTest,
+                         ::testing::Bool());
 
 }  // namespace
 }  // namespace index_internal

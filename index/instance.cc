@@ -385,7 +385,7 @@ absl::StatusOr<uint64_t> Instance::WriteAndSyncLogs(bool no_callback) {
     KVINDEX_RETURN_IF_ERROR(CheckWritable());
     const bool callback = callback_wanted_.exchange(false) || !no_callback;
     KVINDEX_RETURN_IF_ERROR(WriteLogs(!callback));
-    covered = group_commit_.LastTicket();
+    covered = group_commit_.TakeGroup();
     for (const Log* log : {log_.get(), log_async_.get()}) {
       if (log != nullptr) files.push_back(log->file().syncer());
     }

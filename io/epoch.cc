@@ -24,9 +24,15 @@ void Epoch::WaitPast(uint32_t seen) const {
   }
 }
 
-void Epoch::Advance() {
+int Epoch::Advance() { return Wake(INT_MAX); }
+
+int Epoch::AdvanceWakingOne() { return Wake(1); }
+
+int Epoch::Wake(int threads) {
   value_.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, &value_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  const long woken = syscall(SYS_futex, &value_, FUTEX_WAKE_PRIVATE, threads,
+                             nullptr, nullptr, 0);
+  return woken < 0 ? 0 : static_cast<int>(woken);
 }
 
 #else
@@ -36,10 +42,18 @@ void Epoch::WaitPast(uint32_t seen) const {
   while (value_.load(std::memory_order_acquire) == seen) moved_.Wait(&mu_);
 }
 
-void Epoch::Advance() {
+int Epoch::Advance() {
   absl::MutexLock lock(&mu_);
   value_.fetch_add(1, std::memory_order_release);
   moved_.SignalAll();
+  return 0;
+}
+
+int Epoch::AdvanceWakingOne() {
+  absl::MutexLock lock(&mu_);
+  value_.fetch_add(1, std::memory_order_release);
+  moved_.Signal();
+  return 0;
 }
 
 #endif

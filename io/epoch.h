@@ -15,6 +15,8 @@
 // condition is what makes a lost wake-up impossible: an Advance that comes
 // between the check and the wait ends the wait at once.
 //
+// AdvanceWakingOne hands a turn to one sleeper without waking the rest.
+//
 // Thread-safe. On Linux the waits are futex waits on the counter itself; other
 // systems use a mutex and a condition variable.
 #ifndef KVINDEX_IO_EPOCH_H_
@@ -34,16 +36,28 @@ class Epoch {
   // The number of Advance calls so far (modulo 2^32).
   uint32_t Current() const { return value_.load(std::memory_order_acquire); }
 
-  // Returns once Current() differs from `seen`: at once if it already does.
+  // Returns at once if Current() differs from `seen`; else sleeps until an
+  // Advance, or an AdvanceWakingOne that picks this thread, moves it on.
   void WaitPast(uint32_t seen) const;
 
-  // Moves the counter on and wakes every thread in WaitPast.
-  void Advance();
+  // Moves the counter on and wakes every thread in WaitPast. Returns how many
+  // it woke where the system says (Linux), else 0.
+  int Advance();
+
+  // Moves the counter on and wakes one thread in WaitPast, if one sleeps: a
+  // hand-off to whichever of them. The others sleep on until the next Advance
+  // (or AdvanceWakingOne that picks them), though the counter has moved past
+  // what they saw; a thread that has read Current() but not slept yet returns
+  // at once. Returns how many it woke, as Advance does.
+  int AdvanceWakingOne();
 
  private:
   // 32 bits: the width of a futex word.
   std::atomic<uint32_t> value_{0};
-#ifndef __linux__
+#ifdef __linux__
+  // Moves the counter on and wakes up to `threads` sleepers.
+  int Wake(int threads);
+#else
   mutable absl::Mutex mu_;
   mutable absl::CondVar moved_;
 #endif

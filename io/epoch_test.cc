@@ -1,11 +1,13 @@
 #include "io/epoch.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/sleeping.h"
 
 namespace kvindex {
 namespace {
@@ -88,6 +90,48 @@ TEST(EpochTest, TurnsTakenThroughTheEpochLoseNoWakeUp) {
   EXPECT_EQ(epoch.Current() - start, kTurns);
   EXPECT_EQ(last_turn, kTurns - 1);
 }
+
+#ifdef __linux__
+// A hand-off: of three sleepers, AdvanceWakingOne wakes exactly one; the
+// others sleep on, though the counter moved past what they saw, until Advance.
+TEST(EpochTest, AdvanceWakingOneWakesOneSleeperAndLeavesTheRestAsleep) {
+  Epoch epoch;
+  constexpr int kSleepers = 3;
+  const uint32_t seen = epoch.Current();
+  std::atomic<int> tids[kSleepers] = {};
+  std::atomic<bool> woke[kSleepers] = {};
+  std::atomic<int> returned{0};
+  std::vector<std::thread> sleepers;
+  for (int i = 0; i < kSleepers; ++i) {
+    sleepers.emplace_back([&, i] {
+      tids[i] = test::CurrentThreadId();
+      epoch.WaitPast(seen);
+      woke[i] = true;
+      returned.fetch_add(1);
+    });
+  }
+  for (int i = 0; i < kSleepers; ++i) {
+    while (tids[i].load() == 0) std::this_thread::yield();
+    test::AwaitThreadSleeps(tids[i].load());
+  }
+  EXPECT_EQ(epoch.AdvanceWakingOne(), 1);
+  while (returned.load() < 1) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(returned.load(), 1);
+  for (int i = 0; i < kSleepers; ++i) {
+    if (!woke[i].load()) {
+      EXPECT_TRUE(test::ThreadSleeps(tids[i].load()));
+    }
+  }
+  // A thread that read the counter before the hand-off but sleeps only after
+  // it returns at once.
+  epoch.WaitPast(seen);
+  EXPECT_EQ(epoch.Advance(), kSleepers - 1);
+  for (std::thread& t : sleepers) t.join();
+  EXPECT_EQ(returned.load(), kSleepers);
+  EXPECT_EQ(epoch.Current(), seen + 2);
+}
+#endif
 
 }  // namespace
 }  // namespace kvindex
