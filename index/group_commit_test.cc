@@ -161,10 +161,7 @@ TEST(GroupCommitTest, TheWaitersOfTheNextSyncSleepThroughTheRunningOnesEnd) {
                       .ok());
     });
   }
-  for (int i = 0; i < kWaiters; ++i) {
-    while (tids[i].load() == 0) std::this_thread::yield();
-    test::AwaitThreadSleeps(tids[i].load());
-  }
+  test::AwaitThreadsSleep(tids, kWaiters);
   first.Release();
   first.Join();
   // While the second sync runs, the two threads that do not lead it sleep
@@ -205,10 +202,7 @@ TEST(GroupCommitTest, AFailedSyncWakesEveryWaiterOfTheNextOne) {
                 eio);
     });
   }
-  for (int i = 0; i < kWaiters; ++i) {
-    while (tids[i].load() == 0) std::this_thread::yield();
-    test::AwaitThreadSleeps(tids[i].load());
-  }
+  test::AwaitThreadsSleep(tids, kWaiters);
   first.Release();
   first.Join();
   for (std::thread& t : waiters) t.join();

@@ -110,10 +110,7 @@ TEST(EpochTest, AdvanceWakingOneWakesOneSleeperAndLeavesTheRestAsleep) {
       returned.fetch_add(1);
     });
   }
-  for (int i = 0; i < kSleepers; ++i) {
-    while (tids[i].load() == 0) std::this_thread::yield();
-    test::AwaitThreadSleeps(tids[i].load());
-  }
+  test::AwaitThreadsSleep(tids, kSleepers);
   EXPECT_EQ(epoch.AdvanceWakingOne(), 1);
   while (returned.load() < 1) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -39,5 +39,12 @@ void AwaitThreadSleeps(int tid) {
   }
 }
 
+void AwaitThreadsSleep(const std::atomic<int>* tids, int count) {
+  for (int i = 0; i < count; ++i) {
+    while (tids[i].load() == 0) std::this_thread::yield();
+    AwaitThreadSleeps(tids[i].load());
+  }
+}
+
 }  // namespace test
 }  // namespace kvindex

@@ -8,6 +8,8 @@
 #ifndef KVINDEX_TESTING_SLEEPING_H_
 #define KVINDEX_TESTING_SLEEPING_H_
 
+#include <atomic>
+
 namespace kvindex {
 namespace test {
 
@@ -21,6 +23,10 @@ bool ThreadSleeps(int tid);
 // Returns once ThreadSleeps(tid); fails the test (and returns) if that takes
 // more than ten seconds.
 void AwaitThreadSleeps(int tid);
+
+// Returns once each of `count` threads has stored its CurrentThreadId in
+// tids[i] (0 until then) and sleeps, as AwaitThreadSleeps.
+void AwaitThreadsSleep(const std::atomic<int>* tids, int count);
 
 }  // namespace test
 }  // namespace kvindex

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -28,6 +29,29 @@ TEST(SleepingTest, TellsASleepingThreadFromARunningOne) {
   EXPECT_TRUE(ThreadSleeps(tid.load()));
   wake.Notify();
   spinner.join();
+}
+
+TEST(SleepingTest, AwaitsEveryThreadOfAGroupAsleep) {
+  constexpr int kThreads = 3;
+  std::atomic<int> tids[kThreads] = {};
+  absl::Notification wake;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      // Busy for a moment first: the wait must cover it.
+      for (volatile int spin = 0; spin < 1000000; spin = spin + 1) {
+      }
+      tids[i] = CurrentThreadId();
+      wake.WaitForNotification();
+    });
+  }
+  AwaitThreadsSleep(tids, kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_NE(tids[i].load(), 0);
+    EXPECT_TRUE(ThreadSleeps(tids[i].load()));
+  }
+  wake.Notify();
+  for (std::thread& t : threads) t.join();
 }
 
 TEST(SleepingTest, AThreadThatIsGoneDoesNotSleep) {
