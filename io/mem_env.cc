@@ -50,6 +50,33 @@ uint64_t NextInodeNumber() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
+
+// std::less<> on paths, without memcmp: sanitizers and libFuzzer intercept
+// every memcmp and record each unequal result, which made the path lookups of
+// the store fuzzers' MemEnv a tenth of their time. Eight bytes at a time (paths
+// share long prefixes), then byte by byte from the first word that differs.
+// Same order as std::less<> (unsigned bytes); lookups by absl::string_view
+// build no string.
+struct PathLess {
+  using is_transparent = void;
+  bool operator()(absl::string_view a, absl::string_view b) const {
+    const auto* x = reinterpret_cast<const unsigned char*>(a.data());
+    const auto* y = reinterpret_cast<const unsigned char*>(b.data());
+    const size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t u;
+      uint64_t v;
+      std::memcpy(&u, x + i, 8);  // a load, not a call
+      std::memcpy(&v, y + i, 8);
+      if (u != v) break;
+    }
+    for (; i < n; ++i) {
+      if (x[i] != y[i]) return x[i] < y[i];
+    }
+    return a.size() < b.size();
+  }
+};
 }  // namespace
 
 struct MemEnv::Inode {
@@ -68,9 +95,8 @@ struct MemEnv::State {
   struct DirOp {
     std::vector<std::pair<std::string, InodePtr>> changes;
   };
-  // Maps keyed by path or name take absl::string_view lookups (std::less<>),
-  // so that looking a path up builds no string.
-  using Entries = std::map<std::string, InodePtr, std::less<>>;
+  // Maps keyed by path or name (PathLess).
+  using Entries = std::map<std::string, InodePtr, PathLess>;
   struct Dir {
     Entries current;
     Entries durable;
@@ -100,10 +126,10 @@ struct MemEnv::State {
   }
 
   mutable absl::Mutex mu;
-  std::map<std::string, Dir, std::less<>> dirs ABSL_GUARDED_BY(mu);
+  std::map<std::string, Dir, PathLess> dirs ABSL_GUARDED_BY(mu);
   // Open Files by normalised path. A count that drops to 0 stays: the same
   // paths are opened again and again.
-  std::map<std::string, int, std::less<>> open_counts ABSL_GUARDED_BY(mu);
+  std::map<std::string, int, PathLess> open_counts ABSL_GUARDED_BY(mu);
   std::set<std::string, std::less<>> locks ABSL_GUARDED_BY(mu);
   uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
   uint64_t mutations ABSL_GUARDED_BY(mu) = 0;
@@ -133,7 +159,13 @@ struct MemEnv::State {
   static bool IsNormal(absl::string_view path) {
     if (path.size() > 2 && path[0] == '.' && path[1] == '/') return false;
     if (path.size() > 1 && path.back() == '/') return false;
-    return path.find("//") == absl::string_view::npos;
+    // Each '/' and the byte after it, not a search for "//", which calls
+    // memcmp (see PathLess).
+    for (size_t i = path.find('/'); i != absl::string_view::npos;
+         i = path.find('/', i + 1)) {
+      if (i + 1 < path.size() && path[i + 1] == '/') return false;
+    }
+    return true;
   }
   // `path` with repeated '/' collapsed, a trailing '/' and leading "./"
   // dropped: a view of `path` itself when that changes nothing (the usual

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -361,6 +362,40 @@ TEST(MemEnvTest, SetContentsListFilesAndDurability) {
   EXPECT_EQ(env.ListFiles(), (std::vector<std::string>{"/a", "/b", "/z/y"}));
   EXPECT_EQ(*env.Contents("/b"), "22");
   EXPECT_EQ(*env.Contents("/z/y"), "1");
+}
+
+// Paths are compared eight bytes at a time, then byte by byte: names that
+// share prefixes of every length up to and past a word, and differ in any
+// byte (also above 0x7f), are each found under their own name only.
+TEST(MemEnvTest, NamesSharingLongPrefixesAreToldApart) {
+  MemEnv env;
+  std::vector<std::string> names;
+  for (size_t prefix = 0; prefix <= 18; ++prefix) {
+    for (const char last : {'\x01', 'a', 'b', '\x7f', '\x80', '\xff'}) {
+      names.push_back(
+          absl::StrCat("/d/n", std::string(prefix, 'p'), std::string(1, last)));
+    }
+    names.push_back(absl::StrCat("/d/n", std::string(prefix, 'p')));
+  }
+  // Every other name exists, holding its own index.
+  for (size_t i = 0; i < names.size(); i += 2) {
+    env.SetContents(names[i], std::to_string(i));
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    absl::StatusOr<bool> exists = env.FileExists(names[i]);
+    ASSERT_TRUE(exists.ok());
+    EXPECT_EQ(*exists, i % 2 == 0) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ(*env.Contents(names[i]), std::to_string(i));
+    }
+  }
+  std::vector<std::string> expected;
+  for (size_t i = 0; i < names.size(); i += 2) expected.push_back(names[i]);
+  std::sort(expected.begin(), expected.end(),
+            [](const std::string& a, const std::string& b) {
+              return absl::string_view(a) < absl::string_view(b);
+            });
+  EXPECT_EQ(env.ListFiles(), expected);
 }
 
 TEST(MemEnvTest, SetContentsIsSeenByOpenFiles) {

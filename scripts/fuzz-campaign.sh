@@ -1,10 +1,14 @@
 #!/bin/bash
 # A libFuzzer campaign over the targets of //fuzz.
 #
-#   scripts/fuzz-campaign.sh [-t SECONDS] [-j JOBS] [-c] [-m] [targets...]
+#   scripts/fuzz-campaign.sh [-t SECONDS] [-j JOBS] [-p CPUS] [-c] [-m] [targets...]
 #
 #   -t SECONDS   fuzzing time per target (default 600; 0: no fuzzing, only the merge)
 #   -j JOBS      parallel fuzzing jobs per target (-jobs/-workers; default 1)
+#   -p CPUS      pin the fuzzing to these CPUs (a taskset list, e.g. 1), one per job:
+#                a store fuzzer's background threads then share its core instead of
+#                waking another (scripts/fuzz-lib.sh); campaigns side by side each
+#                take their own (default: not pinned)
 #   -c           also build with clang source-based coverage and print an llvm-cov
 #                report of the merged corpus (library code only)
 #   -m           re-minimise fuzz/corpus/<target>/ as a whole: keep the named inputs
@@ -33,13 +37,15 @@ seconds=600
 jobs=1
 coverage=0
 reminimise=0
-while getopts "t:j:cmh" opt; do
+cpus=""
+while getopts "t:j:p:cmh" opt; do
   case "$opt" in
     t) seconds="$OPTARG" ;;
     j) jobs="$OPTARG" ;;
+    p) cpus="$OPTARG" ;;
     c) coverage=1 ;;
     m) reminimise=1 ;;
-    *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -50,6 +56,8 @@ targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && mapfile -t targets < <(all_targets)
 
 read -r -a startup <<< "${BAZEL_STARTUP_OPTS:-}"
+# shellcheck source=scripts/fuzz-lib.sh
+source "$root/scripts/fuzz-lib.sh"
 bazel_cmd() { ./bazelw "${startup[@]}" "$@"; }
 
 echo "== building //fuzz:all with --config=fuzz" >&2
@@ -80,12 +88,13 @@ for t in "${targets[@]}"; do
   cp -n "fuzz/corpus/$t"/* "$dir/corpus/" 2>/dev/null
   mapfile -t flags < <(target_flags "$t")
   before=$(find "$dir/artifacts" -type f | wc -l)
+  touch "$dir/logs/started"
   rc=0
   if [[ $seconds -gt 0 ]]; then
     echo "== $t: fuzzing ${seconds}s with $jobs job(s) (${flags[*]})" >&2
     (
       cd "$dir/logs" || exit 2
-      "$bin/$t" "${flags[@]}" -jobs="$jobs" -workers="$jobs" -max_total_time="$seconds" \
+      pinned "$cpus" "$bin/$t" "${flags[@]}" -jobs="$jobs" -workers="$jobs" -max_total_time="$seconds" \
         -timeout=30 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
         "$dir/corpus" > "$dir/logs/main.log" 2>&1
     )
@@ -98,6 +107,8 @@ for t in "${targets[@]}"; do
     echo "!! $t: exit $rc, $crashes new artifact(s) in $dir/artifacts (logs: $dir/logs)" >&2
     grep -h -A3 -E "fuzz property violated|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error" \
       "$dir/logs"/*.log 2>/dev/null | head -20 >&2
+    mapfile -t found < <(find "$dir/artifacts" -type f -newer "$dir/logs/started")
+    replay_with_full_stacks "$bin/$t" "$dir/logs/report.txt" "${found[@]}" >&2
   fi
   n_before=$(find "fuzz/corpus/$t" -type f | wc -l)
   if [[ $reminimise -eq 1 ]]; then

@@ -5,9 +5,12 @@
 #
 #   scripts/fuzz-ci.sh [-t SECONDS] [targets...]     (default 30 s, all targets)
 #
+# Each target runs pinned to one CPU (the last this script may use), so that its
+# background threads share that core rather than wake another (scripts/fuzz-lib.sh).
 # Environment: BAZEL_STARTUP_OPTS (e.g. --output_base=...), KVINDEX_FUZZ_TOLERATE
 # (known bugs to step over, see fuzz/fuzz_util.h). Crashing inputs are kept under
-# ${FUZZ_CI_DIR:-/tmp/kvindex-fuzz-ci}/<target>/ for reproduction:
+# ${FUZZ_CI_DIR:-/tmp/kvindex-fuzz-ci}/<target>/ for reproduction, and replayed once
+# with full allocation stacks (report.txt beside them):
 #   bazel-bin/fuzz/<target> <crash file>
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +20,7 @@ seconds=30
 while getopts "t:h" opt; do
   case "$opt" in
     t) seconds="$OPTARG" ;;
-    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -28,6 +31,9 @@ targets=("$@")
   mapfile -t targets < <(sed -n 's/^ *name = "\([a-z0-9_]*_fuzzer\)",$/\1/p' fuzz/BUILD.bazel)
 
 read -r -a startup <<< "${BAZEL_STARTUP_OPTS:-}"
+# shellcheck source=scripts/fuzz-lib.sh
+source "$root/scripts/fuzz-lib.sh"
+cpu="$(last_allowed_cpu)"
 ./bazelw "${startup[@]}" build --config=fuzz //fuzz:all || { echo "build failed" >&2; exit 2; }
 bin="$(./bazelw "${startup[@]}" info --config=fuzz bazel-bin 2>/dev/null)/fuzz"
 
@@ -43,7 +49,7 @@ for t in "${targets[@]}"; do
   [[ -f "fuzz/$t.dict" ]] && flags+=("-dict=$root/fuzz/$t.dict")
   [[ -f "fuzz/$t.options" ]] && mapfile -t -O "${#flags[@]}" flags < <(grep -v '^\s*\(#\|$\)' "fuzz/$t.options")
   echo "== $t (${seconds}s)"
-  "$bin/$t" "${flags[@]}" -max_total_time="$seconds" -timeout=30 -print_final_stats=1 \
+  pinned "$cpu" "$bin/$t" "${flags[@]}" -max_total_time="$seconds" -timeout=30 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/" "$dir/corpus" > "$dir/log.txt" 2>&1
   rc=$?
   sed -n 's/^#[0-9]*\s*DONE\s*\(cov: [0-9]* ft: [0-9]*\).*/   \1/p' "$dir/log.txt" | tail -1
@@ -53,6 +59,7 @@ for t in "${targets[@]}"; do
     echo "!! $t failed (exit $rc); log: $dir/log.txt; inputs: $dir/artifacts/"
     grep -A4 -E "fuzz property violated|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error" \
       "$dir/log.txt" | head -20
+    replay_with_full_stacks "$bin/$t" "$dir/report.txt" "$dir/artifacts"/*
   fi
 done
 
