@@ -34,7 +34,9 @@ TEST(SleepingTest, TellsASleepingThreadFromARunningOne) {
 TEST(SleepingTest, AwaitsEveryThreadOfAGroupAsleep) {
   constexpr int kThreads = 3;
   std::atomic<int> tids[kThreads] = {};
-  absl::Notification wake;
+  // One notification each: threads waiting on one absl::Mutex wake each other
+  // for a moment as they arrive, so a sleeper could be seen running again.
+  absl::Notification wake[kThreads];
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
@@ -42,7 +44,7 @@ TEST(SleepingTest, AwaitsEveryThreadOfAGroupAsleep) {
       for (volatile int spin = 0; spin < 1000000; spin = spin + 1) {
       }
       tids[i] = CurrentThreadId();
-      wake.WaitForNotification();
+      wake[i].WaitForNotification();
     });
   }
   AwaitThreadsSleep(tids, kThreads);
@@ -50,7 +52,7 @@ TEST(SleepingTest, AwaitsEveryThreadOfAGroupAsleep) {
     EXPECT_NE(tids[i].load(), 0);
     EXPECT_TRUE(ThreadSleeps(tids[i].load()));
   }
-  wake.Notify();
+  for (absl::Notification& n : wake) n.Notify();
   for (std::thread& t : threads) t.join();
 }
 
