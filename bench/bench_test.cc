@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -450,6 +451,66 @@ TEST(IndexBench, FilterAddsReplaceRandomAsDependency) {
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"replace_random", "find_random_ro"}));
+}
+
+// The (workload, store) of each run line in an index_bench log, in the order
+// the runs happened.
+std::vector<std::pair<std::string, std::string>> RunsInOrder(
+    const std::string& log) {
+  std::vector<std::pair<std::string, std::string>> runs;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string workload, store, seconds;
+    // A run line: two spaces, the workload, the store, then its seconds
+    // ("0.12 s") or FAILED.
+    if (line.rfind("  ", 0) != 0 || !(words >> workload >> store >> seconds)) {
+      continue;
+    }
+    const bool is_workload =
+        workload.rfind("fsync_baseline", 0) == 0 ||
+        std::find(AllWorkloads().begin(), AllWorkloads().end(), workload) !=
+            AllWorkloads().end();
+    if (is_workload) runs.emplace_back(workload, store);
+  }
+  return runs;
+}
+
+TEST(IndexBench, RoundsRunEveryStoreOfAWorkloadInTurn) {
+  const std::string json = TmpDir() + "/rounds.json";
+  const std::string log = TmpDir() + "/rounds.log";
+  std::vector<std::string> args = TinyArgs("kvindex,kvindex_tiered", json);
+  args.push_back("--threads=1");
+  args.push_back("--filter=find_random_ro|replace_random_fsync");
+  args.push_back("--repeat=2");
+  ASSERT_EQ(RunBench(args, log), 0) << ReadFile(log);
+  using Run = std::pair<std::string, std::string>;
+  const std::vector<Run> expected = {
+      // replace_random, which find_random_ro reads, then find_random_ro:
+      // round by round, each store once per round.
+      {"replace_random", "kvindex"},
+      {"replace_random", "kvindex_tiered"},
+      {"replace_random", "kvindex"},
+      {"replace_random", "kvindex_tiered"},
+      {"find_random_ro", "kvindex"},
+      {"find_random_ro", "kvindex_tiered"},
+      {"find_random_ro", "kvindex"},
+      {"find_random_ro", "kvindex_tiered"},
+      // The durable row's rounds take its baseline along.
+      {"replace_random_fsync", "kvindex"},
+      {"replace_random_fsync", "kvindex_tiered"},
+      {"fsync_baseline", "posix_file"},
+      {"replace_random_fsync", "kvindex"},
+      {"replace_random_fsync", "kvindex_tiered"},
+      {"fsync_baseline", "posix_file"},
+  };
+  EXPECT_EQ(RunsInOrder(ReadFile(log)), expected) << ReadFile(log);
+  // Every cell kept both rounds' rates, in round order.
+  Json report = LoadJson(json);
+  for (const Json& r : report.at("results")) {
+    EXPECT_EQ(r.at("runs_ops_per_s").size(), 2u) << r.at("name");
+  }
 }
 
 TEST(IndexBench, HelpListsTheFlags) {

@@ -474,35 +474,62 @@ absl::Status WriteJsonReport(const std::string& path,
   return absl::OkStatus();
 }
 
-// Runs the fsync baseline's `row`, `repeat` times, into `report`. Returns
-// whether every run succeeded.
-bool RunBaselineRow(const Row& row, uint64_t repeat,
-                    const std::string& data_dir, const Pools& pools,
-                    const Plan& plan, const StoreConfig& config,
-                    Report& report) {
-  const NamedStore baseline{kBaselineStore, nullptr};
-  Cell& cell = report.Add(row.name, kBaselineStore);
-  bool all_ok = true;
-  for (uint64_t rep = 0; rep < repeat; ++rep) {
-    ChildSpec spec;
-    spec.store = &baseline;
-    spec.dir = absl::StrCat(data_dir, "/", kBaselineStore);
-    spec.threads = row.threads;
-    RunResult r = Fork(spec, pools, plan, config);
-    AddDerived(r, plan);
-    if (r.ok) {
-      std::fprintf(stderr, "  %-24s %-14s %8.2f s %10s ops/s\n",
-                   row.name.c_str(), kBaselineStore, r.get("seconds"),
-                   HumanRate(r.get("ops_per_s")).c_str());
+// The rows that run round by round together: a durable row and the baseline
+// of its thread count right after it (so that both meet the disk in the same
+// state, round after round); any other row alone.
+std::vector<std::vector<Row>> RoundGroups(const std::vector<Row>& chosen) {
+  std::vector<std::vector<Row>> groups;
+  for (const Row& row : chosen) {
+    const bool baseline_of_previous =
+        row.workload == nullptr && !groups.empty() &&
+        groups.back().size() == 1 && groups.back()[0].workload != nullptr &&
+        groups.back()[0].workload->kind == Kind::kReplaceFsync &&
+        groups.back()[0].threads == row.threads;
+    if (baseline_of_previous) {
+      groups.back().push_back(row);
     } else {
-      all_ok = false;
-      std::fprintf(stderr, "  %-24s FAILED: %s\n", row.name.c_str(),
-                   r.error.c_str());
+      groups.push_back({row});
     }
-    cell.runs.push_back(std::move(r));
   }
-  PickMedian(cell);
-  return all_ok;
+  return groups;
+}
+
+// One cell of a round group: what each of its rounds runs.
+struct Slot {
+  const Row* row = nullptr;
+  const NamedStore* store = nullptr;
+  Cell* cell = nullptr;
+  std::string dir;
+  bool is_replace_random = false;
+};
+
+// Runs `slot` once, as round `round` of `rounds`, into its cell. Returns
+// whether the run succeeded.
+bool RunSlot(const Slot& slot, uint64_t round, uint64_t rounds, bool settle,
+             const Pools& pools, const Plan& plan, const StoreConfig& config) {
+  ChildSpec spec;
+  spec.workload = slot.row->workload;
+  spec.store = slot.store;
+  spec.dir = slot.dir;
+  spec.threads = slot.row->threads;
+  // The last round of replace_random settles the store the later workloads
+  // read.
+  spec.settle = settle && slot.is_replace_random && round + 1 == rounds;
+  RunResult r = Fork(spec, pools, plan, config);
+  AddDerived(r, plan);
+  const bool ok = r.ok;
+  if (!ok) {
+    std::fprintf(stderr, "  %-24s %-14s FAILED: %s\n", slot.row->name.c_str(),
+                 slot.store->name.c_str(), r.error.c_str());
+  } else if (slot.row->workload == nullptr) {
+    std::fprintf(stderr, "  %-24s %-14s %8.2f s %10s ops/s\n",
+                 slot.row->name.c_str(), kBaselineStore, r.get("seconds"),
+                 HumanRate(r.get("ops_per_s")).c_str());
+  } else {
+    PrintRunLine(slot.row->name, slot.store->name, r);
+  }
+  slot.cell->runs.push_back(std::move(r));
+  return ok;
 }
 
 }  // namespace
@@ -628,53 +655,61 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
   std::vector<std::string> workload_names;
   bool all_ok = true;
 
-  for (const Row& row : chosen) {
-    workload_names.push_back(row.name);
-    if (row.workload == nullptr) {
-      if (!RunBaselineRow(row, flags.repeat, data_dir, pools, plan, config,
-                          report)) {
-        all_ok = false;
-      }
-      continue;
-    }
-    const Workload* w = row.workload;
-    const bool is_replace_random = row.name == kReplaceRandom;
-    for (const NamedStore* store : selected) {
-      Cell& cell = report.Add(row.name, store->name);
-      cell.dependency = is_replace_random && replace_random_is_dependency;
-      if (w->kind == Kind::kReplaceFsync &&
-          !store->factory(config)->Durable()) {
-        cell.skipped = "not durable: no fsync to measure";
+  // Every cell of a round group runs once per round, so that a drift of the
+  // machine's speed between rounds hits every cell of the group alike.
+  const NamedStore baseline{kBaselineStore, nullptr};
+  for (const Row& row : chosen) workload_names.push_back(row.name);
+  for (const std::vector<Row>& group : RoundGroups(chosen)) {
+    std::vector<Slot> slots;
+    for (const Row& row : group) {
+      if (row.workload == nullptr) {
+        Slot slot;
+        slot.row = &row;
+        slot.store = &baseline;
+        slot.cell = &report.Add(row.name, kBaselineStore);
+        slot.dir = absl::StrCat(data_dir, "/", kBaselineStore);
+        slots.push_back(std::move(slot));
         continue;
       }
-      std::string dir =
-          absl::StrCat(data_dir, "/", store->name, "/",
-                       w->on_replace_random ? kReplaceRandom : row.name);
-      for (uint64_t rep = 0; rep < flags.repeat; ++rep) {
-        ChildSpec spec;
-        spec.workload = w;
-        spec.store = store;
-        spec.dir = dir;
-        spec.threads = row.threads;
-        spec.settle = flags.settle && is_replace_random &&
-                      need_replace_random && rep + 1 == flags.repeat;
-        RunResult r = Fork(spec, pools, plan, config);
-        AddDerived(r, plan);
-        if (r.ok) {
-          PrintRunLine(row.name, store->name, r);
-        } else {
-          all_ok = false;
-          std::fprintf(stderr, "  %-24s %-14s FAILED: %s\n", row.name.c_str(),
-                       store->name.c_str(), r.error.c_str());
+      const Workload* w = row.workload;
+      const bool is_replace_random = row.name == kReplaceRandom;
+      for (const NamedStore* store : selected) {
+        Cell& cell = report.Add(row.name, store->name);
+        cell.dependency = is_replace_random && replace_random_is_dependency;
+        if (w->kind == Kind::kReplaceFsync &&
+            !store->factory(config)->Durable()) {
+          cell.skipped = "not durable: no fsync to measure";
+          continue;
         }
-        cell.runs.push_back(std::move(r));
+        Slot slot;
+        slot.row = &row;
+        slot.store = store;
+        slot.cell = &cell;
+        slot.dir =
+            absl::StrCat(data_dir, "/", store->name, "/",
+                         w->on_replace_random ? kReplaceRandom : row.name);
+        slot.is_replace_random = is_replace_random;
+        slots.push_back(std::move(slot));
       }
-      PickMedian(cell);
+    }
+    for (uint64_t round = 0; round < flags.repeat; ++round) {
+      for (const Slot& slot : slots) {
+        if (!RunSlot(slot, round, flags.repeat,
+                     flags.settle && need_replace_random, pools, plan,
+                     config)) {
+          all_ok = false;
+        }
+      }
+    }
+    for (const Slot& slot : slots) {
+      PickMedian(*slot.cell);
       // Fresh stores that nothing else reads: free the space now when the
       // directory is ours.
-      if (temporary && !w->on_replace_random && !is_replace_random) {
+      const Workload* w = slot.row->workload;
+      if (temporary && w != nullptr && !w->on_replace_random &&
+          !slot.is_replace_random) {
         std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
+        std::filesystem::remove_all(slot.dir, ec);
       }
     }
   }

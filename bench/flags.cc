@@ -38,7 +38,10 @@ ABSL_FLAG(std::string, filter, "",
           "expression\nfrom its start, and those whose store they read "
           "(default: all)");
 ABSL_FLAG(uint64_t, repeat, 1,
-          "runs per (store, workload); the median is reported");
+          "rounds: runs per (store, workload), each round running every "
+          "store of a\nworkload once (a durable workload and its baseline "
+          "together); the run with\nthe median ops/s is reported, ratios are "
+          "the median of each round's");
 ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file");
 ABSL_FLAG(std::string, data_dir, "",
           "where stores live (default: a fresh temporary directory, removed "

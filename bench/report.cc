@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,16 +26,13 @@ std::string CellText(const Cell* c) {
   return HumanRate(c->median->get("ops_per_s"));
 }
 
-// The ops/s of `c` divided by those of `reference` as text ("1.25x"), "-"
-// when either has no median run or the reference no rate.
+// RoundRatio of `c` to `reference` as text ("1.25x"), "-" when either is
+// missing or they have no round in common.
 std::string RatioText(const Cell* c, const Cell* reference) {
-  if (c == nullptr || c->median == nullptr || reference == nullptr ||
-      reference->median == nullptr) {
-    return "-";
-  }
-  const double reference_rate = reference->median->get("ops_per_s");
-  if (reference_rate <= 0) return "-";
-  return absl::StrFormat("%.2fx", c->median->get("ops_per_s") / reference_rate);
+  if (c == nullptr || reference == nullptr) return "-";
+  const std::optional<double> ratio = RoundRatio(*c, *reference);
+  if (!ratio.has_value()) return "-";
+  return absl::StrFormat("%.2fx", *ratio);
 }
 
 // This library, in either layout ("kvindex", "kvindex_tiered").
@@ -108,6 +106,20 @@ void PickMedian(Cell& cell) {
   cell.median = ok[(ok.size() - 1) / 2];
 }
 
+std::optional<double> RoundRatio(const Cell& c, const Cell& reference) {
+  std::vector<double> ratios;
+  const size_t rounds = std::min(c.runs.size(), reference.runs.size());
+  for (size_t i = 0; i < rounds; ++i) {
+    const RunResult& run = c.runs[i];
+    const RunResult& ref = reference.runs[i];
+    if (!run.ok || !ref.ok || ref.get("ops_per_s") <= 0) continue;
+    ratios.push_back(run.get("ops_per_s") / ref.get("ops_per_s"));
+  }
+  if (ratios.empty()) return std::nullopt;
+  std::sort(ratios.begin(), ratios.end());
+  return ratios[(ratios.size() - 1) / 2];
+}
+
 std::string HumanRate(double v) {
   if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
   if (v >= 1e3) return absl::StrFormat("%.1fk", v / 1e3);
@@ -143,8 +155,9 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
       std::find(stores_.begin(), stores_.end(), "kvindex") != stores_.end();
   std::printf(
       "\nindex_bench: %llu entries, key %zu B, value %zu B, log_size %llu, "
-      "kvindex layout %s, seed %llu, median of %llu run(s); %.0f s in total; "
-      "load average %s at start, %s at end\n",
+      "kvindex layout %s, seed %llu, median of %llu round(s) (ratios: the "
+      "median of each round's); %.0f s in total; load average %s at start, "
+      "%s at end\n",
       static_cast<unsigned long long>(plan_.entries), plan_.key_size,
       plan_.value_size, static_cast<unsigned long long>(plan_.log_size),
       layout_.c_str(), static_cast<unsigned long long>(seed_),
@@ -170,8 +183,6 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
   for (const auto& w : workloads) {
     std::string line = absl::StrFormat("%-24s", w);
     const Cell* kv = Find(w, "kvindex");
-    double kv_rate =
-        kv != nullptr && kv->median ? kv->median->get("ops_per_s") : 0;
     for (const auto& s : stores_) {
       absl::StrAppendFormat(&line, " %*s", column_, CellText(Find(w, s)));
     }
@@ -179,13 +190,8 @@ void Report::PrintTables(const std::vector<std::string>& workloads,
       line += " |";
       for (const auto& s : stores_) {
         if (s == "kvindex") continue;
-        const Cell* c = Find(w, s);
-        std::string ratio = "-";
-        if (c != nullptr && c->median != nullptr && kv_rate > 0) {
-          ratio =
-              absl::StrFormat("%.2fx", c->median->get("ops_per_s") / kv_rate);
-        }
-        absl::StrAppendFormat(&line, " %*s", column_ + 3, ratio);
+        absl::StrAppendFormat(&line, " %*s", column_ + 3,
+                              RatioText(Find(w, s), kv));
       }
     }
     std::printf("%s\n", line.c_str());

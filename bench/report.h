@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,13 +30,16 @@ struct RunResult {
   bool has(const std::string& name) const { return metrics.count(name) > 0; }
 };
 
-// One (workload, store) pair: its repetitions and the median one.
+// One (workload, store) pair: its repetitions and the median one. Runs are
+// in round order: runs[i] ran in round i, next to runs[i] of every other cell
+// of its row (and, for a durable row, of its baseline), so that cells can be
+// compared round by round (RoundRatio).
 struct Cell {
   std::string workload;
   std::string store;
   bool dependency = false;
   std::string skipped;          // non-empty: not run, and why
-  std::vector<RunResult> runs;  // one per repetition
+  std::vector<RunResult> runs;  // one per round, failed ones included
   const RunResult* median = nullptr;
   std::vector<double> ops_per_s;  // of the successful runs
 };
@@ -43,6 +47,15 @@ struct Cell {
 // Sets cell.median to the successful run with the median ops/s (the lower
 // middle one for an even count) and cell.ops_per_s to every successful run's.
 void PickMedian(Cell& cell);
+
+// How `c` compares with `reference`: the median, over the rounds in which
+// both succeeded, of c's ops/s divided by reference's in the same round (the
+// lower middle one for an even count). Runs of one round meet the machine in
+// about the same state, so this ratio scatters less than the ratio of the two
+// cells' medians when the machine's speed drifts between rounds (a disk's
+// fsync rate does so by a factor of two within minutes in a virtual machine).
+// nullopt when no round has both, or the reference's rate is not positive.
+std::optional<double> RoundRatio(const Cell& c, const Cell& reference);
 
 // 1234567 -> "1.23M", 12345 -> "12.3k".
 std::string HumanRate(double v);
