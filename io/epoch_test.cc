@@ -92,6 +92,38 @@ TEST(EpochTest, TurnsTakenThroughTheEpochLoseNoWakeUp) {
 }
 
 #ifdef __linux__
+// Advances with nobody waiting cost no system call; one with a sleeper wakes
+// it with one.
+TEST(EpochTest, AnAdvanceWithNobodyWaitingMakesNoSystemCall) {
+  Epoch epoch;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(epoch.Advance(), 0);
+    EXPECT_EQ(epoch.AdvanceWakingOne(), 0);
+  }
+  EXPECT_EQ(epoch.wake_calls(), 0u);
+  EXPECT_EQ(epoch.Current(), 20u);
+  // A wait that returns at once leaves no waiter behind.
+  epoch.WaitPast(epoch.Current() - 1);
+  EXPECT_EQ(epoch.Advance(), 0);
+  EXPECT_EQ(epoch.wake_calls(), 0u);
+
+  std::atomic<int> tid{0};
+  const uint32_t seen = epoch.Current();
+  std::thread sleeper([&] {
+    tid = test::CurrentThreadId();
+    epoch.WaitPast(seen);
+  });
+  test::AwaitThreadsSleep(&tid, 1);
+  EXPECT_EQ(epoch.Advance(), 1);
+  sleeper.join();
+  EXPECT_EQ(epoch.wake_calls(), 1u);
+  // Gone again: no call.
+  EXPECT_EQ(epoch.Advance(), 0);
+  EXPECT_EQ(epoch.wake_calls(), 1u);
+}
+#endif
+
+#ifdef __linux__
 // A hand-off: of three sleepers, AdvanceWakingOne wakes exactly one; the
 // others sleep on, though the counter moved past what they saw, until Advance.
 TEST(EpochTest, AdvanceWakingOneWakesOneSleeperAndLeavesTheRestAsleep) {
