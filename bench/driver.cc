@@ -500,7 +500,6 @@ struct Slot {
   const NamedStore* store = nullptr;
   Cell* cell = nullptr;
   std::string dir;
-  bool is_replace_random = false;
 };
 
 // Runs `slot` once, as round `round` of `rounds`, into its cell. Returns
@@ -514,7 +513,8 @@ bool RunSlot(const Slot& slot, uint64_t round, uint64_t rounds, bool settle,
   spec.threads = slot.row->threads;
   // The last round of replace_random settles the store the later workloads
   // read.
-  spec.settle = settle && slot.is_replace_random && round + 1 == rounds;
+  spec.settle =
+      settle && slot.row->name == kReplaceRandom && round + 1 == rounds;
   RunResult r = Fork(spec, pools, plan, config);
   AddDerived(r, plan);
   const bool ok = r.ok;
@@ -688,7 +688,6 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
         slot.dir =
             absl::StrCat(data_dir, "/", store->name, "/",
                          w->on_replace_random ? kReplaceRandom : row.name);
-        slot.is_replace_random = is_replace_random;
         slots.push_back(std::move(slot));
       }
     }
@@ -707,7 +706,7 @@ int BenchMain(int argc, char** argv, const std::vector<NamedStore>& stores) {
       // directory is ours.
       const Workload* w = slot.row->workload;
       if (temporary && w != nullptr && !w->on_replace_random &&
-          !slot.is_replace_random) {
+          slot.row->name != kReplaceRandom) {
         std::error_code ec;
         std::filesystem::remove_all(slot.dir, ec);
       }
