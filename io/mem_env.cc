@@ -112,6 +112,16 @@ struct MemEnv::State {
       }
       ops.push_back(std::move(op));
     }
+    // Makes `op`'s changes durable (a SyncDir or a crash replaying `ops`).
+    void Persist(const DirOp& op) {
+      for (const auto& change : op.changes) {
+        if (change.second == nullptr) {
+          durable.erase(change.first);
+        } else {
+          durable[change.first] = change.second;
+        }
+      }
+    }
   };
   struct ErrorRule {
     uint32_t mask;
@@ -416,14 +426,7 @@ struct MemEnv::State {
       for (size_t i = 0; i < dir.ops.size(); ++i) {
         const bool kept =
             options.dir_ops_in_any_order ? Draw(&rng, 1) == 1 : i < j;
-        if (!kept) continue;
-        for (const auto& change : dir.ops[i].changes) {
-          if (change.second == nullptr) {
-            dir.durable.erase(change.first);
-          } else {
-            dir.durable[change.first] = change.second;
-          }
-        }
+        if (kept) dir.Persist(dir.ops[i]);
       }
       dir.ops.clear();
       dir.current = dir.durable;
@@ -795,8 +798,11 @@ absl::Status MemEnv::SyncDir(const std::string& path) {
     return absl::NotFoundError(
         absl::StrCat(path, ": sync directory: no such directory"));
   }
-  it->second.durable = it->second.current;
-  it->second.ops.clear();
+  // The durable entries with every operation since replayed are the current
+  // ones (State::Dir): replaying costs the operations, not the directory.
+  State::Dir& dir = it->second;
+  for (const State::DirOp& op : dir.ops) dir.Persist(op);
+  dir.ops.clear();
   state_->Mutated();
   return absl::OkStatus();
 }
@@ -949,6 +955,15 @@ void MemEnv::SetContents(const std::string& path, std::string bytes) {
   const std::string name(State::BaseName(key));
   std::shared_ptr<Inode>& inode = dir.current[name];
   if (inode == nullptr) inode = std::make_shared<Inode>();
+  // The entry is durable at once: no operation still pending may change it
+  // (a crash or SyncDir replays them over the durable entries).
+  for (State::DirOp& op : dir.ops) {
+    op.changes.erase(std::remove_if(op.changes.begin(), op.changes.end(),
+                                    [&](const auto& change) {
+                                      return change.first == name;
+                                    }),
+                     op.changes.end());
+  }
   // In place, so that open Files see the new bytes, as with a disk edited under
   // them.
   inode->data = std::move(bytes);

@@ -166,7 +166,8 @@ class MemEnv : public Env {
 
   // Current (not necessarily durable) contents; kNotFound if missing.
   absl::StatusOr<std::string> Contents(const std::string& path) const;
-  // Replaces a file's contents (created if missing), durable at once.
+  // Replaces a file's contents (created if missing), durable at once: a
+  // crash keeps it whatever directory operations on its name are pending.
   void SetContents(const std::string& path, std::string bytes);
   // Paths of every existing file, sorted.
   std::vector<std::string> ListFiles() const;

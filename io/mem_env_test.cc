@@ -783,6 +783,53 @@ TEST(MemEnvCrashTest, CreatedFileWithSyncDirStays) {
   }
 }
 
+// SyncDir makes durable exactly the entries the directory has then, whatever
+// mix of creations, renames and removals led there; later operations stay
+// undone by the harshest crash.
+TEST(MemEnvCrashTest, SyncDirPersistsTheCurrentEntriesOnly) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirs("/d").ok());
+  WriteDurable(&env, "/d/kept", "k");
+  WriteDurable(&env, "/d/removed", "r");
+  WriteDurable(&env, "/d/replaced", "old");
+  Open(&env, "/d/tmp");
+  ASSERT_TRUE(env.RenameFile("/d/tmp", "/d/new").ok());
+  ASSERT_TRUE(env.RemoveFile("/d/removed").ok());
+  auto f = Open(&env, "/d/next");
+  ASSERT_TRUE(f->PWrite(0, "n").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(env.RenameFile("/d/next", "/d/replaced").ok());
+  ASSERT_TRUE(env.SyncDir("/d").ok());
+  // After the SyncDir: undone by the crash below.
+  Open(&env, "/d/late");
+  ASSERT_TRUE(env.RemoveFile("/d/kept").ok());
+  env.Restart({.seed = 0, .keep_unsynced_prefix = false});
+  EXPECT_EQ(env.ListFiles(),
+            (std::vector<std::string>{"/d/kept", "/d/new", "/d/replaced"}));
+  EXPECT_EQ(ContentsOrMissing(env, "/d/kept"), "k");
+  EXPECT_EQ(ContentsOrMissing(env, "/d/replaced"), "n");
+}
+
+// SetContents is durable at once, even over a name with directory operations
+// still pending: no crash undoes it, whatever those operations were.
+TEST(MemEnvCrashTest, SetContentsOverPendingOperationsIsDurable) {
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    MemEnv env;
+    ASSERT_TRUE(env.CreateDirs("/d").ok());
+    WriteDurable(&env, "/d/a", "a");
+    ASSERT_TRUE(env.RemoveFile("/d/a").ok());  // pending
+    Open(&env, "/d/b");                        // pending
+    ASSERT_TRUE(env.RenameFile("/d/b", "/d/c").ok());
+    env.SetContents("/d/a", "set");
+    env.SetContents("/d/c", "set too");
+    env.Restart({.seed = seed,
+                 .keep_unsynced_prefix = seed % 2 == 0,
+                 .dir_ops_in_any_order = seed % 3 == 0});
+    EXPECT_EQ(ContentsOrMissing(env, "/d/a"), "set") << seed;
+    EXPECT_EQ(ContentsOrMissing(env, "/d/c"), "set too") << seed;
+  }
+}
+
 TEST(MemEnvCrashTest, SyncDirOfAnotherDirectoryDoesNotHelp) {
   MemEnv env;
   ASSERT_TRUE(env.CreateDirs("/a").ok());
