@@ -253,6 +253,10 @@ class Instance {
   absl::Status MergeBody(MergeJob& job);
   absl::Status WriteAndCommitMerge(MergeJob& job);
   absl::Status Commit(MergeJob& job, MergeResult merged);
+  // Writes log_async's buffer under mu_ and fsyncs it without: returns the
+  // offset the fsync made durable (0: log_async holds nothing), so that the
+  // commit's fsync under mu_ covers only what writers add meanwhile.
+  absl::StatusOr<uint64_t> SyncLogAsyncAhead() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- instance_sync.cc
   // Each step reads the files of the store and records in `update` what

@@ -339,6 +339,8 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   // Committed, the log not yet reset: what a reader syncing now, or the
   // next writer after a crash now, must make of the files.
   (void)Hook(HookPoint::kMergeCommitted);
+  KVINDEX_ASSIGN_OR_RETURN(const uint64_t log_async_synced,
+                           SyncLogAsyncAhead());
   {
     WriterLock lock(&mu_);
     if (runs != nullptr) {
@@ -360,8 +362,10 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     // the next open takes the rest from log_async's file (RecoverLogAsync),
     // which must therefore hold every value the copy writes, durably, before
     // the reset: else the keys copied show newer values than the keys taken
-    // from the file, a state no prefix of the writes ever had.
-    if (log_async_->table().records() > 0) {
+    // from the file, a state no prefix of the writes ever had. What it held
+    // before this lock is durable already (SyncLogAsyncAhead).
+    if (log_async_->table().records() > 0 &&
+        log_async_->file().offset() != log_async_synced) {
       KVINDEX_RETURN_IF_ERROR(
           Failed(log_async_->Flush(FlushOptions{.with_fsync = true})));
     }
@@ -380,6 +384,21 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     (void)RemoveStaleRunFiles(env_.get(), StoreDir(root_), runs->manifest());
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Instance::SyncLogAsyncAhead() {
+  std::optional<IndexFile::Syncer> syncer;
+  uint64_t end = 0;
+  {
+    WriterLock lock(&mu_);
+    if (log_async_->table().records() == 0) return 0;
+    KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush()));
+    syncer = log_async_->file().syncer();
+    end = log_async_->file().offset();
+  }
+  const absl::Status st = syncer->Sync();
+  if (!st.ok()) return FailedUnderLock(st);
+  return end;
 }
 
 }  // namespace index_internal

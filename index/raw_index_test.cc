@@ -51,6 +51,32 @@ std::string Value(int i) {
   return v.substr(0, 4);
 }
 
+// A File that forwards every call to `base`: tests override what they watch.
+class ForwardingFile : public File {
+ public:
+  explicit ForwardingFile(std::unique_ptr<File> base)
+      : base_(std::move(base)) {}
+  const std::string& path() const override { return base_->path(); }
+  absl::Status PRead(uint64_t offset, size_t n, char* dst,
+                     size_t* bytes_read) const override {
+    return base_->PRead(offset, n, dst, bytes_read);
+  }
+  absl::Status PWrite(uint64_t offset, absl::string_view data) override {
+    return base_->PWrite(offset, data);
+  }
+  absl::Status Sync() override { return base_->Sync(); }
+  absl::Status Allocate(uint64_t end) override { return base_->Allocate(end); }
+  absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
+  absl::StatusOr<FileId> Id() const override { return base_->Id(); }
+  absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
+      uint64_t size) const override {
+    return base_->Map(size);
+  }
+
+ private:
+  std::unique_ptr<File> base_;
+};
+
 // Delays the release of chosen files' mappings (a data file or run keeps
 // only its mapping open): Arm() picks the files open now on one path; the
 // first of their mappings released after that notifies closing() and blocks
@@ -98,34 +124,19 @@ class SlowCloseEnv : public EnvWrapper {
     const int serial_;
   };
 
-  class SlowFile : public File {
+  class SlowFile : public ForwardingFile {
    public:
     SlowFile(std::unique_ptr<File> base, SlowCloseEnv* env, int serial)
-        : base_(std::move(base)), env_(env), serial_(serial) {}
-    const std::string& path() const override { return base_->path(); }
-    absl::Status PRead(uint64_t offset, size_t n, char* dst,
-                       size_t* bytes_read) const override {
-      return base_->PRead(offset, n, dst, bytes_read);
-    }
-    absl::Status PWrite(uint64_t offset, absl::string_view data) override {
-      return base_->PWrite(offset, data);
-    }
-    absl::Status Sync() override { return base_->Sync(); }
-    absl::Status Allocate(uint64_t end) override {
-      return base_->Allocate(end);
-    }
-    absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
-    absl::StatusOr<FileId> Id() const override { return base_->Id(); }
+        : ForwardingFile(std::move(base)), env_(env), serial_(serial) {}
     absl::StatusOr<std::shared_ptr<const MappedRegion>> Map(
         uint64_t size) const override {
-      auto region = base_->Map(size);
+      auto region = ForwardingFile::Map(size);
       if (!region.ok()) return region;
       return std::shared_ptr<const MappedRegion>(
           std::make_shared<SlowRegion>(*std::move(region), env_, serial_));
     }
 
    private:
-    std::unique_ptr<File> base_;
     SlowCloseEnv* const env_;
     const int serial_;
   };
@@ -852,6 +863,186 @@ TEST_F(RawIndexTest, ALogAsyncWhoseRemovalFailedBringsBackNoOlderValue) {
   EXPECT_EQ(Get(*index, Key(1)), Value(1));
   EXPECT_EQ(Get(*index, Key(2)), Value(3));
   EXPECT_EQ(Get(*index, Key(3)), Value(4));
+}
+
+// Holds the first fsync of the file at `path` after Arm(): notifies syncing()
+// and waits for Release(), 10 s at most, so that a bug fails the test instead
+// of hanging it.
+class HeldSyncEnv : public EnvWrapper {
+ public:
+  HeldSyncEnv(Env* base, std::string path)
+      : EnvWrapper(base), path_(std::move(path)) {}
+
+  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                 OpenMode mode) override {
+    auto file = target()->OpenFile(path, mode);
+    if (!file.ok() || path != path_) return file;
+    return std::unique_ptr<File>(new HeldFile(*std::move(file), this));
+  }
+  absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
+      const std::string& path, OpenMode mode) override {
+    auto file = target()->OpenFileIfExists(path, mode);
+    if (!file.ok() || *file == nullptr || path != path_) return file;
+    return std::unique_ptr<File>(new HeldFile(*std::move(file), this));
+  }
+
+  void Arm() { armed_ = true; }
+  absl::Notification& syncing() { return syncing_; }
+  void Release() { release_.Notify(); }
+  // Whether the held fsync was released before its time ran out.
+  bool released_in_time() const { return released_in_time_; }
+
+ private:
+  class HeldFile : public ForwardingFile {
+   public:
+    HeldFile(std::unique_ptr<File> base, HeldSyncEnv* env)
+        : ForwardingFile(std::move(base)), env_(env) {}
+    absl::Status Sync() override {
+      if (env_->armed_.exchange(false)) {
+        env_->syncing_.Notify();
+        env_->released_in_time_ =
+            env_->release_.WaitForNotificationWithTimeout(absl::Seconds(10));
+      }
+      return ForwardingFile::Sync();
+    }
+
+   private:
+    HeldSyncEnv* const env_;
+  };
+
+  const std::string path_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> released_in_time_{false};
+  absl::Notification syncing_;
+  absl::Notification release_;
+};
+
+// A merge's commit fsyncs the records log_async holds before it takes the
+// writer lock: replaces go on during that fsync, and what they write then is
+// made durable by the commit too.
+TEST_F(RawIndexTest, ReplacesGoOnWhileAMergeCommitFsyncsLogAsync) {
+  MemEnv mem;
+  HeldSyncEnv env(&mem, StorePath(kRoot, "log_async"));
+  Options o = Opts(1000);
+  o.env = &env;
+  absl::Notification log_async_written;
+  o.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) {
+      log_async_written.WaitForNotificationWithTimeout(absl::Seconds(10));
+    } else if (p == HookPoint::kMergeCommitted) {
+      env.Arm();
+    }
+    return absl::OkStatus();
+  };
+  {
+    auto index = Open(o);
+    ASSERT_NE(index, nullptr);
+    ASSERT_OK(index->Replace(Key(0), Value(0)));
+    ASSERT_OK(index->Merge());
+    ASSERT_OK(index->Replace(Key(1), Value(1)));  // into log_async
+    log_async_written.Notify();
+    ASSERT_TRUE(
+        env.syncing().WaitForNotificationWithTimeout(absl::Seconds(10)));
+    ASSERT_OK(index->Replace(Key(2), Value(2)));  // during the fsync
+    env.Release();
+    ASSERT_OK(index->AwaitMerge());
+    EXPECT_TRUE(env.released_in_time())
+        << "the replace waited for the commit's fsync of log_async";
+    EXPECT_EQ(Get(*index, Key(2)), Value(2));
+  }
+  // The commit made the log_async records durable, those written during its
+  // first fsync too: no flush of the user's was needed.
+  CrashOptions lose_unsynced;
+  lose_unsynced.keep_unsynced_prefix = false;
+  mem.Restart(lose_unsynced);
+  o.env = &mem;
+  o.test_hook = nullptr;
+  auto index = Open(o);
+  ASSERT_NE(index, nullptr);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
+}
+
+// The commit copies log_async into the reset log in hash order; a copy of
+// over a megabyte takes several flushes, and a crash between them leaves the
+// keys of the first ones copied. The next open takes the others from
+// log_async's file, which must hold all of them durably, also those written
+// while the commit's first fsync of it ran: else the low-hash keys written
+// last show without the high-hash keys written before them.
+TEST_F(RawIndexTest, ACrashInALongCopyBackShowsOnlyAPrefixOfTheWrites) {
+  // Entries of 4 KiB: the copy back flushes after 245 of them
+  // (IndexFile::kAutoFlushBytes), while what is written during the held
+  // fsync (240 entries) stays in log_async's buffer until the commit.
+  const Schema schema = test::MakeSchema(8, 4088, 8, &test::FirstByteHash);
+  constexpr int kLow = 220;      // in log_async before the commit
+  constexpr int kHigh = 40;      // written first during the held fsync
+  constexpr int kLowLast = 200;  // then these low keys again
+  // Keys whose first byte (the schema's hash) sorts them by group.
+  auto key = [](bool low, int i) {
+    std::string k = absl::StrCat(low ? "\x01" : "\xf0", i);
+    k.resize(8, '.');
+    return k;
+  };
+  const std::string first(4088, 'f');  // the low keys' value before
+  const std::string last(4088, 'l');
+  int low_shown = 0;
+  for (uint64_t crash_at = 1; crash_at <= 6; ++crash_at) {
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      MemEnv mem;
+      HeldSyncEnv env(&mem, StorePath(kRoot, "log_async"));
+      Options o = Opts(uint64_t{1} << 30);  // merges only when asked
+      o.env = &env;
+      absl::Notification log_async_written;
+      o.test_hook = [&](HookPoint p) {
+        if (p == HookPoint::kMergeBefore) {
+          log_async_written.WaitForNotificationWithTimeout(absl::Seconds(10));
+        }
+        if (p == HookPoint::kMergeCommitted) env.Arm();
+        if (p == HookPoint::kMergeAfterClear) mem.CrashAfter(crash_at);
+        return absl::OkStatus();
+      };
+      {
+        auto index = RawIndex::Open(kRoot, schema, o);
+        ASSERT_OK(index);
+        ASSERT_OK((*index)->Replace(key(false, -1), last));
+        ASSERT_OK((*index)->Flush(FlushOptions{.with_fsync = true}));
+        ASSERT_OK((*index)->Merge());
+        for (int i = 0; i < kLow; ++i) {  // into log_async
+          ASSERT_OK((*index)->Replace(key(true, i), first));
+        }
+        log_async_written.Notify();
+        ASSERT_TRUE(
+            env.syncing().WaitForNotificationWithTimeout(absl::Seconds(10)));
+        for (int i = 0; i < kHigh; ++i) {
+          ASSERT_OK((*index)->Replace(key(false, i), last));
+        }
+        for (int i = 0; i < kLowLast; ++i) {
+          ASSERT_OK((*index)->Replace(key(true, i), last));
+        }
+        env.Release();
+        (void)(*index)->AwaitMerge();
+        ASSERT_TRUE(env.released_in_time());
+        ASSERT_TRUE(mem.crashed()) << crash_at;
+      }
+      CrashOptions co;
+      co.seed = seed;
+      mem.Restart(co);
+      o.env = &mem;
+      o.test_hook = nullptr;
+      auto index = RawIndex::Open(kRoot, schema, o);
+      ASSERT_OK(index) << crash_at << " " << seed;
+      int low = 0, high = 0;
+      ASSERT_OK((*index)->Iter([&](absl::string_view k, absl::string_view v) {
+        if (k[0] == '\x01' && v == last) ++low;
+        if (k[0] == '\xf0' && k != key(false, -1)) ++high;
+      }));
+      EXPECT_TRUE(low == 0 || high == kHigh)
+          << "crash after " << crash_at << " operations, seed " << seed << ": "
+          << low << " keys written last shown, " << high << " of the " << kHigh
+          << " written before them";
+      low_shown += low > 0;
+    }
+  }
+  EXPECT_GT(low_shown, 0);  // not only states from before the copy
 }
 
 // Fails the directory fsync that follows a rename over `data` (from where an
