@@ -341,6 +341,7 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   (void)Hook(HookPoint::kMergeCommitted);
   KVINDEX_ASSIGN_OR_RETURN(const uint64_t log_async_synced,
                            SyncLogAsyncAhead());
+  (void)Hook(HookPoint::kMergeLogAsyncSynced);
   {
     WriterLock lock(&mu_);
     if (runs != nullptr) {

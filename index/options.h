@@ -43,6 +43,7 @@ enum class HookPoint {
   kMergeBefore,           // merge thread started: merge lock held, log flushed
   kMergeAfterFirstEntry,  // first data record handled (only when data exists)
   kMergeCommitted,        // commit: output committed, log not yet reset
+  kMergeLogAsyncSynced,   // commit: log_async fsynced, writer lock not taken
   kMergeAfterClear,       // commit: log reset, log_async not yet copied back
   kMergeAfter,            // commit done, merge lock still held
   kMergeEnded,            // merge thread: a merge returned, committed or not
