@@ -10,6 +10,9 @@
 //   append               the record appended (index_bench's fsync_baseline)
 //   append+offset        and an 8-byte offset written at byte 0: a log's flush
 //   reserved+offset      the same in a file grown ahead with fallocate(2)
+//   kept+offset          the same with blocks reserved past the file's end
+//                        (fallocate(2), FALLOC_FL_KEEP_SIZE): the file's size
+//                        and bytes stay those of append+offset
 //   journal              append+offset left unsynced, and a 61-byte frame
 //                        (16-byte head, the record again) appended to a
 //                        second file grown ahead, which alone is fdatasynced:
@@ -38,18 +41,27 @@ constexpr off_t kReserve = off_t{64} << 20;
   std::exit(1);
 }
 
-int OpenFresh(const std::string& path, bool reserve) {
+int OpenFresh(const std::string& path, bool reserve, bool keep_size = false) {
   ::unlink(path.c_str());
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) Die(path);
   char header[32] = {};
   if (::pwrite(fd, header, sizeof(header), 0) != sizeof(header)) Die(path);
-  if (reserve && ::fallocate(fd, 0, 0, kReserve) != 0) Die("fallocate");
+  if (reserve &&
+      ::fallocate(fd, keep_size ? FALLOC_FL_KEEP_SIZE : 0, 0, kReserve) != 0) {
+    Die("fallocate");
+  }
   if (::fsync(fd) != 0) Die("fsync");
   return fd;
 }
 
-enum class Pattern { kAppend, kAppendOffset, kReservedOffset, kJournal };
+enum class Pattern {
+  kAppend,
+  kAppendOffset,
+  kReservedOffset,
+  kKeptOffset,
+  kJournal
+};
 
 const char* Name(Pattern p) {
   switch (p) {
@@ -59,6 +71,8 @@ const char* Name(Pattern p) {
       return "append+offset";
     case Pattern::kReservedOffset:
       return "reserved+offset";
+    case Pattern::kKeptOffset:
+      return "kept+offset";
     case Pattern::kJournal:
       return "journal";
   }
@@ -69,7 +83,9 @@ double Run(Pattern p, const std::string& dir, int ops) {
   const bool journal = p == Pattern::kJournal;
   const std::string log_path = dir + "/fsync_patterns.log";
   const std::string journal_path = dir + "/fsync_patterns.sum";
-  const int log = OpenFresh(log_path, p == Pattern::kReservedOffset);
+  const int log = OpenFresh(
+      log_path, p == Pattern::kReservedOffset || p == Pattern::kKeptOffset,
+      /*keep_size=*/p == Pattern::kKeptOffset);
   const int side = journal ? OpenFresh(journal_path, /*reserve=*/true) : -1;
   char record[45];
   std::memset(record, 'r', sizeof(record));
@@ -140,7 +156,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Pattern patterns[] = {Pattern::kAppend, Pattern::kAppendOffset,
-                              Pattern::kReservedOffset, Pattern::kJournal};
+                              Pattern::kReservedOffset, Pattern::kKeptOffset,
+                              Pattern::kJournal};
   std::vector<std::vector<double>> rates(std::size(patterns));
   std::printf(
       "fsync_patterns: %d ops per pattern and round, %d rounds, in %s\n", ops,
