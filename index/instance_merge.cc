@@ -277,8 +277,12 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   // With log checksums the frozen log's records were made durable by its
   // journal only; the log reset below fsyncs the log before it replaces the
   // journal. Done here, on the merge's thread, that fsync does not hold up
-  // writers waiting for mu_. A failure is retried by the reset.
-  (void)job.log->file().SyncFile();
+  // writers waiting for mu_. A failure is not retried: after a failed fsync
+  // the kernel may have dropped the log's dirty pages and a second one may
+  // report success for them, so the writer stops (§12) before anything is
+  // committed; the next open recovers from the files as they are.
+  const absl::Status frozen_synced = job.log->file().SyncFile();
+  if (!frozen_synced.ok()) return FailedUnderLock(frozen_synced);
   std::shared_ptr<const DataFile> data;
   std::shared_ptr<const RunSet> runs;
   // Tiered: a compaction commits before or after this whole commit, not in
