@@ -12,7 +12,7 @@ last_allowed_cpu() {
 # Runs a command pinned to CPU(s) $1 (a taskset list; empty: not pinned). A store
 # fuzzer hands each merge to a background thread and waits for it: on one core
 # that is a context switch, across two a wake-up of an idle CPU, which costs a
-# fifth of its time on a 2-core virtual machine (README's fuzzing section).
+# fifth of its time on a 2-core virtual machine (fuzz/HISTORY.md).
 pinned() {
   local cpus="$1"
   shift

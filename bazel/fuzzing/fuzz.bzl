@@ -81,7 +81,7 @@ def cc_fuzz_target(
         comparison tracing under --config=fuzz (a second build of the library).
         For targets whose input is a sequence of operations rather than bytes
         the code compares: there the hooks only cost time (12-24% of the CPU
-        of a corpus replay, README.md's fuzzing section).
+        of a corpus replay, fuzz/HISTORY.md).
       **kwargs: passed to both the binary and the cc_test (tags, visibility...).
     """
     replay = str(Label("//bazel/fuzzing:replay_main"))
