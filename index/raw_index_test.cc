@@ -73,6 +73,9 @@ class ForwardingFile : public File {
     return base_->Map(size);
   }
 
+ protected:
+  File& base() { return *base_; }
+
  private:
   std::unique_ptr<File> base_;
 };
@@ -187,6 +190,16 @@ class RawIndexTest : public ::testing::Test {
     auto index = RawIndex::Open(kRoot, TestSchema(), o);
     EXPECT_OK(index);
     return index.ok() ? *std::move(index) : nullptr;
+  }
+  // Cuts the power on `mem` (every write since its file's last fsync lost)
+  // and opens the store `o` describes on it, without o's test hook.
+  std::unique_ptr<RawIndex> OpenAfterPowerCut(MemEnv& mem, Options o) {
+    CrashOptions lose_unsynced;
+    lose_unsynced.keep_unsynced_prefix = false;
+    mem.Restart(lose_unsynced);
+    o.env = &mem;
+    o.test_hook = nullptr;
+    return Open(o);
   }
   static std::optional<std::string> Get(const RawIndex& index,
                                         const std::string& key) {
@@ -865,53 +878,70 @@ TEST_F(RawIndexTest, ALogAsyncWhoseRemovalFailedBringsBackNoOlderValue) {
   EXPECT_EQ(Get(*index, Key(3)), Value(4));
 }
 
-// Holds the first fsync of the file at `path` after Arm(): notifies syncing()
-// and waits for Release(), 10 s at most, so that a bug fails the test instead
-// of hanging it.
-class HeldSyncEnv : public EnvWrapper {
+// Wraps the files opened on one path: the first fsync of one of them after
+// Arm() runs ArmedSync() in place of the fsync.
+class ArmedSyncEnv : public EnvWrapper {
  public:
-  HeldSyncEnv(Env* base, std::string path)
+  ArmedSyncEnv(Env* base, std::string path)
       : EnvWrapper(base), path_(std::move(path)) {}
 
   absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
                                                  OpenMode mode) override {
     auto file = target()->OpenFile(path, mode);
     if (!file.ok() || path != path_) return file;
-    return std::unique_ptr<File>(new HeldFile(*std::move(file), this));
+    return std::unique_ptr<File>(new ArmedFile(*std::move(file), this));
   }
   absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
       const std::string& path, OpenMode mode) override {
     auto file = target()->OpenFileIfExists(path, mode);
     if (!file.ok() || *file == nullptr || path != path_) return file;
-    return std::unique_ptr<File>(new HeldFile(*std::move(file), this));
+    return std::unique_ptr<File>(new ArmedFile(*std::move(file), this));
   }
 
   void Arm() { armed_ = true; }
+
+ protected:
+  // `file` is the wrapped file, whose Sync() is the real fsync.
+  virtual absl::Status ArmedSync(File& file) = 0;
+
+ private:
+  class ArmedFile : public ForwardingFile {
+   public:
+    ArmedFile(std::unique_ptr<File> base, ArmedSyncEnv* env)
+        : ForwardingFile(std::move(base)), env_(env) {}
+    absl::Status Sync() override {
+      if (env_->armed_.exchange(false)) return env_->ArmedSync(base());
+      return ForwardingFile::Sync();
+    }
+
+   private:
+    ArmedSyncEnv* const env_;
+  };
+
+  const std::string path_;
+  std::atomic<bool> armed_{false};
+};
+
+// Holds the first fsync of the file at `path` after Arm(): notifies syncing()
+// and waits for Release(), 10 s at most, so that a bug fails the test instead
+// of hanging it.
+class HeldSyncEnv : public ArmedSyncEnv {
+ public:
+  using ArmedSyncEnv::ArmedSyncEnv;
+
   absl::Notification& syncing() { return syncing_; }
   void Release() { release_.Notify(); }
   // Whether the held fsync was released before its time ran out.
   bool released_in_time() const { return released_in_time_; }
 
  private:
-  class HeldFile : public ForwardingFile {
-   public:
-    HeldFile(std::unique_ptr<File> base, HeldSyncEnv* env)
-        : ForwardingFile(std::move(base)), env_(env) {}
-    absl::Status Sync() override {
-      if (env_->armed_.exchange(false)) {
-        env_->syncing_.Notify();
-        env_->released_in_time_ =
-            env_->release_.WaitForNotificationWithTimeout(absl::Seconds(10));
-      }
-      return ForwardingFile::Sync();
-    }
+  absl::Status ArmedSync(File& file) override {
+    syncing_.Notify();
+    released_in_time_ =
+        release_.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return file.Sync();
+  }
 
-   private:
-    HeldSyncEnv* const env_;
-  };
-
-  const std::string path_;
-  std::atomic<bool> armed_{false};
   std::atomic<bool> released_in_time_{false};
   absl::Notification syncing_;
   absl::Notification release_;
@@ -952,12 +982,7 @@ TEST_F(RawIndexTest, ReplacesGoOnWhileAMergeCommitFsyncsLogAsync) {
   }
   // The commit made the log_async records durable, those written during its
   // first fsync too: no flush of the user's was needed.
-  CrashOptions lose_unsynced;
-  lose_unsynced.keep_unsynced_prefix = false;
-  mem.Restart(lose_unsynced);
-  o.env = &mem;
-  o.test_hook = nullptr;
-  auto index = Open(o);
+  auto index = OpenAfterPowerCut(mem, o);
   ASSERT_NE(index, nullptr);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
 }
@@ -1104,11 +1129,7 @@ TEST_F(RawIndexTest, AMergeWhoseCommitFailsAfterItsRenameStopsTheWriter) {
     if (rename_kept) {
       ASSERT_OK(mem.SyncDir(StorePath(kRoot, "")));
     }
-    CrashOptions lose_unsynced;
-    lose_unsynced.keep_unsynced_prefix = false;
-    mem.Restart(lose_unsynced);
-    o.env = &mem;
-    auto index = Open(o);
+    auto index = OpenAfterPowerCut(mem, o);
     ASSERT_NE(index, nullptr) << rename_kept;
     EXPECT_EQ(Get(*index, Key(1)), Value(1)) << rename_kept;
     EXPECT_EQ(Get(*index, Key(2)), Value(2)) << rename_kept;
@@ -1117,46 +1138,18 @@ TEST_F(RawIndexTest, AMergeWhoseCommitFailsAfterItsRenameStopsTheWriter) {
 }
 
 // Fails the first fsync of a file open on `path` once armed.
-class FailSyncOfEnv : public EnvWrapper {
+class FailSyncOfEnv : public ArmedSyncEnv {
  public:
-  FailSyncOfEnv(Env* base, std::string path)
-      : EnvWrapper(base), path_(std::move(path)) {}
+  using ArmedSyncEnv::ArmedSyncEnv;
 
-  absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path,
-                                                 OpenMode mode) override {
-    auto file = target()->OpenFile(path, mode);
-    if (!file.ok() || path != path_) return file;
-    return std::unique_ptr<File>(new FailingFile(*std::move(file), this));
-  }
-  absl::StatusOr<std::unique_ptr<File>> OpenFileIfExists(
-      const std::string& path, OpenMode mode) override {
-    auto file = target()->OpenFileIfExists(path, mode);
-    if (!file.ok() || *file == nullptr || path != path_) return file;
-    return std::unique_ptr<File>(new FailingFile(*std::move(file), this));
-  }
-
-  void Arm() { armed_ = true; }
   bool failed() const { return failed_; }
 
  private:
-  class FailingFile : public ForwardingFile {
-   public:
-    FailingFile(std::unique_ptr<File> base, FailSyncOfEnv* env)
-        : ForwardingFile(std::move(base)), env_(env) {}
-    absl::Status Sync() override {
-      if (env_->armed_.exchange(false)) {
-        env_->failed_ = true;
-        return absl::InternalError("EIO (injected)");
-      }
-      return ForwardingFile::Sync();
-    }
+  absl::Status ArmedSync(File&) override {
+    failed_ = true;
+    return absl::InternalError("EIO (injected)");
+  }
 
-   private:
-    FailSyncOfEnv* const env_;
-  };
-
-  const std::string path_;
-  std::atomic<bool> armed_{false};
   std::atomic<bool> failed_{false};
 };
 
@@ -1194,12 +1187,7 @@ TEST_F(RawIndexTest, AFailedFsyncOfTheFrozenLogStopsTheMergeAndTheWriter) {
   }
   // Nothing was committed: the data file is still the one before the merge.
   EXPECT_FALSE(mem.Contents(StorePath(kRoot, "data")).ok());
-  CrashOptions lose_unsynced;
-  lose_unsynced.keep_unsynced_prefix = false;
-  mem.Restart(lose_unsynced);
-  o.env = &mem;
-  o.test_hook = nullptr;
-  auto index = Open(o);
+  auto index = OpenAfterPowerCut(mem, o);
   ASSERT_NE(index, nullptr);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Get(*index, Key(i)), Value(i)) << i;
   EXPECT_EQ(Get(*index, Key(3)), std::nullopt);
