@@ -253,10 +253,12 @@ class Instance {
   absl::Status MergeBody(MergeJob& job);
   absl::Status WriteAndCommitMerge(MergeJob& job);
   absl::Status Commit(MergeJob& job, MergeResult merged);
-  // Writes log_async's buffer under mu_ and fsyncs it without: returns the
-  // offset the fsync made durable (0: log_async holds nothing), so that the
-  // commit's fsync under mu_ covers only what writers add meanwhile.
-  absl::StatusOr<uint64_t> SyncLogAsyncAhead() ABSL_LOCKS_EXCLUDED(mu_);
+  // The log after the commit, built at `log_tmp` without mu_: a copy of the
+  // records log_async holds now (its buffer written under mu_), fsynced, of
+  // `generation`. The commit copies the records writers add meanwhile under
+  // mu_ and swaps it in.
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> BuildNextLog(
+      int64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- instance_sync.cc
   // Each step reads the files of the store and records in `update` what

@@ -343,9 +343,11 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   // Committed, the log not yet reset: what a reader syncing now, or the
   // next writer after a crash now, must make of the files.
   (void)Hook(HookPoint::kMergeCommitted);
-  KVINDEX_ASSIGN_OR_RETURN(const uint64_t log_async_synced,
-                           SyncLogAsyncAhead());
-  (void)Hook(HookPoint::kMergeLogAsyncSynced);
+  // The new log holds what log_async holds: built aside, so that writers
+  // wait only for the records they add meanwhile to be copied.
+  KVINDEX_ASSIGN_OR_RETURN(std::unique_ptr<IndexFile::Replacement> next_log,
+                           BuildNextLog(job.generation));
+  (void)Hook(HookPoint::kMergeNextLogBuilt);
   {
     WriterLock lock(&mu_);
     if (runs != nullptr) {
@@ -355,32 +357,29 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
     }
     generation_ = job.generation;
     if (job.keep) lru_.Clear();
-    // The reset log is likely to fill as far as the one just merged before
-    // the next merge: room for that now, instead of growing its arrays from
-    // nothing while the writer waits for this lock (the copy below) and
-    // after.
-    const uint64_t next_fill = std::max<uint64_t>(
-        log_async_->table().records(),
-        std::min<uint64_t>(log_->table().records(), options_.log_size));
-    // The copy below writes log_async's newest values into the reset log, key
-    // by key in hash order. A crash in the middle leaves some keys copied;
-    // the next open takes the rest from log_async's file (RecoverLogAsync),
-    // which must therefore hold every value the copy writes, durably, before
-    // the reset: else the keys copied show newer values than the keys taken
-    // from the file, a state no prefix of the writes ever had. What it held
-    // before this lock is durable already (SyncLogAsyncAhead).
-    if (log_async_->table().records() > 0 &&
-        log_async_->file().offset() != log_async_synced) {
+    // The records written since, then the swap: `log_tmp` renamed over the
+    // log with every record of log_async, fsynced first (the merge's commit
+    // point, format.md §7.2). A crash leaves the old log, whose records the
+    // committed data holds, and log_async, which the next open copies into
+    // a reset log; or the new log, which holds log_async's records already.
+    KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush()));
+    const uint64_t end = log_async_->file().offset();
+    if (end != next_log->end()) {
       KVINDEX_RETURN_IF_ERROR(
-          Failed(log_async_->Flush(FlushOptions{.with_fsync = true})));
+          Failed(next_log->CopyFrom(log_async_->file().reader(), end)));
+      KVINDEX_RETURN_IF_ERROR(Failed(next_log->Sync()));
     }
-    KVINDEX_RETURN_IF_ERROR(Failed(log_->Clear(generation_, /*reopen=*/true)));
-    log_->Reserve(next_fill);
-    KVINDEX_RETURN_IF_ERROR(Hook(HookPoint::kMergeAfterClear));
-    KVINDEX_RETURN_IF_ERROR(CopyIntoLog(*log_async_, /*only_missing=*/false));
-    KVINDEX_RETURN_IF_ERROR(
-        Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false)));
+    KVINDEX_RETURN_IF_ERROR(Failed(log_->ReplaceWith(*next_log, *log_async_)));
+    absl::Status removed = Hook(HookPoint::kMergeAfterClear);
+    if (removed.ok()) {
+      removed = Failed(log_async_->Clear(generation_ + 1, /*reopen=*/false));
+    }
+    // From the swap on the log is the newer of the two, whatever became of
+    // log_async's file: readers look there first once it has log_async's
+    // generation, and an open copies from log_async only what it lacks. So
+    // writes go there from now on, also after a failure here.
     log_async_.reset();
+    KVINDEX_RETURN_IF_ERROR(removed);
   }
   // The runs the merge folded: no new reader opens them from here on (readers
   // still holding them keep their mappings). Best effort: the next commit or
@@ -391,19 +390,31 @@ absl::Status Instance::Commit(MergeJob& job, MergeResult merged) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Instance::SyncLogAsyncAhead() {
-  std::optional<IndexFile::Syncer> syncer;
+absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> Instance::BuildNextLog(
+    int64_t generation) {
+  std::optional<IndexFile::Reader> source;
   uint64_t end = 0;
   {
     WriterLock lock(&mu_);
-    if (log_async_->table().records() == 0) return 0;
-    KVINDEX_RETURN_IF_ERROR(Failed(log_async_->Flush()));
-    syncer = log_async_->file().syncer();
+    // The flush callback runs once if log_async holds bindings: they reach a
+    // new file (the next log) now, and its buffer's reach log_async's.
+    if (log_async_->table().records() > 0 && options_.flush_callback) {
+      options_.flush_callback();
+    }
+    KVINDEX_RETURN_IF_ERROR(
+        Failed(log_async_->Flush(FlushOptions{.no_callback = true})));
+    source = log_async_->file().reader();
     end = log_async_->file().offset();
   }
-  const absl::Status st = syncer->Sync();
+  // From here to the swap a failure stops the writer: the data file is
+  // committed, the log not reset (as for a failure under mu_).
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> next =
+      IndexFile::Replacement::Create(env_.get(), Path("log"), generation);
+  if (!next.ok()) return FailedUnderLock(next.status());
+  absl::Status st = (*next)->CopyFrom(*source, end);
+  if (st.ok()) st = (*next)->Sync();
   if (!st.ok()) return FailedUnderLock(st);
-  return end;
+  return next;
 }
 
 }  // namespace index_internal

@@ -43,8 +43,10 @@ enum class HookPoint {
   kMergeBefore,           // merge thread started: merge lock held, log flushed
   kMergeAfterFirstEntry,  // first data record handled (only when data exists)
   kMergeCommitted,        // commit: output committed, log not yet reset
-  kMergeLogAsyncSynced,   // commit: log_async fsynced, writer lock not taken
-  kMergeAfterClear,       // commit: log reset, log_async not yet copied back
+  kMergeNextLogBuilt,     // commit: log_async's records copied into
+                          // log_tmp and fsynced, writer lock not taken
+  kMergeAfterClear,       // commit: log replaced by log_tmp, log_async not
+                          // yet removed
   kMergeAfter,            // commit done, merge lock still held
   kMergeEnded,            // merge thread: a merge returned, committed or not
   kClearAbortSignalled,   // clear: cancel flag set, merge lock not yet taken

@@ -539,6 +539,30 @@ absl::StatusOr<FileId> IndexFile::Id() const {
 
 absl::Status IndexFile::Clear(int64_t generation, bool reopen,
                               const std::function<void()>& hook) {
+  return ClearOrReplace(generation, reopen, nullptr, hook);
+}
+
+absl::Status IndexFile::ReplaceWith(Replacement& replacement,
+                                    const std::function<void()>& hook) {
+  if (replacement.file_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(replacement.tmp_path_, ": already swapped in"));
+  }
+  if (!replacement.synced_ || replacement.synced_end_ != replacement.end_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        replacement.tmp_path_, ": records copied since its last sync"));
+  }
+  if (replacement.tmp_path_ != path_ + "_tmp") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(replacement.tmp_path_, ": not a replacement of ", path_));
+  }
+  return ClearOrReplace(replacement.generation_, /*reopen=*/true, &replacement,
+                        hook);
+}
+
+absl::Status IndexFile::ClearOrReplace(int64_t generation, bool reopen,
+                                       Replacement* replacement,
+                                       const std::function<void()>& hook) {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
@@ -547,9 +571,23 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   }
 
   // Until `path` is replaced or removed, a failure leaves the handle as it was.
-  std::unique_ptr<File> replacement;
+  std::unique_ptr<File> new_file;
   std::unique_ptr<FlushSums> new_sums;
-  if (reopen) {
+  // The records the new file holds (a replacement's, durable).
+  const uint64_t records = replacement != nullptr ? replacement->end_ : 0;
+  if (reopen && replacement != nullptr) {
+    if (sums_ != nullptr) {
+      // As below; the journal starts past the records, which are durable.
+      KVINDEX_RETURN_IF_ERROR(SyncFile());
+      KVINDEX_ASSIGN_OR_RETURN(
+          new_sums,
+          FlushSums::Create(env_, path_, generation, kHeaderSize, records));
+    }
+    KVINDEX_RETURN_IF_ERROR(
+        Annotate(env_->RenameFile(replacement->tmp_path_, path_),
+                 replacement->tmp_path_, absl::StrCat("renaming to ", path_)));
+    new_file = std::move(replacement->file_);
+  } else if (reopen) {
     // Build the empty file aside and swap it in atomically: a crash leaves
     // either the old file or the new one, never a half-written log.
     const std::string tmp = path_ + "_tmp";
@@ -579,7 +617,7 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
     }
     KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(tmp, path_), tmp,
                                      absl::StrCat("renaming to ", path_)));
-    replacement = *std::move(file);
+    new_file = *std::move(file);
   } else {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(env_->RemoveFile(path_), path_, "removing"));
@@ -597,15 +635,15 @@ absl::Status IndexFile::Clear(int64_t generation, bool reopen,
   // The path now names the new file (or nothing): the handle follows it, even
   // if making that durable fails below.
   buffer_.clear();
-  offset_ = 0;
-  flushed_ = 0;
-  stale_end_ = 0;  // the new file holds only its header
+  offset_ = records;
+  flushed_ = records;
+  stale_end_ = 0;  // the new file holds its header and records only
   generation_ = generation;
   sums_ = std::move(new_sums);
   unsynced_writes_ = false;
-  synced_writes_ = writes_.load();  // the new file holds only its header
+  synced_writes_ = writes_.load();  // the new file was fsynced whole
   std::shared_ptr<File> old = std::move(file_);
-  file_ = std::move(replacement);
+  file_ = std::move(new_file);
   if (reopen) fan_size_ = 0;  // the new file has no fan-out table
 
   const absl::Status synced =

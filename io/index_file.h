@@ -148,6 +148,63 @@ class IndexFile {
   // Read-write handles only (the others have nothing to make durable).
   Syncer syncer() const;
 
+  // Reads the records a handle has written, without the handle: like a
+  // Syncer, from another thread while the handle's owner goes on appending
+  // (records are never rewritten in place, so those below a flushed offset
+  // read the same until the file is cleared).
+  class Reader {
+   public:
+    // Appends the records [from, to) (logical offsets, flushed) to `out`.
+    absl::Status Read(uint64_t from, uint64_t to, std::string* out) const;
+
+   private:
+    friend class IndexFile;
+    Reader(std::shared_ptr<File> file, std::string path, uint64_t header_size)
+        : file_(std::move(file)),
+          path_(std::move(path)),
+          header_size_(header_size) {}
+    std::shared_ptr<File> file_;  // null: the handle was closed
+    std::string path_;
+    uint64_t header_size_;
+  };
+  Reader reader() const;
+
+  // A new file for Clear(reopen) to swap in, built aside at `<path>_tmp`
+  // with a header (fan size 0) and records copied from another file: a merge
+  // builds the next log from log_async while writers go on appending to
+  // log_async, and only catches up with their last records at the swap. Not
+  // thread-safe.
+  class Replacement {
+   public:
+    // Creates `<path>_tmp` (removing one a crash left) with a header of
+    // `generation` and no records.
+    static absl::StatusOr<std::unique_ptr<Replacement>> Create(
+        Env* env, const std::string& path, int64_t generation);
+    // Appends `source`'s records [end(), to): from where the last copy
+    // stopped.
+    absl::Status CopyFrom(const Reader& source, uint64_t to);
+    // Writes end() into the header and fsyncs: the records copied so far are
+    // then durable (the directory entry is made durable by the rename).
+    absl::Status Sync();
+    // Logical end of the records copied.
+    uint64_t end() const { return end_; }
+    int64_t generation() const { return generation_; }
+
+   private:
+    friend class IndexFile;
+    Replacement(std::string tmp_path, std::unique_ptr<File> file,
+                int64_t generation)
+        : tmp_path_(std::move(tmp_path)),
+          file_(std::move(file)),
+          generation_(generation) {}
+    std::string tmp_path_;
+    std::unique_ptr<File> file_;  // null once swapped in
+    int64_t generation_;
+    uint64_t end_ = 0;
+    uint64_t synced_end_ = 0;
+    bool synced_ = false;
+  };
+
   // Keeps a journal, `<path>.sum`, with a frame per flush from now on
   // (io/flush_sums.h). Call once, right after OpenReadWrite, before any
   // Append. First recovers from the journal a previous writer left: records
@@ -234,6 +291,12 @@ class IndexFile {
   // change.
   absl::Status Clear(int64_t generation, bool reopen,
                      const std::function<void()>& hook = nullptr);
+  // Clear(reopen) with `replacement`, synced (Replacement::Sync) since its
+  // last copy, as the new file in place of a header-only one: the handle
+  // continues on it, holding its records. The replacement's generation is the
+  // new generation.
+  absl::Status ReplaceWith(Replacement& replacement,
+                           const std::function<void()>& hook = nullptr);
 
   // Flushes with fsync (no callback), renames the file to `new_path` (replacing
   // it) and makes the rename durable. The handle keeps working under the new
@@ -248,6 +311,10 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
+  // Clear, and ReplaceWith (`replacement` not null).
+  absl::Status ClearOrReplace(int64_t generation, bool reopen,
+                              Replacement* replacement,
+                              const std::function<void()>& hook);
   // Writes offset_ into the header's offset field (no fsync).
   absl::Status WriteOffset(absl::string_view what);
   absl::Status SyncFileAndSums();

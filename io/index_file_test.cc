@@ -1014,6 +1014,100 @@ TEST_F(IndexFileMemTest, SyncerOutlivesClearAndClose) {
   EXPECT_EQ(ro->generation(), 2);
 }
 
+// A merge's commit: the next log is built aside from log_async's records,
+// caught up with those appended meanwhile, and swapped in for the log.
+TEST_F(IndexFileMemTest, ReplacementCopiesRecordsWrittenMeanwhileDurably) {
+  const std::string async_path = "/db/index/log_async";
+  std::unique_ptr<IndexFile> async = OpenRw(&env_, async_path, RwOptions(8, 2));
+  ASSERT_NE(async, nullptr);
+  ASSERT_OK(async->Append(Records(0, 3, 8)));
+  ASSERT_OK(async->Flush());
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Records(100, 2, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  std::unique_ptr<IndexFile> old_reader = OpenRo(&env_, path_, 8);
+  ASSERT_NE(old_reader, nullptr);
+  // A crash left bytes in the staging file: they must not leak in.
+  WriteRaw(&env_, path_ + "_tmp", std::string(100, 'z'));
+
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> next =
+      IndexFile::Replacement::Create(&env_, path_, 2);
+  ASSERT_OK(next);
+  const IndexFile::Reader source = async->reader();
+  ASSERT_OK((*next)->CopyFrom(source, async->offset()));
+  ASSERT_OK((*next)->Sync());
+  // Appended while the copy ran, caught up before the swap.
+  ASSERT_OK(async->Append(Records(3, 2, 8)));
+  ASSERT_OK(async->Flush());
+  ASSERT_OK((*next)->CopyFrom(source, async->offset()));
+  EXPECT_EQ((*next)->end(), 40u);
+  ASSERT_OK((*next)->Sync());
+
+  ASSERT_OK(log->ReplaceWith(**next));
+  EXPECT_EQ(log->offset(), 40u);
+  EXPECT_EQ(log->flushed_offset(), 40u);
+  EXPECT_EQ(log->generation(), 2);
+  EXPECT_EQ(ReadAt(*log, 0, 100), Records(0, 5, 8));
+  EXPECT_FALSE(Exists(&env_, path_ + "_tmp"));
+  // Readers of the old file see it emptied, at the new generation.
+  absl::StatusOr<IndexFile::Header> h = old_reader->ReadHeader();
+  ASSERT_OK(h);
+  EXPECT_EQ(h->offset, 0);
+  EXPECT_EQ(h->generation, 2);
+  // The handle appends after the copied records.
+  ASSERT_OK(log->Append(Record(7, 8)));
+  ASSERT_OK(log->Flush({.with_fsync = true}));
+  log.reset();
+  async.reset();
+  env_.Restart(Harsh());
+  EXPECT_EQ(ReadRaw(&env_, path_),
+            absl::StrCat(RawHeader(48, 2, 0), Records(0, 5, 8), Record(7, 8)));
+}
+
+TEST_F(IndexFileMemTest, ReplaceWithRefusesAReplacementItCannotTrust) {
+  std::unique_ptr<IndexFile> source =
+      OpenRw(&env_, "/db/index/log_async", RwOptions(8, 2));
+  ASSERT_NE(source, nullptr);
+  ASSERT_OK(source->Append(Records(0, 2, 8)));
+  ASSERT_OK(source->Flush());
+  std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
+  ASSERT_NE(log, nullptr);
+
+  // Records copied since its last sync: not durable yet.
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> next =
+      IndexFile::Replacement::Create(&env_, path_, 2);
+  ASSERT_OK(next);
+  ASSERT_OK((*next)->CopyFrom(source->reader(), 16));
+  absl::Status st = log->ReplaceWith(**next);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr(path_ + "_tmp"));
+  EXPECT_EQ(log->generation(), 1);  // unchanged
+
+  // Built for another file.
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> other =
+      IndexFile::Replacement::Create(&env_, "/db/index/data", 2);
+  ASSERT_OK(other);
+  ASSERT_OK((*other)->Sync());
+  st = log->ReplaceWith(**other);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+
+  // Swapped in once only.
+  ASSERT_OK((*next)->Sync());
+  ASSERT_OK(log->ReplaceWith(**next));
+  st = log->ReplaceWith(**next);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_EQ(ReadAt(*log, 0, 100), Records(0, 2, 8));
+
+  // A copy past the source's records fails, naming the source.
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> past =
+      IndexFile::Replacement::Create(&env_, path_, 3);
+  ASSERT_OK(past);
+  st = (*past)->CopyFrom(source->reader(), 24);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), HasSubstr("/db/index/log_async"));
+}
+
 TEST_F(IndexFileMemTest, SyncerReportsAFailedSyncWithThePath) {
   std::unique_ptr<IndexFile> log = OpenRw(&env_, path_, RwOptions(8, 1));
   ASSERT_NE(log, nullptr);

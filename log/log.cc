@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/flush_sums.h"
+#include "io/status_macros.h"
 
 namespace kvindex {
 namespace {
@@ -149,6 +150,20 @@ void Log::AddRecords(absl::string_view records) {
 
 absl::Status Log::Flush(const FlushOptions& options) {
   return file_->Flush(options);
+}
+
+absl::Status Log::ReplaceWith(IndexFile::Replacement& file, Log& source,
+                              const std::function<void()>& hook) {
+  if (file.end() != source.file().offset()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(file_->path(), ": its replacement holds ", file.end(),
+                     " bytes of records, ", source.file().path(), " ",
+                     source.file().offset()));
+  }
+  KVINDEX_RETURN_IF_ERROR(file_->ReplaceWith(file, hook));
+  table_ = std::move(source.table_);
+  source.table_ = LogTable(schema_);
+  return absl::OkStatus();
 }
 
 absl::Status Log::Clear(int64_t generation, bool reopen,

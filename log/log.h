@@ -79,6 +79,12 @@ class Log {
   // Empties the file (see IndexFile::Clear) and the table.
   absl::Status Clear(int64_t generation, bool reopen,
                      const std::function<void()>& hook = nullptr);
+  // Swaps `file` in for this log's file (IndexFile::ReplaceWith) and takes
+  // the table of `source`, the log whose records `file` was copied from in
+  // full, which is left with an empty table. A merge's commit: the next log
+  // is log_async's records, built aside.
+  absl::Status ReplaceWith(IndexFile::Replacement& file, Log& source,
+                           const std::function<void()>& hook = nullptr);
 
   const LogTable& table() const { return table_; }
   IndexFile& file() { return *file_; }

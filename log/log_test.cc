@@ -708,6 +708,49 @@ TEST_F(LogTest, ClearWithoutReopenRemovesTheFile) {
   EXPECT_FALSE(*exists);
 }
 
+// A merge's commit: the log becomes a copy of log_async's file, built
+// aside, and takes log_async's table, whose keys it then finds.
+TEST_F(LogTest, ReplaceWithTakesTheSourcesTable) {
+  constexpr char kAsyncPath[] = "/s/index/log_async";
+  std::unique_ptr<Log> log = OpenRw(false, 3);
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(SmallKey(1), SmallValue(1)));
+  ASSERT_OK(log->Flush(FlushOptions{.with_fsync = true}));
+  auto async = Log::OpenReadWrite(&env_, kAsyncPath, schema_, true, 4, nullptr);
+  ASSERT_OK(async);
+  Model model;
+  for (uint32_t i = 0; i < 6; ++i) {  // key 2 twice: its newest value wins
+    const uint32_t k = 2 + i % 5;
+    ASSERT_OK((*async)->Append(SmallKey(k), SmallValue(10 + i)));
+    model[SmallKey(k)] = SmallValue(10 + i);
+  }
+  absl::StatusOr<std::unique_ptr<IndexFile::Replacement>> next =
+      IndexFile::Replacement::Create(&env_, kLogPath, 4);
+  ASSERT_OK(next);
+  // Not all of log_async's records copied: refused, nothing changed.
+  ASSERT_OK((*async)->Flush());
+  ASSERT_OK((*next)->CopyFrom((*async)->file().reader(), 8));
+  ASSERT_OK((*next)->Sync());
+  EXPECT_THAT(
+      log->ReplaceWith(**next, **async),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(kAsyncPath)));
+  EXPECT_EQ(log->generation(), 3);
+  EXPECT_EQ(log->table().cardinal(), 1u);
+
+  ASSERT_OK(
+      (*next)->CopyFrom((*async)->file().reader(), (*async)->file().offset()));
+  ASSERT_OK((*next)->Sync());
+  ASSERT_OK(log->ReplaceWith(**next, **async));
+  EXPECT_EQ(log->generation(), 4);
+  EXPECT_EQ(Diff(log->table(), schema_, model, {SmallKey(1)}), "");
+  EXPECT_EQ((*async)->table().records(), 0u);
+  // The file holds what the table holds: a reopen finds the same.
+  log.reset();
+  std::unique_ptr<Log> reopened = OpenRw();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Diff(reopened->table(), schema_, model, {SmallKey(1)}), "");
+}
+
 TEST_F(LogTest, ReadOnlyRefusesToAppend) {
   {
     std::unique_ptr<Log> rw = OpenRw();

@@ -187,12 +187,11 @@ TEST_P(DurableFlushTest, SixteenWritersFlushWhileMergesRun) {
   EXPECT_TRUE((*index)->Close().ok());
 }
 
-// A merge's commit fsyncs log_async ahead of the writer lock, then under it
-// once more if writers added records meanwhile: log_async must hold every
-// record durably before the log is reset (docs/design.md §5, merge commit
-// step 5.2), so that a crash in the copy back recovers the rest from it.
-// Records written between the two fsyncs are there after a power loss right
-// after the reset, although nobody flushed them.
+// A merge's commit builds the next log from log_async's records ahead of the
+// writer lock, then under it copies those writers added meanwhile and fsyncs
+// the new log before it replaces the old one (docs/design.md §3.4, steps 4
+// and 5.2): records written while the next log was built are there after a
+// power loss right after the swap, although nobody flushed them.
 TEST_P(DurableFlushTest, RecordsWrittenDuringACommitAreDurableBeforeTheReset) {
   MemEnv env;
   Options options = StoreOptions(&env, GetParam(), /*log_size=*/1000);
@@ -207,9 +206,9 @@ TEST_P(DurableFlushTest, RecordsWrittenDuringACommitAreDurableBeforeTheReset) {
   int written_during_commit = 0;
   hooks.Set([&](HookPoint p) {
     if (p == HookPoint::kMergeCommitted) {
-      // Before the fsync ahead: log_async has a record for it to sync.
+      // Before the next log is built: log_async has a record for it to copy.
       EXPECT_TRUE((*index)->Replace(test::SmallKey(9), ValueOf(9)).ok());
-    } else if (p == HookPoint::kMergeLogAsyncSynced) {
+    } else if (p == HookPoint::kMergeNextLogBuilt) {
       // On the merge's thread, which holds no lock of the index here.
       for (uint32_t k = 10; k < 14; ++k) {
         EXPECT_TRUE((*index)->Replace(test::SmallKey(k), ValueOf(k)).ok());

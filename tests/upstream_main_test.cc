@@ -546,7 +546,7 @@ void CheckLogs(MemEnv& env, const Context& ctx, const Idx& rw, size_t log_size,
 
 // The merge thread fails right after the log reset (upstream: an exception in
 // the After_clear hook); the handle is closed immediately; reopening finds
-// everything, including what was written into log_async meanwhile.
+// everything, including what was written during the merge.
 TEST_F(UpstreamTest, CloseAndReopenMore) {
   Config config;
   config.log_size = 2;
@@ -584,7 +584,9 @@ TEST_F(UpstreamTest, CloseAndReopenMore) {
   CheckLogs(env_, *ctx, *rw, 1, std::nullopt, "k2 in log");
   ASSERT_OK(rw->Merge());
   ASSERT_OK(rw->Replace(k3, v3));
-  close(rw, 0, 1, "second failed merge");
+  // Upstream: log 0, log_async 1. Here the commit swapped in a log holding
+  // log_async's records before the hook, and left log_async's file behind.
+  close(rw, 1, 0, "second failed merge");
 
   KV_CLONE(rw2, ctx, /*readonly=*/false, /*fresh=*/false);
   ctx->tbl[k2] = v2;
@@ -592,8 +594,9 @@ TEST_F(UpstreamTest, CloseAndReopenMore) {
   CheckEquivalence(*rw2, ctx->tbl);
 }
 
-// After a merge-thread failure the instance keeps working: writes go to the
-// leftover log_async, and the next merge replays it first.
+// After a merge-thread failure the instance keeps working, and the next merge
+// replays the leftover log_async first (upstream's writes go there; here, past
+// the swap of the next log, they go to the log).
 TEST_F(UpstreamTest, CloseCrashAndContinue) {
   Config config;
   config.log_size = 2;
@@ -631,8 +634,11 @@ TEST_F(UpstreamTest, CloseCrashAndContinue) {
   ctx->tbl[k1] = v1;
   CheckEquivalence(*rw, ctx->tbl);
 
+  // Upstream writes go to the leftover log_async. Here the commit swapped in
+  // the next log before the hook: writes go there, and log_async's file,
+  // left behind, holds nothing the log lacks.
   ASSERT_OK(rw->Replace(k2, v2));
-  CheckLogs(env_, *ctx, *rw, 0, 1, "k2 in the leftover log_async");
+  CheckLogs(env_, *ctx, *rw, 1, 0, "k2 in the log");
   ctx->tbl[k2] = v2;
   CheckEquivalence(*rw, ctx->tbl);
 
@@ -641,7 +647,7 @@ TEST_F(UpstreamTest, CloseCrashAndContinue) {
   CheckEquivalence(*rw, ctx->tbl);
 
   ASSERT_OK(rw->Replace(k3, v3));
-  CheckLogs(env_, *ctx, *rw, 0, 1, "k3 in log_async");
+  CheckLogs(env_, *ctx, *rw, 1, 0, "k3 in the log");
   ctx->tbl[k3] = v3;
   CheckEquivalence(*rw, ctx->tbl);
 
