@@ -131,10 +131,11 @@ absl::Status Instance::OpenWriter() {
     // A clear marker left behind: its clear finished (or never reached its
     // commit point, and the log says which).
     KVINDEX_RETURN_IF_ERROR(RemoveClearMarker(env_.get(), StoreDir(root_)));
-    // A merge output, filter or checksum sidecar being written when a crash
-    // came is never
-    // used; the next merge rewrites them anyway.
+    // A merge output, filter or checksum sidecar, or a next log being
+    // written when a crash came is never used; the next merge rewrites them
+    // anyway. (A next log may hold as much as log_async did.)
     RemoveIfPresent(Path("merge"));
+    RemoveIfPresent(Path("log_tmp"));
     RemoveIfPresent(Path(kCompactionOutput));
     RemoveIfPresent(DataFile::FilterPath(Path("data")) + ".tmp");
     RemoveIfPresent(DataFile::SumsPath(Path("data")) + ".tmp");
