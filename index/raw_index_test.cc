@@ -1076,6 +1076,53 @@ TEST_F(RawIndexTest, ACrashInACommitShowsOnlyAPrefixOfTheWrites) {
   EXPECT_GT(low_shown, 0);  // not only states from before the swap
 }
 
+// A commit that fails past the swap of the next log (here: the hook after
+// it) leaves log_async's file behind, at the log's generation, holding older
+// copies of what the log holds. Writes must go to the log from then on: a
+// reader prefers the log once it has that generation, and the next open
+// copies from log_async only the keys the log lacks.
+TEST_F(RawIndexTest, WritesAfterACommitFailedPastItsSwapGoToTheLog) {
+  MemEnv mem;
+  Options o = Opts(1000);
+  o.env = &mem;
+  std::atomic<bool> fail{true};
+  RawIndex* writer = nullptr;
+  o.test_hook = [&](HookPoint p) {
+    if (p == HookPoint::kMergeBefore) {
+      // Into log_async, so that the next log holds a copy of it.
+      EXPECT_OK(writer->Replace(Key(2), Value(20)));
+    }
+    if (p == HookPoint::kMergeAfterClear && fail.exchange(false)) {
+      return absl::InternalError("Stop");
+    }
+    return absl::OkStatus();
+  };
+  auto index = Open(o);
+  ASSERT_NE(index, nullptr);
+  writer = index.get();
+  ASSERT_OK(index->Replace(Key(1), Value(1)));
+  ASSERT_OK(index->Merge());
+  EXPECT_THAT(index->AwaitMerge(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("Stop")));
+  ASSERT_TRUE(mem.FileExists(StorePath(kRoot, "log_async")).value());
+  ASSERT_OK(index->Replace(Key(2), Value(21)));
+  ASSERT_OK(index->Flush(FlushOptions{.with_fsync = true}));
+  EXPECT_EQ(Get(*index, Key(2)), Value(21));
+  Options ro = o;
+  ro.readonly = true;
+  ro.test_hook = nullptr;
+  auto reader = Open(ro);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(Get(*reader, Key(2)), Value(21));
+  reader.reset();
+  writer = nullptr;
+  index.reset();
+  auto reopened = OpenAfterPowerCut(mem, o);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Get(*reopened, Key(1)), Value(1));
+  EXPECT_EQ(Get(*reopened, Key(2)), Value(21));
+}
+
 // Fails the directory fsync that follows a rename over `data` (from where an
 // open finishes the merge), once armed.
 class FailSyncAfterDataRenameEnv : public EnvWrapper {
