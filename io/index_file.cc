@@ -539,11 +539,20 @@ absl::StatusOr<FileId> IndexFile::Id() const {
 
 absl::Status IndexFile::Clear(int64_t generation, bool reopen,
                               const std::function<void()>& hook) {
-  return ClearOrReplace(generation, reopen, nullptr, hook);
+  KVINDEX_RETURN_IF_ERROR(CheckClearable());
+  if (!reopen) return ClearOrReplace(generation, nullptr, hook);
+  // The new header-only file is built aside and swapped in atomically: a
+  // crash leaves either the old file or the new one, never a half-written
+  // log.
+  KVINDEX_ASSIGN_OR_RETURN(std::unique_ptr<Replacement> empty,
+                           Replacement::Create(env_, path_, generation));
+  KVINDEX_RETURN_IF_ERROR(empty->Sync());
+  return ClearOrReplace(generation, empty.get(), hook);
 }
 
 absl::Status IndexFile::ReplaceWith(Replacement& replacement,
                                     const std::function<void()>& hook) {
+  KVINDEX_RETURN_IF_ERROR(CheckClearable());
   if (replacement.file_ == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(replacement.tmp_path_, ": already swapped in"));
@@ -556,29 +565,36 @@ absl::Status IndexFile::ReplaceWith(Replacement& replacement,
     return absl::InvalidArgumentError(
         absl::StrCat(replacement.tmp_path_, ": not a replacement of ", path_));
   }
-  return ClearOrReplace(replacement.generation_, /*reopen=*/true, &replacement,
-                        hook);
+  return ClearOrReplace(replacement.generation_, &replacement, hook);
 }
 
-absl::Status IndexFile::ClearOrReplace(int64_t generation, bool reopen,
-                                       Replacement* replacement,
-                                       const std::function<void()>& hook) {
+absl::Status IndexFile::CheckClearable() const {
   if (file_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   }
   if (readonly_) {
     return absl::FailedPreconditionError(absl::StrCat(path_, ": read-only"));
   }
+  return absl::OkStatus();
+}
 
+absl::Status IndexFile::ClearOrReplace(int64_t generation,
+                                       Replacement* replacement,
+                                       const std::function<void()>& hook) {
+  const bool reopen = replacement != nullptr;
   // Until `path` is replaced or removed, a failure leaves the handle as it was.
   std::unique_ptr<File> new_file;
   std::unique_ptr<FlushSums> new_sums;
-  // The records the new file holds (a replacement's, durable).
-  const uint64_t records = replacement != nullptr ? replacement->end_ : 0;
-  if (reopen && replacement != nullptr) {
+  // The records the new file holds (durable: the replacement was synced).
+  const uint64_t records = reopen ? replacement->end_ : 0;
+  if (reopen) {
     if (sums_ != nullptr) {
-      // As below; the journal starts past the records, which are durable.
+      // The old file's records must not depend on the journal replaced here:
+      // a crash before the rename below leaves the old file under its name.
       KVINDEX_RETURN_IF_ERROR(SyncFile());
+      // Renamed in first: a crash before the log's rename leaves a journal of
+      // the new generation, which vouches for nothing in the old log. It
+      // starts past the new file's records, which are durable.
       KVINDEX_ASSIGN_OR_RETURN(
           new_sums,
           FlushSums::Create(env_, path_, generation, kHeaderSize, records));
@@ -587,37 +603,6 @@ absl::Status IndexFile::ClearOrReplace(int64_t generation, bool reopen,
         Annotate(env_->RenameFile(replacement->tmp_path_, path_),
                  replacement->tmp_path_, absl::StrCat("renaming to ", path_)));
     new_file = std::move(replacement->file_);
-  } else if (reopen) {
-    // Build the empty file aside and swap it in atomically: a crash leaves
-    // either the old file or the new one, never a half-written log.
-    const std::string tmp = path_ + "_tmp";
-    absl::StatusOr<bool> stale = env_->FileExists(tmp);
-    if (!stale.ok()) return Annotate(stale.status(), tmp, "checking existence");
-    if (*stale) {
-      // Left by a crash; removing it keeps its old bytes out of the new file.
-      KVINDEX_RETURN_IF_ERROR(
-          Annotate(env_->RemoveFile(tmp), tmp, "removing a stale file"));
-    }
-    absl::StatusOr<std::unique_ptr<File>> file =
-        env_->OpenFile(tmp, OpenMode::kCreateReadWrite);
-    if (!file.ok()) return Annotate(file.status(), tmp, "creating");
-    FileHeader header;
-    header.generation = generation;
-    KVINDEX_RETURN_IF_ERROR(Annotate((*file)->PWrite(0, header.Encode()), tmp,
-                                     "writing the header"));
-    KVINDEX_RETURN_IF_ERROR(Annotate((*file)->Sync(), tmp, "syncing"));
-    if (sums_ != nullptr) {
-      // The old file's records must not depend on the journal replaced here:
-      // a crash before the rename below leaves the old file under its name.
-      KVINDEX_RETURN_IF_ERROR(SyncFile());
-      // Renamed in first: a crash before the log's rename leaves a journal of
-      // the new generation, which vouches for nothing in the old log.
-      KVINDEX_ASSIGN_OR_RETURN(
-          new_sums, FlushSums::Create(env_, path_, generation, kHeaderSize, 0));
-    }
-    KVINDEX_RETURN_IF_ERROR(Annotate(env_->RenameFile(tmp, path_), tmp,
-                                     absl::StrCat("renaming to ", path_)));
-    new_file = *std::move(file);
   } else {
     KVINDEX_RETURN_IF_ERROR(
         Annotate(env_->RemoveFile(path_), path_, "removing"));

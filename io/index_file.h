@@ -311,9 +311,11 @@ class IndexFile {
   IndexFile(Env* env, std::string path, std::unique_ptr<File> file,
             bool readonly);
   absl::Status WriteBuffer();
-  // Clear, and ReplaceWith (`replacement` not null).
-  absl::Status ClearOrReplace(int64_t generation, bool reopen,
-                              Replacement* replacement,
+  // A read-write handle still open.
+  absl::Status CheckClearable() const;
+  // Clear and ReplaceWith: swaps `replacement` in, or removes the file if
+  // null.
+  absl::Status ClearOrReplace(int64_t generation, Replacement* replacement,
                               const std::function<void()>& hook);
   // Writes offset_ into the header's offset field (no fsync).
   absl::Status WriteOffset(absl::string_view what);

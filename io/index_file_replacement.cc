@@ -45,8 +45,9 @@ absl::StatusOr<std::unique_ptr<IndexFile::Replacement>>
 IndexFile::Replacement::Create(Env* env, const std::string& path,
                                int64_t generation) {
   const std::string tmp = path + "_tmp";
-  KVINDEX_ASSIGN_OR_RETURN(const bool stale, env->FileExists(tmp));
-  if (stale) {
+  absl::StatusOr<bool> stale = env->FileExists(tmp);
+  if (!stale.ok()) return Annotate(stale.status(), tmp, "checking existence");
+  if (*stale) {
     // Left by a crash; removing it keeps its old bytes out of the new file.
     KVINDEX_RETURN_IF_ERROR(
         Annotate(env->RemoveFile(tmp), tmp, "removing a stale file"));

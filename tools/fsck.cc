@@ -51,8 +51,8 @@ constexpr uint64_t kFanSizeField = FileHeader::kFanSizeAt;
 // Records read per IO while scanning: about 1 MiB.
 constexpr uint64_t kScanBytes = uint64_t{1} << 20;
 
-const char* const kRecordFiles[] = {"data", "log", "log_async", "merge",
-                                    "compact"};
+const char* const kRecordFiles[] = {"data",  "log",     "log_async",
+                                    "merge", "compact", "log_tmp"};
 
 uint64_t OcamlHash(absl::string_view key) { return OcamlStringHash(key); }
 
@@ -1624,7 +1624,7 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
       report.notes.push_back(absl::StrCat(n, ": unreadable header"));
       continue;
     }
-    const bool is_log = n == "log" || n == "log_async";
+    const bool is_log = n == "log" || n == "log_async" || n == "log_tmp";
     Extent e = CheckHeader(h, *schema, is_log, &r);
     if (!e.usable) {
       report.notes.push_back(absl::StrCat(n, ": invalid header"));
@@ -1645,6 +1645,11 @@ absl::StatusOr<Report> IntegrityCheck(Env* env, const std::string& root,
           "compact: ", e.records,
           " records; a leftover of an interrupted compaction of the tiered "
           "layout (the index removes it at its next open)"));
+    } else if (n == "log_tmp") {
+      report.notes.push_back(absl::StrCat(
+          "log_tmp: ", e.records,
+          " records; a leftover of a log replaced by an interrupted merge "
+          "commit or clear (the index removes it at its next open)"));
     } else {
       report.notes.push_back(absl::StrCat(n, ": ", e.records, " records"));
       CheckLogSums(env, h, e, *schema, &r, &report.notes);

@@ -756,6 +756,17 @@ TEST(IntegrityCheck, LeftoverMergeIsOnlyHeaderChecked) {
       << Dump(r);
 }
 
+TEST(IntegrityCheck, LeftoverNextLogIsANote) {
+  const std::string root = CleanStore("log_tmp");
+  const Schema s = SchemaOf(Opts20());
+  // A merge commit cut short while it built the next log.
+  WriteStoreFile(root, "log_tmp", LogFile(s, MakeRecords(s, 7, 3), 10));
+  Report r = Check(root);
+  EXPECT_EQ(r.problems.size(), 0u) << Dump(r);
+  EXPECT_TRUE(absl::StrContains(Dump(r), "log_tmp: 7 records; a leftover"))
+      << Dump(r);
+}
+
 TEST(IntegrityCheck, MissingStore) {
   const std::string root = NewRoot("missing", /*with_index=*/false);
   Report r = Check(root + "/nope");
