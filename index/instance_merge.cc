@@ -179,6 +179,12 @@ absl::Status Instance::StartMerge(MergeWhen when, const KeepFn& keep,
       st = Failed(log_async.status());
       if (st.ok()) {
         log_async_ = *std::move(log_async);
+        // log_async becomes the next log at the commit (§3.4), likely to fill
+        // as far as this one before the next merge: room for that now, while
+        // its table is empty, instead of doublings of its arrays later, each
+        // while writers wait for mu_.
+        log_async_->Reserve(
+            std::min<uint64_t>(log_->table().records(), options_.log_size));
         st = Failed(log_->Flush(FlushOptions{.with_fsync = true}));
       }
       job->log = log_.get();
