@@ -188,7 +188,6 @@ class IndexFile {
     absl::Status Sync();
     // Logical end of the records copied.
     uint64_t end() const { return end_; }
-    int64_t generation() const { return generation_; }
 
    private:
     friend class IndexFile;
